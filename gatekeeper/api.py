@@ -1,0 +1,132 @@
+"""The JSON documents shared by ``gatekeeper status/list --json`` and ``/api``."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, jsonify
+from sqlmodel import Session, col, select
+
+from gatekeeper import mentorships as lifecycle
+from gatekeeper.db import get_session
+from gatekeeper.models import MentorAssignment, Mentorship, PullRequest, utcnow
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def days_left(mentorship: Mentorship, now: datetime) -> int:
+    """Whole days (rounded up) until the gate lifts; 0 once ended."""
+    if lifecycle.state_of(mentorship, now) == "ended":
+        return 0
+    remaining = mentorship.ends_at - max(now, mentorship.started_at)
+    return math.ceil(remaining.total_seconds() / 86400)
+
+
+def pull_request_document(pull: PullRequest) -> dict[str, Any]:
+    """One tracked pull request and its gate."""
+    return {
+        "repo": pull.repo,
+        "number": pull.number,
+        "title": pull.title,
+        "url": pull.url,
+        "author": pull.author_display,
+        "head_sha": pull.head_sha,
+        "state": "merged" if pull.merged else pull.state,
+        "gate": pull.gate,
+        "approved_by": list(pull.approved_by),
+    }
+
+
+def mentorship_document(
+    mentorship: Mentorship,
+    *,
+    mentors: list[MentorAssignment],
+    pulls: list[PullRequest],
+    now: datetime,
+) -> dict[str, Any]:
+    """The document describing one mentorship at ``now``."""
+    vote = lifecycle.vote_of(mentorship)
+    promotion = None
+    if vote is not None or mentorship.override_reason:
+        promotion = {
+            "vote_url": mentorship.vote_url,
+            "votes_for": mentorship.votes_for,
+            "votes_against": mentorship.votes_against,
+            "vote_opened": _iso(mentorship.vote_opened),
+            "vote_closed": _iso(mentorship.vote_closed),
+            "pep13_passed": vote.passes if vote else None,
+            "pep13_problems": vote.problems() if vote else [],
+            "override_reason": mentorship.override_reason,
+        }
+    return {
+        "mentee": mentorship.mentee_display,
+        "mentors": [assignment.mentor_display for assignment in mentors],
+        "state": lifecycle.state_of(mentorship, now),
+        "started_at": _iso(mentorship.started_at),
+        "ends_at": _iso(mentorship.ends_at),
+        "ended_at": _iso(lifecycle.effective_end(mentorship))
+        if lifecycle.state_of(mentorship, now) == "ended"
+        else None,
+        "end_reason": mentorship.end_reason or ("expired" if now >= mentorship.ends_at else None),
+        "days_left": days_left(mentorship, now),
+        "promotion": promotion,
+        "approvals_required": mentorship.approvals_required,
+        "repositories": list(mentorship.repositories),
+        "dismiss_stale_approvals": mentorship.dismiss_stale_approvals,
+        "gate_approved_prs": mentorship.gate_approved_prs,
+        "pull_requests": [pull_request_document(pull) for pull in pulls],
+    }
+
+
+def documents(session: Session, *, found: list[Mentorship], now: datetime) -> list[dict[str, Any]]:
+    """Documents for several mentorships from three queries, whatever their number."""
+    ids = [m.id for m in found if m.id is not None]
+    mentors = lifecycle.mentors_by_mentorship(session, mentorship_ids=ids)
+    pulls: dict[int, list[PullRequest]] = {mid: [] for mid in ids}
+    if ids:
+        rows = session.exec(
+            select(PullRequest)
+            .where(col(PullRequest.gated_mentorship_id).in_(ids))
+            .order_by(col(PullRequest.first_seen_at), col(PullRequest.id))
+        )
+        for row in rows:
+            assert row.gated_mentorship_id is not None
+            pulls[row.gated_mentorship_id].append(row)
+    return [
+        mentorship_document(m, mentors=mentors[m.id], pulls=pulls[m.id], now=now)
+        for m in found
+        if m.id is not None
+    ]
+
+
+def status_document(session: Session, *, mentee: str, now: datetime) -> dict[str, Any]:
+    """``status --json``: the mentee's current mentorship, else their latest."""
+    mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    return documents(session, found=[mentorship], now=now)[0]
+
+
+def list_documents(session: Session, *, include_ended: bool, now: datetime) -> list[dict[str, Any]]:
+    """``list --json``: open mentorships, or every mentorship with ``include_ended``."""
+    found = lifecycle.all_mentorships(session, include_ended=include_ended, now=now)
+    return documents(session, found=found, now=now)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@bp.get("/mentorships")
+def mentorships_api():  # type: ignore[no-untyped-def]
+    """Every mentorship, as ``gatekeeper list --all --json`` prints it."""
+    return jsonify(list_documents(get_session(), include_ended=True, now=utcnow()))
+
+
+@bp.get("/mentorships/<mentee>")
+def mentorship_api(mentee: str):  # type: ignore[no-untyped-def]
+    """One mentee's mentorship, as ``gatekeeper status --json`` prints it."""
+    try:
+        return jsonify(status_document(get_session(), mentee=mentee, now=utcnow()))
+    except lifecycle.MentorshipError as error:
+        abort(404, description=str(error))

@@ -1,0 +1,318 @@
+"""The ``gatekeeper`` command: run the service, manage mentorships, sweep."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask.cli import AppGroup, ScriptInfo
+
+from gatekeeper import api, create_app, db, settings_of
+from gatekeeper import mentorships as lifecycle
+from gatekeeper.config import ConfigError
+from gatekeeper.models import utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(command: F) -> F:
+    """Turn refusals into one line on stderr and exit status 1, with nothing committed."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (lifecycle.MentorshipError, ConfigError) as error:
+            db.get_session().rollback()
+            raise click.ClickException(str(error)) from None
+        except sa.exc.IntegrityError:
+            db.get_session().rollback()
+            raise click.ClickException(
+                "the change conflicts with one made at the same time; nothing was saved, try again"
+            ) from None
+        except sa.exc.OperationalError as error:
+            raise click.ClickException(
+                f"database error ({error.orig}); is it reachable and migrated (gatekeeper db upgrade)?"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_moment(text: str | None, *, name: str) -> datetime | None:
+    """An ISO 8601 date or time; a bare date is midnight UTC and a time without offset is UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise lifecycle.MentorshipError(
+            f"{name}: {text!r} is not a date (YYYY-MM-DD) or ISO 8601 time"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_day(text: str | None, *, name: str) -> date | None:
+    """A calendar date YYYY-MM-DD."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise lifecycle.MentorshipError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def commit() -> None:
+    """Commit the command's one transaction."""
+    db.get_session().commit()
+
+
+@click.group(cls=AppGroup)
+def cli() -> None:
+    """Gatekeeper: mentor approval for a new core developer's first month of merges."""
+
+
+def create_cli_app() -> Flask:
+    """The app for a command; the embedded SQLite default is migrated so it just works."""
+    app = create_app()
+    settings = settings_of(app)
+    if settings.uses_embedded_database:
+        db.upgrade(settings.database_url)
+    return app
+
+
+def main() -> None:
+    """Entry point of the ``gatekeeper`` console script."""
+    # Each command builds the app from the environment when it first needs it.
+    script_info = ScriptInfo(create_app=create_cli_app, set_debug_flag=False)
+    try:
+        cli.main(prog_name="gatekeeper", obj=script_info)
+    except ConfigError as error:  # raised while building the app, before any command runs
+        click.echo(f"Error: {error}", err=True)
+        raise SystemExit(1) from None
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Run the service locally (the embedded SQLite database is migrated first)."""
+    settings = settings_of(current_app)
+    click.echo(
+        f"Gatekeeper on http://{host}:{port}/ (database: {_safe_url(settings.database_url)})"
+    )
+    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema commands."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@user_errors
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (the Procfile's release step)."""
+    url = settings_of(current_app).database_url
+    db.upgrade(url, revision)
+    click.echo(f"Database at {_safe_url(url)} is at revision {revision}.")
+
+
+@cli.command()
+@click.argument("mentee")
+@click.option("--mentor", "mentors", multiple=True, required=True, help="A mentor (repeatable).")
+@click.option("--start", help="When the mentorship starts (ISO 8601; default now).")
+@click.option("--days", type=click.IntRange(min=1), help="Length in days (default one month).")
+@click.option("--until", help="End date or time (ISO 8601; a bare date ends at 00:00 UTC).")
+@click.option("--repo", "repos", multiple=True, help="Limit the gate to OWNER/REPO (repeatable).")
+@click.option("--approvals", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--keep-approvals-on-push", is_flag=True, help="Approvals survive new commits.")
+@click.option(
+    "--gate-approved-prs", is_flag=True, help="Also gate others' PRs the mentee approves."
+)
+@click.option("--vote-url", help="Link to the promotion vote.")
+@click.option("--votes-for", type=click.IntRange(min=0))
+@click.option("--votes-against", type=click.IntRange(min=0))
+@click.option("--vote-opened", help="Date the vote opened (YYYY-MM-DD).")
+@click.option("--vote-closed", help="Date the vote closed (YYYY-MM-DD).")
+@click.option("--override-reason", help="Why to promote although the vote fails PEP 13.")
+@click.option("--note", help="A free-text note kept with the mentorship.")
+@click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@user_errors
+def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
+    """Start a mentorship for a newly promoted core developer."""
+    now = utcnow()
+    if options["days"] is not None and options["until"] is not None:
+        raise lifecycle.MentorshipError("give --days or --until, not both")
+    vote = lifecycle.make_vote(
+        url=options["vote_url"],
+        votes_for=options["votes_for"],
+        votes_against=options["votes_against"],
+        opened=parse_day(options["vote_opened"], name="--vote-opened"),
+        closed=parse_day(options["vote_closed"], name="--vote-closed"),
+    )
+    mentorship = lifecycle.promote(
+        db.get_session(),
+        mentee=mentee,
+        mentors=mentors,
+        actor=options["actor"],
+        now=now,
+        start=parse_moment(options["start"], name="--start"),
+        days=options["days"],
+        until=parse_moment(options["until"], name="--until"),
+        repositories=options["repos"],
+        approvals_required=options["approvals"],
+        dismiss_stale_approvals=not options["keep_approvals_on_push"],
+        gate_approved_prs=options["gate_approved_prs"],
+        vote=vote,
+        override_reason=options["override_reason"],
+        note=options["note"],
+    )
+    commit()
+    state = lifecycle.state_of(mentorship, now)
+    click.echo(
+        f"{mentorship.mentee_display}: {state} mentorship with {', '.join(mentors)}"
+        f" until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC."
+    )
+
+
+@cli.command()
+@click.argument("mentee")
+@click.option("--reason", type=click.Choice(["graduated", "revoked"]), required=True)
+@click.option("--note", help="Why, in a sentence.")
+@click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@user_errors
+def end(mentee: str, reason: str, note: str | None, actor: str) -> None:
+    """End a mentorship early: the mentee graduated, or it was revoked."""
+    mentorship = lifecycle.end(
+        db.get_session(), mentee=mentee, reason=reason, note=note, actor=actor, now=utcnow()
+    )
+    commit()
+    click.echo(f"{mentorship.mentee_display}: mentorship ended ({reason}).")
+
+
+@cli.command()
+@click.argument("mentee")
+@click.option("--days", type=click.IntRange(min=1), help="Add this many days.")
+@click.option("--until", help="New end date or time (ISO 8601).")
+@click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@user_errors
+def extend(mentee: str, days: int | None, until: str | None, actor: str) -> None:
+    """Move the end of a mentorship later."""
+    mentorship = lifecycle.extend(
+        db.get_session(),
+        mentee=mentee,
+        days=days,
+        until=parse_moment(until, name="--until"),
+        actor=actor,
+        now=utcnow(),
+    )
+    commit()
+    click.echo(f"{mentorship.mentee_display}: now until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC.")
+
+
+@cli.command()
+@click.argument("mentee")
+@click.option("--add", "to_add", help="Assign this mentor.")
+@click.option("--remove", "to_remove", help="Take this mentor off.")
+@click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@user_errors
+def mentors(mentee: str, to_add: str | None, to_remove: str | None, actor: str) -> None:
+    """Add or remove one mentor."""
+    if (to_add is None) == (to_remove is None):
+        raise lifecycle.MentorshipError("give exactly one of --add or --remove")
+    session, now = db.get_session(), utcnow()
+    if to_add is not None:
+        mentorship = lifecycle.add_mentor(
+            session, mentee=mentee, mentor=to_add, actor=actor, now=now
+        )
+    else:
+        assert to_remove is not None
+        mentorship = lifecycle.remove_mentor(
+            session, mentee=mentee, mentor=to_remove, actor=actor, now=now
+        )
+    commit()
+    names = [a.mentor_display for a in lifecycle.mentors_of(session, mentorship=mentorship)]
+    click.echo(f"{mentorship.mentee_display}: mentors are now {', '.join(names)}.")
+
+
+@cli.command("list")
+@click.option("--all", "include_ended", is_flag=True, help="Include ended mentorships.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@user_errors
+def list_command(include_ended: bool, as_json: bool) -> None:
+    """List mentorships: open ones, or all."""
+    found = api.list_documents(db.get_session(), include_ended=include_ended, now=utcnow())
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo("No mentorships yet. Start one with: gatekeeper promote MENTEE --mentor LOGIN")
+        return
+    for document in found:
+        click.echo(_summary_line(document))
+
+
+@cli.command()
+@click.argument("mentee")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@user_errors
+def status(mentee: str, as_json: bool) -> None:
+    """Show one mentee's mentorship."""
+    document = api.status_document(db.get_session(), mentee=mentee, now=utcnow())
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    click.echo(_summary_line(document))
+    if document["promotion"]:
+        promotion = document["promotion"]
+        verdict = "passes PEP 13" if promotion["pep13_passed"] else "overridden: "
+        verdict += promotion["override_reason"] or "" if not promotion["pep13_passed"] else ""
+        click.echo(
+            f"  vote: {promotion['votes_for']} for, {promotion['votes_against']} against; {verdict}"
+        )
+    for pull in document["pull_requests"]:
+        approvers = f" by {', '.join(pull['approved_by'])}" if pull["approved_by"] else ""
+        click.echo(f"  {pull['repo']}#{pull['number']} {pull['gate']}{approvers}: {pull['title']}")
+
+
+@cli.command()
+@click.option("--loop", "interval", type=click.IntRange(min=1), help="Repeat every N seconds.")
+@user_errors
+def sweep(interval: int | None) -> None:
+    """End expired mentorships (and, with GitHub configured, reconcile their gates)."""
+    while True:
+        session = db.get_session()
+        expired = lifecycle.expire_lapsed(session, now=utcnow())
+        commit()
+        for mentorship in expired:
+            click.echo(f"{mentorship.mentee_display}: mentorship expired.")
+        click.echo(f"Sweep done: {len(expired)} expired.")
+        if interval is None:
+            return
+        db.close_session()
+        time.sleep(interval)
+
+
+def _summary_line(document: dict[str, Any]) -> str:
+    mentors = ", ".join(document["mentors"]) or "no mentors"
+    if document["state"] == "ended":
+        when = f"ended {document['ended_at'][:10]} ({document['end_reason']})"
+    elif document["state"] == "scheduled":
+        when = f"starts {document['started_at'][:10]}, ends {document['ends_at'][:10]}"
+    else:
+        when = f"ends {document['ends_at'][:10]}, {document['days_left']} days left"
+    waiting = sum(1 for pull in document["pull_requests"] if pull["gate"] == "waiting")
+    return f"{document['mentee']}: {document['state']}, {when}; mentors {mentors}; {waiting} PRs waiting"
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)

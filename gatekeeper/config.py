@@ -1,0 +1,161 @@
+"""Typed settings, read once from the environment by ``create_app``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything Gatekeeper reads from its environment."""
+
+    database_url: str
+    database_url_is_default: bool = False
+    env: str = "development"
+    secret_key: str | None = None
+    github_app_id: int | None = None
+    github_private_key: str | None = None
+    github_webhook_secret: str | None = None
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    github_api_url: str = "https://api.github.com"
+    github_url: str = "https://github.com"
+    github_timeout: float = 10.0
+    base_url: str = "http://127.0.0.1:5000"
+    maintainers: frozenset[str] = frozenset()
+    check_name: str = "mentor-approval"
+    request_reviews: bool = True
+
+    @property
+    def is_production(self) -> bool:
+        """Production turns on secure cookies and refuses a missing SECRET_KEY."""
+        return self.env == "production"
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        """Whether DATABASE_URL was left unset, so the SQLite file in the instance folder is used."""
+        return self.database_url_is_default
+
+    @property
+    def github_app_configured(self) -> bool:
+        """Whether the App can authenticate to GitHub at all."""
+        return self.github_app_id is not None and bool(self.github_private_key)
+
+    @property
+    def oauth_configured(self) -> bool:
+        """Whether sign-in with GitHub is possible."""
+        return bool(self.github_client_id and self.github_client_secret)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        instance_path: str,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Build settings from environment variables; ``overrides`` wins (tests use it)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            "database_url": normalise_database_url(
+                env.get("DATABASE_URL")
+                or "sqlite:///" + str(Path(instance_path) / "gatekeeper.sqlite")
+            ),
+            "database_url_is_default": not env.get("DATABASE_URL"),
+            "env": _choice(env, "GATEKEEPER_ENV", ("development", "production"), "development"),
+            "secret_key": env.get("SECRET_KEY") or None,
+            "github_app_id": _int(env, "GITHUB_APP_ID"),
+            "github_private_key": _private_key(env),
+            "github_webhook_secret": env.get("GITHUB_WEBHOOK_SECRET") or None,
+            "github_client_id": env.get("GITHUB_CLIENT_ID") or None,
+            "github_client_secret": env.get("GITHUB_CLIENT_SECRET") or None,
+            "github_api_url": (env.get("GITHUB_API_URL") or cls.github_api_url).rstrip("/"),
+            "github_url": (env.get("GITHUB_URL") or cls.github_url).rstrip("/"),
+            "base_url": (env.get("GATEKEEPER_BASE_URL") or cls.base_url).rstrip("/"),
+            "maintainers": parse_logins(env.get("GATEKEEPER_MAINTAINERS", "")),
+            "check_name": env.get("GATEKEEPER_CHECK_NAME") or cls.check_name,
+            "request_reviews": _flag(env, "GATEKEEPER_REQUEST_REVIEWS", default=True),
+        }
+        if overrides:
+            values.update(overrides)
+            if "database_url" in overrides:
+                values["database_url"] = normalise_database_url(values["database_url"])
+                values["database_url_is_default"] = False
+            if isinstance(values["maintainers"], str | list | tuple | set):
+                values["maintainers"] = _as_login_set(values["maintainers"])
+        settings = cls(**values)
+        if settings.is_production and not settings.secret_key:
+            raise ConfigError("SECRET_KEY must be set when GATEKEEPER_ENV=production")
+        return settings
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept Heroku's ``postgres://`` form and route PostgreSQL through psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def parse_logins(text: str) -> frozenset[str]:
+    """Split a comma-separated list of GitHub logins into their canonical lowercase form."""
+    return frozenset(part.strip().lstrip("@").lower() for part in text.split(",") if part.strip())
+
+
+def _as_login_set(value: str | list[str] | tuple[str, ...] | set[str]) -> frozenset[str]:
+    if isinstance(value, str):
+        return parse_logins(value)
+    return parse_logins(",".join(value))
+
+
+def _int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def _private_key(env: Mapping[str, str]) -> str | None:
+    """The App's PEM key, given inline (GITHUB_PRIVATE_KEY) or as a file path."""
+    inline = env.get("GITHUB_PRIVATE_KEY", "").strip()
+    if inline:
+        # Many hosts cannot hold newlines in a variable; accept the escaped form too.
+        return inline.replace("\\n", "\n")
+    path = env.get("GITHUB_PRIVATE_KEY_PATH", "").strip()
+    if not path:
+        return None
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(
+            f"GITHUB_PRIVATE_KEY_PATH: cannot read {path}: {error.strerror}"
+        ) from None

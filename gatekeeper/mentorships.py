@@ -1,0 +1,535 @@
+"""The mentorship lifecycle: promote, extend, end, expire, mentors, and the PEP 13 vote rule."""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship
+
+LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+REPO_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+PEP13_MINIMUM_DAYS = 7
+
+
+class MentorshipError(Exception):
+    """A request the lifecycle refuses; the message is shown to the user as it is."""
+
+
+# ---------------------------------------------------------------- names and dates
+
+
+def canonical_login(login: str) -> str:
+    """Validate a GitHub login and return its canonical (lowercase) form."""
+    display = display_login(login)
+    return display.lower()
+
+
+def display_login(login: str) -> str:
+    """Validate a GitHub login and return it as typed, without a leading @."""
+    cleaned = login.strip().removeprefix("@")
+    if not LOGIN_PATTERN.match(cleaned):
+        raise MentorshipError(f"{login!r} is not a valid GitHub login")
+    return cleaned
+
+
+def canonical_repo(name: str) -> str:
+    """Validate an OWNER/REPO name and return it lowercase."""
+    cleaned = name.strip()
+    if not REPO_PATTERN.match(cleaned):
+        raise MentorshipError(f"{name!r} is not a repository name of the form OWNER/REPO")
+    return cleaned.lower()
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same wall-clock moment ``months`` later, clamped to the month's last day."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def default_end(start: datetime) -> datetime:
+    """One calendar month after ``start``: Jan 31 ends on Feb 28 (or 29)."""
+    return add_months(start, 1)
+
+
+def is_active(mentorship: Mentorship, at: datetime) -> bool:
+    """Active means started, not yet at its end, and not ended by hand; nothing else counts."""
+    return mentorship.ended_at is None and mentorship.started_at <= at < mentorship.ends_at
+
+
+def state_of(mentorship: Mentorship, at: datetime) -> str:
+    """``active``, ``scheduled`` (starts later) or ``ended`` (by hand or by its end date)."""
+    if mentorship.ended_at is not None or at >= mentorship.ends_at:
+        return "ended"
+    return "scheduled" if at < mentorship.started_at else "active"
+
+
+def effective_end(mentorship: Mentorship) -> datetime:
+    """When the mentorship stopped (or will stop) gating."""
+    if mentorship.ended_at is not None:
+        return min(mentorship.ended_at, mentorship.ends_at)
+    return mentorship.ends_at
+
+
+# ---------------------------------------------------------------- PEP 13
+
+
+@dataclasses.dataclass(frozen=True)
+class Vote:
+    """The core-team vote that promoted the mentee."""
+
+    votes_for: int
+    votes_against: int
+    opened: date
+    closed: date
+    url: str | None = None
+
+    def problems(self) -> list[str]:
+        """Why the vote fails PEP 13 (two-thirds in favour, open at least a week); empty if it passes."""
+        found = []
+        cast = self.votes_for + self.votes_against
+        if cast == 0:
+            found.append("no votes were cast")
+        elif self.votes_for * 3 < cast * 2:
+            found.append(f"{self.votes_for} of {cast} votes in favour is less than two-thirds")
+        open_days = (self.closed - self.opened).days
+        if open_days < PEP13_MINIMUM_DAYS:
+            found.append(
+                f"the vote was open {open_days} days, PEP 13 asks for {PEP13_MINIMUM_DAYS}"
+            )
+        return found
+
+    @property
+    def passes(self) -> bool:
+        """Whether the vote meets PEP 13."""
+        return not self.problems()
+
+
+def make_vote(
+    *,
+    url: str | None,
+    votes_for: int | None,
+    votes_against: int | None,
+    opened: date | None,
+    closed: date | None,
+) -> Vote | None:
+    """Build a vote from optional parts: none given is no vote, a partial record is an error."""
+    parts = {
+        "votes for": votes_for,
+        "votes against": votes_against,
+        "vote opened": opened,
+        "vote closed": closed,
+    }
+    if url is None and all(value is None for value in parts.values()):
+        return None
+    missing = [name for name, value in parts.items() if value is None]
+    if missing:
+        raise MentorshipError(f"the promotion vote is incomplete: missing {', '.join(missing)}")
+    assert votes_for is not None and votes_against is not None
+    assert opened is not None and closed is not None
+    if votes_for < 0 or votes_against < 0:
+        raise MentorshipError("vote counts cannot be negative")
+    if closed < opened:
+        raise MentorshipError("the vote cannot close before it opened")
+    return Vote(votes_for, votes_against, opened, closed, url)
+
+
+def vote_of(mentorship: Mentorship) -> Vote | None:
+    """The stored promotion vote, if one was recorded."""
+    if mentorship.votes_for is None or mentorship.vote_opened is None:
+        return None
+    assert mentorship.votes_against is not None and mentorship.vote_closed is not None
+    return Vote(
+        mentorship.votes_for,
+        mentorship.votes_against,
+        mentorship.vote_opened,
+        mentorship.vote_closed,
+        mentorship.vote_url,
+    )
+
+
+# ---------------------------------------------------------------- queries
+
+
+def mentors_of(session: Session, *, mentorship: Mentorship) -> list[MentorAssignment]:
+    """The mentors currently assigned, in the order they were added."""
+    return list(
+        session.exec(
+            select(MentorAssignment)
+            .where(MentorAssignment.mentorship_id == mentorship.id)
+            .where(col(MentorAssignment.removed_at).is_(None))
+            .order_by(col(MentorAssignment.id))
+        )
+    )
+
+
+def open_mentorship(session: Session, *, mentee: str) -> Mentorship | None:
+    """The mentee's mentorship that has not been marked ended (it may have lapsed)."""
+    return session.exec(
+        select(Mentorship)
+        .where(Mentorship.mentee == canonical_login(mentee))
+        .where(col(Mentorship.ended_at).is_(None))
+    ).first()
+
+
+def latest_mentorship(session: Session, *, mentee: str) -> Mentorship:
+    """The mentee's open mentorship, else their most recent one; unknown mentees are an error."""
+    found = session.exec(
+        select(Mentorship)
+        .where(Mentorship.mentee == canonical_login(mentee))
+        .order_by(col(Mentorship.ended_at).is_not(None), col(Mentorship.started_at).desc())
+    ).first()
+    if found is None:
+        raise MentorshipError(f"{display_login(mentee)} has no mentorship")
+    return found
+
+
+def active_mentorship(session: Session, *, mentee: str, at: datetime) -> Mentorship | None:
+    """The mentorship that gates ``mentee`` at ``at``, if any."""
+    found = open_mentorship(session, mentee=mentee)
+    return found if found is not None and is_active(found, at) else None
+
+
+def _current(session: Session, *, mentee: str, at: datetime) -> Mentorship:
+    """The open mentorship a change applies to; a lapsed one is expired first and refused."""
+    found = open_mentorship(session, mentee=mentee)
+    if found is not None and state_of(found, at) == "ended":
+        _mark_expired(session, found)
+        found = None
+    if found is None:
+        latest_mentorship(session, mentee=mentee)  # raises for someone never mentored
+        raise MentorshipError(f"{display_login(mentee)}'s mentorship has already ended")
+    return found
+
+
+# ---------------------------------------------------------------- changes
+
+
+def record(
+    session: Session,
+    *,
+    mentorship: Mentorship | None,
+    actor: str,
+    kind: str,
+    detail: str = "",
+    at: datetime,
+    repo: str | None = None,
+    pr_number: int | None = None,
+) -> AuditEvent:
+    """Add an audit event to the session (committed with the change it describes)."""
+    event = AuditEvent(
+        mentorship_id=mentorship.id if mentorship else None,
+        at=at,
+        actor=actor,
+        kind=kind,
+        detail=detail,
+        repo=repo,
+        pr_number=pr_number,
+    )
+    session.add(event)
+    return event
+
+
+def promote(
+    session: Session,
+    *,
+    mentee: str,
+    mentors: Sequence[str],
+    actor: str,
+    now: datetime,
+    start: datetime | None = None,
+    days: int | None = None,
+    until: datetime | None = None,
+    repositories: Iterable[str] = (),
+    approvals_required: int = 1,
+    dismiss_stale_approvals: bool = True,
+    gate_approved_prs: bool = False,
+    vote: Vote | None = None,
+    override_reason: str | None = None,
+    note: str | None = None,
+) -> Mentorship:
+    """Start a mentorship for a newly promoted core developer."""
+    mentee_display = display_login(mentee)
+    mentor_displays = _unique_mentors(mentors)
+    if mentee_display.lower() in {m.lower() for m in mentor_displays}:
+        raise MentorshipError(f"{mentee_display} cannot be their own mentor")
+    if not mentor_displays:
+        raise MentorshipError("a mentorship needs at least one mentor")
+    if approvals_required < 1:
+        raise MentorshipError("at least one approval must be required")
+    if approvals_required > len(mentor_displays):
+        raise MentorshipError(
+            f"{approvals_required} approvals required but only {len(mentor_displays)} mentors"
+        )
+    override_reason = (override_reason or "").strip() or None
+    if vote is not None and not vote.passes and override_reason is None:
+        raise MentorshipError(
+            "the promotion vote fails PEP 13 ("
+            + "; ".join(vote.problems())
+            + "); give an override reason to promote anyway"
+        )
+    started_at = start or now
+    ends_at = _end_from(started_at, days=days, until=until)
+    if ends_at <= now:
+        raise MentorshipError(f"that mentorship would already have ended on {ends_at:%Y-%m-%d}")
+
+    existing = open_mentorship(session, mentee=mentee_display)
+    if existing is not None and state_of(existing, now) == "ended":
+        _mark_expired(session, existing)
+    elif existing is not None:
+        raise MentorshipError(
+            f"{mentee_display} already has an {state_of(existing, now)} mentorship"
+        )
+
+    mentorship = Mentorship(
+        mentee=mentee_display.lower(),
+        mentee_display=mentee_display,
+        started_at=started_at,
+        ends_at=ends_at,
+        created_by=actor,
+        created_at=now,
+        repositories=sorted({canonical_repo(name) for name in repositories}),
+        approvals_required=approvals_required,
+        dismiss_stale_approvals=dismiss_stale_approvals,
+        gate_approved_prs=gate_approved_prs,
+        override_reason=override_reason,
+        note=note,
+    )
+    if vote is not None:
+        mentorship.vote_url = vote.url
+        mentorship.votes_for, mentorship.votes_against = vote.votes_for, vote.votes_against
+        mentorship.vote_opened, mentorship.vote_closed = vote.opened, vote.closed
+    session.add(mentorship)
+    session.flush()
+    detail = f"mentors {', '.join(mentor_displays)}; ends {ends_at:%Y-%m-%d %H:%M} UTC"
+    record(session, mentorship=mentorship, actor=actor, kind="created", detail=detail, at=now)
+    if vote is not None and not vote.passes:
+        record(
+            session,
+            mentorship=mentorship,
+            actor=actor,
+            kind="pep13_override",
+            detail=f"{'; '.join(vote.problems())}. Reason: {override_reason}",
+            at=now,
+        )
+    for mentor in mentor_displays:
+        _assign(session, mentorship=mentorship, mentor=mentor, actor=actor, at=now)
+    return mentorship
+
+
+def extend(
+    session: Session,
+    *,
+    mentee: str,
+    actor: str,
+    now: datetime,
+    days: int | None = None,
+    until: datetime | None = None,
+) -> Mentorship:
+    """Move the end of an open mentorship later, by days or to a date."""
+    mentorship = _current(session, mentee=mentee, at=now)
+    if (days is None) == (until is None):
+        raise MentorshipError("give either a number of days or an end date")
+    if days is not None:
+        if days < 1:
+            raise MentorshipError("extend by at least one day")
+        new_end = mentorship.ends_at + timedelta(days=days)
+    else:
+        assert until is not None
+        new_end = until
+        if new_end <= mentorship.ends_at:
+            raise MentorshipError(
+                f"the mentorship already runs until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC;"
+                " use end to stop it earlier"
+            )
+    old_end, mentorship.ends_at = mentorship.ends_at, new_end
+    session.add(mentorship)
+    record(
+        session,
+        mentorship=mentorship,
+        actor=actor,
+        kind="extended",
+        detail=f"from {old_end:%Y-%m-%d %H:%M} to {new_end:%Y-%m-%d %H:%M} UTC",
+        at=now,
+    )
+    return mentorship
+
+
+def end(
+    session: Session,
+    *,
+    mentee: str,
+    reason: str,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+) -> Mentorship:
+    """End an open mentorship early: the mentee graduated, or it was revoked."""
+    if reason not in ("graduated", "revoked"):
+        raise MentorshipError("the reason must be graduated or revoked")
+    mentorship = _current(session, mentee=mentee, at=now)
+    mentorship.ended_at, mentorship.end_reason = now, reason
+    mentorship.ended_by, mentorship.end_note = actor, (note or "").strip() or None
+    session.add(mentorship)
+    record(session, mentorship=mentorship, actor=actor, kind="ended", detail=reason, at=now)
+    return mentorship
+
+
+def add_mentor(
+    session: Session, *, mentee: str, mentor: str, actor: str, now: datetime
+) -> Mentorship:
+    """Assign one more mentor to an open mentorship."""
+    mentorship = _current(session, mentee=mentee, at=now)
+    mentor_display = display_login(mentor)
+    if mentor_display.lower() == mentorship.mentee:
+        raise MentorshipError(f"{mentor_display} cannot be their own mentor")
+    if mentor_display.lower() in {a.mentor for a in mentors_of(session, mentorship=mentorship)}:
+        raise MentorshipError(f"{mentor_display} already mentors {mentorship.mentee_display}")
+    _assign(session, mentorship=mentorship, mentor=mentor_display, actor=actor, at=now)
+    return mentorship
+
+
+def remove_mentor(
+    session: Session, *, mentee: str, mentor: str, actor: str, now: datetime
+) -> Mentorship:
+    """Take a mentor off an open mentorship, keeping at least as many as approvals require."""
+    mentorship = _current(session, mentee=mentee, at=now)
+    login = canonical_login(mentor)
+    assignments = mentors_of(session, mentorship=mentorship)
+    assignment = next((a for a in assignments if a.mentor == login), None)
+    if assignment is None:
+        raise MentorshipError(
+            f"{display_login(mentor)} is not a mentor of {mentorship.mentee_display}"
+        )
+    if len(assignments) - 1 < max(1, mentorship.approvals_required):
+        raise MentorshipError(
+            f"{mentorship.mentee_display} needs at least {max(1, mentorship.approvals_required)}"
+            " mentor(s); add another before removing this one"
+        )
+    assignment.removed_at, assignment.removed_by = now, actor
+    session.add(assignment)
+    record(
+        session,
+        mentorship=mentorship,
+        actor=actor,
+        kind="mentor_removed",
+        detail=assignment.mentor_display,
+        at=now,
+    )
+    return mentorship
+
+
+def expire_lapsed(session: Session, *, now: datetime) -> list[Mentorship]:
+    """Mark every mentorship whose end date has passed as ended with reason ``expired``."""
+    lapsed = list(
+        session.exec(
+            select(Mentorship)
+            .where(col(Mentorship.ended_at).is_(None))
+            .where(Mentorship.ends_at <= now)
+            .order_by(col(Mentorship.ends_at))
+        )
+    )
+    for mentorship in lapsed:
+        _mark_expired(session, mentorship)
+    return lapsed
+
+
+def _mark_expired(session: Session, mentorship: Mentorship) -> None:
+    """Record a lapsed mentorship as expired at its own end date (not when we noticed)."""
+    mentorship.ended_at, mentorship.end_reason = mentorship.ends_at, "expired"
+    mentorship.ended_by = "gatekeeper"
+    session.add(mentorship)
+    record(
+        session,
+        mentorship=mentorship,
+        actor="gatekeeper",
+        kind="expired",
+        detail=f"ended on {mentorship.ends_at:%Y-%m-%d %H:%M} UTC",
+        at=mentorship.ends_at,
+    )
+    # Flush now: the partial unique index must see this row ended before a new one is added.
+    session.flush()
+
+
+def _assign(
+    session: Session, *, mentorship: Mentorship, mentor: str, actor: str, at: datetime
+) -> None:
+    session.add(
+        MentorAssignment(
+            mentorship_id=mentorship.id,
+            mentor=mentor.lower(),
+            mentor_display=mentor,
+            added_at=at,
+            added_by=actor,
+        )
+    )
+    record(session, mentorship=mentorship, actor=actor, kind="mentor_added", detail=mentor, at=at)
+
+
+def _unique_mentors(mentors: Sequence[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for mentor in mentors:
+        display = display_login(mentor)
+        seen.setdefault(display.lower(), display)
+    return list(seen.values())
+
+
+def _end_from(start: datetime, *, days: int | None, until: datetime | None) -> datetime:
+    if days is not None and until is not None:
+        raise MentorshipError("give a number of days or an end date, not both")
+    if days is not None:
+        if days < 1:
+            raise MentorshipError("a mentorship lasts at least one day")
+        return start + timedelta(days=days)
+    if until is not None:
+        if until <= start:
+            raise MentorshipError("the end date must come after the start")
+        return until
+    return default_end(start)
+
+
+def mentorships_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, Mentorship]:
+    """Load several mentorships in one query."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = session.exec(select(Mentorship).where(col(Mentorship.id).in_(wanted)))
+    return {row.id: row for row in rows if row.id is not None}
+
+
+def mentors_by_mentorship(
+    session: Session, *, mentorship_ids: Iterable[int]
+) -> dict[int, list[MentorAssignment]]:
+    """Current mentors of several mentorships in one query."""
+    wanted = list(set(mentorship_ids))
+    grouped: dict[int, list[MentorAssignment]] = {mid: [] for mid in wanted}
+    if not wanted:
+        return grouped
+    rows = session.exec(
+        select(MentorAssignment)
+        .where(col(MentorAssignment.mentorship_id).in_(wanted))
+        .where(col(MentorAssignment.removed_at).is_(None))
+        .order_by(col(MentorAssignment.id))
+    )
+    for row in rows:
+        grouped[row.mentorship_id].append(row)
+    return grouped
+
+
+def all_mentorships(session: Session, *, include_ended: bool, now: datetime) -> list[Mentorship]:
+    """Mentorships for listing: open ones, or all of them, soonest end first, ended last."""
+    query = select(Mentorship)
+    if not include_ended:
+        query = query.where(col(Mentorship.ended_at).is_(None)).where(Mentorship.ends_at > now)
+    ended_last = sa.case(
+        (col(Mentorship.ended_at).is_(None) & (Mentorship.ends_at > now), 0), else_=1
+    )
+    return list(session.exec(query.order_by(ended_last, col(Mentorship.ends_at))))

@@ -1,0 +1,190 @@
+"""SQLModel tables. Logins and repository names are stored lowercase; display forms beside them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+END_REASONS = ("expired", "graduated", "revoked")
+GATE_STATES = ("waiting", "approved", "not_required", "bypassed")
+APPROVAL_SOURCES = ("review", "button", "comment", "dashboard")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no offset of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def _when(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Mentorship(SQLModel, table=True):
+    """One mentee's gated period, with the promotion vote that led to it."""
+
+    __table_args__ = (
+        # The database itself refuses a second open mentorship for a mentee, even under a race.
+        sa.Index(
+            "uq_mentorship_open_mentee",
+            "mentee",
+            unique=True,
+            sqlite_where=sa.text("ended_at IS NULL"),
+            postgresql_where=sa.text("ended_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    mentee: str = Field(max_length=39, index=True)
+    mentee_display: str = Field(max_length=39)
+    started_at: datetime = _when()
+    ends_at: datetime = _when(index=True)
+    ended_at: datetime | None = _when(nullable=True)
+    end_reason: str | None = Field(default=None, max_length=16)
+    ended_by: str | None = Field(default=None, max_length=64)
+    end_note: str | None = None
+    note: str | None = None
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _when()
+    repositories: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    approvals_required: int = 1
+    dismiss_stale_approvals: bool = True
+    gate_approved_prs: bool = False
+    vote_url: str | None = None
+    votes_for: int | None = None
+    votes_against: int | None = None
+    vote_opened: date | None = None
+    vote_closed: date | None = None
+    override_reason: str | None = None
+    # When the sweep last reconciled this mentee's pull requests; an ended mentorship
+    # is reconciled once more after it ends so that its gates lift on GitHub.
+    swept_at: datetime | None = _when(nullable=True)
+
+
+class MentorAssignment(SQLModel, table=True):
+    """A mentor on a mentorship. Removal is recorded, never deleted."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mentorship_id: int = Field(foreign_key="mentorship.id", index=True)
+    mentor: str = Field(max_length=39, index=True)
+    mentor_display: str = Field(max_length=39)
+    added_at: datetime = _when()
+    added_by: str = Field(max_length=64)
+    removed_at: datetime | None = _when(nullable=True)
+    removed_by: str | None = Field(default=None, max_length=64)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Something that changed, who did it and when."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mentorship_id: int | None = Field(default=None, foreign_key="mentorship.id", index=True)
+    at: datetime = _when(index=True)
+    actor: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    detail: str = ""
+    repo: str | None = Field(default=None, max_length=140)
+    pr_number: int | None = None
+
+
+class Repository(SQLModel, table=True):
+    """A repository the App is (or was) installed on."""
+
+    full_name: str = Field(primary_key=True, max_length=140)
+    display_name: str = Field(max_length=140)
+    installation_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
+
+
+class PullRequest(SQLModel, table=True):
+    """The latest known state of a pull request and of its gate."""
+
+    __table_args__ = (sa.UniqueConstraint("repo", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    repo: str = Field(max_length=140)
+    number: int
+    author: str = Field(max_length=39, index=True)
+    author_display: str = Field(max_length=39)
+    title: str = ""
+    url: str = ""
+    head_sha: str = Field(max_length=64)
+    base_ref: str = Field(default="", max_length=255)
+    draft: bool = False
+    state: str = Field(default="open", max_length=8, index=True)
+    merged: bool = False
+    merged_by: str | None = Field(default=None, max_length=39)
+    merged_at: datetime | None = _when(nullable=True)
+    # GitHub's updated_at of the snapshot stored here: an older snapshot never overwrites it.
+    github_updated_at: datetime | None = _when(nullable=True)
+    first_seen_at: datetime = _when()
+    gate: str = Field(default="not_required", max_length=16)
+    gate_title: str = ""
+    approved_by: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    waiting_since: datetime | None = _when(nullable=True)
+    gated_mentorship_id: int | None = Field(default=None, foreign_key="mentorship.id", index=True)
+    reviews_requested: bool = False
+    needs_post: bool = Field(default=False, index=True)
+
+
+class Review(SQLModel, table=True):
+    """A review or an approval from a button, a comment or the dashboard."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    pull_request_id: int = Field(foreign_key="pullrequest.id", index=True)
+    github_id: int | None = Field(default=None, sa_type=sa.BigInteger, unique=True)
+    source: str = Field(max_length=16)
+    reviewer: str = Field(max_length=39)
+    reviewer_display: str = Field(max_length=39)
+    state: str = Field(max_length=24)
+    commit_id: str | None = Field(default=None, max_length=64)
+    submitted_at: datetime = _when()
+
+
+class PostedCheck(SQLModel, table=True):
+    """What was last posted as the check run on one commit, so identical posts are skipped."""
+
+    __table_args__ = (sa.UniqueConstraint("repo", "head_sha", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    repo: str = Field(max_length=140)
+    head_sha: str = Field(max_length=64)
+    name: str = Field(max_length=100)
+    check_run_id: int = Field(sa_type=sa.BigInteger)
+    fingerprint: str = Field(max_length=64)
+    posted_at: datetime = _when()
+
+
+class Delivery(SQLModel, table=True):
+    """A webhook delivery GitHub sent, and what became of it."""
+
+    delivery_id: str = Field(primary_key=True, max_length=64)
+    event: str = Field(max_length=64)
+    action: str | None = Field(default=None, max_length=64)
+    installation_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    received_at: datetime = _when(index=True)
+    processed_at: datetime | None = _when(nullable=True)
+    outcome: str = Field(default="received", max_length=16)
+    error: str | None = None
