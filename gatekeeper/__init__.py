@@ -5,11 +5,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
 from gatekeeper.config import Settings
+
+if TYPE_CHECKING:
+    from gatekeeper.github import GitHubApp
 
 # Templates live at the top of the repository, beside the package, as the project's layout asks.
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -32,11 +35,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(flask_config)
 
-    from gatekeeper import api, db
+    from gatekeeper import api, db, webhooks
+    from gatekeeper.github import GitHubApp
 
     db.init_app(app, settings.database_url)
+    # Building the client makes no request; it only holds the App's key and connection pools.
+    app.extensions["gatekeeper.github"] = (
+        GitHubApp(settings) if settings.github_app_configured else None
+    )
     app.register_blueprint(api.bp)
+    app.register_blueprint(webhooks.bp)
     return app
+
+
+def github_of(app: Flask) -> GitHubApp | None:
+    """The App's GitHub client, or None where GitHub is not configured."""
+    return app.extensions["gatekeeper.github"]
 
 
 def settings_of(app: Flask) -> Settings:

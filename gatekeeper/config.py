@@ -28,7 +28,9 @@ class Settings:
     github_client_secret: str | None = None
     github_api_url: str = "https://api.github.com"
     github_url: str = "https://github.com"
-    github_timeout: float = 10.0
+    github_timeout: float = 5.0
+    github_retries: int = 2
+    github_backoff: float = 0.5
     base_url: str = "http://127.0.0.1:5000"
     maintainers: frozenset[str] = frozenset()
     check_name: str = "mentor-approval"

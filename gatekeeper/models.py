@@ -142,6 +142,7 @@ class PullRequest(SQLModel, table=True):
     first_seen_at: datetime = _when()
     gate: str = Field(default="not_required", max_length=16)
     gate_title: str = ""
+    gate_summary: str = Field(default="", sa_type=sa.Text)
     approved_by: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     waiting_since: datetime | None = _when(nullable=True)
     gated_mentorship_id: int | None = Field(default=None, foreign_key="mentorship.id", index=True)
@@ -152,9 +153,12 @@ class PullRequest(SQLModel, table=True):
 class Review(SQLModel, table=True):
     """A review or an approval from a button, a comment or the dashboard."""
 
+    # Review ids and comment ids are separate sequences on GitHub.
+    __table_args__ = (sa.UniqueConstraint("source", "github_id"),)
+
     id: int | None = Field(default=None, primary_key=True)
     pull_request_id: int = Field(foreign_key="pullrequest.id", index=True)
-    github_id: int | None = Field(default=None, sa_type=sa.BigInteger, unique=True)
+    github_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     source: str = Field(max_length=16)
     reviewer: str = Field(max_length=39)
     reviewer_display: str = Field(max_length=39)

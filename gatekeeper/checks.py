@@ -1,0 +1,391 @@
+"""Keeping each pull request's check run in step with its gate.
+
+Two steps, so that nothing is lost when GitHub fails: ``reevaluate`` decides and stores the
+gate and marks the pull request ``needs_post`` if GitHub shows something else (committed with
+the event that caused it); ``deliver`` then posts it and clears the mark. Whatever is still
+marked is retried by the next event or sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from gatekeeper import gate
+from gatekeeper import mentorships as lifecycle
+from gatekeeper import pulls as store
+from gatekeeper.config import Settings
+from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
+from gatekeeper.models import Mentorship, PostedCheck, PullRequest
+
+log = logging.getLogger(__name__)
+
+APPROVE_ACTION = {
+    "label": "Approve merge",
+    "identifier": "approve",
+    "description": "Mentors only: let this PR merge",
+}
+SUMMARY_LIMIT = 65535  # bytes, GitHub's limit for output.summary
+
+
+def reevaluate(
+    session: Session, pull: PullRequest, *, settings: Settings, now: datetime
+) -> gate.Decision:
+    """Decide the gate of ``pull`` now, store it, and mark it if GitHub must be told."""
+    reviews = store.reviews_of(session, pull=pull)
+    author_terms = store.latest_terms(session, login=pull.author)
+    reviewer_terms = [
+        terms
+        for login in sorted({r.reviewer for r in reviews} - {pull.author})
+        if (terms := store.latest_terms(session, login=login)) is not None
+        and terms.gate_approved_prs
+    ]
+    # A merged pull request is judged as it stood when it merged.
+    moment = pull.merged_at if pull.merged and pull.merged_at else now
+    decision = gate.evaluate(
+        store.gate_pull(pull),
+        author_terms,
+        store.signals(reviews),
+        moment,
+        reviewer_mentorships=reviewer_terms,
+    )
+    previous = pull.gate
+    if pull.state != "open":
+        _settle_closed(session, pull, decision, now=now)
+        return decision
+    pull.gate, pull.gate_title = decision.gate, decision.title
+    pull.gate_summary, pull.approved_by = decision.summary, list(decision.approved_by)
+    if decision.mentorship_id is not None:
+        pull.gated_mentorship_id = decision.mentorship_id
+    if decision.waiting and pull.waiting_since is None:
+        pull.waiting_since = now
+    elif not decision.waiting:
+        pull.waiting_since = None
+    if previous != pull.gate and pull.gated_mentorship_id is not None:
+        lifecycle.record(
+            session,
+            mentorship=_mentorship_ref(session, pull),
+            actor="gatekeeper",
+            kind=f"gate_{pull.gate}",
+            detail=decision.title,
+            at=now,
+            repo=pull.repo,
+            pr_number=pull.number,
+        )
+    pull.needs_post = _posted_fingerprint(session, pull, settings) != fingerprint(
+        check_body(pull, settings=settings, now=now)
+    )
+    session.add(pull)
+    return decision
+
+
+def _settle_closed(
+    session: Session, pull: PullRequest, decision: gate.Decision, *, now: datetime
+) -> None:
+    """Closed pull requests get no more check runs; merging past a waiting gate is a bypass."""
+    pull.needs_post = False
+    if pull.merged and decision.waiting and pull.gate != "bypassed":
+        pull.gate, pull.gate_title = "bypassed", "Merged without mentor approval"
+        if decision.mentorship_id is not None:
+            pull.gated_mentorship_id = decision.mentorship_id
+        lifecycle.record(
+            session,
+            mentorship=_mentorship_ref(session, pull),
+            actor=pull.merged_by or "unknown",
+            kind="bypass",
+            detail=f"merged while waiting for mentor approval ({decision.title})",
+            at=now,
+            repo=pull.repo,
+            pr_number=pull.number,
+        )
+    elif pull.merged and not decision.waiting and pull.gate == "waiting":
+        pull.gate = decision.gate
+    session.add(pull)
+
+
+def _mentorship_ref(session: Session, pull: PullRequest) -> Mentorship | None:
+    return session.get(Mentorship, pull.gated_mentorship_id) if pull.gated_mentorship_id else None
+
+
+def check_body(pull: PullRequest, *, settings: Settings, now: datetime) -> CheckRunBody:
+    """The check run that shows ``pull``'s stored gate."""
+    waiting = pull.gate == "waiting"
+    return CheckRunBody(
+        name=settings.check_name,
+        head_sha=pull.head_sha,
+        conclusion=gate.ACTION_REQUIRED if waiting else gate.SUCCESS,
+        title=pull.gate_title or "No mentorship applies",
+        summary=truncate_bytes(pull.gate_summary or pull.gate_title, SUMMARY_LIMIT),
+        details_url=f"{settings.base_url}/pulls/{pull.repo}/{pull.number}",
+        external_id=f"{pull.repo}#{pull.number}",
+        completed_at=now,
+        actions=(APPROVE_ACTION,) if waiting else (),
+    )
+
+
+def fingerprint(body: CheckRunBody) -> str:
+    """A digest of what a check run shows (not when it was posted)."""
+    shown = {
+        "name": body.name,
+        "conclusion": body.conclusion,
+        "title": body.title,
+        "summary": body.summary,
+        "details_url": body.details_url,
+        "external_id": body.external_id,
+        "actions": list(body.actions),
+    }
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()
+
+
+def truncate_bytes(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-8 bytes without splitting a character."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "…"
+
+
+def _posted(session: Session, *, repo: str, head_sha: str, name: str) -> PostedCheck | None:
+    return session.exec(
+        select(PostedCheck)
+        .where(PostedCheck.repo == repo)
+        .where(PostedCheck.head_sha == head_sha)
+        .where(PostedCheck.name == name)
+    ).first()
+
+
+def _posted_fingerprint(session: Session, pull: PullRequest, settings: Settings) -> str | None:
+    posted = _posted(session, repo=pull.repo, head_sha=pull.head_sha, name=settings.check_name)
+    return posted.fingerprint if posted else None
+
+
+def deliver(
+    session: Session,
+    pull: PullRequest,
+    *,
+    github: GitHubApp | None,
+    settings: Settings,
+    now: datetime,
+    fresh: bool = False,
+) -> bool:
+    """Post the pull request's check run if it is marked (or ``fresh``); True once GitHub has it.
+
+    ``fresh`` creates a new check run even if an identical one exists, as GitHub expects
+    when someone presses "Re-run".
+    """
+    if pull.state != "open" or github is None or not (pull.needs_post or fresh):
+        return not pull.needs_post
+    try:
+        installation_id = _installation(session, pull.repo, github)
+        post(
+            session,
+            repo=pull.repo,
+            body=check_body(pull, settings=settings, now=now),
+            github=github,
+            installation_id=installation_id,
+            fresh=fresh,
+            now=now,
+        )
+        _request_reviews(
+            session, pull, github=github, installation_id=installation_id, settings=settings
+        )
+    except GitHubUnavailable as error:
+        log.warning("check for %s#%s not posted, kept for retry: %s", pull.repo, pull.number, error)
+        pull.needs_post = True
+        session.add(pull)
+        return False
+    pull.needs_post = False
+    session.add(pull)
+    return True
+
+
+def post_merge_group(
+    session: Session,
+    *,
+    repo: str,
+    head_sha: str,
+    installation_id: int | None,
+    github: GitHubApp | None,
+    settings: Settings,
+    now: datetime,
+) -> bool:
+    """A merge group only holds pull requests whose own gate passed: mark it success."""
+    if github is None:
+        return False
+    body = CheckRunBody(
+        name=settings.check_name,
+        head_sha=head_sha,
+        conclusion=gate.SUCCESS,
+        title="Merge queue",
+        summary="Every pull request in this merge group passed its own gate.",
+        details_url=f"{settings.base_url}/",
+        external_id=f"{repo}@{head_sha}",
+        completed_at=now,
+    )
+    try:
+        post(
+            session,
+            repo=repo,
+            body=body,
+            github=github,
+            now=now,
+            installation_id=installation_id or _installation(session, repo, github),
+        )
+    except GitHubUnavailable as error:
+        log.warning("merge group check for %s@%s not posted: %s", repo, head_sha, error)
+        return False
+    return True
+
+
+def post(
+    session: Session,
+    *,
+    repo: str,
+    body: CheckRunBody,
+    github: GitHubApp,
+    installation_id: int,
+    now: datetime,
+    fresh: bool = False,
+) -> None:
+    """Post ``body`` unless GitHub already shows exactly that; one write at most."""
+    posted = _posted(session, repo=repo, head_sha=body.head_sha, name=body.name)
+    digest = fingerprint(body)
+    if posted is not None and posted.fingerprint == digest and not fresh:
+        return
+    existing = None
+    if not fresh:
+        existing = (
+            posted.check_run_id
+            if posted
+            else github.find_check_run(
+                installation_id=installation_id, repo=repo, head_sha=body.head_sha, name=body.name
+            )
+        )
+    run_id = github.post_check_run(
+        installation_id=installation_id, repo=repo, body=body, existing_id=existing
+    )
+    if posted is None:
+        posted = PostedCheck(
+            repo=repo,
+            head_sha=body.head_sha,
+            name=body.name,
+            check_run_id=run_id,
+            fingerprint=digest,
+            posted_at=now,
+        )
+    posted.check_run_id, posted.fingerprint, posted.posted_at = run_id, digest, now
+    session.add(posted)
+
+
+def _installation(session: Session, repo: str, github: GitHubApp) -> int:
+    installation_id = store.installation_of(session, repo=repo)
+    if installation_id is None:
+        installation_id = github.installation_for(repo)
+        store.remember_installation(session, repo=repo, installation_id=installation_id)
+    return installation_id
+
+
+def _request_reviews(
+    session: Session,
+    pull: PullRequest,
+    *,
+    github: GitHubApp,
+    installation_id: int,
+    settings: Settings,
+) -> None:
+    """The first time a mentee's ready pull request waits, ask its mentors to review (one call)."""
+    if (
+        not settings.request_reviews
+        or pull.reviews_requested
+        or pull.draft
+        or pull.gate != "waiting"
+    ):
+        return
+    mentorship = _mentorship_ref(session, pull)
+    if mentorship is None:
+        return
+    mentors = [
+        a.mentor_display
+        for a in lifecycle.mentors_of(session, mentorship=mentorship)
+        if a.mentor != pull.author
+    ]
+    if mentors:
+        github.request_reviewers(
+            installation_id=installation_id, repo=pull.repo, number=pull.number, logins=mentors
+        )
+    pull.reviews_requested = True
+
+
+def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str | None:
+    """Why ``login`` may not approve ``pull`` now, or None if they may."""
+    login = login.lower()
+    if pull.state != "open":
+        return "the pull request is closed"
+    mentorship = _mentorship_ref(session, pull)
+    if pull.gate not in ("waiting", "approved") or mentorship is None:
+        return "no mentorship gates this pull request"
+    if login == pull.author:
+        return "authors cannot approve their own pull request"
+    if login not in {a.mentor for a in lifecycle.mentors_of(session, mentorship=mentorship)}:
+        return f"only mentors of {mentorship.mentee_display} can approve"
+    return None
+
+
+def approve(
+    session: Session,
+    pull: PullRequest,
+    *,
+    login: str,
+    source: str,
+    settings: Settings,
+    now: datetime,
+    github_id: int | None = None,
+) -> str | None:
+    """Record a mentor's approval on the current head and re-evaluate; returns why not, if refused."""
+    refusal = approval_refusal(session, pull, login=login)
+    mentorship = _mentorship_ref(session, pull)
+    if refusal is not None:
+        lifecycle.record(
+            session,
+            mentorship=mentorship,
+            actor=login.lower(),
+            kind="approval_refused",
+            detail=f"{source}: {refusal}",
+            at=now,
+            repo=pull.repo,
+            pr_number=pull.number,
+        )
+        return refusal
+    store.add_approval(
+        session,
+        pull=pull,
+        mentor=login.lower(),
+        mentor_display=login,
+        source=source,
+        now=now,
+        github_id=github_id,
+    )
+    session.flush()
+    reevaluate(session, pull, settings=settings, now=now)
+    audit_approval(session, pull, login=login, source=source, now=now)
+    return None
+
+
+def audit_approval(
+    session: Session, pull: PullRequest, *, login: str, source: str, now: datetime
+) -> None:
+    """Record that a mentor approved ``pull``."""
+    lifecycle.record(
+        session,
+        mentorship=_mentorship_ref(session, pull),
+        actor=login.lower(),
+        kind="approval",
+        detail=f"{source} on {pull.head_sha[:12]}",
+        at=now,
+        repo=pull.repo,
+        pr_number=pull.number,
+    )

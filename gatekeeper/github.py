@@ -1,0 +1,272 @@
+"""The one module that imports PyGithub: App authentication, check runs, pulls, reviews, protection.
+
+Everything else calls :class:`GitHubApp` and gets plain data back (``events.PullInfo``, ...).
+Any failure talking to GitHub surfaces as :class:`GitHubUnavailable`, so callers can record
+the work as pending instead of losing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import requests
+import urllib3
+from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
+
+from gatekeeper.config import Settings
+from gatekeeper.events import PullInfo, ReviewInfo, pull_info, review_info
+
+T = TypeVar("T")
+
+
+class GitHubNotConfigured(Exception):
+    """The App's id or private key is missing, so nothing can be sent to GitHub."""
+
+
+class GitHubUnavailable(Exception):
+    """GitHub refused or failed a request (5xx, timeout, rate limit, ...)."""
+
+
+class GitHubNotFound(GitHubUnavailable):
+    """GitHub answered 404: the repository, branch or object is not visible to the App."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckRunBody:
+    """A completed check run as Gatekeeper posts it."""
+
+    name: str
+    head_sha: str
+    conclusion: str
+    title: str
+    summary: str
+    details_url: str
+    external_id: str
+    completed_at: datetime
+    actions: tuple[dict[str, str], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusChecks:
+    """A branch's required status checks: (context, app_id or None) pairs and ``strict``."""
+
+    strict: bool
+    checks: tuple[tuple[str, int | None], ...]
+
+
+class GitHubApp:
+    """Talks to GitHub as the App and as its installations, one cached client per installation."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.github_app_configured:
+            raise GitHubNotConfigured(
+                "GitHub is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY"
+            )
+        assert settings.github_app_id is not None and settings.github_private_key is not None
+        self.app_id = settings.github_app_id
+        self._integration = GithubIntegration(
+            auth=Auth.AppAuth(settings.github_app_id, settings.github_private_key),
+            base_url=settings.github_api_url,
+            timeout=int(settings.github_timeout),
+            retry=GithubRetry(
+                total=settings.github_retries,
+                backoff_factor=settings.github_backoff,
+                # A webhook must be answered within 10 s: never sleep for a rate limit here;
+                # the work is kept as pending and the sweep retries it.
+                max_rate_limit_wait=0,
+            ),
+        )
+        self._clients: dict[int, Github] = {}
+        self._lock = threading.Lock()
+        self._bot_login: str | None = None
+
+    def close(self) -> None:
+        """Close every HTTP connection pool."""
+        for client in self._clients.values():
+            client.close()
+        self._integration.close()
+
+    def _client(self, installation_id: int) -> Github:
+        # PyGithub's installation auth renews its token only when it expires, so keeping one
+        # client per installation keeps one token per hour instead of one per request.
+        with self._lock:
+            client = self._clients.get(installation_id)
+            if client is None:
+                client = self._integration.get_github_for_installation(installation_id)
+                self._clients[installation_id] = client
+            return client
+
+    def _repo(self, installation_id: int, repo: str) -> Any:
+        return self._client(installation_id).get_repo(repo, lazy=True)
+
+    def bot_login(self) -> str | None:
+        """The login of the App's bot account (``slug[bot]``), fetched once."""
+        if self._bot_login is None:
+            try:
+                self._bot_login = f"{_call(lambda: self._integration.get_app().slug)}[bot]".lower()
+            except GitHubUnavailable:
+                return None
+        return self._bot_login
+
+    # ------------------------------------------------------------------ installations
+
+    def installation_for(self, repo: str) -> int:
+        """The installation id that covers ``repo``."""
+        owner, name = repo.split("/", 1)
+        return _call(lambda: self._integration.get_repo_installation(owner, name).id)
+
+    def installations(self) -> dict[int, list[str]]:
+        """Every installation of the App and the repositories it covers."""
+
+        def fetch() -> dict[int, list[str]]:
+            found = {}
+            for installation in self._integration.get_installations():
+                repos = installation.get_repos()
+                found[installation.id] = [repo.full_name for repo in repos]
+            return found
+
+        return _call(fetch)
+
+    # ------------------------------------------------------------------ check runs
+
+    def find_check_run(
+        self, *, installation_id: int, repo: str, head_sha: str, name: str
+    ) -> int | None:
+        """The id of this App's newest check run called ``name`` on ``head_sha``, if any."""
+
+        def fetch() -> int | None:
+            runs = (
+                self._repo(installation_id, repo)
+                .get_commit(head_sha)
+                .get_check_runs(check_name=name)
+            )
+            own = [run for run in runs if run.app is None or run.app.id == self.app_id]
+            return max((run.id for run in own), default=None)
+
+        return _call(fetch)
+
+    def post_check_run(
+        self, *, installation_id: int, repo: str, body: CheckRunBody, existing_id: int | None
+    ) -> int:
+        """Create the check run, or update ``existing_id`` in place; returns its id."""
+        fields: dict[str, Any] = {
+            "details_url": body.details_url,
+            "external_id": body.external_id,
+            "status": "completed",
+            "conclusion": body.conclusion,
+            "completed_at": body.completed_at,
+            "output": {"title": body.title, "summary": body.summary},
+            "actions": [dict(action) for action in body.actions],
+        }
+
+        def create() -> int:
+            target = self._repo(installation_id, repo)
+            if existing_id is None:
+                return target.create_check_run(body.name, body.head_sha, **fields).id
+            target.get_check_run(existing_id).edit(name=body.name, **fields)
+            return existing_id
+
+        return _call(create)
+
+    # ------------------------------------------------------------------ pull requests
+
+    def pull(self, *, installation_id: int, repo: str, number: int) -> PullInfo:
+        """One pull request as it is now."""
+        return _call(lambda: pull_info(self._repo(installation_id, repo).get_pull(number).raw_data))
+
+    def open_pulls(self, *, installation_id: int, repo: str) -> list[PullInfo]:
+        """Every open pull request of ``repo``."""
+        return _call(
+            lambda: [
+                pull_info(pull.raw_data)
+                for pull in self._repo(installation_id, repo).get_pulls(state="open")
+            ]
+        )
+
+    def open_pulls_by(self, *, installation_id: int, author: str) -> list[tuple[str, int]]:
+        """(repo, number) of open pull requests by ``author`` that the installation can see."""
+
+        def search() -> list[tuple[str, int]]:
+            found = self._client(installation_id).search_issues(f"is:pr is:open author:{author}")
+            return [(item.repository_url.rsplit("/repos/", 1)[1], item.number) for item in found]
+
+        return _call(search)
+
+    def reviews(self, *, installation_id: int, repo: str, number: int) -> list[ReviewInfo]:
+        """Every submitted review of a pull request, oldest first."""
+
+        def fetch() -> list[ReviewInfo]:
+            pull = self._repo(installation_id, repo).get_pull(number)
+            return [
+                review_info(review.raw_data)
+                for review in pull.get_reviews()
+                if review.raw_data.get("state") != "PENDING"
+            ]
+
+        return _call(fetch)
+
+    def request_reviewers(
+        self, *, installation_id: int, repo: str, number: int, logins: list[str]
+    ) -> None:
+        """Ask ``logins`` to review the pull request."""
+        _call(
+            lambda: (
+                self._repo(installation_id, repo)
+                .get_pull(number)
+                .create_review_request(reviewers=logins)
+            )
+        )
+
+    # ------------------------------------------------------------------ branch protection
+
+    def required_status_checks(
+        self, *, installation_id: int, repo: str, branch: str
+    ) -> StatusChecks:
+        """The branch's required status checks (404 if the branch is not protected)."""
+
+        def fetch() -> StatusChecks:
+            target = self._repo(installation_id, repo).get_branch(branch)
+            data = target.get_required_status_checks().raw_data
+            return _status_checks(data)
+
+        return _call(fetch)
+
+    def set_required_status_checks(
+        self, *, installation_id: int, repo: str, branch: str, checks: StatusChecks
+    ) -> StatusChecks:
+        """PATCH the required checks only, leaving every other protection setting alone."""
+
+        def patch() -> StatusChecks:
+            target = self._repo(installation_id, repo).get_branch(branch)
+            pairs = [(context, app_id) if app_id else context for context, app_id in checks.checks]
+            result = target.edit_required_status_checks(strict=checks.strict, checks=pairs)
+            return _status_checks(result.raw_data)
+
+        return _call(patch)
+
+
+def _status_checks(data: dict[str, Any]) -> StatusChecks:
+    checks = data.get("checks")
+    if checks is None:
+        checks = [{"context": context, "app_id": None} for context in data.get("contexts", [])]
+    return StatusChecks(
+        strict=bool(data.get("strict")),
+        checks=tuple((check["context"], check.get("app_id")) for check in checks),
+    )
+
+
+def _call(operation: Callable[[], T]) -> T:
+    """Run a PyGithub call, translating its failures into GitHubUnavailable."""
+    try:
+        return operation()
+    except GithubException as error:
+        message = error.data.get("message") if isinstance(error.data, dict) else error.data
+        if error.status == 404:
+            raise GitHubNotFound(f"GitHub answered 404: {message or 'Not Found'}") from error
+        raise GitHubUnavailable(f"GitHub answered {error.status}: {message}") from error
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+        raise GitHubUnavailable(f"GitHub could not be reached: {type(error).__name__}") from error

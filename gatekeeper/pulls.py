@@ -1,0 +1,219 @@
+"""Stored pull requests, reviews and repositories, and the gate's inputs read from them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from gatekeeper import gate
+from gatekeeper import mentorships as lifecycle
+from gatekeeper.events import PullInfo, ReviewInfo
+from gatekeeper.models import Mentorship, PullRequest, Repository, Review
+
+
+def remember_installation(
+    session: Session, *, repo: str, display: str | None = None, installation_id: int | None
+) -> Repository:
+    """Record which installation covers ``repo`` (None once the App is removed from it)."""
+    row = session.get(Repository, repo.lower())
+    if row is None:
+        row = Repository(full_name=repo.lower(), display_name=display or repo)
+    row.installation_id = installation_id
+    if display:
+        row.display_name = display
+    session.add(row)
+    return row
+
+
+def installation_of(session: Session, *, repo: str) -> int | None:
+    """The installation id last seen for ``repo``."""
+    row = session.get(Repository, repo.lower())
+    return row.installation_id if row else None
+
+
+def find_pull(session: Session, *, repo: str, number: int) -> PullRequest | None:
+    """The stored pull request ``repo#number``."""
+    return session.exec(
+        select(PullRequest)
+        .where(PullRequest.repo == repo.lower())
+        .where(PullRequest.number == number)
+    ).first()
+
+
+def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullRequest:
+    """Store a snapshot of a pull request unless the stored one is newer (GitHub's updated_at)."""
+    pull = find_pull(session, repo=info.repo, number=info.number)
+    if pull is None:
+        pull = PullRequest(
+            repo=info.repo,
+            number=info.number,
+            head_sha=info.head_sha,
+            first_seen_at=now,
+            author=info.author,
+            author_display=info.author_display,
+        )
+    elif (
+        pull.github_updated_at is not None
+        and info.updated_at is not None
+        and info.updated_at < pull.github_updated_at
+    ):
+        return pull  # a late, older delivery: keep the newer state
+    pull.author, pull.author_display = info.author, info.author_display
+    pull.title, pull.url, pull.base_ref = info.title, info.url, info.base_ref
+    pull.head_sha, pull.draft, pull.state = info.head_sha, info.draft, info.state
+    pull.merged, pull.merged_at = info.merged, info.merged_at
+    pull.merged_by = info.merged_by
+    pull.github_updated_at = info.updated_at or pull.github_updated_at
+    session.add(pull)
+    session.flush()
+    return pull
+
+
+def upsert_review(
+    session: Session, *, pull: PullRequest, info: ReviewInfo, now: datetime
+) -> Review:
+    """Store or update a review by its GitHub id. A dismissal is final, whatever arrives later."""
+    review = session.exec(
+        select(Review).where(Review.source == "review").where(Review.github_id == info.id)
+    ).first()
+    if review is None:
+        review = Review(
+            pull_request_id=pull.id,
+            github_id=info.id,
+            source="review",
+            reviewer=info.reviewer,
+            reviewer_display=info.reviewer_display,
+            state=info.state,
+            commit_id=info.commit_id,
+            submitted_at=info.submitted_at or now,
+        )
+    elif review.state != gate.DISMISSED:
+        review.state = info.state
+        review.commit_id = info.commit_id or review.commit_id
+    session.add(review)
+    return review
+
+
+def add_approval(
+    session: Session,
+    *,
+    pull: PullRequest,
+    mentor: str,
+    mentor_display: str,
+    source: str,
+    now: datetime,
+    github_id: int | None = None,
+) -> Review:
+    """An approval given with the check's button, a comment or the dashboard, on the current head."""
+    approval = Review(
+        pull_request_id=pull.id,
+        github_id=github_id,
+        source=source,
+        reviewer=mentor,
+        reviewer_display=mentor_display,
+        state=gate.APPROVED,
+        commit_id=pull.head_sha,
+        submitted_at=now,
+    )
+    session.add(approval)
+    return approval
+
+
+def reviews_of(session: Session, *, pull: PullRequest) -> list[Review]:
+    """Every review and approval recorded for ``pull``, oldest first."""
+    return list(
+        session.exec(
+            select(Review)
+            .where(Review.pull_request_id == pull.id)
+            .order_by(col(Review.submitted_at), col(Review.id))
+        )
+    )
+
+
+def signals(reviews: Iterable[Review]) -> list[gate.Signal]:
+    """Reviews as the gate sees them."""
+    return [
+        gate.Signal(
+            reviewer=r.reviewer,
+            state=r.state,
+            commit_id=r.commit_id,
+            submitted_at=r.submitted_at,
+            source=r.source,
+            key=r.id or 0,
+        )
+        for r in reviews
+    ]
+
+
+def gate_pull(pull: PullRequest) -> gate.Pull:
+    """A stored pull request as the gate sees it."""
+    return gate.Pull(
+        repo=pull.repo,
+        number=pull.number,
+        author=pull.author,
+        head_sha=pull.head_sha,
+        state=pull.state,
+        merged=pull.merged,
+    )
+
+
+def terms_of(session: Session, mentorship: Mentorship) -> gate.Terms:
+    """A mentorship and its current mentors as the gate sees them."""
+    assignments = lifecycle.mentors_of(session, mentorship=mentorship)
+    return gate.Terms(
+        mentee=mentorship.mentee,
+        mentors=frozenset(a.mentor for a in assignments),
+        started_at=mentorship.started_at,
+        ends_at=mentorship.ends_at,
+        ended_at=mentorship.ended_at,
+        repositories=frozenset(mentorship.repositories),
+        approvals_required=mentorship.approvals_required,
+        dismiss_stale_approvals=mentorship.dismiss_stale_approvals,
+        gate_approved_prs=mentorship.gate_approved_prs,
+        id=mentorship.id,
+        mentor_display=tuple(a.mentor_display for a in assignments),
+    )
+
+
+def latest_terms(session: Session, *, login: str) -> gate.Terms | None:
+    """The terms of ``login``'s open (else most recent) mentorship, if they ever had one."""
+    try:
+        mentorship = lifecycle.latest_mentorship(session, mentee=login)
+    except lifecycle.MentorshipError:
+        return None
+    return terms_of(session, mentorship)
+
+
+def open_pulls_of(session: Session, *, author: str) -> list[PullRequest]:
+    """Stored open pull requests by ``author``."""
+    return list(
+        session.exec(
+            select(PullRequest)
+            .where(PullRequest.author == author.lower())
+            .where(PullRequest.state == "open")
+            .order_by(col(PullRequest.id))
+        )
+    )
+
+
+def open_pulls_gated_by(session: Session, *, mentorship_id: int) -> list[PullRequest]:
+    """Stored open pull requests whose gate a mentorship decided."""
+    return list(
+        session.exec(
+            select(PullRequest)
+            .where(PullRequest.gated_mentorship_id == mentorship_id)
+            .where(PullRequest.state == "open")
+            .order_by(col(PullRequest.id))
+        )
+    )
+
+
+def pending_posts(session: Session) -> list[PullRequest]:
+    """Pull requests whose check run still has to be posted."""
+    return list(
+        session.exec(
+            select(PullRequest).where(col(PullRequest.needs_post)).order_by(col(PullRequest.id))
+        )
+    )

@@ -1,0 +1,170 @@
+"""Expiry and reconciliation: heal whatever lost webhooks or GitHub outages left wrong."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from gatekeeper import checks
+from gatekeeper import mentorships as lifecycle
+from gatekeeper import pulls as store
+from gatekeeper.config import Settings
+from gatekeeper.github import GitHubApp, GitHubUnavailable
+from gatekeeper.models import Mentorship, PullRequest, Repository
+
+
+@dataclasses.dataclass
+class Report:
+    """What one sweep did."""
+
+    expired: list[str] = dataclasses.field(default_factory=list)
+    mentees: int = 0
+    pulls: int = 0
+    posted: int = 0
+    failures: list[str] = dataclasses.field(default_factory=list)
+
+
+def sweep(
+    session: Session,
+    *,
+    settings: Settings,
+    github: GitHubApp | None,
+    now: datetime,
+    progress: Callable[[str], None] = lambda line: None,
+) -> Report:
+    """End expired mentorships, reconcile every gated mentee's open pulls, retry pending posts."""
+    report = Report()
+    report.expired = [m.mentee_display for m in lifecycle.expire_lapsed(session, now=now)]
+    session.commit()
+    for mentee in report.expired:
+        progress(f"{mentee}: mentorship expired")
+    for mentorship in _due(session, now=now):
+        reconcile(session, mentorship, settings=settings, github=github, now=now, report=report)
+        progress(f"{mentorship.mentee_display}: reconciled")
+    for pull in store.pending_posts(session):
+        _post(session, pull, settings=settings, github=github, now=now, report=report)
+    return report
+
+
+def _due(session: Session, *, now: datetime) -> list[Mentorship]:
+    """Active mentorships, and ended ones not reconciled since they ended."""
+    active = col(Mentorship.ended_at).is_(None) & (Mentorship.started_at <= now)
+    ended_unswept = col(Mentorship.ended_at).is_not(None) & (
+        col(Mentorship.swept_at).is_(None) | (col(Mentorship.swept_at) < Mentorship.ended_at)
+    )
+    return list(
+        session.exec(
+            select(Mentorship).where(sa.or_(active, ended_unswept)).order_by(col(Mentorship.id))
+        )
+    )
+
+
+def reconcile(
+    session: Session,
+    mentorship: Mentorship,
+    *,
+    settings: Settings,
+    github: GitHubApp | None,
+    now: datetime,
+    report: Report | None = None,
+) -> Report:
+    """Bring every open pull request of a mentee (or gated by them) in line with GitHub and the gate."""
+    report = report or Report()
+    report.mentees += 1
+    failed_before = len(report.failures)
+    targets: dict[tuple[str, int], int | None] = {}
+    if github is not None:
+        try:
+            for installation_id in _installations(session, github):
+                for repo, number in github.open_pulls_by(
+                    installation_id=installation_id, author=mentorship.mentee
+                ):
+                    targets[(repo.lower(), number)] = installation_id
+        except GitHubUnavailable as error:
+            report.failures.append(f"{mentorship.mentee_display}: {error}")
+    known = store.open_pulls_of(session, author=mentorship.mentee)
+    if mentorship.id is not None:
+        known += store.open_pulls_gated_by(session, mentorship_id=mentorship.id)
+    for pull in known:
+        targets.setdefault((pull.repo, pull.number), None)
+    for (repo, number), installation_id in sorted(targets.items()):
+        pull = _sync(session, repo, number, installation_id, github=github, now=now, report=report)
+        if pull is not None:
+            checks.reevaluate(session, pull, settings=settings, now=now)
+            _post(session, pull, settings=settings, github=github, now=now, report=report)
+    if len(report.failures) == failed_before:
+        mentorship.swept_at = now
+        session.add(mentorship)
+    session.commit()
+    return report
+
+
+def _sync(
+    session: Session,
+    repo: str,
+    number: int,
+    installation_id: int | None,
+    *,
+    github: GitHubApp | None,
+    now: datetime,
+    report: Report,
+) -> PullRequest | None:
+    """Refresh a pull request and its reviews from GitHub (or use what is stored without it)."""
+    report.pulls += 1
+    if github is None:
+        return store.find_pull(session, repo=repo, number=number)
+    try:
+        installation = (
+            installation_id
+            or store.installation_of(session, repo=repo)
+            or github.installation_for(repo)
+        )
+        info = github.pull(installation_id=installation, repo=repo, number=number)
+        reviews = github.reviews(installation_id=installation, repo=repo, number=number)
+    except GitHubUnavailable as error:
+        report.failures.append(f"{repo}#{number}: {error}")
+        return store.find_pull(session, repo=repo, number=number)
+    pull = store.upsert_pull(session, info=info, now=now)
+    for review in reviews:
+        store.upsert_review(session, pull=pull, info=review, now=now)
+    session.flush()
+    return pull
+
+
+def _post(
+    session: Session,
+    pull: PullRequest,
+    *,
+    settings: Settings,
+    github: GitHubApp | None,
+    now: datetime,
+    report: Report,
+) -> None:
+    was_pending = pull.needs_post
+    if checks.deliver(session, pull, github=github, settings=settings, now=now):
+        report.posted += int(was_pending)
+    elif github is not None:
+        report.failures.append(f"{pull.repo}#{pull.number}: check not posted")
+    session.commit()
+
+
+def _installations(session: Session, github: GitHubApp) -> list[int]:
+    """Installation ids known from events; asked of GitHub when none were seen yet."""
+    known = session.exec(
+        select(Repository.installation_id)
+        .where(col(Repository.installation_id).is_not(None))
+        .distinct()
+    ).all()
+    if known:
+        return sorted(i for i in known if i is not None)
+    found = github.installations()
+    for installation_id, repos in found.items():
+        for repo in repos:
+            store.remember_installation(
+                session, repo=repo, display=repo, installation_id=installation_id
+            )
+    return sorted(found)

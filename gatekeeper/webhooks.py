@@ -1,0 +1,130 @@
+"""The webhook endpoint: verify the signature, record the delivery, dispatch, answer fast."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify, request
+from sqlmodel import Session
+
+from gatekeeper import checks, db, github_of, settings_of
+from gatekeeper import pulls as store
+from gatekeeper.events import PayloadError, envelope
+from gatekeeper.handlers import Context, Result, handler_for
+from gatekeeper.models import Delivery, utcnow
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+
+def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
+    """Whether ``header`` is ``sha256=`` + the HMAC-SHA256 of ``body`` (constant-time compare)."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+def _reply(status: int, **fields: Any):  # type: ignore[no-untyped-def]
+    return jsonify(fields), status
+
+
+@bp.post("/webhooks/github")
+def receive():  # type: ignore[no-untyped-def]
+    """Receive one GitHub delivery."""
+    settings = settings_of(current_app)
+    if not settings.github_webhook_secret:
+        return _reply(503, error="GITHUB_WEBHOOK_SECRET is not configured")
+    body = request.get_data(cache=False)
+    if not signature_matches(
+        settings.github_webhook_secret, body, request.headers.get("X-Hub-Signature-256")
+    ):
+        return _reply(401, error="missing or wrong X-Hub-Signature-256")
+    event = request.headers.get("X-GitHub-Event")
+    delivery_id = request.headers.get("X-GitHub-Delivery")
+    if not event or not delivery_id:
+        return _reply(400, error="missing X-GitHub-Event or X-GitHub-Delivery header")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return _reply(400, error="the body is not JSON")
+    if not isinstance(payload, dict):
+        return _reply(400, error="the body is not a JSON object")
+    return _apply(db.get_session(), event=event, delivery_id=delivery_id[:64], payload=payload)
+
+
+def _apply(session: Session, *, event: str, delivery_id: str, payload: dict[str, Any]):  # type: ignore[no-untyped-def]
+    settings, github = settings_of(current_app), github_of(current_app)
+    seen = session.get(Delivery, delivery_id)
+    if seen is not None and seen.outcome != "failed":
+        return _reply(200, delivery=delivery_id, outcome="duplicate")
+    now = utcnow()
+    info = envelope(event, payload)
+    delivery = seen or Delivery(delivery_id=delivery_id, event=event[:64], received_at=now)
+    delivery.action, delivery.installation_id = (
+        (info.action or "")[:64] or None,
+        info.installation_id,
+    )
+    handler = handler_for(event, info.action)
+    if handler is None or _from_ourselves(info.sender, info.sender_type, github):
+        delivery.outcome, delivery.processed_at = "ignored", now
+        log.info("delivery %s ignored: %s.%s", delivery_id, event, info.action)
+        return _finish(session, delivery, Result())
+    try:
+        if info.repo and info.installation_id:
+            store.remember_installation(
+                session,
+                repo=info.repo,
+                display=info.repo_display,
+                installation_id=info.installation_id,
+            )
+        ctx = Context(session, settings, github, now, info, payload)
+        result = handler(ctx)
+        delivery.outcome, delivery.processed_at, delivery.error = "processed", now, None
+    except (PayloadError, KeyError, TypeError, ValueError) as error:
+        session.rollback()
+        log.warning("delivery %s (%s.%s) not applied: %r", delivery_id, event, info.action, error)
+        delivery = session.get(Delivery, delivery_id) or delivery
+        delivery.outcome, delivery.error, delivery.processed_at = "failed", repr(error)[:500], now
+        _finish(session, delivery, Result())
+        return _reply(422, delivery=delivery_id, outcome="failed", error="payload not understood")
+    return _finish(session, delivery, result)
+
+
+def _finish(session: Session, delivery: Delivery, result: Result):  # type: ignore[no-untyped-def]
+    """Commit what the event changed, then post to GitHub what it asks for."""
+    session.add(delivery)
+    try:
+        session.commit()
+    except sa.exc.IntegrityError:
+        # The same delivery id raced in from a second request, which has applied it.
+        session.rollback()
+        return _reply(200, delivery=delivery.delivery_id, outcome="duplicate")
+    settings, github, now = settings_of(current_app), github_of(current_app), utcnow()
+    for pull in result.pulls:
+        checks.deliver(session, pull, github=github, settings=settings, now=now, fresh=result.fresh)
+    if result.merge_group is not None:
+        repo, head_sha = result.merge_group
+        checks.post_merge_group(
+            session,
+            repo=repo,
+            head_sha=head_sha,
+            installation_id=delivery.installation_id,
+            github=github,
+            settings=settings,
+            now=now,
+        )
+    session.commit()
+    return _reply(200, delivery=delivery.delivery_id, outcome=delivery.outcome)
+
+
+def _from_ourselves(sender: str | None, sender_type: str | None, github: Any) -> bool:
+    """Events our own bot caused (posting check runs, requesting reviews) need no answer."""
+    if sender_type != "Bot" or github is None or sender is None:
+        return False
+    return sender == github.bot_login()
