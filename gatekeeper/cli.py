@@ -14,9 +14,11 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
 
-from gatekeeper import api, create_app, db, settings_of
+from gatekeeper import api, create_app, db, github_of, protection, settings_of
 from gatekeeper import mentorships as lifecycle
+from gatekeeper import sweep as sweeper
 from gatekeeper.config import ConfigError
+from gatekeeper.github import GitHubUnavailable
 from gatekeeper.models import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -176,6 +178,7 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
         note=options["note"],
     )
     commit()
+    _refresh_gates(mentorship.mentee)
     state = lifecycle.state_of(mentorship, now)
     click.echo(
         f"{mentorship.mentee_display}: {state} mentorship with {', '.join(mentors)}"
@@ -196,6 +199,7 @@ def end(mentee: str, reason: str, note: str | None, actor: str) -> None:
     )
     commit()
     click.echo(f"{mentorship.mentee_display}: mentorship ended ({reason}).")
+    _refresh_gates(mentorship.mentee)
 
 
 @cli.command()
@@ -215,6 +219,7 @@ def extend(mentee: str, days: int | None, until: str | None, actor: str) -> None
         now=utcnow(),
     )
     commit()
+    _refresh_gates(mentorship.mentee)
     click.echo(f"{mentorship.mentee_display}: now until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC.")
 
 
@@ -239,6 +244,7 @@ def mentors(mentee: str, to_add: str | None, to_remove: str | None, actor: str) 
             session, mentee=mentee, mentor=to_remove, actor=actor, now=now
         )
     commit()
+    _refresh_gates(mentorship.mentee)
     names = [a.mentor_display for a in lifecycle.mentors_of(session, mentorship=mentorship)]
     click.echo(f"{mentorship.mentee_display}: mentors are now {', '.join(names)}.")
 
@@ -287,18 +293,64 @@ def status(mentee: str, as_json: bool) -> None:
 @click.option("--loop", "interval", type=click.IntRange(min=1), help="Repeat every N seconds.")
 @user_errors
 def sweep(interval: int | None) -> None:
-    """End expired mentorships (and, with GitHub configured, reconcile their gates)."""
+    """End expired mentorships, reconcile gated pull requests with GitHub, retry failed posts."""
+    settings, github = settings_of(current_app), github_of(current_app)
+    if github is None:
+        click.echo("GitHub is not configured: only expiring mentorships.", err=True)
     while True:
-        session = db.get_session()
-        expired = lifecycle.expire_lapsed(session, now=utcnow())
-        commit()
-        for mentorship in expired:
-            click.echo(f"{mentorship.mentee_display}: mentorship expired.")
-        click.echo(f"Sweep done: {len(expired)} expired.")
+        report = sweeper.sweep(
+            db.get_session(), settings=settings, github=github, now=utcnow(), progress=_progress
+        )
+        for failure in report.failures:
+            click.echo(f"not done, will retry: {failure}", err=True)
+        click.echo(
+            f"Sweep done: {len(report.expired)} expired, {report.mentees} mentees and"
+            f" {report.pulls} pull requests reconciled, {report.posted} checks posted,"
+            f" {len(report.failures)} failures."
+        )
         if interval is None:
             return
         db.close_session()
         time.sleep(interval)
+
+
+@cli.command()
+@click.argument("repository")
+@click.option("--branch", help="Branch to protect (default: the repository's default branch).")
+@click.option("--dry-run", is_flag=True, help="Print the change without making it.")
+@user_errors
+def protect(repository: str, branch: str | None, dry_run: bool) -> None:
+    """Require the mentor-approval check on a branch, accepted only from this App."""
+    settings, github = settings_of(current_app), github_of(current_app)
+    if github is None:
+        raise lifecycle.MentorshipError(
+            "GitHub is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY"
+        )
+    repo = lifecycle.canonical_repo(repository)
+    try:
+        change = protection.require_check(
+            github, repo=repo, branch=branch, check_name=settings.check_name, dry_run=dry_run
+        )
+    except GitHubUnavailable as error:
+        raise lifecycle.MentorshipError(f"{repo}: {error}") from None
+    click.echo(change.describe(dry_run=dry_run))
+
+
+def _progress(line: str) -> None:
+    click.echo(f"  {line}")
+
+
+def _refresh_gates(mentee: str) -> None:
+    """Apply a lifecycle change to the mentee's open pull requests at once."""
+    settings, github = settings_of(current_app), github_of(current_app)
+    session = db.get_session()
+    mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    report = sweeper.reconcile(session, mentorship, settings=settings, github=github, now=utcnow())
+    if github is None:
+        return
+    click.echo(f"Gates refreshed on {report.pulls} open pull requests.")
+    for failure in report.failures:
+        click.echo(f"not done, the next sweep retries: {failure}", err=True)
 
 
 def _summary_line(document: dict[str, Any]) -> str:

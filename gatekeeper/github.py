@@ -223,6 +223,10 @@ class GitHubApp:
 
     # ------------------------------------------------------------------ branch protection
 
+    def default_branch(self, *, installation_id: int, repo: str) -> str:
+        """The repository's default branch."""
+        return _call(lambda: self._client(installation_id).get_repo(repo).default_branch)
+
     def required_status_checks(
         self, *, installation_id: int, repo: str, branch: str
     ) -> StatusChecks:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 16:06:05.700328
+Create Date: 2026-11-24 16:11:53.305307
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import gatekeeper.models
+import gatekeeper.models  # noqa: F401  (UTCDateTime)
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -162,6 +163,7 @@ def upgrade() -> None:
         sa.Column("first_seen_at", gatekeeper.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("gate", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("gate_title", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("gate_summary", sa.Text(), nullable=False),
         sa.Column("approved_by", sa.JSON(), nullable=False),
         sa.Column("waiting_since", gatekeeper.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("gated_mentorship_id", sa.Integer(), nullable=True),
@@ -198,7 +200,7 @@ def upgrade() -> None:
             ["pullrequest.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("github_id"),
+        sa.UniqueConstraint("source", "github_id"),
     )
     with op.batch_alter_table("review", schema=None) as batch_op:
         batch_op.create_index(
