@@ -180,7 +180,10 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
         )
     missing = needed - len(approvers)
     mentors = " or ".join(n for n in terms.mentor_names() if n[1:].lower() != pr.author)
-    wanted = "a mentor's approval" if missing == 1 else f"{missing} more mentor approvals"
+    if needed == 1:
+        wanted = "a mentor's approval"
+    else:
+        wanted = f"{missing} more mentor approval" + ("s" if missing > 1 else "")
     lines = [
         f"@{terms.mentee} {reason} until {terms.ends_at:%Y-%m-%d}, "
         f"so this pull request waits for {wanted} before it can merge.",

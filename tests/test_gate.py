@@ -1,0 +1,266 @@
+"""The pure gate decision: every rule of evaluate(), and its independence from event order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gatekeeper.gate import (
+    ACTION_REQUIRED,
+    SUCCESS,
+    Pull,
+    Signal,
+    Terms,
+    evaluate,
+    standing_approvals,
+)
+
+START = datetime(2024, 11, 8, 12, 0, tzinfo=UTC)
+NOW = START + timedelta(days=10)
+HEAD = "a" * 40
+OLD = "b" * 40
+
+
+def terms(**changes) -> Terms:
+    values = dict(
+        mentee="mpage",
+        mentors=frozenset({"colesbury", "vstinner"}),
+        started_at=START,
+        ends_at=START + timedelta(days=30),
+        id=1,
+        mentor_display=("colesbury", "vstinner"),
+    )
+    values.update(changes)
+    return Terms(**values)
+
+
+def pull(**changes) -> Pull:
+    values = dict(repo="python/cpython", number=7, author="mpage", head_sha=HEAD)
+    values.update(changes)
+    return Pull(**values)
+
+
+def review(reviewer: str, state: str = "APPROVED", commit: str = HEAD, minutes: int = 0, **extra) -> Signal:
+    return Signal(
+        reviewer=reviewer,
+        state=state,
+        commit_id=commit,
+        submitted_at=NOW - timedelta(hours=1) + timedelta(minutes=minutes),
+        **extra,
+    )
+
+
+def test_author_without_mentorship_passes():
+    """Someone never mentored gets success: no mentorship applies."""
+    decision = evaluate(pull(author="guido"), None, [], NOW)
+    assert (decision.conclusion, decision.title, decision.gate) == (
+        SUCCESS, "No mentorship applies", "not_required",
+    )
+
+
+def test_mentee_pull_waits_and_names_every_mentor():
+    """An active mentee's PR is action_required; the summary names each mentor and how to approve."""
+    decision = evaluate(pull(), terms(), [], NOW)
+    assert decision.conclusion == ACTION_REQUIRED
+    assert decision.title.startswith("Waiting for")
+    assert "@colesbury" in decision.summary and "@vstinner" in decision.summary
+    assert "/gatekeeper approve" in decision.summary and "Approve merge" in decision.summary
+    assert decision.gate == "waiting" and decision.mentorship_id == 1
+
+
+def test_mentor_approval_on_head_passes():
+    """One mentor's approving review on the head sha lets the PR merge."""
+    decision = evaluate(pull(), terms(), [review("colesbury")], NOW)
+    assert decision.conclusion == SUCCESS
+    assert decision.approved_by == ("colesbury",)
+    assert decision.gate == "approved"
+    assert "@colesbury" in decision.title
+
+
+@pytest.mark.parametrize(
+    ("signals", "why"),
+    [
+        ([review("guido")], "a non-mentor's approval"),
+        ([review("mpage")], "the author's own approval"),
+        ([review("colesbury", commit=OLD)], "an approval given on an older commit"),
+        ([review("colesbury", state="DISMISSED")], "a dismissed approval"),
+        ([review("colesbury"), review("colesbury", "CHANGES_REQUESTED", minutes=5)], "changes requested later"),
+        ([review("colesbury", "COMMENTED")], "a comment"),
+        ([review("colesbury", "CHANGES_REQUESTED")], "changes requested"),
+    ],
+)
+def test_approvals_that_do_not_count(signals, why):
+    """Approvals that do not stand leave the gate waiting."""
+    decision = evaluate(pull(), terms(), signals, NOW)
+    assert decision.conclusion == ACTION_REQUIRED, why
+    assert decision.approved_by == ()
+
+
+def test_comment_after_approval_keeps_it():
+    """A plain comment after an approval does not withdraw it."""
+    signals = [review("colesbury"), review("colesbury", "COMMENTED", minutes=5)]
+    assert evaluate(pull(), terms(), signals, NOW).conclusion == SUCCESS
+
+
+def test_reapproval_after_changes_requested_counts():
+    """Changes requested, then approved again: the latest decisive review wins."""
+    signals = [
+        review("colesbury", "CHANGES_REQUESTED"),
+        review("colesbury", "APPROVED", minutes=5),
+    ]
+    assert evaluate(pull(), terms(), signals, NOW).conclusion == SUCCESS
+
+
+def test_stale_approval_is_explained():
+    """An approval on an older commit is named as not counted."""
+    decision = evaluate(pull(), terms(), [review("colesbury", commit=OLD)], NOW)
+    assert "older commit" in decision.summary and "@colesbury" in decision.summary
+
+
+def test_keep_approvals_on_push():
+    """With stale approvals kept, an approval on an older commit still counts."""
+    decision = evaluate(
+        pull(), terms(dismiss_stale_approvals=False), [review("colesbury", commit=OLD)], NOW
+    )
+    assert decision.conclusion == SUCCESS
+
+
+@pytest.mark.parametrize(
+    ("approvers", "expected"),
+    [((), ACTION_REQUIRED), (("colesbury",), ACTION_REQUIRED), (("colesbury", "vstinner"), SUCCESS)],
+)
+def test_two_required_approvals(approvers, expected):
+    """approvals_required counts distinct mentors."""
+    signals = [review(login, minutes=i) for i, login in enumerate(approvers)]
+    decision = evaluate(pull(), terms(approvals_required=2), signals, NOW)
+    assert decision.conclusion == expected
+
+
+def test_same_mentor_twice_is_one_approval():
+    """Two approvals by one mentor do not satisfy two required approvals."""
+    signals = [review("colesbury"), review("colesbury", minutes=3)]
+    decision = evaluate(pull(), terms(approvals_required=2), signals, NOW)
+    assert decision.waiting and decision.approved_by == ("colesbury",)
+
+
+def test_two_required_title_counts_what_is_missing():
+    """The title says how many approvals are still missing."""
+    decision = evaluate(pull(), terms(approvals_required=2), [review("colesbury")], NOW)
+    assert decision.title == "Waiting for 1 more mentor approval"
+    assert "Approved so far by @colesbury" in decision.summary
+
+
+@pytest.mark.parametrize(
+    ("moment", "applies"),
+    [
+        (START - timedelta(seconds=1), False),
+        (START, True),
+        (START + timedelta(days=30) - timedelta(seconds=1), True),
+        (START + timedelta(days=30), False),
+    ],
+)
+def test_activity_boundaries(moment, applies):
+    """The gate applies from started_at (inclusive) to ends_at (exclusive)."""
+    decision = evaluate(pull(), terms(), [], moment)
+    assert decision.waiting is applies
+
+
+def test_expired_mentorship_says_ended_with_date():
+    """After the end date the check passes and says when the mentorship ended."""
+    decision = evaluate(pull(), terms(), [], START + timedelta(days=31))
+    assert decision.conclusion == SUCCESS
+    assert decision.title == "Mentorship ended"
+    assert (START + timedelta(days=30)).strftime("%Y-%m-%d") in decision.summary
+
+
+def test_mentorship_ended_by_hand():
+    """A mentorship ended early (graduated) lifts the gate from that moment."""
+    ended = terms(ended_at=NOW - timedelta(days=1))
+    decision = evaluate(pull(), ended, [], NOW)
+    assert (decision.conclusion, decision.title) == (SUCCESS, "Mentorship ended")
+    assert (NOW - timedelta(days=1)).strftime("%Y-%m-%d") in decision.summary
+
+
+def test_repository_outside_scope():
+    """A mentorship scoped to some repositories does not gate others."""
+    scoped = terms(repositories=frozenset({"python/devguide"}))
+    assert evaluate(pull(), scoped, [], NOW).title == "No mentorship applies"
+    assert evaluate(pull(repo="python/devguide"), scoped, [], NOW).waiting
+
+
+def test_scheduled_mentorship_does_not_gate_yet():
+    """A mentorship starting later does not gate today."""
+    later = terms(started_at=NOW + timedelta(days=1), ends_at=NOW + timedelta(days=31))
+    assert evaluate(pull(), later, [], NOW).title == "No mentorship applies"
+
+
+def test_gate_approved_prs_gates_what_the_mentee_approves():
+    """With gate_approved_prs, someone else's PR that the mentee approved waits for a mentor."""
+    mentee_terms = terms(gate_approved_prs=True)
+    other = pull(author="guido")
+    decision = evaluate(other, None, [review("mpage")], NOW, reviewer_mentorships=[mentee_terms])
+    assert decision.waiting and "approved this pull request" in decision.summary
+    both = [review("mpage"), review("vstinner", minutes=3)]
+    assert evaluate(other, None, both, NOW, reviewer_mentorships=[mentee_terms]).conclusion == SUCCESS
+
+
+def test_mentee_approval_not_gated_by_default():
+    """Without gate_approved_prs, a mentee's approval of someone else's PR changes nothing."""
+    decision = evaluate(pull(author="guido"), None, [review("mpage")], NOW, reviewer_mentorships=[terms()])
+    assert decision.conclusion == SUCCESS
+
+
+def test_author_mentor_cannot_approve_gated_pr():
+    """A mentor who authored a PR the mentee approved cannot lift the gate themself."""
+    mentee_terms = terms(gate_approved_prs=True)
+    own = pull(author="colesbury")
+    signals = [review("mpage"), review("colesbury", minutes=2)]
+    decision = evaluate(own, None, signals, NOW, reviewer_mentorships=[mentee_terms])
+    assert decision.waiting
+    assert "@colesbury" not in decision.summary.split("Mentors:")[1].split("\n")[0]
+
+
+def test_button_and_comment_approvals_count_on_their_head():
+    """Approvals from the button, a comment or the dashboard carry the head sha they were given on."""
+    for source in ("button", "comment", "dashboard"):
+        assert evaluate(pull(), terms(), [review("vstinner", source=source)], NOW).conclusion == SUCCESS
+        stale = [review("vstinner", commit=OLD, source=source)]
+        assert evaluate(pull(), terms(), stale, NOW).waiting
+
+
+def test_standing_approvals_lists_mentors_sorted():
+    """standing_approvals returns the mentors whose approval counts, sorted."""
+    signals = [review("vstinner"), review("colesbury", minutes=1), review("guido")]
+    assert standing_approvals(pull(), terms(), signals) == ["colesbury", "vstinner"]
+
+
+# ----------------------------------------------------------------- order independence
+
+reviewers = st.sampled_from(["colesbury", "vstinner", "guido", "mpage"])
+states = st.sampled_from(["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"])
+commits = st.sampled_from([HEAD, OLD])
+signal_lists = st.lists(
+    st.builds(
+        Signal,
+        reviewer=reviewers,
+        state=states,
+        commit_id=commits,
+        submitted_at=st.integers(0, 10_000).map(lambda s: START + timedelta(seconds=s)),
+        key=st.integers(0, 1_000_000),
+    ),
+    max_size=12,
+    unique_by=lambda s: s.key,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(signal_lists, st.randoms(use_true_random=False), st.booleans(), st.integers(1, 2))
+def test_evaluate_is_order_independent(signals, rng, keep_stale, needed):
+    """Any permutation of the same reviews gives the same decision."""
+    shuffled = list(signals)
+    rng.shuffle(shuffled)
+    the_terms = terms(dismiss_stale_approvals=not keep_stale, approvals_required=needed)
+    assert evaluate(pull(), the_terms, signals, NOW) == evaluate(pull(), the_terms, shuffled, NOW)
