@@ -43,7 +43,9 @@ def pull(**changes) -> Pull:
     return Pull(**values)
 
 
-def review(reviewer: str, state: str = "APPROVED", commit: str = HEAD, minutes: int = 0, **extra) -> Signal:
+def review(
+    reviewer: str, state: str = "APPROVED", commit: str = HEAD, minutes: int = 0, **extra
+) -> Signal:
     return Signal(
         reviewer=reviewer,
         state=state,
@@ -57,7 +59,9 @@ def test_author_without_mentorship_passes():
     """Someone never mentored gets success: no mentorship applies."""
     decision = evaluate(pull(author="guido"), None, [], NOW)
     assert (decision.conclusion, decision.title, decision.gate) == (
-        SUCCESS, "No mentorship applies", "not_required",
+        SUCCESS,
+        "No mentorship applies",
+        "not_required",
     )
 
 
@@ -87,7 +91,10 @@ def test_mentor_approval_on_head_passes():
         ([review("mpage")], "the author's own approval"),
         ([review("colesbury", commit=OLD)], "an approval given on an older commit"),
         ([review("colesbury", state="DISMISSED")], "a dismissed approval"),
-        ([review("colesbury"), review("colesbury", "CHANGES_REQUESTED", minutes=5)], "changes requested later"),
+        (
+            [review("colesbury"), review("colesbury", "CHANGES_REQUESTED", minutes=5)],
+            "changes requested later",
+        ),
         ([review("colesbury", "COMMENTED")], "a comment"),
         ([review("colesbury", "CHANGES_REQUESTED")], "changes requested"),
     ],
@@ -130,7 +137,11 @@ def test_keep_approvals_on_push():
 
 @pytest.mark.parametrize(
     ("approvers", "expected"),
-    [((), ACTION_REQUIRED), (("colesbury",), ACTION_REQUIRED), (("colesbury", "vstinner"), SUCCESS)],
+    [
+        ((), ACTION_REQUIRED),
+        (("colesbury",), ACTION_REQUIRED),
+        (("colesbury", "vstinner"), SUCCESS),
+    ],
 )
 def test_two_required_approvals(approvers, expected):
     """approvals_required counts distinct mentors."""
@@ -204,12 +215,16 @@ def test_gate_approved_prs_gates_what_the_mentee_approves():
     decision = evaluate(other, None, [review("mpage")], NOW, reviewer_mentorships=[mentee_terms])
     assert decision.waiting and "approved this pull request" in decision.summary
     both = [review("mpage"), review("vstinner", minutes=3)]
-    assert evaluate(other, None, both, NOW, reviewer_mentorships=[mentee_terms]).conclusion == SUCCESS
+    assert (
+        evaluate(other, None, both, NOW, reviewer_mentorships=[mentee_terms]).conclusion == SUCCESS
+    )
 
 
 def test_mentee_approval_not_gated_by_default():
     """Without gate_approved_prs, a mentee's approval of someone else's PR changes nothing."""
-    decision = evaluate(pull(author="guido"), None, [review("mpage")], NOW, reviewer_mentorships=[terms()])
+    decision = evaluate(
+        pull(author="guido"), None, [review("mpage")], NOW, reviewer_mentorships=[terms()]
+    )
     assert decision.conclusion == SUCCESS
 
 
@@ -226,7 +241,10 @@ def test_author_mentor_cannot_approve_gated_pr():
 def test_button_and_comment_approvals_count_on_their_head():
     """Approvals from the button, a comment or the dashboard carry the head sha they were given on."""
     for source in ("button", "comment", "dashboard"):
-        assert evaluate(pull(), terms(), [review("vstinner", source=source)], NOW).conclusion == SUCCESS
+        assert (
+            evaluate(pull(), terms(), [review("vstinner", source=source)], NOW).conclusion
+            == SUCCESS
+        )
         stale = [review("vstinner", commit=OLD, source=source)]
         assert evaluate(pull(), terms(), stale, NOW).waiting
 

@@ -1,0 +1,241 @@
+"""Test events built from GitHub's real webhook examples, changing only logins, shas and numbers.
+
+The payloads live in tests/fixtures/webhooks/<event>/<action>.json (see the README there).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
+_delivery_ids = itertools.count(1)
+
+
+@cache
+def _example(event: str, action: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / event / f"{action}.json").read_text())
+
+
+def example(event: str, action: str) -> dict[str, Any]:
+    """A fresh copy of the real example payload for ``event``/``action``."""
+    return copy.deepcopy(_example(event, action))
+
+
+def _user(user: dict[str, Any], login: str, *, user_type: str = "User") -> None:
+    user["login"] = login
+    user["id"] = int(hashlib.sha1(login.encode()).hexdigest()[:8], 16)
+    user["type"] = user_type
+
+
+def _repository(repo: dict[str, Any], full_name: str) -> None:
+    owner, name = full_name.split("/")
+    repo["full_name"], repo["name"] = full_name, name
+    if "owner" in repo:
+        _user(repo["owner"], owner, user_type="Organization")
+
+
+class Events:
+    """Builds payloads for one repository and installation."""
+
+    def __init__(self, *, repo: str = "python/cpython", installation_id: int = 1) -> None:
+        self.repo = repo
+        self.installation_id = installation_id
+
+    def _envelope(self, payload: dict[str, Any], sender: str) -> dict[str, Any]:
+        _repository(payload["repository"], self.repo)
+        _user(payload["sender"], sender, user_type="Bot" if sender.endswith("[bot]") else "User")
+        payload["installation"] = {"id": self.installation_id, "node_id": "MDIz"}
+        return payload
+
+    def _pull(
+        self,
+        pr: dict[str, Any],
+        *,
+        number: int,
+        author: str,
+        head_sha: str,
+        updated_at: str,
+        fork: str | None = None,
+    ) -> None:
+        pr["number"] = number
+        pr["html_url"] = f"https://github.com/{self.repo}/pull/{number}"
+        pr["updated_at"] = updated_at
+        _user(pr["user"], author)
+        pr["head"]["sha"] = head_sha
+        pr["head"]["ref"] = f"{author}/change-{number}"
+        _repository(pr["base"]["repo"], self.repo)
+        _repository(pr["head"]["repo"], fork or self.repo)
+
+    def pull_request(
+        self,
+        action: str,
+        *,
+        number: int,
+        author: str,
+        head_sha: str,
+        updated_at: str = "2024-11-20T10:00:00Z",
+        sender: str | None = None,
+        draft: bool = False,
+        merged: bool = False,
+        merged_by: str | None = None,
+        fork: str | None = None,
+    ) -> dict[str, Any]:
+        """A ``pull_request`` event."""
+        payload = example("pull_request", action)
+        pr = payload["pull_request"]
+        self._pull(
+            pr, number=number, author=author, head_sha=head_sha, updated_at=updated_at, fork=fork
+        )
+        payload["number"] = number
+        pr["draft"] = draft
+        if action == "closed":
+            pr["state"] = "closed"
+            pr["merged"] = merged
+            pr["merged_at"] = updated_at if merged else None
+            if merged:
+                pr["merged_by"] = {}
+                _user(pr["merged_by"], merged_by or author)
+        return self._envelope(payload, sender or author)
+
+    def review(
+        self,
+        action: str,
+        *,
+        number: int,
+        author: str,
+        head_sha: str,
+        reviewer: str,
+        state: str,
+        review_id: int,
+        commit_id: str | None = None,
+        submitted_at: str = "2024-11-20T11:00:00Z",
+        updated_at: str = "2024-11-20T11:00:00Z",
+    ) -> dict[str, Any]:
+        """A ``pull_request_review`` event (states lowercase, as webhooks send them)."""
+        payload = example(
+            "pull_request_review", "dismissed" if action == "dismissed" else "submitted"
+        )
+        payload["action"] = action
+        self._pull(
+            payload["pull_request"],
+            number=number,
+            author=author,
+            head_sha=head_sha,
+            updated_at=updated_at,
+        )
+        review = payload["review"]
+        review["id"], review["state"] = review_id, state.lower()
+        review["commit_id"] = commit_id or head_sha
+        review["submitted_at"] = submitted_at
+        _user(review["user"], reviewer)
+        return self._envelope(payload, reviewer)
+
+    def check_run(
+        self,
+        action: str,
+        *,
+        number: int,
+        head_sha: str,
+        sender: str,
+        app_id: int,
+        name: str = "mentor-approval",
+        identifier: str = "approve",
+    ) -> dict[str, Any]:
+        """A ``check_run`` event on our check run for PR ``number``."""
+        payload = example("check_run", action)
+        run = payload["check_run"]
+        run["name"], run["head_sha"] = name, head_sha
+        run["external_id"] = f"{self.repo}#{number}"
+        run["app"]["id"] = app_id
+        for pr in run["pull_requests"]:
+            pr["number"], pr["head"]["sha"] = number, head_sha
+        if action == "requested_action":
+            payload["requested_action"] = {"identifier": identifier}
+        return self._envelope(payload, sender)
+
+    def comment(
+        self,
+        action: str,
+        *,
+        number: int,
+        sender: str,
+        body: str,
+        comment_id: int = 9001,
+        on_pull: bool = True,
+    ) -> dict[str, Any]:
+        """An ``issue_comment`` event, by default on a pull request."""
+        payload = example("issue_comment", action)
+        issue, comment = payload["issue"], payload["comment"]
+        issue["number"] = number
+        if on_pull:
+            issue["pull_request"] = {
+                "url": f"https://api.github.com/repos/{self.repo}/pulls/{number}",
+                "html_url": f"https://github.com/{self.repo}/pull/{number}",
+            }
+        else:
+            issue.pop("pull_request", None)
+        comment["id"], comment["body"] = comment_id, body
+        _user(comment["user"], sender)
+        return self._envelope(payload, sender)
+
+    def merge_group(self, *, head_sha: str, sender: str = "mpage") -> dict[str, Any]:
+        """A ``merge_group`` checks_requested event."""
+        payload = example("merge_group", "checks_requested")
+        payload["merge_group"]["head_sha"] = head_sha
+        return self._envelope(payload, sender)
+
+    def installation(
+        self, action: str, *, repos: list[str], sender: str = "ambv"
+    ) -> dict[str, Any]:
+        """An ``installation`` event covering ``repos``."""
+        payload = example("installation", action)
+        payload["installation"]["id"] = self.installation_id
+        payload["repositories"] = [{"full_name": r, "name": r.split("/")[1]} for r in repos]
+        _user(payload["sender"], sender)
+        return payload
+
+    def installation_repositories(
+        self, action: str, *, added: list[str] = (), removed: list[str] = ()
+    ) -> dict[str, Any]:
+        """An ``installation_repositories`` event."""
+        payload = example("installation_repositories", action)
+        payload["installation"]["id"] = self.installation_id
+        payload["repositories_added"] = [{"full_name": r, "name": r.split("/")[1]} for r in added]
+        payload["repositories_removed"] = [
+            {"full_name": r, "name": r.split("/")[1]} for r in removed
+        ]
+        return payload
+
+
+def signed(secret: str, body: bytes) -> str:
+    """The X-Hub-Signature-256 header GitHub sends for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def deliver(
+    client,
+    event: str,
+    payload: dict[str, Any],
+    *,
+    secret: str = "webhook-secret",
+    delivery_id: str | None = None,
+):
+    """POST a signed delivery to the app, as GitHub does."""
+    body = json.dumps(payload).encode()
+    return client.post(
+        "/webhooks/github",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery_id or f"delivery-{next(_delivery_ids)}",
+            "X-Hub-Signature-256": signed(secret, body),
+        },
+    )
