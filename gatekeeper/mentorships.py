@@ -462,6 +462,7 @@ def _mark_expired(session: Session, mentorship: Mentorship) -> None:
 def _assign(
     session: Session, *, mentorship: Mentorship, mentor: str, actor: str, at: datetime
 ) -> None:
+    assert mentorship.id is not None, "flush the mentorship before assigning mentors"
     session.add(
         MentorAssignment(
             mentorship_id=mentorship.id,

@@ -75,6 +75,7 @@ def upsert_review(
     session: Session, *, pull: PullRequest, info: ReviewInfo, now: datetime
 ) -> Review:
     """Store or update a review by its GitHub id. A dismissal is final, whatever arrives later."""
+    assert pull.id is not None, "store the pull request before its reviews"
     review = session.exec(
         select(Review).where(Review.source == "review").where(Review.github_id == info.id)
     ).first()
@@ -107,6 +108,7 @@ def add_approval(
     github_id: int | None = None,
 ) -> Review:
     """An approval given with the check's button, a comment or the dashboard, on the current head."""
+    assert pull.id is not None, "store the pull request before its approvals"
     approval = Review(
         pull_request_id=pull.id,
         github_id=github_id,

@@ -89,10 +89,10 @@ def reconcile(
     known = store.open_pulls_of(session, author=mentorship.mentee)
     if mentorship.id is not None:
         known += store.open_pulls_gated_by(session, mentorship_id=mentorship.id)
-    for pull in known:
-        targets.setdefault((pull.repo, pull.number), None)
-    for (repo, number), installation_id in sorted(targets.items()):
-        pull = _sync(session, repo, number, installation_id, github=github, now=now, report=report)
+    for stored in known:
+        targets.setdefault((stored.repo, stored.number), None)
+    for (repo, number), known_installation in sorted(targets.items()):
+        pull = _sync(session, repo, number, known_installation, github=github, now=now, report=report)
         if pull is not None:
             checks.reevaluate(session, pull, settings=settings, now=now)
             _post(session, pull, settings=settings, github=github, now=now, report=report)
