@@ -1,0 +1,104 @@
+"""A throwaway PostgreSQL server for the test session: initdb, pg_ctl, trust auth, loopback only."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+SUPERUSER = "postgres"
+
+
+class PostgresUnavailable(RuntimeError):
+    """The server could not be started; the message says which step failed and why."""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PostgresServer:
+    """One PostgreSQL cluster in a temporary directory, started and stopped by the test session."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="gatekeeper-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "postgres.log"
+        self.port = _free_port()
+        self._names = itertools.count(1)
+        self._started = False
+
+    def _run(self, *argv: str) -> None:
+        """Run a PostgreSQL tool, as the ``postgres`` user when we are root (initdb refuses root)."""
+        command = list(argv)
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", SUPERUSER, "--", *command]
+        try:
+            subprocess.run(
+                command,
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            )
+        except FileNotFoundError as error:
+            raise PostgresUnavailable(f"{argv[0]} is not on the PATH ({error})") from None
+        except subprocess.CalledProcessError as error:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise PostgresUnavailable(
+                f"{' '.join(argv[:2])} failed with status {error.returncode}:\n"
+                f"{error.stdout}{error.stderr}{log}"
+            ) from None
+
+    def start(self) -> None:
+        """Create the cluster and start the server on 127.0.0.1 (no fsync: the data is thrown away)."""
+        if os.geteuid() == 0:
+            shutil.chown(self.root, user=SUPERUSER)
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            SUPERUSER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
+            " -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run("pg_ctl", "start", "-D", str(self.data), "-w", "-l", str(self.log), "-o", options)
+        self._started = True
+
+    def stop(self) -> None:
+        """Stop the server at once and remove its files."""
+        try:
+            if self._started:
+                self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, dbname: str = "postgres") -> str:
+        """The URL as an operator would write it; Gatekeeper's settings route it through psycopg 3."""
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self, template: str | None = None) -> str:
+        """A new, uniquely named database (copied from ``template`` if given); returns its URL."""
+        name = f"test_{next(self._names)}"
+        clause = f" TEMPLATE {template}" if template else ""
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {name}{clause}")
+        return self.url(name)
