@@ -1,0 +1,506 @@
+"""The fake GitHub behaves as PyGithub expects GitHub to, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from github import (
+    Auth,
+    BadCredentialsException,
+    Github,
+    GithubException,
+    GithubIntegration,
+    GithubRetry,
+    RateLimitExceededException,
+    UnknownObjectException,
+)
+from github.GithubException import RateLimitExceededExceedsMaxWait
+
+from tests.fakegithub import FakeGitHub
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHA = "a" * 40
+OTHER_SHA = "b" * 40
+NO_THROTTLE = {"seconds_between_requests": None, "seconds_between_writes": None}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGitHub]:
+    """A running fake with installation 1 on python/cpython and installation 2 on tiran/fork."""
+    with FakeGitHub() as server:
+        server.add_installation(1, account="python")
+        server.add_installation(2, account="tiran")
+        server.add_repo("python/cpython", installation_id=1)
+        server.add_repo("tiran/fork", installation_id=2)
+        server.add_pull("python/cpython", 7, author="alice", head_sha=SHA, title="Fix a bug")
+        yield server
+        assert server.violations == []
+
+
+def integration(fake: FakeGitHub, **options: object) -> GithubIntegration:
+    """A GithubIntegration pointed at the fake, without PyGithub's client-side throttling."""
+    auth = Auth.AppAuth(fake.app_id, fake.private_key_pem)
+    return GithubIntegration(auth=auth, base_url=fake.api_url, **NO_THROTTLE, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def app(fake: FakeGitHub) -> Iterator[GithubIntegration]:
+    with integration(fake) as client:
+        yield client
+
+
+@pytest.fixture
+def gh(app: GithubIntegration) -> Iterator[Github]:
+    """A client authenticated as installation 1."""
+    with app.get_github_for_installation(1) as client:
+        yield client
+
+
+# ---------------------------------------------------------------------------- App auth
+
+
+def test_app_endpoints_accept_the_apps_jwt(fake: FakeGitHub, app: GithubIntegration) -> None:
+    """GET /app, installations (paginated) and a repository's installation answer the JWT."""
+    for number in range(3, 40):
+        fake.add_installation(number, account=f"org{number}")
+    assert app.get_app().slug == "gatekeeper-test"
+    assert len(list(app.get_installations())) == 39
+    assert app.get_app_installation(2).account.login == "tiran"
+    assert app.get_repo_installation("Python", "CPython").id == 1
+    assert {call.auth for call in fake.calls} == {"jwt"}
+
+
+def test_installation_token_is_minted_and_scoped(fake: FakeGitHub, app: GithubIntegration) -> None:
+    """An access token is a one-hour ghs_ token that lists only its installation's repos."""
+    token = app.get_access_token(1)
+    assert token.token.startswith("ghs_")
+    assert 3500 < token.expires_at.timestamp() - time.time() <= 3600
+    assert fake.tokens_issued == 1
+    installation = app.get_app_installation(2)
+    assert [repo.full_name for repo in installation.get_repos()] == ["tiran/fork"]
+    assert fake.calls[-1].auth == "installation:2"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"iss": "9999"},  # another App
+        {"exp_after": 3600},  # more than ten minutes
+        {"exp_after": -120},  # expired
+    ],
+)
+def test_a_bad_jwt_is_rejected(fake: FakeGitHub, claims: dict[str, object]) -> None:
+    """A JWT for another App, too long-lived or expired gets GitHub's 401."""
+    now = int(time.time())
+    payload = {"iat": now - 60, "exp": now + int(claims.get("exp_after", 300)), "iss": "4242"}
+    payload.update({key: value for key, value in claims.items() if key == "iss"})
+    token = jwt.encode(payload, fake.private_key_pem, algorithm="RS256")
+    answer = requests.get(f"{fake.api_url}/app", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+    assert answer.json()["message"] == "A JSON web token could not be decoded"
+    assert fake.calls[-1].auth == "invalid"
+
+
+def test_a_jwt_signed_by_another_key_is_rejected(fake: FakeGitHub) -> None:
+    """PyGithub raises a 401 GithubException when the key is wrong; an integer iss is fine."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    with (
+        GithubIntegration(
+            auth=Auth.AppAuth(fake.app_id, pem), base_url=fake.api_url, **NO_THROTTLE
+        ) as client,
+        pytest.raises(GithubException) as raised,
+    ):
+        client.get_app()
+    assert raised.value.status == 401
+    now = int(time.time())
+    claims = json.dumps({"iat": now, "exp": now + 600, "iss": fake.app_id}).encode()
+    token = jwt.PyJWS().encode(claims, fake.private_key_pem, algorithm="RS256")
+    answer = requests.get(f"{fake.api_url}/app", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+
+
+def test_repo_endpoints_need_the_right_installation(
+    fake: FakeGitHub, app: GithubIntegration
+) -> None:
+    """Another installation's token gets 404; a made-up token gets 401 Bad credentials."""
+    with app.get_github_for_installation(2) as other, pytest.raises(UnknownObjectException):
+        other.get_repo("python/cpython")
+    with (
+        Github(auth=Auth.Token("ghs_madeup"), base_url=fake.api_url, **NO_THROTTLE) as stranger,
+        pytest.raises(BadCredentialsException),
+    ):
+        stranger.get_repo("python/cpython")
+
+
+# ---------------------------------------------------------------------------- pulls and reviews
+
+
+def test_pulls_paginate_with_link_headers(fake: FakeGitHub, app: GithubIntegration) -> None:
+    """250 pull requests come back in three pages of 100, following the Link header."""
+    for number in range(100, 349):
+        fake.add_pull("python/cpython", number, author="bob", head_sha=SHA, state="closed")
+    with integration(fake, per_page=100) as client, client.get_github_for_installation(1) as gh:
+        pulls = list(gh.get_repo("python/cpython").get_pulls(state="all"))
+    assert len(pulls) == 250
+    assert pulls[0].number == 348 and pulls[-1].number == 7
+    pages = [call.query for call in fake.calls if call.path.endswith("/pulls")]
+    assert pages == [
+        {"state": "all", "per_page": "100"},
+        {"state": "all", "per_page": "100", "page": "2"},
+        {"state": "all", "per_page": "100", "page": "3"},
+    ]
+
+
+def test_link_header_has_first_prev_next_last(fake: FakeGitHub, app: GithubIntegration) -> None:
+    """A middle page links to all four neighbours with the fake's own URLs."""
+    for number in range(100, 200):
+        fake.add_pull("python/cpython", number, author="bob", head_sha=SHA)
+    token = app.get_access_token(1).token
+    answer = requests.get(
+        f"{fake.api_url}/repos/python/cpython/pulls",
+        params={"per_page": 10, "page": 3},
+        headers={"Authorization": f"token {token}"},
+    )
+    links = dict(_parse_link(part) for part in answer.headers["Link"].split(", "))
+    assert set(links) == {"first", "prev", "next", "last"}
+    assert links["last"].startswith(f"{fake.api_url}/repos/python/cpython/pulls?")
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(links["last"]).query)["page"] == ["11"]
+
+
+def _parse_link(text: str) -> tuple[str, str]:
+    """('next', url) from '<url>; rel="next"'."""
+    url, rel = text.split("; ")
+    return rel.removeprefix('rel="').removesuffix('"'), url[1:-1]
+
+
+def test_pull_request_fields(fake: FakeGitHub, gh: Github) -> None:
+    """A pull from a fork carries head/base repos; a merged one its merger; list omits merged."""
+    fake.add_pull(
+        "python/cpython", 8, author="carol", head_sha=OTHER_SHA, head_repo="carol/cpython",
+        merged=True, merged_by="dave", updated_at="2024-05-01T10:00:00Z",
+    )  # fmt: skip
+    repo = gh.get_repo("python/cpython")
+    pull = repo.get_pull(8)
+    assert (pull.head.repo.full_name, pull.base.repo.full_name) == (
+        "carol/cpython",
+        "python/cpython",
+    )
+    assert (pull.state, pull.merged, pull.merged_by.login) == ("closed", True, "dave")
+    assert pull.html_url == f"{fake.url}/python/cpython/pull/8"
+    before = len(fake.calls)
+    listed = repo.get_pulls(state="closed")[0]
+    assert listed.raw_data["merged"] is True  # the list lacks "merged": raw_data fetched the pull
+    assert [call.path for call in fake.calls[before:]] == [
+        "/repos/python/cpython/pulls",
+        "/repos/python/cpython/pulls/8",
+    ]
+    fake.push("python/cpython", 7, OTHER_SHA)
+    assert repo.get_pull(7).head.sha == OTHER_SHA
+
+
+def test_reviews_and_review_requests(fake: FakeGitHub, gh: Github) -> None:
+    """Reviews come back uppercase with their commit; a review clears its request."""
+    pull = gh.get_repo("python/cpython").get_pull(7)
+    pull.create_review_request(reviewers=["mentor", "other"])
+    assert fake.requested_reviewers[("python/cpython", 7)] == ["mentor", "other"]
+    fake.add_review("python/cpython", 7, reviewer="mentor", state="APPROVED", commit_id=SHA)
+    reviews = list(pull.get_reviews())
+    assert [(r.user.login, r.state, r.commit_id) for r in reviews] == [("mentor", "APPROVED", SHA)]
+    users, _teams = pull.get_review_requests()
+    assert [user.login for user in users] == ["other"]
+    with pytest.raises(GithubException) as raised:
+        pull.create_review_request(reviewers=["alice"])
+    assert raised.value.status == 422
+
+
+# ---------------------------------------------------------------------------- checks, statuses, comments
+
+
+def test_check_run_create_edit_and_list(fake: FakeGitHub, gh: Github) -> None:
+    """A check run is stored as GitHub returns it, edited in place and listed per commit."""
+    repo = gh.get_repo("python/cpython")
+    action = {"label": "Re-run", "description": "Evaluate the gate again", "identifier": "rerun"}
+    run = repo.create_check_run(
+        "gatekeeper", SHA, status="in_progress", output={"title": "Waiting", "summary": "..."},
+        actions=[action], external_id="7",
+    )  # fmt: skip
+    assert (run.status, run.conclusion, run.app.id) == ("in_progress", None, fake.app_id)
+    run.edit(conclusion="success", output={"title": "Approved", "summary": "By a mentor"})
+    stored = fake.check_runs[run.id]
+    assert (stored["status"], stored["conclusion"], stored["output"]["title"]) == (
+        "completed", "success", "Approved",
+    )  # fmt: skip
+    assert stored["completed_at"] and stored["url"].startswith(fake.api_url)
+    repo.create_check_run(
+        "gatekeeper", SHA, conclusion="failure", output={"title": "t", "summary": "s"}
+    )
+    repo.create_check_run("other", SHA, status="queued")
+    commit = repo.get_commit(SHA)
+    latest = commit.get_check_runs(check_name="gatekeeper")
+    assert [(r.name, r.conclusion) for r in latest] == [("gatekeeper", "failure")]
+    assert commit.get_check_runs(filter="all").totalCount == 3
+    assert len(fake.check_runs_for("python/cpython", SHA, "gatekeeper")) == 2
+    assert repo.get_check_run(run.id).conclusion == "success"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"actions": [{"label": "a", "description": "b", "identifier": f"c{i}"} for i in range(4)]},
+        {"actions": [{"label": "x" * 21, "description": "b", "identifier": "c"}]},
+        {"output": {"title": "t", "summary": "é" * 40_000}},  # 40k characters, 80k bytes
+        {"status": "done"},
+    ],
+)
+def test_an_invalid_check_run_body_is_a_violation(
+    fake: FakeGitHub, gh: Github, extra: dict
+) -> None:
+    """Bodies breaking the OpenAPI schema or GitHub's check-run limits get 422 and are recorded."""
+    with pytest.raises(GithubException) as raised:
+        gh.get_repo("python/cpython").create_check_run("gatekeeper", SHA, **extra)
+    assert raised.value.status == 422
+    assert (
+        len(fake.violations) == 1 and "POST /repos/python/cpython/check-runs" in fake.violations[0]
+    )
+    assert fake.check_runs == {}
+    fake.violations.clear()
+
+
+def test_check_run_on_an_unknown_commit_is_refused(fake: FakeGitHub, gh: Github) -> None:
+    """GitHub answers 422 when the head SHA is not a commit of the repository."""
+    with pytest.raises(GithubException) as raised:
+        gh.get_repo("python/cpython").create_check_run("gatekeeper", "c" * 40)
+    assert raised.value.status == 422
+    assert raised.value.data["message"] == f"No commit found for SHA: {'c' * 40}"
+
+
+def test_statuses_and_comments(fake: FakeGitHub, gh: Github) -> None:
+    """Commit statuses and issue comments are written by the App's bot."""
+    repo = gh.get_repo("python/cpython")
+    status = repo.get_commit(SHA).create_status("success", context="gatekeeper")
+    assert status.creator.login == fake.bot_login
+    pull = repo.get_pull(7)
+    pull.create_issue_comment("Waiting for a mentor")
+    comments = list(pull.get_issue_comments())
+    assert [(c.user.login, c.body) for c in comments] == [(fake.bot_login, "Waiting for a mentor")]
+    assert [call.path for call in fake.writes()] == [
+        f"/repos/python/cpython/statuses/{SHA}",
+        "/repos/python/cpython/issues/7/comments",
+    ]
+
+
+# ---------------------------------------------------------------------------- search
+
+
+def test_search_sees_only_the_installations_repos(fake: FakeGitHub, gh: Github) -> None:
+    """is:pr is:open author: finds open pulls in the token's repos only."""
+    fake.add_pull("python/cpython", 8, author="alice", head_sha=SHA, state="closed")
+    fake.add_pull("tiran/fork", 1, author="alice", head_sha=SHA)
+    found = gh.search_issues("is:pr is:open author:ALICE")
+    assert found.totalCount == 1
+    item = found[0]
+    assert (item.number, item.repository_url) == (7, f"{fake.api_url}/repos/python/cpython")
+    assert item.pull_request.html_url == f"{fake.url}/python/cpython/pull/7"
+    assert gh.search_issues("is:pr repo:python/cpython bug").totalCount == 1
+    with pytest.raises(GithubException) as raised:
+        list(gh.search_issues("is:pr repo:tiran/fork"))
+    assert raised.value.status == 422
+
+
+# ---------------------------------------------------------------------------- branch protection
+
+
+def test_required_status_checks_are_patched_in_place(fake: FakeGitHub, gh: Github) -> None:
+    """PyGithub PATCHes checks only; GitHub keeps contexts in step and the other settings."""
+    fake.set_protection("python/cpython", "main", contexts=["tests"], enforce_admins=True)
+    branch = gh.get_repo("python/cpython").get_branch("main")
+    assert branch.protected and branch.get_required_status_checks().contexts == ["tests"]
+    result = branch.edit_required_status_checks(strict=True, checks=["tests", ("gatekeeper", 4242)])
+    assert fake.calls[-1].json == {
+        "strict": True,
+        "checks": [{"context": "tests"}, {"context": "gatekeeper", "app_id": 4242}],
+    }
+    assert (result.strict, result.contexts) == (True, ["tests", "gatekeeper"])
+    protection = fake.protection("python/cpython", "main")
+    assert protection is not None and protection["enforce_admins"]["enabled"] is True
+    assert protection["required_status_checks"]["checks"] == [
+        {"context": "tests", "app_id": None},
+        {"context": "gatekeeper", "app_id": 4242},
+    ]
+
+
+def test_unprotected_branch_and_put_protection(
+    fake: FakeGitHub, app: GithubIntegration, gh: Github
+) -> None:
+    """An unprotected branch answers 404 'Branch not protected'; PUT stores the whole setting."""
+    branch = gh.get_repo("python/cpython").get_branch("main")
+    with pytest.raises(GithubException) as raised:  # not UnknownObjectException: no "not found"
+        branch.get_protection()
+    assert (raised.value.status, raised.value.data["message"]) == (404, "Branch not protected")
+    body = {
+        "required_status_checks": {"strict": False, "contexts": ["tests"]},
+        "enforce_admins": True,
+        "required_pull_request_reviews": None,
+        "restrictions": None,
+    }
+    answer = requests.put(
+        f"{fake.api_url}/repos/python/cpython/branches/main/protection",
+        json=body,
+        headers={"Authorization": f"token {app.get_access_token(1).token}"},
+    )
+    assert answer.status_code == 200
+    assert answer.json() == fake.protection("python/cpython", "main")
+    assert answer.json()["required_status_checks"]["contexts"] == ["tests"]
+    assert fake.protection("python/cpython", "3.13") is None
+
+
+def test_pygithub_edit_protection_breaks_the_schema(fake: FakeGitHub, gh: Github) -> None:
+    """Branch.edit_protection sends nulls the OpenAPI schema forbids: the app must PATCH instead."""
+    branch = gh.get_repo("python/cpython").get_branch("main")
+    with pytest.raises(GithubException) as raised:
+        branch.edit_protection(strict=False, contexts=["tests"])
+    assert raised.value.status == 422
+    assert "'contexts' is a required property" in fake.violations.pop()
+
+
+# ---------------------------------------------------------------------------- faults
+
+
+def test_server_error_surfaces_as_github_exception(fake: FakeGitHub, gh: Github) -> None:
+    """Without retries (GithubIntegration's default) a 500 raises GithubException(500)."""
+    fake.fail_next("GET", r"/repos/python/cpython", status=500)
+    with pytest.raises(GithubException) as raised:
+        gh.get_repo("python/cpython")
+    assert raised.value.status == 500
+    assert gh.get_repo("python/cpython").full_name == "python/cpython"
+
+
+def test_github_retry_retries_server_errors(fake: FakeGitHub) -> None:
+    """GithubRetry retries a 500 at once with backoff_factor=0; when exhausted, requests raises."""
+    retry = GithubRetry(total=2, backoff_factor=0)
+    with integration(fake, retry=retry) as client:
+        fake.fail_next("GET", r"/app", times=2)
+        assert client.get_app().id == fake.app_id
+        assert [call.status for call in fake.calls] == [500, 500, 200]
+        fake.fail_next("GET", r"/app", times=3)
+        with pytest.raises(requests.exceptions.RetryError):
+            client.get_app()
+    lenient = GithubRetry(total=1, backoff_factor=0, raise_on_status=False)
+    with integration(fake, retry=lenient) as client:
+        fake.fail_next("GET", r"/app", times=2, status=502)
+        with pytest.raises(GithubException) as raised:
+            client.get_app()
+        assert raised.value.status == 502
+
+
+def test_rate_limit_raises_without_sleeping(fake: FakeGitHub, gh: Github) -> None:
+    """A rate-limited 403 is RateLimitExceededException; GithubRetry with max wait 0 won't sleep."""
+    fake.fail_next("GET", r"/repos/[^/]+/[^/]+", rate_limited=True)
+    with pytest.raises(RateLimitExceededException) as raised:
+        gh.get_repo("python/cpython")
+    assert raised.value.headers["x-ratelimit-remaining"] == "0"
+    assert int(raised.value.headers["x-ratelimit-reset"]) > time.time()
+    started = time.monotonic()
+    with integration(fake, retry=GithubRetry(total=3, max_rate_limit_wait=0)) as client:
+        fake.fail_next("GET", r"/app", rate_limited=True)
+        with pytest.raises(RateLimitExceededExceedsMaxWait):
+            client.get_app()
+    assert time.monotonic() - started < 1
+
+
+def test_a_hanging_response_times_out(fake: FakeGitHub) -> None:
+    """hang_next delays an answer past the client's timeout (PyGithub's timeout is whole seconds)."""
+    fake.hang_next("GET", r"/app", seconds=5)
+    with integration(fake, timeout=1) as client, pytest.raises(requests.exceptions.ReadTimeout):
+        client.get_app()
+
+
+def test_writes_leave_out_token_minting(fake: FakeGitHub, gh: Github) -> None:
+    """writes() lists what the app changed, not the tokens it minted; reset_calls forgets."""
+    gh.get_repo("python/cpython").get_pull(7).create_review_request(reviewers=["mentor"])
+    assert [(c.method, c.path, c.json) for c in fake.writes()] == [
+        ("POST", "/repos/python/cpython/pulls/7/requested_reviewers", {"reviewers": ["mentor"]})
+    ]
+    fake.reset_calls()
+    assert fake.calls == []
+
+
+# ---------------------------------------------------------------------------- OAuth and users
+
+
+def test_oauth_web_flow(fake: FakeGitHub) -> None:
+    """authorize redirects with a code and state; the code buys one user token, once."""
+    fake.add_oauth_app("client", "secret")
+    fake.oauth_next_login = "Mentor"
+    callback = "http://app.test/auth/callback"
+    answer = requests.get(
+        f"{fake.url}/login/oauth/authorize",
+        params={"client_id": "client", "redirect_uri": callback, "state": "xyz", "scope": ""},
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302
+    location = urllib.parse.urlsplit(answer.headers["Location"])
+    params = dict(urllib.parse.parse_qsl(location.query))
+    assert (location.netloc, params["state"]) == ("app.test", "xyz")
+    form = {"client_id": "client", "client_secret": "secret", "code": params["code"]}
+    exchange = f"{fake.url}/login/oauth/access_token"
+    accept_json = {"Accept": "application/json"}
+    token = requests.post(exchange, data=form, headers=accept_json).json()
+    assert token["token_type"] == "bearer"
+    again = requests.post(exchange, data=form, headers=accept_json).json()
+    assert again["error"] == "bad_verification_code"
+    with Github(
+        auth=Auth.Token(token["access_token"]), base_url=fake.api_url, **NO_THROTTLE
+    ) as user:
+        assert user.get_user().login == "Mentor"
+    assert fake.calls[-1].auth == "oauth:Mentor"
+    unknown = requests.get(f"{fake.url}/login/oauth/authorize", params={"client_id": "nope"})
+    assert unknown.status_code == 400
+
+
+def test_oauth_exchange_checks_the_client_secret(fake: FakeGitHub) -> None:
+    """A wrong secret is reported the GitHub way: 200 with an error, form-encoded by default."""
+    fake.add_oauth_app("client", "secret")
+    answer = requests.post(
+        f"{fake.url}/login/oauth/access_token",
+        json={"client_id": "client", "client_secret": "wrong", "code": "x"},
+    )
+    assert answer.status_code == 200
+    assert urllib.parse.parse_qs(answer.text)["error"] == ["incorrect_client_credentials"]
+
+
+def test_users_and_rate_limit(fake: FakeGitHub, gh: Github) -> None:
+    """Users are found case-insensitively; the bot is a Bot; /rate_limit answers."""
+    fake.add_user("Mentor", user_id=77, name="A Mentor")
+    mentor = gh.get_user("mentor")
+    assert (mentor.login, mentor.id, mentor.name, mentor.type) == ("Mentor", 77, "A Mentor", "User")
+    assert gh.get_user(fake.bot_login).type == "Bot"
+    with pytest.raises(UnknownObjectException):
+        gh.get_user("nobody")
+    assert gh.get_rate_limit().resources.core.remaining == 4999
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.mark.parametrize(
+    "path", sorted((FIXTURES / "webhooks").glob("*/*.json")), ids=lambda path: path.stem
+)
+def test_webhook_fixtures_are_named_after_their_action(path: Path) -> None:
+    """Each fixture is one payload whose action matches its file name."""
+    payload = json.loads(path.read_text())
+    assert payload.get("action", "ping") == path.stem
