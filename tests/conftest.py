@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -45,21 +47,33 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; apps copy it rather than migrate again (45 ms a test)."""
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite"
+    db.upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(
     params=[pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql")]
 )
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    """An empty database: a new SQLite file, or a new database on the session's PostgreSQL server."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a new SQLite file, or the session's PostgreSQL test database emptied."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'gatekeeper.sqlite'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database()
+    return server.empty_database()
 
 
 @pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
-    """The app on a fresh database whose schema comes from the Alembic migrations."""
-    db.upgrade(normalise_database_url(database_url))
+def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
+    """The app on ``database_url``, its schema made by the Alembic migrations."""
+    sqlite_file = Path(database_url.removeprefix("sqlite:///"))
+    if database_url.startswith("sqlite:///") and not sqlite_file.exists():
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), sqlite_file)
+    else:
+        db.upgrade(normalise_database_url(database_url))
     app = create_app({"database_url": database_url, "TESTING": True, "secret_key": "test"})
     yield app
     app.extensions["gatekeeper.engine"].dispose()
