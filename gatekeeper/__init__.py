@@ -35,7 +35,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(flask_config)
 
-    from gatekeeper import api, db, webhooks
+    from flask_wtf.csrf import CSRFProtect
+
+    from gatekeeper import api, auth, dashboard, db, webhooks
     from gatekeeper.github import GitHubApp
 
     db.init_app(app, settings.database_url)
@@ -45,6 +47,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.register_blueprint(api.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboard.bp)
+    auth.init_app(app, settings)
+    # Every form needs a CSRF token; GitHub's webhooks are signed instead.
+    CSRFProtect(app).exempt(webhooks.bp)
+    for code in (400, 403, 404):
+        app.register_error_handler(code, dashboard.error_page)
     return app
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
 
-from gatekeeper import api, create_app, db, github_of, protection, settings_of
+from gatekeeper import api, create_app, db, demo, github_of, protection, settings_of
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import sweep as sweeper
 from gatekeeper.config import ConfigError
@@ -334,6 +334,9 @@ def protect(repository: str, branch: str | None, dry_run: bool) -> None:
     except GitHubUnavailable as error:
         raise lifecycle.MentorshipError(f"{repo}: {error}") from None
     click.echo(change.describe(dry_run=dry_run))
+
+
+cli.add_command(demo.demo_command)
 
 
 def _progress(line: str) -> None:

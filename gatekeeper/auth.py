@@ -1,0 +1,179 @@
+"""Sign-in with GitHub, the signed-in user on ``g.user``, and the roles that allow changes."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from authlib.integrations.flask_client import OAuth, OAuthError
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from gatekeeper import settings_of
+from gatekeeper.config import Settings
+from gatekeeper.forms import ActionForm
+
+bp = Blueprint("auth", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Only set in-process by ``gatekeeper demo`` (upper-case keys never come from the environment).
+DEMO_USERS = "GATEKEEPER_DEMO_USERS"
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    """Whoever signed in: the canonical lowercase login and the form GitHub displays."""
+
+    login: str
+    display: str
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Register GitHub's OAuth client (when configured) and load the user before each request."""
+    registry = OAuth(app)
+    if settings.oauth_configured:
+        registry.register(
+            "github",
+            client_id=settings.github_client_id,
+            client_secret=settings.github_client_secret,
+            authorize_url=f"{settings.github_url}/login/oauth/authorize",
+            access_token_url=f"{settings.github_url}/login/oauth/access_token",
+            api_base_url=settings.github_api_url + "/",
+            # GitHub takes the secret in the form body; no scope: we only read the public login.
+            client_kwargs={"token_endpoint_auth_method": "client_secret_post", "timeout": 10},
+        )
+    app.extensions["gatekeeper.oauth"] = registry
+    app.before_request(load_user)
+    app.context_processor(lambda: {"user": g.get("user")})
+
+
+def load_user() -> None:
+    """Put the signed-in user (or None) on ``g.user`` for this request."""
+    login, display = session.get("login"), session.get("display")
+    g.user = User(login, display or login) if login else None
+
+
+def is_maintainer(user: User | None) -> bool:
+    """Maintainers (GATEKEEPER_MAINTAINERS) start, extend and end mentorships."""
+    return user is not None and user.login in settings_of(current_app).maintainers
+
+
+def roles(user: User | None, *, mentee: str, mentors: Iterable[str]) -> frozenset[str]:
+    """The viewer's roles on one mentorship: maintainer, mentor, mentee (or none: read-only)."""
+    if user is None:
+        return frozenset()
+    found = set()
+    if is_maintainer(user):
+        found.add("maintainer")
+    if user.login in {login.lower() for login in mentors}:
+        found.add("mentor")
+    if user.login == mentee.lower():
+        found.add("mentee")
+    return frozenset(found)
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def login_required(view: F) -> F:
+    """Send a signed-out visitor to sign in, then back to the page they came from."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if g.get("user") is None:
+            if request.method == "GET":
+                back = request.full_path.rstrip("?")
+            else:
+                # A form posted while signed out: come back to the page that held it.
+                referrer = urlsplit(request.referrer or "")
+                same_site = referrer.netloc in ("", request.host)
+                back = (referrer.path or "/") if same_site else "/"
+            return redirect(url_for("auth.login", next=safe_next(back) or "/"))
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _client() -> Any:
+    return current_app.extensions["gatekeeper.oauth"].create_client("github")
+
+
+@bp.get("/login")
+def login():  # type: ignore[no-untyped-def]
+    """Start signing in with GitHub (or explain why it is not possible here)."""
+    target = safe_next(request.args.get("next")) or "/"
+    if current_app.config.get(DEMO_USERS):
+        return render_template(
+            "login.html", demo_users=current_app.config[DEMO_USERS], next=target, form=ActionForm()
+        )
+    client = _client()
+    if client is None:
+        return render_template("login.html", not_configured=True), 503
+    session["next"] = target
+    callback = settings_of(current_app).base_url + url_for("auth.callback")
+    return client.authorize_redirect(callback)
+
+
+@bp.get("/login/callback")
+def callback():  # type: ignore[no-untyped-def]
+    """GitHub sends the browser back here: trade the code for a token and read /user."""
+    client = _client()
+    if client is None:
+        abort(404)
+    try:
+        token = client.authorize_access_token()
+        response = client.get("user", token=token)
+        response.raise_for_status()
+        profile = response.json()
+    except (OAuthError, requests.RequestException, ValueError) as error:
+        current_app.logger.warning("sign-in failed: %r", error)
+        return render_template("login.html", failed=True), 400
+    target = safe_next(session.pop("next", None)) or "/"
+    _sign_in(profile["login"])
+    return redirect(target)
+
+
+@bp.post("/login/demo")
+def demo_login():  # type: ignore[no-untyped-def]
+    """In the demo only: sign in as one of the sample people, without GitHub."""
+    allowed = current_app.config.get(DEMO_USERS) or ()
+    form = ActionForm()
+    login = request.form.get("login", "")
+    if not allowed or login not in allowed or not form.validate_on_submit():
+        abort(404)
+    _sign_in(login)
+    return redirect(safe_next(request.form.get("next")) or "/")
+
+
+def _sign_in(login: str) -> None:
+    # A fresh session on sign-in, so nothing set before (by anyone) carries over.
+    session.clear()
+    session["login"], session["display"] = login.lower(), login
+
+
+@bp.post("/logout")
+def logout():  # type: ignore[no-untyped-def]
+    """Sign out (a POST with the CSRF token, so no other site can sign you out)."""
+    session.clear()
+    return redirect(url_for("dashboard.overview"))

@@ -1,0 +1,459 @@
+"""The dashboard: the mentorship month at a glance, and the actions each role may take."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, time
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError
+from markupsafe import Markup, escape
+from sqlmodel import Session
+from werkzeug.exceptions import HTTPException, NotFound
+
+from gatekeeper import auth, checks, db, github_of, settings_of, timeline
+from gatekeeper import mentorships as lifecycle
+from gatekeeper import pulls as store
+from gatekeeper import sweep as sweeper
+from gatekeeper.auth import login_required
+from gatekeeper.forms import (
+    ActionForm,
+    ApproveForm,
+    EndForm,
+    ExtendForm,
+    MentorForm,
+    StartForm,
+    split_names,
+)
+from gatekeeper.models import Mentorship, utcnow
+from gatekeeper.pages import (
+    mentee_page,
+    overview_page,
+    pull_page,
+    waiting_for,
+)
+
+bp = Blueprint("dashboard", __name__)
+
+
+def now() -> datetime:
+    """One clock reading per request, so a page never disagrees with itself."""
+    return g.setdefault("now", utcnow())  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- reading
+
+
+@bp.get("/")
+def overview():  # type: ignore[no-untyped-def]
+    """Active mentorships first, then scheduled and recently ended ones."""
+    page = overview_page(db.get_session(), user=g.user, now=now())
+    return render_template("overview.html", page=page, is_maintainer=auth.is_maintainer(g.user))
+
+
+@bp.get("/mentorships/<mentee>")
+def mentee(mentee: str):  # type: ignore[no-untyped-def]
+    """One mentee's month: timeline, promotion record, pull requests, audit log, actions."""
+    return _render_mentee(mentee)
+
+
+@bp.get("/pulls/<owner>/<repo>/<int:number>")
+def pull(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
+    """The check run's details page: why the pull request is gated and who can let it merge."""
+    return _render_pull(f"{owner}/{repo}", number)
+
+
+@bp.get("/me")
+@login_required
+def me():  # type: ignore[no-untyped-def]
+    """What concerns the signed-in user: their own mentorship, or what waits for them."""
+    session, user = db.get_session(), g.user
+    waiting = waiting_for(session, login=user.login, now=now())
+    own = lifecycle.open_mentorship(session, mentee=user.login)
+    if own is not None and not waiting.mentorships:
+        return redirect(url_for(".mentee", mentee=own.mentee_display))
+    return render_template("me.html", waiting=waiting, own=own)
+
+
+@bp.get("/healthz")
+def healthz():  # type: ignore[no-untyped-def]
+    """200 while the database answers, 503 otherwise (for the load balancer)."""
+    if db.is_reachable():
+        return jsonify(status="ok")
+    return jsonify(status="database unreachable"), 503
+
+
+# ---------------------------------------------------------------- maintainers
+
+
+@bp.route("/mentorships/new", methods=["GET", "POST"])
+@login_required
+def new():  # type: ignore[no-untyped-def]
+    """Start a mentorship; the PEP 13 result is shown before anything is saved."""
+    _require_maintainer("start mentorships")
+    form = StartForm()
+    preview = request.form.get("action") == "preview"
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 400 if request.method == "POST" and not preview else 200
+        return _render_new(form, status=status)
+    try:
+        vote = form.vote()
+    except lifecycle.MentorshipError as error:
+        form.votes_for.errors = [*form.votes_for.errors, str(error)]
+        return _render_new(form, status=400)
+    if preview:
+        return _render_new(form, vote=vote)
+    override = (form.override_reason.data or "").strip()
+    if vote is not None and not vote.passes and not override:
+        form.override_reason.errors = [
+            "The vote fails PEP 13; say why this promotion should stand anyway."
+        ]
+        return _render_new(form, vote=vote, status=400)
+    session = db.get_session()
+    try:
+        mentorship = lifecycle.promote(
+            session,
+            mentee=form.mentee.data or "",
+            mentors=split_names(form.mentors.data),
+            actor=g.user.login,
+            now=now(),
+            start=_utc(form.start.data),
+            days=form.days.data,
+            until=_midnight(form.until.data),
+            repositories=split_names(form.repositories.data),
+            approvals_required=form.approvals_required.data or 1,
+            dismiss_stale_approvals=form.dismiss_stale_approvals.data,
+            gate_approved_prs=form.gate_approved_prs.data,
+            vote=vote,
+            override_reason=override or None,
+            note=(form.note.data or "").strip() or None,
+        )
+        session.commit()
+    except lifecycle.MentorshipError as error:
+        session.rollback()
+        flash(str(error), "error")
+        return _render_new(form, vote=vote, status=409 if "already has" in str(error) else 400)
+    _refresh(session, mentorship, done=f"Mentorship for {mentorship.mentee_display} started.")
+    return redirect(url_for(".mentee", mentee=mentorship.mentee_display))
+
+
+@bp.post("/mentorships/<mentee>/extend")
+@login_required
+def extend(mentee: str):  # type: ignore[no-untyped-def]
+    """Move the end of a mentorship later."""
+    mentorship = _open_for_change(mentee, "extend mentorships")
+    form = ExtendForm()
+    if not form.validate_on_submit() or (form.days.data is None) == (form.until.data is None):
+        flash("Give either a number of days or an end date to extend by.", "error")
+        return _render_mentee(mentee, status=400, extend_form=form)
+    return _apply(
+        mentorship,
+        lambda session: lifecycle.extend(
+            session,
+            mentee=mentee,
+            actor=g.user.login,
+            now=now(),
+            days=form.days.data,
+            until=_midnight(form.until.data),
+        ),
+        done="Mentorship extended.",
+        extend_form=form,
+    )
+
+
+@bp.route("/mentorships/<mentee>/end", methods=["GET", "POST"])
+@login_required
+def end(mentee: str):  # type: ignore[no-untyped-def]
+    """Confirm, then end a mentorship early (graduated or revoked)."""
+    mentorship = _open_for_change(mentee, "end mentorships")
+    form = EndForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        open_pulls = store.open_pulls_gated_by(db.get_session(), mentorship_id=mentorship.id or 0)
+        status = 400 if request.method == "POST" else 200
+        return render_template(
+            "end.html", mentorship=mentorship, form=form, open_pulls=open_pulls
+        ), status
+    return _apply(
+        mentorship,
+        lambda session: lifecycle.end(
+            session,
+            mentee=mentee,
+            reason=form.reason.data or "",
+            note=form.note.data,
+            actor=g.user.login,
+            now=now(),
+        ),
+        done=f"Mentorship ended ({form.reason.data}); the gate is lifted.",
+    )
+
+
+@bp.post("/mentorships/<mentee>/mentors")
+@login_required
+def add_mentor(mentee: str):  # type: ignore[no-untyped-def]
+    """Assign one more mentor."""
+    mentorship = _open_for_change(mentee, "change mentors")
+    form = MentorForm()
+    if not form.validate_on_submit():
+        flash("Type the GitHub login of the mentor to add.", "error")
+        return _render_mentee(mentee, status=400, mentor_form=form)
+    login = (form.login.data or "").strip()
+    return _apply(
+        mentorship,
+        lambda session: lifecycle.add_mentor(
+            session, mentee=mentee, mentor=login, actor=g.user.login, now=now()
+        ),
+        done=f"{login.removeprefix('@')} now mentors {mentorship.mentee_display}.",
+        mentor_form=form,
+    )
+
+
+@bp.post("/mentorships/<mentee>/mentors/<login>/remove")
+@login_required
+def remove_mentor(mentee: str, login: str):  # type: ignore[no-untyped-def]
+    """Take a mentor off."""
+    mentorship = _open_for_change(mentee, "change mentors")
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    return _apply(
+        mentorship,
+        lambda session: lifecycle.remove_mentor(
+            session, mentee=mentee, mentor=login, actor=g.user.login, now=now()
+        ),
+        done=f"{login} no longer mentors {mentorship.mentee_display}.",
+    )
+
+
+# ---------------------------------------------------------------- mentors
+
+
+@bp.post("/pulls/<owner>/<repo>/<int:number>/approve")
+@login_required
+def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
+    """A mentor lets the pull request merge: record the approval and update GitHub at once."""
+    session, settings = db.get_session(), settings_of(current_app)
+    pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number)
+    if pull is None:
+        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+    refusal = checks.approval_refusal(session, pull, login=g.user.login)
+    if refusal is not None and refusal.startswith(("only mentors", "authors")):
+        abort(403, description=f"You cannot approve this pull request: {refusal}.")
+    form = ApproveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if refusal is not None:
+        flash(f"Not approved: {refusal}.", "error")
+        return _render_pull(pull.repo, number, status=409)
+    if form.head_sha.data != pull.head_sha:
+        flash(
+            "New commits arrived since you opened this page; look at them, then approve.", "error"
+        )
+        return _render_pull(pull.repo, number, status=409)
+    checks.approve(
+        session, pull, login=g.user.display, source="dashboard", settings=settings, now=now()
+    )
+    session.commit()
+    github = github_of(current_app)
+    posted = checks.deliver(session, pull, github=github, settings=settings, now=now())
+    session.commit()
+    if github is not None and not posted:
+        flash("Approved. GitHub did not answer; the check updates at the next sweep.", "warning")
+    else:
+        flash("Approved: the check on GitHub is updated.", "success")
+    return redirect(url_for(".pull", owner=owner, repo=repo, number=number))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _require_maintainer(what: str) -> None:
+    if not auth.is_maintainer(g.user):
+        maintainers = ", ".join(sorted(settings_of(current_app).maintainers)) or "nobody yet"
+        abort(
+            403,
+            description=f"Only maintainers can {what}. You are signed in as {g.user.display}; "
+            f"the maintainers are: {maintainers}.",
+        )
+
+
+def _open_for_change(mentee: str, what: str) -> Mentorship:
+    """The mentorship a maintainer's change applies to: 404 unknown, 403 wrong role, 409 ended."""
+    session = db.get_session()
+    try:
+        mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    except lifecycle.MentorshipError as error:
+        abort(404, description=str(error))
+    _require_maintainer(what)
+    if lifecycle.state_of(mentorship, now()) == "ended":
+        flash(f"{mentorship.mentee_display}'s mentorship has already ended.", "error")
+        abort(make_response(_render_mentee(mentee, status=409)))
+    return mentorship
+
+
+def _apply(mentorship: Mentorship, change, *, done: str, **forms: Any):  # type: ignore[no-untyped-def]
+    """Run one lifecycle change in one transaction, then refresh the mentee's gates."""
+    session = db.get_session()
+    try:
+        changed = change(session)
+        session.commit()
+    except lifecycle.MentorshipError as error:
+        session.rollback()
+        flash(str(error), "error")
+        return _render_mentee(mentorship.mentee, status=400, **forms)
+    _refresh(session, changed, done=done)
+    return redirect(url_for(".mentee", mentee=changed.mentee_display))
+
+
+def _refresh(session: Session, mentorship: Mentorship, *, done: str) -> None:
+    """Re-evaluate the mentee's open pull requests now, so GitHub shows the change at once."""
+    report = sweeper.reconcile(
+        session,
+        mentorship,
+        settings=settings_of(current_app),
+        github=github_of(current_app),
+        now=now(),
+    )
+    flash(done, "success")
+    if report.failures:
+        flash(
+            f"GitHub did not answer for {len(report.failures)} pull request(s); "
+            "the next sweep updates them.",
+            "warning",
+        )
+
+
+def _render_mentee(mentee: str, *, status: int = 200, **forms: Any):  # type: ignore[no-untyped-def]
+    session = db.get_session()
+    try:
+        page = mentee_page(session, mentee=mentee, user=g.user, now=now())
+    except lifecycle.MentorshipError as error:
+        abort(404, description=str(error))
+    forms.setdefault("extend_form", ExtendForm(formdata=None))
+    forms.setdefault("mentor_form", MentorForm(formdata=None))
+    return render_template(
+        "mentee.html", page=page, action_form=ActionForm(formdata=None), **forms
+    ), status
+
+
+def _render_pull(repo: str, number: int, *, status: int = 200):  # type: ignore[no-untyped-def]
+    session = db.get_session()
+    page = pull_page(session, repo=repo, number=number, user=g.user, now=now())
+    if page is None:
+        abort(404, description=f"Gatekeeper has not seen {repo}#{number}.")
+    form = ApproveForm(formdata=None, head_sha=page.pull.head_sha)
+    return render_template("pull.html", page=page, form=form), status
+
+
+def _render_new(form: StartForm, *, vote: lifecycle.Vote | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    return render_template("new.html", form=form, vote=vote), status
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None else None
+
+
+def _midnight(day: Any) -> datetime | None:
+    return datetime.combine(day, time(0), tzinfo=UTC) if day is not None else None
+
+
+# ---------------------------------------------------------------- template helpers
+
+
+@bp.app_template_filter("when")
+def when(moment: datetime | None) -> Markup:
+    """A time shown relative to now ("in 4 days"), exact UTC on hover."""
+    if moment is None:
+        return Markup("—")
+    exact = f"{moment:%Y-%m-%d %H:%M} UTC"
+    return Markup(
+        f'<time datetime="{moment.isoformat()}" title="{exact}">{escape(relative(moment, now()))}</time>'
+    )
+
+
+def relative(moment: datetime, reference: datetime) -> str:
+    """``in 4 days``, ``3 hours ago``, ``just now``."""
+    seconds = (moment - reference).total_seconds()
+    amount = duration(abs(seconds))
+    if amount == "moments":
+        return "just now"
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"
+
+
+@bp.app_template_filter("duration")
+def duration(seconds: float) -> str:
+    """A length of time in its largest sensible unit: ``3 days``, ``5 hours``, ``12 minutes``."""
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = math.floor(seconds / size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return "moments"
+
+
+# How the audit log's kinds read to people.
+bp.add_app_template_global(
+    {
+        "created": "started the mentorship",
+        "pep13_override": "overrode PEP 13",
+        "mentor_added": "mentor added",
+        "mentor_removed": "mentor removed",
+        "extended": "extended",
+        "ended": "ended the mentorship",
+        "expired": "mentorship expired",
+        "approval": "approved",
+        "approval_refused": "approval refused",
+        "gate_waiting": "now waiting for a mentor",
+        "gate_approved": "now approved",
+        "gate_not_required": "no approval needed any more",
+        "bypass": "merged without approval",
+    },
+    "audit_words",
+)
+
+
+@bp.app_template_global("avatar")
+def avatar(login: str, size: str = "") -> Markup:
+    """A round badge with the login's initials, coloured by login (nothing loaded from GitHub)."""
+    hue = sum(login.lower().encode()) * 47 % 360
+    initials = "".join(part[0] for part in login.replace("_", "-").split("-") if part)[:2]
+    initials = (initials if len(initials) == 2 else login[:2]).upper()
+    css = f"avatar {size}".strip()
+    return Markup(
+        f'<span class="{css}" style="--hue:{hue}" aria-hidden="true">{escape(initials)}</span>'
+    )
+
+
+@bp.app_template_global("timeline_svg")
+def timeline_svg(**kwargs: Any) -> Markup:
+    """The mentee page's month, drawn by :func:`gatekeeper.timeline.draw`."""
+    return timeline.draw(now=now(), **kwargs)
+
+
+# ---------------------------------------------------------------- errors
+
+ERROR_TEMPLATES = {400: "400.html", 403: "403.html", 404: "404.html"}
+JSON_PREFIXES = ("/api/", "/webhooks/")
+
+
+def error_page(error: HTTPException):  # type: ignore[no-untyped-def]
+    """403, 404 and 400 in the site's layout; the API and webhooks keep answering JSON."""
+    code = error.code or 500
+    if request.path.startswith(JSON_PREFIXES):
+        return jsonify(error=error.description), code
+    reason = error.description
+    if isinstance(error, CSRFError):
+        reason = "The form's security token was missing or had expired, so it was refused."
+    elif code == 404 and reason == NotFound.description:
+        reason = None
+    return render_template(ERROR_TEMPLATES.get(code, "400.html"), reason=reason), code

@@ -1,0 +1,233 @@
+"""``gatekeeper demo``: the dashboard on a separate SQLite file holding a realistic sample month.
+
+The sample is built through the same lifecycle, store and gate functions the service uses,
+so what the demo shows is what Gatekeeper would really show. It never opens the configured
+database, and it never talks to GitHub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import secrets
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import click
+from flask import Flask
+from sqlmodel import Session
+
+from gatekeeper import checks, create_app, db, settings_of
+from gatekeeper import mentorships as lifecycle
+from gatekeeper import pulls as store
+from gatekeeper.auth import DEMO_USERS
+from gatekeeper.config import Settings
+from gatekeeper.events import PullInfo, ReviewInfo
+from gatekeeper.models import PullRequest, utcnow
+
+MAINTAINER = "alex-maintainer"
+MENTEE, MENTORS = "mira-k", ("tomas-r", "june-h")
+FORMER_MENTEE = "sam-o"
+PEOPLE = {
+    MAINTAINER: "maintainer: starts, extends and ends mentorships",
+    "tomas-r": f"mentor of {MENTEE}",
+    "june-h": f"mentor of {MENTEE}",
+    MENTEE: "new core developer, in their first month",
+    "casual-visitor": "anyone else: can read, cannot change",
+}
+DEFAULT_DATABASE = Path(tempfile.gettempdir()) / "gatekeeper-demo.sqlite"
+
+
+def demo_app(database: Path, *, now: datetime | None = None) -> Flask:
+    """A fresh demo database at ``database``, filled, and an app serving it (GitHub switched off)."""
+    database.unlink(missing_ok=True)
+    url = f"sqlite:///{database}"
+    db.upgrade(url)
+    app = create_app(
+        {
+            "database_url": url,
+            "secret_key": secrets.token_hex(16),
+            # Whatever the environment says, the demo never reaches a real GitHub.
+            "github_app_id": None,
+            "github_private_key": None,
+            "github_webhook_secret": None,
+            "github_client_id": None,
+            "github_client_secret": None,
+            "maintainers": MAINTAINER,
+            DEMO_USERS: PEOPLE,
+        }
+    )
+    with app.app_context(), Session(db.engine(), expire_on_commit=False) as session:
+        populate(session, settings=settings_of(app), now=now or utcnow())
+    return app
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_DATABASE,
+    show_default=True,
+    help="The demo's own SQLite file (recreated on each run).",
+)
+def demo_command(host: str, port: int, database: Path) -> None:
+    """Serve the dashboard on a sample month (a separate database; nothing real is touched)."""
+    app = demo_app(database)
+    click.echo(f"Gatekeeper demo on http://{host}:{port}/ (sample data in {database})")
+    click.echo("Sign in as any of: " + ", ".join(PEOPLE))
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+def populate(session: Session, *, settings: Settings, now: datetime) -> None:
+    """One active mentee with two mentors and pull requests in every gate state; one ended."""
+    _former_mentorship(session, settings=settings, now=now)
+    start = now - timedelta(days=11, hours=3)
+    lifecycle.promote(
+        session,
+        mentee=MENTEE,
+        mentors=list(MENTORS),
+        actor=MAINTAINER,
+        now=start,
+        repositories=["python/cpython", "python/devguide"],
+        vote=lifecycle.Vote(
+            votes_for=31,
+            votes_against=2,
+            opened=(start - timedelta(days=16)).date(),
+            closed=(start - timedelta(days=9)).date(),
+            url="https://discuss.python.org/t/vote-to-promote-mira-k/1",
+        ),
+        note="Focus areas: asyncio and the docs.",
+    )
+    session.commit()
+    sample = _Sample(session, settings, author=MENTEE)
+    day = lambda n, hours=0: start + timedelta(days=n, hours=hours)  # noqa: E731
+
+    merged = sample.open(101, "gh-118: Fix a reference leak in list.sort()", at=day(1))
+    sample.review(merged, "tomas-r", at=day(1, 20))
+    sample.merge(merged, at=day(2))
+
+    sample.button(
+        sample.open(104, "Docs: clarify TaskGroup cancellation", at=day(3)), "june-h", at=day(3, 5)
+    )
+
+    stale = sample.open(107, "Speed up str.join() for short lists", at=day(8))
+    sample.review(stale, "june-h", at=day(8, 6))
+    sample.push(stale, at=day(9))
+
+    sample.merge(sample.open(109, "Fix a typo in What's New", at=day(10)), at=day(10, 1))
+    sample.open(110, "gh-121: Test zipfile with empty members", at=now - timedelta(hours=5))
+    sample.open(12, "Add a benchmark for asyncio.gather", at=day(6), repo="python/pyperformance")
+    session.commit()
+
+
+def _former_mentorship(session: Session, *, settings: Settings, now: datetime) -> None:
+    """A mentee who graduated early, whose last open pull request was released by the end."""
+    start = now - timedelta(days=75)
+    lifecycle.promote(
+        session,
+        mentee=FORMER_MENTEE,
+        mentors=["june-h"],
+        actor=MAINTAINER,
+        now=start,
+        vote=lifecycle.Vote(
+            24, 1, (start - timedelta(days=10)).date(), (start - timedelta(days=3)).date()
+        ),
+    )
+    session.commit()
+    sample = _Sample(session, settings, author=FORMER_MENTEE)
+    first = sample.open(
+        88, "Fix the grammar of the tutorial's first page", at=start + timedelta(days=2)
+    )
+    sample.review(first, "june-h", at=start + timedelta(days=2, hours=4))
+    sample.merge(first, at=start + timedelta(days=2, hours=5))
+    sample.open(90, "Document the -X importtime option better", at=start + timedelta(days=19))
+    ended = start + timedelta(days=21)
+    lifecycle.end(
+        session,
+        mentee=FORMER_MENTEE,
+        reason="graduated",
+        note="Ready early: careful reviews throughout.",
+        actor=MAINTAINER,
+        now=ended,
+    )
+    for pull in store.open_pulls_of(session, author=FORMER_MENTEE):
+        checks.reevaluate(session, pull, settings=settings, now=ended)
+    session.commit()
+
+
+class _Sample:
+    """Pull requests and reviews for one author, stored as if GitHub had reported them."""
+
+    _review_ids = itertools.count(900001)
+
+    def __init__(self, session: Session, settings: Settings, *, author: str) -> None:
+        self.session, self.settings, self.author = session, settings, author
+
+    def open(
+        self, number: int, title: str, *, at: datetime, repo: str = "python/cpython"
+    ) -> PullRequest:
+        """A pull request opened at ``at`` and gated then."""
+        pull = store.upsert_pull(self.session, info=self._info(repo, number, title, at=at), now=at)
+        return self._evaluate(pull, at)
+
+    def push(self, pull: PullRequest, *, at: datetime) -> None:
+        """New commits: a new head sha."""
+        info = self._info(pull.repo, pull.number, pull.title, at=at, sha_salt=at.isoformat())
+        self._evaluate(store.upsert_pull(self.session, info=info, now=at), at)
+
+    def merge(self, pull: PullRequest, *, at: datetime) -> None:
+        """Merged by its author at ``at`` (a bypass if it was still waiting)."""
+        info = self._info(pull.repo, pull.number, pull.title, at=at, sha=pull.head_sha, merged=True)
+        self._evaluate(store.upsert_pull(self.session, info=info, now=at), at)
+
+    def review(self, pull: PullRequest, reviewer: str, *, at: datetime) -> None:
+        """An approving review on the current head."""
+        info = ReviewInfo(next(self._review_ids), reviewer, reviewer, "APPROVED", pull.head_sha, at)
+        store.upsert_review(self.session, pull=pull, info=info, now=at)
+        self.session.flush()
+        self._evaluate(pull, at)
+        checks.audit_approval(self.session, pull, login=reviewer, source="review", now=at)
+
+    def button(self, pull: PullRequest, mentor: str, *, at: datetime) -> None:
+        """An approval with the check run's button."""
+        checks.approve(
+            self.session, pull, login=mentor, source="button", settings=self.settings, now=at
+        )
+
+    def _evaluate(self, pull: PullRequest, at: datetime) -> PullRequest:
+        checks.reevaluate(self.session, pull, settings=self.settings, now=at)
+        self.session.flush()
+        return pull
+
+    def _info(
+        self,
+        repo: str,
+        number: int,
+        title: str,
+        *,
+        at: datetime,
+        sha: str | None = None,
+        sha_salt: str = "",
+        merged: bool = False,
+    ) -> PullInfo:
+        head = sha or hashlib.sha1(f"{repo}#{number}{sha_salt}".encode()).hexdigest()
+        return PullInfo(
+            repo=repo,
+            repo_display=repo,
+            number=number,
+            author=self.author,
+            author_display=self.author,
+            title=title,
+            url=f"https://github.com/{repo}/pull/{number}",
+            head_sha=head,
+            base_ref="main",
+            draft=False,
+            state="closed" if merged else "open",
+            merged=merged,
+            merged_by=self.author if merged else None,
+            merged_at=at if merged else None,
+            updated_at=at,
+        )

@@ -1,0 +1,95 @@
+"""The dashboard's forms (Flask-WTF): every change is a POST carrying a CSRF token."""
+
+from __future__ import annotations
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import URL, DataRequired, InputRequired, NumberRange, Optional
+
+from gatekeeper import mentorships as lifecycle
+
+
+def split_names(text: str | None) -> list[str]:
+    """Logins or repositories typed with commas, spaces or one per line."""
+    return [part for part in re.split(r"[\s,]+", text or "") if part]
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: nothing but the CSRF token."""
+
+
+class StartForm(FlaskForm):
+    """Start a mentorship for a newly promoted core developer."""
+
+    mentee = StringField("New core developer (GitHub login)", [DataRequired()])
+    mentors = StringField("Mentors (GitHub logins, comma-separated)", [DataRequired()])
+    start = DateTimeLocalField("Starts (UTC)", [Optional()], format="%Y-%m-%dT%H:%M")
+    days = IntegerField("Length in days", [Optional(), NumberRange(min=1, max=366)])
+    until = DateField("Or ends on", [Optional()])
+    repositories = TextAreaField("Repositories (OWNER/REPO, one per line)", [Optional()])
+    approvals_required = IntegerField(
+        "Mentor approvals needed per pull request", [InputRequired(), NumberRange(min=1)], default=1
+    )
+    dismiss_stale_approvals = BooleanField("A new push needs a new approval", default=True)
+    gate_approved_prs = BooleanField("Also gate others' pull requests the mentee approves")
+    vote_url = StringField("Vote URL", [Optional(), URL(require_tld=False)])
+    votes_for = IntegerField("Votes for", [Optional(), NumberRange(min=0)])
+    votes_against = IntegerField("Votes against", [Optional(), NumberRange(min=0)])
+    vote_opened = DateField("Vote opened", [Optional()])
+    vote_closed = DateField("Vote closed", [Optional()])
+    override_reason = TextAreaField("Override reason (only if the vote fails PEP 13)")
+    note = TextAreaField("Note", [Optional()])
+
+    def vote(self) -> lifecycle.Vote | None:
+        """The promotion vote as typed; raises MentorshipError when it is incomplete."""
+        return lifecycle.make_vote(
+            url=self.vote_url.data or None,
+            votes_for=self.votes_for.data,
+            votes_against=self.votes_against.data,
+            opened=self.vote_opened.data,
+            closed=self.vote_closed.data,
+        )
+
+
+class ExtendForm(FlaskForm):
+    """Move the end of a mentorship later."""
+
+    days = IntegerField("Add days", [Optional(), NumberRange(min=1, max=366)])
+    until = DateField("Or run until", [Optional()])
+
+
+class EndForm(FlaskForm):
+    """End a mentorship early."""
+
+    reason = RadioField(
+        "Why",
+        choices=[
+            ("graduated", "Graduated: they are ready to merge on their own"),
+            ("revoked", "Revoked: the mentorship stops for another reason"),
+        ],
+        validators=[InputRequired(message="Choose graduated or revoked.")],
+    )
+    note = TextAreaField("Note (kept in the audit log)", [Optional()])
+
+
+class MentorForm(FlaskForm):
+    """Assign one more mentor."""
+
+    login = StringField("GitHub login", [DataRequired()])
+
+
+class ApproveForm(FlaskForm):
+    """A mentor's approval of the commit they were shown."""
+
+    head_sha = HiddenField(validators=[DataRequired()])

@@ -1,0 +1,448 @@
+"""What each dashboard page shows, read with a bounded number of queries (none per row)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from gatekeeper import gate, timeline
+from gatekeeper import mentorships as lifecycle
+from gatekeeper import pulls as store
+from gatekeeper.auth import User, roles
+from gatekeeper.checks import approval_refusal
+from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship, PullRequest, Review
+
+RECENTLY_ENDED = 10
+AUDIT_SHOWN = 200
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where a mentorship stands in its period."""
+
+    state: str
+    day: int
+    total_days: int
+    percent: int
+    days_left: int
+
+    @classmethod
+    def of(cls, mentorship: Mentorship, now: datetime) -> Progress:
+        """Day N of M, counted from the start; a finished period shows full."""
+        state = lifecycle.state_of(mentorship, now)
+        end = lifecycle.effective_end(mentorship)
+        total = max(
+            math.ceil((mentorship.ends_at - mentorship.started_at).total_seconds() / 86400), 1
+        )
+        elapsed = (min(now, end) - mentorship.started_at).total_seconds()
+        day = min(max(math.floor(elapsed / 86400) + 1, 1), total) if elapsed >= 0 else 0
+        span = max((mentorship.ends_at - mentorship.started_at).total_seconds(), 1)
+        percent = 100 if state == "ended" else min(max(int(100 * elapsed / span), 0), 100)
+        left = math.ceil(
+            (mentorship.ends_at - max(now, mentorship.started_at)).total_seconds() / 86400
+        )
+        return cls(state, day, total, percent, max(left, 0) if state != "ended" else 0)
+
+
+@dataclasses.dataclass
+class Row:
+    """One mentorship on the overview."""
+
+    mentorship: Mentorship
+    mentors: list[MentorAssignment]
+    progress: Progress
+    waiting: int = 0
+    approved: int = 0
+    bypassed: int = 0
+    roles: frozenset[str] = frozenset()
+    waiting_for_viewer: int = 0
+
+
+@dataclasses.dataclass
+class Overview:
+    """The front page: rows grouped by state, and what waits for the viewer."""
+
+    active: list[Row]
+    scheduled: list[Row]
+    ended: list[Row]
+    for_viewer: list[PullRequest]
+
+    @property
+    def empty(self) -> bool:
+        """No mentorship was ever started."""
+        return not (self.active or self.scheduled or self.ended)
+
+
+def overview_page(session: Session, *, user: User | None, now: datetime) -> Overview:
+    """Open mentorships and the most recently ended ones, from five queries whatever their number."""
+    current = lifecycle.all_mentorships(session, include_ended=False, now=now)
+    finished = col(Mentorship.ended_at).is_not(None) | (Mentorship.ends_at <= now)
+    ended = list(
+        session.exec(
+            select(Mentorship)
+            .where(finished)
+            .order_by(func.coalesce(Mentorship.ended_at, Mentorship.ends_at).desc())
+            .limit(RECENTLY_ENDED)
+        )
+    )
+    found = current + ended
+    ids = [m.id for m in found if m.id is not None]
+    mentors = lifecycle.mentors_by_mentorship(session, mentorship_ids=ids)
+    counts = gate_counts(session, mentorship_ids=ids)
+    rows = []
+    for mentorship in found:
+        assert mentorship.id is not None
+        assigned = mentors[mentorship.id]
+        rows.append(
+            Row(
+                mentorship,
+                assigned,
+                Progress.of(mentorship, now),
+                roles=roles(user, mentee=mentorship.mentee, mentors=[a.mentor for a in assigned]),
+                **counts.get(mentorship.id, {}),
+            )
+        )
+    for_viewer: list[PullRequest] = []
+    if user is not None:
+        mine = [
+            r.mentorship.id for r in rows if "mentor" in r.roles and r.progress.state == "active"
+        ]
+        for_viewer = _waiting_in(session, mentorship_ids=mine, login=user.login)
+        per_mentorship: dict[int | None, int] = defaultdict(int)
+        for pull in for_viewer:
+            per_mentorship[pull.gated_mentorship_id] += 1
+        for row in rows:
+            row.waiting_for_viewer = per_mentorship.get(row.mentorship.id, 0)
+    return Overview(
+        active=[r for r in rows if r.progress.state == "active"],
+        scheduled=[r for r in rows if r.progress.state == "scheduled"],
+        ended=[r for r in rows if r.progress.state == "ended"],
+        for_viewer=for_viewer,
+    )
+
+
+def gate_counts(session: Session, *, mentorship_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Waiting (open), approved and bypassed pull requests per mentorship, in one GROUP BY."""
+    if not mentorship_ids:
+        return {}
+    rows = session.exec(
+        select(
+            PullRequest.gated_mentorship_id,
+            PullRequest.gate,
+            PullRequest.state,
+            func.count(),
+        )
+        .where(col(PullRequest.gated_mentorship_id).in_(mentorship_ids))
+        .where(col(PullRequest.gate).in_(["waiting", "approved", "bypassed"]))
+        .group_by(PullRequest.gated_mentorship_id, PullRequest.gate, PullRequest.state)
+    )
+    counts: dict[int, dict[str, int]] = defaultdict(
+        lambda: {"waiting": 0, "approved": 0, "bypassed": 0}
+    )
+    for mentorship_id, gate_state, state, number in rows:
+        # A pull request closed unmerged while waiting no longer waits for anyone.
+        if gate_state == "waiting" and state != "open":
+            continue
+        counts[mentorship_id][gate_state] += number
+    return dict(counts)
+
+
+def _waiting_in(
+    session: Session, *, mentorship_ids: list[int | None], login: str
+) -> list[PullRequest]:
+    """Open pull requests of these mentorships still waiting, that ``login`` has not approved."""
+    wanted = [i for i in mentorship_ids if i is not None]
+    if not wanted:
+        return []
+    pulls = session.exec(
+        select(PullRequest)
+        .where(col(PullRequest.gated_mentorship_id).in_(wanted))
+        .where(PullRequest.state == "open")
+        .where(PullRequest.gate == "waiting")
+        .order_by(col(PullRequest.waiting_since), col(PullRequest.id))
+    )
+    return [pull for pull in pulls if login not in pull.approved_by]
+
+
+@dataclasses.dataclass
+class Queue:
+    """What waits for one mentor."""
+
+    mentorships: list[Mentorship]
+    pulls: list[PullRequest]
+
+
+def waiting_for(session: Session, *, login: str, now: datetime) -> Queue:
+    """The active mentorships ``login`` mentors and their pull requests waiting for approval."""
+    mentored = [
+        m
+        for m in session.exec(
+            select(Mentorship)
+            .join(MentorAssignment, col(MentorAssignment.mentorship_id) == Mentorship.id)
+            .where(MentorAssignment.mentor == login.lower())
+            .where(col(MentorAssignment.removed_at).is_(None))
+            .where(col(Mentorship.ended_at).is_(None))
+            .order_by(col(Mentorship.ends_at))
+        )
+        if lifecycle.is_active(m, now)
+    ]
+    return Queue(
+        mentored, _waiting_in(session, mentorship_ids=[m.id for m in mentored], login=login)
+    )
+
+
+# ---------------------------------------------------------------- one mentee
+
+
+@dataclasses.dataclass
+class PullRow:
+    """A pull request in the mentee's table."""
+
+    pull: PullRequest
+    shown_state: str  # waiting, approved, merged, bypassed, not_required, closed
+    waited: float | None  # seconds it waited (so far) for a mentor
+
+
+@dataclasses.dataclass
+class MenteePage:
+    """Everything the mentee page shows."""
+
+    mentorship: Mentorship
+    mentors: list[MentorAssignment]
+    progress: Progress
+    roles: frozenset[str]
+    vote: lifecycle.Vote | None
+    pulls: list[PullRow]
+    events: list[AuditEvent]
+    lanes: list[timeline.Lane]
+    earlier: list[Mentorship]
+
+    @property
+    def waiting(self) -> list[PullRow]:
+        """Pull requests that still wait for a mentor."""
+        return [row for row in self.pulls if row.shown_state == "waiting"]
+
+
+def mentee_page(session: Session, *, mentee: str, user: User | None, now: datetime) -> MenteePage:
+    """The mentee's current (else latest) mentorship; raises MentorshipError for strangers."""
+    mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    assert mentorship.id is not None
+    mentors = lifecycle.mentors_of(session, mentorship=mentorship)
+    in_period = (
+        (PullRequest.author == mentorship.mentee)
+        & (PullRequest.first_seen_at >= mentorship.started_at)
+        & (PullRequest.first_seen_at < lifecycle.effective_end(mentorship))
+    )
+    pulls = list(
+        session.exec(
+            select(PullRequest)
+            .where(sa.or_(PullRequest.gated_mentorship_id == mentorship.id, in_period))
+            .order_by(col(PullRequest.first_seen_at), col(PullRequest.id))
+        )
+    )
+    events = list(
+        session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.mentorship_id == mentorship.id)
+            .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+            .limit(AUDIT_SHOWN)
+        )
+    )
+    earlier = [
+        m
+        for m in session.exec(
+            select(Mentorship)
+            .where(Mentorship.mentee == mentorship.mentee)
+            .where(Mentorship.id != mentorship.id)
+            .order_by(col(Mentorship.started_at).desc())
+        )
+    ]
+    gated_at, approved_at = _gate_times(events)
+    rows, lanes = [], []
+    for pull in pulls:
+        key = (pull.repo, pull.number)
+        shown = shown_state(pull)
+        start = gated_at.get(key) or pull.first_seen_at
+        settled = pull.merged_at if pull.merged else approved_at.get(key)
+        if shown == "waiting":
+            waited = (now - (pull.waiting_since or start)).total_seconds()
+        elif settled is not None and key in gated_at:
+            waited = max((settled - start).total_seconds(), 0)
+        else:
+            waited = None
+        rows.append(PullRow(pull, shown, waited))
+        lanes.append(
+            timeline.Lane(
+                label=f"#{pull.number}",
+                href=f"/pulls/{pull.repo}/{pull.number}",
+                start=start,
+                end=settled if shown != "waiting" else None,
+                state=shown if shown != "closed" else "not_required",
+                detail=f"{pull.title} ({STATE_WORDS[shown]})",
+            )
+        )
+    return MenteePage(
+        mentorship=mentorship,
+        mentors=mentors,
+        progress=Progress.of(mentorship, now),
+        roles=roles(user, mentee=mentorship.mentee, mentors=[a.mentor for a in mentors]),
+        vote=lifecycle.vote_of(mentorship),
+        pulls=list(reversed(rows)),
+        events=events,
+        lanes=lanes,
+        earlier=earlier,
+    )
+
+
+STATE_WORDS = {
+    "waiting": "waiting for a mentor",
+    "approved": "approved",
+    "merged": "approved and merged",
+    "bypassed": "merged without approval",
+    "not_required": "no approval needed",
+    "closed": "closed",
+}
+
+
+def shown_state(pull: PullRequest) -> str:
+    """The gate as people think of it: a merged approved PR is 'merged', a closed one 'closed'."""
+    if pull.gate == "bypassed":
+        return "bypassed"
+    if pull.merged:
+        return "merged" if pull.gate == "approved" else "not_required"
+    if pull.state != "open":
+        return "closed"
+    return pull.gate
+
+
+def _gate_times(
+    events: list[AuditEvent],
+) -> tuple[dict[tuple[str, int], datetime], dict[tuple[str, int], datetime]]:
+    """When each pull request first waited, and when it was last approved, from the audit log."""
+    gated: dict[tuple[str, int], datetime] = {}
+    approved: dict[tuple[str, int], datetime] = {}
+    for event in sorted(events, key=lambda e: (e.at, e.id or 0)):
+        if event.repo is None or event.pr_number is None:
+            continue
+        key = (event.repo, event.pr_number)
+        if event.kind == "gate_waiting":
+            gated.setdefault(key, event.at)
+        elif event.kind == "gate_approved":
+            approved[key] = event.at
+    return gated, approved
+
+
+# ---------------------------------------------------------------- one pull request
+
+
+@dataclasses.dataclass
+class Verdict:
+    """A review or approval, and whether it counts towards the gate."""
+
+    review: Review
+    counts: bool
+    why: str
+
+
+@dataclasses.dataclass
+class PullPage:
+    """Everything the pull request page shows."""
+
+    pull: PullRequest
+    mentorship: Mentorship | None
+    terms: gate.Terms | None
+    shown_state: str
+    verdicts: list[Verdict]
+    approvers: list[str]  # mentors who may approve (display form)
+    standing: list[str]
+    roles: frozenset[str]
+    refusal: str | None
+
+    @property
+    def can_approve(self) -> bool:
+        """Whether the viewer sees the "Approve merge" button."""
+        viewer_counted = "viewer_standing" in self.roles
+        return (
+            "mentor" in self.roles
+            and self.refusal is None
+            and self.pull.gate == "waiting"
+            and not viewer_counted
+        )
+
+
+def pull_page(
+    session: Session, *, repo: str, number: int, user: User | None, now: datetime
+) -> PullPage | None:
+    """The pull request, its mentorship's terms and a verdict on each review; None if unknown."""
+    pull = store.find_pull(session, repo=repo, number=number)
+    if pull is None:
+        return None
+    mentorship = (
+        session.get(Mentorship, pull.gated_mentorship_id) if pull.gated_mentorship_id else None
+    )
+    if mentorship is None:
+        try:
+            mentorship = lifecycle.latest_mentorship(session, mentee=pull.author)
+        except lifecycle.MentorshipError:
+            mentorship = None
+    terms = store.terms_of(session, mentorship) if mentorship is not None else None
+    reviews = store.reviews_of(session, pull=pull)
+    standing = (
+        gate.standing_approvals(store.gate_pull(pull), terms, store.signals(reviews))
+        if terms
+        else []
+    )
+    viewer_roles: frozenset[str] = frozenset()
+    refusal = None
+    approvers: list[str] = []
+    if mentorship is not None and terms is not None:
+        approvers = [n for n in terms.mentor_display if n.lower() != pull.author]
+        viewer_roles = roles(user, mentee=mentorship.mentee, mentors=terms.mentors)
+        if user is not None and user.login in standing:
+            viewer_roles |= {"viewer_standing"}
+    if user is not None:
+        refusal = approval_refusal(session, pull, login=user.login)
+    return PullPage(
+        pull=pull,
+        mentorship=mentorship,
+        terms=terms,
+        shown_state=shown_state(pull),
+        verdicts=verdicts(pull, terms, reviews),
+        approvers=approvers,
+        standing=standing,
+        roles=viewer_roles,
+        refusal=refusal,
+    )
+
+
+def verdicts(pull: PullRequest, terms: gate.Terms | None, reviews: list[Review]) -> list[Verdict]:
+    """Each decisive review, oldest first, with the reason it does or does not count."""
+    decisive = [r for r in reviews if r.state in gate.DECISIVE_STATES]
+    latest = {r.reviewer: r for r in decisive}  # reviews arrive oldest first
+    found = []
+    for review in decisive:
+        superseded = latest[review.reviewer] is not review
+        if review.state == gate.DISMISSED:
+            found.append(Verdict(review, False, "dismissed on GitHub"))
+        elif review.state == gate.CHANGES_REQUESTED:
+            why = "asked for changes" + ("" if superseded else "; a new approval is needed")
+            found.append(Verdict(review, False, why))
+        elif terms is None:
+            found.append(Verdict(review, False, "no mentorship gates this pull request"))
+        elif review.reviewer == pull.author:
+            found.append(Verdict(review, False, "authors cannot approve their own pull request"))
+        elif review.reviewer not in terms.mentors:
+            found.append(Verdict(review, False, f"not a mentor of {terms.mentee}"))
+        elif superseded:
+            found.append(Verdict(review, False, "replaced by their later review"))
+        elif terms.dismiss_stale_approvals and review.commit_id != pull.head_sha:
+            sha = (review.commit_id or "unknown")[:7]
+            found.append(Verdict(review, False, f"given on an older commit ({sha})"))
+        else:
+            found.append(Verdict(review, True, "counts"))
+    return found

@@ -1,0 +1,23 @@
+// Shows the PEP 13 verdict while the promotion vote is typed (the server checks it again).
+(function () {
+  const form = document.getElementById("start-form");
+  const out = document.getElementById("pep13");
+  if (!form || !out) return;
+  const value = (name) => form.elements[name] && form.elements[name].value;
+  function update() {
+    const yes = parseInt(value("votes_for"), 10), no = parseInt(value("votes_against"), 10);
+    const opened = value("vote_opened"), closed = value("vote_closed");
+    if (isNaN(yes) || isNaN(no) || !opened || !closed) return;
+    const problems = [];
+    if (yes + no === 0) problems.push("no votes were cast");
+    else if (yes * 3 < (yes + no) * 2) problems.push(yes + " of " + (yes + no) + " votes in favour is less than two-thirds");
+    const days = Math.round((Date.parse(closed) - Date.parse(opened)) / 86400000);
+    if (days < 7) problems.push("the vote was open " + days + " days, PEP 13 asks for 7");
+    out.className = "pep13 " + (problems.length ? "bad" : "ok");
+    out.textContent = problems.length
+      ? "✗ Fails PEP 13: " + problems.join("; ") + ". Give an override reason to promote anyway."
+      : "✓ Meets PEP 13: at least two-thirds in favour, open at least a week.";
+  }
+  form.addEventListener("input", update);
+  update();
+})();
