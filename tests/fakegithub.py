@@ -3,21 +3,21 @@
 It copies the layout of GitHub Enterprise Server, so the app only needs a different base URL:
 the web host (OAuth sign-in) is ``http://127.0.0.1:PORT`` and the REST API is under
 ``http://127.0.0.1:PORT/api/v3``. It emulates the small part of GitHub a GitHub App like
-Gatekeeper uses, behaving as GitHub does where it matters to a client:
+Gatekeeper uses, behaving as GitHub does where a client can tell:
 
 * App authentication: RS256 JWTs checked against the App's key (``iss``, ``iat``, ``exp``),
-  installation tokens (``ghs_...``, one hour) scoped to the installation's repositories,
+  installation tokens (``ghs_...``, one hour) that see only their installation's repositories,
   OAuth user tokens from the web flow (``/login/oauth/authorize`` and ``access_token``).
-* Repositories, pull requests, reviews, review requests, check runs, commit statuses, issue
-  comments, issue search, branches and branch protection, users and the rate limit.
+* Repositories, pull requests, reviews, review requests, commits, check runs, commit statuses,
+  issue comments, issue search, branches and branch protection, users and the rate limit.
 * Pagination with ``per_page``/``page`` and an RFC 5988 ``Link`` header; errors in GitHub's
   JSON shape (``message``, ``documentation_url``); case-insensitive owner and repository names.
 * Every JSON request body is validated against the operation's ``requestBody`` schema in
-  GitHub's own OpenAPI description (``fixtures/openapi``); a failure is answered with 422 and
-  recorded in ``violations``, which tests assert is empty.
+  GitHub's own OpenAPI description (``fixtures/openapi``) and the documented check-run limits;
+  a failure is answered with 422 and recorded in ``violations``, which tests assert is empty.
 
-Tests set state up with ``add_*`` methods, read what the app did from ``calls``, ``writes()``,
-``check_runs`` and friends, and inject faults with ``fail_next`` and ``hang_next``.
+Tests set state up with the ``add_*`` methods, read what the app did from ``calls``,
+``writes()``, ``check_runs`` and friends, and inject faults with ``fail_next``/``hang_next``.
 """
 
 from __future__ import annotations
@@ -52,19 +52,18 @@ API_PREFIX = "/api/v3"
 DOCS_URL = "https://docs.github.com/rest"
 SPEC_PATH = Path(__file__).parent / "fixtures" / "openapi" / "api.github.com.subset.json"
 SPEC_URI = "urn:github-openapi"
-WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"})
 JWT_MESSAGE = "A JSON web token could not be decoded"
-TOKEN_PERMISSIONS = {
-    "administration": "write",
-    "checks": "write",
-    "issues": "write",
-    "members": "read",
-    "metadata": "read",
-    "pull_requests": "write",
-    "statuses": "write",
+REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"})
+PERMISSIONS = {
+    **dict.fromkeys(["administration", "checks", "issues", "pull_requests", "statuses"], "write"),
+    **dict.fromkeys(["members", "metadata"], "read"),
 }
+EVENTS = ["check_run", "pull_request", "pull_request_review"]
+EPOCH = "2020-01-01T00:00:00Z"  # creation time of everything the tests did not date
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
+PULL = REPO + r"/pulls/(?P<number>\d+)"
+ISSUE = REPO + r"/issues/(?P<number>\d+)"  # every issue here is a pull request
+BRANCH = REPO + r"/branches/(?P<branch>[^/]+)"
 
 
 @dataclasses.dataclass
@@ -74,37 +73,26 @@ class Call:
     method: str
     path: str  # API paths without the /api/v3 prefix; web paths as they came
     query: dict[str, str]
-    json: Any | None  # the JSON body, or the form of a form-encoded POST
+    json: Any | None  # the JSON body (or the form of a form-encoded POST)
     status: int
     auth: str  # "jwt", "installation:<id>", "oauth:<login>", "none" or "invalid"
 
 
 class GitHubError(Exception):
-    """Raised by a handler to answer with GitHub's error shape."""
+    """Raised while handling a request to answer with GitHub's error shape."""
 
     def __init__(self, code: int, message: str, **extra: Any) -> None:
         super().__init__(message)
-        self.status = code
+        self.code = code
         self.body = {"message": message, **extra, "documentation_url": DOCS_URL}
 
 
-class NotFound(GitHubError):
-    def __init__(self, message: str = "Not Found") -> None:
-        super().__init__(404, message, status="404")
+def not_found(message: str = "Not Found") -> GitHubError:
+    return GitHubError(404, message, status="404")
 
 
-@dataclasses.dataclass
-class _Auth:
-    kind: str  # jwt, installation, oauth, none, invalid
-    installation_id: int | None = None
-    login: str | None = None
-
-    def __str__(self) -> str:
-        if self.kind == "installation":
-            return f"installation:{self.installation_id}"
-        if self.kind == "oauth":
-            return f"oauth:{self.login}"
-        return self.kind
+def invalid(message: str, **error: Any) -> GitHubError:
+    return GitHubError(422, "Validation Failed", errors=[{"message": message, **error}])
 
 
 @dataclasses.dataclass
@@ -112,9 +100,10 @@ class _Req:
     method: str
     path: str
     query: dict[str, str]
-    body: Any | None
-    auth: _Auth
-    headers: Any
+    body: Any
+    auth: str  # as in Call.auth
+    installation_id: int | None = None
+    login: str | None = None
 
 
 @dataclasses.dataclass
@@ -128,14 +117,18 @@ class _Fault:
 
 
 Reply = tuple[int, Any, dict[str, str]]
-_ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Reply]]] = []
+_ROUTES: list[tuple[str, re.Pattern[str], bool, Callable[..., Reply]]] = []
 
 
-def route(method: str, pattern: str) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
-    """Register a handler for API requests whose path (without /api/v3) fully matches."""
+def route(method: str, pattern: str, *, app: bool = False) -> Callable[[Any], Any]:
+    """Register a handler for an API path (without /api/v3); ``app`` routes take the JWT.
+
+    Named groups are resolved before the handler runs: ``owner``/``name`` become ``repo`` (404
+    unless the token may see it), ``number`` becomes ``pull``, and ``branch`` must exist.
+    """
 
     def register(handler: Callable[..., Reply]) -> Callable[..., Reply]:
-        _ROUTES.append((method, re.compile(pattern), handler))
+        _ROUTES.append((method, re.compile(pattern), app, handler))
         return handler
 
     return register
@@ -159,74 +152,56 @@ def _sha(*parts: str) -> str:
 
 @functools.cache
 def _app_key() -> rsa.RSAPrivateKey:
-    # One key per process: RSA generation costs ~100 ms and every fake is otherwise independent.
+    # One key per process: generating one costs ~100 ms, and fakes share nothing else.
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @functools.cache
-def _spec_registry() -> tuple[dict[str, Any], Registry]:
+def _body_validators() -> list[tuple[str, re.Pattern[str], Any]]:
+    """(method, path regex, validator) for each operation with a JSON body; built once."""
     spec = json.loads(SPEC_PATH.read_text())
     resource = Resource.from_contents(spec, default_specification=DRAFT4)
-    return spec, Registry().with_resource(SPEC_URI, resource)
-
-
-@functools.cache
-def _body_validators() -> list[tuple[str, re.Pattern[str], Any]]:
-    """(method, path regex, compiled validator) for every operation with a JSON request body."""
-    spec, registry = _spec_registry()
+    registry = Registry().with_resource(SPEC_URI, resource)
     found = []
     for template, operations in spec["paths"].items():
         regex = re.compile(re.sub(r"\{[^}]+\}", "[^/]+", template))
         for method, operation in operations.items():
-            if "application/json" not in operation.get("requestBody", {}).get("content", {}):
-                continue
-            pointer = "/".join(
-                part.replace("~", "~0").replace("/", "~1")
-                for part in ("paths", template, method, "requestBody", "content")
-            )
-            schema = {"$ref": f"{SPEC_URI}#/{pointer}/application~1json/schema"}
-            validator = OAS30Validator(
-                schema, registry=registry, format_checker=OAS30Validator.FORMAT_CHECKER
-            )
-            found.append((method.upper(), regex, validator))
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                pointer = "/".join(
+                    part.replace("~", "~0").replace("/", "~1")
+                    for part in ("paths", template, method, "requestBody", "content")
+                )
+                schema = {"$ref": f"{SPEC_URI}#/{pointer}/application~1json/schema"}
+                checker = OAS30Validator.FORMAT_CHECKER
+                validator = OAS30Validator(schema, registry=registry, format_checker=checker)
+                found.append((method.upper(), regex, validator))
     return found
 
 
-def _schema_errors(method: str, path: str, body: Any) -> list[str]:
-    """Readable messages for every way ``body`` breaks the operation's requestBody schema."""
-    for op_method, regex, validator in _body_validators():
-        if op_method == method and regex.fullmatch(path):
-            errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
-            return [
-                f"{'.'.join(map(str, e.absolute_path)) or '(body)'}: {e.message[:200]}"
-                for e in errors
-            ]
-    return []
-
-
-def _check_run_limits(body: Any) -> list[str]:
-    """GitHub's documented check-run limits, which the schema alone does not fully express."""
-    if not isinstance(body, dict):
-        return []
-    errors = []
-    output = body.get("output") or {}
-    for field in ("summary", "text"):
-        value = output.get(field) if isinstance(output, dict) else None
-        if isinstance(value, str) and len(value.encode()) > 65535:
-            errors.append(f"output.{field}: longer than 65535 bytes")
-    actions = body.get("actions") or []
-    if len(actions) > 3:
-        errors.append(f"actions: {len(actions)} actions, at most 3 are allowed")
-    for index, action in enumerate(actions):
-        for field, limit in (("label", 20), ("description", 40), ("identifier", 20)):
-            value = action.get(field) if isinstance(action, dict) else None
-            if isinstance(value, str) and len(value) > limit:
-                errors.append(f"actions.{index}.{field}: longer than {limit} characters")
+def _body_errors(method: str, path: str, body: Any) -> list[str]:
+    """Every way ``body`` breaks the operation's schema or GitHub's check-run limits."""
+    errors = [
+        f"{'.'.join(map(str, error.absolute_path)) or '(body)'}: {error.message[:200]}"
+        for op_method, regex, validator in _body_validators()
+        if op_method == method and regex.fullmatch(path)
+        for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+    ]
+    if re.fullmatch(REPO + r"/check-runs(/\d+)?", path) and isinstance(body, dict):
+        output, actions = body.get("output") or {}, body.get("actions") or []
+        for field in ("summary", "text"):  # the limit is in bytes, the schema counts characters
+            if len(str(output.get(field, "")).encode()) > 65535:
+                errors.append(f"output.{field}: longer than 65535 bytes")
+        if len(actions) > 3:
+            errors.append(f"actions: {len(actions)} actions, at most 3 are allowed")
+        for index, action in enumerate(actions):
+            for field, limit in (("label", 20), ("description", 40), ("identifier", 20)):
+                if len(str(action.get(field, ""))) > limit:
+                    errors.append(f"actions.{index}.{field}: longer than {limit} characters")
     return errors
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """The werkzeug request handler without its per-request log lines."""
+    """werkzeug's request handler without a log line per request."""
 
     def log(self, type: str, message: str, *args: Any) -> None:
         pass
@@ -242,27 +217,24 @@ class FakeGitHub:
         key = _app_key()
         self.private_key_pem = key.private_bytes(
             serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,  # what GitHub hands out (PKCS#1)
+            serialization.PrivateFormat.TraditionalOpenSSL,  # PKCS#1, as GitHub hands it out
             serialization.NoEncryption(),
         ).decode()
         self._public_key = key.public_key()
         self._lock = threading.RLock()
         self._stopping = threading.Event()
+        self._ids = itertools.count(1001)
         self._thread: threading.Thread | None = None
-        # Bound at once so URLs are known while tests set state up; stop() closes it.
+        # Bound now so URLs are known while a test sets state up; stop() closes it.
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
         )
-        self._ids = itertools.count(1001)
 
-        self._users: dict[str, dict[str, Any]] = {}
+        self._users: dict[str, dict[str, Any]] = {}  # by lowercase login
         self._installations: dict[int, str] = {}  # id -> account login
-        self._repos: dict[str, dict[str, Any]] = {}  # lower full name -> record
-        self._pulls: dict[tuple[str, int], dict[str, Any]] = {}
-        self._reviews: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        self._comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self._repos: dict[str, dict[str, Any]] = {}  # by lowercase full name
+        self._pulls: dict[tuple[str, int], dict[str, Any]] = {}  # by (lowercase repo, number)
         self._protection: dict[tuple[str, str], dict[str, Any]] = {}
-        self._check_run_repo: dict[int, str] = {}
         self._tokens: dict[str, tuple[int, float]] = {}  # token -> (installation, expiry)
         self._oauth_apps: dict[str, str] = {}
         self._oauth_codes: dict[str, tuple[str, str, str]] = {}  # code -> client, redirect, login
@@ -273,15 +245,16 @@ class FakeGitHub:
         self.calls: list[Call] = []
         self.check_runs: dict[int, dict[str, Any]] = {}
         self.statuses: list[dict[str, Any]] = []
+        self.comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.requested_reviewers: dict[tuple[str, int], list[str]] = {}
         self.tokens_issued = 0
         self.violations: list[str] = []
-        self.add_user(self.bot_login)
+        self._user(self.bot_login)
 
     # ------------------------------------------------------------------ server
 
     def start(self) -> None:
-        """Serve from a background thread (the port is bound already, so URLs are known)."""
+        """Serve from a background thread."""
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -327,29 +300,26 @@ class FakeGitHub:
     ) -> dict[str, Any]:
         with self._lock:
             if installation_id is not None and installation_id not in self._installations:
-                raise ValueError(f"add_installation({installation_id}) first")
-            owner = full_name.split("/")[0]
-            self._user(owner, kind="Organization")
-            self._repos[full_name.lower()] = {
+                raise ValueError(f"call add_installation({installation_id}) first")
+            self._user(full_name.split("/")[0], kind="Organization")
+            repo = self._repos[full_name.lower()] = {
                 "id": next(self._ids),
                 "full_name": full_name,
                 "installation_id": installation_id,
                 "default_branch": default_branch,
                 "private": private,
                 "branches": {default_branch},
-                "shas": {_sha(full_name, default_branch)},
+                "shas": {_sha(full_name, default_branch)},  # commits check runs may point at
             }
-            return self._repo_json(self._repos[full_name.lower()])
+            return self._repo_json(repo)
 
     def add_user(
         self, login: str, *, user_id: int | None = None, name: str | None = None
     ) -> dict[str, Any]:
         with self._lock:
             record = self._user(login)
-            if user_id is not None:
-                record["id"] = user_id
-            if name is not None:
-                record["name"] = name
+            record["id"] = user_id or record["id"]
+            record["name"] = name or record["name"]
             return self._user_json(login, full=True)
 
     def add_pull(
@@ -370,14 +340,14 @@ class FakeGitHub:
     ) -> dict[str, Any]:
         """Add a pull request; ``merged=True`` closes it, merged by ``merged_by`` or the author."""
         with self._lock:
-            repo = self._repo_record(full_name)
+            repo = self._repo(full_name)
             if head_repo is not None and head_repo.lower() not in self._repos:
                 self.add_repo(head_repo, installation_id=None)
             self._user(author)
             stamp = updated_at or _iso(_now())
             repo["branches"].add(base)
             repo["shas"] |= {head_sha, _sha(repo["full_name"], base)}
-            self._pulls[(repo["full_name"].lower(), number)] = {
+            pull = self._pulls[(repo["full_name"].lower(), number)] = {
                 "number": number,
                 "repo": repo["full_name"],
                 "id": next(self._ids),
@@ -394,16 +364,16 @@ class FakeGitHub:
                 "created_at": stamp,
                 "updated_at": stamp,
                 "closed_at": stamp if merged or state == "closed" else None,
+                "reviews": [],
             }
             self.requested_reviewers[(repo["full_name"], number)] = []
-            return self._pull_json(self._pulls[(repo["full_name"].lower(), number)])
+            return self._pull_json(pull)
 
     def push(self, full_name: str, number: int, head_sha: str) -> None:
         with self._lock:
-            pull = self._pull_record(full_name, number)
-            pull["head_sha"] = head_sha
-            pull["updated_at"] = _iso(_now())
-            self._repo_record(full_name)["shas"].add(head_sha)
+            pull = self._pull(self._repo(full_name), number)
+            pull.update(head_sha=head_sha, updated_at=_iso(_now()))
+            self._repo(full_name)["shas"].add(head_sha)
 
     def add_review(
         self,
@@ -419,7 +389,7 @@ class FakeGitHub:
         if state not in REVIEW_STATES:
             raise ValueError(f"review state must be one of {sorted(REVIEW_STATES)}")
         with self._lock:
-            pull = self._pull_record(full_name, number)
+            pull = self._pull(self._repo(full_name), number)
             self._user(reviewer)
             review = {
                 "id": review_id or next(self._ids),
@@ -428,7 +398,7 @@ class FakeGitHub:
                 "commit_id": commit_id,
                 "submitted_at": submitted_at or _iso(_now()),
             }
-            self._reviews.setdefault((pull["repo"].lower(), number), []).append(review)
+            pull["reviews"].append(review)
             # GitHub drops a review request once the requested user has reviewed.
             requested = self.requested_reviewers[(pull["repo"], number)]
             requested[:] = [login for login in requested if login.lower() != reviewer.lower()]
@@ -444,23 +414,18 @@ class FakeGitHub:
         strict: bool = False,
         **other_settings: Any,
     ) -> None:
-        """Protect ``branch``; ``other_settings`` are PUT-body fields (``enforce_admins=True``)."""
+        """Protect ``branch``; ``other_settings`` are PUT-body fields, e.g. enforce_admins=True."""
         status_checks = None
         if contexts is not None or checks is not None:
-            status_checks = {"strict": strict, "contexts": contexts or []}
-            if checks is not None:
-                status_checks["checks"] = checks
+            status_checks = {"strict": strict, "contexts": contexts or [], "checks": checks}
         with self._lock:
-            self._store_protection(
-                self._repo_record(full_name),
-                branch,
-                {"required_status_checks": status_checks, **other_settings},
-            )
+            body = {"required_status_checks": status_checks, **other_settings}
+            self._store_protection(self._repo(full_name), branch, body)
 
     def protection(self, full_name: str, branch: str) -> dict[str, Any] | None:
         """The branch's protection as ``GET .../protection`` returns it, or None."""
         with self._lock:
-            repo = self._repo_record(full_name)
+            repo = self._repo(full_name)
             if (repo["full_name"].lower(), branch) not in self._protection:
                 return None
             return self._protection_json(repo, branch)
@@ -477,7 +442,8 @@ class FakeGitHub:
             return [
                 call
                 for call in self.calls
-                if call.method in WRITE_METHODS and not call.path.endswith("/access_tokens")
+                if call.method in {"POST", "PATCH", "PUT", "DELETE"}
+                and not call.path.endswith("/access_tokens")
             ]
 
     def reset_calls(self) -> None:
@@ -488,13 +454,14 @@ class FakeGitHub:
         self, full_name: str, head_sha: str, name: str | None = None
     ) -> list[dict[str, Any]]:
         """Stored check runs on one commit, oldest first."""
+        prefix = f"{self.api_url}/repos/{self._repo(full_name)['full_name']}/"
         with self._lock:
             return [
                 run
-                for run_id, run in sorted(self.check_runs.items())
-                if self._check_run_repo[run_id] == full_name.lower()
+                for _, run in sorted(self.check_runs.items())
+                if run["url"].startswith(prefix)
                 and run["head_sha"] == head_sha
-                and (name is None or run["name"] == name)
+                and name in {None, run["name"]}
             ]
 
     # ------------------------------------------------------------------ fault injection
@@ -508,11 +475,10 @@ class FakeGitHub:
         times: int = 1,
         rate_limited: bool = False,
     ) -> None:
-        """Answer the next ``times`` matching requests with an error (or a rate-limit 403)."""
+        """Answer the next ``times`` matching requests with ``status`` (or a rate-limit 403)."""
+        fault = _Fault(method.upper(), re.compile(path_pattern), times, status, rate_limited)
         with self._lock:
-            self._faults.append(
-                _Fault(method.upper(), re.compile(path_pattern), times, status, rate_limited)
-            )
+            self._faults.append(fault)
 
     def hang_next(self, method: str, path_pattern: str, seconds: float) -> None:
         """Delay the answer to the next matching request by ``seconds``."""
@@ -522,47 +488,43 @@ class FakeGitHub:
     # ------------------------------------------------------------------ records
 
     def _user(self, login: str, *, kind: str | None = None) -> dict[str, Any]:
-        record = self._users.get(login.lower())
-        if record is None:
+        if login.lower() not in self._users:
             kind = kind or ("Bot" if login.endswith("[bot]") else "User")
-            record = {"login": login, "id": next(self._ids), "name": None, "type": kind}
-            self._users[login.lower()] = record
-        return record
+            self._users[login.lower()] = {
+                "login": login,
+                "id": next(self._ids),
+                "name": None,
+                "type": kind,
+            }
+        return self._users[login.lower()]
 
-    def _repo_record(self, full_name: str) -> dict[str, Any]:
-        repo = self._repos.get(full_name.lower())
-        if repo is None:
-            raise NotFound()
-        return repo
+    def _repo(self, full_name: str) -> dict[str, Any]:
+        if full_name.lower() not in self._repos:
+            raise not_found()
+        return self._repos[full_name.lower()]
 
-    def _pull_record(self, full_name: str, number: int) -> dict[str, Any]:
-        pull = self._pulls.get((full_name.lower(), number))
-        if pull is None:
-            raise NotFound()
-        return pull
+    def _pull(self, repo: dict[str, Any], number: int) -> dict[str, Any]:
+        if (repo["full_name"].lower(), number) not in self._pulls:
+            raise not_found()
+        return self._pulls[(repo["full_name"].lower(), number)]
 
     def _store_protection(self, repo: dict[str, Any], branch: str, body: dict[str, Any]) -> None:
-        # Objects are kept as sent; every other setting (enforce_admins, ...) is a flag.
-        objects = {"required_status_checks", "required_pull_request_reviews", "restrictions"}
-        settings = {key: bool(value) for key, value in body.items() if key not in objects}
-        status_checks = body.get("required_status_checks")
-        if status_checks is not None:
-            stored = {"strict": bool(status_checks.get("strict")), "checks": []}
-            self._merge_status_checks(stored, status_checks)
-            status_checks = stored
-        settings["required_status_checks"] = status_checks
-        settings["required_pull_request_reviews"] = body.get("required_pull_request_reviews")
+        # required_status_checks keeps one list of checks; its contexts are their names.
+        settings = {key: value for key, value in body.items() if key != "restrictions"}
+        if body.get("required_status_checks") is not None:
+            settings["required_status_checks"] = {"strict": False, "checks": []}
+            self._merge_status_checks(settings, body["required_status_checks"])
         repo["branches"].add(branch)
         self._protection[(repo["full_name"].lower(), branch)] = settings
 
     @staticmethod
-    def _merge_status_checks(stored: dict[str, Any], patch: dict[str, Any]) -> None:
-        # GitHub keeps one list; ``contexts`` is the list's names, so store ``checks`` only.
-        if "strict" in patch:
-            stored["strict"] = patch["strict"]
+    def _merge_status_checks(settings: dict[str, Any], patch: dict[str, Any]) -> None:
+        stored = settings["required_status_checks"]
+        stored["strict"] = patch.get("strict", stored["strict"])
         if patch.get("checks") is not None:
             stored["checks"] = [
-                {"context": c["context"], "app_id": c.get("app_id")} for c in patch["checks"]
+                {"context": check["context"], "app_id": check.get("app_id")}
+                for check in patch["checks"]
             ]
         elif patch.get("contexts") is not None:
             stored["checks"] = [{"context": name, "app_id": None} for name in patch["contexts"]]
@@ -570,26 +532,21 @@ class FakeGitHub:
     # ------------------------------------------------------------------ JSON shapes
 
     def _user_json(self, login: str, *, full: bool = False) -> dict[str, Any]:
-        record = self._user(login)
-        login = record["login"]
+        user = self._user(login)
+        path = urllib.parse.quote(user["login"])
         data = {
-            "login": login,
-            "id": record["id"],
-            "node_id": _node_id(record["type"], record["id"]),
-            "avatar_url": f"{self.url}/avatars/u/{record['id']}",
-            "gravatar_id": "",
-            "url": f"{self.api_url}/users/{urllib.parse.quote(login)}",
-            "html_url": f"{self.url}/{urllib.parse.quote(login)}",
-            "type": record["type"],
-            "site_admin": False,
+            "login": user["login"],
+            "id": user["id"],
+            "node_id": _node_id(user["type"], user["id"]),
+            "type": user["type"],
+            "avatar_url": f"{self.url}/avatars/u/{user['id']}",
+            "url": f"{self.api_url}/users/{path}",
+            "html_url": f"{self.url}/{path}",
         }
-        if full:
-            data.update(name=record["name"], created_at="2020-01-01T00:00:00Z")
-        return data
+        return {**data, "name": user["name"], "created_at": EPOCH} if full else data
 
     def _repo_json(self, repo: dict[str, Any]) -> dict[str, Any]:
         full_name = repo["full_name"]
-        api = f"{self.api_url}/repos/{full_name}"
         return {
             "id": repo["id"],
             "node_id": _node_id("Repository", repo["id"]),
@@ -597,26 +554,14 @@ class FakeGitHub:
             "full_name": full_name,
             "owner": self._user_json(full_name.split("/")[0]),
             "private": repo["private"],
-            "visibility": "private" if repo["private"] else "public",
             "fork": False,
-            "archived": False,
-            "disabled": False,
-            "description": None,
             "default_branch": repo["default_branch"],
-            "url": api,
+            "url": f"{self.api_url}/repos/{full_name}",
             "html_url": f"{self.url}/{full_name}",
-            "pulls_url": f"{api}/pulls{{/number}}",
-            "issues_url": f"{api}/issues{{/number}}",
-            "statuses_url": f"{api}/statuses/{{sha}}",
-            "branches_url": f"{api}/branches{{/branch}}",
-            "created_at": "2020-01-01T00:00:00Z",
-            "updated_at": "2020-01-01T00:00:00Z",
-            "pushed_at": "2020-01-01T00:00:00Z",
         }
 
     def _installation_json(self, installation_id: int) -> dict[str, Any]:
         account = self._user(self._installations[installation_id])
-        api = f"{self.api_url}/app/installations/{installation_id}"
         return {
             "id": installation_id,
             "account": self._user_json(account["login"]),
@@ -625,58 +570,39 @@ class FakeGitHub:
             "app_id": self.app_id,
             "app_slug": self.app_slug,
             "repository_selection": "selected",
-            "access_tokens_url": f"{api}/access_tokens",
+            "access_tokens_url": f"{self.api_url}/app/installations/{installation_id}"
+            "/access_tokens",
             "repositories_url": f"{self.api_url}/installation/repositories",
-            "html_url": f"{self.url}/organizations/{account['login']}/settings/installations/"
-            f"{installation_id}",
-            "permissions": TOKEN_PERMISSIONS,
-            "events": ["check_run", "pull_request", "pull_request_review"],
-            "created_at": "2020-01-01T00:00:00Z",
-            "updated_at": "2020-01-01T00:00:00Z",
-            "single_file_name": None,
+            "html_url": f"{self.url}/settings/installations/{installation_id}",
+            "permissions": PERMISSIONS,
+            "events": EVENTS,
+            "created_at": EPOCH,
             "suspended_at": None,
-            "suspended_by": None,
         }
 
     def _pull_json(self, pull: dict[str, Any], *, full: bool = True) -> dict[str, Any]:
-        repo = self._repo_record(pull["repo"])
-        head_repo = self._repo_record(pull["head_repo"])
-        number = pull["number"]
+        repo, head_repo = self._repo(pull["repo"]), self._repo(pull["head_repo"])
+        owner, head_owner = repo["full_name"].split("/")[0], head_repo["full_name"].split("/")[0]
         api = f"{self.api_url}/repos/{repo['full_name']}"
-        html = f"{self.url}/{repo['full_name']}/pull/{number}"
-        head_owner = head_repo["full_name"].split("/")[0]
-        owner = repo["full_name"].split("/")[0]
-        requested = self.requested_reviewers.get((repo["full_name"], number), [])
+        number = pull["number"]
+        requested = self.requested_reviewers[(repo["full_name"], number)]
         data = {
             "url": f"{api}/pulls/{number}",
             "id": pull["id"],
             "node_id": _node_id("PullRequest", pull["id"]),
-            "html_url": html,
-            "diff_url": f"{html}.diff",
-            "patch_url": f"{html}.patch",
+            "html_url": f"{self.url}/{repo['full_name']}/pull/{number}",
             "issue_url": f"{api}/issues/{number}",
-            "comments_url": f"{api}/issues/{number}/comments",
-            "review_comments_url": f"{api}/pulls/{number}/comments",
-            "commits_url": f"{api}/pulls/{number}/commits",
-            "statuses_url": f"{api}/statuses/{pull['head_sha']}",
             "number": number,
             "state": pull["state"],
-            "locked": False,
             "title": pull["title"],
             "user": self._user_json(pull["author"]),
-            "body": None,
-            "labels": [],
             "created_at": pull["created_at"],
             "updated_at": pull["updated_at"],
             "closed_at": pull["closed_at"],
             "merged_at": pull["merged_at"],
-            "merge_commit_sha": _sha(pull["head_sha"], "merge") if pull["merged_at"] else None,
-            "assignee": None,
-            "assignees": [],
             "requested_reviewers": [self._user_json(login) for login in requested],
             "requested_teams": [],
             "draft": pull["draft"],
-            "author_association": "CONTRIBUTOR",
             "head": {
                 "label": f"{head_owner}:{pull['head_ref']}",
                 "ref": pull["head_ref"],
@@ -693,57 +619,49 @@ class FakeGitHub:
             },
         }
         if full:  # the list endpoint, like GitHub's, leaves these out
-            merged_by = pull["merged_by"]
+            is_open, merged_by = pull["state"] == "open", pull["merged_by"]
             data.update(
                 merged=pull["merged_at"] is not None,
-                mergeable=True if pull["state"] == "open" else None,
-                mergeable_state="clean" if pull["state"] == "open" else "unknown",
                 merged_by=self._user_json(merged_by) if merged_by else None,
-                comments=len(self._comments.get((repo["full_name"].lower(), number), [])),
-                commits=1,
+                mergeable=True if is_open else None,
+                mergeable_state="clean" if is_open else "unknown",
+                comments=len(self.comments.get((repo["full_name"], number), [])),
             )
         return data
 
     def _review_json(self, pull: dict[str, Any], review: dict[str, Any]) -> dict[str, Any]:
-        api = f"{self.api_url}/repos/{pull['repo']}/pulls/{pull['number']}"
-        html = f"{self.url}/{pull['repo']}/pull/{pull['number']}#pullrequestreview-{review['id']}"
+        url = f"{self.api_url}/repos/{pull['repo']}/pulls/{pull['number']}"
         return {
             "id": review["id"],
             "node_id": _node_id("PullRequestReview", review["id"]),
             "user": self._user_json(review["login"]),
             "body": "",
             "state": review["state"],
-            "html_url": html,
-            "pull_request_url": api,
-            "author_association": "MEMBER",
+            "html_url": f"{self.url}/{pull['repo']}/pull/{pull['number']}"
+            f"#pullrequestreview-{review['id']}",
+            "pull_request_url": url,
             "submitted_at": review["submitted_at"],
             "commit_id": review["commit_id"],
-            "_links": {"html": {"href": html}, "pull_request": {"href": api}},
         }
 
     def _protection_json(self, repo: dict[str, Any], branch: str) -> dict[str, Any]:
         settings = self._protection[(repo["full_name"].lower(), branch)]
         url = f"{self.api_url}/repos/{repo['full_name']}/branches/{branch}/protection"
         data: dict[str, Any] = {"url": url}
-        if settings["required_status_checks"] is not None:
-            data["required_status_checks"] = self._status_checks_json(repo, branch)
-        if settings["required_pull_request_reviews"] is not None:
-            data["required_pull_request_reviews"] = {
-                "url": f"{url}/required_pull_request_reviews",
-                **settings["required_pull_request_reviews"],
-            }
         for key, value in settings.items():
-            if isinstance(value, bool):
-                data[key] = {"enabled": value}
-        if "enforce_admins" in data:
-            data["enforce_admins"]["url"] = f"{url}/enforce_admins"
+            if key == "required_status_checks" and value is not None:
+                data[key] = self._status_checks_json(repo, branch)
+            elif isinstance(value, dict):
+                data[key] = {"url": f"{url}/{key}", **value}
+            elif value is not None:  # a flag such as enforce_admins
+                data[key] = {"url": f"{url}/{key}", "enabled": bool(value)}
         return data
 
     def _status_checks_json(self, repo: dict[str, Any], branch: str) -> dict[str, Any]:
         settings = self._protection[(repo["full_name"].lower(), branch)]
-        checks = settings["required_status_checks"]
+        checks = settings.get("required_status_checks")
         if checks is None:
-            raise NotFound("Required status checks not enabled")
+            raise not_found("Required status checks not enabled")
         url = f"{self.api_url}/repos/{repo['full_name']}/branches/{branch}/protection"
         return {
             "url": f"{url}/required_status_checks",
@@ -757,17 +675,25 @@ class FakeGitHub:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
-        path = request.path
-        api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
-        if api:
-            path = path[len(API_PREFIX) :] or "/"
+        api = request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+        path = request.path.removeprefix(API_PREFIX) if api else request.path
         fault = self._take_fault(request.method, path)
         if fault is not None and fault.delay:
             self._stopping.wait(fault.delay)
+            fault = None
         with self._lock:
-            response, call = self._respond(request, path, api, fault)
-            self.calls.append(call)
-        # Closing after each answer leaves no idle keep-alive socket behind in PyGithub's pool.
+            req = self._parse(request, path)
+            if api or fault is not None:
+                status, data, headers = self._api_reply(req, fault)
+                text = "" if status == 204 else json.dumps(data)
+                headers = {**self._rate_headers(4999), **headers}
+                response = Response(text, status, headers, mimetype="application/json")
+            else:
+                response = self._web(req, request.headers.get("Accept", ""))
+            self.calls.append(
+                Call(req.method, path, req.query, req.body, response.status_code, req.auth)
+            )
+        # Closing after each answer leaves no idle keep-alive socket in PyGithub's pools.
         response.headers["Connection"] = "close"
         return response(environ, start_response)
 
@@ -781,94 +707,27 @@ class FakeGitHub:
                     return fault
         return None
 
-    def _respond(
-        self, request: Request, path: str, api: bool, fault: _Fault | None
-    ) -> tuple[Response, Call]:
+    def _parse(self, request: Request, path: str) -> _Req:
         query = {key: request.args[key] for key in request.args}
-        body: Any = None
-        if request.form:
-            body = request.form.to_dict()
-        elif request.get_data():
+        body: Any = request.form.to_dict() or None
+        if body is None and request.get_data():
             try:
                 body = json.loads(request.get_data())
             except ValueError:
                 body = request.get_data(as_text=True)
-        auth = self._authenticate(request.headers.get("Authorization", ""))
-        req = _Req(request.method, path, query, body, auth, request.headers)
-        if api or (fault is not None and not fault.delay):
-            status, data, headers = self._api_reply(req, fault)
-            text = "" if status == 204 else json.dumps(data)
-            headers = {**self._rate_headers(4999), **headers}
-            response = Response(text, status, headers, mimetype="application/json")
-        else:
-            response = self._web(req)
-        return response, Call(req.method, path, query, body, response.status_code, str(auth))
-
-    def _api_reply(self, req: _Req, fault: _Fault | None) -> Reply:
-        try:
-            if fault is not None and not fault.delay:
-                return self._fault_reply(fault, req.auth)
-            for method, pattern, handler in _ROUTES:
-                match = pattern.fullmatch(req.path)
-                if match is not None and method == req.method:
-                    if req.method in {"POST", "PATCH", "PUT"}:
-                        self._validate_body(req)
-                    return handler(self, req, **match.groupdict())
-            raise NotFound()
-        except GitHubError as error:
-            return error.status, error.body, {}
-        except Exception as error:  # a bug in the fake must fail the test, not pass as a 500
-            self.violations.append(f"{req.method} {req.path}: the fake crashed: {error!r}")
-            return 500, {"message": "Server Error", "documentation_url": DOCS_URL}, {}
-
-    def _validate_body(self, req: _Req) -> None:
-        if isinstance(req.body, str):
-            raise GitHubError(400, "Problems parsing JSON")
-        errors = _schema_errors(req.method, req.path, req.body)
-        if re.fullmatch(REPO + r"/check-runs(/\d+)?", req.path):
-            errors += _check_run_limits(req.body)
-        if errors:
-            self.violations.append(f"{req.method} {req.path}: " + "; ".join(errors))
-            raise GitHubError(
-                422,
-                "Validation Failed",
-                errors=[{"resource": "Request", "code": "invalid", "message": e} for e in errors],
-            )
-
-    def _fault_reply(self, fault: _Fault, auth: _Auth) -> Reply:
-        if not fault.rate_limited:
-            messages = {500: "Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
-            raise GitHubError(fault.status, messages.get(fault.status, "Injected failure"))
-        who = f"installation ID {auth.installation_id}" if auth.installation_id else "user ID 1"
-        body = {
-            "message": f"API rate limit exceeded for {who}.",
-            "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
-        }
-        return 403, body, self._rate_headers(0)
-
-    @staticmethod
-    def _rate_headers(remaining: int) -> dict[str, str]:
-        return {
-            "x-ratelimit-limit": "5000",
-            "x-ratelimit-remaining": str(remaining),
-            "x-ratelimit-used": str(5000 - remaining),
-            "x-ratelimit-reset": str(int(time.time()) + 60),
-            "x-ratelimit-resource": "core",
-        }
-
-    def _authenticate(self, header: str) -> _Auth:
-        scheme, _, credential = header.partition(" ")
+        req = _Req(request.method, path, query, body, "none")
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
         if not credential or scheme.lower() not in {"token", "bearer"}:
-            return _Auth("none")
-        if credential in self._tokens:
-            installation_id, expires = self._tokens[credential]
-            if time.time() < expires:
-                return _Auth("installation", installation_id=installation_id)
+            return req
+        installation_id, expires = self._tokens.get(credential, (None, 0.0))
+        if installation_id is not None and time.time() < expires:
+            req.auth, req.installation_id = f"installation:{installation_id}", installation_id
         elif credential in self._oauth_tokens:
-            return _Auth("oauth", login=self._oauth_tokens[credential])
-        elif credential.count(".") == 2 and self._jwt_valid(credential):
-            return _Auth("jwt")
-        return _Auth("invalid")
+            req.login = self._oauth_tokens[credential]
+            req.auth = f"oauth:{req.login}"
+        else:
+            req.auth = "jwt" if self._jwt_valid(credential) else "invalid"
+        return req
 
     def _jwt_valid(self, token: str) -> bool:
         try:
@@ -881,8 +740,67 @@ class FakeGitHub:
             )
         except jwt.InvalidTokenError:
             return False
-        # PyGithub sends iss as a string; GitHub also takes an integer. At most 10 minutes.
+        # PyGithub sends iss as a string, GitHub takes an integer too; at most ten minutes.
         return str(claims["iss"]) == str(self.app_id) and claims["exp"] - claims["iat"] <= 660
+
+    def _api_reply(self, req: _Req, fault: _Fault | None) -> Reply:
+        try:
+            if fault is not None:
+                return self._fault_reply(fault, req)
+            for method, pattern, app, handler in _ROUTES:
+                match = pattern.fullmatch(req.path)
+                if match is not None and method == req.method:
+                    return handler(self, req, **self._resolve(req, app, match.groupdict()))
+            raise not_found()
+        except GitHubError as error:
+            return error.code, error.body, {}
+        except Exception as error:  # a bug in the fake must fail the test, not pass as a 500
+            self.violations.append(f"{req.method} {req.path}: the fake crashed: {error!r}")
+            return 500, {"message": "Server Error", "documentation_url": DOCS_URL}, {}
+
+    def _resolve(self, req: _Req, app: bool, args: dict[str, str]) -> dict[str, Any]:
+        """Check credentials and the request body, and look up the objects the path names."""
+        if app and req.auth != "jwt":
+            raise GitHubError(401, JWT_MESSAGE)
+        if req.auth == "invalid":
+            raise GitHubError(401, "Bad credentials")
+        if req.method in {"POST", "PATCH", "PUT"}:
+            if isinstance(req.body, str):
+                raise GitHubError(400, "Problems parsing JSON")
+            errors = _body_errors(req.method, req.path, req.body)
+            if errors:
+                self.violations.append(f"{req.method} {req.path}: " + "; ".join(errors))
+                raise GitHubError(422, "Validation Failed", errors=[{"message": e} for e in errors])
+        resolved: dict[str, Any] = {}
+        if "owner" in args:
+            repo = self._repo(f"{args.pop('owner')}/{args.pop('name')}")
+            if not app and repo not in self._visible_repos(req):
+                raise not_found()
+            resolved["repo"] = repo
+            if "number" in args:
+                resolved["pull"] = self._pull(repo, int(args.pop("number")))
+            if "branch" in args and args["branch"] not in repo["branches"]:
+                raise not_found("Branch not found")
+        return {**args, **resolved}
+
+    def _fault_reply(self, fault: _Fault, req: _Req) -> Reply:
+        if not fault.rate_limited:
+            messages = {500: "Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+            raise GitHubError(fault.status, messages.get(fault.status, "Injected failure"))
+        who = f"installation ID {req.installation_id}" if req.installation_id else "user ID 1"
+        message = f"API rate limit exceeded for {who}."
+        docs = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+        return 403, {"message": message, "documentation_url": docs}, self._rate_headers(0)
+
+    @staticmethod
+    def _rate_headers(remaining: int) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": str(remaining),
+            "x-ratelimit-used": str(5000 - remaining),
+            "x-ratelimit-reset": str(int(time.time()) + 60),
+            "x-ratelimit-resource": "core",
+        }
 
     def _paginate(
         self, req: _Req, items: list[Any], wrap: Callable[[list[Any]], Any] | None = None
@@ -895,316 +813,231 @@ class FakeGitHub:
         last = max((len(items) + per_page - 1) // per_page, 1)
         chunk = items[(page - 1) * per_page : page * per_page]
 
-        def link(number: int) -> str:
+        def link(number: int, rel: str) -> str:
             query = urllib.parse.urlencode({**req.query, "page": number})
-            return f"<{self.api_url}{req.path}?{query}>"
+            return f'<{self.api_url}{req.path}?{query}>; rel="{rel}"'
 
-        links = []
-        if page > 1:
-            links += [f'{link(page - 1)}; rel="prev"']
-        if page < last:
-            links += [f'{link(page + 1)}; rel="next"', f'{link(last)}; rel="last"']
-        if page > 1:
-            links += [f'{link(1)}; rel="first"']
+        links = [link(page - 1, "prev")] if page > 1 else []
+        links += [link(page + 1, "next"), link(last, "last")] if page < last else []
+        links += [link(1, "first")] if page > 1 else []
         headers = {"Link": ", ".join(links)} if links else {}
         return 200, wrap(chunk) if wrap else chunk, headers
 
-    # ------------------------------------------------------------------ access checks
-
-    def _require_jwt(self, req: _Req) -> None:
-        if req.auth.kind != "jwt":
-            raise GitHubError(401, JWT_MESSAGE)
-
-    def _require_token(self, req: _Req) -> None:
-        if req.auth.kind == "none":
-            raise GitHubError(401, "Requires authentication")
-        if req.auth.kind not in {"installation", "oauth"}:
-            raise GitHubError(401, "Bad credentials")
-
     def _visible_repos(self, req: _Req) -> list[dict[str, Any]]:
-        """Repositories this token may read: its installation's, or public ones for a user."""
-        self._require_token(req)
-        if req.auth.kind == "installation":
-            return [
-                repo
-                for repo in self._repos.values()
-                if repo["installation_id"] == req.auth.installation_id
-            ]
-        return [repo for repo in self._repos.values() if not repo["private"]]
+        """Repositories a token may read: its installation's, or the public ones for a user."""
+        if req.installation_id is not None:
+            return [r for r in self._repos.values() if r["installation_id"] == req.installation_id]
+        if req.login is not None:
+            return [repo for repo in self._repos.values() if not repo["private"]]
+        raise GitHubError(401, "Requires authentication")
 
-    def _repo_for(self, req: _Req, owner: str, name: str) -> dict[str, Any]:
-        repo = self._repo_record(f"{owner}/{name}")
-        if repo not in self._visible_repos(req):
-            raise NotFound()
-        return repo
-
-    def _actor(self, req: _Req) -> str:
-        """Who a write is attributed to: the signed-in user, or the App's bot."""
-        return req.auth.login or self.bot_login
-
-    def _require_commit(self, repo: dict[str, Any], sha: str) -> None:
+    def _require_commit(self, repo: dict[str, Any], ref: str) -> str:
+        sha = _sha(repo["full_name"], ref) if ref in repo["branches"] else ref
         if sha not in repo["shas"]:
-            raise GitHubError(422, f"No commit found for SHA: {sha}")
+            raise GitHubError(422, f"No commit found for SHA: {ref}")
+        return sha
 
     # ------------------------------------------------------------------ the App
 
-    @route("GET", r"/app")
+    @route("GET", r"/app", app=True)
     def _get_app(self, req: _Req) -> Reply:
-        self._require_jwt(req)
-        return (
-            200,
-            {
-                "id": self.app_id,
-                "slug": self.app_slug,
-                "node_id": _node_id("Integration", self.app_id),
-                "name": self.app_slug.replace("-", " ").title(),
-                "owner": None,
-                "description": "",
-                "external_url": self.url,
-                "html_url": f"{self.url}/apps/{self.app_slug}",
-                "created_at": "2020-01-01T00:00:00Z",
-                "updated_at": "2020-01-01T00:00:00Z",
-                "permissions": TOKEN_PERMISSIONS,
-                "events": ["check_run", "pull_request", "pull_request_review"],
-                "installations_count": len(self._installations),
-            },
-            {},
-        )
+        data = {
+            "id": self.app_id,
+            "slug": self.app_slug,
+            "node_id": _node_id("Integration", self.app_id),
+            "name": self.app_slug,
+            "owner": None,
+            "html_url": f"{self.url}/apps/{self.app_slug}",
+            "created_at": EPOCH,
+            "permissions": PERMISSIONS,
+            "events": EVENTS,
+            "installations_count": len(self._installations),
+        }
+        return 200, data, {}
 
-    @route("GET", r"/app/installations")
+    @route("GET", r"/app/installations", app=True)
     def _list_installations(self, req: _Req) -> Reply:
-        self._require_jwt(req)
         return self._paginate(
             req, [self._installation_json(i) for i in sorted(self._installations)]
         )
 
-    @route("GET", r"/app/installations/(?P<installation_id>\d+)")
+    @route("GET", r"/app/installations/(?P<installation_id>\d+)", app=True)
     def _get_installation(self, req: _Req, installation_id: str) -> Reply:
-        self._require_jwt(req)
         if int(installation_id) not in self._installations:
-            raise NotFound()
+            raise not_found()
         return 200, self._installation_json(int(installation_id)), {}
 
-    @route("GET", REPO + r"/installation")
-    def _repo_installation(self, req: _Req, owner: str, name: str) -> Reply:
-        self._require_jwt(req)
-        repo = self._repo_record(f"{owner}/{name}")
+    @route("GET", REPO + r"/installation", app=True)
+    def _repo_installation(self, req: _Req, repo: dict[str, Any]) -> Reply:
         if repo["installation_id"] is None:
-            raise NotFound()
+            raise not_found()
         return 200, self._installation_json(repo["installation_id"]), {}
 
-    @route("POST", r"/app/installations/(?P<installation_id>\d+)/access_tokens")
+    @route("POST", r"/app/installations/(?P<installation_id>\d+)/access_tokens", app=True)
     def _create_token(self, req: _Req, installation_id: str) -> Reply:
-        self._require_jwt(req)
         if int(installation_id) not in self._installations:
-            raise NotFound()
-        token = "ghs_" + secrets.token_urlsafe(27)
-        expires = _now() + timedelta(hours=1)
+            raise not_found()
+        token, expires = "ghs_" + secrets.token_urlsafe(27), _now() + timedelta(hours=1)
         self._tokens[token] = (int(installation_id), expires.timestamp())
         self.tokens_issued += 1
-        permissions = (req.body or {}).get("permissions") or TOKEN_PERMISSIONS
-        return (
-            201,
-            {
-                "token": token,
-                "expires_at": _iso(expires),
-                "permissions": permissions,
-                "repository_selection": "selected",
-            },
-            {},
-        )
+        permissions = (req.body or {}).get("permissions") or PERMISSIONS
+        data = {
+            "token": token,
+            "expires_at": _iso(expires),
+            "permissions": permissions,
+            "repository_selection": "selected",
+        }
+        return 201, data, {}
 
     @route("GET", r"/installation/repositories")
     def _installation_repos(self, req: _Req) -> Reply:
-        if req.auth.kind != "installation":
+        if req.installation_id is None:
             raise GitHubError(403, "This endpoint requires an installation access token.")
-        repos = sorted(self._visible_repos(req), key=lambda repo: repo["id"])
+        repos = [self._repo_json(repo) for repo in self._visible_repos(req)]
         return self._paginate(
-            req,
-            [self._repo_json(repo) for repo in repos],
-            lambda chunk: {
-                "total_count": len(repos),
-                "repository_selection": "selected",
-                "repositories": chunk,
-            },
+            req, repos, lambda chunk: {"total_count": len(repos), "repositories": chunk}
         )
 
     # ------------------------------------------------------------------ repositories and pulls
 
     @route("GET", REPO)
-    def _get_repo(self, req: _Req, owner: str, name: str) -> Reply:
-        return 200, self._repo_json(self._repo_for(req, owner, name)), {}
+    def _get_repo(self, req: _Req, repo: dict[str, Any]) -> Reply:
+        return 200, self._repo_json(repo), {}
 
     @route("GET", REPO + r"/pulls")
-    def _list_pulls(self, req: _Req, owner: str, name: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
+    def _list_pulls(self, req: _Req, repo: dict[str, Any]) -> Reply:
         state = req.query.get("state", "open")
         pulls = [
-            pull
+            self._pull_json(pull, full=False)
             for (repo_key, _), pull in sorted(self._pulls.items(), key=lambda item: -item[0][1])
             if repo_key == repo["full_name"].lower() and state in {"all", pull["state"]}
         ]
-        return self._paginate(req, [self._pull_json(pull, full=False) for pull in pulls])
+        return self._paginate(req, pulls)  # newest first, as GitHub sorts by default
 
-    @route("GET", REPO + r"/pulls/(?P<number>\d+)")
-    def _get_pull(self, req: _Req, owner: str, name: str, number: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
-        return 200, self._pull_json(self._pull_record(repo["full_name"], int(number))), {}
+    @route("GET", PULL)
+    def _get_pull(self, req: _Req, repo: dict[str, Any], pull: dict[str, Any]) -> Reply:
+        return 200, self._pull_json(pull), {}
 
-    @route("GET", REPO + r"/pulls/(?P<number>\d+)/reviews")
-    def _list_reviews(self, req: _Req, owner: str, name: str, number: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
-        pull = self._pull_record(repo["full_name"], int(number))
-        reviews = self._reviews.get((repo["full_name"].lower(), int(number)), [])
-        return self._paginate(req, [self._review_json(pull, review) for review in reviews])
+    @route("GET", PULL + r"/reviews")
+    def _list_reviews(self, req: _Req, repo: dict[str, Any], pull: dict[str, Any]) -> Reply:
+        return self._paginate(req, [self._review_json(pull, r) for r in pull["reviews"]])
 
-    @route("GET", REPO + r"/pulls/(?P<number>\d+)/requested_reviewers")
-    def _get_requested(self, req: _Req, owner: str, name: str, number: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
-        self._pull_record(repo["full_name"], int(number))
-        logins = self.requested_reviewers[(repo["full_name"], int(number))]
+    @route("GET", PULL + r"/requested_reviewers")
+    def _get_requested(self, req: _Req, repo: dict[str, Any], pull: dict[str, Any]) -> Reply:
+        logins = self.requested_reviewers[(repo["full_name"], pull["number"])]
         return 200, {"users": [self._user_json(login) for login in logins], "teams": []}, {}
 
-    @route("POST", REPO + r"/pulls/(?P<number>\d+)/requested_reviewers")
-    def _request_reviewers(self, req: _Req, owner: str, name: str, number: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
-        pull = self._pull_record(repo["full_name"], int(number))
+    @route("POST", PULL + r"/requested_reviewers")
+    def _request_reviewers(self, req: _Req, repo: dict[str, Any], pull: dict[str, Any]) -> Reply:
         logins = req.body.get("reviewers", [])
-        if any(login.lower() == pull["author"].lower() for login in logins):
+        if pull["author"].lower() in {login.lower() for login in logins}:
             raise GitHubError(422, "Review cannot be requested from pull request author.")
-        requested = self.requested_reviewers[(repo["full_name"], int(number))]
+        requested = self.requested_reviewers[(repo["full_name"], pull["number"])]
         for login in logins:
-            self._user(login)
             if login.lower() not in {known.lower() for known in requested}:
-                requested.append(login)
+                requested.append(self._user(login)["login"])
         return 201, self._pull_json(pull), {}
 
     @route("GET", REPO + r"/commits/(?P<ref>[^/]+)")
-    def _get_commit(self, req: _Req, owner: str, name: str, ref: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
-        sha = _sha(repo["full_name"], ref) if ref in repo["branches"] else ref
-        self._require_commit(repo, sha)
+    def _get_commit(self, req: _Req, repo: dict[str, Any], ref: str) -> Reply:
+        sha = self._require_commit(repo, ref)
         api = f"{self.api_url}/repos/{repo['full_name']}"
-        author = {"name": "A Developer", "email": "dev@example.com", "date": "2020-01-01T00:00:00Z"}
-        return (
-            200,
-            {
-                "sha": sha,
-                "node_id": _node_id("Commit", int(sha[:7], 16)),
-                "url": f"{api}/commits/{sha}",
-                "html_url": f"{self.url}/{repo['full_name']}/commit/{sha}",
-                "commit": {"message": "A change", "author": author, "committer": author},
-                "author": None,
-                "committer": None,
-                "parents": [],
-                "files": [],
-            },
-            {},
-        )
+        author = {"name": "A Developer", "email": "dev@example.com", "date": EPOCH}
+        data = {
+            "sha": sha,
+            "node_id": _node_id("Commit", int(sha[:7], 16)),
+            "url": f"{api}/commits/{sha}",
+            "html_url": f"{self.url}/{repo['full_name']}/commit/{sha}",
+            "commit": {"message": "A change", "author": author, "committer": author},
+            "parents": [],
+            "files": [],
+        }
+        return 200, data, {}
 
     # ------------------------------------------------------------------ check runs and statuses
 
     @route("POST", REPO + r"/check-runs")
-    def _create_check_run(self, req: _Req, owner: str, name: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
+    def _create_check_run(self, req: _Req, repo: dict[str, Any]) -> Reply:
         self._require_commit(repo, req.body["head_sha"])
         run_id = next(self._ids)
-        api = f"{self.api_url}/repos/{repo['full_name']}/check-runs/{run_id}"
+        url = f"{self.api_url}/repos/{repo['full_name']}/check-runs/{run_id}"
+        empty = {"title": None, "summary": None, "text": None, "annotations_count": 0}
         run = {
             "id": run_id,
             "node_id": _node_id("CheckRun", run_id),
+            "name": req.body["name"],
             "head_sha": req.body["head_sha"],
             "external_id": "",
-            "url": api,
+            "url": url,
             "html_url": f"{self.url}/{repo['full_name']}/runs/{run_id}",
             "details_url": f"{self.url}/apps/{self.app_slug}",
             "status": "queued",
             "conclusion": None,
             "started_at": _iso(_now()),
             "completed_at": None,
-            "output": {
-                "title": None,
-                "summary": None,
-                "text": None,
-                "annotations_count": 0,
-                "annotations_url": f"{api}/annotations",
-            },
-            "name": req.body["name"],
-            "check_suite": {"id": run_id + 1_000_000},
-            "app": {
-                "id": self.app_id,
-                "slug": self.app_slug,
-                "node_id": _node_id("Integration", self.app_id),
-                "name": self.app_slug.replace("-", " ").title(),
-                "owner": None,
-            },
+            "output": {**empty, "annotations_url": f"{url}/annotations"},
+            "check_suite": {"id": run_id},
+            "app": {"id": self.app_id, "slug": self.app_slug, "name": self.app_slug},
             "pull_requests": [],
         }
-        self._update_check_run(run, req.body)
+        self._update_check_run(run, req.body)  # actions are accepted, and not shown, like GitHub
         self.check_runs[run_id] = run
-        self._check_run_repo[run_id] = repo["full_name"].lower()
         return 201, run, {}
 
     @route("GET", REPO + r"/check-runs/(?P<run_id>\d+)")
-    def _get_check_run(self, req: _Req, owner: str, name: str, run_id: str) -> Reply:
-        return 200, self._check_run(req, owner, name, run_id), {}
+    def _get_check_run(self, req: _Req, repo: dict[str, Any], run_id: str) -> Reply:
+        return 200, self._check_run(repo, run_id), {}
 
     @route("PATCH", REPO + r"/check-runs/(?P<run_id>\d+)")
-    def _edit_check_run(self, req: _Req, owner: str, name: str, run_id: str) -> Reply:
-        run = self._check_run(req, owner, name, run_id)
+    def _edit_check_run(self, req: _Req, repo: dict[str, Any], run_id: str) -> Reply:
+        run = self._check_run(repo, run_id)
         self._update_check_run(run, req.body)
         return 200, run, {}
 
-    def _check_run(self, req: _Req, owner: str, name: str, run_id: str) -> dict[str, Any]:
-        repo = self._repo_for(req, owner, name)
-        if self._check_run_repo.get(int(run_id)) != repo["full_name"].lower():
-            raise NotFound()
-        return self.check_runs[int(run_id)]
+    def _check_run(self, repo: dict[str, Any], run_id: str) -> dict[str, Any]:
+        run = self.check_runs.get(int(run_id))
+        if run is None or f"/repos/{repo['full_name']}/" not in run["url"]:
+            raise not_found()
+        return run
 
     @staticmethod
     def _update_check_run(run: dict[str, Any], body: dict[str, Any]) -> None:
         for key in ("name", "head_sha", "details_url", "external_id", "status", "started_at"):
-            if key in body:
-                run[key] = body[key]
+            run[key] = body.get(key, run[key])
         output = body.get("output") or {}
-        for key in ("title", "summary", "text"):
-            if key in output:
-                run["output"][key] = output[key]
+        run["output"].update({k: v for k, v in output.items() if k in {"title", "summary", "text"}})
         run["output"]["annotations_count"] += len(output.get("annotations", []))
         if body.get("conclusion") is not None:  # a conclusion completes the run
             run.update(status="completed", conclusion=body["conclusion"])
-        if "completed_at" in body:
-            run["completed_at"] = body["completed_at"]
+        run["completed_at"] = body.get("completed_at", run["completed_at"])
         if run["status"] == "completed":
             if run["conclusion"] is None:
                 raise GitHubError(422, "Conclusion is required when status is completed.")
             run["completed_at"] = run["completed_at"] or _iso(_now())
 
     @route("GET", REPO + r"/commits/(?P<ref>[^/]+)/check-runs")
-    def _commit_check_runs(self, req: _Req, owner: str, name: str, ref: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
-        sha = _sha(repo["full_name"], ref) if ref in repo["branches"] else ref
+    def _commit_check_runs(self, req: _Req, repo: dict[str, Any], ref: str) -> Reply:
+        sha = self._require_commit(repo, ref)
+        wanted = {key: req.query.get(key) for key in ("check_name", "status", "app_id")}
         runs = [
             run
-            for run in self.check_runs_for(repo["full_name"], sha)
-            if req.query.get("check_name") in {None, run["name"]}
-            and req.query.get("status") in {None, run["status"]}
-            and req.query.get("app_id") in {None, str(run["app"]["id"])}
+            for run in reversed(self.check_runs_for(repo["full_name"], sha))  # newest first
+            if wanted["check_name"] in {None, run["name"]}
+            and wanted["status"] in {None, run["status"]}
+            and wanted["app_id"] in {None, str(run["app"]["id"])}
         ]
-        runs.reverse()  # newest first
-        if req.query.get("filter", "latest") == "latest":
-            runs = list({run["name"]: run for run in reversed(runs)}.values())[::-1]
+        if req.query.get("filter", "latest") == "latest":  # only the newest run of each name
+            newest = {run["name"]: run["id"] for run in reversed(runs)}
+            runs = [run for run in runs if newest[run["name"]] == run["id"]]
         return self._paginate(
             req, runs, lambda chunk: {"total_count": len(runs), "check_runs": chunk}
         )
 
     @route("POST", REPO + r"/statuses/(?P<sha>[0-9a-fA-F]+)")
-    def _create_status(self, req: _Req, owner: str, name: str, sha: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
+    def _create_status(self, req: _Req, repo: dict[str, Any], sha: str) -> Reply:
         self._require_commit(repo, sha)
-        status_id = next(self._ids)
-        stamp = _iso(_now())
-        status = {
+        status_id, stamp = next(self._ids), _iso(_now())
+        self.statuses.append({
             "url": f"{self.api_url}/repos/{repo['full_name']}/statuses/{sha}",
             "id": status_id,
             "node_id": _node_id("StatusContext", status_id),
@@ -1214,220 +1047,165 @@ class FakeGitHub:
             "context": req.body.get("context", "default"),
             "created_at": stamp,
             "updated_at": stamp,
-            "creator": self._user_json(self._actor(req)),
-        }
-        self.statuses.append(status)
-        return 201, status, {}
+            "creator": self._user_json(req.login or self.bot_login),
+        })  # fmt: skip
+        return 201, self.statuses[-1], {}
 
     # ------------------------------------------------------------------ issue comments
 
-    @route("GET", REPO + r"/issues/(?P<number>\d+)/comments")
-    def _list_comments(self, req: _Req, owner: str, name: str, number: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
-        self._pull_record(repo["full_name"], int(number))
-        return self._paginate(req, self._comments.get((repo["full_name"].lower(), int(number)), []))
+    @route("GET", ISSUE + r"/comments")
+    def _list_comments(self, req: _Req, repo: dict[str, Any], pull: dict[str, Any]) -> Reply:
+        return self._paginate(req, self.comments.get((repo["full_name"], pull["number"]), []))
 
-    @route("POST", REPO + r"/issues/(?P<number>\d+)/comments")
-    def _create_comment(self, req: _Req, owner: str, name: str, number: str) -> Reply:
-        repo = self._repo_for(req, owner, name)
-        self._pull_record(repo["full_name"], int(number))
-        comment_id = next(self._ids)
+    @route("POST", ISSUE + r"/comments")
+    def _create_comment(self, req: _Req, repo: dict[str, Any], pull: dict[str, Any]) -> Reply:
+        comment_id, stamp = next(self._ids), _iso(_now())
         api = f"{self.api_url}/repos/{repo['full_name']}/issues"
-        stamp = _iso(_now())
         comment = {
             "id": comment_id,
             "node_id": _node_id("IssueComment", comment_id),
             "url": f"{api}/comments/{comment_id}",
-            "html_url": f"{self.url}/{repo['full_name']}/pull/{number}#issuecomment-{comment_id}",
-            "issue_url": f"{api}/{number}",
+            "html_url": f"{self.url}/{repo['full_name']}/pull/{pull['number']}"
+            f"#issuecomment-{comment_id}",
+            "issue_url": f"{api}/{pull['number']}",
             "body": req.body["body"],
-            "user": self._user_json(self._actor(req)),
+            "user": self._user_json(req.login or self.bot_login),
             "created_at": stamp,
             "updated_at": stamp,
             "author_association": "NONE",
         }
-        self._comments.setdefault((repo["full_name"].lower(), int(number)), []).append(comment)
+        self.comments.setdefault((repo["full_name"], pull["number"]), []).append(comment)
         return 201, comment, {}
 
     # ------------------------------------------------------------------ search
 
     @route("GET", r"/search/issues")
     def _search_issues(self, req: _Req) -> Reply:
+        """Pull requests matching every term: is:pr/open/closed/merged, author:, repo:, words."""
         visible = {repo["full_name"].lower() for repo in self._visible_repos(req)}
-        terms = req.query.get("q", "").split()
+        terms = req.query.get("q", "").lower().split()
         if not terms:
-            raise GitHubError(
-                422, "Validation Failed", errors=[{"resource": "Search", "field": "q"}]
-            )
-        tests: list[Callable[[dict[str, Any]], bool]] = []
+            raise invalid("The q parameter is required", resource="Search", field="q")
         for term in terms:
-            key, _, value = term.partition(":")
-            value_lower = value.lower()
-            if key in {"is", "type", "state"} and value_lower in {"pr", "issue"}:
-                tests.append(lambda pull, kind=value_lower: kind == "pr")
-            elif key in {"is", "state"} and value_lower in {"open", "closed"}:
-                tests.append(lambda pull, state=value_lower: pull["state"] == state)
-            elif key == "is" and value_lower in {"merged", "unmerged"}:
-                tests.append(
-                    lambda pull, m=value_lower: (pull["merged_at"] is not None) == (m == "merged")
+            if term.startswith("repo:") and term[5:] not in visible:
+                raise invalid(
+                    "The listed users and repositories cannot be searched either because the"
+                    " resources do not exist or you do not have permission to view them.",
+                    resource="Search",
+                    field="q",
+                    code="invalid",
                 )
-            elif key == "author":
-                tests.append(lambda pull, login=value_lower: pull["author"].lower() == login)
-            elif key == "repo":
-                if value_lower not in visible:
-                    raise GitHubError(
-                        422,
-                        "Validation Failed",
-                        errors=[
-                            {
-                                "message": "The listed users and repositories cannot be searched "
-                                "either because the resources do not exist or you do not have "
-                                "permission to view them.",
-                                "resource": "Search",
-                                "field": "q",
-                                "code": "invalid",
-                            }
-                        ],
-                    )
-                tests.append(lambda pull, full=value_lower: pull["repo"].lower() == full)
-            else:  # a free-text word matches the title
-                word = term.lower()
-                tests.append(lambda pull, word=word: word in pull["title"].lower())
         found = [
             pull
             for (repo_key, _), pull in sorted(self._pulls.items())
-            if repo_key in visible and all(test(pull) for test in tests)
+            if repo_key in visible and all(self._search_match(pull, term) for term in terms)
         ]
+        items = [self._search_item(pull) for pull in found]
         return self._paginate(
             req,
-            [self._search_item(pull) for pull in found],
-            lambda chunk: {
-                "total_count": len(found),
-                "incomplete_results": False,
-                "items": chunk,
-            },
+            items,
+            lambda chunk: {"total_count": len(items), "incomplete_results": False, "items": chunk},
         )
+
+    @staticmethod
+    def _search_match(pull: dict[str, Any], term: str) -> bool:
+        key, _, value = term.partition(":")
+        if key in {"is", "type", "state"} and value in {"pr", "issue", "merged", "unmerged"}:
+            merged = pull["merged_at"] is not None
+            return {"pr": True, "issue": False, "merged": merged, "unmerged": not merged}[value]
+        if key in {"is", "state"}:
+            return pull["state"] == value
+        if key == "author":
+            return pull["author"].lower() == value
+        if key == "repo":
+            return pull["repo"].lower() == value
+        return term in pull["title"].lower()  # a free-text word
 
     def _search_item(self, pull: dict[str, Any]) -> dict[str, Any]:
         data = self._pull_json(pull, full=False)
-        repo_url = f"{self.api_url}/repos/{pull['repo']}"
+        keys = ("id", "node_id", "number", "title", "user", "state", "draft")
         return {
+            **{key: data[key] for key in keys},
+            **{key: data[key] for key in ("created_at", "updated_at", "closed_at")},
             "url": data["issue_url"],
-            "repository_url": repo_url,
+            "repository_url": f"{self.api_url}/repos/{pull['repo']}",
             "html_url": data["html_url"],
-            "id": data["id"],
-            "node_id": data["node_id"],
-            "number": data["number"],
-            "title": data["title"],
-            "user": data["user"],
-            "labels": [],
-            "state": data["state"],
-            "locked": False,
-            "assignee": None,
-            "assignees": [],
-            "comments": len(self._comments.get((pull["repo"].lower(), pull["number"]), [])),
-            "created_at": data["created_at"],
-            "updated_at": data["updated_at"],
-            "closed_at": data["closed_at"],
-            "author_association": "CONTRIBUTOR",
-            "draft": data["draft"],
-            "body": None,
+            "comments": len(self.comments.get((pull["repo"], pull["number"]), [])),
             "score": 1.0,
             "pull_request": {
                 "url": data["url"],
                 "html_url": data["html_url"],
-                "diff_url": data["diff_url"],
-                "patch_url": data["patch_url"],
                 "merged_at": data["merged_at"],
             },
         }
 
     # ------------------------------------------------------------------ branches and protection
 
-    def _branch_for(self, req: _Req, owner: str, name: str, branch: str) -> dict[str, Any]:
-        repo = self._repo_for(req, owner, name)
-        if branch not in repo["branches"]:
-            raise NotFound("Branch not found")
-        return repo
-
-    def _protected(self, req: _Req, owner: str, name: str, branch: str) -> dict[str, Any]:
-        repo = self._branch_for(req, owner, name, branch)
+    def _protected(self, repo: dict[str, Any], branch: str) -> tuple[dict[str, Any], str]:
         if (repo["full_name"].lower(), branch) not in self._protection:
-            raise NotFound("Branch not protected")
-        return repo
+            raise not_found("Branch not protected")
+        return repo, branch
 
-    @route("GET", REPO + r"/branches/(?P<branch>[^/]+)")
-    def _get_branch(self, req: _Req, owner: str, name: str, branch: str) -> Reply:
-        repo = self._branch_for(req, owner, name, branch)
+    @route("GET", BRANCH)
+    def _get_branch(self, req: _Req, repo: dict[str, Any], branch: str) -> Reply:
         api = f"{self.api_url}/repos/{repo['full_name']}"
         sha = _sha(repo["full_name"], branch)
-        settings = self._protection.get((repo["full_name"].lower(), branch))
-        checks = settings and settings["required_status_checks"]
-        return (
-            200,
-            {
-                "name": branch,
-                "commit": {"sha": sha, "url": f"{api}/commits/{sha}"},
-                "protected": settings is not None,
-                "protection": {
-                    "enabled": settings is not None,
-                    "required_status_checks": {
-                        "enforcement_level": "non_admins" if checks else "off",
-                        "contexts": [check["context"] for check in checks["checks"]]
-                        if checks
-                        else [],
-                        "checks": copy.deepcopy(checks["checks"]) if checks else [],
-                    },
-                },
-                "protection_url": f"{api}/branches/{branch}/protection",
-                "_links": {
-                    "self": f"{api}/branches/{branch}",
-                    "html": f"{self.url}/{repo['full_name']}/tree/{branch}",
+        settings = self._protection.get((repo["full_name"].lower(), branch)) or {}
+        protected = bool(settings)
+        checks = settings.get("required_status_checks") and self._status_checks_json(repo, branch)
+        data = {
+            "name": branch,
+            "commit": {"sha": sha, "url": f"{api}/commits/{sha}"},
+            "protected": protected,
+            "protection": {
+                "enabled": protected,
+                "required_status_checks": {
+                    "enforcement_level": "non_admins" if checks else "off",
+                    "contexts": checks["contexts"] if checks else [],
+                    "checks": checks["checks"] if checks else [],
                 },
             },
-            {},
-        )
+            "protection_url": f"{api}/branches/{branch}/protection",
+            "_links": {
+                "self": f"{api}/branches/{branch}",
+                "html": f"{self.url}/{repo['full_name']}/tree/{branch}",
+            },
+        }
+        return 200, data, {}
 
-    @route("GET", REPO + r"/branches/(?P<branch>[^/]+)/protection")
-    def _get_protection(self, req: _Req, owner: str, name: str, branch: str) -> Reply:
-        repo = self._protected(req, owner, name, branch)
-        return 200, self._protection_json(repo, branch), {}
+    @route("GET", BRANCH + r"/protection")
+    def _get_protection(self, req: _Req, repo: dict[str, Any], branch: str) -> Reply:
+        return 200, self._protection_json(*self._protected(repo, branch)), {}
 
-    @route("PUT", REPO + r"/branches/(?P<branch>[^/]+)/protection")
-    def _put_protection(self, req: _Req, owner: str, name: str, branch: str) -> Reply:
-        repo = self._branch_for(req, owner, name, branch)
+    @route("PUT", BRANCH + r"/protection")
+    def _put_protection(self, req: _Req, repo: dict[str, Any], branch: str) -> Reply:
         self._store_protection(repo, branch, req.body)
         return 200, self._protection_json(repo, branch), {}
 
-    @route("GET", REPO + r"/branches/(?P<branch>[^/]+)/protection/required_status_checks")
-    def _get_status_checks(self, req: _Req, owner: str, name: str, branch: str) -> Reply:
-        repo = self._protected(req, owner, name, branch)
-        return 200, self._status_checks_json(repo, branch), {}
+    @route("GET", BRANCH + r"/protection/required_status_checks")
+    def _get_status_checks(self, req: _Req, repo: dict[str, Any], branch: str) -> Reply:
+        return 200, self._status_checks_json(*self._protected(repo, branch)), {}
 
-    @route("PATCH", REPO + r"/branches/(?P<branch>[^/]+)/protection/required_status_checks")
-    def _patch_status_checks(self, req: _Req, owner: str, name: str, branch: str) -> Reply:
-        repo = self._protected(req, owner, name, branch)
-        self._status_checks_json(repo, branch)  # 404 when status checks are not enabled
-        stored = self._protection[(repo["full_name"].lower(), branch)]["required_status_checks"]
-        self._merge_status_checks(stored, req.body or {})
+    @route("PATCH", BRANCH + r"/protection/required_status_checks")
+    def _patch_status_checks(self, req: _Req, repo: dict[str, Any], branch: str) -> Reply:
+        self._status_checks_json(*self._protected(repo, branch))  # 404 unless enabled
+        self._merge_status_checks(self._protection[(repo["full_name"].lower(), branch)], req.body)
         return 200, self._status_checks_json(repo, branch), {}
 
     # ------------------------------------------------------------------ users and limits
 
     @route("GET", r"/user")
     def _get_authenticated_user(self, req: _Req) -> Reply:
-        if req.auth.kind == "installation":
+        if req.installation_id is not None:
             raise GitHubError(403, "Resource not accessible by integration")
-        if req.auth.kind != "oauth":
+        if req.login is None:
             raise GitHubError(401, "Requires authentication")
-        return 200, self._user_json(req.auth.login or "", full=True), {}
+        return 200, self._user_json(req.login, full=True), {}
 
     @route("GET", r"/users/(?P<login>[^/]+)")
     def _get_user(self, req: _Req, login: str) -> Reply:
-        if req.auth.kind == "invalid":
-            raise GitHubError(401, "Bad credentials")
         if login.lower() not in self._users:
-            raise NotFound()
+            raise not_found()
         return 200, self._user_json(login, full=True), {}
 
     @route("GET", r"/rate_limit")
@@ -1439,48 +1217,46 @@ class FakeGitHub:
 
     # ------------------------------------------------------------------ OAuth web flow
 
-    def _web(self, req: _Req) -> Response:
+    def _web(self, req: _Req, accept: str) -> Response:
         if req.method == "GET" and req.path == "/login/oauth/authorize":
             return self._authorize(req)
         if req.method == "POST" and req.path == "/login/oauth/access_token":
-            return self._exchange_code(req)
-        return Response("Not Found", 404, mimetype="text/html")
+            reply = self._exchange_code(req.body if isinstance(req.body, dict) else {})
+            if "application/json" in accept:
+                return Response(json.dumps(reply), 200, mimetype="application/json")
+            form = urllib.parse.urlencode(reply)
+            return Response(form, 200, mimetype="application/x-www-form-urlencoded")
+        return Response("<h1>Not Found</h1>", 404, mimetype="text/html")
 
     def _authorize(self, req: _Req) -> Response:
         """Sign ``oauth_next_login`` in at once and send the browser back with a code."""
-        client_id = req.query.get("client_id", "")
+        client_id, redirect_uri = req.query.get("client_id", ""), req.query.get("redirect_uri", "")
         if client_id not in self._oauth_apps or self.oauth_next_login is None:
-            return Response(
-                "<h1>Unknown client or no user to sign in</h1>", 400, mimetype="text/html"
-            )
+            page = "<h1>Unknown client_id, or FakeGitHub.oauth_next_login is not set</h1>"
+            return Response(page, 400, mimetype="text/html")
         code = secrets.token_hex(10)
-        redirect_uri = req.query.get("redirect_uri", "")
-        self._oauth_codes[code] = (client_id, redirect_uri, self.oauth_next_login)
-        self._user(self.oauth_next_login)
-        params = {"code": code, **({"state": req.query["state"]} if "state" in req.query else {})}
+        self._oauth_codes[code] = (
+            client_id,
+            redirect_uri,
+            self._user(self.oauth_next_login)["login"],
+        )
+        params = {"code": code, **{k: v for k, v in req.query.items() if k == "state"}}
         separator = "&" if "?" in redirect_uri else "?"
         location = f"{redirect_uri}{separator}{urllib.parse.urlencode(params)}"
         return Response("", 302, {"Location": location})
 
-    def _exchange_code(self, req: _Req) -> Response:
-        """Trade a code for a user token; GitHub reports errors with a 200 and an ``error``."""
-        form = req.body if isinstance(req.body, dict) else {}
-        client_id, code = form.get("client_id", ""), form.get("code", "")
-        grant = self._oauth_codes.pop(code, None)
+    def _exchange_code(self, form: dict[str, Any]) -> dict[str, str]:
+        """Trade a code (once) for a user token; GitHub reports errors with a 200 too."""
+        client_id = form.get("client_id", "")
+        grant = self._oauth_codes.pop(form.get("code", ""), None)
         if self._oauth_apps.get(client_id) != form.get("client_secret"):
-            reply = {"error": "incorrect_client_credentials"}
+            error = "incorrect_client_credentials"
         elif grant is None or grant[0] != client_id:
-            reply = {"error": "bad_verification_code"}
+            error = "bad_verification_code"
         elif form.get("redirect_uri", grant[1]) != grant[1]:
-            reply = {"error": "redirect_uri_mismatch"}
+            error = "redirect_uri_mismatch"
         else:
             token = "gho_" + secrets.token_urlsafe(27)
             self._oauth_tokens[token] = grant[2]
-            reply = {"access_token": token, "token_type": "bearer", "scope": ""}
-        if "error" in reply:
-            reply["error_description"] = reply["error"].replace("_", " ")
-        if "application/json" in req.headers.get("Accept", ""):
-            return Response(json.dumps(reply), 200, mimetype="application/json")
-        return Response(
-            urllib.parse.urlencode(reply), 200, mimetype="application/x-www-form-urlencoded"
-        )
+            return {"access_token": token, "token_type": "bearer", "scope": ""}
+        return {"error": error, "error_description": error.replace("_", " ")}

@@ -293,6 +293,7 @@ def test_statuses_and_comments(fake: FakeGitHub, gh: Github) -> None:
     repo = gh.get_repo("python/cpython")
     status = repo.get_commit(SHA).create_status("success", context="gatekeeper")
     assert status.creator.login == fake.bot_login
+    assert fake.statuses[0]["context"] == "gatekeeper"
     pull = repo.get_pull(7)
     pull.create_issue_comment("Waiting for a mentor")
     comments = list(pull.get_issue_comments())
@@ -366,6 +367,20 @@ def test_unprotected_branch_and_put_protection(
     assert answer.json() == fake.protection("python/cpython", "main")
     assert answer.json()["required_status_checks"]["contexts"] == ["tests"]
     assert fake.protection("python/cpython", "3.13") is None
+
+
+def test_protection_without_status_checks(fake: FakeGitHub, gh: Github) -> None:
+    """A branch protected without required checks answers 404 for its status checks."""
+    fake.set_protection("python/cpython", "main", required_linear_history=True)
+    branch = gh.get_repo("python/cpython").get_branch("main")
+    assert branch.protected
+    with pytest.raises(GithubException) as raised:
+        branch.get_required_status_checks()
+    assert raised.value.data["message"] == "Required status checks not enabled"
+    protection = fake.protection("python/cpython", "main")
+    assert protection is not None and protection["required_linear_history"]["enabled"]
+    with pytest.raises(UnknownObjectException):
+        gh.get_repo("python/cpython").get_branch("nope")
 
 
 def test_pygithub_edit_protection_breaks_the_schema(fake: FakeGitHub, gh: Github) -> None:
