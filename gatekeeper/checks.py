@@ -177,28 +177,37 @@ def deliver(
     ``fresh`` creates a new check run even if an identical one exists, as GitHub expects
     when someone presses "Re-run".
     """
-    if pull.state != "open" or github is None or not (pull.needs_post or fresh):
+    if pull.state != "open" or github is None:
         return not pull.needs_post
+    reviewers = _reviewers_to_request(session, pull, settings=settings)
+    if not (pull.needs_post or fresh or reviewers):
+        return True
     try:
         installation_id = _installation(session, pull.repo, github)
-        post(
-            session,
-            repo=pull.repo,
-            body=check_body(pull, settings=settings, now=now),
-            github=github,
-            installation_id=installation_id,
-            fresh=fresh,
-            now=now,
-        )
-        _request_reviews(
-            session, pull, github=github, installation_id=installation_id, settings=settings
-        )
+        if pull.needs_post or fresh:
+            body = check_body(pull, settings=settings, now=now)
+            post(
+                session,
+                repo=pull.repo,
+                body=body,
+                github=github,
+                installation_id=installation_id,
+                fresh=fresh,
+                now=now,
+            )
+            pull.needs_post = False
+        if reviewers:
+            github.request_reviewers(
+                installation_id=installation_id,
+                repo=pull.repo,
+                number=pull.number,
+                logins=reviewers,
+            )
+            pull.reviews_requested = True
     except GitHubUnavailable as error:
         log.warning("check for %s#%s not posted, kept for retry: %s", pull.repo, pull.number, error)
-        pull.needs_post = True
         session.add(pull)
-        return False
-    pull.needs_post = False
+        return not pull.needs_post
     session.add(pull)
     return True
 
@@ -289,35 +298,23 @@ def _installation(session: Session, repo: str, github: GitHubApp) -> int:
     return installation_id
 
 
-def _request_reviews(
-    session: Session,
-    pull: PullRequest,
-    *,
-    github: GitHubApp,
-    installation_id: int,
-    settings: Settings,
-) -> None:
-    """The first time a mentee's ready pull request waits, ask its mentors to review (one call)."""
+def _reviewers_to_request(session: Session, pull: PullRequest, *, settings: Settings) -> list[str]:
+    """Mentors to ask for a review: once, when a mentee's ready pull request first waits."""
     if (
         not settings.request_reviews
         or pull.reviews_requested
         or pull.draft
         or pull.gate != "waiting"
     ):
-        return
+        return []
     mentorship = _mentorship_ref(session, pull)
     if mentorship is None:
-        return
-    mentors = [
+        return []
+    return [
         a.mentor_display
         for a in lifecycle.mentors_of(session, mentorship=mentorship)
         if a.mentor != pull.author
     ]
-    if mentors:
-        github.request_reviewers(
-            installation_id=installation_id, repo=pull.repo, number=pull.number, logins=mentors
-        )
-    pull.reviews_requested = True
 
 
 def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str | None:

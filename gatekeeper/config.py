@@ -31,6 +31,9 @@ class Settings:
     github_timeout: float = 5.0
     github_retries: int = 2
     github_backoff: float = 0.5
+    # PyGithub's own pacing, which GitHub asks of integrations to avoid secondary rate limits.
+    github_seconds_between_requests: float = 0.25
+    github_seconds_between_writes: float = 1.0
     base_url: str = "http://127.0.0.1:5000"
     maintainers: frozenset[str] = frozenset()
     check_name: str = "mentor-approval"

@@ -72,6 +72,8 @@ class GitHubApp:
             auth=Auth.AppAuth(settings.github_app_id, settings.github_private_key),
             base_url=settings.github_api_url,
             timeout=int(settings.github_timeout),
+            seconds_between_requests=settings.github_seconds_between_requests,
+            seconds_between_writes=settings.github_seconds_between_writes,
             retry=GithubRetry(
                 total=settings.github_retries,
                 backoff_factor=settings.github_backoff,
@@ -96,12 +98,16 @@ class GitHubApp:
         with self._lock:
             client = self._clients.get(installation_id)
             if client is None:
-                client = self._integration.get_github_for_installation(installation_id)
+                eager = self._integration.get_github_for_installation(installation_id)
+                # Lazy objects cost no GET until a field is read: posting a check run to a
+                # repository is then one request, not two.
+                client = eager.withLazy(True)
+                eager.close()
                 self._clients[installation_id] = client
             return client
 
     def _repo(self, installation_id: int, repo: str) -> Any:
-        return self._client(installation_id).get_repo(repo, lazy=True)
+        return self._client(installation_id).get_repo(repo)
 
     def bot_login(self) -> str | None:
         """The login of the App's bot account (``slug[bot]``), fetched once."""

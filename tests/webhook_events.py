@@ -88,7 +88,10 @@ class Events:
         fork: str | None = None,
     ) -> dict[str, Any]:
         """A ``pull_request`` event."""
-        payload = example("pull_request", action)
+        # The examples have no "edited" (nor every other action): those reuse "opened".
+        known = (FIXTURES / "pull_request" / f"{action}.json").exists()
+        payload = example("pull_request", action if known else "opened")
+        payload["action"] = action
         pr = payload["pull_request"]
         self._pull(
             pr, number=number, author=author, head_sha=head_sha, updated_at=updated_at, fork=fork

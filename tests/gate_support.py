@@ -1,0 +1,191 @@
+"""Fixtures and helpers for the gate's tests: the app wired to a fake GitHub on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from fakegithub import FakeGitHub
+from gatekeeper import create_app, db, github_of
+from gatekeeper import mentorships as lifecycle
+from gatekeeper.models import AuditEvent, PullRequest, utcnow
+from webhook_events import Events, deliver
+
+SECRET = "webhook-secret"
+REPO = "python/cpython"
+INSTALLATION = 1
+BASE_URL = "https://gatekeeper.example"
+
+
+@pytest.fixture
+def github_fake() -> Iterator[FakeGitHub]:
+    """A fake GitHub with the App installed on python/cpython; no invalid request may reach it."""
+    fake = FakeGitHub()
+    fake.start()
+    fake.add_installation(INSTALLATION, account="python")
+    fake.add_repo(REPO, installation_id=INSTALLATION)
+    yield fake
+    fake.stop()
+    assert fake.violations == []
+
+
+def app_for(fake: FakeGitHub, database_url: str, **overrides):
+    """The app configured against ``fake``, its schema migrated."""
+    config = {
+        "database_url": database_url,
+        "secret_key": "test",
+        "github_app_id": fake.app_id,
+        "github_private_key": fake.private_key_pem,
+        "github_api_url": fake.api_url,
+        "github_url": fake.url,
+        "github_webhook_secret": SECRET,
+        "base_url": BASE_URL,
+        "github_backoff": 0.0,
+        # PyGithub spaces writes a second apart for github.com; the fake needs no pacing.
+        "github_seconds_between_requests": 0.0,
+        "github_seconds_between_writes": 0.0,
+        "TESTING": True,
+    }
+    config.update(overrides)
+    app = create_app(config)
+    db.upgrade(app.extensions["gatekeeper.settings"].database_url)
+    return app
+
+
+@pytest.fixture
+def gate_app(tmp_path, github_fake):
+    """The app on a fresh SQLite file, talking to the fake GitHub."""
+    app = app_for(github_fake, f"sqlite:///{tmp_path / 'gate.sqlite'}")
+    yield app
+    github_of(app).close()
+    app.extensions["gatekeeper.engine"].dispose()
+
+
+class World:
+    """A mentee, their mentors and their pull requests, on the fake GitHub and in the app."""
+
+    def __init__(self, app, fake: FakeGitHub) -> None:
+        self.app, self.fake = app, fake
+        self.client = app.test_client()
+        self.events = Events(repo=REPO, installation_id=INSTALLATION)
+        self._clock = 0
+        self._epoch = utcnow().replace(microsecond=0) - timedelta(hours=3)
+
+    def session(self) -> Session:
+        return Session(self.app.extensions["gatekeeper.engine"], expire_on_commit=False)
+
+    def tick(self) -> str:
+        """A GitHub timestamp later than every earlier one."""
+        self._clock += 1
+        return (self._epoch + timedelta(minutes=self._clock)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def promote(self, mentee="mpage", mentors=("colesbury", "vstinner"), *, now=None, **options):
+        """Start a mentorship that is active now (or at ``now``)."""
+        now = now or utcnow()
+        with self.session() as session:
+            mentorship = lifecycle.promote(
+                session,
+                mentee=mentee,
+                mentors=list(mentors),
+                actor="ambv",
+                now=now,
+                start=options.pop("start", now - timedelta(days=1)),
+                **options,
+            )
+            session.commit()
+            return mentorship
+
+    def send(self, event: str, payload: dict, *, delivery_id: str | None = None):
+        """Deliver a signed event and expect GitHub's 2xx."""
+        response = deliver(self.client, event, payload, secret=SECRET, delivery_id=delivery_id)
+        assert response.status_code == 200, response.get_json()
+        return response
+
+    def open_pull(self, number=7, *, author="mpage", head_sha="a" * 40, action="opened", **options):
+        """A pull request opened on the fake GitHub and announced by webhook."""
+        self.fake.add_pull(REPO, number, author=author, head_sha=head_sha, **options)
+        payload = self.events.pull_request(
+            action,
+            number=number,
+            author=author,
+            head_sha=head_sha,
+            updated_at=self.tick(),
+        )
+        return self.send("pull_request", payload)
+
+    def push(self, number=7, *, head_sha: str, author="mpage"):
+        """New commits on a pull request (``synchronize``)."""
+        self.fake.push(REPO, number, head_sha)
+        payload = self.events.pull_request(
+            "synchronize", number=number, author=author, head_sha=head_sha, updated_at=self.tick()
+        )
+        return self.send("pull_request", payload)
+
+    def review(
+        self,
+        number=7,
+        *,
+        reviewer="colesbury",
+        state="approved",
+        head_sha="a" * 40,
+        commit_id=None,
+        review_id=100,
+        author="mpage",
+        action="submitted",
+    ):
+        """A review submitted (or dismissed) on the fake GitHub and announced by webhook."""
+        if action == "submitted":
+            self.fake.add_review(
+                REPO,
+                number,
+                reviewer=reviewer,
+                state=state.upper(),
+                commit_id=commit_id or head_sha,
+                review_id=review_id,
+            )
+        stamp = self.tick()
+        payload = self.events.review(
+            action,
+            number=number,
+            author=author,
+            head_sha=head_sha,
+            reviewer=reviewer,
+            state=state,
+            review_id=review_id,
+            commit_id=commit_id,
+            submitted_at=stamp,
+            updated_at=stamp,
+        )
+        return self.send("pull_request_review", payload)
+
+    def last_check_body(self) -> dict:
+        """The body of the last check-run write the app sent (GitHub does not echo ``actions``)."""
+        writes = [c for c in self.fake.writes() if "/check-runs" in c.path]
+        return writes[-1].json
+
+    def check(self, head_sha="a" * 40) -> dict:
+        """The one check run of ours on ``head_sha``."""
+        runs = self.fake.check_runs_for(REPO, head_sha, name="mentor-approval")
+        assert len(runs) == 1, runs
+        return runs[0]
+
+    def pull(self, number=7) -> PullRequest:
+        with self.session() as session:
+            return session.exec(
+                select(PullRequest)
+                .where(PullRequest.repo == REPO)
+                .where(PullRequest.number == number)
+            ).one()
+
+    def audit_kinds(self) -> list[str]:
+        with self.session() as session:
+            return [e.kind for e in session.exec(select(AuditEvent).order_by(AuditEvent.id))]
+
+
+@pytest.fixture
+def world(gate_app, github_fake) -> World:
+    """A fresh world on the fake GitHub."""
+    return World(gate_app, github_fake)

@@ -1,0 +1,109 @@
+"""The sweep: expiry lifts gates, lost webhooks are healed, failed posts are retried."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from gate_support import REPO, gate_app, github_fake, world  # noqa: F401
+from gatekeeper import github_of, settings_of
+from gatekeeper.models import Mentorship, utcnow
+from gatekeeper.sweep import sweep
+
+HEAD = "a" * 40
+
+
+def run_sweep(world, now=None):
+    with world.app.app_context(), world.session() as session:
+        return sweep(session, settings=settings_of(world.app), github=github_of(world.app), now=now or utcnow())
+
+
+def lapse(world, mentee="mpage"):
+    """Move the mentorship's end into the past, as if the month had gone by."""
+    with world.session() as session:
+        mentorship = session.exec(select(Mentorship).where(Mentorship.mentee == mentee)).one()
+        mentorship.ends_at = utcnow() - timedelta(minutes=1)
+        session.add(mentorship)
+        session.commit()
+
+
+def test_expiry_turns_every_open_mentee_pull_success(world):
+    """After the end date, the sweep ends the mentorship and every open mentee PR turns success."""
+    world.promote()
+    world.open_pull(7, head_sha="a" * 40)
+    world.open_pull(8, head_sha="b" * 40)
+    lapse(world)
+    report = run_sweep(world)
+    assert report.expired == ["mpage"]
+    for sha in ("a" * 40, "b" * 40):
+        run = world.check(sha)
+        assert (run["conclusion"], run["output"]["title"]) == ("success", "Mentorship ended")
+    with world.session() as session:
+        mentorship = session.exec(select(Mentorship)).one()
+    assert mentorship.end_reason == "expired" and mentorship.swept_at is not None
+    assert "expired" in world.audit_kinds()
+
+
+def test_second_sweep_makes_no_write(world):
+    """Once reconciled, a sweep with nothing changed writes nothing to GitHub."""
+    world.promote()
+    world.open_pull()
+    lapse(world)
+    run_sweep(world)
+    world.fake.reset_calls()
+    run_sweep(world)
+    assert world.fake.writes() == []
+
+
+def test_lost_opened_webhook_is_healed(world):
+    """A mentee PR GitHub never told us about is found by the sweep and gated."""
+    world.promote()
+    world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
+    report = run_sweep(world)
+    assert world.check()["conclusion"] == "action_required"
+    assert report.pulls == 1 and report.posted == 1
+
+
+def test_lost_review_webhook_is_healed(world):
+    """An approval whose webhook was lost is read from GitHub by the sweep."""
+    world.promote()
+    world.open_pull()
+    world.fake.add_review(REPO, 7, reviewer="colesbury", state="APPROVED", commit_id=HEAD, review_id=55)
+    run_sweep(world)
+    assert world.check()["conclusion"] == "success"
+
+
+def test_lost_close_webhook_is_healed(world):
+    """A PR closed while its webhook was lost is stored closed after the sweep; nothing is posted."""
+    world.promote()
+    world.open_pull()
+    world.fake.add_pull(REPO, 7, author="mpage", head_sha=HEAD, state="closed")
+    world.fake.reset_calls()
+    run_sweep(world)
+    assert world.pull().state == "closed"
+    assert [c for c in world.fake.writes() if "/check-runs" in c.path] == []
+
+
+def test_sweep_retries_after_github_failure(world):
+    """A sweep that meets a 500 reports it and leaves the work for the next sweep."""
+    world.promote()
+    world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
+    world.fake.fail_next("POST", r"/repos/.+/check-runs", status=500, times=3)
+    report = run_sweep(world)
+    assert report.failures
+    report = run_sweep(world)
+    assert report.failures == []
+    assert world.check()["conclusion"] == "action_required"
+
+
+def test_ended_mentorship_reconciled_once(world):
+    """An ended mentorship is reconciled by the first sweep after it ends, then left alone."""
+    world.promote()
+    world.open_pull()
+    lapse(world)
+    run_sweep(world)
+    world.fake.reset_calls()
+    report = run_sweep(world)
+    assert report.mentees == 0
+    assert world.fake.calls == []

@@ -1,0 +1,149 @@
+"""The webhook endpoint: signatures first, then headers and body, delivery log and replays."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import select
+
+from gate_support import REPO, SECRET, gate_app, github_fake, world  # noqa: F401
+from gatekeeper.models import Delivery, PullRequest
+from webhook_events import deliver, example, signed
+
+
+def post(client, body: bytes, headers: dict):
+    return client.post("/webhooks/github", data=body, headers=headers)
+
+
+def good_headers(body: bytes, **changes):
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "ping",
+        "X-GitHub-Delivery": "d-1",
+        "X-Hub-Signature-256": signed(SECRET, body),
+    }
+    headers.update(changes)
+    return {k: v for k, v in headers.items() if v is not None}
+
+
+def deliveries(world):
+    with world.session() as session:
+        return list(session.exec(select(Delivery)))
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "", "sha256=" + "0" * 64, "sha1=abc", signed("another-secret", b"{}")],
+    ids=["missing", "empty", "wrong", "sha1", "other-secret"],
+)
+def test_bad_signature_is_401_and_nothing_recorded(world, signature):
+    """Without the right HMAC-SHA256 the body is not even parsed, and no delivery is stored."""
+    body = json.dumps(example("ping", "ping")).encode()
+    response = post(world.client, body, good_headers(body, **{"X-Hub-Signature-256": signature}))
+    assert response.status_code == 401
+    assert "X-Hub-Signature-256" in response.get_json()["error"]
+    assert deliveries(world) == []
+
+
+def test_signature_checked_before_json(world):
+    """A body that is not JSON with a wrong signature is 401, not 400: nothing is parsed first."""
+    response = post(world.client, b"not json", good_headers(b"x"))
+    assert response.status_code == 401
+
+
+def test_signed_body_that_is_not_json_is_400(world):
+    """A correctly signed body that is not JSON is refused with 400."""
+    response = post(world.client, b"not json", good_headers(b"not json"))
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "the body is not JSON"
+
+
+@pytest.mark.parametrize("missing", ["X-GitHub-Event", "X-GitHub-Delivery"])
+def test_missing_event_headers_are_400(world, missing):
+    """Deliveries without event name or delivery id are refused."""
+    body = b"{}"
+    response = post(world.client, body, good_headers(body, **{missing: None}))
+    assert response.status_code == 400
+    assert missing in response.get_json()["error"]
+
+
+def test_body_over_25_mib_is_413(world):
+    """GitHub caps payloads at 25 MiB; anything larger is refused before reading it all."""
+    body = b" " * (25 * 1024 * 1024 + 1)
+    response = post(world.client, body, good_headers(b"{}"))
+    assert response.status_code == 413
+
+
+def test_unknown_event_is_acknowledged_and_logged(world):
+    """Events Gatekeeper does not use get a 2xx and are recorded as ignored."""
+    response = deliver(world.client, "ping", example("ping", "ping"), delivery_id="ping-1")
+    assert response.status_code == 200
+    assert response.get_json()["outcome"] == "ignored"
+    [delivery] = deliveries(world)
+    assert (delivery.delivery_id, delivery.event, delivery.outcome) == ("ping-1", "ping", "ignored")
+    assert delivery.processed_at is not None
+
+
+def test_unknown_action_is_ignored(world):
+    """A known event with an action we do not handle (labeled) is ignored with 2xx."""
+    payload = world.events.pull_request("labeled", number=7, author="mpage", head_sha="a" * 40)
+    response = deliver(world.client, "pull_request", payload)
+    assert response.get_json()["outcome"] == "ignored"
+    with world.session() as session:
+        assert session.exec(select(PullRequest)).all() == []
+
+
+def test_delivery_is_recorded_with_installation(world):
+    """A processed delivery keeps its event, action, installation and outcome."""
+    world.promote()
+    world.open_pull()
+    [delivery] = deliveries(world)
+    assert (delivery.event, delivery.action, delivery.installation_id) == ("pull_request", "opened", 1)
+    assert delivery.outcome == "processed" and delivery.error is None
+
+
+def test_replayed_delivery_is_not_applied_twice(world):
+    """GitHub's redelivery reuses the id: it is acknowledged and changes nothing, no API call."""
+    world.promote()
+    payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
+    world.fake.add_pull(REPO, 7, author="mpage", head_sha="a" * 40)
+    world.send("pull_request", payload, delivery_id="same")
+    calls = len(world.fake.calls)
+    response = world.send("pull_request", payload, delivery_id="same")
+    assert response.get_json()["outcome"] == "duplicate"
+    assert len(world.fake.calls) == calls
+    assert len(deliveries(world)) == 1
+
+
+def test_events_from_our_own_bot_are_ignored(world):
+    """Our bot's own actions (e.g. requesting reviews) come back as events; they need no answer."""
+    world.promote()
+    payload = world.events.pull_request(
+        "edited", number=7, author="mpage", head_sha="a" * 40, sender=world.fake.bot_login
+    )
+    response = world.send("pull_request", payload)
+    assert response.get_json()["outcome"] == "ignored"
+
+
+def test_payload_missing_fields_is_recorded_as_failed(world):
+    """A signed payload we cannot understand is a 4xx with the delivery marked failed, no traceback."""
+    payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
+    del payload["pull_request"]["head"]
+    response = deliver(world.client, "pull_request", payload, delivery_id="broken")
+    assert response.status_code == 422
+    assert "Traceback" not in response.get_data(as_text=True)
+    [delivery] = deliveries(world)
+    assert delivery.outcome == "failed" and "head" in delivery.error
+
+
+def test_webhook_secret_missing_is_503(tmp_path, github_fake):
+    """Without GITHUB_WEBHOOK_SECRET no delivery can be trusted: 503, saying what is missing."""
+    from gate_support import app_for
+
+    app = app_for(github_fake, f"sqlite:///{tmp_path / 'x.sqlite'}", github_webhook_secret=None)
+    response = deliver(app.test_client(), "ping", example("ping", "ping"))
+    assert response.status_code == 503
+    assert "GITHUB_WEBHOOK_SECRET" in response.get_json()["error"]
+    app.extensions["gatekeeper.github"].close()
+    app.extensions["gatekeeper.engine"].dispose()
