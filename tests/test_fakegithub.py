@@ -13,6 +13,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fakegithub import FakeGitHub
 from github import (
     Auth,
     BadCredentialsException,
@@ -24,8 +25,6 @@ from github import (
     UnknownObjectException,
 )
 from github.GithubException import RateLimitExceededExceedsMaxWait
-
-from tests.fakegithub import FakeGitHub
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHA = "a" * 40
