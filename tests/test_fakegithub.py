@@ -7,6 +7,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -45,10 +46,10 @@ def fake() -> Iterator[FakeGitHub]:
         assert server.violations == []
 
 
-def integration(fake: FakeGitHub, **options: object) -> GithubIntegration:
+def integration(fake: FakeGitHub, *, key: str | None = None, **options: Any) -> GithubIntegration:
     """A GithubIntegration pointed at the fake, without PyGithub's client-side throttling."""
-    auth = Auth.AppAuth(fake.app_id, fake.private_key_pem)
-    return GithubIntegration(auth=auth, base_url=fake.api_url, **NO_THROTTLE, **options)  # type: ignore[arg-type]
+    auth = Auth.AppAuth(fake.app_id, key or fake.private_key_pem)
+    return GithubIntegration(auth=auth, base_url=fake.api_url, **NO_THROTTLE, **options)
 
 
 @pytest.fixture
@@ -89,47 +90,42 @@ def test_installation_token_is_minted_and_scoped(fake: FakeGitHub, app: GithubIn
     assert fake.calls[-1].auth == "installation:2"
 
 
+def _get_app_with_jwt(fake: FakeGitHub, claims: dict[str, Any]) -> requests.Response:
+    # PyJWS, not jwt.encode: PyJWT refuses to encode an integer iss, which GitHub accepts.
+    token = jwt.PyJWS().encode(json.dumps(claims).encode(), fake.private_key_pem, "RS256")
+    return requests.get(f"{fake.api_url}/app", headers={"Authorization": f"Bearer {token}"})
+
+
 @pytest.mark.parametrize(
-    "claims",
-    [
-        {"iss": "9999"},  # another App
-        {"exp_after": 3600},  # more than ten minutes
-        {"exp_after": -120},  # expired
-    ],
+    ("iss", "lifetime"),
+    [("9999", 300), ("4242", 3600), ("4242", -120)],
+    ids=["another App", "longer than ten minutes", "expired"],
 )
-def test_a_bad_jwt_is_rejected(fake: FakeGitHub, claims: dict[str, object]) -> None:
+def test_a_bad_jwt_is_rejected(fake: FakeGitHub, iss: str, lifetime: int) -> None:
     """A JWT for another App, too long-lived or expired gets GitHub's 401."""
     now = int(time.time())
-    payload = {"iat": now - 60, "exp": now + int(claims.get("exp_after", 300)), "iss": "4242"}
-    payload.update({key: value for key, value in claims.items() if key == "iss"})
-    token = jwt.encode(payload, fake.private_key_pem, algorithm="RS256")
-    answer = requests.get(f"{fake.api_url}/app", headers={"Authorization": f"Bearer {token}"})
+    answer = _get_app_with_jwt(fake, {"iat": now - 60, "exp": now + lifetime, "iss": iss})
     assert answer.status_code == 401
     assert answer.json()["message"] == "A JSON web token could not be decoded"
     assert fake.calls[-1].auth == "invalid"
 
 
+def test_an_integer_iss_is_accepted(fake: FakeGitHub) -> None:
+    """GitHub takes the App id as a number as well as the string PyGithub sends."""
+    now = int(time.time())
+    answer = _get_app_with_jwt(fake, {"iat": now, "exp": now + 600, "iss": fake.app_id})
+    assert answer.status_code == 200
+
+
 def test_a_jwt_signed_by_another_key_is_rejected(fake: FakeGitHub) -> None:
-    """PyGithub raises a 401 GithubException when the key is wrong; an integer iss is fine."""
+    """PyGithub raises GithubException(401) when the App's key is wrong."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    with (
-        GithubIntegration(
-            auth=Auth.AppAuth(fake.app_id, pem), base_url=fake.api_url, **NO_THROTTLE
-        ) as client,
-        pytest.raises(GithubException) as raised,
-    ):
+    with integration(fake, key=pem) as client, pytest.raises(GithubException) as raised:
         client.get_app()
     assert raised.value.status == 401
-    now = int(time.time())
-    claims = json.dumps({"iat": now, "exp": now + 600, "iss": fake.app_id}).encode()
-    token = jwt.PyJWS().encode(claims, fake.private_key_pem, algorithm="RS256")
-    answer = requests.get(f"{fake.api_url}/app", headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 200
 
 
 def test_repo_endpoints_need_the_right_installation(
@@ -188,16 +184,12 @@ def _parse_link(text: str) -> tuple[str, str]:
 
 def test_pull_request_fields(fake: FakeGitHub, gh: Github) -> None:
     """A pull from a fork carries head/base repos; a merged one its merger; list omits merged."""
-    fake.add_pull(
-        "python/cpython", 8, author="carol", head_sha=OTHER_SHA, head_repo="carol/cpython",
-        merged=True, merged_by="dave", updated_at="2024-05-01T10:00:00Z",
-    )  # fmt: skip
+    fork = {"head_repo": "carol/cpython", "merged": True, "merged_by": "dave"}
+    fake.add_pull("python/cpython", 8, author="carol", head_sha=OTHER_SHA, **fork)
     repo = gh.get_repo("python/cpython")
     pull = repo.get_pull(8)
-    assert (pull.head.repo.full_name, pull.base.repo.full_name) == (
-        "carol/cpython",
-        "python/cpython",
-    )
+    assert pull.head.repo.full_name == "carol/cpython"
+    assert pull.base.repo.full_name == "python/cpython"
     assert (pull.state, pull.merged, pull.merged_by.login) == ("closed", True, "dave")
     assert pull.html_url == f"{fake.url}/python/cpython/pull/8"
     before = len(fake.calls)
@@ -233,16 +225,15 @@ def test_check_run_create_edit_and_list(fake: FakeGitHub, gh: Github) -> None:
     """A check run is stored as GitHub returns it, edited in place and listed per commit."""
     repo = gh.get_repo("python/cpython")
     action = {"label": "Re-run", "description": "Evaluate the gate again", "identifier": "rerun"}
+    waiting = {"title": "Waiting", "summary": "For a mentor"}
     run = repo.create_check_run(
-        "gatekeeper", SHA, status="in_progress", output={"title": "Waiting", "summary": "..."},
-        actions=[action], external_id="7",
-    )  # fmt: skip
+        "gatekeeper", SHA, status="in_progress", output=waiting, actions=[action], external_id="7"
+    )
     assert (run.status, run.conclusion, run.app.id) == ("in_progress", None, fake.app_id)
     run.edit(conclusion="success", output={"title": "Approved", "summary": "By a mentor"})
     stored = fake.check_runs[run.id]
-    assert (stored["status"], stored["conclusion"], stored["output"]["title"]) == (
-        "completed", "success", "Approved",
-    )  # fmt: skip
+    assert (stored["status"], stored["conclusion"]) == ("completed", "success")
+    assert stored["output"]["title"] == "Approved"
     assert stored["completed_at"] and stored["url"].startswith(fake.api_url)
     repo.create_check_run(
         "gatekeeper", SHA, conclusion="failure", output={"title": "t", "summary": "s"}
@@ -266,17 +257,15 @@ def test_check_run_create_edit_and_list(fake: FakeGitHub, gh: Github) -> None:
     ],
 )
 def test_an_invalid_check_run_body_is_a_violation(
-    fake: FakeGitHub, gh: Github, extra: dict
+    fake: FakeGitHub, gh: Github, extra: dict[str, Any]
 ) -> None:
     """Bodies breaking the OpenAPI schema or GitHub's check-run limits get 422 and are recorded."""
     with pytest.raises(GithubException) as raised:
         gh.get_repo("python/cpython").create_check_run("gatekeeper", SHA, **extra)
     assert raised.value.status == 422
-    assert (
-        len(fake.violations) == 1 and "POST /repos/python/cpython/check-runs" in fake.violations[0]
-    )
+    assert len(fake.violations) == 1
+    assert fake.violations.pop().startswith("POST /repos/python/cpython/check-runs: ")
     assert fake.check_runs == {}
-    fake.violations.clear()
 
 
 def test_check_run_on_an_unknown_commit_is_refused(fake: FakeGitHub, gh: Github) -> None:
@@ -512,7 +501,9 @@ def test_users_and_rate_limit(fake: FakeGitHub, gh: Github) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", sorted((FIXTURES / "webhooks").glob("*/*.json")), ids=lambda path: path.stem
+    "path",
+    sorted((FIXTURES / "webhooks").glob("*/*.json")),
+    ids=lambda path: f"{path.parent.name}/{path.stem}",
 )
 def test_webhook_fixtures_are_named_after_their_action(path: Path) -> None:
     """Each fixture is one payload whose action matches its file name."""
