@@ -1,0 +1,219 @@
+"""Sign-in with GitHub against the fake GitHub, sign-out, roles and safe redirects."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from fakegithub import FakeGitHub
+from flask import Flask
+
+from gatekeeper import create_app
+from gatekeeper.auth import User, roles, safe_next
+
+CLIENT_ID, CLIENT_SECRET = "Iv1.dashboard", "oauth-secret"
+BASE_URL = "http://gatekeeper.test"
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    """A fake GitHub that knows the App's OAuth client."""
+    fake = FakeGitHub()
+    fake.start()
+    fake.add_oauth_app(CLIENT_ID, CLIENT_SECRET)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def auth_app(tmp_path, migrated_sqlite, github: FakeGitHub) -> Iterator[Flask]:
+    """The app signing people in through the fake GitHub (CSRF protection on, as in production)."""
+    path = tmp_path / "auth.sqlite"
+    shutil.copyfile(migrated_sqlite, path)
+    app = create_app(
+        {
+            "database_url": f"sqlite:///{path}",
+            "secret_key": "test",
+            "github_url": github.url,
+            "github_api_url": github.api_url,
+            "github_client_id": CLIENT_ID,
+            "github_client_secret": CLIENT_SECRET,
+            "base_url": BASE_URL,
+            "maintainers": "boss",
+        }
+    )
+    yield app
+    app.extensions["gatekeeper.engine"].dispose()
+
+
+def follow_github(location: str) -> str:
+    """Let the fake GitHub's authorize page answer the browser; return the callback path."""
+    answer = requests.get(location, allow_redirects=False, timeout=5)
+    assert answer.status_code == 302, answer.text
+    callback = urlsplit(answer.headers["Location"])
+    assert f"{callback.scheme}://{callback.netloc}" == BASE_URL
+    return f"{callback.path}?{callback.query}"
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no form with a CSRF token on the page"
+    return match.group(1)
+
+
+def test_login_redirects_to_github_authorize_with_our_callback(auth_app, github):
+    """/login sends the browser to GitHub's authorize URL with the client id, callback and a state."""
+    response = auth_app.test_client().get("/login")
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == (
+        f"{github.url}/login/oauth/authorize"
+    )
+    query = parse_qs(location.query)
+    assert query["client_id"] == [CLIENT_ID]
+    assert query["redirect_uri"] == [f"{BASE_URL}/login/callback"]
+    assert query["state"][0]
+
+
+def test_full_sign_in_exchanges_the_code_reads_user_and_returns_to_next(auth_app, github):
+    """Authorize, code exchange with the client secret, GET /user with the token, back to ``next``."""
+    github.oauth_next_login = "Boss"
+    client = auth_app.test_client()
+    start = client.get("/login?next=/mentorships/new")
+    done = client.get(follow_github(start.headers["Location"]))
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/mentorships/new"
+    with client.session_transaction() as session:
+        assert session["login"] == "boss" and session["display"] == "Boss"
+    exchanged = [c for c in github.calls if c.path == "/login/oauth/access_token"]
+    assert exchanged and exchanged[0].json["client_secret"] == CLIENT_SECRET
+    assert [c.auth for c in github.calls if c.path == "/user"] == ["oauth:Boss"]
+    assert "Boss" in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example"])
+def test_sign_in_never_redirects_off_site(auth_app, github, target):
+    """A ``next`` pointing at another site is replaced by the overview."""
+    github.oauth_next_login = "boss"
+    client = auth_app.test_client()
+    start = client.get("/login", query_string={"next": target})
+    done = client.get(follow_github(start.headers["Location"]))
+    assert done.headers["Location"] == "/"
+
+
+def test_callback_with_a_forged_state_signs_nobody_in(auth_app, github):
+    """A callback whose state this browser never received is refused."""
+    github.oauth_next_login = "boss"
+    client = auth_app.test_client()
+    callback = follow_github(auth_app.test_client().get("/login").headers["Location"])
+    response = client.get(callback)
+    assert response.status_code == 400
+    assert "did not confirm who you are" in response.get_data(as_text=True)
+    with client.session_transaction() as session:
+        assert "login" not in session
+
+
+def test_callback_with_a_used_code_signs_nobody_in(auth_app, github):
+    """GitHub answers a reused code with an error: no sign-in, a page that says so."""
+    github.oauth_next_login = "boss"
+    client = auth_app.test_client()
+    callback = follow_github(client.get("/login").headers["Location"])
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    state_two = parse_qs(urlsplit(client.get("/login").headers["Location"]).query)["state"][0]
+    client.get(callback)  # the first use signs in
+    client.get("/login")  # keep a state in this browser's session for the replay
+    with client.session_transaction() as session:
+        session.pop("login")
+    replay = client.get(f"/login/callback?code={code}&state={state_two}")
+    assert replay.status_code == 400
+
+
+def test_github_refusing_the_user_shows_an_error(auth_app, github):
+    """GitHub redirecting back with ``error`` (the user clicked Cancel) signs nobody in."""
+    client = auth_app.test_client()
+    state = parse_qs(urlsplit(client.get("/login").headers["Location"]).query)["state"][0]
+    response = client.get(f"/login/callback?error=access_denied&state={state}")
+    assert response.status_code == 400
+
+
+def test_without_oauth_settings_the_login_page_explains(migrated_sqlite, tmp_path):
+    """Where OAuth is not configured, /login says so and the site stays readable."""
+    path = tmp_path / "plain.sqlite"
+    shutil.copyfile(migrated_sqlite, path)
+    app = create_app({"database_url": f"sqlite:///{path}", "secret_key": "x"})
+    client = app.test_client()
+    response = client.get("/login")
+    assert response.status_code == 503
+    assert "GITHUB_CLIENT_ID" in response.get_data(as_text=True)
+    assert client.get("/login/callback?code=x&state=y").status_code == 404
+    assert client.get("/").status_code == 200
+    app.extensions["gatekeeper.engine"].dispose()
+
+
+def test_logout_needs_the_csrf_token(auth_app):
+    """Signing out is a POST with the token, so another site cannot sign you out."""
+    client = auth_app.test_client()
+    with client.session_transaction() as session:
+        session["login"], session["display"] = "boss", "boss"
+    assert client.post("/logout").status_code == 400
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    response = client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 302
+    with client.session_transaction() as session:
+        assert "login" not in session
+
+
+def test_protected_page_sends_signed_out_visitors_to_sign_in_and_back(auth_app):
+    """A signed-out GET of a protected page redirects to /login with the page as ``next``."""
+    response = auth_app.test_client().get("/mentorships/new")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/mentorships/new"
+
+
+def test_demo_sign_in_is_off_outside_the_demo(auth_app):
+    """/login/demo exists only inside ``gatekeeper demo``."""
+    client = auth_app.test_client()
+    with client.session_transaction() as session:
+        session["login"], session["display"] = "boss", "boss"
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    response = client.post("/login/demo", data={"csrf_token": token, "login": "boss"})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/mentorships/mpage", "/mentorships/mpage"),
+        ("/pulls/python/cpython/7?x=1", "/pulls/python/cpython/7?x=1"),
+        ("", None),
+        (None, None),
+        ("https://evil.example/", None),
+        ("//evil.example", None),
+        ("/\\evil.example", None),
+        ("javascript:alert(1)", None),
+        ("relative/path", None),
+    ],
+)
+def test_safe_next(target, expected):
+    """Only paths on this site are followed after sign-in."""
+    assert safe_next(target) == expected
+
+
+def test_roles_are_per_mentorship(auth_app):
+    """Maintainer comes from settings; mentor and mentee from the mentorship; logins ignore case."""
+    with auth_app.app_context():
+        boss, mentor, mentee = (
+            User("boss", "Boss"),
+            User("colesbury", "colesbury"),
+            User("mpage", "MPage"),
+        )
+        assert roles(boss, mentee="mpage", mentors=["colesbury"]) == {"maintainer"}
+        assert roles(mentor, mentee="MPage", mentors=["Colesbury"]) == {"mentor"}
+        assert roles(mentee, mentee="MPage", mentors=["colesbury"]) == {"mentee"}
+        assert roles(User("x", "x"), mentee="mpage", mentors=["colesbury"]) == frozenset()
+        assert roles(None, mentee="mpage", mentors=["colesbury"]) == frozenset()
