@@ -186,17 +186,18 @@ def _body_errors(method: str, path: str, body: Any) -> list[str]:
         if op_method == method and regex.fullmatch(path)
         for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
     ]
-    if re.fullmatch(REPO + r"/check-runs(/\d+)?", path) and isinstance(body, dict):
-        output, actions = body.get("output") or {}, body.get("actions") or []
-        for field in ("summary", "text"):  # the limit is in bytes, the schema counts characters
-            if len(str(output.get(field, "")).encode()) > 65535:
-                errors.append(f"output.{field}: longer than 65535 bytes")
-        if len(actions) > 3:
-            errors.append(f"actions: {len(actions)} actions, at most 3 are allowed")
-        for index, action in enumerate(actions):
-            for field, limit in (("label", 20), ("description", 40), ("identifier", 20)):
-                if len(str(action.get(field, ""))) > limit:
-                    errors.append(f"actions.{index}.{field}: longer than {limit} characters")
+    if errors or not re.fullmatch(REPO + r"/check-runs(/\d+)?", path):
+        return errors  # the limits below assume a body of the right shape
+    output, actions = body.get("output") or {}, body.get("actions") or []
+    for field in ("summary", "text"):  # the limit is in bytes, the schema counts characters
+        if len(output.get(field, "").encode()) > 65535:
+            errors.append(f"output.{field}: longer than 65535 bytes")
+    if len(actions) > 3:
+        errors.append(f"actions: {len(actions)} actions, at most 3 are allowed")
+    for index, action in enumerate(actions):
+        for field, limit in (("label", 20), ("description", 40), ("identifier", 20)):
+            if len(action[field]) > limit:
+                errors.append(f"actions.{index}.{field}: longer than {limit} characters")
     return errors
 
 
@@ -237,7 +238,7 @@ class FakeGitHub:
         self._protection: dict[tuple[str, str], dict[str, Any]] = {}
         self._tokens: dict[str, tuple[int, float]] = {}  # token -> (installation, expiry)
         self._oauth_apps: dict[str, str] = {}
-        self._oauth_codes: dict[str, tuple[str, str, str]] = {}  # code -> client, redirect, login
+        self._oauth_codes: dict[str, tuple[str, ...]] = {}  # code -> client, redirect, login, scope
         self._oauth_tokens: dict[str, str] = {}
         self._faults: list[_Fault] = []
 
@@ -1037,7 +1038,7 @@ class FakeGitHub:
     def _create_status(self, req: _Req, repo: dict[str, Any], sha: str) -> Reply:
         self._require_commit(repo, sha)
         status_id, stamp = next(self._ids), _iso(_now())
-        self.statuses.append({
+        status = {
             "url": f"{self.api_url}/repos/{repo['full_name']}/statuses/{sha}",
             "id": status_id,
             "node_id": _node_id("StatusContext", status_id),
@@ -1048,8 +1049,9 @@ class FakeGitHub:
             "created_at": stamp,
             "updated_at": stamp,
             "creator": self._user_json(req.login or self.bot_login),
-        })  # fmt: skip
-        return 201, self.statuses[-1], {}
+        }
+        self.statuses.append(status)
+        return 201, status, {}
 
     # ------------------------------------------------------------------ issue comments
 
@@ -1235,11 +1237,8 @@ class FakeGitHub:
             page = "<h1>Unknown client_id, or FakeGitHub.oauth_next_login is not set</h1>"
             return Response(page, 400, mimetype="text/html")
         code = secrets.token_hex(10)
-        self._oauth_codes[code] = (
-            client_id,
-            redirect_uri,
-            self._user(self.oauth_next_login)["login"],
-        )
+        login = self._user(self.oauth_next_login)["login"]
+        self._oauth_codes[code] = (client_id, redirect_uri, login, req.query.get("scope", ""))
         params = {"code": code, **{k: v for k, v in req.query.items() if k == "state"}}
         separator = "&" if "?" in redirect_uri else "?"
         location = f"{redirect_uri}{separator}{urllib.parse.urlencode(params)}"
@@ -1258,5 +1257,5 @@ class FakeGitHub:
         else:
             token = "gho_" + secrets.token_urlsafe(27)
             self._oauth_tokens[token] = grant[2]
-            return {"access_token": token, "token_type": "bearer", "scope": ""}
+            return {"access_token": token, "token_type": "bearer", "scope": grant[3]}
         return {"error": error, "error_description": error.replace("_", " ")}
