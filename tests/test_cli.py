@@ -16,8 +16,8 @@ from sqlmodel import Session, SQLModel, col, select
 
 from gatekeeper import create_app
 from gatekeeper import mentorships as lifecycle
-from gatekeeper.cli import cli
-from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship, utcnow
+from gatekeeper.cli import cli, main
+from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship, PullRequest, utcnow
 
 DONE_WHEN_PROMOTE = [
     "promote",
@@ -368,6 +368,34 @@ def test_status_of_a_lapsed_but_unmarked_mentorship_is_expired(gatekeeper, sessi
     assert gatekeeper.json("list", "--all", "--json") == [document]
 
 
+def test_status_text_lists_gated_pull_requests(gatekeeper, session):
+    """status prints each gated pull request with its gate and approvers."""
+    gatekeeper.ok("promote", "mpage", "--mentor", "colesbury", "--mentor", "ambv")
+    mentorship = stored(session)
+    for number, gate, approved_by in [(7, "waiting", []), (9, "approved", ["colesbury", "ambv"])]:
+        session.add(
+            PullRequest(
+                repo="python/cpython",
+                number=number,
+                author="mpage",
+                author_display="mpage",
+                title=f"gh-{number}: fix",
+                head_sha="a" * 40,
+                first_seen_at=utcnow() + timedelta(seconds=number),
+                gate=gate,
+                approved_by=approved_by,
+                gated_mentorship_id=mentorship.id,
+            )
+        )
+    session.commit()
+    lines = gatekeeper.ok("status", "mpage").stdout.splitlines()
+    assert lines[0].endswith("mentors colesbury, ambv; 1 PRs waiting")
+    assert lines[1:] == [
+        "  python/cpython#7 waiting: gh-7: fix",
+        "  python/cpython#9 approved by colesbury, ambv: gh-9: fix",
+    ]
+
+
 # ---------------------------------------------------------------- sweep and db upgrade
 
 
@@ -382,6 +410,36 @@ def test_sweep_expires_lapsed_mentorships(gatekeeper, session):
     assert stored(session).end_reason == "expired"
     assert stored(session, "eclips4").ended_at is None
     assert "Sweep done: 0 expired," in gatekeeper.ok("sweep").stdout
+
+
+def test_sweep_loop_repeats_with_a_fresh_session(gatekeeper, session, monkeypatch):
+    """sweep --loop N sweeps, sleeps N seconds, and sweeps again with a new session."""
+    naps: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def nap(seconds: int) -> None:
+        naps.append(seconds)
+        if len(naps) == 2:
+            raise Stop
+        promote_directly(session, now=utcnow() - timedelta(days=40))
+
+    monkeypatch.setattr("gatekeeper.cli.time.sleep", nap)
+    result = gatekeeper("sweep", "--loop", "300")
+    assert isinstance(result.exception, Stop)
+    assert naps == [300, 300]
+    done = [line.split(",")[0] for line in result.stdout.splitlines() if line.startswith("Sweep")]
+    assert done == ["Sweep done: 0 expired", "Sweep done: 1 expired"]
+
+
+def test_a_concurrent_promotion_is_refused_by_the_database(gatekeeper, session, monkeypatch):
+    """If another promotion slips in between the check and the insert, the index refuses it."""
+    gatekeeper.ok("promote", "mpage", "--mentor", "colesbury")
+    monkeypatch.setattr(lifecycle, "open_mentorship", lambda session, *, mentee: None)
+    assert gatekeeper.refused("promote", "mpage", "--mentor", "ambv") == (
+        "Error: the change conflicts with one made at the same time; nothing was saved, try again"
+    )
 
 
 def test_db_upgrade_creates_the_schema(database_url):
@@ -407,7 +465,9 @@ def test_a_database_error_is_one_line(database_url):
         result = app.test_cli_runner().invoke(cli, ["list"])
         assert not isinstance(result.exception, sa.exc.SQLAlchemyError), result.exception
         assert result.exit_code == 1
-        [line] = result.stderr.splitlines()
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        [line] = lines
         assert line.startswith("Error: database error (")
         assert line.endswith("is it reachable and migrated (gatekeeper db upgrade)?")
     finally:
@@ -537,6 +597,32 @@ def test_a_usage_error_is_not_a_crash(gatekeeper):
 
 
 # ---------------------------------------------------------------- the real console script
+
+
+def test_main_builds_the_app_from_the_environment(tmp_path, monkeypatch, capsys):
+    """The entry point reads DATABASE_URL itself (a set URL is not migrated implicitly)."""
+    url = f"sqlite:///{tmp_path / 'main.sqlite'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    for argv in (["db", "upgrade"], ["list"]):
+        monkeypatch.setattr(sys, "argv", ["gatekeeper", *argv])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert f"Database at {url} is at revision head." in out
+    assert "No mentorships yet." in out
+
+
+def test_main_reports_a_configuration_error_in_one_line(monkeypatch, capsys):
+    """A malformed setting is reported by the entry point as one Error: line, exit status 1."""
+    monkeypatch.setenv("GATEKEEPER_ENV", "production")
+    monkeypatch.setattr(sys, "argv", ["gatekeeper", "list"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    assert (
+        capsys.readouterr().err == "Error: SECRET_KEY must be set when GATEKEEPER_ENV=production\n"
+    )
 
 
 def run_gatekeeper(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
