@@ -39,9 +39,10 @@ def user_errors(command: F) -> F:
             raise click.ClickException(
                 "the change conflicts with one made at the same time; nothing was saved, try again"
             ) from None
-        except sa.exc.OperationalError as error:
+        except sa.exc.DBAPIError as error:  # unreachable, unmigrated (missing table), ...
+            reason = " ".join(str(error.orig).split())  # PostgreSQL's messages span lines
             raise click.ClickException(
-                f"database error ({error.orig}); is it reachable and migrated (gatekeeper db upgrade)?"
+                f"database error ({reason}); is it reachable and migrated (gatekeeper db upgrade)?"
             ) from None
 
     return wrapper  # type: ignore[return-value]

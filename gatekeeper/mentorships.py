@@ -285,9 +285,9 @@ def promote(
     if existing is not None and state_of(existing, now) == "ended":
         _mark_expired(session, existing)
     elif existing is not None:
-        raise MentorshipError(
-            f"{mentee_display} already has an {state_of(existing, now)} mentorship"
-        )
+        state = state_of(existing, now)
+        article = "an" if state == "active" else "a"
+        raise MentorshipError(f"{mentee_display} already has {article} {state} mentorship")
 
     mentorship = Mentorship(
         mentee=mentee_display.lower(),
