@@ -80,6 +80,9 @@ class GitHubApp:
                 # A webhook must be answered within 10 s: never sleep for a rate limit here;
                 # the work is kept as pending and the sweep retries it.
                 max_rate_limit_wait=0,
+                # Only idempotent requests are retried: a POST that failed with a 5xx may
+                # still have created its check run, which the next attempt finds and updates.
+                allowed_methods=frozenset({"GET", "PATCH", "PUT", "DELETE"}),
             ),
         )
         self._clients: dict[int, Github] = {}
@@ -183,15 +186,6 @@ class GitHubApp:
     def pull(self, *, installation_id: int, repo: str, number: int) -> PullInfo:
         """One pull request as it is now."""
         return _call(lambda: pull_info(self._repo(installation_id, repo).get_pull(number).raw_data))
-
-    def open_pulls(self, *, installation_id: int, repo: str) -> list[PullInfo]:
-        """Every open pull request of ``repo``."""
-        return _call(
-            lambda: [
-                pull_info(pull.raw_data)
-                for pull in self._repo(installation_id, repo).get_pulls(state="open")
-            ]
-        )
 
     def open_pulls_by(self, *, installation_id: int, author: str) -> list[tuple[str, int]]:
         """(repo, number) of open pull requests by ``author`` that the installation can see."""

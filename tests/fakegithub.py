@@ -370,6 +370,11 @@ class FakeGitHub:
             self.requested_reviewers[(repo["full_name"], number)] = []
             return self._pull_json(pull)
 
+    def add_commit(self, full_name: str, sha: str) -> None:
+        """A commit outside any pull request (a merge queue's temporary branch, say)."""
+        with self._lock:
+            self._repo(full_name)["shas"].add(sha)
+
     def push(self, full_name: str, number: int, head_sha: str) -> None:
         with self._lock:
             pull = self._pull(self._repo(full_name), number)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from gate_support import INSTALLATION, REPO, gate_app, github_fake, world  # noqa: F401
 from sqlmodel import select
 
-from gate_support import INSTALLATION, REPO, gate_app, github_fake, world  # noqa: F401
 from gatekeeper.models import Repository, Review
 
 HEAD, NEW = "a" * 40, "c" * 40
@@ -322,6 +322,7 @@ def test_merged_after_approval_is_no_bypass(world):
 
 def test_merge_group_gets_success(world):
     """A merge group's head sha gets a success check (its PRs passed their own gates)."""
+    world.fake.add_commit(REPO, "e" * 40)
     world.send("merge_group", world.events.merge_group(head_sha="e" * 40))
     run = world.check("e" * 40)
     assert run["conclusion"] == "success"
@@ -361,7 +362,7 @@ def test_github_500_keeps_the_post_for_the_sweep(world):
     from gatekeeper.sweep import sweep
 
     world.promote()
-    world.fake.fail_next("POST", r"/repos/.+/check-runs", status=500, times=3)
+    world.fake.fail_next("POST", r"/repos/.+/check-runs", status=500)
     world.open_pull()
     assert world.fake.check_runs_for(REPO, HEAD) == []
     assert world.pull().needs_post and world.pull().gate == "waiting"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from gate_support import REPO, gate_app, github_fake, world  # noqa: F401
 from sqlmodel import select
 
-from gate_support import REPO, gate_app, github_fake, world  # noqa: F401
 from gatekeeper import github_of, settings_of
 from gatekeeper.models import Mentorship, utcnow
 from gatekeeper.sweep import sweep
@@ -16,7 +16,12 @@ HEAD = "a" * 40
 
 def run_sweep(world, now=None):
     with world.app.app_context(), world.session() as session:
-        return sweep(session, settings=settings_of(world.app), github=github_of(world.app), now=now or utcnow())
+        return sweep(
+            session,
+            settings=settings_of(world.app),
+            github=github_of(world.app),
+            now=now or utcnow(),
+        )
 
 
 def lapse(world, mentee="mpage"):
@@ -69,7 +74,9 @@ def test_lost_review_webhook_is_healed(world):
     """An approval whose webhook was lost is read from GitHub by the sweep."""
     world.promote()
     world.open_pull()
-    world.fake.add_review(REPO, 7, reviewer="colesbury", state="APPROVED", commit_id=HEAD, review_id=55)
+    world.fake.add_review(
+        REPO, 7, reviewer="colesbury", state="APPROVED", commit_id=HEAD, review_id=55
+    )
     run_sweep(world)
     assert world.check()["conclusion"] == "success"
 
@@ -89,7 +96,7 @@ def test_sweep_retries_after_github_failure(world):
     """A sweep that meets a 500 reports it and leaves the work for the next sweep."""
     world.promote()
     world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
-    world.fake.fail_next("POST", r"/repos/.+/check-runs", status=500, times=3)
+    world.fake.fail_next("POST", r"/repos/.+/check-runs", status=500)
     report = run_sweep(world)
     assert report.failures
     report = run_sweep(world)
@@ -107,3 +114,27 @@ def test_ended_mentorship_reconciled_once(world):
     report = run_sweep(world)
     assert report.mentees == 0
     assert world.fake.calls == []
+
+
+def test_idempotent_reads_are_retried(world):
+    """A 500 on a GET is retried at once (GithubRetry), so the sweep still succeeds."""
+    world.promote()
+    world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
+    world.fake.fail_next("GET", r"/search/issues", status=502, times=2)
+    report = run_sweep(world)
+    assert report.failures == []
+    assert world.check()["conclusion"] == "action_required"
+    searches = [c for c in world.fake.calls if c.path == "/search/issues"]
+    assert [c.status for c in searches] == [502, 502, 200]
+
+
+def test_failed_create_is_not_duplicated(world):
+    """A POST is never blindly retried; the next attempt looks for the run before creating one."""
+    world.promote()
+    world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
+    world.fake.fail_next("POST", r"/repos/.+/check-runs", status=500)
+    run_sweep(world)
+    run_sweep(world)
+    posts = [c for c in world.fake.calls if c.method == "POST" and c.path.endswith("/check-runs")]
+    assert [c.status for c in posts] == [500, 201]
+    assert len(world.fake.check_runs_for(REPO, HEAD)) == 1
