@@ -92,7 +92,9 @@ def reconcile(
     for stored in known:
         targets.setdefault((stored.repo, stored.number), None)
     for (repo, number), known_installation in sorted(targets.items()):
-        pull = _sync(session, repo, number, known_installation, github=github, now=now, report=report)
+        pull = _sync(
+            session, repo, number, known_installation, github=github, now=now, report=report
+        )
         if pull is not None:
             checks.reevaluate(session, pull, settings=settings, now=now)
             _post(session, pull, settings=settings, github=github, now=now, report=report)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from gate_support import REPO, gate_app, github_fake  # noqa: F401
+
 from gatekeeper import github_of
 from gatekeeper.github import GitHubUnavailable, StatusChecks
 from gatekeeper.protection import require_check, with_check

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlmodel import select
-
 from gate_support import REPO, SECRET, gate_app, github_fake, world  # noqa: F401
-from gatekeeper.models import Delivery, PullRequest
+from sqlmodel import select
 from webhook_events import deliver, example, signed
+
+from gatekeeper.models import Delivery, PullRequest
 
 
 def post(client, body: bytes, headers: dict):

@@ -11,8 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import gatekeeper.models  # noqa: F401  (UTCDateTime)
-
+import gatekeeper.models
 
 revision: str = "0001"
 down_revision: str | None = None
