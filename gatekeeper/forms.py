@@ -74,10 +74,11 @@ class EndForm(FlaskForm):
 
     reason = RadioField(
         "Why",
-        choices=[
-            ("graduated", "Graduated: they are ready to merge on their own"),
-            ("revoked", "Revoked: the mentorship stops for another reason"),
-        ],
+        # The {value: label} shorthand: wtforms 3.3 deprecates tuples.
+        choices={
+            "graduated": "Graduated: they are ready to merge on their own",
+            "revoked": "Revoked: the mentorship stops for another reason",
+        },
         validators=[InputRequired(message="Choose graduated or revoked.")],
     )
     note = TextAreaField("Note (kept in the audit log)", [Optional()])

@@ -58,7 +58,7 @@ def test_each_pull_request_is_a_linked_lane_coloured_by_state():
         "tl-lane tl-waiting",
         "tl-lane tl-bypassed",
     ]
-    assert [a.findtext(f"{SVG}title") for a in links][0] == "#1: A change"
+    assert links[0].findtext(f"{SVG}title") == "#1: A change"
 
 
 def test_a_waiting_lane_runs_until_now():
