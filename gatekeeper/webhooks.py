@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -9,14 +10,14 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlmodel import Session
 
 from gatekeeper import checks, db, github_of, settings_of
 from gatekeeper import pulls as store
 from gatekeeper.events import PayloadError, envelope
 from gatekeeper.handlers import Context, Result, handler_for
-from gatekeeper.models import Delivery, utcnow
+from gatekeeper.models import Delivery, PullRequest, utcnow
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -97,7 +98,12 @@ def _apply(session: Session, *, event: str, delivery_id: str, payload: dict[str,
 
 
 def _finish(session: Session, delivery: Delivery, result: Result):  # type: ignore[no-untyped-def]
-    """Commit what the event changed, then post to GitHub what it asks for."""
+    """Commit what the event changed and answer; GitHub is written to after the answer is sent.
+
+    What must be posted is committed first (``needs_post``), so a slow or failing GitHub can
+    neither push the answer past GitHub's 10-second limit nor lose anything: the sweep
+    retries whatever the post-answer step did not finish.
+    """
     session.add(delivery)
     try:
         session.commit()
@@ -105,22 +111,54 @@ def _finish(session: Session, delivery: Delivery, result: Result):  # type: igno
         # The same delivery id raced in from a second request, which has applied it.
         session.rollback()
         return _reply(200, delivery=delivery.delivery_id, outcome="duplicate")
-    settings, github, now = settings_of(current_app), github_of(current_app), utcnow()
-    for pull in result.pulls:
-        checks.deliver(session, pull, github=github, settings=settings, now=now, fresh=result.fresh)
-    if result.merge_group is not None:
-        repo, head_sha = result.merge_group
-        checks.post_merge_group(
-            session,
-            repo=repo,
-            head_sha=head_sha,
+    response, status = _reply(200, delivery=delivery.delivery_id, outcome=delivery.outcome)
+    if result.pulls or result.merge_group:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        work = _PostWork(
+            pull_ids=[pull.id for pull in result.pulls if pull.id is not None],
+            fresh=result.fresh,
+            merge_group=result.merge_group,
             installation_id=delivery.installation_id,
-            github=github,
-            settings=settings,
-            now=now,
         )
-    session.commit()
-    return _reply(200, delivery=delivery.delivery_id, outcome=delivery.outcome)
+        response.call_on_close(lambda: _post_after_answer(app, work))
+    return response, status
+
+
+@dataclasses.dataclass(frozen=True)
+class _PostWork:
+    pull_ids: list[int]
+    fresh: bool
+    merge_group: tuple[str, str] | None
+    installation_id: int | None
+
+
+def _post_after_answer(app: Flask, work: _PostWork) -> None:
+    """Post the check runs an event changed; failures stay marked for the sweep."""
+    with app.app_context():
+        try:
+            session = db.get_session()
+            settings, github, now = settings_of(app), github_of(app), utcnow()
+            for pull_id in work.pull_ids:
+                pull = session.get(PullRequest, pull_id)
+                if pull is not None:
+                    checks.deliver(
+                        session, pull, github=github, settings=settings, now=now, fresh=work.fresh
+                    )
+                    session.commit()
+            if work.merge_group is not None:
+                repo, head_sha = work.merge_group
+                checks.post_merge_group(
+                    session,
+                    repo=repo,
+                    head_sha=head_sha,
+                    installation_id=work.installation_id,
+                    github=github,
+                    settings=settings,
+                    now=now,
+                )
+                session.commit()
+        except Exception:  # nobody is waiting for this answer; the sweep heals what is left
+            log.exception("posting after delivery failed; the sweep will retry")
 
 
 def _from_ourselves(sender: str | None, sender_type: str | None, github: Any) -> bool:

@@ -99,7 +99,11 @@ def test_delivery_is_recorded_with_installation(world):
     world.promote()
     world.open_pull()
     [delivery] = deliveries(world)
-    assert (delivery.event, delivery.action, delivery.installation_id) == ("pull_request", "opened", 1)
+    assert (delivery.event, delivery.action, delivery.installation_id) == (
+        "pull_request",
+        "opened",
+        1,
+    )
     assert delivery.outcome == "processed" and delivery.error is None
 
 
@@ -147,3 +151,17 @@ def test_webhook_secret_missing_is_503(tmp_path, github_fake):
     assert "GITHUB_WEBHOOK_SECRET" in response.get_json()["error"]
     app.extensions["gatekeeper.github"].close()
     app.extensions["gatekeeper.engine"].dispose()
+
+
+def test_answer_is_sent_before_github_is_written(world):
+    """The 2xx goes out with the gate committed; check runs are posted only after it is sent."""
+    world.promote()
+    world.fake.add_pull(REPO, 7, author="mpage", head_sha="a" * 40)
+    payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
+    response = deliver(world.client, "pull_request", payload, close=False)
+    assert response.status_code == 200
+    assert world.fake.writes() == []
+    assert world.pull().gate == "waiting" and world.pull().needs_post
+    response.close()  # what the WSGI server does once the answer is on the wire
+    assert world.check()["conclusion"] == "action_required"
+    assert not world.pull().needs_post

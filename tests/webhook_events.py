@@ -229,10 +229,15 @@ def deliver(
     *,
     secret: str = "webhook-secret",
     delivery_id: str | None = None,
+    close: bool = True,
 ):
-    """POST a signed delivery to the app, as GitHub does."""
+    """POST a signed delivery to the app, as GitHub does, and close the response.
+
+    Closing is what a WSGI server does once the answer is sent; Gatekeeper posts its check
+    runs then, so the test sees GitHub's state after the whole delivery.
+    """
     body = json.dumps(payload).encode()
-    return client.post(
+    response = client.post(
         "/webhooks/github",
         data=body,
         headers={
@@ -242,3 +247,6 @@ def deliver(
             "X-Hub-Signature-256": signed(secret, body),
         },
     )
+    if close:
+        response.close()
+    return response
