@@ -36,11 +36,15 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         server.start()
     except PostgresUnavailable as error:
+        problem = str(error)
+    else:
+        problem = None
+    if problem is not None:
         server.stop()
         where = "in CI" if os.environ.get("CI") else "locally"
         pytest.fail(
             f"PostgreSQL could not be started {where}; the PostgreSQL leg needs initdb and"
-            f" pg_ctl (PostgreSQL 15) on the PATH.\n{error}",
+            f" pg_ctl (PostgreSQL 15) on the PATH.\n{problem}",
             pytrace=False,
         )
     yield server

@@ -41,7 +41,8 @@ class PostgresServer:
         """Run a PostgreSQL tool, as the ``postgres`` user when we are root (initdb refuses root)."""
         command = list(argv)
         if os.geteuid() == 0:
-            command = ["runuser", "-u", SUPERUSER, "--", *command]
+            runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+            command = [runuser, "-u", SUPERUSER, "--", *command]
         try:
             subprocess.run(
                 command,
@@ -53,7 +54,7 @@ class PostgresServer:
                 timeout=60,
             )
         except FileNotFoundError as error:
-            raise PostgresUnavailable(f"{argv[0]} is not on the PATH ({error})") from None
+            raise PostgresUnavailable(f"{error.filename} is not on the PATH") from None
         except subprocess.CalledProcessError as error:
             log = self.log.read_text() if self.log.exists() else ""
             raise PostgresUnavailable(
