@@ -1,0 +1,166 @@
+"""Fixtures for the browser tests: Debian's Chromium through Playwright, and the real service.
+
+The service runs on loopback with werkzeug, configured against a started fake GitHub that
+signs people in (OAuth) and receives check runs (the App).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from fakegithub import FakeGitHub
+from webhook_events import Events, signed
+from werkzeug.serving import make_server
+
+from gatekeeper import create_app, db, github_of
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
+REPO, INSTALLATION = "python/cpython", 1
+CLIENT_ID, CLIENT_SECRET = "Iv1.browser", "browser-oauth-secret"
+WEBHOOK_SECRET = "browser-webhook-secret"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed when missing and we are root; a missing browser fails, never skips."""
+    if not Path(CHROMIUM).exists() and os.geteuid() == 0:
+        subprocess.run(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+            shell=True,
+            check=False,
+            capture_output=True,
+        )
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` "
+            "(Playwright's own browser download does not work here)",
+            pytrace=False,
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str) -> Iterator[Any]:
+    """One Chromium for the session (Playwright's sync API; it runs its own event loop)."""
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+    playwright.stop()
+
+
+class Live:
+    """The service on a loopback port, its fake GitHub, and helpers for what GitHub would send."""
+
+    def __init__(self, app: Any, url: str, fake: FakeGitHub) -> None:
+        self.app, self.url, self.fake = app, url, fake
+        self.events = Events(repo=REPO, installation_id=INSTALLATION)
+
+    def open_pull(self, number: int, *, author: str, head_sha: str) -> None:
+        """A pull request opened on GitHub, announced by a signed webhook over HTTP."""
+        self.fake.add_pull(REPO, number, author=author, head_sha=head_sha)
+        payload = self.events.pull_request(
+            "opened", number=number, author=author, head_sha=head_sha
+        )
+        body = requests.models.complexjson.dumps(payload).encode()
+        response = requests.post(
+            f"{self.url}/webhooks/github",
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-GitHub-Event": "pull_request",
+                "X-GitHub-Delivery": f"browser-{number}-{head_sha[:8]}",
+                "X-Hub-Signature-256": signed(WEBHOOK_SECRET, body),
+            },
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+
+    def check(self, head_sha: str) -> dict[str, Any] | None:
+        """The latest mentor-approval check run GitHub holds for ``head_sha``."""
+        runs = self.fake.check_runs_for(REPO, head_sha, name="mentor-approval")
+        return runs[-1] if runs else None
+
+    def wait_for(self, condition: Callable[[], bool], *, timeout: float = 10) -> None:
+        """Check runs are posted after the webhook's answer: give them a moment."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not met in time")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def live(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Live]:
+    """The real app served on 127.0.0.1 against a started fake GitHub (OAuth and App)."""
+    fake = FakeGitHub()
+    fake.start()
+    fake.add_installation(INSTALLATION, account="python")
+    fake.add_repo(REPO, installation_id=INSTALLATION)
+    fake.add_oauth_app(CLIENT_ID, CLIENT_SECRET)
+    holder: dict[str, Any] = {}
+    # The port must be known before the app (its base URL) exists, so bind first.
+    server = make_server(
+        "127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True
+    )
+    url = f"http://127.0.0.1:{server.server_port}"
+    database = tmp_path / "browser.sqlite"
+    shutil.copyfile(migrated_sqlite, database)
+    app = create_app(
+        {
+            "database_url": f"sqlite:///{database}",
+            "secret_key": "x",
+            "github_app_id": fake.app_id,
+            "github_private_key": fake.private_key_pem,
+            "github_api_url": fake.api_url,
+            "github_url": fake.url,
+            "github_client_id": CLIENT_ID,
+            "github_client_secret": CLIENT_SECRET,
+            "github_webhook_secret": WEBHOOK_SECRET,
+            "base_url": url,
+            "maintainers": "boss",
+            "github_backoff": 0.0,
+            "github_seconds_between_requests": 0.0,
+            "github_seconds_between_writes": 0.0,
+        }
+    )
+    db.upgrade(f"sqlite:///{database}")
+    holder["app"] = app
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Live(app, url, fake)
+    server.shutdown()
+    server.server_close()
+    thread.join()
+    github = github_of(app)
+    if github is not None:
+        github.close()
+    app.extensions["gatekeeper.engine"].dispose()
+    fake.stop()
+    assert fake.violations == []
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Keep a full-page screenshot of the run (test-output/ is not committed)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,146 @@
+"""The dashboard in a real Chromium against the fake GitHub: each role does exactly its own part."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from browser_support import REPO, Live, browser, chromium, live, screenshot  # noqa: F401
+from sqlmodel import Session
+
+from gatekeeper import settings_of
+from gatekeeper.demo import populate
+from gatekeeper.models import utcnow
+
+pytestmark = pytest.mark.browser
+SHA = "c" * 40
+
+
+@pytest.fixture
+def page(browser, live: Live) -> Iterator:  # noqa: F811
+    """A fresh browser context (no cookies) that records every request leaving it."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    tab.requests = []  # type: ignore[attr-defined]
+    tab.on("request", lambda request: tab.requests.append(request))  # type: ignore[attr-defined]
+    yield tab
+    context.close()
+
+
+def sign_in(page, live: Live, login: str) -> None:  # noqa: F811
+    """Sign in with (the fake) GitHub from the header, as ``login``."""
+    live.fake.oauth_next_login = login
+    page.get_by_role("link", name="Sign in with GitHub").click()
+    page.get_by_role("button", name="Sign out").wait_for()
+    assert page.locator(".topbar .me > span").last.inner_text() == login
+
+
+def sign_out(page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("link", name="Sign in with GitHub").wait_for()
+
+
+def test_the_month_from_start_to_end_in_a_browser(page, live: Live):  # noqa: F811
+    """Maintainer starts, the PR waits, the mentor approves (GitHub gets success), the mentee sees it, the maintainer ends."""
+    pull_path = f"/pulls/{REPO}/7"
+
+    # An empty dashboard says what to do next.
+    page.goto(live.url + "/")
+    assert page.get_by_text("No mentorships yet").is_visible()
+    screenshot(page, "01-overview-empty")
+
+    # The maintainer signs in and starts a mentorship through the form.
+    sign_in(page, live, "boss")
+    page.get_by_role("link", name="Start a mentorship").first.click()
+    page.get_by_label("New core developer (GitHub login)").fill("mpage")
+    page.get_by_label("Mentors (GitHub logins, comma-separated)").fill("colesbury, vstinner")
+    page.get_by_label("Votes for").fill("30")
+    page.get_by_label("Votes against").fill("2")
+    page.get_by_label("Vote opened").fill("2024-11-01")
+    page.get_by_label("Vote closed").fill("2024-11-08")
+    assert "Meets PEP 13" in page.locator("#pep13").inner_text()  # shown before submitting
+    screenshot(page, "02-new-mentorship")
+    page.get_by_role("button", name="Start mentorship").click()
+    page.get_by_text("Mentorship for mpage started.").wait_for()
+    assert urlsplit(page.url).path == "/mentorships/mpage"
+
+    # The mentee opens a pull request on GitHub: it waits, and GitHub shows the blocking check.
+    live.open_pull(7, author="mpage", head_sha=SHA)
+    live.wait_for(lambda: (live.check(SHA) or {}).get("conclusion") == "action_required")
+    page.reload()
+    assert page.locator("#pulls").get_by_text("Waiting for a mentor").is_visible()
+    screenshot(page, "03-mentee-page-waiting")
+
+    # A maintainer is not a mentor: the PR page has no approve button for them.
+    page.goto(live.url + pull_path)
+    assert page.get_by_role("button", name="Approve merge").count() == 0
+    sign_out(page)
+
+    # The mentor signs in from the PR page, comes back to it and approves.
+    page.goto(live.url + pull_path)
+    live.fake.oauth_next_login = "colesbury"
+    page.get_by_role("link", name="sign in", exact=True).click()
+    page.get_by_role("button", name="Approve merge").wait_for()
+    assert urlsplit(page.url).path == pull_path
+    screenshot(page, "04-pull-request-mentor")
+    page.get_by_role("button", name="Approve merge").click()
+    page.get_by_text("Approved: the check on GitHub is updated.").wait_for()
+    assert live.check(SHA)["conclusion"] == "success"
+    assert live.check(SHA)["output"]["title"] == "Approved by @colesbury"
+    screenshot(page, "05-pull-request-approved")
+    sign_out(page)
+
+    # The mentee sees it approved, and has no maintainer actions nor approve button.
+    page.goto(live.url + "/")
+    sign_in(page, live, "mpage")
+    page.goto(live.url + "/me")
+    assert urlsplit(page.url).path == "/mentorships/mpage"
+    assert page.get_by_text("This is your first month as a core developer").is_visible()
+    assert page.locator("#pulls .badge-approved").inner_text() == "Approved"
+    assert page.get_by_text("Change this mentorship").count() == 0
+    screenshot(page, "06-mentee-sees-approved")
+    page.goto(live.url + pull_path)
+    assert page.get_by_role("button", name="Approve merge").count() == 0
+    sign_out(page)
+
+    # The maintainer ends the mentorship, through the confirm step.
+    sign_in(page, live, "boss")
+    page.goto(live.url + "/mentorships/mpage")
+    page.get_by_role("link", name="End mentorship…").click()
+    page.get_by_label("Graduated: they are ready to merge on their own").check()
+    page.get_by_label("Note (kept in the audit log)").fill("Ready early.")
+    screenshot(page, "07-end-confirm")
+    page.get_by_role("button", name="End mentorship").click()
+    page.get_by_text("Mentorship ended (graduated); the gate is lifted.").wait_for()
+    assert page.locator(".mentee-head .badge").inner_text() == "Ended"
+    screenshot(page, "08-mentee-ended")
+    page.goto(live.url + "/")
+    screenshot(page, "09-overview")
+
+    # Nothing the pages loaded came from another host.
+    for request in page.requests:
+        host = urlsplit(request.url).netloc
+        if request.resource_type != "document":
+            assert request.url.startswith(live.url), request.url
+        else:
+            assert host in (urlsplit(live.url).netloc, urlsplit(live.fake.url).netloc)
+
+
+def test_pages_are_readable_on_a_phone(browser, live: Live):  # noqa: F811
+    """At a phone's width nothing overflows sideways except the timeline's own scroll box."""
+    with Session(live.app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
+        populate(session, settings=settings_of(live.app), now=utcnow())
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    for path, name in [
+        ("/", "phone-overview"),
+        ("/mentorships/mira-k", "phone-mentee"),
+        (f"/pulls/{REPO}/107", "phone-pull-request"),
+    ]:
+        page.goto(live.url + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (path, overflow)
+        screenshot(page, name)
+    context.close()
