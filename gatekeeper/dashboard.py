@@ -402,23 +402,23 @@ def duration(seconds: float) -> str:
 
 
 # How the audit log's kinds read to people.
+AUDIT_WORDS = {
+    "created": "started the mentorship",
+    "pep13_override": "overrode PEP 13",
+    "mentor_added": "mentor added",
+    "mentor_removed": "mentor removed",
+    "extended": "extended",
+    "ended": "ended the mentorship",
+    "expired": "mentorship expired",
+    "approval": "approved",
+    "approval_refused": "approval refused",
+    "gate_waiting": "now waiting for a mentor",
+    "gate_approved": "now approved",
+    "gate_not_required": "no approval needed any more",
+    "bypass": "merged without approval",
+}
 bp.add_app_template_global(
-    {
-        "created": "started the mentorship",
-        "pep13_override": "overrode PEP 13",
-        "mentor_added": "mentor added",
-        "mentor_removed": "mentor removed",
-        "extended": "extended",
-        "ended": "ended the mentorship",
-        "expired": "mentorship expired",
-        "approval": "approved",
-        "approval_refused": "approval refused",
-        "gate_waiting": "now waiting for a mentor",
-        "gate_approved": "now approved",
-        "gate_not_required": "no approval needed any more",
-        "bypass": "merged without approval",
-    },
-    "audit_words",
+    lambda kind: AUDIT_WORDS.get(kind, kind.replace("_", " ")), "audit_words"
 )
 
 

@@ -139,14 +139,16 @@ def gate_counts(session: Session, *, mentorship_ids: list[int]) -> dict[int, dic
         )
         .where(col(PullRequest.gated_mentorship_id).in_(mentorship_ids))
         .where(col(PullRequest.gate).in_(["waiting", "approved", "bypassed"]))
-        .group_by(PullRequest.gated_mentorship_id, PullRequest.gate, PullRequest.state)
+        .group_by(
+            col(PullRequest.gated_mentorship_id), col(PullRequest.gate), col(PullRequest.state)
+        )
     )
     counts: dict[int, dict[str, int]] = defaultdict(
         lambda: {"waiting": 0, "approved": 0, "bypassed": 0}
     )
     for mentorship_id, gate_state, state, number in rows:
         # A pull request closed unmerged while waiting no longer waits for anyone.
-        if gate_state == "waiting" and state != "open":
+        if mentorship_id is None or (gate_state == "waiting" and state != "open"):
             continue
         counts[mentorship_id][gate_state] += number
     return dict(counts)
@@ -233,15 +235,15 @@ def mentee_page(session: Session, *, mentee: str, user: User | None, now: dateti
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
     assert mentorship.id is not None
     mentors = lifecycle.mentors_of(session, mentorship=mentorship)
-    in_period = (
-        (PullRequest.author == mentorship.mentee)
-        & (PullRequest.first_seen_at >= mentorship.started_at)
-        & (PullRequest.first_seen_at < lifecycle.effective_end(mentorship))
+    in_period = sa.and_(
+        col(PullRequest.author) == mentorship.mentee,
+        col(PullRequest.first_seen_at) >= mentorship.started_at,
+        col(PullRequest.first_seen_at) < lifecycle.effective_end(mentorship),
     )
     pulls = list(
         session.exec(
             select(PullRequest)
-            .where(sa.or_(PullRequest.gated_mentorship_id == mentorship.id, in_period))
+            .where(sa.or_(col(PullRequest.gated_mentorship_id) == mentorship.id, in_period))
             .order_by(col(PullRequest.first_seen_at), col(PullRequest.id))
         )
     )
