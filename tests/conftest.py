@@ -100,3 +100,7 @@ def session(app: Flask) -> Iterator[Session]:
     """A session on the app's engine, closed after the test."""
     with Session(app.extensions["gatekeeper.engine"]) as session:
         yield session
+
+
+# The gate's fixtures (the app wired to a fake GitHub) live beside their helpers.
+from gate_support import gate_app, github_fake, world  # noqa: E402, F401

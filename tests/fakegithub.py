@@ -256,6 +256,8 @@ class FakeGitHub:
 
     def start(self) -> None:
         """Serve from a background thread."""
+        if self._thread is not None:
+            raise RuntimeError("the fake GitHub is already serving")
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

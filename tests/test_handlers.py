@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gate_support import INSTALLATION, REPO, gate_app, github_fake, world  # noqa: F401
+from gate_support import INSTALLATION, REPO
 from sqlmodel import select
 
 from gatekeeper.models import Repository, Review

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gate_support import REPO, gate_app, github_fake  # noqa: F401
+from gate_support import REPO
 
 from gatekeeper import github_of
 from gatekeeper.github import GitHubUnavailable, StatusChecks
@@ -12,15 +12,20 @@ from gatekeeper.protection import require_check, with_check
 
 def test_with_check_keeps_others_and_replaces_our_context():
     """Other required checks stay; an existing 'mentor-approval' from anywhere is pinned to our app."""
-    current = StatusChecks(strict=True, checks=(("ci", 15368), ("mentor-approval", None), ("docs", None)))
+    current = StatusChecks(
+        strict=True, checks=(("ci", 15368), ("mentor-approval", None), ("docs", None))
+    )
     after = with_check(current, check_name="mentor-approval", app_id=42)
-    assert after == StatusChecks(strict=True, checks=(("ci", 15368), ("docs", None), ("mentor-approval", 42)))
+    assert after == StatusChecks(
+        strict=True, checks=(("ci", 15368), ("docs", None), ("mentor-approval", 42))
+    )
 
 
 def test_protect_patches_required_checks_keeping_existing(gate_app, github_fake):
     """protect PATCHes required_status_checks with our app id, keeping 'ci' and other settings."""
-    github_fake.set_protection(REPO, "main", checks=[{"context": "ci", "app_id": 15368}], strict=True,
-                               enforce_admins=True)
+    github_fake.set_protection(
+        REPO, "main", checks=[{"context": "ci", "app_id": 15368}], strict=True, enforce_admins=True
+    )
     runner = gate_app.test_cli_runner()
     from gatekeeper.cli import cli
 
@@ -43,7 +48,9 @@ def test_protect_dry_run_writes_nothing(gate_app, github_fake):
     github_fake.set_protection(REPO, "main", contexts=["ci"])
     from gatekeeper.cli import cli
 
-    result = gate_app.test_cli_runner().invoke(cli, ["protect", REPO, "--branch", "main", "--dry-run"])
+    result = gate_app.test_cli_runner().invoke(
+        cli, ["protect", REPO, "--branch", "main", "--dry-run"]
+    )
     assert result.exit_code == 0
     assert "would require" in result.output and "ci" in result.output
     assert github_fake.writes() == []
@@ -51,7 +58,9 @@ def test_protect_dry_run_writes_nothing(gate_app, github_fake):
 
 def test_protect_twice_is_a_no_op(gate_app, github_fake):
     """A branch that already requires our check is left alone."""
-    github_fake.set_protection(REPO, "main", checks=[{"context": "mentor-approval", "app_id": github_fake.app_id}])
+    github_fake.set_protection(
+        REPO, "main", checks=[{"context": "mentor-approval", "app_id": github_fake.app_id}]
+    )
     from gatekeeper.cli import cli
 
     result = gate_app.test_cli_runner().invoke(cli, ["protect", REPO])
@@ -68,7 +77,13 @@ def test_unprotected_branch_is_a_clear_error(gate_app, github_fake):
     assert "branch protection" in result.stderr
     assert github_fake.writes() == []
     with gate_app.app_context(), pytest.raises(GitHubUnavailable):
-        require_check(github_of(gate_app), repo=REPO, branch="main", check_name="mentor-approval", dry_run=True)
+        require_check(
+            github_of(gate_app),
+            repo=REPO,
+            branch="main",
+            check_name="mentor-approval",
+            dry_run=True,
+        )
 
 
 def test_protect_without_github_configured(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gate_support import REPO, gate_app, github_fake, world  # noqa: F401
+from gate_support import REPO
 from sqlmodel import select
 
 from gatekeeper import github_of, settings_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from gate_support import REPO, SECRET, gate_app, github_fake, world  # noqa: F401
+from gate_support import REPO, SECRET
 from sqlmodel import select
 from webhook_events import deliver, example, signed
 
