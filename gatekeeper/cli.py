@@ -181,8 +181,9 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
     commit()
     _refresh_gates(mentorship.mentee)
     state = lifecycle.state_of(mentorship, now)
+    names = [a.mentor_display for a in lifecycle.mentors_of(db.get_session(), mentorship=mentorship)]
     click.echo(
-        f"{mentorship.mentee_display}: {state} mentorship with {', '.join(mentors)}"
+        f"{mentorship.mentee_display}: {state} mentorship with {', '.join(names)}"
         f" until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC."
     )
 
@@ -294,7 +295,10 @@ def status(mentee: str, as_json: bool) -> None:
 @click.option("--loop", "interval", type=click.IntRange(min=1), help="Repeat every N seconds.")
 @user_errors
 def sweep(interval: int | None) -> None:
-    """End expired mentorships, reconcile gated pull requests with GitHub, retry failed posts."""
+    """End expired mentorships, reconcile gated pull requests with GitHub, retry failed posts.
+
+    A single sweep exits 1 when something is left for the next one; with --loop it goes on.
+    """
     settings, github = settings_of(current_app), github_of(current_app)
     if github is None:
         click.echo("GitHub is not configured: only expiring mentorships.", err=True)
@@ -310,6 +314,8 @@ def sweep(interval: int | None) -> None:
             f" {len(report.failures)} failures."
         )
         if interval is None:
+            if report.failures:
+                raise SystemExit(1)  # a signal for whoever runs a single sweep from cron
             return
         db.close_session()
         time.sleep(interval)
@@ -362,11 +368,11 @@ def _summary_line(document: dict[str, Any]) -> str:
     if document["state"] == "ended":
         when = f"ended {document['ended_at'][:10]} ({document['end_reason']})"
     elif document["state"] == "scheduled":
-        when = f"starts {document['started_at'][:10]}, ends {document['ends_at'][:10]}"
+        when = f"scheduled, starts {document['started_at'][:10]}, ends {document['ends_at'][:10]}"
     else:
-        when = f"ends {document['ends_at'][:10]}, {document['days_left']} days left"
+        when = f"active, ends {document['ends_at'][:10]}, {document['days_left']} days left"
     waiting = sum(1 for pull in document["pull_requests"] if pull["gate"] == "waiting")
-    return f"{document['mentee']}: {document['state']}, {when}; mentors {mentors}; {waiting} PRs waiting"
+    return f"{document['mentee']}: {when}; mentors {mentors}; {waiting} PRs waiting"
 
 
 def _safe_url(url: str) -> str:
