@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from gate_support import gate_app, github_fake, world  # noqa: F401  (fixtures)
 from sqlmodel import Session, select
 
 from gatekeeper import checks, create_app, settings_of
@@ -567,7 +566,7 @@ def test_approving_an_unknown_pull_request_is_404(month: Site):
     assert month.post(f"/pulls/{REPO}/999/approve", {"head_sha": SHA}).status_code == 404
 
 
-def test_approval_on_the_dashboard_posts_the_check_to_github(world):  # noqa: F811
+def test_approval_on_the_dashboard_posts_the_check_to_github(world):
     """Against the fake GitHub: the mentor's button turns the check run success at once."""
     world.promote()
     world.open_pull(7)
@@ -581,7 +580,7 @@ def test_approval_on_the_dashboard_posts_the_check_to_github(world):  # noqa: F8
     assert run["output"]["title"] == "Approved by @colesbury"
 
 
-def test_github_down_keeps_the_approval_for_the_sweep(world):  # noqa: F811
+def test_github_down_keeps_the_approval_for_the_sweep(world):
     """GitHub failing: the approval is kept, the page says the check updates at the next sweep."""
     world.promote()
     world.open_pull(7)
