@@ -18,6 +18,22 @@ DISMISSED = "DISMISSED"
 DECISIVE_STATES = frozenset({APPROVED, CHANGES_REQUESTED, DISMISSED})
 
 
+def gating_end(ends_at: datetime, ended_at: datetime | None) -> datetime:
+    """When a mentorship stops gating: its end date, or the moment it was ended, if earlier."""
+    return min(ended_at, ends_at) if ended_at is not None else ends_at
+
+
+def is_active_at(
+    at: datetime, *, started_at: datetime, ends_at: datetime, ended_at: datetime | None
+) -> bool:
+    """The one activity rule: from the start (inclusive) to the gating end (exclusive).
+
+    Asked about now, this is "started, before its end date and not ended"; asked about a
+    past moment (when a pull request merged), it answers for that moment.
+    """
+    return started_at <= at < gating_end(ends_at, ended_at)
+
+
 @dataclasses.dataclass(frozen=True)
 class Pull:
     """The parts of a pull request the gate looks at (logins and repo lowercase)."""
@@ -47,8 +63,10 @@ class Terms:
     mentor_display: tuple[str, ...] = ()
 
     def is_active(self, at: datetime) -> bool:
-        """The foundation's rule: started, before its end, not ended by hand."""
-        return self.ended_at is None and self.started_at <= at < self.ends_at
+        """Whether the mentorship gates at ``at`` (see :func:`is_active_at`)."""
+        return is_active_at(
+            at, started_at=self.started_at, ends_at=self.ends_at, ended_at=self.ended_at
+        )
 
     def covers(self, repo: str) -> bool:
         """Whether the gate applies in ``repo`` (an empty scope means everywhere)."""
@@ -57,7 +75,7 @@ class Terms:
     @property
     def end(self) -> datetime:
         """When the gate lifted (or will lift)."""
-        return min(self.ended_at, self.ends_at) if self.ended_at else self.ends_at
+        return gating_end(self.ends_at, self.ended_at)
 
     def mentor_names(self) -> list[str]:
         """Mentors as @-mentions, display form where known."""
@@ -113,7 +131,11 @@ def evaluate(
     ``mentorship`` is the author's latest mentorship, if any. ``reviewer_mentorships`` are
     those of other people who reviewed the PR, which matter when they gate what they approve.
     """
-    ordered = sorted(signals, key=lambda s: (s.submitted_at, s.key))
+    # Only what was said by ``now`` counts: a merged pull request is judged as it stood then,
+    # whatever late reviews arrive afterwards.
+    ordered = sorted(
+        (s for s in signals if s.submitted_at <= now), key=lambda s: (s.submitted_at, s.key)
+    )
     if mentorship is not None and mentorship.is_active(now) and mentorship.covers(pr.repo):
         return _mentee_gate(pr, mentorship, ordered, reason="is under mentorship")
     for terms in sorted(reviewer_mentorships, key=lambda t: t.mentee):

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from gatekeeper import gate
 from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship
 
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
@@ -61,12 +62,20 @@ def default_end(start: datetime) -> datetime:
 
 
 def is_active(mentorship: Mentorship, at: datetime) -> bool:
-    """Active means started, not yet at its end, and not ended by hand; nothing else counts."""
-    return mentorship.ended_at is None and mentorship.started_at <= at < mentorship.ends_at
+    """Whether the mentorship gates at ``at``: the gate's one rule, nothing else counts."""
+    return gate.is_active_at(
+        at,
+        started_at=mentorship.started_at,
+        ends_at=mentorship.ends_at,
+        ended_at=mentorship.ended_at,
+    )
 
 
 def state_of(mentorship: Mentorship, at: datetime) -> str:
-    """``active``, ``scheduled`` (starts later) or ``ended`` (by hand or by its end date)."""
+    """``active``, ``scheduled`` (starts later) or ``ended`` (by hand or by its end date).
+
+    A label for now: once a mentorship has been ended it reads "ended", whatever ``at``.
+    """
     if mentorship.ended_at is not None or at >= mentorship.ends_at:
         return "ended"
     return "scheduled" if at < mentorship.started_at else "active"
@@ -74,9 +83,7 @@ def state_of(mentorship: Mentorship, at: datetime) -> str:
 
 def effective_end(mentorship: Mentorship) -> datetime:
     """When the mentorship stopped (or will stop) gating."""
-    if mentorship.ended_at is not None:
-        return min(mentorship.ended_at, mentorship.ends_at)
-    return mentorship.ends_at
+    return gate.gating_end(mentorship.ends_at, mentorship.ended_at)
 
 
 # ---------------------------------------------------------------- PEP 13

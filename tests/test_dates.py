@@ -107,11 +107,13 @@ def test_active_from_start_inclusive_to_end_exclusive(start):
     st.integers(min_value=1, max_value=400),
     st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=500)),
 )
-def test_an_ended_mentorship_is_never_active(start, days, ended_after):
-    """Once ended_at is set the mentorship is inactive at every moment, before or after it."""
+def test_an_ended_mentorship_gated_only_until_it_ended(start, days, ended_after):
+    """Ended by hand: active from its start until the moment it ended (or its end date, if
+    earlier), never after; its label reads "ended" from then on."""
     m = mentorship(start, start + timedelta(days=days), ended_at=start + ended_after)
-    for at in (start - TICK, start, start + ended_after, m.ends_at - TICK, m.ends_at):
-        assert not is_active(m, at)
+    stop = min(start + ended_after, m.ends_at)
+    for at in (start - TICK, start, stop - TICK, stop, m.ends_at - TICK, m.ends_at):
+        assert is_active(m, at) is (start <= at < stop)
         assert state_of(m, at) == "ended"
 
 

@@ -282,3 +282,21 @@ def test_evaluate_is_order_independent(signals, rng, keep_stale, needed):
     rng.shuffle(shuffled)
     the_terms = terms(dismiss_stale_approvals=not keep_stale, approvals_required=needed)
     assert evaluate(pull(), the_terms, signals, NOW) == evaluate(pull(), the_terms, shuffled, NOW)
+
+
+def test_judged_as_of_the_moment_even_if_ended_later():
+    """Asked about a moment before the mentorship was ended (a merge), the gate still applied."""
+    ended_later = terms(ended_at=NOW + timedelta(days=2))
+    assert evaluate(pull(merged=True, state="closed"), ended_later, [], NOW).waiting
+
+
+def test_signals_after_the_moment_do_not_count():
+    """A review submitted after the moment judged (a merge) does not approve retroactively."""
+    late = Signal(
+        reviewer="colesbury",
+        state="APPROVED",
+        commit_id=HEAD,
+        submitted_at=NOW + timedelta(minutes=1),
+    )
+    assert evaluate(pull(), terms(), [late], NOW).waiting
+    assert evaluate(pull(), terms(), [late], NOW + timedelta(minutes=1)).conclusion == SUCCESS
