@@ -13,7 +13,9 @@ import json
 import logging
 from datetime import datetime
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
 
 from gatekeeper import gate
 from gatekeeper import mentorships as lifecycle
@@ -88,7 +90,9 @@ def _settle_closed(
 ) -> None:
     """Closed pull requests get no more check runs; merging past a waiting gate is a bypass."""
     pull.needs_post = False
-    if pull.merged and decision.waiting and pull.gate != "bypassed":
+    if not pull.merged:
+        pull.gate, pull.gate_title = "not_required", "Closed without merging"
+    elif decision.waiting and pull.gate != "bypassed":
         pull.gate, pull.gate_title = "bypassed", "Merged without mentor approval"
         if decision.mentorship_id is not None:
             pull.gated_mentorship_id = decision.mentorship_id
@@ -102,8 +106,20 @@ def _settle_closed(
             repo=pull.repo,
             pr_number=pull.number,
         )
-    elif pull.merged and not decision.waiting and pull.gate == "waiting":
-        pull.gate = decision.gate
+    elif not decision.waiting and pull.gate in ("waiting", "bypassed"):
+        if pull.gate == "bypassed":  # an approval given before the merge arrived late
+            lifecycle.record(
+                session,
+                mentorship=_mentorship_ref(session, pull),
+                actor="gatekeeper",
+                kind="bypass_cleared",
+                detail=f"approved before the merge: {decision.title}",
+                at=now,
+                repo=pull.repo,
+                pr_number=pull.number,
+            )
+        pull.gate, pull.gate_title = decision.gate, decision.title
+        pull.approved_by = list(decision.approved_by)
     session.add(pull)
 
 
@@ -150,11 +166,13 @@ def truncate_bytes(text: str, limit: int) -> str:
 
 
 def _posted(session: Session, *, repo: str, head_sha: str, name: str) -> PostedCheck | None:
+    """What GitHub shows on the commit, read afresh (it is written with a Core upsert)."""
     return session.exec(
         select(PostedCheck)
         .where(PostedCheck.repo == repo)
         .where(PostedCheck.head_sha == head_sha)
         .where(PostedCheck.name == name)
+        .execution_options(populate_existing=True)
     ).first()
 
 
@@ -195,21 +213,64 @@ def deliver(
                 fresh=fresh,
                 now=now,
             )
-            pull.needs_post = False
-        if reviewers:
-            github.request_reviewers(
-                installation_id=installation_id,
-                repo=pull.repo,
-                number=pull.number,
-                logins=reviewers,
-            )
-            pull.reviews_requested = True
+            _clear_mark(session, pull)
     except GitHubUnavailable as error:
-        log.warning("check for %s#%s not posted, kept for retry: %s", pull.repo, pull.number, error)
-        session.add(pull)
-        return not pull.needs_post
-    session.add(pull)
+        if not error.permanent:
+            log.warning(
+                "check for %s#%s not posted, kept for retry: %s", pull.repo, pull.number, error
+            )
+            return False
+        # The App no longer sees the repository, or GitHub refuses the post for good:
+        # retrying every sweep would change nothing.
+        log.warning("check for %s#%s given up: %s", pull.repo, pull.number, error)
+        _clear_mark(session, pull)
+        return True
+    if reviewers:
+        _ask_for_reviews(
+            session, pull, github=github, installation_id=installation_id, reviewers=reviewers
+        )
     return True
+
+
+def _clear_mark(session: Session, pull: PullRequest) -> None:
+    """Clear ``needs_post`` only if the row still shows what was just posted.
+
+    Another worker may meanwhile have stored a newer head or decision and marked it; an
+    unconditional write would erase that mark and leave the new commit without a check.
+    """
+    session.flush()
+    session.execute(
+        sa.update(PullRequest)
+        .where(col(PullRequest.id) == pull.id)
+        .where(col(PullRequest.head_sha) == pull.head_sha)
+        .where(col(PullRequest.gate) == pull.gate)
+        .where(col(PullRequest.gate_title) == pull.gate_title)
+        .where(col(PullRequest.gate_summary) == pull.gate_summary)
+        .values(needs_post=False)
+    )
+    session.refresh(pull, attribute_names=["needs_post"])
+
+
+def _ask_for_reviews(
+    session: Session,
+    pull: PullRequest,
+    *,
+    github: GitHubApp,
+    installation_id: int,
+    reviewers: list[str],
+) -> None:
+    """Request the mentors' reviews once; a refusal (e.g. not a collaborator) is not retried."""
+    try:
+        github.request_reviewers(
+            installation_id=installation_id, repo=pull.repo, number=pull.number, logins=reviewers
+        )
+    except GitHubUnavailable as error:
+        if not error.permanent:
+            log.warning("reviews for %s#%s not requested yet: %s", pull.repo, pull.number, error)
+            return
+        log.warning("reviews for %s#%s refused: %s", pull.repo, pull.number, error)
+    pull.reviews_requested = True
+    session.add(pull)
 
 
 def post_merge_group(
@@ -277,17 +338,23 @@ def post(
     run_id = github.post_check_run(
         installation_id=installation_id, repo=repo, body=body, existing_id=existing
     )
-    if posted is None:
-        posted = PostedCheck(
-            repo=repo,
-            head_sha=body.head_sha,
-            name=body.name,
-            check_run_id=run_id,
-            fingerprint=digest,
-            posted_at=now,
-        )
-    posted.check_run_id, posted.fingerprint, posted.posted_at = run_id, digest, now
-    session.add(posted)
+    _remember_posted(session, repo=repo, body=body, run_id=run_id, digest=digest, now=now)
+
+
+def _remember_posted(
+    session: Session, *, repo: str, body: CheckRunBody, run_id: int, digest: str, now: datetime
+) -> None:
+    """Upsert what GitHub now shows; a concurrent writer for the same commit is not an error."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {"check_run_id": run_id, "fingerprint": digest, "posted_at": now}
+    statement = insert(PostedCheck).values(
+        repo=repo, head_sha=body.head_sha, name=body.name, **values
+    )
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["repo", "head_sha", "name"], set_=values)
+    )
+    session.expire_all()
 
 
 def _installation(session: Session, repo: str, github: GitHubApp) -> int:
@@ -343,6 +410,7 @@ def approve(
     github_id: int | None = None,
 ) -> str | None:
     """Record a mentor's approval on the current head and re-evaluate; returns why not, if refused."""
+    reevaluate(session, pull, settings=settings, now=now)  # the stored gate may be out of date
     refusal = approval_refusal(session, pull, login=login)
     mentorship = _mentorship_ref(session, pull)
     if refusal is not None:

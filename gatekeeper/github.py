@@ -30,6 +30,17 @@ class GitHubNotConfigured(Exception):
 class GitHubUnavailable(Exception):
     """GitHub refused or failed a request (5xx, timeout, rate limit, ...)."""
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """A refusal that asking again will not change (422, 404, ...); rate limits are not."""
+        return (
+            self.status is not None and 400 <= self.status < 500 and self.status not in (403, 429)
+        )
+
 
 class GitHubNotFound(GitHubUnavailable):
     """GitHub answered 404: the repository, branch or object is not visible to the App."""
@@ -270,7 +281,11 @@ def _call(operation: Callable[[], T]) -> T:
     except GithubException as error:
         message = error.data.get("message") if isinstance(error.data, dict) else error.data
         if error.status == 404:
-            raise GitHubNotFound(f"GitHub answered 404: {message or 'Not Found'}") from error
-        raise GitHubUnavailable(f"GitHub answered {error.status}: {message}") from error
+            raise GitHubNotFound(
+                f"GitHub answered 404: {message or 'Not Found'}", status=404
+            ) from error
+        raise GitHubUnavailable(
+            f"GitHub answered {error.status}: {message}", status=error.status
+        ) from error
     except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
         raise GitHubUnavailable(f"GitHub could not be reached: {type(error).__name__}") from error

@@ -56,9 +56,9 @@ def app_for(fake: FakeGitHub, database_url: str, **overrides):
 
 
 @pytest.fixture
-def gate_app(tmp_path, github_fake):
-    """The app on a fresh SQLite file, talking to the fake GitHub."""
-    app = app_for(github_fake, f"sqlite:///{tmp_path / 'gate.sqlite'}")
+def gate_app(database_url, github_fake):
+    """The app on an empty database (SQLite and PostgreSQL), talking to the fake GitHub."""
+    app = app_for(github_fake, database_url)
     yield app
     github_of(app).close()
     app.extensions["gatekeeper.engine"].dispose()
