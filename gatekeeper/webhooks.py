@@ -28,7 +28,9 @@ def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
     if not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a header is attacker input.
+    given = header.removeprefix("sha256=").encode("utf-8", "replace")
+    return hmac.compare_digest(expected.encode(), given)
 
 
 def _reply(status: int, **fields: Any):  # type: ignore[no-untyped-def]
@@ -60,22 +62,38 @@ def receive():  # type: ignore[no-untyped-def]
 
 
 def _apply(session: Session, *, event: str, delivery_id: str, payload: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """Apply a delivery once; a race with a concurrent delivery is retried, never lost."""
+    for _attempt in range(2):
+        seen = session.get(Delivery, delivery_id)
+        if seen is not None and seen.outcome != "failed":
+            return _reply(200, delivery=delivery_id, outcome="duplicate")
+        try:
+            return _apply_once(session, seen, event=event, delivery_id=delivery_id, payload=payload)
+        except sa.exc.IntegrityError as error:
+            # Another request created the same pull request, review or delivery row first;
+            # the next attempt sees it (or sees this delivery already applied).
+            session.rollback()
+            conflict = error
+    return _failed(session, event, delivery_id, payload, conflict, status=500)
+
+
+def _apply_once(
+    session: Session,
+    seen: Delivery | None,
+    *,
+    event: str,
+    delivery_id: str,
+    payload: dict[str, Any],
+):  # type: ignore[no-untyped-def]
     settings, github = settings_of(current_app), github_of(current_app)
-    seen = session.get(Delivery, delivery_id)
-    if seen is not None and seen.outcome != "failed":
-        return _reply(200, delivery=delivery_id, outcome="duplicate")
-    now = utcnow()
     info = envelope(event, payload)
-    delivery = seen or Delivery(delivery_id=delivery_id, event=event[:64], received_at=now)
-    delivery.action, delivery.installation_id = (
-        (info.action or "")[:64] or None,
-        info.installation_id,
-    )
+    delivery = seen or Delivery(delivery_id=delivery_id, event=event[:64], received_at=utcnow())
+    delivery.action = (info.action or "")[:64] or None
+    delivery.installation_id = info.installation_id
     handler = handler_for(event, info.action)
     if handler is None or _from_ourselves(info.sender, info.sender_type, github):
-        delivery.outcome, delivery.processed_at = "ignored", now
         log.info("delivery %s ignored: %s.%s", delivery_id, event, info.action)
-        return _finish(session, delivery, Result())
+        return _finish(session, delivery, Result(), outcome="ignored")
     try:
         if info.repo and info.installation_id:
             store.remember_installation(
@@ -84,34 +102,50 @@ def _apply(session: Session, *, event: str, delivery_id: str, payload: dict[str,
                 display=info.repo_display,
                 installation_id=info.installation_id,
             )
-        ctx = Context(session, settings, github, now, info, payload)
-        result = handler(ctx)
-        delivery.outcome, delivery.processed_at, delivery.error = "processed", now, None
+        result = handler(Context(session, settings, github, utcnow(), info, payload))
     except (PayloadError, KeyError, TypeError, ValueError) as error:
         session.rollback()
-        log.warning("delivery %s (%s.%s) not applied: %r", delivery_id, event, info.action, error)
-        delivery = session.get(Delivery, delivery_id) or delivery
-        delivery.outcome, delivery.error, delivery.processed_at = "failed", repr(error)[:500], now
-        _finish(session, delivery, Result())
-        return _reply(422, delivery=delivery_id, outcome="failed", error="payload not understood")
-    return _finish(session, delivery, result)
+        return _failed(session, event, delivery_id, payload, error, status=422)
+    return _finish(session, delivery, result, outcome="processed")
 
 
-def _finish(session: Session, delivery: Delivery, result: Result):  # type: ignore[no-untyped-def]
+def _failed(
+    session: Session,
+    event: str,
+    delivery_id: str,
+    payload: dict[str, Any],
+    error: Exception,
+    *,
+    status: int,
+):  # type: ignore[no-untyped-def]
+    """Keep the delivery as failed, with why, so it can be redelivered and applied later."""
+    info = envelope(event, payload)
+    log.warning("delivery %s (%s.%s) not applied: %r", delivery_id, event, info.action, error)
+    delivery = session.get(Delivery, delivery_id) or Delivery(
+        delivery_id=delivery_id, event=event[:64], received_at=utcnow()
+    )
+    delivery.action, delivery.installation_id = (
+        (info.action or "")[:64] or None,
+        info.installation_id,
+    )
+    delivery.outcome, delivery.error, delivery.processed_at = "failed", repr(error)[:500], utcnow()
+    session.add(delivery)
+    session.commit()
+    message = "payload not understood" if status == 422 else "conflicting concurrent change"
+    return _reply(status, delivery=delivery_id, outcome="failed", error=message)
+
+
+def _finish(session: Session, delivery: Delivery, result: Result, *, outcome: str):  # type: ignore[no-untyped-def]
     """Commit what the event changed and answer; GitHub is written to after the answer is sent.
 
     What must be posted is committed first (``needs_post``), so a slow or failing GitHub can
     neither push the answer past GitHub's 10-second limit nor lose anything: the sweep
     retries whatever the post-answer step did not finish.
     """
+    delivery.outcome, delivery.processed_at, delivery.error = outcome, utcnow(), None
     session.add(delivery)
-    try:
-        session.commit()
-    except sa.exc.IntegrityError:
-        # The same delivery id raced in from a second request, which has applied it.
-        session.rollback()
-        return _reply(200, delivery=delivery.delivery_id, outcome="duplicate")
-    response, status = _reply(200, delivery=delivery.delivery_id, outcome=delivery.outcome)
+    session.commit()
+    response, status = _reply(200, delivery=delivery.delivery_id, outcome=outcome)
     if result.pulls or result.merge_group:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         work = _PostWork(

@@ -165,3 +165,47 @@ def test_answer_is_sent_before_github_is_written(world):
     response.close()  # what the WSGI server does once the answer is on the wire
     assert world.check()["conclusion"] == "action_required"
     assert not world.pull().needs_post
+
+
+def test_non_ascii_signature_is_401(world):
+    """A signature header that is not ASCII is simply wrong, not a server error."""
+    body = b"{}"
+    response = post(world.client, body, good_headers(body, **{"X-Hub-Signature-256": "sha256=é"}))
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_race_for_the_same_new_pull_request_is_retried(world):
+    """Two deliveries creating the same PR at once: the loser retries and is applied, not lost."""
+    import sqlalchemy as sa
+
+    world.promote()
+    world.fake.add_pull(REPO, 7, author="mpage", head_sha="a" * 40)
+    engine = world.app.extensions["gatekeeper.engine"]
+    raced = []
+
+    def insert_first(conn, cursor, statement, parameters, context, executemany):
+        # Just before our INSERT of the pull request, a "concurrent request" commits the same row.
+        if statement.startswith("INSERT INTO pullrequest") and not raced:
+            raced.append(True)
+            with engine.connect() as other:
+                other.execute(
+                    sa.text(
+                        "INSERT INTO pullrequest (repo, number, author, author_display, title, url,"
+                        " head_sha, base_ref, draft, state, merged, first_seen_at, gate, gate_title,"
+                        " gate_summary, approved_by, reviews_requested, needs_post)"
+                        " VALUES (:repo, 7, 'mpage', 'mpage', '', '', :sha, 'main', false, 'open',"
+                        " false, now(), 'not_required', '', '', '[]', false, false)"
+                    ),
+                    {"repo": REPO, "sha": "a" * 40},
+                )
+                other.commit()
+
+    sa.event.listen(engine, "before_cursor_execute", insert_first)
+    try:
+        response = world.open_pull()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", insert_first)
+    assert raced and response.get_json()["outcome"] == "processed"
+    assert world.pull().gate == "waiting"
+    assert world.check()["conclusion"] == "action_required"
