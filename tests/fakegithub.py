@@ -17,7 +17,9 @@ Gatekeeper uses, behaving as GitHub does where a client can tell:
   a failure is answered with 422 and recorded in ``violations``, which tests assert is empty.
 
 Tests set state up with the ``add_*`` methods, read what the app did from ``calls``,
-``writes()``, ``check_runs`` and friends, and inject faults with ``fail_next``/``hang_next``.
+``writes()``, ``check_runs`` and friends, and inject faults with ``fail_next``/``hang_next``
+(``after_effect=True``: the request is performed and only its answer is lost, as when a proxy
+answers 502 or the client times out after GitHub created the check run).
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class _Fault:
     status: int = 500
     rate_limited: bool = False
     delay: float = 0.0
+    after_effect: bool = False  # perform the request, then fail or delay the answer
 
 
 Reply = tuple[int, Any, dict[str, str]]
@@ -482,16 +485,39 @@ class FakeGitHub:
         status: int = 500,
         times: int = 1,
         rate_limited: bool = False,
+        after_effect: bool = False,
     ) -> None:
-        """Answer the next ``times`` matching requests with ``status`` (or a rate-limit 403)."""
-        fault = _Fault(method.upper(), re.compile(path_pattern), times, status, rate_limited)
+        """Answer the next ``times`` matching requests with ``status`` (or a rate-limit 403).
+
+        With ``after_effect`` each request is performed first and only its answer is the
+        error: a lost response, as from a proxy's 502 after GitHub created the check run.
+        """
+        if rate_limited and after_effect:
+            raise ValueError("GitHub performs nothing it answers with a rate limit")
+        fault = _Fault(
+            method.upper(),
+            re.compile(path_pattern),
+            times,
+            status,
+            rate_limited,
+            after_effect=after_effect,
+        )
         with self._lock:
             self._faults.append(fault)
 
-    def hang_next(self, method: str, path_pattern: str, seconds: float) -> None:
-        """Delay the answer to the next matching request by ``seconds``."""
+    def hang_next(
+        self, method: str, path_pattern: str, seconds: float, *, after_effect: bool = False
+    ) -> None:
+        """Delay the answer to the next matching request by ``seconds``.
+
+        The request is performed once the delay is over, or with ``after_effect`` before it,
+        so a client that timed out finds the effect already there when it asks again.
+        """
+        fault = _Fault(
+            method.upper(), re.compile(path_pattern), 1, delay=seconds, after_effect=after_effect
+        )
         with self._lock:
-            self._faults.append(_Fault(method.upper(), re.compile(path_pattern), 1, delay=seconds))
+            self._faults.append(fault)
 
     # ------------------------------------------------------------------ records
 
@@ -686,24 +712,34 @@ class FakeGitHub:
         api = request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
         path = request.path.removeprefix(API_PREFIX) if api else request.path
         fault = self._take_fault(request.method, path)
+        late = None  # a fault applied once the request has been performed
+        if fault is not None and fault.after_effect:
+            fault, late = None, fault
         if fault is not None and fault.delay:
             self._stopping.wait(fault.delay)
             fault = None
         with self._lock:
             req = self._parse(request, path)
             if api or fault is not None:
-                status, data, headers = self._api_reply(req, fault)
-                text = "" if status == 204 else json.dumps(data)
-                headers = {**self._rate_headers(4999), **headers}
-                response = Response(text, status, headers, mimetype="application/json")
+                response = self._api_response(req, fault)
             else:
                 response = self._web(req, request.headers.get("Accept", ""))
+            if late is not None and not late.delay:  # performed; now lose the answer
+                response = self._api_response(req, late)
             self.calls.append(
                 Call(req.method, path, req.query, req.body, response.status_code, req.auth)
             )
+        if late is not None and late.delay:
+            self._stopping.wait(late.delay)
         # Closing after each answer leaves no idle keep-alive socket in PyGithub's pools.
         response.headers["Connection"] = "close"
         return response(environ, start_response)
+
+    def _api_response(self, req: _Req, fault: _Fault | None) -> Response:
+        status, data, headers = self._api_reply(req, fault)
+        text = "" if status == 204 else json.dumps(data)
+        headers = {**self._rate_headers(4999), **headers}
+        return Response(text, status, headers, mimetype="application/json")
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         with self._lock:

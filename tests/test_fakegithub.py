@@ -432,6 +432,36 @@ def test_a_hanging_response_times_out(fake: FakeGitHub) -> None:
         client.get_app()
 
 
+def test_a_lost_answer_still_creates_the_check_run(fake: FakeGitHub, gh: Github) -> None:
+    """fail_next(after_effect=True) performs the POST, then answers 502: the run exists."""
+    fake.fail_next("POST", r"/repos/.+/check-runs", status=502, after_effect=True)
+    repo = gh.get_repo("python/cpython")
+    with pytest.raises(GithubException) as raised:
+        repo.create_check_run("mentor-approval", SHA, status="completed", conclusion="success")
+    assert raised.value.status == 502
+    [run] = fake.check_runs_for("python/cpython", SHA)
+    assert (run["name"], run["conclusion"]) == ("mentor-approval", "success")
+    assert [(c.method, c.status) for c in fake.writes()] == [("POST", 502)]
+    repo.create_check_run("other", SHA, status="completed", conclusion="success")
+    assert len(fake.check_runs_for("python/cpython", SHA)) == 2  # the fault was used up
+
+
+def test_a_timed_out_write_is_performed(fake: FakeGitHub) -> None:
+    """hang_next(after_effect=True) creates the run at once, and answers after the timeout."""
+    fake.hang_next("POST", r"/repos/.+/check-runs", seconds=3, after_effect=True)
+    with integration(fake, timeout=1) as client:
+        repo = client.get_github_for_installation(1).get_repo("python/cpython")
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            repo.create_check_run("mentor-approval", SHA, status="in_progress")
+    assert [run["status"] for run in fake.check_runs_for("python/cpython", SHA)] == ["in_progress"]
+
+
+def test_a_rate_limit_cannot_follow_an_effect(fake: FakeGitHub) -> None:
+    """GitHub performs nothing it answers with a rate limit, so the fake refuses to pretend."""
+    with pytest.raises(ValueError, match="rate limit"):
+        fake.fail_next("POST", r"/repos/.+/check-runs", rate_limited=True, after_effect=True)
+
+
 def test_writes_leave_out_token_minting(fake: FakeGitHub, gh: Github) -> None:
     """writes() lists what the app changed, not the tokens it minted; reset_calls forgets."""
     gh.get_repo("python/cpython").get_pull(7).create_review_request(reviewers=["mentor"])
