@@ -408,8 +408,14 @@ def approve(
     settings: Settings,
     now: datetime,
     github_id: int | None = None,
+    commit_id: str | None = None,
+    given_at: datetime | None = None,
 ) -> str | None:
-    """Record a mentor's approval on the current head and re-evaluate; returns why not, if refused."""
+    """Record a mentor's approval (on ``commit_id``, else the current head) and re-evaluate.
+
+    ``given_at`` is when the mentor gave it (a comment's creation), if not ``now``.
+    Returns why not, if refused.
+    """
     reevaluate(session, pull, settings=settings, now=now)  # the stored gate may be out of date
     refusal = approval_refusal(session, pull, login=login)
     mentorship = _mentorship_ref(session, pull)
@@ -431,8 +437,9 @@ def approve(
         mentor=login.lower(),
         mentor_display=login,
         source=source,
-        now=now,
+        now=min(given_at or now, now),
         github_id=github_id,
+        commit_id=commit_id,
     )
     session.flush()
     reevaluate(session, pull, settings=settings, now=now)

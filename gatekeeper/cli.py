@@ -181,7 +181,9 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
     commit()
     _refresh_gates(mentorship.mentee)
     state = lifecycle.state_of(mentorship, now)
-    names = [a.mentor_display for a in lifecycle.mentors_of(db.get_session(), mentorship=mentorship)]
+    names = [
+        a.mentor_display for a in lifecycle.mentors_of(db.get_session(), mentorship=mentorship)
+    ]
     click.echo(
         f"{mentorship.mentee_display}: {state} mentorship with {', '.join(names)}"
         f" until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC."

@@ -29,10 +29,10 @@ class PullInfo:
     url: str
     head_sha: str
     base_ref: str
-    draft: bool
+    draft: bool | None  # None: the payload does not say (review events' trimmed pull request)
     state: str
     merged: bool
-    merged_by: str | None
+    merged_by: str | None  # None: unknown or not merged
     merged_at: datetime | None
     updated_at: datetime | None
 
@@ -105,7 +105,7 @@ def pull_info(data: Mapping[str, Any]) -> PullInfo:
             url=data.get("html_url") or "",
             head_sha=data["head"]["sha"],
             base_ref=base.get("ref") or "",
-            draft=bool(data.get("draft")),
+            draft=bool(data["draft"]) if "draft" in data else None,
             state=data.get("state") or "open",
             merged=bool(data.get("merged") or data.get("merged_at")),
             merged_by=(merged_by.get("login") or "").lower() or None,

@@ -13,7 +13,13 @@ from sqlmodel import Session, col, select
 from gatekeeper import checks
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
-from gatekeeper.events import Envelope, installation_repositories, pull_info, review_info
+from gatekeeper.events import (
+    Envelope,
+    installation_repositories,
+    pull_info,
+    review_info,
+    timestamp,
+)
 from gatekeeper.github import GitHubApp, GitHubUnavailable
 from gatekeeper.models import PullRequest, Repository
 
@@ -109,7 +115,8 @@ def check_run_action(ctx: Context) -> Result:
         return Result([pull], fresh=True)
     if (ctx.payload.get("requested_action") or {}).get("identifier") != "approve":
         return Result()
-    return _approve(ctx, pull, source="button")
+    # The button approves the commit whose check was pressed, not whatever was pushed since.
+    return _approve(ctx, pull, source="button", commit_id=run.get("head_sha"))
 
 
 @on("issue_comment", "created")
@@ -121,7 +128,14 @@ def comment_created(ctx: Context) -> Result:
     pull = _pull(ctx, ctx.envelope.repo or "", int(issue["number"]))
     if pull is None:
         return Result()
-    return _approve(ctx, pull, source="comment", github_id=comment.get("id"))
+    # Dated when written, so a later "changes requested" wins even if this arrives late.
+    return _approve(
+        ctx,
+        pull,
+        source="comment",
+        github_id=comment.get("id"),
+        at=timestamp(comment.get("created_at")),
+    )
 
 
 @on("merge_group", "checks_requested")
@@ -160,7 +174,13 @@ def installation_repositories_changed(ctx: Context) -> Result:
 
 
 def _approve(
-    ctx: Context, pull: PullRequest, *, source: str, github_id: int | None = None
+    ctx: Context,
+    pull: PullRequest,
+    *,
+    source: str,
+    commit_id: str | None = None,
+    github_id: int | None = None,
+    at: datetime | None = None,
 ) -> Result:
     sender = ctx.payload["sender"]
     checks.approve(
@@ -169,7 +189,9 @@ def _approve(
         login=sender["login"],
         source=source,
         now=ctx.now,
+        given_at=at,
         github_id=github_id,
+        commit_id=commit_id,
         settings=ctx.settings,
     )
     return Result([pull])

@@ -54,21 +54,31 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
             author=info.author,
             author_display=info.author_display,
         )
-    elif (
-        pull.github_updated_at is not None
-        and info.updated_at is not None
-        and info.updated_at < pull.github_updated_at
-    ):
+    elif _older(info, pull):
         return pull  # a late, older delivery: keep the newer state
     pull.author, pull.author_display = info.author, info.author_display
     pull.title, pull.url, pull.base_ref = info.title, info.url, info.base_ref
-    pull.head_sha, pull.draft, pull.state = info.head_sha, info.draft, info.state
+    pull.head_sha, pull.state = info.head_sha, info.state
     pull.merged, pull.merged_at = info.merged, info.merged_at
-    pull.merged_by = info.merged_by
+    # Review payloads carry a trimmed pull request: what they lack is unknown, not false.
+    if info.draft is not None:
+        pull.draft = info.draft
+    if info.merged_by is not None:
+        pull.merged_by = info.merged_by
     pull.github_updated_at = info.updated_at or pull.github_updated_at
     session.add(pull)
     session.flush()
     return pull
+
+
+def _older(info: PullInfo, pull: PullRequest) -> bool:
+    """Whether a snapshot is older than the stored one. GitHub's times have whole seconds, so
+    on a tie a closed pull request is never reopened (a reopen always moves updated_at)."""
+    if pull.github_updated_at is None or info.updated_at is None:
+        return False
+    if info.updated_at == pull.github_updated_at:
+        return pull.state == "closed" and info.state == "open"
+    return info.updated_at < pull.github_updated_at
 
 
 def upsert_review(
@@ -106,8 +116,12 @@ def add_approval(
     source: str,
     now: datetime,
     github_id: int | None = None,
+    commit_id: str | None = None,
 ) -> Review:
-    """An approval given with the check's button, a comment or the dashboard, on the current head."""
+    """An approval given with the check's button, a comment or the dashboard.
+
+    It holds for ``commit_id`` (the commit whose check was pressed), else the current head.
+    """
     assert pull.id is not None, "store the pull request before its approvals"
     approval = Review(
         pull_request_id=pull.id,
@@ -116,7 +130,7 @@ def add_approval(
         reviewer=mentor,
         reviewer_display=mentor_display,
         state=gate.APPROVED,
-        commit_id=pull.head_sha,
+        commit_id=commit_id or pull.head_sha,
         submitted_at=now,
     )
     session.add(approval)

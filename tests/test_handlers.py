@@ -384,3 +384,142 @@ def test_rate_limit_then_recovery(world):
     world.review(review_id=1)
     assert world.check()["conclusion"] == "success"
     assert not world.pull().needs_post
+
+
+def test_button_approves_the_commit_whose_check_was_pressed(world):
+    """A mentor pressing Approve on an older commit's check does not approve the newer head."""
+    world.promote()
+    world.open_pull()
+    world.push(head_sha=NEW)
+    stale_click = world.events.check_run(
+        "requested_action", number=7, head_sha=HEAD, sender="colesbury", app_id=world.fake.app_id
+    )
+    world.send("check_run", stale_click)
+    assert world.check(NEW)["conclusion"] == "action_required"
+    assert "older commit" in world.check(NEW)["output"]["summary"]
+
+
+def test_late_comment_approval_is_dated_when_written(world):
+    """'/gatekeeper approve' written before a 'changes requested' review loses, even if delivered last."""
+    world.promote()
+    world.open_pull()
+    written = world.tick()
+    world.review(review_id=2, state="changes_requested")
+    comment = world.events.comment(
+        "created", number=7, sender="colesbury", body="/gatekeeper approve"
+    )
+    comment["comment"]["created_at"] = written
+    world.send("issue_comment", comment)
+    assert world.check()["conclusion"] == "action_required"
+
+
+def test_review_payload_does_not_erase_draft_or_merger(world):
+    """A review's trimmed pull request says nothing of draft or merged_by; stored values stay."""
+    world.promote()
+    world.fake.add_pull(REPO, 7, author="mpage", head_sha=HEAD, draft=True)
+    world.send(
+        "pull_request",
+        world.events.pull_request(
+            "opened", number=7, author="mpage", head_sha=HEAD, draft=True, updated_at=world.tick()
+        ),
+    )
+    payload = world.events.review(
+        "submitted",
+        number=7,
+        author="mpage",
+        head_sha=HEAD,
+        reviewer="guido",
+        state="commented",
+        review_id=5,
+        submitted_at=world.tick(),
+        updated_at=world.tick(),
+    )
+    assert "draft" not in payload["pull_request"]  # as in GitHub's own example
+    world.send("pull_request_review", payload)
+    assert world.pull().draft is True
+
+
+def test_same_second_snapshot_never_reopens_a_closed_pull(world):
+    """GitHub's times have whole seconds: an 'open' snapshot tied with the close is older."""
+    world.promote()
+    world.open_pull()
+    stamp = world.tick()
+    closed = world.events.pull_request(
+        "closed", number=7, author="mpage", head_sha=HEAD, updated_at=stamp
+    )
+    late = world.events.pull_request(
+        "synchronize", number=7, author="mpage", head_sha=HEAD, updated_at=stamp
+    )
+    world.send("pull_request", closed)
+    world.send("pull_request", late)
+    assert world.pull().state == "closed"
+
+
+def test_closed_without_merge_stops_waiting(world):
+    """A PR closed unmerged no longer counts as waiting anywhere."""
+    world.promote()
+    world.open_pull()
+    world.send(
+        "pull_request",
+        world.events.pull_request(
+            "closed", number=7, author="mpage", head_sha=HEAD, updated_at=world.tick()
+        ),
+    )
+    assert (world.pull().gate, world.pull().gate_title) == (
+        "not_required",
+        "Closed without merging",
+    )
+
+
+def test_approval_given_before_merge_but_delivered_after_clears_the_bypass(world):
+    """Delivered out of order, a pre-merge approval turns a recorded bypass into approved."""
+    world.promote()
+    world.open_pull()
+    approved_at = world.tick()
+    merged = world.events.pull_request(
+        "closed", number=7, author="mpage", head_sha=HEAD, merged=True, updated_at=world.tick()
+    )
+    world.send("pull_request", merged)
+    assert world.pull().gate == "bypassed"
+    review = world.events.review(
+        "submitted",
+        number=7,
+        author="mpage",
+        head_sha=HEAD,
+        reviewer="colesbury",
+        state="approved",
+        review_id=1,
+        submitted_at=approved_at,
+        updated_at=approved_at,
+    )
+    world.send("pull_request_review", review)
+    assert world.pull().gate == "approved"
+    assert "bypass_cleared" in world.audit_kinds()
+
+
+def test_review_after_merge_does_not_clear_the_bypass(world):
+    """An approval given after the merge does not make the merge approved."""
+    world.promote()
+    world.open_pull()
+    merged_at = world.tick()
+    merged = world.events.pull_request(
+        "closed", number=7, author="mpage", head_sha=HEAD, merged=True, updated_at=merged_at
+    )
+    world.send("pull_request", merged)
+    stamp = world.tick()
+    late = world.events.review(
+        "submitted",
+        number=7,
+        author="mpage",
+        head_sha=HEAD,
+        reviewer="colesbury",
+        state="approved",
+        review_id=1,
+        submitted_at=stamp,
+        updated_at=stamp,
+    )
+    # GitHub sends the merged pull request with the review
+    late["pull_request"].update(state="closed", merged_at=merged_at, closed_at=merged_at)
+    world.send("pull_request_review", late)
+    assert world.pull().gate == "bypassed"
+    assert "bypass_cleared" not in world.audit_kinds()
