@@ -305,9 +305,19 @@ def sweep(interval: int | None) -> None:
     if github is None:
         click.echo("GitHub is not configured: only expiring mentorships.", err=True)
     while True:
-        report = sweeper.sweep(
-            db.get_session(), settings=settings, github=github, now=utcnow(), progress=_progress
-        )
+        try:
+            report = sweeper.sweep(
+                db.get_session(), settings=settings, github=github, now=utcnow(), progress=_progress
+            )
+        except sa.exc.SQLAlchemyError as error:
+            if interval is None:
+                raise
+            # The clock process must outlive a database hiccup; the next round starts afresh.
+            db.get_session().rollback()
+            click.echo(f"sweep failed, retrying in {interval}s: {type(error).__name__}", err=True)
+            db.close_session()
+            time.sleep(interval)
+            continue
         for failure in report.failures:
             click.echo(f"not done, will retry: {failure}", err=True)
         click.echo(
@@ -357,7 +367,18 @@ def _refresh_gates(mentee: str) -> None:
     settings, github = settings_of(current_app), github_of(current_app)
     session = db.get_session()
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
-    report = sweeper.reconcile(session, mentorship, settings=settings, github=github, now=utcnow())
+    try:
+        report = sweeper.reconcile(
+            session, mentorship, settings=settings, github=github, now=utcnow()
+        )
+    except sa.exc.SQLAlchemyError as error:
+        # The change itself is committed; only its effect on the checks waits for a sweep.
+        session.rollback()
+        click.echo(
+            f"Saved; the checks will be updated by the next sweep ({type(error).__name__}).",
+            err=True,
+        )
+        return
     if github is None:
         return
     click.echo(f"Gates refreshed on {report.pulls} open pull requests.")

@@ -257,7 +257,9 @@ class GitHubApp:
 
         def patch() -> StatusChecks:
             target = self._repo(installation_id, repo).get_branch(branch)
-            pairs = [(context, app_id) if app_id else context for context, app_id in checks.checks]
+            # -1 keeps "any source" as it was; leaving app_id out would let GitHub pin the
+            # check to whichever app posted it last.
+            pairs = [(context, app_id or -1) for context, app_id in checks.checks]
             result = target.edit_required_status_checks(strict=checks.strict, checks=pairs)
             return _status_checks(result.raw_data)
 

@@ -13,7 +13,7 @@ from gatekeeper import checks
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
-from gatekeeper.github import GitHubApp, GitHubUnavailable
+from gatekeeper.github import GitHubApp, GitHubNotFound, GitHubUnavailable
 from gatekeeper.models import Mentorship, PullRequest, Repository
 
 
@@ -83,7 +83,10 @@ def reconcile(
                 for repo, number in github.open_pulls_by(
                     installation_id=installation_id, author=mentorship.mentee
                 ):
-                    targets[(repo.lower(), number)] = installation_id
+                    # Search also finds public pull requests in repositories the App is not
+                    # installed on; those are none of its business.
+                    if _installation_covering(session, github, repo.lower()) == installation_id:
+                        targets[(repo.lower(), number)] = installation_id
         except GitHubUnavailable as error:
             report.failures.append(f"{mentorship.mentee_display}: {error}")
     known = store.open_pulls_of(session, author=mentorship.mentee)
@@ -152,6 +155,19 @@ def _post(
     elif github is not None:
         report.failures.append(f"{pull.repo}#{pull.number}: check not posted")
     session.commit()
+
+
+def _installation_covering(session: Session, github: GitHubApp, repo: str) -> int | None:
+    """The installation that covers ``repo``, or None; an unknown repository is asked once."""
+    row = session.get(Repository, repo)
+    if row is not None:
+        return row.installation_id
+    try:
+        installation_id: int | None = github.installation_for(repo)
+    except GitHubNotFound:
+        installation_id = None
+    store.remember_installation(session, repo=repo, installation_id=installation_id)
+    return installation_id
 
 
 def _installations(session: Session, github: GitHubApp) -> list[int]:

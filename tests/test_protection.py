@@ -96,3 +96,15 @@ def test_protect_without_github_configured(tmp_path):
     assert result.exit_code == 1
     assert "GitHub is not configured" in result.stderr
     app.extensions["gatekeeper.engine"].dispose()
+
+
+def test_protect_keeps_any_source_checks_open_to_any_source(gate_app, github_fake):
+    """A required check with no app pinned is sent back with app_id -1 ("any source"), not unpinned."""
+    github_fake.set_protection(REPO, "main", contexts=["docs"])
+    from gatekeeper.cli import cli
+
+    result = gate_app.test_cli_runner().invoke(cli, ["protect", REPO])
+    assert result.exit_code == 0, result.output
+    [patch] = github_fake.writes()
+    assert {"context": "docs", "app_id": -1} in patch.json["checks"]
+    assert {"context": "mentor-approval", "app_id": github_fake.app_id} in patch.json["checks"]
