@@ -22,7 +22,7 @@ from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
-from gatekeeper.models import Mentorship, PostedCheck, PullRequest
+from gatekeeper.models import AuditEvent, Mentorship, PostedCheck, PullRequest
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ def _settle_closed(
         pull.gate, pull.gate_title = "not_required", "Closed without merging"
     elif decision.waiting and pull.gate != "bypassed":
         pull.gate, pull.gate_title = "bypassed", "Merged without mentor approval"
+        pull.approved_by = list(decision.approved_by)
         if decision.mentorship_id is not None:
             pull.gated_mentorship_id = decision.mentorship_id
         lifecycle.record(
@@ -106,6 +107,8 @@ def _settle_closed(
             repo=pull.repo,
             pr_number=pull.number,
         )
+    elif decision.waiting and pull.merged_by:
+        _name_the_merger(session, pull)
     elif not decision.waiting and pull.gate in ("waiting", "bypassed"):
         if pull.gate == "bypassed":  # an approval given before the merge arrived late
             lifecycle.record(
@@ -121,6 +124,19 @@ def _settle_closed(
         pull.gate, pull.gate_title = decision.gate, decision.title
         pull.approved_by = list(decision.approved_by)
     session.add(pull)
+
+
+def _name_the_merger(session: Session, pull: PullRequest) -> None:
+    """Complete a bypass recorded before GitHub had said who merged (events came out of order)."""
+    for event in session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.repo == pull.repo)
+        .where(AuditEvent.pr_number == pull.number)
+        .where(AuditEvent.kind == "bypass")
+        .where(AuditEvent.actor == "unknown")
+    ):
+        event.actor = pull.merged_by or event.actor
+        session.add(event)
 
 
 def _mentorship_ref(session: Session, pull: PullRequest) -> Mentorship | None:

@@ -29,7 +29,7 @@ class Settings:
     github_api_url: str = "https://api.github.com"
     github_url: str = "https://github.com"
     github_timeout: float = 5.0
-    github_retries: int = 2
+    github_retries: int = 1
     github_backoff: float = 0.5
     # PyGithub's own pacing, which GitHub asks of integrations to avoid secondary rate limits.
     github_seconds_between_requests: float = 0.25

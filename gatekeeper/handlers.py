@@ -119,6 +119,26 @@ def check_run_action(ctx: Context) -> Result:
     return _approve(ctx, pull, source="button", commit_id=run.get("head_sha"))
 
 
+@on("check_suite", "requested", "rerequested")
+def check_suite_requested(ctx: Context) -> Result:
+    """A push (or "Re-run all checks"): make sure each pull request of the commit has our check.
+
+    This is GitHub's own way of asking every checks App for a run, so a lost ``synchronize``
+    for anyone's pull request is healed here too.
+    """
+    suite = ctx.payload["check_suite"]
+    head_sha = suite.get("head_sha")
+    pulls = []
+    for candidate in suite.get("pull_requests") or []:
+        pull = _pull(ctx, ctx.envelope.repo or "", int(candidate["number"]))
+        if pull is not None and pull.head_sha != head_sha:
+            pull = _refetch(ctx, pull)  # our copy missed the push
+        if pull is not None and pull.head_sha == head_sha:
+            checks.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
+            pulls.append(pull)
+    return Result(pulls, fresh=ctx.envelope.action == "rerequested")
+
+
 @on("issue_comment", "created")
 def comment_created(ctx: Context) -> Result:
     """A line ``/gatekeeper approve`` in a new comment on a pull request, from a mentor."""
@@ -221,6 +241,18 @@ def _pull(ctx: Context, repo: str, number: int) -> PullRequest | None:
         info = ctx.github.pull(installation_id=installation_id, repo=repo, number=number)
     except GitHubUnavailable:
         return None
+    return store.upsert_pull(ctx.session, info=info, now=ctx.now)
+
+
+def _refetch(ctx: Context, pull: PullRequest) -> PullRequest:
+    """The pull request as GitHub has it now (unchanged if GitHub cannot say)."""
+    if ctx.github is None:
+        return pull
+    try:
+        installation_id = ctx.envelope.installation_id or ctx.github.installation_for(pull.repo)
+        info = ctx.github.pull(installation_id=installation_id, repo=pull.repo, number=pull.number)
+    except GitHubUnavailable:
+        return pull
     return store.upsert_pull(ctx.session, info=info, now=ctx.now)
 
 

@@ -55,7 +55,12 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
             author_display=info.author_display,
         )
     elif _older(info, pull):
-        return pull  # a late, older delivery: keep the newer state
+        # A late, older delivery: keep the newer state, but learn who merged if a trimmed
+        # newer payload (a review's) could not say.
+        if pull.merged and pull.merged_by is None and info.merged_by is not None:
+            pull.merged_by = info.merged_by
+            session.add(pull)
+        return pull
     pull.author, pull.author_display = info.author, info.author_display
     pull.title, pull.url, pull.base_ref = info.title, info.url, info.base_ref
     pull.head_sha, pull.state = info.head_sha, info.state

@@ -523,3 +523,22 @@ def test_review_after_merge_does_not_clear_the_bypass(world):
     world.send("pull_request_review", late)
     assert world.pull().gate == "bypassed"
     assert "bypass_cleared" not in world.audit_kinds()
+
+
+def test_check_suite_requested_heals_a_lost_synchronize(world):
+    """A push whose synchronize was lost: the check suite request posts the check on the new head."""
+    world.open_pull(author="guido")
+    world.fake.push(REPO, 7, NEW)  # GitHub knows the new head; its synchronize never arrived
+    suite = world.events.check_suite("requested", head_sha=NEW, numbers=[7])
+    world.send("check_suite", suite)
+    assert world.check(NEW)["conclusion"] == "success"
+    assert world.pull().head_sha == NEW
+
+
+def test_check_suite_rerequested_posts_afresh(world):
+    """ "Re-run all checks" creates a new run of ours on the head."""
+    world.promote()
+    world.open_pull()
+    world.fake.reset_calls()
+    world.send("check_suite", world.events.check_suite("rerequested", head_sha=HEAD, numbers=[7]))
+    assert len(world.fake.check_runs_for(REPO, HEAD)) == 2

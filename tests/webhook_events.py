@@ -188,6 +188,19 @@ class Events:
         _user(comment["user"], sender)
         return self._envelope(payload, sender)
 
+    def check_suite(self, action: str, *, head_sha: str, numbers: list[int], sender: str = "mpage"):
+        """A ``check_suite`` event for ``head_sha`` and the pull requests ``numbers``."""
+        payload = example("check_suite", action)
+        suite = payload["check_suite"]
+        suite["head_sha"] = head_sha
+        template = example("check_suite", "rerequested")["check_suite"]["pull_requests"][0]
+        suite["pull_requests"] = []
+        for number in numbers:
+            pr = copy.deepcopy(template)
+            pr["number"], pr["head"]["sha"] = number, head_sha
+            suite["pull_requests"].append(pr)
+        return self._envelope(payload, sender)
+
     def merge_group(self, *, head_sha: str, sender: str = "mpage") -> dict[str, Any]:
         """A ``merge_group`` checks_requested event."""
         payload = example("merge_group", "checks_requested")
