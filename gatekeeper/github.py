@@ -124,13 +124,17 @@ class GitHubApp:
         return self._client(installation_id).get_repo(repo)
 
     def bot_login(self) -> str | None:
-        """The login of the App's bot account (``slug[bot]``), fetched once."""
+        """The login of the App's bot account (``slug[bot]``), asked of GitHub at most once.
+
+        If GitHub cannot say, the answer is "unknown" for the life of the process rather than
+        a slow request on every later event from a bot.
+        """
         if self._bot_login is None:
             try:
                 self._bot_login = f"{_call(lambda: self._integration.get_app().slug)}[bot]".lower()
             except GitHubUnavailable:
-                return None
-        return self._bot_login
+                self._bot_login = ""
+        return self._bot_login or None
 
     # ------------------------------------------------------------------ installations
 

@@ -181,3 +181,12 @@ def test_not_found_is_its_own_error(fake, gateway):
     """A repository the installation cannot see is GitHubNotFound."""
     with pytest.raises(GitHubNotFound):
         gateway.pull(installation_id=INSTALLATION, repo="pypa/pip", number=1)
+
+
+def test_bot_login_failure_is_not_retried_per_event(fake, gateway):
+    """If GitHub cannot name the bot, later events do not pay for asking again."""
+    fake.fail_next("GET", r"/app", status=500, times=5)
+    assert gateway.bot_login() is None
+    calls = len(fake.calls)
+    assert gateway.bot_login() is None
+    assert len(fake.calls) == calls

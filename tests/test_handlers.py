@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from gate_support import INSTALLATION, REPO
 from sqlmodel import select
 
@@ -130,8 +131,11 @@ def test_stale_synchronize_never_overwrites(world):
         head_sha="d" * 40,
         updated_at="2024-11-01T00:00:00Z",
     )
+    world.fake.reset_calls()
     world.send("pull_request", late)
     assert world.pull().head_sha == NEW
+    assert world.pull().gate == "waiting"
+    assert world.fake.calls == []
 
 
 def test_fork_pull_request_check_goes_to_base_repository(world):
@@ -259,32 +263,36 @@ def test_comment_command_from_mentor_approves(world):
     assert world.check()["conclusion"] == "success"
 
 
-def test_comment_command_from_non_mentor_or_edited_does_nothing(world):
-    """A stranger's command, an edited comment and a command inside other text do not approve."""
+@pytest.mark.parametrize(
+    ("action", "sender", "body", "on_pull"),
+    [
+        ("created", "guido", "/gatekeeper approve", True),
+        ("edited", "vstinner", "/gatekeeper approve", True),
+        ("deleted", "vstinner", "/gatekeeper approve", True),
+        ("created", "vstinner", "please don't /gatekeeper approve yet", True),
+        ("created", "vstinner", "/gatekeeper approve", False),
+    ],
+    ids=["stranger", "edited", "deleted", "inside-text", "on-an-issue"],
+)
+def test_comment_commands_that_do_not_approve(world, action, sender, body, on_pull):
+    """A stranger's command, edited or deleted comments, a command inside other text, or one
+    on an issue: none approves, and none writes to GitHub."""
     world.promote()
     world.open_pull()
-    world.send(
-        "issue_comment",
-        world.events.comment("created", number=7, sender="guido", body="/gatekeeper approve"),
-    )
-    world.send(
-        "issue_comment",
-        world.events.comment("edited", number=7, sender="vstinner", body="/gatekeeper approve"),
-    )
-    world.send(
-        "issue_comment",
-        world.events.comment(
-            "created", number=7, sender="vstinner", body="please don't /gatekeeper approve yet"
-        ),
-    )
-    world.send(
-        "issue_comment",
-        world.events.comment(
-            "created", number=7, sender="vstinner", body="/gatekeeper approve", on_pull=False
-        ),
-    )
+    world.fake.reset_calls()
+    comment = world.events.comment(action, number=7, sender=sender, body=body, on_pull=on_pull)
+    world.send("issue_comment", comment)
     assert world.check()["conclusion"] == "action_required"
-    assert "approval_refused" in world.audit_kinds()
+    assert world.fake.writes() == []
+
+
+def test_strangers_comment_command_is_audited(world):
+    """The refused attempt is in the audit log, with who tried."""
+    world.promote()
+    world.open_pull()
+    comment = world.events.comment("created", number=7, sender="guido", body="/gatekeeper approve")
+    world.send("issue_comment", comment)
+    assert world.audit_kinds()[-1] == "approval_refused"
 
 
 def test_merged_while_waiting_is_a_bypass(world):
@@ -375,12 +383,30 @@ def test_github_500_keeps_the_post_for_the_sweep(world):
     assert report.failures == []
 
 
-def test_rate_limit_then_recovery(world):
-    """A rate-limit 403 is not waited out in the webhook; the next event posts what was pending."""
+def test_rate_limit_then_recovery_through_the_sweep(world):
+    """A rate-limit 403 is not waited out in the webhook; the sweep posts what was pending."""
+    from gatekeeper import github_of, settings_of
+    from gatekeeper.models import utcnow
+    from gatekeeper.sweep import sweep
+
     world.promote()
     world.fake.fail_next("POST", r"/repos/.+/check-runs", rate_limited=True)
     world.open_pull()
-    assert world.pull().needs_post
+    assert world.pull().needs_post and world.fake.check_runs_for(REPO, HEAD) == []
+    with world.app.app_context(), world.session() as session:
+        report = sweep(
+            session, settings=settings_of(world.app), github=github_of(world.app), now=utcnow()
+        )
+    assert report.failures == []
+    assert world.check()["conclusion"] == "action_required"
+    assert not world.pull().needs_post
+
+
+def test_rate_limit_then_recovery_through_the_next_event(world):
+    """Or the next event for the pull request posts what was pending."""
+    world.promote()
+    world.fake.fail_next("POST", r"/repos/.+/check-runs", rate_limited=True)
+    world.open_pull()
     world.review(review_id=1)
     assert world.check()["conclusion"] == "success"
     assert not world.pull().needs_post
