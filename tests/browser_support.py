@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import requests
-from fakegithub import FakeGitHub
-from webhook_events import Events, signed
 from werkzeug.serving import make_server
 
+from fakegithub import FakeGitHub
 from gatekeeper import create_app, db, github_of
+from webhook_events import Events, signed
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

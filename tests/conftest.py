@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from postgres import PostgresServer, PostgresUnavailable
 from sqlmodel import Session
 
 from gatekeeper import create_app, db
 from gatekeeper.config import normalise_database_url
+from postgres import PostgresServer, PostgresUnavailable
 
 # Variables the app reads; a developer's shell must not leak into a test.
 APP_ENV_PREFIXES = ("GITHUB_", "GATEKEEPER_")

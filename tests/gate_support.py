@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from fakegithub import FakeGitHub
 from sqlmodel import Session, select
-from webhook_events import Events, deliver
 
+from fakegithub import FakeGitHub
 from gatekeeper import create_app, db, github_of
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.models import AuditEvent, PullRequest, utcnow
+from webhook_events import Events, deliver
 
 SECRET = "webhook-secret"
 REPO = "python/cpython"

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from fakegithub import FakeGitHub
 from flask import Flask
 
+from fakegithub import FakeGitHub
 from gatekeeper import create_app
 from gatekeeper.auth import User, roles, safe_next
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from browser_support import REPO, Live, browser, chromium, live, screenshot  # noqa: F401
 from sqlmodel import Session
 
+from browser_support import REPO, Live, browser, chromium, live, screenshot  # noqa: F401
 from gatekeeper import settings_of
 from gatekeeper.demo import populate
 from gatekeeper.models import utcnow

@@ -6,7 +6,6 @@ import json
 from datetime import timedelta
 
 from gate_support import REPO
-
 from gatekeeper import github_of, settings_of
 from gatekeeper.cli import cli
 from gatekeeper.models import utcnow

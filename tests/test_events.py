@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from webhook_events import FIXTURES, example
 
 from gatekeeper.events import (
     PayloadError,
@@ -14,6 +13,7 @@ from gatekeeper.events import (
     pull_info,
     review_info,
 )
+from webhook_events import FIXTURES, example
 
 ALL_FIXTURES = sorted(FIXTURES.glob("*/*.json"))
 

@@ -14,7 +14,6 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fakegithub import FakeGitHub
 from github import (
     Auth,
     BadCredentialsException,
@@ -26,6 +25,8 @@ from github import (
     UnknownObjectException,
 )
 from github.GithubException import RateLimitExceededExceedsMaxWait
+
+from fakegithub import FakeGitHub
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHA = "a" * 40

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from fakegithub import FakeGitHub
 from gate_support import INSTALLATION, REPO
-
 from gatekeeper.config import Settings
 from gatekeeper.github import (
     CheckRunBody,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from gate_support import INSTALLATION, REPO
 from sqlmodel import select
 
+from gate_support import INSTALLATION, REPO
 from gatekeeper.models import Repository, Review
 
 HEAD, NEW = "a" * 40, "c" * 40

@@ -8,9 +8,9 @@ find the run GitHub already has and update it in place.
 from __future__ import annotations
 
 import pytest
-from gate_support import REPO, World, app_for
 from sqlmodel import Session
 
+from gate_support import REPO, World, app_for
 from gatekeeper import github_of, settings_of
 from gatekeeper.models import utcnow
 from gatekeeper.sweep import sweep

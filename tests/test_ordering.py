@@ -16,12 +16,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from fakegithub import FakeGitHub
-from gate_support import INSTALLATION, REPO, World, app_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, select
 
+from fakegithub import FakeGitHub
+from gate_support import INSTALLATION, REPO, World, app_for
 from gatekeeper import github_of
 from gatekeeper.models import AuditEvent
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from gate_support import REPO
 
+from gate_support import REPO
 from gatekeeper import github_of
 from gatekeeper.github import GitHubUnavailable, StatusChecks
 from gatekeeper.protection import require_check, with_check

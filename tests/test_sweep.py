@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gate_support import REPO
 from sqlmodel import select
 
+from gate_support import REPO
 from gatekeeper import github_of, settings_of
 from gatekeeper.models import Mentorship, utcnow
 from gatekeeper.sweep import sweep

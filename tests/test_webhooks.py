@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from gate_support import REPO, SECRET
 from sqlmodel import select
-from webhook_events import deliver, example, signed
 
+from gate_support import REPO, SECRET
 from gatekeeper.models import Delivery, PullRequest
+from webhook_events import deliver, example, signed
 
 
 def post(client, body: bytes, headers: dict):
