@@ -1126,8 +1126,13 @@ class FakeGitHub:
 
     @route("GET", r"/search/issues")
     def _search_issues(self, req: _Req) -> Reply:
-        """Pull requests matching every term: is:pr/open/closed/merged, author:, repo:, words."""
+        """Pull requests matching every term: is:pr/open/closed/merged, author:, repo:, words.
+
+        Like GitHub's, an installation token searches every public repository, not only the
+        installation's own (plus the private repositories it can see).
+        """
         visible = {repo["full_name"].lower() for repo in self._visible_repos(req)}
+        visible |= {key for key, repo in self._repos.items() if not repo["private"]}
         terms = req.query.get("q", "").lower().split()
         if not terms:
             raise invalid("The q parameter is required", resource="Search", field="q")

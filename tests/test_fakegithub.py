@@ -296,18 +296,24 @@ def test_statuses_and_comments(fake: FakeGitHub, gh: Github) -> None:
 # ---------------------------------------------------------------------------- search
 
 
-def test_search_sees_only_the_installations_repos(fake: FakeGitHub, gh: Github) -> None:
-    """is:pr is:open author: finds open pulls in the token's repos only."""
+def test_search_sees_public_repos_and_the_installations_own(fake: FakeGitHub, gh: Github) -> None:
+    """is:pr is:open author: finds open pulls in public repos anywhere, and in the token's
+    private repos, but never in another installation's private repos."""
     fake.add_pull("python/cpython", 8, author="alice", head_sha=SHA, state="closed")
     fake.add_pull("tiran/fork", 1, author="alice", head_sha=SHA)
+    fake.add_repo("tiran/secret", installation_id=2, private=True)
+    fake.add_pull("tiran/secret", 1, author="alice", head_sha=SHA)
     found = gh.search_issues("is:pr is:open author:ALICE")
-    assert found.totalCount == 1
-    item = found[0]
-    assert (item.number, item.repository_url) == (7, f"{fake.api_url}/repos/python/cpython")
+    assert sorted((item.repository_url.rsplit("/repos/")[1], item.number) for item in found) == [
+        ("python/cpython", 7),
+        ("tiran/fork", 1),
+    ]
+    item = next(item for item in found if item.number == 7)
+    assert item.repository_url == f"{fake.api_url}/repos/python/cpython"
     assert item.pull_request.html_url == f"{fake.url}/python/cpython/pull/7"
     assert gh.search_issues("is:pr repo:python/cpython bug").totalCount == 1
     with pytest.raises(GithubException) as raised:
-        list(gh.search_issues("is:pr repo:tiran/fork"))
+        list(gh.search_issues("is:pr repo:tiran/secret"))
     assert raised.value.status == 422
 
 

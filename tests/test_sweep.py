@@ -138,3 +138,18 @@ def test_failed_create_is_not_duplicated(world):
     posts = [c for c in world.fake.calls if c.method == "POST" and c.path.endswith("/check-runs")]
     assert [c.status for c in posts] == [500, 201]
     assert len(world.fake.check_runs_for(REPO, HEAD)) == 1
+
+
+def test_sweep_leaves_repositories_the_app_is_not_installed_on(world):
+    """Search also finds the mentee's public PRs elsewhere; the sweep neither stores nor posts them."""
+    world.fake.add_repo("psf/black", installation_id=None)
+    world.fake.add_pull("psf/black", 3, author="mpage", head_sha="b" * 40)
+    world.promote()
+    world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
+    report = run_sweep(world)
+    assert report.failures == [] and report.pulls == 1
+    assert world.fake.check_runs_for("psf/black", "b" * 40) == []
+    assert world.check()["conclusion"] == "action_required"
+    world.fake.reset_calls()
+    run_sweep(world)  # the answer about psf/black is remembered, not asked again
+    assert not [c for c in world.fake.calls if c.path == "/repos/psf/black/installation"]
