@@ -18,7 +18,7 @@ import urllib3
 from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
 
 from gatekeeper.config import Settings
-from gatekeeper.events import PullInfo, ReviewInfo, pull_info, review_info
+from gatekeeper.events import PullInfo, ReviewInfo, pull_info, review_info, timestamp
 
 T = TypeVar("T")
 
@@ -201,6 +201,35 @@ class GitHubApp:
     def pull(self, *, installation_id: int, repo: str, number: int) -> PullInfo:
         """One pull request as it is now."""
         return _call(lambda: pull_info(self._repo(installation_id, repo).get_pull(number).raw_data))
+
+    def open_pulls(self, *, installation_id: int, repo: str) -> list[PullInfo]:
+        """Every open pull request of ``repo``, from the list pages alone (no request per pull)."""
+
+        def fetch() -> list[PullInfo]:
+            # Reading raw_data would fetch each pull in full; the attributes below are all in
+            # the list answer, so PyGithub reads them without another request.
+            return [
+                PullInfo(
+                    repo=pull.base.repo.full_name.lower(),
+                    repo_display=pull.base.repo.full_name,
+                    number=pull.number,
+                    author=pull.user.login.lower(),
+                    author_display=pull.user.login,
+                    title=pull.title or "",
+                    url=pull.html_url or "",
+                    head_sha=pull.head.sha,
+                    base_ref=pull.base.ref or "",
+                    draft=bool(pull.draft),
+                    state=pull.state,
+                    merged=False,
+                    merged_by=None,
+                    merged_at=None,
+                    updated_at=timestamp(pull.updated_at),
+                )
+                for pull in self._repo(installation_id, repo).get_pulls(state="open")
+            ]
+
+        return _call(fetch)
 
     def open_pulls_by(self, *, installation_id: int, author: str) -> list[tuple[str, int]]:
         """(repo, number) of open pull requests by ``author`` that the installation can see."""

@@ -14,7 +14,7 @@ from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.github import GitHubApp, GitHubNotFound, GitHubUnavailable
-from gatekeeper.models import Mentorship, PullRequest, Repository
+from gatekeeper.models import Mentorship, PostedCheck, PullRequest, Repository
 
 
 @dataclasses.dataclass
@@ -45,9 +45,47 @@ def sweep(
     for mentorship in _due(session, now=now):
         reconcile(session, mentorship, settings=settings, github=github, now=now, report=report)
         progress(f"{mentorship.mentee_display}: reconciled")
+    if github is not None:
+        check_every_open_pull(session, settings=settings, github=github, now=now, report=report)
     for pull in store.pending_posts(session):
         _post(session, pull, settings=settings, github=github, now=now, report=report)
     return report
+
+
+def check_every_open_pull(
+    session: Session, *, settings: Settings, github: GitHubApp, now: datetime, report: Report
+) -> None:
+    """Give the check to open pull requests of anyone whose head has none of ours yet.
+
+    The check is required in branch protection, so a lost ``opened`` webhook would otherwise
+    leave someone's pull request unmergeable. One paginated list per installed repository.
+    """
+    installed = session.exec(
+        select(Repository).where(col(Repository.installation_id).is_not(None))
+    ).all()
+    for repository in installed:
+        assert repository.installation_id is not None
+        try:
+            found = github.open_pulls(
+                installation_id=repository.installation_id, repo=repository.full_name
+            )
+        except GitHubUnavailable as error:
+            report.failures.append(f"{repository.full_name}: {error}")
+            continue
+        checked = set(
+            session.exec(
+                select(PostedCheck.head_sha)
+                .where(PostedCheck.repo == repository.full_name)
+                .where(PostedCheck.name == settings.check_name)
+            )
+        )
+        for info in found:
+            if info.head_sha in checked:
+                continue
+            report.pulls += 1
+            pull = store.upsert_pull(session, info=info, now=now)
+            checks.reevaluate(session, pull, settings=settings, now=now)
+            _post(session, pull, settings=settings, github=github, now=now, report=report)
 
 
 def _due(session: Session, *, now: datetime) -> list[Mentorship]:
