@@ -64,6 +64,23 @@ def gate_app(database_url, github_fake):
     app.extensions["gatekeeper.engine"].dispose()
 
 
+def promote(app, mentee="mpage", mentors=("colesbury", "vstinner"), *, actor, **options):
+    """A mentorship started by ``actor``, active since yesterday unless ``start`` says otherwise."""
+    now = options.pop("now", None) or utcnow()
+    with Session(app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
+        mentorship = lifecycle.promote(
+            session,
+            mentee=mentee,
+            mentors=list(mentors),
+            actor=actor,
+            now=now,
+            start=options.pop("start", now - timedelta(days=1)),
+            **options,
+        )
+        session.commit()
+        return mentorship
+
+
 class World:
     """A mentee, their mentors and their pull requests, on the fake GitHub and in the app."""
 
@@ -82,21 +99,9 @@ class World:
         self._clock += 1
         return (self._epoch + timedelta(minutes=self._clock)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def promote(self, mentee="mpage", mentors=("colesbury", "vstinner"), *, now=None, **options):
+    def promote(self, mentee="mpage", mentors=("colesbury", "vstinner"), **options):
         """Start a mentorship that is active now (or at ``now``)."""
-        now = now or utcnow()
-        with self.session() as session:
-            mentorship = lifecycle.promote(
-                session,
-                mentee=mentee,
-                mentors=list(mentors),
-                actor="ambv",
-                now=now,
-                start=options.pop("start", now - timedelta(days=1)),
-                **options,
-            )
-            session.commit()
-            return mentorship
+        return promote(self.app, mentee, mentors, actor="ambv", **options)
 
     def send(self, event: str, payload: dict, *, delivery_id: str | None = None):
         """Deliver a signed event and expect GitHub's 2xx."""

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlmodel import Session, select
 
+from gate_support import promote
 from gatekeeper import checks, create_app, settings_of
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
@@ -69,20 +70,8 @@ class Site:
     # -- rows
 
     def promote(self, mentee: str = "mpage", mentors=("colesbury", "vstinner"), **options):
-        """A mentorship active since yesterday (unless ``start`` says otherwise)."""
-        now = options.pop("now", utcnow())
-        with self.session() as session:
-            mentorship = lifecycle.promote(
-                session,
-                mentee=mentee,
-                mentors=list(mentors),
-                actor="boss",
-                now=now,
-                start=options.pop("start", now - timedelta(days=1)),
-                **options,
-            )
-            session.commit()
-            return mentorship
+        """A mentorship a maintainer started, active since yesterday (unless ``start`` says otherwise)."""
+        return promote(self.app, mentee, mentors, actor="boss", **options)
 
     def pull(
         self,

@@ -497,43 +497,25 @@ def test_closed_without_merge_stops_waiting(world):
     )
 
 
-def test_approval_given_before_merge_but_delivered_after_clears_the_bypass(world):
-    """Delivered out of order, a pre-merge approval turns a recorded bypass into approved."""
+@pytest.mark.parametrize(
+    ("approved_before_merge", "gate", "cleared"),
+    [(True, "approved", True), (False, "bypassed", False)],
+    ids=["approved-before-merge", "approved-after-merge"],
+)
+def test_approval_delivered_after_the_merge(world, approved_before_merge, gate, cleared):
+    """Delivered after the merge, an approval given before it clears the recorded bypass;
+    one given after it does not make the merge approved."""
     world.promote()
     world.open_pull()
-    approved_at = world.tick()
-    merged = world.events.pull_request(
-        "closed", number=7, author="mpage", head_sha=HEAD, merged=True, updated_at=world.tick()
-    )
-    world.send("pull_request", merged)
-    assert world.pull().gate == "bypassed"
-    review = world.events.review(
-        "submitted",
-        number=7,
-        author="mpage",
-        head_sha=HEAD,
-        reviewer="colesbury",
-        state="approved",
-        review_id=1,
-        submitted_at=approved_at,
-        updated_at=approved_at,
-    )
-    world.send("pull_request_review", review)
-    assert world.pull().gate == "approved"
-    assert "bypass_cleared" in world.audit_kinds()
-
-
-def test_review_after_merge_does_not_clear_the_bypass(world):
-    """An approval given after the merge does not make the merge approved."""
-    world.promote()
-    world.open_pull()
+    approved_at = world.tick() if approved_before_merge else None
     merged_at = world.tick()
     merged = world.events.pull_request(
         "closed", number=7, author="mpage", head_sha=HEAD, merged=True, updated_at=merged_at
     )
     world.send("pull_request", merged)
-    stamp = world.tick()
-    late = world.events.review(
+    assert world.pull().gate == "bypassed"
+    stamp = approved_at or world.tick()
+    review = world.events.review(
         "submitted",
         number=7,
         author="mpage",
@@ -544,11 +526,11 @@ def test_review_after_merge_does_not_clear_the_bypass(world):
         submitted_at=stamp,
         updated_at=stamp,
     )
-    # GitHub sends the merged pull request with the review
-    late["pull_request"].update(state="closed", merged_at=merged_at, closed_at=merged_at)
-    world.send("pull_request_review", late)
-    assert world.pull().gate == "bypassed"
-    assert "bypass_cleared" not in world.audit_kinds()
+    if not approved_before_merge:  # GitHub sends the merged pull request with the review
+        review["pull_request"].update(state="closed", merged_at=merged_at, closed_at=merged_at)
+    world.send("pull_request_review", review)
+    assert world.pull().gate == gate
+    assert ("bypass_cleared" in world.audit_kinds()) is cleared
 
 
 def test_check_suite_requested_heals_a_lost_synchronize(world):
