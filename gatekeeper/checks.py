@@ -68,15 +68,13 @@ def reevaluate(
     elif not decision.waiting:
         pull.waiting_since = None
     if previous != pull.gate and pull.gated_mentorship_id is not None:
-        lifecycle.record(
+        _audit(
             session,
-            mentorship=_mentorship_ref(session, pull),
+            pull,
             actor="gatekeeper",
             kind=f"gate_{pull.gate}",
             detail=decision.title,
             at=now,
-            repo=pull.repo,
-            pr_number=pull.number,
         )
     pull.needs_post = _posted_fingerprint(session, pull, settings) != fingerprint(
         check_body(pull, settings=settings, now=now)
@@ -97,29 +95,25 @@ def _settle_closed(
         pull.approved_by = list(decision.approved_by)
         if decision.mentorship_id is not None:
             pull.gated_mentorship_id = decision.mentorship_id
-        lifecycle.record(
+        _audit(
             session,
-            mentorship=_mentorship_ref(session, pull),
+            pull,
             actor=pull.merged_by or "unknown",
             kind="bypass",
             detail=f"merged while waiting for mentor approval ({decision.title})",
             at=now,
-            repo=pull.repo,
-            pr_number=pull.number,
         )
     elif decision.waiting and pull.merged_by:
         _name_the_merger(session, pull)
     elif not decision.waiting and pull.gate in ("waiting", "bypassed"):
         if pull.gate == "bypassed":  # an approval given before the merge arrived late
-            lifecycle.record(
+            _audit(
                 session,
-                mentorship=_mentorship_ref(session, pull),
+                pull,
                 actor="gatekeeper",
                 kind="bypass_cleared",
                 detail=f"approved before the merge: {decision.title}",
                 at=now,
-                repo=pull.repo,
-                pr_number=pull.number,
             )
         pull.gate, pull.gate_title = decision.gate, decision.title
         pull.approved_by = list(decision.approved_by)
@@ -137,6 +131,22 @@ def _name_the_merger(session: Session, pull: PullRequest) -> None:
     ):
         event.actor = pull.merged_by or event.actor
         session.add(event)
+
+
+def _audit(
+    session: Session, pull: PullRequest, *, actor: str, kind: str, detail: str, at: datetime
+) -> None:
+    """Record something that happened to ``pull`` in its mentorship's audit log."""
+    lifecycle.record(
+        session,
+        mentorship=_mentorship_ref(session, pull),
+        actor=actor,
+        kind=kind,
+        detail=detail,
+        at=at,
+        repo=pull.repo,
+        pr_number=pull.number,
+    )
 
 
 def _mentorship_ref(session: Session, pull: PullRequest) -> Mentorship | None:
@@ -434,17 +444,14 @@ def approve(
     """
     reevaluate(session, pull, settings=settings, now=now)  # the stored gate may be out of date
     refusal = approval_refusal(session, pull, login=login)
-    mentorship = _mentorship_ref(session, pull)
     if refusal is not None:
-        lifecycle.record(
+        _audit(
             session,
-            mentorship=mentorship,
+            pull,
             actor=login.lower(),
             kind="approval_refused",
             detail=f"{source}: {refusal}",
             at=now,
-            repo=pull.repo,
-            pr_number=pull.number,
         )
         return refusal
     store.add_approval(
@@ -467,13 +474,11 @@ def audit_approval(
     session: Session, pull: PullRequest, *, login: str, source: str, now: datetime
 ) -> None:
     """Record that a mentor approved ``pull``."""
-    lifecycle.record(
+    _audit(
         session,
-        mentorship=_mentorship_ref(session, pull),
+        pull,
         actor=login.lower(),
         kind="approval",
         detail=f"{source} on {pull.head_sha[:12]}",
         at=now,
-        repo=pull.repo,
-        pr_number=pull.number,
     )

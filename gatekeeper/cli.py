@@ -283,11 +283,17 @@ def status(mentee: str, as_json: bool) -> None:
     click.echo(_summary_line(document))
     if document["promotion"]:
         promotion = document["promotion"]
-        verdict = "passes PEP 13" if promotion["pep13_passed"] else "overridden: "
-        verdict += promotion["override_reason"] or "" if not promotion["pep13_passed"] else ""
-        click.echo(
-            f"  vote: {promotion['votes_for']} for, {promotion['votes_against']} against; {verdict}"
-        )
+        if promotion["votes_for"] is None:
+            vote = "no vote recorded"
+        else:
+            vote = f"{promotion['votes_for']} for, {promotion['votes_against']} against"
+        if promotion["pep13_passed"]:
+            vote += "; passes PEP 13"
+        elif promotion["pep13_problems"]:
+            vote += f"; fails PEP 13 ({'; '.join(promotion['pep13_problems'])})"
+        if promotion["override_reason"]:
+            vote += f"; promoted anyway: {promotion['override_reason']}"
+        click.echo(f"  vote: {vote}")
     for pull in document["pull_requests"]:
         approvers = f" by {', '.join(pull['approved_by'])}" if pull["approved_by"] else ""
         click.echo(f"  {pull['repo']}#{pull['number']} {pull['gate']}{approvers}: {pull['title']}")

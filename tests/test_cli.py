@@ -310,7 +310,8 @@ def test_status_text_of_an_overridden_vote(gatekeeper):
         "--vote-opened", "2024-11-01", "--vote-closed", "2024-11-08", "--override-reason", "SC decision",
     )  # fmt: skip
     assert gatekeeper.ok("status", "mpage").stdout.splitlines()[1] == (
-        "  vote: 1 for, 1 against; overridden: SC decision"
+        "  vote: 1 for, 1 against; fails PEP 13 (1 of 2 votes in favour is less than two-thirds);"
+        " promoted anyway: SC decision"
     )
 
 
