@@ -68,7 +68,7 @@ def reevaluate(
     elif not decision.waiting:
         pull.waiting_since = None
     if previous != pull.gate and pull.gated_mentorship_id is not None:
-        _audit(
+        audit(
             session,
             pull,
             actor="gatekeeper",
@@ -95,7 +95,7 @@ def _settle_closed(
         pull.approved_by = list(decision.approved_by)
         if decision.mentorship_id is not None:
             pull.gated_mentorship_id = decision.mentorship_id
-        _audit(
+        audit(
             session,
             pull,
             actor=pull.merged_by or "unknown",
@@ -107,7 +107,7 @@ def _settle_closed(
         _name_the_merger(session, pull)
     elif not decision.waiting and pull.gate in ("waiting", "bypassed"):
         if pull.gate == "bypassed":  # an approval given before the merge arrived late
-            _audit(
+            audit(
                 session,
                 pull,
                 actor="gatekeeper",
@@ -133,13 +133,13 @@ def _name_the_merger(session: Session, pull: PullRequest) -> None:
         session.add(event)
 
 
-def _audit(
+def audit(
     session: Session, pull: PullRequest, *, actor: str, kind: str, detail: str, at: datetime
 ) -> None:
     """Record something that happened to ``pull`` in its mentorship's audit log."""
     lifecycle.record(
         session,
-        mentorship=_mentorship_ref(session, pull),
+        mentorship=mentorship_of(session, pull),
         actor=actor,
         kind=kind,
         detail=detail,
@@ -149,7 +149,7 @@ def _audit(
     )
 
 
-def _mentorship_ref(session: Session, pull: PullRequest) -> Mentorship | None:
+def mentorship_of(session: Session, pull: PullRequest) -> Mentorship | None:
     return session.get(Mentorship, pull.gated_mentorship_id) if pull.gated_mentorship_id else None
 
 
@@ -400,7 +400,7 @@ def _reviewers_to_request(session: Session, pull: PullRequest, *, settings: Sett
         or pull.gate != "waiting"
     ):
         return []
-    mentorship = _mentorship_ref(session, pull)
+    mentorship = mentorship_of(session, pull)
     if mentorship is None:
         return []
     return [
@@ -408,77 +408,3 @@ def _reviewers_to_request(session: Session, pull: PullRequest, *, settings: Sett
         for a in lifecycle.mentors_of(session, mentorship=mentorship)
         if a.mentor != pull.author
     ]
-
-
-def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str | None:
-    """Why ``login`` may not approve ``pull`` now, or None if they may."""
-    login = login.lower()
-    if pull.state != "open":
-        return "the pull request is closed"
-    mentorship = _mentorship_ref(session, pull)
-    if pull.gate not in ("waiting", "approved") or mentorship is None:
-        return "no mentorship gates this pull request"
-    if login == pull.author:
-        return "authors cannot approve their own pull request"
-    if login not in {a.mentor for a in lifecycle.mentors_of(session, mentorship=mentorship)}:
-        return f"only mentors of {mentorship.mentee_display} can approve"
-    return None
-
-
-def approve(
-    session: Session,
-    pull: PullRequest,
-    *,
-    login: str,
-    source: str,
-    settings: Settings,
-    now: datetime,
-    github_id: int | None = None,
-    commit_id: str | None = None,
-    given_at: datetime | None = None,
-) -> str | None:
-    """Record a mentor's approval (on ``commit_id``, else the current head) and re-evaluate.
-
-    ``given_at`` is when the mentor gave it (a comment's creation), if not ``now``.
-    Returns why not, if refused.
-    """
-    reevaluate(session, pull, settings=settings, now=now)  # the stored gate may be out of date
-    refusal = approval_refusal(session, pull, login=login)
-    if refusal is not None:
-        _audit(
-            session,
-            pull,
-            actor=login.lower(),
-            kind="approval_refused",
-            detail=f"{source}: {refusal}",
-            at=now,
-        )
-        return refusal
-    store.add_approval(
-        session,
-        pull=pull,
-        mentor=login.lower(),
-        mentor_display=login,
-        source=source,
-        now=min(given_at or now, now),
-        github_id=github_id,
-        commit_id=commit_id,
-    )
-    session.flush()
-    reevaluate(session, pull, settings=settings, now=now)
-    audit_approval(session, pull, login=login, source=source, now=now)
-    return None
-
-
-def audit_approval(
-    session: Session, pull: PullRequest, *, login: str, source: str, now: datetime
-) -> None:
-    """Record that a mentor approved ``pull``."""
-    _audit(
-        session,
-        pull,
-        actor=login.lower(),
-        kind="approval",
-        detail=f"{source} on {pull.head_sha[:12]}",
-        at=now,
-    )

@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 from sqlmodel import Session
 from werkzeug.exceptions import HTTPException, NotFound
 
-from gatekeeper import auth, checks, db, github_of, settings_of, timeline
+from gatekeeper import approvals, auth, checks, db, github_of, settings_of, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper import sweep as sweeper
@@ -247,7 +247,7 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
     pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number)
     if pull is None:
         abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
-    refusal = checks.approval_refusal(session, pull, login=g.user.login)
+    refusal = approvals.approval_refusal(session, pull, login=g.user.login)
     if refusal is not None and refusal.startswith(("only mentors", "authors")):
         abort(403, description=f"You cannot approve this pull request: {refusal}.")
     form = ApproveForm()
@@ -261,7 +261,7 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
             "New commits arrived since you opened this page; look at them, then approve.", "error"
         )
         return _render_pull(pull.repo, number, status=409)
-    checks.approve(
+    approvals.approve(
         session, pull, login=g.user.display, source="dashboard", settings=settings, now=now()
     )
     session.commit()

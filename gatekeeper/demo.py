@@ -18,7 +18,7 @@ import click
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import checks, create_app, db, settings_of
+from gatekeeper import approvals, checks, create_app, db, settings_of
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.auth import DEMO_USERS
@@ -189,11 +189,11 @@ class _Sample:
         store.upsert_review(self.session, pull=pull, info=info, now=at)
         self.session.flush()
         self._evaluate(pull, at)
-        checks.audit_approval(self.session, pull, login=reviewer, source="review", now=at)
+        approvals.audit_approval(self.session, pull, login=reviewer, source="review", now=at)
 
     def button(self, pull: PullRequest, mentor: str, *, at: datetime) -> None:
         """An approval with the check run's button."""
-        checks.approve(
+        approvals.approve(
             self.session, pull, login=mentor, source="button", settings=self.settings, now=at
         )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gatekeeper import checks
+from gatekeeper import approvals, checks
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import (
@@ -95,7 +95,7 @@ def review_changed(ctx: Context) -> Result:
     before = set(pull.approved_by)
     checks.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
     if review.reviewer in set(pull.approved_by) - before:
-        checks.audit_approval(
+        approvals.audit_approval(
             ctx.session, pull, login=review.reviewer, source="review", now=ctx.now
         )
     return Result([pull])
@@ -203,7 +203,7 @@ def _approve(
     at: datetime | None = None,
 ) -> Result:
     sender = ctx.payload["sender"]
-    checks.approve(
+    approvals.approve(
         ctx.session,
         pull,
         login=sender["login"],

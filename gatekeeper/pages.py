@@ -13,8 +13,8 @@ from sqlmodel import Session, col, func, select
 from gatekeeper import gate, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
+from gatekeeper.approvals import approval_refusal
 from gatekeeper.auth import User, roles
-from gatekeeper.checks import approval_refusal
 from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship, PullRequest, Review
 
 RECENTLY_ENDED = 10

@@ -1,0 +1,91 @@
+"""Mentor approvals: who may approve without a review (the check's button, a comment, the
+dashboard), recording such approvals, and the audit trail of every approval and refusal.
+
+Who may approve is decided here, once, for all three ways.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from gatekeeper import mentorships as lifecycle
+from gatekeeper import pulls as store
+from gatekeeper.checks import audit, mentorship_of, reevaluate
+from gatekeeper.config import Settings
+from gatekeeper.models import PullRequest
+
+
+def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str | None:
+    """Why ``login`` may not approve ``pull`` now, or None if they may."""
+    login = login.lower()
+    if pull.state != "open":
+        return "the pull request is closed"
+    mentorship = mentorship_of(session, pull)
+    if pull.gate not in ("waiting", "approved") or mentorship is None:
+        return "no mentorship gates this pull request"
+    if login == pull.author:
+        return "authors cannot approve their own pull request"
+    if login not in {a.mentor for a in lifecycle.mentors_of(session, mentorship=mentorship)}:
+        return f"only mentors of {mentorship.mentee_display} can approve"
+    return None
+
+
+def approve(
+    session: Session,
+    pull: PullRequest,
+    *,
+    login: str,
+    source: str,
+    settings: Settings,
+    now: datetime,
+    github_id: int | None = None,
+    commit_id: str | None = None,
+    given_at: datetime | None = None,
+) -> str | None:
+    """Record a mentor's approval (on ``commit_id``, else the current head) and re-evaluate.
+
+    ``given_at`` is when the mentor gave it (a comment's creation), if not ``now``.
+    Returns why not, if refused.
+    """
+    reevaluate(session, pull, settings=settings, now=now)  # the stored gate may be out of date
+    refusal = approval_refusal(session, pull, login=login)
+    if refusal is not None:
+        audit(
+            session,
+            pull,
+            actor=login.lower(),
+            kind="approval_refused",
+            detail=f"{source}: {refusal}",
+            at=now,
+        )
+        return refusal
+    store.add_approval(
+        session,
+        pull=pull,
+        mentor=login.lower(),
+        mentor_display=login,
+        source=source,
+        now=min(given_at or now, now),
+        github_id=github_id,
+        commit_id=commit_id,
+    )
+    session.flush()
+    reevaluate(session, pull, settings=settings, now=now)
+    audit_approval(session, pull, login=login, source=source, now=now)
+    return None
+
+
+def audit_approval(
+    session: Session, pull: PullRequest, *, login: str, source: str, now: datetime
+) -> None:
+    """Record that a mentor approved ``pull``."""
+    audit(
+        session,
+        pull,
+        actor=login.lower(),
+        kind="approval",
+        detail=f"{source} on {pull.head_sha[:12]}",
+        at=now,
+    )
