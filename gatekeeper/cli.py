@@ -326,11 +326,14 @@ def sweep(interval: int | None) -> None:
             continue
         for failure in report.failures:
             click.echo(f"not done, will retry: {failure}", err=True)
-        click.echo(
-            f"Sweep done: {len(report.expired)} expired, {report.mentees} mentees and"
-            f" {report.pulls} pull requests reconciled, {report.posted} checks posted,"
-            f" {len(report.failures)} failures."
-        )
+        if report.skipped:
+            click.echo("Another sweep is running; this one did nothing.")
+        else:
+            click.echo(
+                f"Sweep done: {len(report.expired)} expired, {report.mentees} mentees and"
+                f" {report.pulls} pull requests reconciled, {report.posted} checks posted,"
+                f" {len(report.failures)} failures."
+            )
         if interval is None:
             if report.failures:
                 raise SystemExit(1)  # a signal for whoever runs a single sweep from cron

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -26,6 +27,35 @@ class Report:
     pulls: int = 0
     posted: int = 0
     failures: list[str] = dataclasses.field(default_factory=list)
+    skipped: bool = False  # another sweep was running
+
+
+# Any number of this app's own, so a second sweep (the clock and a manual run) waits its turn.
+SWEEP_LOCK = 0x6761_7465  # "gate"
+
+
+@contextlib.contextmanager
+def _only_sweep(session: Session) -> Iterator[bool]:
+    """On PostgreSQL, hold an advisory lock for the sweep; yields whether it was acquired.
+
+    Two sweeps at once could both find a commit without a check and both create one. The lock
+    lives on a connection of its own, since the sweep's session commits (and so returns its
+    connection to the pool) many times. SQLite has one writer at a time anyway.
+    """
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    with engine.connect() as connection:  # type: ignore[union-attr]
+        acquired = connection.scalar(
+            sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": SWEEP_LOCK}
+        )
+        try:
+            yield bool(acquired)
+        finally:
+            if acquired:
+                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SWEEP_LOCK})
+            connection.commit()
 
 
 def sweep(
@@ -37,6 +67,21 @@ def sweep(
     progress: Callable[[str], None] = lambda line: None,
 ) -> Report:
     """End expired mentorships, reconcile every gated mentee's open pulls, retry pending posts."""
+    with _only_sweep(session) as alone:
+        if not alone:
+            progress("another sweep is running; skipped")
+            return Report(skipped=True)
+        return _sweep(session, settings=settings, github=github, now=now, progress=progress)
+
+
+def _sweep(
+    session: Session,
+    *,
+    settings: Settings,
+    github: GitHubApp | None,
+    now: datetime,
+    progress: Callable[[str], None],
+) -> Report:
     report = Report()
     report.expired = [m.mentee_display for m in lifecycle.expire_lapsed(session, now=now)]
     session.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from gate_support import REPO
@@ -171,3 +172,24 @@ def test_lost_opened_webhook_of_anyone_is_healed(world):
     world.fake.reset_calls()
     run_sweep(world)
     assert world.fake.writes() == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_second_sweep_waits_its_turn(world):
+    """While one sweep runs (it holds the advisory lock), another does nothing at all."""
+    import sqlalchemy as sa
+
+    from gatekeeper.sweep import SWEEP_LOCK
+
+    world.promote()
+    world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
+    engine = world.app.extensions["gatekeeper.engine"]
+    with engine.connect() as running:
+        running.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": SWEEP_LOCK})
+        report = run_sweep(world)
+        assert report.skipped and world.fake.calls == []
+        running.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SWEEP_LOCK})
+        running.commit()
+    report = run_sweep(world)
+    assert not report.skipped
+    assert world.check()["conclusion"] == "action_required"
