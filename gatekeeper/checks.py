@@ -22,7 +22,7 @@ from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
-from gatekeeper.models import AuditEvent, Mentorship, PostedCheck, PullRequest
+from gatekeeper.models import AuditEvent, Mentorship, MergeGroup, PostedCheck, PullRequest
 
 log = logging.getLogger(__name__)
 
@@ -301,39 +301,43 @@ def _ask_for_reviews(
 
 def post_merge_group(
     session: Session,
+    group: MergeGroup,
     *,
-    repo: str,
-    head_sha: str,
-    installation_id: int | None,
     github: GitHubApp | None,
     settings: Settings,
     now: datetime,
 ) -> bool:
-    """A merge group only holds pull requests whose own gate passed: mark it success."""
-    if github is None:
-        return False
+    """A merge group only holds pull requests whose own gate passed: mark it success.
+
+    Until that is posted the group stays pending, and the sweep tries again.
+    """
+    if github is None or group.posted_at is not None:
+        return group.posted_at is not None
     body = CheckRunBody(
         name=settings.check_name,
-        head_sha=head_sha,
+        head_sha=group.head_sha,
         conclusion=gate.SUCCESS,
         title="Merge queue",
         summary="Every pull request in this merge group passed its own gate.",
         details_url=f"{settings.base_url}/",
-        external_id=f"{repo}@{head_sha}",
+        external_id=f"{group.repo}@{group.head_sha}",
         completed_at=now,
     )
     try:
+        installation_id = group.installation_id or _installation(session, group.repo, github)
         post(
             session,
-            repo=repo,
+            repo=group.repo,
             body=body,
             github=github,
             now=now,
-            installation_id=installation_id or _installation(session, repo, github),
+            installation_id=installation_id,
         )
     except GitHubUnavailable as error:
-        log.warning("merge group check for %s@%s not posted: %s", repo, head_sha, error)
+        log.warning("merge group check for %s@%s not posted: %s", group.repo, group.head_sha, error)
         return False
+    group.posted_at = now
+    session.add(group)
     return True
 
 

@@ -21,7 +21,7 @@ from gatekeeper.events import (
     timestamp,
 )
 from gatekeeper.github import GitHubApp, GitHubUnavailable
-from gatekeeper.models import PullRequest, Repository
+from gatekeeper.models import MergeGroup, PullRequest, Repository
 
 APPROVE_COMMAND = re.compile(r"^\s*/gatekeeper\s+approve\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -44,7 +44,7 @@ class Result:
 
     pulls: list[PullRequest] = dataclasses.field(default_factory=list)
     fresh: bool = False
-    merge_group: tuple[str, str] | None = None  # (repo, head sha) to mark success
+    merge_group: MergeGroup | None = None  # a merge queue commit to mark success
 
 
 Handler = Callable[[Context], Result]
@@ -161,7 +161,14 @@ def comment_created(ctx: Context) -> Result:
 @on("merge_group", "checks_requested")
 def merge_group_requested(ctx: Context) -> Result:
     """Pull requests enter the merge queue only after their own gate passed."""
-    return Result(merge_group=(ctx.envelope.repo or "", ctx.payload["merge_group"]["head_sha"]))
+    group = store.remember_merge_group(
+        ctx.session,
+        repo=ctx.envelope.repo or "",
+        head_sha=ctx.payload["merge_group"]["head_sha"],
+        installation_id=ctx.envelope.installation_id,
+        now=ctx.now,
+    )
+    return Result(merge_group=group)
 
 
 @on("installation", "created", "deleted", "suspend", "unsuspend", "new_permissions_accepted")

@@ -181,6 +181,19 @@ class PostedCheck(SQLModel, table=True):
     posted_at: datetime = _when()
 
 
+class MergeGroup(SQLModel, table=True):
+    """A merge queue's commit that asked for our check; kept until the check is posted."""
+
+    __table_args__ = (sa.UniqueConstraint("repo", "head_sha"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    repo: str = Field(max_length=140)
+    head_sha: str = Field(max_length=64)
+    installation_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    requested_at: datetime = _when()
+    posted_at: datetime | None = _when(nullable=True, index=True)
+
+
 class Delivery(SQLModel, table=True):
     """A webhook delivery GitHub sent, and what became of it."""
 

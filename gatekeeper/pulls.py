@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from gatekeeper import gate
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.events import PullInfo, ReviewInfo
-from gatekeeper.models import Mentorship, PullRequest, Repository, Review
+from gatekeeper.models import Mentorship, MergeGroup, PullRequest, Repository, Review
 
 
 def remember_installation(
@@ -227,6 +227,34 @@ def open_pulls_gated_by(session: Session, *, mentorship_id: int) -> list[PullReq
             .where(PullRequest.gated_mentorship_id == mentorship_id)
             .where(PullRequest.state == "open")
             .order_by(col(PullRequest.id))
+        )
+    )
+
+
+def remember_merge_group(
+    session: Session, *, repo: str, head_sha: str, installation_id: int | None, now: datetime
+) -> MergeGroup:
+    """Keep a merge queue commit that asked for our check (once, whatever the redeliveries)."""
+    group = session.exec(
+        select(MergeGroup).where(MergeGroup.repo == repo).where(MergeGroup.head_sha == head_sha)
+    ).first()
+    if group is None:
+        group = MergeGroup(
+            repo=repo, head_sha=head_sha, installation_id=installation_id, requested_at=now
+        )
+        session.add(group)
+        session.flush()
+    return group
+
+
+def pending_merge_groups(session: Session, *, since: datetime) -> list[MergeGroup]:
+    """Merge queue commits since ``since`` whose check is not posted yet."""
+    return list(
+        session.exec(
+            select(MergeGroup)
+            .where(col(MergeGroup.posted_at).is_(None))
+            .where(MergeGroup.requested_at >= since)
+            .order_by(col(MergeGroup.id))
         )
     )
 

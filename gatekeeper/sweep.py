@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -29,6 +29,8 @@ class Report:
     failures: list[str] = dataclasses.field(default_factory=list)
     skipped: bool = False  # another sweep was running
 
+
+MERGE_GROUP_PATIENCE = timedelta(hours=6)
 
 # Any number of this app's own, so a second sweep (the clock and a manual run) waits its turn.
 SWEEP_LOCK = 0x6761_7465  # "gate"
@@ -94,6 +96,14 @@ def _sweep(
         check_every_open_pull(session, settings=settings, github=github, now=now, report=report)
     for pull in store.pending_posts(session):
         _post(session, pull, settings=settings, github=github, now=now, report=report)
+    if github is not None:
+        # A merge group lives as long as the queue waits for it; older ones are moot.
+        for group in store.pending_merge_groups(session, since=now - MERGE_GROUP_PATIENCE):
+            if checks.post_merge_group(session, group, github=github, settings=settings, now=now):
+                report.posted += 1
+            else:
+                report.failures.append(f"{group.repo}@{group.head_sha[:12]}: merge group check")
+            session.commit()
     return report
 
 

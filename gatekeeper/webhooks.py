@@ -17,7 +17,7 @@ from gatekeeper import checks, db, github_of, settings_of
 from gatekeeper import pulls as store
 from gatekeeper.events import PayloadError, envelope
 from gatekeeper.handlers import Context, Result, handler_for
-from gatekeeper.models import Delivery, PullRequest, utcnow
+from gatekeeper.models import Delivery, MergeGroup, PullRequest, utcnow
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -151,8 +151,7 @@ def _finish(session: Session, delivery: Delivery, result: Result, *, outcome: st
         work = _PostWork(
             pull_ids=[pull.id for pull in result.pulls if pull.id is not None],
             fresh=result.fresh,
-            merge_group=result.merge_group,
-            installation_id=delivery.installation_id,
+            merge_group_id=result.merge_group.id if result.merge_group else None,
         )
         response.call_on_close(lambda: _post_after_answer(app, work))
     return response, status
@@ -162,8 +161,7 @@ def _finish(session: Session, delivery: Delivery, result: Result, *, outcome: st
 class _PostWork:
     pull_ids: list[int]
     fresh: bool
-    merge_group: tuple[str, str] | None
-    installation_id: int | None
+    merge_group_id: int | None
 
 
 def _post_after_answer(app: Flask, work: _PostWork) -> None:
@@ -179,17 +177,9 @@ def _post_after_answer(app: Flask, work: _PostWork) -> None:
                         session, pull, github=github, settings=settings, now=now, fresh=work.fresh
                     )
                     session.commit()
-            if work.merge_group is not None:
-                repo, head_sha = work.merge_group
-                checks.post_merge_group(
-                    session,
-                    repo=repo,
-                    head_sha=head_sha,
-                    installation_id=work.installation_id,
-                    github=github,
-                    settings=settings,
-                    now=now,
-                )
+            group = session.get(MergeGroup, work.merge_group_id) if work.merge_group_id else None
+            if group is not None:
+                checks.post_merge_group(session, group, github=github, settings=settings, now=now)
                 session.commit()
         except Exception:  # nobody is waiting for this answer; the sweep heals what is left
             log.exception("posting after delivery failed; the sweep will retry")

@@ -193,3 +193,17 @@ def test_a_second_sweep_waits_its_turn(world):
     report = run_sweep(world)
     assert not report.skipped
     assert world.check()["conclusion"] == "action_required"
+
+
+def test_merge_group_check_that_failed_is_posted_by_the_sweep(world):
+    """A merge queue commit whose success check GitHub refused (5xx) is posted by the sweep."""
+    world.fake.add_commit(REPO, "e" * 40)
+    world.fake.fail_next("POST", r"/repos/.+/check-runs", status=502)
+    world.send("merge_group", world.events.merge_group(head_sha="e" * 40))
+    assert world.fake.check_runs_for(REPO, "e" * 40) == []
+    report = run_sweep(world)
+    assert report.failures == []
+    assert world.check("e" * 40)["conclusion"] == "success"
+    world.fake.reset_calls()
+    run_sweep(world)
+    assert world.fake.writes() == []
