@@ -129,7 +129,7 @@ class World:
         )
         return self.send("pull_request", payload)
 
-    def review(
+    def review_payload(
         self,
         number=7,
         *,
@@ -140,8 +140,15 @@ class World:
         review_id=100,
         author="mpage",
         action="submitted",
-    ):
-        """A review submitted (or dismissed) on the fake GitHub and announced by webhook."""
+        submitted_at=None,
+        merged_at=None,
+    ) -> dict:
+        """A review made on the fake GitHub now in the story, and its webhook payload.
+
+        A dismissal keeps the review's own ``submitted_at``; ``merged_at`` makes the trimmed
+        pull request in the payload a merged one, as GitHub sends it for a review after a merge.
+        """
+        stamp = self.tick()
         if action == "submitted":
             self.fake.add_review(
                 REPO,
@@ -150,8 +157,8 @@ class World:
                 state=state.upper(),
                 commit_id=commit_id or head_sha,
                 review_id=review_id,
+                submitted_at=stamp,
             )
-        stamp = self.tick()
         payload = self.events.review(
             action,
             number=number,
@@ -161,10 +168,16 @@ class World:
             state=state,
             review_id=review_id,
             commit_id=commit_id,
-            submitted_at=stamp,
+            submitted_at=submitted_at or stamp,
             updated_at=stamp,
         )
-        return self.send("pull_request_review", payload)
+        if merged_at is not None:
+            payload["pull_request"].update(state="closed", merged_at=merged_at, closed_at=merged_at)
+        return payload
+
+    def review(self, number=7, **options):
+        """A review submitted (or dismissed) on the fake GitHub and announced by webhook."""
+        return self.send("pull_request_review", self.review_payload(number, **options))
 
     def last_check_body(self) -> dict:
         """The body of the last check-run write the app sent (GitHub does not echo ``actions``)."""

@@ -62,49 +62,9 @@ def pull_event(world: World, action: str, *, head_sha: str, **options: Any) -> D
     return "pull_request", payload
 
 
-def review_event(
-    world: World,
-    *,
-    reviewer: str,
-    state: str,
-    review_id: int,
-    head_sha: str,
-    commit_id: str | None = None,
-    submitted_at: str | None = None,
-    merged_at: str | None = None,
-    action: str = "submitted",
-) -> Delivery:
-    """A ``pull_request_review`` delivery dated now in the story.
-
-    A dismissal keeps the review's own ``submitted_at``; ``merged_at`` makes the trimmed
-    pull request in the payload a merged one, as GitHub sends it for a review after a merge.
-    """
-    stamp = world.tick()
-    if action == "submitted":
-        world.fake.add_review(
-            REPO,
-            NUMBER,
-            reviewer=reviewer,
-            state=state.upper(),
-            commit_id=commit_id or head_sha,
-            review_id=review_id,
-            submitted_at=stamp,
-        )
-    payload = world.events.review(
-        action,
-        number=NUMBER,
-        author="mpage",
-        head_sha=head_sha,
-        reviewer=reviewer,
-        state=state,
-        review_id=review_id,
-        commit_id=commit_id,
-        submitted_at=submitted_at or stamp,
-        updated_at=stamp,
-    )
-    if merged_at is not None:
-        payload["pull_request"].update(state="closed", merged_at=merged_at, closed_at=merged_at)
-    return "pull_request_review", payload
+def review_event(world: World, **options) -> Delivery:
+    """A ``pull_request_review`` delivery dated now in the story (see World.review_payload)."""
+    return "pull_request_review", world.review_payload(NUMBER, author="mpage", **options)
 
 
 def deliver_in(world: World, story: dict[str, Delivery], order: list[str]) -> None:
