@@ -504,15 +504,6 @@ def _end_from(start: datetime, *, days: int | None, until: datetime | None) -> d
     return default_end(start)
 
 
-def mentorships_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, Mentorship]:
-    """Load several mentorships in one query."""
-    wanted = list(set(ids))
-    if not wanted:
-        return {}
-    rows = session.exec(select(Mentorship).where(col(Mentorship.id).in_(wanted)))
-    return {row.id: row for row in rows if row.id is not None}
-
-
 def mentors_by_mentorship(
     session: Session, *, mentorship_ids: Iterable[int]
 ) -> dict[int, list[MentorAssignment]]:
