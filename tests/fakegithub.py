@@ -8,8 +8,10 @@ Gatekeeper uses, behaving as GitHub does where a client can tell:
 * App authentication: RS256 JWTs checked against the App's key (``iss``, ``iat``, ``exp``),
   installation tokens (``ghs_...``, one hour) that see only their installation's repositories,
   OAuth user tokens from the web flow (``/login/oauth/authorize`` and ``access_token``).
-* Repositories, pull requests, reviews, review requests, commits, check runs, commit statuses,
-  issue comments, issue search, branches and branch protection, users and the rate limit.
+* Repositories, pull requests (from forks too, and several on one head commit), reviews, review
+  requests, commits, check runs, commit statuses, issue comments, issue search, branches and
+  branch protection, users and the rate limit. ``remove_repo`` deletes (or transfers away) a
+  repository: from then on every call about it answers 404.
 * Pagination with ``per_page``/``page`` and an RFC 5988 ``Link`` header; errors in GitHub's
   JSON shape (``message``, ``documentation_url``); case-insensitive owner and repository names.
 * Every JSON request body is validated against the operation's ``requestBody`` schema in
@@ -303,6 +305,7 @@ class FakeGitHub:
         installation_id: int | None,
         default_branch: str = "main",
         private: bool = False,
+        fork: bool = False,
     ) -> dict[str, Any]:
         with self._lock:
             if installation_id is not None and installation_id not in self._installations:
@@ -314,6 +317,7 @@ class FakeGitHub:
                 "installation_id": installation_id,
                 "default_branch": default_branch,
                 "private": private,
+                "fork": fork,
                 "branches": {default_branch},
                 "shas": {_sha(full_name, default_branch)},  # commits check runs may point at
             }
@@ -341,18 +345,26 @@ class FakeGitHub:
         state: str = "open",
         merged: bool = False,
         head_repo: str | None = None,
+        head_ref: str | None = None,
         updated_at: str | None = None,
         merged_by: str | None = None,
     ) -> dict[str, Any]:
-        """Add a pull request; ``merged=True`` closes it, merged by ``merged_by`` or the author."""
+        """Add a pull request; ``merged=True`` closes it, merged by ``merged_by`` or the author.
+
+        ``head_repo`` makes it a pull request from that fork (created if need be): its head
+        commit is then in both repositories, and check runs for it live on the base one. Pulls
+        may share a head commit, or with ``head_ref`` a whole head branch, as when one branch is
+        proposed for two base branches.
+        """
         with self._lock:
             repo = self._repo(full_name)
             if head_repo is not None and head_repo.lower() not in self._repos:
-                self.add_repo(head_repo, installation_id=None)
+                self.add_repo(head_repo, installation_id=None, fork=True)
             self._user(author)
             stamp = updated_at or _iso(_now())
             repo["branches"].add(base)
             repo["shas"] |= {head_sha, _sha(repo["full_name"], base)}
+            self._repo(head_repo or full_name)["shas"].add(head_sha)
             pull = self._pulls[(repo["full_name"].lower(), number)] = {
                 "number": number,
                 "repo": repo["full_name"],
@@ -360,7 +372,7 @@ class FakeGitHub:
                 "title": title,
                 "author": author,
                 "head_sha": head_sha,
-                "head_ref": f"{author.lower()}/change-{number}",
+                "head_ref": head_ref or f"{author.lower()}/change-{number}",
                 "head_repo": head_repo or repo["full_name"],
                 "base": base,
                 "draft": draft,
@@ -381,10 +393,26 @@ class FakeGitHub:
             self._repo(full_name)["shas"].add(sha)
 
     def push(self, full_name: str, number: int, head_sha: str) -> None:
+        """Push ``head_sha`` to the pull's head branch, moving every open pull made from it."""
         with self._lock:
             pull = self._pull(self._repo(full_name), number)
-            pull.update(head_sha=head_sha, updated_at=_iso(_now()))
-            self._repo(full_name)["shas"].add(head_sha)
+            branch = (pull["head_repo"].lower(), pull["head_ref"])
+            for other in self._pulls.values():
+                if other is pull or (
+                    other["state"] == "open"
+                    and (other["head_repo"].lower(), other["head_ref"]) == branch
+                ):
+                    other.update(head_sha=head_sha, updated_at=_iso(_now()))
+                    self._repo(other["repo"])["shas"].add(head_sha)
+            head_repo = self._repos.get(branch[0])
+            if head_repo is not None:  # None once a fork is deleted
+                head_repo["shas"].add(head_sha)
+
+    def remove_repo(self, full_name: str) -> None:
+        """Delete a repository, or transfer it away: every API call about it answers 404 and
+        no installation lists it. Pull requests from it as a fork lose their ``head.repo``."""
+        with self._lock:
+            del self._repos[self._repo(full_name)["full_name"].lower()]
 
     def add_review(
         self,
@@ -588,7 +616,7 @@ class FakeGitHub:
             "full_name": full_name,
             "owner": self._user_json(full_name.split("/")[0]),
             "private": repo["private"],
-            "fork": False,
+            "fork": repo["fork"],
             "default_branch": repo["default_branch"],
             "url": f"{self.api_url}/repos/{full_name}",
             "html_url": f"{self.url}/{full_name}",
@@ -615,8 +643,8 @@ class FakeGitHub:
         }
 
     def _pull_json(self, pull: dict[str, Any], *, full: bool = True) -> dict[str, Any]:
-        repo, head_repo = self._repo(pull["repo"]), self._repo(pull["head_repo"])
-        owner, head_owner = repo["full_name"].split("/")[0], head_repo["full_name"].split("/")[0]
+        repo, head_repo = self._repo(pull["repo"]), self._repos.get(pull["head_repo"].lower())
+        owner, head_owner = repo["full_name"].split("/")[0], pull["head_repo"].split("/")[0]
         api = f"{self.api_url}/repos/{repo['full_name']}"
         number = pull["number"]
         requested = self.requested_reviewers[(repo["full_name"], number)]
@@ -642,7 +670,7 @@ class FakeGitHub:
                 "ref": pull["head_ref"],
                 "sha": pull["head_sha"],
                 "user": self._user_json(head_owner),
-                "repo": self._repo_json(head_repo),
+                "repo": head_repo and self._repo_json(head_repo),  # null once a fork is deleted
             },
             "base": {
                 "label": f"{owner}:{pull['base']}",

@@ -66,6 +66,11 @@ def gh(app: GithubIntegration) -> Iterator[Github]:
         yield client
 
 
+def _auth(app: GithubIntegration, installation_id: int = 1) -> dict[str, str]:
+    """Headers for ``requests`` with a fresh token of the installation."""
+    return {"Authorization": f"token {app.get_access_token(installation_id).token}"}
+
+
 # ---------------------------------------------------------------------------- App auth
 
 
@@ -217,6 +222,83 @@ def test_reviews_and_review_requests(fake: FakeGitHub, gh: Github) -> None:
     with pytest.raises(GithubException) as raised:
         pull.create_review_request(reviewers=["alice"])
     assert raised.value.status == 422
+
+
+def test_a_pull_from_a_fork_has_its_checks_on_the_base_repo(fake: FakeGitHub, gh: Github) -> None:
+    """head.repo is the fork and base.repo the base; the App's check run for the head commit,
+    created on the base repository, is listed there."""
+    fake.add_pull(
+        "python/cpython", 8, author="stranger", head_sha=OTHER_SHA, head_repo="stranger/cpython"
+    )
+    repo = gh.get_repo("python/cpython")
+    pull = repo.get_pull(8)
+    head, base = pull.head, pull.base
+    assert (head.repo.full_name, head.repo.fork, head.user.login) == (
+        "stranger/cpython",
+        True,
+        "stranger",
+    )
+    assert (base.repo.full_name, base.repo.fork, base.ref) == ("python/cpython", False, "main")
+    run = repo.create_check_run("gatekeeper", head.sha, status="in_progress")
+    assert [listed.id for listed in repo.get_commit(head.sha).get_check_runs()] == [run.id]
+
+
+def test_pulls_may_share_a_head(fake: FakeGitHub, gh: Github) -> None:
+    """One branch proposed for two base branches: both pulls have its head commit and move
+    together on a push; a third pull on the same commit from another branch stays put."""
+    fake.add_pull(
+        "python/cpython", 8, author="alice", head_sha=SHA, base="3.13", head_ref="alice/change-7"
+    )
+    fake.add_pull("python/cpython", 9, author="bob", head_sha=SHA)
+    repo = gh.get_repo("python/cpython")
+    pulls = {pull.number: pull for pull in repo.get_pulls()}
+    assert {number: (pull.head.sha, pull.base.ref) for number, pull in pulls.items()} == {
+        7: (SHA, "main"),
+        8: (SHA, "3.13"),
+        9: (SHA, "main"),
+    }
+    assert pulls[7].head.ref == pulls[8].head.ref != pulls[9].head.ref
+    run = repo.create_check_run("gatekeeper", SHA, status="in_progress")
+    assert [listed.id for listed in repo.get_commit(SHA).get_check_runs()] == [run.id]
+    fake.push("python/cpython", 7, OTHER_SHA)
+    assert [repo.get_pull(n).head.sha for n in (7, 8, 9)] == [OTHER_SHA, OTHER_SHA, SHA]
+
+
+def test_a_removed_repo_answers_404_everywhere(fake: FakeGitHub, app: GithubIntegration) -> None:
+    """After remove_repo every call about the repository is GitHub's 404 and no installation
+    lists it; a pull request from a deleted fork keeps its head commit but loses head.repo."""
+    fake.add_repo("python/peps", installation_id=1)
+    fake.add_pull(
+        "python/cpython", 8, author="carol", head_sha=OTHER_SHA, head_repo="carol/cpython"
+    )
+    fake.remove_repo("carol/cpython")
+    fake.remove_repo("Python/PEPs")
+    headers = _auth(app)
+    for method, path, body in [
+        ("GET", "/repos/python/peps", None),
+        ("GET", "/repos/python/peps/pulls", None),
+        ("POST", "/repos/python/peps/check-runs", {"name": "gatekeeper", "head_sha": SHA}),
+    ]:
+        answer = requests.request(method, f"{fake.api_url}{path}", json=body, headers=headers)
+        assert answer.status_code == 404
+        assert answer.json() == {
+            "message": "Not Found",
+            "status": "404",
+            "documentation_url": "https://docs.github.com/rest",
+        }
+    with pytest.raises(UnknownObjectException):
+        app.get_repo_installation("python", "peps")
+    assert [repo.full_name for repo in app.get_app_installation(1).get_repos()] == [
+        "python/cpython"
+    ]
+    with app.get_github_for_installation(1) as gh:
+        pull = gh.get_repo("python/cpython").get_pull(8)
+        assert (pull.head.sha, pull.raw_data["head"]["repo"]) == (OTHER_SHA, None)
+        assert gh.search_issues("is:pr author:carol").totalCount == 1
+        fake.remove_repo("python/cpython")
+        assert gh.search_issues("is:pr author:carol").totalCount == 0
+        with pytest.raises(UnknownObjectException):
+            gh.get_repo("python/cpython").get_pull(7)
 
 
 # ---------------------------------------------------------------------------- checks, statuses, comments
