@@ -14,14 +14,20 @@ Gatekeeper uses, behaving as GitHub does where a client can tell:
   repository: from then on every call about it answers 404.
 * Pagination with ``per_page``/``page`` and an RFC 5988 ``Link`` header; errors in GitHub's
   JSON shape (``message``, ``documentation_url``); case-insensitive owner and repository names.
+* Conditional requests: every successful GET carries a weak ``ETag`` computed from its body
+  (so each page of a list has its own), and a GET whose ``If-None-Match`` matches it is
+  answered ``304 Not Modified`` with no body.
+* Rate-limit accounting per credential (an installation, the App's JWT, a user) and resource
+  (``core``, ``search``): ``X-RateLimit-Remaining`` goes down for each counted request; a 304,
+  ``/rate_limit`` and an injected rate-limit answer are not counted, as on GitHub.
 * Every JSON request body is validated against the operation's ``requestBody`` schema in
   GitHub's own OpenAPI description (``fixtures/openapi``) and the documented check-run limits;
   a failure is answered with 422 and recorded in ``violations``, which tests assert is empty.
 
 Tests set state up with the ``add_*`` methods, read what the app did from ``calls``,
-``writes()``, ``check_runs`` and friends, and inject faults with ``fail_next``/``hang_next``
-(``after_effect=True``: the request is performed and only its answer is lost, as when a proxy
-answers 502 or the client times out after GitHub created the check run).
+``writes()``, ``counted_calls()``, ``check_runs`` and friends, and inject faults with
+``fail_next``/``hang_next`` (``after_effect=True``: the request is performed and only its answer
+is lost, as when a proxy answers 502 or the client times out after GitHub created the check run).
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 PULL = REPO + r"/pulls/(?P<number>\d+)"
 ISSUE = REPO + r"/issues/(?P<number>\d+)"  # every issue here is a pull request
 BRANCH = REPO + r"/branches/(?P<branch>[^/]+)"
+RATE_LIMITS = {"core": (5000, 3600), "search": (30, 60)}  # resource -> (requests, per seconds)
 
 
 @dataclasses.dataclass
@@ -80,6 +87,7 @@ class Call:
     json: Any | None  # the JSON body (or the form of a form-encoded POST)
     status: int
     auth: str  # "jwt", "installation:<id>", "oauth:<login>", "none" or "invalid"
+    counted: bool = False  # whether it used up a request of its credential's rate limit
 
 
 class GitHubError(Exception):
@@ -121,6 +129,19 @@ class _Fault:
     after_effect: bool = False  # perform the request, then fail or delay the answer
 
 
+@dataclasses.dataclass
+class _Quota:
+    """One credential's requests within one rate-limit window of one resource."""
+
+    limit: int
+    reset: int  # epoch seconds at which the window ends
+    used: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
 Reply = tuple[int, Any, dict[str, str]]
 _ROUTES: list[tuple[str, re.Pattern[str], bool, Callable[..., Reply]]] = []
 
@@ -153,6 +174,22 @@ def _node_id(kind: str, number: int) -> str:
 
 def _sha(*parts: str) -> str:
     return hashlib.sha1(":".join(parts).encode()).hexdigest()
+
+
+def _resource(path: str) -> str:
+    """The rate-limit resource a path draws on: search has its own, smaller, budget."""
+    return "search" if path.startswith("/search/") else "core"
+
+
+def _etag(text: str) -> str:
+    # GitHub's are weak tags over the body, so they change exactly when the body does.
+    return f'W/"{hashlib.sha256(text.encode()).hexdigest()}"'
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110's weak comparison: any listed tag, with or without ``W/``, or ``*``."""
+    tags = {tag.strip().removeprefix("W/") for tag in (if_none_match or "").split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 @functools.cache
@@ -246,6 +283,7 @@ class FakeGitHub:
         self._oauth_codes: dict[str, tuple[str, ...]] = {}  # code -> client, redirect, login, scope
         self._oauth_tokens: dict[str, str] = {}
         self._faults: list[_Fault] = []
+        self._quotas: dict[tuple[str, str], _Quota] = {}  # by (Call.auth, resource)
 
         self.oauth_next_login: str | None = None
         self.calls: list[Call] = []
@@ -484,6 +522,11 @@ class FakeGitHub:
                 if call.method in {"POST", "PATCH", "PUT", "DELETE"}
                 and not call.path.endswith("/access_tokens")
             ]
+
+    def counted_calls(self, auth: str | None = None) -> list[Call]:
+        """Calls that used up rate limit (of the credential ``auth``, e.g. "installation:1")."""
+        with self._lock:
+            return [call for call in self.calls if call.counted and auth in {None, call.auth}]
 
     def reset_calls(self) -> None:
         with self._lock:
@@ -749,13 +792,20 @@ class FakeGitHub:
         with self._lock:
             req = self._parse(request, path)
             if api or fault is not None:
-                response = self._api_response(req, fault)
+                counts = fault is None or not fault.rate_limited  # that limit is already spent
+                reply = self._api_reply(req, fault)
+                response, counted = self._api_response(
+                    req, reply, request.headers.get("If-None-Match"), counts=counts
+                )
             else:
-                response = self._web(req, request.headers.get("Accept", ""))
+                response, counted = self._web(req, request.headers.get("Accept", "")), False
             if late is not None and not late.delay:  # performed; now lose the answer
-                response = self._api_response(req, late)
+                response, _ = self._api_response(
+                    req, self._api_reply(req, late), None, counts=False
+                )
+            status = response.status_code
             self.calls.append(
-                Call(req.method, path, req.query, req.body, response.status_code, req.auth)
+                Call(req.method, path, req.query, req.body, status, req.auth, counted)
             )
         if late is not None and late.delay:
             self._stopping.wait(late.delay)
@@ -763,11 +813,34 @@ class FakeGitHub:
         response.headers["Connection"] = "close"
         return response(environ, start_response)
 
-    def _api_response(self, req: _Req, fault: _Fault | None) -> Response:
-        status, data, headers = self._api_reply(req, fault)
+    def _api_response(
+        self, req: _Req, reply: Reply, if_none_match: str | None, *, counts: bool
+    ) -> tuple[Response, bool]:
+        """The answer to send for ``reply``, and whether it counted against the rate limit.
+
+        A GET's answer carries its ETag, or is a bodiless 304 when the client already has it.
+        """
+        status, data, headers = reply
         text = "" if status == 204 else json.dumps(data)
-        headers = {**self._rate_headers(4999), **headers}
-        return Response(text, status, headers, mimetype="application/json")
+        if req.method == "GET" and status == 200:
+            headers = {**headers, "ETag": _etag(text)}
+            if _etag_matches(if_none_match, headers["ETag"]):
+                status, text, counts = 304, "", False  # GitHub: a 304 costs no rate limit
+        counts = counts and req.path != "/rate_limit"  # free, as on GitHub
+        resource = _resource(req.path)
+        quota = self._quota(req.auth, resource)
+        if counts:
+            quota.used += 1
+        headers = {**self._rate_headers(resource, quota), **headers}
+        return Response(text, status, headers, mimetype="application/json"), counts
+
+    def _quota(self, auth: str, resource: str) -> _Quota:
+        """The credential's budget for ``resource`` in the current window, started on first use."""
+        quota = self._quotas.get((auth, resource))
+        if quota is None or time.time() >= quota.reset:
+            limit, window = RATE_LIMITS[resource]
+            quota = self._quotas[(auth, resource)] = _Quota(limit, int(time.time()) + window)
+        return quota
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         with self._lock:
@@ -862,16 +935,18 @@ class FakeGitHub:
         who = f"installation ID {req.installation_id}" if req.installation_id else "user ID 1"
         message = f"API rate limit exceeded for {who}."
         docs = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
-        return 403, {"message": message, "documentation_url": docs}, self._rate_headers(0)
+        limit, _ = RATE_LIMITS[_resource(req.path)]
+        spent = {"x-ratelimit-remaining": "0", "x-ratelimit-used": str(limit)}
+        return 403, {"message": message, "documentation_url": docs}, spent
 
     @staticmethod
-    def _rate_headers(remaining: int) -> dict[str, str]:
+    def _rate_headers(resource: str, quota: _Quota) -> dict[str, str]:
         return {
-            "x-ratelimit-limit": "5000",
-            "x-ratelimit-remaining": str(remaining),
-            "x-ratelimit-used": str(5000 - remaining),
-            "x-ratelimit-reset": str(int(time.time()) + 60),
-            "x-ratelimit-resource": "core",
+            "x-ratelimit-limit": str(quota.limit),
+            "x-ratelimit-remaining": str(quota.remaining),
+            "x-ratelimit-used": str(quota.used),
+            "x-ratelimit-reset": str(quota.reset),
+            "x-ratelimit-resource": resource,
         }
 
     def _paginate(
@@ -1288,10 +1363,16 @@ class FakeGitHub:
 
     @route("GET", r"/rate_limit")
     def _rate_limit(self, req: _Req) -> Reply:
-        reset = int(time.time()) + 3600
-        core = {"limit": 5000, "remaining": 4999, "reset": reset, "used": 1}
-        search = {"limit": 30, "remaining": 30, "reset": reset, "used": 0}
-        return 200, {"resources": {"core": core, "search": search}, "rate": core}, {}
+        resources = {}
+        for resource in RATE_LIMITS:
+            quota = self._quota(req.auth, resource)
+            resources[resource] = {
+                "limit": quota.limit,
+                "remaining": quota.remaining,
+                "reset": quota.reset,
+                "used": quota.used,
+            }
+        return 200, {"resources": resources, "rate": resources["core"]}, {}
 
     # ------------------------------------------------------------------ OAuth web flow
 

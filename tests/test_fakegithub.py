@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -561,6 +562,119 @@ def test_writes_leave_out_token_minting(fake: FakeGitHub, gh: Github) -> None:
     assert fake.calls == []
 
 
+# ---------------------------------------------------------------------------- conditional requests, rate limit
+
+
+def test_a_matching_if_none_match_is_a_free_304(fake: FakeGitHub, app: GithubIntegration) -> None:
+    """A GET carries a weak ETag; sent back in If-None-Match (weak or strong, in a list) it gets
+    a bodiless 304 with the same ETag, which is recorded but costs no rate limit."""
+    headers, url = _auth(app), f"{fake.api_url}/repos/python/cpython"
+    first = requests.get(url, headers=headers)
+    etag = first.headers["ETag"]
+    assert re.fullmatch(r'W/"[0-9a-f]{64}"', etag)
+    assert first.headers["x-ratelimit-remaining"] == "4999"
+    again = requests.get(url, headers={**headers, "If-None-Match": etag})
+    assert (again.status_code, again.text, again.headers["ETag"]) == (304, "", etag)
+    assert again.headers["x-ratelimit-remaining"] == "4999"
+    strong = f'"other", {etag.removeprefix("W/")}'
+    assert requests.get(url, headers={**headers, "If-None-Match": strong}).status_code == 304
+    stale = requests.get(url, headers={**headers, "If-None-Match": 'W/"stale"'})
+    assert (stale.status_code, stale.headers["x-ratelimit-remaining"]) == (200, "4998")
+    assert [
+        (call.status, call.counted) for call in fake.calls if call.path.endswith("cpython")
+    ] == [
+        (200, True),
+        (304, False),
+        (304, False),
+        (200, True),
+    ]
+    assert [call.status for call in fake.counted_calls("installation:1")] == [200, 200]
+    assert [call.path for call in fake.counted_calls("jwt")] == [
+        "/app/installations/1/access_tokens"
+    ]
+
+
+def test_pygithub_sees_the_304(fake: FakeGitHub, gh: Github) -> None:
+    """Requester.requestJson hands back the 304; an object's update() is False until it changes."""
+    pull = gh.get_repo("python/cpython").get_pull(7)
+    assert pull.etag is not None
+    status, headers, body = gh.requester.requestJson(
+        "GET", "/repos/python/cpython/pulls/7", headers={"If-None-Match": pull.etag}
+    )
+    assert (status, headers["etag"], body) == (304, pull.etag, "")
+    assert pull.update() is False
+    fake.push("python/cpython", 7, OTHER_SHA)
+    assert pull.update() is True
+    assert pull.head.sha == OTHER_SHA
+    assert [call.status for call in fake.calls if call.path.endswith("/pulls/7")] == [
+        200,
+        304,
+        304,
+        200,
+    ]
+    assert len(fake.counted_calls("installation:1")) == 3  # the repository, the pull twice
+
+
+def _pulls_page(gh: Github, page: int, etag: str | None = None) -> tuple[int, str]:
+    """(status, ETag) of a page of open pulls, 100 a page, asked for conditionally with ``etag``."""
+    status, headers, _ = gh.requester.requestJson(
+        "GET",
+        "/repos/python/cpython/pulls",
+        parameters={"state": "open", "per_page": 100, "page": page},
+        headers={"If-None-Match": etag} if etag else None,
+    )
+    return status, headers["etag"]
+
+
+def _revalidate(gh: Github, etags: list[str]) -> list[int]:
+    """The status of each page, 1 on, asked for with the ETag it had."""
+    return [_pulls_page(gh, page, etag)[0] for page, etag in enumerate(etags, start=1)]
+
+
+def test_each_list_page_has_its_own_etag(fake: FakeGitHub, gh: Github) -> None:
+    """A new head commit on a pull of page 2 changes only page 2's ETag; a newly opened pull
+    shifts every page, so both change."""
+    for number in range(100, 200):  # with #7, 101 open pulls: #199..#100 on page 1, #7 on page 2
+        fake.add_pull("python/cpython", number, author="bob", head_sha=SHA)
+    etags = [_pulls_page(gh, page)[1] for page in (1, 2)]
+    assert etags[0] != etags[1]
+    assert _revalidate(gh, etags) == [304, 304]
+    fake.push("python/cpython", 7, OTHER_SHA)
+    assert _revalidate(gh, etags) == [304, 200]
+    etags[1] = _pulls_page(gh, 2)[1]
+    fake.add_pull("python/cpython", 200, author="bob", head_sha=SHA)
+    assert _revalidate(gh, etags) == [200, 200]
+
+
+def test_rate_limit_is_counted_per_credential_and_resource(
+    fake: FakeGitHub, app: GithubIntegration, gh: Github
+) -> None:
+    """Each installation and the App's JWT have their own budget and search has its own;
+    /rate_limit and an injected rate-limit answer use none of it."""
+    gh.get_repo("python/cpython")
+    assert gh.search_issues("is:pr author:alice").totalCount == 1
+    fake.fail_next("GET", r"/repos/python/cpython", rate_limited=True)
+    with pytest.raises(RateLimitExceededException):
+        gh.get_repo("python/cpython")
+    with app.get_github_for_installation(2) as other:
+        other.get_repo("tiran/fork")
+        assert other.get_rate_limit().resources.core.remaining == 4999
+    limits = gh.get_rate_limit().resources
+    assert (limits.core.remaining, limits.search.remaining) == (4999, 29)
+    assert [call.path for call in fake.counted_calls("installation:1")] == [
+        "/repos/python/cpython",
+        "/search/issues",
+    ]
+    assert len(fake.counted_calls("jwt")) == 2  # a token for each installation
+    search = requests.get(
+        f"{fake.api_url}/search/issues", params={"q": "is:pr"}, headers=_auth(app)
+    )
+    assert (search.headers["x-ratelimit-resource"], search.headers["x-ratelimit-limit"]) == (
+        "search",
+        "30",
+    )
+
+
 # ---------------------------------------------------------------------------- OAuth and users
 
 
@@ -606,14 +720,14 @@ def test_oauth_exchange_checks_the_client_secret(fake: FakeGitHub) -> None:
 
 
 def test_users_and_rate_limit(fake: FakeGitHub, gh: Github) -> None:
-    """Users are found case-insensitively; the bot is a Bot; /rate_limit answers."""
+    """Users are found case-insensitively; the bot is a Bot; /rate_limit counts the three."""
     fake.add_user("Mentor", user_id=77, name="A Mentor")
     mentor = gh.get_user("mentor")
     assert (mentor.login, mentor.id, mentor.name, mentor.type) == ("Mentor", 77, "A Mentor", "User")
     assert gh.get_user(fake.bot_login).type == "Bot"
     with pytest.raises(UnknownObjectException):
         gh.get_user("nobody")
-    assert gh.get_rate_limit().resources.core.remaining == 4999
+    assert gh.get_rate_limit().resources.core.remaining == 4997
 
 
 # ---------------------------------------------------------------------------- fixtures
