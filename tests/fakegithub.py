@@ -25,9 +25,12 @@ Gatekeeper uses, behaving as GitHub does where a client can tell:
   a failure is answered with 422 and recorded in ``violations``, which tests assert is empty.
 
 Tests set state up with the ``add_*`` methods, read what the app did from ``calls``,
-``writes()``, ``counted_calls()``, ``check_runs`` and friends, and inject faults with
+``writes()``, ``counted_calls()``, ``check_runs`` (each run keeps its ``writes``, timed),
+``check_run_writes`` and friends, and inject faults with
 ``fail_next``/``hang_next`` (``after_effect=True``: the request is performed and only its answer
 is lost, as when a proxy answers 502 or the client times out after GitHub created the check run).
+``latency`` makes every answer take time, as GitHub's do; the server is threaded, so concurrent
+requests wait side by side.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -74,6 +77,7 @@ REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 PULL = REPO + r"/pulls/(?P<number>\d+)"
 ISSUE = REPO + r"/issues/(?P<number>\d+)"  # every issue here is a pull request
 BRANCH = REPO + r"/branches/(?P<branch>[^/]+)"
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 RATE_LIMITS = {"core": (5000, 3600), "search": (30, 60)}  # resource -> (requests, per seconds)
 
 
@@ -88,6 +92,16 @@ class Call:
     status: int
     auth: str  # "jwt", "installation:<id>", "oauth:<login>", "none" or "invalid"
     counted: bool = False  # whether it used up a request of its credential's rate limit
+
+
+class CheckRunWrite(NamedTuple):
+    """One create or update of a check run, in the order the fake stored them."""
+
+    at: float  # time.monotonic() when it was stored
+    repo: str
+    head_sha: str
+    conclusion: str | None
+    run_id: int
 
 
 class GitHubError(Exception):
@@ -142,6 +156,19 @@ class _Quota:
         return max(self.limit - self.used, 0)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Latency:
+    """Seconds to wait before answering; replaced whole, so threads read it without a lock."""
+
+    write: float = 0.0
+    read: float = 0.0
+    every: float = 0.0
+
+    def of(self, method: str, path: str) -> float:
+        kind = self.write if _is_write(method, path) else self.read if method == "GET" else 0.0
+        return self.every + kind
+
+
 Reply = tuple[int, Any, dict[str, str]]
 _ROUTES: list[tuple[str, re.Pattern[str], bool, Callable[..., Reply]]] = []
 
@@ -176,6 +203,11 @@ def _sha(*parts: str) -> str:
     return hashlib.sha1(":".join(parts).encode()).hexdigest()
 
 
+def _is_write(method: str, path: str) -> bool:
+    """Whether a request changes something; minting an installation token does not count."""
+    return method in WRITE_METHODS and not path.endswith("/access_tokens")
+
+
 def _resource(path: str) -> str:
     """The rate-limit resource a path draws on: search has its own, smaller, budget."""
     return "search" if path.startswith("/search/") else "core"
@@ -190,6 +222,11 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110's weak comparison: any listed tag, with or without ``W/``, or ``*``."""
     tags = {tag.strip().removeprefix("W/") for tag in (if_none_match or "").split(",")}
     return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def _without(record: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """A stored record as the API shows it, leaving out what only tests may read."""
+    return {key: value for key, value in record.items() if key not in keys}
 
 
 @functools.cache
@@ -284,6 +321,7 @@ class FakeGitHub:
         self._oauth_tokens: dict[str, str] = {}
         self._faults: list[_Fault] = []
         self._quotas: dict[tuple[str, str], _Quota] = {}  # by (Call.auth, resource)
+        self._latency = _Latency()
 
         self.oauth_next_login: str | None = None
         self.calls: list[Call] = []
@@ -291,6 +329,7 @@ class FakeGitHub:
         self.statuses: list[dict[str, Any]] = []
         self.comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.requested_reviewers: dict[tuple[str, int], list[str]] = {}
+        self.check_run_writes: list[CheckRunWrite] = []
         self.tokens_issued = 0
         self.violations: list[str] = []
         self._user(self.bot_login)
@@ -511,17 +550,19 @@ class FakeGitHub:
         with self._lock:
             self._oauth_apps[client_id] = client_secret
 
+    def latency(self, *, write: float = 0.0, read: float = 0.0, all: float = 0.0) -> None:
+        """From now on wait ``write`` seconds before performing and answering each write (token
+        minting aside), ``read`` before each GET, and ``all`` more before every request of any
+        kind; ``latency()`` makes answers immediate again. Requests wait side by side."""
+        with self._lock:
+            self._latency = _Latency(write, read, all)
+
     # ------------------------------------------------------------------ what the app did
 
     def writes(self) -> list[Call]:
         """Calls that change something, leaving out the minting of installation tokens."""
         with self._lock:
-            return [
-                call
-                for call in self.calls
-                if call.method in {"POST", "PATCH", "PUT", "DELETE"}
-                and not call.path.endswith("/access_tokens")
-            ]
+            return [call for call in self.calls if _is_write(call.method, call.path)]
 
     def counted_calls(self, auth: str | None = None) -> list[Call]:
         """Calls that used up rate limit (of the credential ``auth``, e.g. "installation:1")."""
@@ -782,6 +823,8 @@ class FakeGitHub:
         request = Request(environ)
         api = request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
         path = request.path.removeprefix(API_PREFIX) if api else request.path
+        # Waited out before taking the lock, so concurrent requests wait side by side.
+        self._stopping.wait(self._latency.of(request.method, path))
         fault = self._take_fault(request.method, path)
         late = None  # a fault applied once the request has been performed
         if fault is not None and fault.after_effect:
@@ -1126,20 +1169,32 @@ class FakeGitHub:
             "check_suite": {"id": run_id},
             "app": {"id": self.app_id, "slug": self.app_slug, "name": self.app_slug},
             "pull_requests": [],
+            "writes": [],  # for tests only: when each create or update was stored
         }
         self._update_check_run(run, req.body)  # actions are accepted, and not shown, like GitHub
         self.check_runs[run_id] = run
-        return 201, run, {}
+        self._record_write(repo, run)
+        return 201, _without(run, "writes"), {}
 
     @route("GET", REPO + r"/check-runs/(?P<run_id>\d+)")
     def _get_check_run(self, req: _Req, repo: dict[str, Any], run_id: str) -> Reply:
-        return 200, self._check_run(repo, run_id), {}
+        return 200, _without(self._check_run(repo, run_id), "writes"), {}
 
     @route("PATCH", REPO + r"/check-runs/(?P<run_id>\d+)")
     def _edit_check_run(self, req: _Req, repo: dict[str, Any], run_id: str) -> Reply:
         run = self._check_run(repo, run_id)
         self._update_check_run(run, req.body)
-        return 200, run, {}
+        self._record_write(repo, run)
+        return 200, _without(run, "writes"), {}
+
+    def _record_write(self, repo: dict[str, Any], run: dict[str, Any]) -> None:
+        # Both clocks: monotonic to measure lags against the app's, wall-clock to read.
+        at = time.monotonic()
+        state = {"status": run["status"], "conclusion": run["conclusion"]}
+        run["writes"].append({"at": at, "wall": time.time(), **state})
+        self.check_run_writes.append(
+            CheckRunWrite(at, repo["full_name"], run["head_sha"], run["conclusion"], run["id"])
+        )
 
     def _check_run(self, repo: dict[str, Any], run_id: str) -> dict[str, Any]:
         run = self.check_runs.get(int(run_id))
@@ -1177,7 +1232,9 @@ class FakeGitHub:
             newest = {run["name"]: run["id"] for run in reversed(runs)}
             runs = [run for run in runs if newest[run["name"]] == run["id"]]
         return self._paginate(
-            req, runs, lambda chunk: {"total_count": len(runs), "check_runs": chunk}
+            req,
+            [_without(run, "writes") for run in runs],
+            lambda chunk: {"total_count": len(runs), "check_runs": chunk},
         )
 
     @route("POST", REPO + r"/statuses/(?P<sha>[0-9a-fA-F]+)")

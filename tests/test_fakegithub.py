@@ -6,7 +6,8 @@ import json
 import re
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -673,6 +674,107 @@ def test_rate_limit_is_counted_per_credential_and_resource(
         "search",
         "30",
     )
+
+
+# ---------------------------------------------------------------------------- latency
+
+
+def _timed(request: Callable[[], Any]) -> float:
+    started = time.monotonic()
+    request()
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    ("setting", "slow"),
+    [
+        ({"write": 0.5}, {"write"}),
+        ({"read": 0.5}, {"read"}),
+        ({"all": 0.5}, {"read", "write", "token"}),
+    ],
+    ids=["write", "read", "all"],
+)
+def test_latency_delays_its_kind_of_request(
+    fake: FakeGitHub, app: GithubIntegration, setting: dict[str, float], slow: set[str]
+) -> None:
+    """write= delays writes (not token minting), read= GETs, all= every request."""
+    headers = _auth(app)
+    fake.latency(**setting)
+    check_run = {"name": "gatekeeper", "head_sha": SHA}
+    timings = {
+        "read": _timed(
+            lambda: requests.get(f"{fake.api_url}/repos/python/cpython", headers=headers)
+        ),
+        "write": _timed(
+            lambda: requests.post(
+                f"{fake.api_url}/repos/python/cpython/check-runs", json=check_run, headers=headers
+            )
+        ),
+        "token": _timed(lambda: app.get_access_token(1)),
+    }
+    assert {kind for kind, seconds in timings.items() if seconds >= 0.5} == slow
+    fake.latency()
+    assert _timed(lambda: app.get_access_token(1)) < 0.5
+
+
+def test_concurrent_writes_wait_side_by_side(fake: FakeGitHub, app: GithubIntegration) -> None:
+    """Ten check-run POSTs at once with 0.3 s of write latency each take 0.3 s, not 3 s in all."""
+    headers = _auth(app)
+    fake.latency(write=0.3)
+
+    def post(index: int) -> tuple[int, float]:
+        started = time.monotonic()
+        answer = requests.post(
+            f"{fake.api_url}/repos/python/cpython/check-runs",
+            json={"name": f"check-{index}", "head_sha": SHA},
+            headers=headers,
+            timeout=10,
+        )
+        return answer.status_code, time.monotonic() - started
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(post, range(10)))
+    assert time.monotonic() - started < 2
+    assert [status for status, _ in answers] == [201] * 10
+    assert min(seconds for _, seconds in answers) >= 0.3
+    assert len(fake.check_runs_for("python/cpython", SHA)) == 10
+
+
+def test_latency_all_can_outlast_the_clients_timeout(fake: FakeGitHub) -> None:
+    """latency(all=5.0) delays even token minting past a one-second client timeout."""
+    fake.latency(all=5.0)
+    with integration(fake, timeout=1) as client, pytest.raises(requests.exceptions.ReadTimeout):
+        client.get_access_token(1)
+
+
+# ---------------------------------------------------------------------------- check-run write times
+
+
+def test_check_run_writes_are_timed(fake: FakeGitHub, gh: Github) -> None:
+    """Each create and update is stored with both clocks on the run and in check_run_writes,
+    when it is performed: after the write latency, not when the request arrived."""
+    repo = gh.get_repo("python/cpython")
+    before = time.monotonic()
+    run = repo.create_check_run("gatekeeper", SHA, status="in_progress")
+    fake.latency(write=0.2)
+    sent = time.monotonic()
+    run.edit(conclusion="success")
+    writes = fake.check_runs[run.id]["writes"]
+    assert [(write["status"], write["conclusion"]) for write in writes] == [
+        ("in_progress", None),
+        ("completed", "success"),
+    ]
+    assert before <= writes[0]["at"] <= sent
+    assert writes[1]["at"] - sent >= 0.2
+    assert abs(writes[1]["wall"] - time.time()) < 5
+    assert fake.check_run_writes == [
+        (writes[0]["at"], "python/cpython", SHA, None, run.id),
+        (writes[1]["at"], "python/cpython", SHA, "success", run.id),
+    ]
+    assert fake.check_run_writes[1].conclusion == "success"
+    assert "writes" not in repo.get_check_run(run.id).raw_data
+    assert "writes" not in repo.get_commit(SHA).get_check_runs()[0].raw_data
 
 
 # ---------------------------------------------------------------------------- OAuth and users
