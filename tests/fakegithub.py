@@ -20,13 +20,16 @@ Gatekeeper uses, behaving as GitHub does where a client can tell:
 * Rate-limit accounting per credential (an installation, the App's JWT, a user) and resource
   (``core``, ``search``): ``X-RateLimit-Remaining`` goes down for each counted request; a 304,
   ``/rate_limit`` and an injected rate-limit answer are not counted, as on GitHub.
+* The App's webhook deliveries: ``GET /app/hook/deliveries`` (cursor pagination, newest first)
+  and ``POST /app/hook/deliveries/{id}/attempts``, which re-sends the payload, signed, to
+  ``hook_target`` when one is set and lists the new attempt as a redelivery.
 * Every JSON request body is validated against the operation's ``requestBody`` schema in
   GitHub's own OpenAPI description (``fixtures/openapi``) and the documented check-run limits;
   a failure is answered with 422 and recorded in ``violations``, which tests assert is empty.
 
 Tests set state up with the ``add_*`` methods, read what the app did from ``calls``,
 ``writes()``, ``counted_calls()``, ``check_runs`` (each run keeps its ``writes``, timed),
-``check_run_writes`` and friends, and inject faults with
+``check_run_writes``, ``redelivery_requests`` and friends, and inject faults with
 ``fail_next``/``hang_next`` (``after_effect=True``: the request is performed and only its answer
 is lost, as when a proxy answers 502 or the client times out after GitHub created the check run).
 ``latency`` makes every answer take time, as GitHub's do; the server is threaded, so concurrent
@@ -40,6 +43,7 @@ import copy
 import dataclasses
 import functools
 import hashlib
+import hmac
 import itertools
 import json
 import re
@@ -49,6 +53,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -79,6 +84,7 @@ ISSUE = REPO + r"/issues/(?P<number>\d+)"  # every issue here is a pull request
 BRANCH = REPO + r"/branches/(?P<branch>[^/]+)"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 RATE_LIMITS = {"core": (5000, 3600), "search": (30, 60)}  # resource -> (requests, per seconds)
+HOOK_ID = 1  # the App's one webhook, as X-GitHub-Hook-ID names it
 
 
 @dataclasses.dataclass
@@ -130,6 +136,9 @@ class _Req:
     auth: str  # as in Call.auth
     installation_id: int | None = None
     login: str | None = None
+    # Work to do once the lock is released and before answering, such as calling hook_target,
+    # which may well call the fake back.
+    then: list[Callable[[], None]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -322,6 +331,7 @@ class FakeGitHub:
         self._faults: list[_Fault] = []
         self._quotas: dict[tuple[str, str], _Quota] = {}  # by (Call.auth, resource)
         self._latency = _Latency()
+        self._deliveries: dict[int, dict[str, Any]] = {}  # the App's webhook deliveries, by id
 
         self.oauth_next_login: str | None = None
         self.calls: list[Call] = []
@@ -332,6 +342,13 @@ class FakeGitHub:
         self.check_run_writes: list[CheckRunWrite] = []
         self.tokens_issued = 0
         self.violations: list[str] = []
+        self.redelivery_requests: list[int] = []  # delivery ids, in the order they were asked for
+        # Where redeliveries go: called with the headers and the body GitHub would send, it
+        # returns the status code of the answer, e.g. with Flask's test client
+        # ``lambda headers, body: client.post("/webhook", data=body, headers=headers).status_code``
+        # or, for a live server, ``requests.post(url, data=body, headers=headers).status_code``.
+        self.hook_target: Callable[[dict[str, str], bytes], int] | None = None
+        self.hook_secret = ""  # signs what is sent to hook_target
         self._user(self.bot_login)
 
     # ------------------------------------------------------------------ server
@@ -549,6 +566,48 @@ class FakeGitHub:
     def add_oauth_app(self, client_id: str, client_secret: str) -> None:
         with self._lock:
             self._oauth_apps[client_id] = client_secret
+
+    def add_hook_delivery(
+        self,
+        *,
+        guid: str,
+        event: str,
+        action: str | None = None,
+        status_code: int = 200,
+        status: str | None = None,
+        delivered_at: str | None = None,
+        payload: dict[str, Any] | None = None,
+        installation_id: int | None = None,
+        repository_id: int | None = None,
+        redelivery: bool = False,
+        duration: float = 0.1,
+    ) -> int:
+        """Record a delivery of the App's webhook as GitHub lists it, and return its id.
+
+        ``action``, ``installation_id`` and ``repository_id`` default to the payload's; a
+        delivery with a payload can be redelivered to ``hook_target``. ``status`` defaults to
+        the code's reason phrase ("OK", "Internal Server Error"); pass it for other codes.
+        """
+        fields = payload or {}
+        if status is None:
+            status = HTTPStatus(status_code).phrase  # ValueError: name the status yourself
+        with self._lock:
+            delivery_id = next(self._ids)
+            self._deliveries[delivery_id] = {
+                "id": delivery_id,
+                "guid": guid,
+                "delivered_at": delivered_at or _iso(_now()),
+                "redelivery": redelivery,
+                "duration": duration,
+                "status": status,
+                "status_code": status_code,
+                "event": event,
+                "action": action if action is not None else fields.get("action"),
+                "installation_id": installation_id or (fields.get("installation") or {}).get("id"),
+                "repository_id": repository_id or (fields.get("repository") or {}).get("id"),
+                "payload": payload,
+            }
+            return delivery_id
 
     def latency(self, *, write: float = 0.0, read: float = 0.0, all: float = 0.0) -> None:
         """From now on wait ``write`` seconds before performing and answering each write (token
@@ -850,6 +909,8 @@ class FakeGitHub:
             self.calls.append(
                 Call(req.method, path, req.query, req.body, status, req.auth, counted)
             )
+        for work in req.then:
+            work()
         if late is not None and late.delay:
             self._stopping.wait(late.delay)
         # Closing after each answer leaves no idle keep-alive socket in PyGithub's pools.
@@ -1086,6 +1147,71 @@ class FakeGitHub:
         repos = [self._repo_json(repo) for repo in self._visible_repos(req)]
         return self._paginate(
             req, repos, lambda chunk: {"total_count": len(repos), "repositories": chunk}
+        )
+
+    # ------------------------------------------------------------------ the App's webhook
+
+    @route("GET", r"/app/hook/deliveries", app=True)
+    def _list_deliveries(self, req: _Req) -> Reply:
+        """Newest first, a page at a time; unlike other lists, pages follow a ``cursor``."""
+        try:
+            per_page = min(max(int(req.query.get("per_page", 30)), 1), 100)
+        except ValueError:
+            per_page = 30
+        after = req.query.get("cursor", "").removeprefix("v1_")  # the last id already seen
+        ids = sorted(self._deliveries, reverse=True)
+        if after.isdigit():
+            ids = [delivery_id for delivery_id in ids if delivery_id < int(after)]
+        page = [_without(self._deliveries[i], "payload") for i in ids[:per_page]]
+        if len(ids) <= per_page:
+            return 200, page, {}
+        query = urllib.parse.urlencode({**req.query, "cursor": f"v1_{page[-1]['id']}"})
+        return 200, page, {"Link": f'<{self.api_url}{req.path}?{query}>; rel="next"'}
+
+    @route("POST", r"/app/hook/deliveries/(?P<delivery_id>\d+)/attempts", app=True)
+    def _redeliver(self, req: _Req, delivery_id: str) -> Reply:
+        """Accept a redelivery; it is sent to ``hook_target`` before the answer goes out."""
+        delivery = self._deliveries.get(int(delivery_id))
+        if delivery is None:
+            raise not_found()
+        self.redelivery_requests.append(delivery["id"])
+        if self.hook_target is not None and delivery["payload"] is not None:
+            req.then.append(functools.partial(self._deliver_again, delivery, self.hook_target))
+        return 202, {}, {}
+
+    def _deliver_again(
+        self, delivery: dict[str, Any], target: Callable[[dict[str, str], bytes], int]
+    ) -> None:
+        """Send ``delivery``'s payload as GitHub does, and list the attempt as a redelivery."""
+        body = json.dumps(delivery["payload"]).encode()
+        secret = self.hook_secret.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/fake",
+            "X-GitHub-Delivery": delivery["guid"],
+            "X-GitHub-Event": delivery["event"],
+            "X-GitHub-Hook-ID": str(HOOK_ID),
+            "X-GitHub-Hook-Installation-Target-ID": str(self.app_id),
+            "X-GitHub-Hook-Installation-Target-Type": "integration",
+            "X-Hub-Signature": "sha1=" + hmac.new(secret, body, hashlib.sha1).hexdigest(),
+            "X-Hub-Signature-256": "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest(),
+        }
+        started = time.monotonic()
+        try:
+            status_code = target(headers, body)
+        except Exception as error:  # a bug in the target must fail the test, like one in the fake
+            self.violations.append(f"hook_target raised {error!r}")
+            status_code = 500
+        self.add_hook_delivery(
+            guid=delivery["guid"],
+            event=delivery["event"],
+            action=delivery["action"],
+            status_code=status_code,
+            payload=delivery["payload"],
+            installation_id=delivery["installation_id"],
+            repository_id=delivery["repository_id"],
+            redelivery=True,
+            duration=round(time.monotonic() - started, 3),
         )
 
     # ------------------------------------------------------------------ repositories and pulls

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -27,6 +29,8 @@ from github import (
     UnknownObjectException,
 )
 from github.GithubException import RateLimitExceededExceedsMaxWait
+from github.HookDelivery import HookDeliverySummary
+from github.PaginatedList import PaginatedList
 
 from fakegithub import FakeGitHub
 
@@ -674,6 +678,138 @@ def test_rate_limit_is_counted_per_credential_and_resource(
         "search",
         "30",
     )
+
+
+# ---------------------------------------------------------------------------- the App's webhook deliveries
+
+
+def _deliveries(app: GithubIntegration, per_page: int = 30) -> list[HookDeliverySummary]:
+    """The App's webhook deliveries as PyGithub reads them, following the cursor."""
+    first = {"per_page": per_page}
+    return list(PaginatedList(HookDeliverySummary, app.requester, "/app/hook/deliveries", first))
+
+
+def test_hook_deliveries_are_listed_newest_first_by_cursor(
+    fake: FakeGitHub, app: GithubIntegration
+) -> None:
+    """Five deliveries, two a page: three pages linked by cursor=, shaped like GitHub's items."""
+    ids = [
+        fake.add_hook_delivery(
+            guid=f"guid-{index}",
+            event="pull_request",
+            action="synchronize",
+            status_code=500 if index == 3 else 200,
+            delivered_at=f"2024-05-0{index + 1}T12:00:00Z",
+            installation_id=1,
+        )
+        for index in range(5)
+    ]
+    deliveries = _deliveries(app, per_page=2)
+    assert [delivery.id for delivery in deliveries] == ids[::-1]
+    assert [(d.guid, d.status, d.status_code) for d in deliveries[:2]] == [
+        ("guid-4", "OK", 200),
+        ("guid-3", "Internal Server Error", 500),
+    ]
+    assert [call.query for call in fake.calls] == [
+        {"per_page": "2"},
+        {"per_page": "2", "cursor": f"v1_{ids[3]}"},
+        {"per_page": "2", "cursor": f"v1_{ids[1]}"},
+    ]
+    status, headers, body = app.requester.requestJson(
+        "GET", "/app/hook/deliveries", parameters={"per_page": 1}
+    )
+    assert status == 200 and "cursor=" in headers["link"] and 'rel="next"' in headers["link"]
+    assert json.loads(body) == [
+        {
+            "id": ids[4],
+            "guid": "guid-4",
+            "delivered_at": "2024-05-05T12:00:00Z",
+            "redelivery": False,
+            "duration": 0.1,
+            "status": "OK",
+            "status_code": 200,
+            "event": "pull_request",
+            "action": "synchronize",
+            "installation_id": 1,
+            "repository_id": None,
+        }
+    ]
+    answer = requests.get(f"{fake.api_url}/app/hook/deliveries", headers=_auth(app))
+    assert answer.status_code == 401  # an installation token may not list the App's deliveries
+
+
+def _redeliver(app: GithubIntegration, delivery_id: int) -> tuple[int, Any]:
+    status, _, body = app.requester.requestJson(
+        "POST", f"/app/hook/deliveries/{delivery_id}/attempts"
+    )
+    return status, json.loads(body)
+
+
+def test_redelivery_resends_the_payload_signed(fake: FakeGitHub, app: GithubIntegration) -> None:
+    """A redelivery is accepted with 202 {}, sent to hook_target with the same guid and event,
+    signed with the secret, and listed first as a redelivery with the status it got; the
+    target may call the fake while it handles it."""
+    payload = {"action": "opened", "installation": {"id": 1}, "repository": {"id": 55}}
+    failed = fake.add_hook_delivery(
+        guid="abc", event="pull_request", status_code=500, payload=payload
+    )
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def target(headers: dict[str, str], body: bytes) -> int:
+        received.append((headers, body))
+        return requests.get(f"{fake.api_url}/rate_limit", timeout=5).status_code
+
+    fake.hook_target, fake.hook_secret = target, "s3cret"
+    assert _redeliver(app, failed) == (202, {})
+    assert fake.redelivery_requests == [failed]
+    [(headers, body)] = received
+    assert json.loads(body) == payload
+    signature = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Hub-Signature-256"] == f"sha256={signature}"
+    assert (headers["X-GitHub-Delivery"], headers["X-GitHub-Event"]) == ("abc", "pull_request")
+    again, original = _deliveries(app)
+    assert (again.guid, again.redelivery, again.status, again.status_code) == (
+        "abc",
+        True,
+        "OK",
+        200,
+    )
+    assert (again.event, again.action, again.installation_id, again.repository_id) == (
+        "pull_request",
+        "opened",
+        1,
+        55,
+    )
+    assert (original.id, original.redelivery, original.status_code) == (failed, False, 500)
+
+
+def test_redelivery_without_a_target_or_payload_is_only_recorded(
+    fake: FakeGitHub, app: GithubIntegration
+) -> None:
+    """Without a payload nothing is sent, yet the request is recorded; an unknown id is 404."""
+    fake.hook_target = lambda headers, body: pytest.fail("nothing to send")
+    bare = fake.add_hook_delivery(
+        guid="g", event="check_run", action="rerequested", status_code=502
+    )
+    assert _redeliver(app, bare) == (202, {})
+    assert fake.redelivery_requests == [bare]
+    assert [delivery.id for delivery in _deliveries(app)] == [bare]
+    status, body = _redeliver(app, 999_999)
+    assert (status, body["message"]) == (404, "Not Found")
+    assert fake.redelivery_requests == [bare]
+
+
+def test_a_failing_hook_target_is_a_violation(fake: FakeGitHub, app: GithubIntegration) -> None:
+    """A target that raises fails the test through violations, and the attempt is listed as 500."""
+
+    def broken(headers: dict[str, str], body: bytes) -> int:
+        raise RuntimeError("boom")
+
+    fake.hook_target = broken
+    delivery = fake.add_hook_delivery(guid="g", event="pull_request", status_code=500, payload={})
+    assert _redeliver(app, delivery) == (202, {})
+    assert fake.violations.pop() == "hook_target raised RuntimeError('boom')"
+    assert [(d.redelivery, d.status_code) for d in _deliveries(app)] == [(True, 500), (False, 500)]
 
 
 # ---------------------------------------------------------------------------- latency
