@@ -5,14 +5,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask
 
 from gatekeeper.config import Settings
+from gatekeeper.extensions import github_of, settings_of
 
-if TYPE_CHECKING:
-    from gatekeeper.github import GitHubApp
+__all__ = ["create_app", "github_of", "settings_of"]
 
 # Templates live at the top of the repository, beside the package, as the project's layout asks.
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -55,13 +55,3 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for code in (400, 403, 404):
         app.register_error_handler(code, dashboard.error_page)
     return app
-
-
-def github_of(app: Flask) -> GitHubApp | None:
-    """The App's GitHub client, or None where GitHub is not configured."""
-    return app.extensions["gatekeeper.github"]
-
-
-def settings_of(app: Flask) -> Settings:
-    """The typed settings ``create_app`` attached to ``app``."""
-    return app.extensions["gatekeeper.settings"]

@@ -1,7 +1,7 @@
-"""Mentor approvals: who may approve without a review (the check's button, a comment, the
-dashboard), recording such approvals, and the audit trail of every approval and refusal.
+"""Mentor approvals without a review (the check's button, a comment, the dashboard):
+recording them, and the audit trail of every approval and refusal.
 
-Who may approve is decided here, once, for all three ways.
+Who may approve is ``gate.approval_refusal``, the same rule for all three ways.
 """
 
 from __future__ import annotations
@@ -10,26 +10,22 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from gatekeeper import mentorships as lifecycle
+from gatekeeper import gate
 from gatekeeper import pulls as store
-from gatekeeper.checks import audit, mentorship_of, reevaluate
 from gatekeeper.config import Settings
+from gatekeeper.decisions import audit, mentorship_of, reevaluate
 from gatekeeper.models import PullRequest
 
 
 def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str | None:
     """Why ``login`` may not approve ``pull`` now, or None if they may."""
-    login = login.lower()
-    if pull.state != "open":
-        return "the pull request is closed"
     mentorship = mentorship_of(session, pull)
-    if pull.gate not in ("waiting", "approved") or mentorship is None:
-        return "no mentorship gates this pull request"
-    if login == pull.author:
-        return "authors cannot approve their own pull request"
-    if login not in {a.mentor for a in lifecycle.mentors_of(session, mentorship=mentorship)}:
-        return f"only mentors of {mentorship.mentee_display} can approve"
-    return None
+    return gate.approval_refusal(
+        store.gate_pull(pull),
+        store.terms_of(session, mentorship) if mentorship is not None else None,
+        gated=pull.gate in ("waiting", "approved"),
+        login=login,
+    )
 
 
 def approve(

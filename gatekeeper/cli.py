@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -14,10 +16,12 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
 
-from gatekeeper import api, create_app, db, demo, github_of, protection, settings_of
+from gatekeeper import api, create_app, db, decisions, demo, outbox, protection
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import sweep as sweeper
+from gatekeeper import worker as workers
 from gatekeeper.config import ConfigError
+from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.github import GitHubUnavailable
 from gatekeeper.models import utcnow
 
@@ -76,6 +80,46 @@ def commit() -> None:
     db.get_session().commit()
 
 
+no_wait_option = click.option(
+    "--no-wait", is_flag=True, help="Leave posting the checks on GitHub to the workers."
+)
+
+
+def commit_with_gates(mentorship: Any, *, wait: bool) -> None:
+    """Commit a lifecycle change with its effect on the gates, then post what it changed.
+
+    The change, the mentee's re-decided gates and their commits' desired checks are one
+    transaction; posting them is the worker's part, which this command does itself (unless
+    ``--no-wait``), so it works with no server or worker running.
+    """
+    session, settings, now = db.get_session(), settings_of(current_app), utcnow()
+    decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now)
+    outbox.flush(session, settings=settings, now=now)
+    commit()
+    if wait:
+        drain()
+
+
+def drain() -> workers.Tally:
+    """Post what waits in the outbox and run the queued jobs, then say what happened."""
+    if github_of(current_app) is None:
+        pending = outbox.pending_count(db.get_session())
+        db.get_session().commit()
+        if pending:
+            click.echo(
+                f"GitHub is not configured: {pending} check(s) will be posted once it is.",
+                err=True,
+            )
+        return workers.Tally()
+    tally = workers.Worker(current_app._get_current_object()).drain()  # type: ignore[attr-defined]
+    for line in tally.posted:
+        click.echo(f"  posted {line}")
+    for failure in tally.failures:
+        click.echo(f"not done yet, kept for the workers: {failure}", err=True)
+    click.echo(f"Checks posted: {len(tally.posted)}.")
+    return tally
+
+
 @click.group(cls=AppGroup)
 def cli() -> None:
     """Gatekeeper: mentor approval for a new core developer's first month of merges."""
@@ -104,13 +148,57 @@ def main() -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
-    """Run the service locally (the embedded SQLite database is migrated first)."""
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Do not post checks from this process (workers run elsewhere).",
+)
+def serve(host: str, port: int, no_worker: bool) -> None:
+    """Run the service locally, posting checks from a thread of its own (no second process)."""
     settings = settings_of(current_app)
     click.echo(
         f"Gatekeeper on http://{host}:{port}/ (database: {_safe_url(settings.database_url)})"
     )
-    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = None if no_worker else workers.start_background(app)
+    try:
+        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    finally:
+        if stop is not None:
+            stop.set()
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Do what is due now, then exit.")
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Threads posting at once (writes stay paced per installation).",
+)
+@user_errors
+def worker(once: bool, concurrency: int) -> None:
+    """Post the outbox's checks and run the jobs that need GitHub (the Procfile's worker)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if github_of(app) is None:
+        raise lifecycle.MentorshipError(
+            "GitHub is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY"
+        )
+    runner = workers.Worker(app, concurrency=concurrency)
+    if once:
+        tally = runner.drain()
+        click.echo(
+            f"Checks posted: {len(tally.posted)}; jobs done: {tally.jobs}; failures: {len(tally.failures)}."
+        )
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(f"Worker running with {concurrency} threads; Ctrl-C or SIGTERM stops it.")
+    try:
+        runner.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @cli.group("db")
@@ -148,6 +236,7 @@ def db_upgrade(revision: str) -> None:
 @click.option("--override-reason", help="Why to promote although the vote fails PEP 13.")
 @click.option("--note", help="A free-text note kept with the mentorship.")
 @click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@no_wait_option
 @user_errors
 def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
     """Start a mentorship for a newly promoted core developer."""
@@ -178,8 +267,7 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
         override_reason=options["override_reason"],
         note=options["note"],
     )
-    commit()
-    _refresh_gates(mentorship.mentee)
+    commit_with_gates(mentorship, wait=not options["no_wait"])
     state = lifecycle.state_of(mentorship, now)
     names = [
         a.mentor_display for a in lifecycle.mentors_of(db.get_session(), mentorship=mentorship)
@@ -195,15 +283,15 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
 @click.option("--reason", type=click.Choice(["graduated", "revoked"]), required=True)
 @click.option("--note", help="Why, in a sentence.")
 @click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@no_wait_option
 @user_errors
-def end(mentee: str, reason: str, note: str | None, actor: str) -> None:
+def end(mentee: str, reason: str, note: str | None, actor: str, no_wait: bool) -> None:
     """End a mentorship early: the mentee graduated, or it was revoked."""
     mentorship = lifecycle.end(
         db.get_session(), mentee=mentee, reason=reason, note=note, actor=actor, now=utcnow()
     )
-    commit()
     click.echo(f"{mentorship.mentee_display}: mentorship ended ({reason}).")
-    _refresh_gates(mentorship.mentee)
+    commit_with_gates(mentorship, wait=not no_wait)
 
 
 @cli.command()
@@ -211,8 +299,9 @@ def end(mentee: str, reason: str, note: str | None, actor: str) -> None:
 @click.option("--days", type=click.IntRange(min=1), help="Add this many days.")
 @click.option("--until", help="New end date or time (ISO 8601).")
 @click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@no_wait_option
 @user_errors
-def extend(mentee: str, days: int | None, until: str | None, actor: str) -> None:
+def extend(mentee: str, days: int | None, until: str | None, actor: str, no_wait: bool) -> None:
     """Move the end of a mentorship later."""
     mentorship = lifecycle.extend(
         db.get_session(),
@@ -222,8 +311,7 @@ def extend(mentee: str, days: int | None, until: str | None, actor: str) -> None
         actor=actor,
         now=utcnow(),
     )
-    commit()
-    _refresh_gates(mentorship.mentee)
+    commit_with_gates(mentorship, wait=not no_wait)
     click.echo(f"{mentorship.mentee_display}: now until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC.")
 
 
@@ -232,8 +320,11 @@ def extend(mentee: str, days: int | None, until: str | None, actor: str) -> None
 @click.option("--add", "to_add", help="Assign this mentor.")
 @click.option("--remove", "to_remove", help="Take this mentor off.")
 @click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@no_wait_option
 @user_errors
-def mentors(mentee: str, to_add: str | None, to_remove: str | None, actor: str) -> None:
+def mentors(
+    mentee: str, to_add: str | None, to_remove: str | None, actor: str, no_wait: bool
+) -> None:
     """Add or remove one mentor."""
     if (to_add is None) == (to_remove is None):
         raise lifecycle.MentorshipError("give exactly one of --add or --remove")
@@ -247,8 +338,7 @@ def mentors(mentee: str, to_add: str | None, to_remove: str | None, actor: str) 
         mentorship = lifecycle.remove_mentor(
             session, mentee=mentee, mentor=to_remove, actor=actor, now=now
         )
-    commit()
-    _refresh_gates(mentorship.mentee)
+    commit_with_gates(mentorship, wait=not no_wait)
     names = [a.mentor_display for a in lifecycle.mentors_of(session, mentorship=mentorship)]
     click.echo(f"{mentorship.mentee_display}: mentors are now {', '.join(names)}.")
 
@@ -301,20 +391,24 @@ def status(mentee: str, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--loop", "interval", type=click.IntRange(min=1), help="Repeat every N seconds.")
+@no_wait_option
 @user_errors
-def sweep(interval: int | None) -> None:
-    """End expired mentorships, reconcile gated pull requests with GitHub, retry failed posts.
+def sweep(interval: int | None, no_wait: bool) -> None:
+    """End expired mentorships, reconcile gated pull requests with GitHub, scan, redeliver.
 
     A single sweep exits 1 when something is left for the next one; with --loop it goes on.
     """
     settings, github = settings_of(current_app), github_of(current_app)
     if github is None:
-        click.echo("GitHub is not configured: only expiring mentorships.", err=True)
+        click.echo(
+            "GitHub is not configured: only expiring mentorships and stored gates.", err=True
+        )
     while True:
         try:
             report = sweeper.sweep(
                 db.get_session(), settings=settings, github=github, now=utcnow(), progress=_progress
             )
+            tally = workers.Tally() if no_wait else drain()
         except sa.exc.SQLAlchemyError as error:
             if interval is None:
                 raise
@@ -326,16 +420,20 @@ def sweep(interval: int | None) -> None:
             continue
         for failure in report.failures:
             click.echo(f"not done, will retry: {failure}", err=True)
+        for repo in report.gone:
+            click.echo(f"{repo}: GitHub answers 404; marked gone and skipped from now on.")
         if report.skipped:
-            click.echo("Another sweep is running; this one did nothing.")
-        else:
             click.echo(
-                f"Sweep done: {len(report.expired)} expired, {report.mentees} mentees and"
-                f" {report.pulls} pull requests reconciled, {report.posted} checks posted,"
-                f" {len(report.failures)} failures."
+                f"Installations another sweep is doing: {', '.join(map(str, report.skipped))}."
             )
+        click.echo(
+            f"Sweep done: {len(report.expired)} expired, {report.mentees} mentees and"
+            f" {report.pulls} pull requests reconciled, {report.scanned} repositories scanned,"
+            f" {report.changed} checks to update, {report.redelivered} deliveries redelivered,"
+            f" {len(report.failures)} failures."
+        )
         if interval is None:
-            if report.failures:
+            if report.failures or tally.failures:
                 raise SystemExit(1)  # a signal for whoever runs a single sweep from cron
             return
         db.close_session()
@@ -369,30 +467,6 @@ cli.add_command(demo.demo_command)
 
 def _progress(line: str) -> None:
     click.echo(f"  {line}")
-
-
-def _refresh_gates(mentee: str) -> None:
-    """Apply a lifecycle change to the mentee's open pull requests at once."""
-    settings, github = settings_of(current_app), github_of(current_app)
-    session = db.get_session()
-    mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
-    try:
-        report = sweeper.reconcile(
-            session, mentorship, settings=settings, github=github, now=utcnow()
-        )
-    except sa.exc.SQLAlchemyError as error:
-        # The change itself is committed; only its effect on the checks waits for a sweep.
-        session.rollback()
-        click.echo(
-            f"Saved; the checks will be updated by the next sweep ({type(error).__name__}).",
-            err=True,
-        )
-        return
-    if github is None:
-        return
-    click.echo(f"Gates refreshed on {report.pulls} open pull requests.")
-    for failure in report.failures:
-        click.echo(f"not done, the next sweep retries: {failure}", err=True)
 
 
 def _summary_line(document: dict[str, Any]) -> str:

@@ -28,12 +28,17 @@ class Settings:
     github_client_secret: str | None = None
     github_api_url: str = "https://api.github.com"
     github_url: str = "https://github.com"
-    github_timeout: float = 5.0
+    github_app_slug: str | None = None
+    github_timeout: float = 10.0
     github_retries: int = 1
     github_backoff: float = 0.5
-    # PyGithub's own pacing, which GitHub asks of integrations to avoid secondary rate limits.
-    github_seconds_between_requests: float = 0.25
-    github_seconds_between_writes: float = 1.0
+    # PyGithub's own pacing is one write a second per process; the worker paces writes per
+    # installation instead (``worker_writes_per_installation``), as GitHub's limits ask.
+    github_seconds_between_requests: float = 0.0
+    github_seconds_between_writes: float = 0.0
+    worker_writes_per_installation: int = 1
+    # The safety-net scan of every installed repository's open pull requests, in seconds.
+    scan_interval: int = 3600
     base_url: str = "http://127.0.0.1:5000"
     maintainers: frozenset[str] = frozenset()
     check_name: str = "mentor-approval"
@@ -82,6 +87,9 @@ class Settings:
             "github_webhook_secret": env.get("GITHUB_WEBHOOK_SECRET") or None,
             "github_client_id": env.get("GITHUB_CLIENT_ID") or None,
             "github_client_secret": env.get("GITHUB_CLIENT_SECRET") or None,
+            "github_app_slug": env.get("GITHUB_APP_SLUG") or None,
+            "worker_writes_per_installation": _int(env, "GATEKEEPER_WRITES_PER_INSTALLATION") or 1,
+            "scan_interval": _int(env, "GATEKEEPER_SCAN_INTERVAL") or cls.scan_interval,
             "github_api_url": (env.get("GITHUB_API_URL") or cls.github_api_url).rstrip("/"),
             "github_url": (env.get("GITHUB_URL") or cls.github_url).rstrip("/"),
             "base_url": (env.get("GATEKEEPER_BASE_URL") or cls.base_url).rstrip("/"),

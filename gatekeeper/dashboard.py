@@ -24,11 +24,11 @@ from markupsafe import Markup, escape
 from sqlmodel import Session
 from werkzeug.exceptions import HTTPException, NotFound
 
-from gatekeeper import approvals, auth, checks, db, github_of, settings_of, timeline
+from gatekeeper import approvals, auth, db, decisions, outbox, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
-from gatekeeper import sweep as sweeper
 from gatekeeper.auth import login_required
+from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.forms import (
     ActionForm,
     ApproveForm,
@@ -141,12 +141,14 @@ def new():  # type: ignore[no-untyped-def]
             override_reason=override or None,
             note=(form.note.data or "").strip() or None,
         )
+        _gates_follow(session, mentorship)
         session.commit()
     except lifecycle.MentorshipError as error:
         session.rollback()
         flash(str(error), "error")
         return _render_new(form, vote=vote, status=409 if "already has" in str(error) else 400)
-    _refresh(session, mentorship, done=f"Mentorship for {mentorship.mentee_display} started.")
+    flash(f"Mentorship for {mentorship.mentee_display} started.", "success")
+    _say_if_github_is_missing()
     return redirect(url_for(".mentee", mentee=mentorship.mentee_display))
 
 
@@ -261,17 +263,20 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
             "New commits arrived since you opened this page; look at them, then approve.", "error"
         )
         return _render_pull(pull.repo, number, status=409)
+    locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
+    assert locked is not None
     approvals.approve(
-        session, pull, login=g.user.display, source="dashboard", settings=settings, now=now()
+        session, locked, login=g.user.display, source="dashboard", settings=settings, now=now()
     )
+    outbox.flush(session, settings=settings, now=now())
     session.commit()
-    github = github_of(current_app)
-    posted = checks.deliver(session, pull, github=github, settings=settings, now=now())
-    session.commit()
-    if github is not None and not posted:
-        flash("Approved. GitHub did not answer; the check updates at the next sweep.", "warning")
+    if github_of(current_app) is None:
+        flash(
+            "Approved. GitHub is not configured here, so the check will be posted once it is.",
+            "warning",
+        )
     else:
-        flash("Approved: the check on GitHub is updated.", "success")
+        flash("Approved. The check on GitHub is being updated.", "success")
     return redirect(url_for(".pull", owner=owner, repo=repo, number=number))
 
 
@@ -303,35 +308,34 @@ def _open_for_change(mentee: str, what: str) -> Mentorship:
 
 
 def _apply(mentorship: Mentorship, change, *, done: str, **forms: Any):  # type: ignore[no-untyped-def]
-    """Run one lifecycle change in one transaction, then refresh the mentee's gates."""
+    """Run one lifecycle change and its effect on the gates in one transaction.
+
+    The checks on GitHub are the worker's to post; the page does not wait for GitHub.
+    """
     session = db.get_session()
     try:
         changed = change(session)
+        _gates_follow(session, changed)
         session.commit()
     except lifecycle.MentorshipError as error:
         session.rollback()
         flash(str(error), "error")
         return _render_mentee(mentorship.mentee, status=400, **forms)
-    _refresh(session, changed, done=done)
+    flash(done, "success")
+    _say_if_github_is_missing()
     return redirect(url_for(".mentee", mentee=changed.mentee_display))
 
 
-def _refresh(session: Session, mentorship: Mentorship, *, done: str) -> None:
-    """Re-evaluate the mentee's open pull requests now, so GitHub shows the change at once."""
-    report = sweeper.reconcile(
-        session,
-        mentorship,
-        settings=settings_of(current_app),
-        github=github_of(current_app),
-        now=now(),
-    )
-    flash(done, "success")
-    if report.failures:
-        flash(
-            f"GitHub did not answer for {len(report.failures)} pull request(s); "
-            "the next sweep updates them.",
-            "warning",
-        )
+def _gates_follow(session: Session, mentorship: Mentorship) -> None:
+    """The mentee's gates and their commits' checks follow the change, in its transaction."""
+    settings = settings_of(current_app)
+    decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now())
+    outbox.flush(session, settings=settings, now=now())
+
+
+def _say_if_github_is_missing() -> None:
+    if github_of(current_app) is None:
+        flash("GitHub is not configured here: the checks will be posted once it is.", "warning")
 
 
 def _render_mentee(mentee: str, *, status: int = 200, **forms: Any):  # type: ignore[no-untyped-def]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -13,7 +15,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """Create the engine; SQLite gets foreign keys and room for a concurrent writer."""
+    """Create the engine; SQLite gets foreign keys and transactions that include their reads."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
@@ -21,10 +23,41 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Readers never block the writer, nor the writer them.
+            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
+            # Let SQLAlchemy, not the driver, say when a transaction begins (below).
+            dbapi_connection.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection):  # type: ignore[no-untyped-def]
+            # The driver would begin only at the first write, so what a transaction read
+            # before it could be stale. Begun here, a transaction that writes after another
+            # one changed what it read fails ("database is locked") instead of deciding from
+            # old rows, and the caller retries it: what PostgreSQL's SELECT ... FOR UPDATE
+            # gives the same code there.
+            connection.exec_driver_sql("BEGIN")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def insert_missing(
+    session: Session, model: type[Any], values: dict[str, Any], keys: list[str]
+) -> None:
+    """Insert a row unless one with the same ``keys`` exists; a concurrent insert is no error."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
+
+
+def is_transient(error: sa.exc.DBAPIError) -> bool:
+    """Whether asking the database again may succeed: a deadlock, a serialisation failure,
+    SQLite's busy lock, or a lost connection (a restart, a failover)."""
+    if error.connection_invalidated or isinstance(error, sa.exc.OperationalError):
+        return True
+    code = getattr(error.orig, "sqlstate", None) or ""
+    return code.startswith(("40", "08", "57P"))  # transaction rollback, connection, shutdown
 
 
 def init_app(app: Flask, url: str) -> None:
@@ -79,3 +112,9 @@ def is_reachable() -> bool:
     except sa.exc.SQLAlchemyError:
         return False
     return True
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _forget_touched_commits(session: Session, _previous_transaction: Any) -> None:
+    # Commits noted for the outbox belong to the work that was just undone.
+    session.info.pop("gatekeeper.touched_commits", None)

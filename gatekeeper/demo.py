@@ -18,12 +18,13 @@ import click
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import approvals, checks, create_app, db, settings_of
+from gatekeeper import approvals, create_app, db, decisions
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.auth import DEMO_USERS
 from gatekeeper.config import Settings
 from gatekeeper.events import PullInfo, ReviewInfo
+from gatekeeper.extensions import settings_of
 from gatekeeper.models import PullRequest, utcnow
 
 MAINTAINER = "alex-maintainer"
@@ -154,7 +155,7 @@ def _former_mentorship(session: Session, *, settings: Settings, now: datetime) -
         now=ended,
     )
     for pull in store.open_pulls_of(session, author=FORMER_MENTEE):
-        checks.reevaluate(session, pull, settings=settings, now=ended)
+        decisions.reevaluate(session, pull, settings=settings, now=ended)
     session.commit()
 
 
@@ -198,7 +199,7 @@ class _Sample:
         )
 
     def _evaluate(self, pull: PullRequest, at: datetime) -> PullRequest:
-        checks.reevaluate(self.session, pull, settings=self.settings, now=at)
+        decisions.reevaluate(self.session, pull, settings=self.settings, now=at)
         self.session.flush()
         return pull
 

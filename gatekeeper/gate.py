@@ -61,6 +61,7 @@ class Terms:
     gate_approved_prs: bool = False
     id: int | None = None
     mentor_display: tuple[str, ...] = ()
+    mentee_display: str = ""
 
     def is_active(self, at: datetime) -> bool:
         """Whether the mentorship gates at ``at`` (see :func:`is_active_at`)."""
@@ -234,3 +235,137 @@ def _stale_approvers(ordered: list[Signal], pr: Pull, terms: Terms) -> set[str]:
     if not terms.dismiss_stale_approvals:
         return set()
     return _standing_approvers(ordered, pr, terms.mentors - {pr.author}, stale_ok=True)
+
+
+# ---------------------------------------------------------------- who may approve
+
+
+def approval_refusal(pr: Pull, terms: Terms | None, *, gated: bool, login: str) -> str | None:
+    """Why ``login`` may not approve ``pr`` without a review (button, comment, dashboard).
+
+    ``terms`` is the mentorship whose gate applies to ``pr`` and ``gated`` whether its stored
+    gate is one a mentor can act on (waiting or approved). None means they may.
+    """
+    login = login.lower()
+    if pr.state != "open":
+        return "the pull request is closed"
+    if terms is None or not gated:
+        return "no mentorship gates this pull request"
+    if login == pr.author:
+        return "authors cannot approve their own pull request"
+    if login not in terms.mentors:
+        return f"only mentors of {terms.mentee_display or terms.mentee} can approve"
+    return None
+
+
+def reviewers_to_request(
+    pr: Pull, terms: Terms | None, *, draft: bool, waiting: bool, already_requested: bool
+) -> list[str]:
+    """Mentors to ask for a review: once, when a mentee's ready pull request first waits."""
+    if already_requested or draft or not waiting or terms is None or pr.state != "open":
+        return []
+    names = terms.mentor_display or tuple(sorted(terms.mentors))
+    return [name for name in names if name.lower() != pr.author]
+
+
+# ---------------------------------------------------------------- closing
+
+
+@dataclasses.dataclass(frozen=True)
+class Closing:
+    """What a closed pull request's stored gate becomes, and what to record about it."""
+
+    gate: str
+    title: str | None  # None: keep what is stored
+    approved_by: tuple[str, ...] | None = None  # None: keep what is stored
+    event: str | None = None  # "bypass", "bypass_cleared", or "merger_known"
+
+
+def settle_closed(
+    pr: Pull, *, stored_gate: str, merged_by: str | None, decision: Decision
+) -> Closing:
+    """A closed pull request as a record: merging past a waiting gate is a bypass.
+
+    ``decision`` is the gate as it stood when the pull request merged. Events arrive out of
+    order, so a bypass can be recorded before GitHub says who merged (``merger_known`` then
+    completes it) and an approval given before the merge can arrive after it
+    (``bypass_cleared``).
+    """
+    if not pr.merged:
+        return Closing("not_required", "Closed without merging")
+    if decision.waiting and stored_gate != "bypassed":
+        return Closing("bypassed", "Merged without mentor approval", decision.approved_by, "bypass")
+    if decision.waiting:
+        return Closing(
+            "bypassed",
+            "Merged without mentor approval",
+            event="merger_known" if merged_by else None,
+        )
+    if stored_gate in ("waiting", "bypassed"):
+        event = "bypass_cleared" if stored_gate == "bypassed" else None
+        return Closing(decision.gate, decision.title, decision.approved_by, event)
+    return Closing(stored_gate, None)
+
+
+# ---------------------------------------------------------------- one check per commit
+
+
+@dataclasses.dataclass(frozen=True)
+class PullVerdict:
+    """One open pull request's stored decision, as a commit's check combines it."""
+
+    number: int
+    author: str
+    waiting: bool
+    title: str
+    summary: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitVerdict:
+    """What the one check run on a commit says for every open pull request on it."""
+
+    conclusion: str
+    title: str
+    summary: str
+    lead: int  # the pull request the check's details link opens
+    numbers: tuple[int, ...]
+
+    @property
+    def waiting(self) -> bool:
+        return self.conclusion == ACTION_REQUIRED
+
+
+def combine(verdicts: Sequence[PullVerdict]) -> CommitVerdict:
+    """Combine the decisions of every open pull request whose head is one commit.
+
+    A check run belongs to a commit, not to a pull request, so anyone's pull request from the
+    same commit must not turn a waiting mentee's check green: the commit waits if any of its
+    pull requests waits (fail closed) and passes only if all of them pass.
+    """
+    if not verdicts:
+        raise ValueError("a commit's check needs at least one pull request")
+    ordered = sorted(verdicts, key=lambda v: v.number)
+    waiting = [v for v in ordered if v.waiting]
+    lead = waiting[0] if waiting else ordered[0]
+    conclusion = ACTION_REQUIRED if waiting else SUCCESS
+    if len(ordered) == 1:
+        return CommitVerdict(conclusion, lead.title, lead.summary, lead.number, (lead.number,))
+    title = lead.title if len(waiting) <= 1 else f"{len(waiting)} pull requests wait"
+    if waiting:
+        title += f" (#{lead.number})" if len(waiting) == 1 else ""
+    else:
+        title = f"Passes for all {len(ordered)} pull requests on this commit"
+    lines = [
+        f"This commit is the head of {len(ordered)} open pull requests; "
+        "its check passes only when every one of them does.",
+        "",
+    ]
+    for verdict in ordered:
+        mark = "waits" if verdict.waiting else "passes"
+        lines.append(f"- #{verdict.number} by @{verdict.author} {mark}: {verdict.title}")
+    for verdict in waiting:
+        lines += ["", f"### #{verdict.number}", "", verdict.summary]
+    return CommitVerdict(
+        conclusion, title, "\n".join(lines), lead.number, tuple(v.number for v in ordered)
+    )

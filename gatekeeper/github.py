@@ -8,7 +8,9 @@ the work as pending instead of losing it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -30,9 +32,12 @@ class GitHubNotConfigured(Exception):
 class GitHubUnavailable(Exception):
     """GitHub refused or failed a request (5xx, timeout, rate limit, ...)."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_at: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_at = retry_at  # a rate limit's reset, as a Unix time, when GitHub said
 
     @property
     def permanent(self) -> bool:
@@ -88,8 +93,8 @@ class GitHubApp:
             retry=GithubRetry(
                 total=settings.github_retries,
                 backoff_factor=settings.github_backoff,
-                # A webhook must be answered within 10 s: never sleep for a rate limit here;
-                # the work is kept as pending and the sweep retries it.
+                # Never sleep for a rate limit inside a call: the worker keeps the work and
+                # retries it after the reset, doing other installations' work meanwhile.
                 max_rate_limit_wait=0,
                 # Only idempotent requests are retried: a POST that failed with a 5xx may
                 # still have created its check run, which the next attempt finds and updates.
@@ -98,7 +103,6 @@ class GitHubApp:
         )
         self._clients: dict[int, Github] = {}
         self._lock = threading.Lock()
-        self._bot_login: str | None = None
 
     def close(self) -> None:
         """Close every HTTP connection pool."""
@@ -122,19 +126,6 @@ class GitHubApp:
 
     def _repo(self, installation_id: int, repo: str) -> Any:
         return self._client(installation_id).get_repo(repo)
-
-    def bot_login(self) -> str | None:
-        """The login of the App's bot account (``slug[bot]``), asked of GitHub at most once.
-
-        If GitHub cannot say, the answer is "unknown" for the life of the process rather than
-        a slow request on every later event from a bot.
-        """
-        if self._bot_login is None:
-            try:
-                self._bot_login = f"{_call(lambda: self._integration.get_app().slug)}[bot]".lower()
-            except GitHubUnavailable:
-                self._bot_login = ""
-        return self._bot_login or None
 
     # ------------------------------------------------------------------ installations
 
@@ -231,12 +222,61 @@ class GitHubApp:
 
         return _call(fetch)
 
-    def open_pulls_by(self, *, installation_id: int, author: str) -> list[tuple[str, int]]:
-        """(repo, number) of open pull requests by ``author`` that the installation can see."""
+    def open_pulls_if_changed(
+        self, *, installation_id: int, repo: str, etags: list[str]
+    ) -> tuple[list[PullInfo], list[str]]:
+        """The open pull requests on list pages that changed since ``etags``, and the new ETags.
 
-        def search() -> list[tuple[str, int]]:
+        Each page is asked for with ``If-None-Match``; GitHub answers an unchanged page with
+        a 304, which does not count against the rate limit, so an unchanged repository costs
+        nothing. Pull requests on unchanged pages are not returned (they were seen before).
+        """
+
+        def fetch() -> tuple[list[PullInfo], list[str]]:
+            requester = self._client(installation_id).requester
+            url = f"/repos/{repo}/pulls"
+            changed: list[PullInfo] = []
+            new_etags: list[str] = []
+            page = 1
+            while True:
+                headers = {"If-None-Match": etags[page - 1]} if page <= len(etags) else {}
+                status, answer_headers, body = requester.requestJson(
+                    "GET",
+                    url,
+                    parameters={"state": "open", "per_page": 100, "page": page},
+                    headers=headers,
+                )
+                lowered = {k.lower(): v for k, v in answer_headers.items()}
+                if status == 304:
+                    new_etags.append(etags[page - 1])
+                    more = page < len(etags)
+                elif 200 <= status < 300:
+                    new_etags.append(lowered.get("etag", ""))
+                    changed += [pull_info(item) for item in json.loads(body)]
+                    more = 'rel="next"' in lowered.get("link", "")
+                else:
+                    raise _status_error(status, lowered, body)
+                if not more:
+                    return changed, new_etags
+                page += 1
+
+        return _call(fetch)
+
+    def open_pulls_by(
+        self, *, installation_id: int, author: str
+    ) -> list[tuple[str, int, datetime | None]]:
+        """(repo, number, updated_at) of open pull requests by ``author`` the installation sees."""
+
+        def search() -> list[tuple[str, int, datetime | None]]:
             found = self._client(installation_id).search_issues(f"is:pr is:open author:{author}")
-            return [(item.repository_url.rsplit("/repos/", 1)[1], item.number) for item in found]
+            return [
+                (
+                    item.repository_url.rsplit("/repos/", 1)[1],
+                    item.number,
+                    timestamp(item.updated_at),  # in the search answer: no request more
+                )
+                for item in found
+            ]
 
         return _call(search)
 
@@ -262,6 +302,49 @@ class GitHubApp:
                 self._repo(installation_id, repo)
                 .get_pull(number)
                 .create_review_request(reviewers=logins)
+            )
+        )
+
+    # ------------------------------------------------------------------ the App's deliveries
+
+    def failed_deliveries(self, *, since: datetime) -> list[FailedDelivery]:
+        """Webhook deliveries since ``since`` that never got a 2xx from us, newest first.
+
+        A guid with any successful attempt (GitHub's own redelivery, say) is not failed.
+        """
+
+        def fetch() -> list[FailedDelivery]:
+            requester = self._integration.requester
+            attempts: dict[str, list[dict[str, Any]]] = {}
+            url: str | None = "/app/hook/deliveries"
+            parameters: dict[str, Any] | None = {"per_page": 100}
+            while url:
+                headers, items = requester.requestJsonAndCheck("GET", url, parameters=parameters)
+                older = False
+                for item in items:
+                    delivered = timestamp(item.get("delivered_at"))
+                    if delivered is not None and delivered < since:
+                        older = True
+                        continue
+                    attempts.setdefault(item["guid"], []).append(item)
+                url = None if older else _next_link(headers)
+                parameters = None  # the next link carries its own cursor
+            return [
+                FailedDelivery(id=tries[0]["id"], guid=guid, event=tries[0].get("event") or "")
+                for guid, tries in attempts.items()
+                # Only our failures (5xx, no answer); a 4xx would fail the same way again.
+                if not any(
+                    int(t.get("status_code") or 0) < 500 and t.get("status_code") for t in tries
+                )
+            ]
+
+        return _call(fetch)
+
+    def redeliver(self, *, delivery_id: int) -> None:
+        """Ask GitHub to send a delivery again."""
+        _call(
+            lambda: self._integration.requester.requestJsonAndCheck(
+                "POST", f"/app/hook/deliveries/{delivery_id}/attempts"
             )
         )
 
@@ -299,6 +382,47 @@ class GitHubApp:
         return _call(patch)
 
 
+@dataclasses.dataclass(frozen=True)
+class FailedDelivery:
+    """A webhook delivery GitHub could not hand to us."""
+
+    id: int
+    guid: str
+    event: str
+
+
+def _next_link(headers: dict[str, Any]) -> str | None:
+    link = {k.lower(): v for k, v in headers.items()}.get("link", "")
+    for part in link.split(","):
+        if 'rel="next"' in part:
+            return part.split(";")[0].strip().strip("<>")
+    return None
+
+
+def _status_error(status: int, headers: dict[str, str], body: str) -> GitHubUnavailable:
+    try:
+        message = json.loads(body).get("message")
+    except (ValueError, AttributeError):
+        message = None
+    kind = GitHubNotFound if status == 404 else GitHubUnavailable
+    return kind(f"GitHub answered {status}: {message}", status=status, retry_at=_reset(headers))
+
+
+def _reset(headers: dict[str, str] | None) -> float | None:
+    """When a rate limit lifts, from GitHub's headers (``Retry-After`` or the reset time)."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        if "retry-after" in lowered:
+            return time.time() + float(lowered["retry-after"])
+        if lowered.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in lowered:
+            return float(lowered["x-ratelimit-reset"])
+    except ValueError:
+        return None
+    return None
+
+
 def _status_checks(data: dict[str, Any]) -> StatusChecks:
     checks = data.get("checks")
     if checks is None:
@@ -320,7 +444,9 @@ def _call(operation: Callable[[], T]) -> T:
                 f"GitHub answered 404: {message or 'Not Found'}", status=404
             ) from error
         raise GitHubUnavailable(
-            f"GitHub answered {error.status}: {message}", status=error.status
+            f"GitHub answered {error.status}: {message}",
+            status=error.status,
+            retry_at=_reset(error.headers),
         ) from error
     except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
         raise GitHubUnavailable(f"GitHub could not be reached: {type(error).__name__}") from error

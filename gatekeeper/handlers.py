@@ -1,4 +1,9 @@
-"""What each webhook event does: store what changed, re-evaluate the gate, name what to post."""
+"""What each webhook event does: store what it says and re-decide the gates it touches.
+
+Handlers never call GitHub. What they cannot decide without it (a pull request never seen,
+a head that moved) becomes a job for the worker; the commits whose check may change are
+noted on the session and turned into the outbox's desires before the delivery commits.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gatekeeper import approvals, checks
+from gatekeeper import approvals, decisions, jobs, outbox
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import (
@@ -20,10 +25,17 @@ from gatekeeper.events import (
     review_info,
     timestamp,
 )
-from gatekeeper.github import GitHubApp, GitHubUnavailable
-from gatekeeper.models import MergeGroup, PullRequest, Repository
+from gatekeeper.models import PullRequest, Repository
 
 APPROVE_COMMAND = re.compile(r"^\s*/gatekeeper\s+approve\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+class NeedsPull(Exception):
+    """The delivery is about a pull request Gatekeeper has never seen: GitHub must be asked."""
+
+    def __init__(self, repo: str, number: int) -> None:
+        super().__init__(f"{repo}#{number} has not been seen yet")
+        self.repo, self.number = repo, number
 
 
 @dataclasses.dataclass
@@ -32,22 +44,12 @@ class Context:
 
     session: Session
     settings: Settings
-    github: GitHubApp | None
     now: datetime
     envelope: Envelope
     payload: Mapping[str, Any]
 
 
-@dataclasses.dataclass
-class Result:
-    """What a handler did: pull requests whose check may need posting, and whether afresh."""
-
-    pulls: list[PullRequest] = dataclasses.field(default_factory=list)
-    fresh: bool = False
-    merge_group: MergeGroup | None = None  # a merge queue commit to mark success
-
-
-Handler = Callable[[Context], Result]
+Handler = Callable[[Context], None]
 HANDLERS: dict[tuple[str, str | None], Handler] = {}
 
 
@@ -77,15 +79,14 @@ def handler_for(event: str, action: str | None) -> Handler | None:
     "edited",
     "closed",
 )
-def pull_request_changed(ctx: Context) -> Result:
+def pull_request_changed(ctx: Context) -> None:
     """Store the pull request as it now is and re-evaluate its gate."""
     pull = store.upsert_pull(ctx.session, info=pull_info(ctx.payload["pull_request"]), now=ctx.now)
-    checks.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
-    return Result([pull])
+    decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
 
 
 @on("pull_request_review", "submitted", "edited", "dismissed")
-def review_changed(ctx: Context) -> Result:
+def review_changed(ctx: Context) -> None:
     """Record the review by its id (a review may arrive before its pull request) and re-evaluate."""
     pull = store.upsert_pull(ctx.session, info=pull_info(ctx.payload["pull_request"]), now=ctx.now)
     review = store.upsert_review(
@@ -93,63 +94,74 @@ def review_changed(ctx: Context) -> Result:
     )
     ctx.session.flush()
     before = set(pull.approved_by)
-    checks.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
+    decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
     if review.reviewer in set(pull.approved_by) - before:
         approvals.audit_approval(
             ctx.session, pull, login=review.reviewer, source="review", now=ctx.now
         )
-    return Result([pull])
 
 
 @on("check_run", "rerequested", "requested_action")
-def check_run_action(ctx: Context) -> Result:
+def check_run_action(ctx: Context) -> None:
     """Re-run: post afresh. The "Approve merge" button: an approval if a mentor pressed it."""
     run = ctx.payload["check_run"]
     if run.get("name") != ctx.settings.check_name or not _ours(ctx, run):
-        return Result()
-    pull = _pull_of_check_run(ctx, run)
-    if pull is None:
-        return Result()
+        return
+    repo, head_sha = ctx.envelope.repo or "", run.get("head_sha") or ""
+    pulls = _pulls_of_check_run(ctx, run)
     if ctx.envelope.action == "rerequested":
-        checks.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
-        return Result([pull], fresh=True)
+        for pull in pulls:
+            decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
+        outbox.flush(ctx.session, settings=ctx.settings, now=ctx.now)
+        outbox.request_fresh(
+            ctx.session, repo=repo, head_sha=head_sha, settings=ctx.settings, now=ctx.now
+        )
+        return
     if (ctx.payload.get("requested_action") or {}).get("identifier") != "approve":
-        return Result()
-    # The button approves the commit whose check was pressed, not whatever was pushed since.
-    return _approve(ctx, pull, source="button", commit_id=run.get("head_sha"))
+        return
+    # The button approves the commit whose check was pressed, not whatever was pushed since,
+    # for every pull request on that commit the mentor may approve.
+    for pull in pulls:
+        _approve(ctx, pull, source="button", commit_id=head_sha)
 
 
 @on("check_suite", "requested", "rerequested")
-def check_suite_requested(ctx: Context) -> Result:
+def check_suite_requested(ctx: Context) -> None:
     """A push (or "Re-run all checks"): make sure each pull request of the commit has our check.
 
     This is GitHub's own way of asking every checks App for a run, so a lost ``synchronize``
-    for anyone's pull request is healed here too.
+    for anyone's pull request is healed here too: a pull request not seen, or whose stored
+    head is another commit, is read from GitHub by the worker.
     """
     suite = ctx.payload["check_suite"]
     head_sha = suite.get("head_sha")
-    pulls = []
+    repo = ctx.envelope.repo or ""
     for candidate in suite.get("pull_requests") or []:
-        pull = _pull(ctx, ctx.envelope.repo or "", int(candidate["number"]))
-        if pull is not None and pull.head_sha != head_sha:
-            pull = _refetch(ctx, pull)  # our copy missed the push
+        number = int(candidate["number"])
+        pull = store.find_pull(ctx.session, repo=repo, number=number, lock=True)
         if pull is not None and pull.head_sha == head_sha:
-            checks.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
-            pulls.append(pull)
-    return Result(pulls, fresh=ctx.envelope.action == "rerequested")
+            decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
+        else:
+            sync_later(ctx, repo, number)
+    if ctx.envelope.action == "rerequested":
+        outbox.flush(ctx.session, settings=ctx.settings, now=ctx.now)
+        outbox.request_fresh(
+            ctx.session, repo=repo, head_sha=head_sha, settings=ctx.settings, now=ctx.now
+        )
 
 
 @on("issue_comment", "created")
-def comment_created(ctx: Context) -> Result:
+def comment_created(ctx: Context) -> None:
     """A line ``/gatekeeper approve`` in a new comment on a pull request, from a mentor."""
     issue, comment = ctx.payload["issue"], ctx.payload["comment"]
     if not issue.get("pull_request") or not APPROVE_COMMAND.search(comment.get("body") or ""):
-        return Result()
-    pull = _pull(ctx, ctx.envelope.repo or "", int(issue["number"]))
+        return
+    repo, number = ctx.envelope.repo or "", int(issue["number"])
+    pull = store.find_pull(ctx.session, repo=repo, number=number, lock=True)
     if pull is None:
-        return Result()
+        raise NeedsPull(repo, number)
     # Dated when written, so a later "changes requested" wins even if this arrives late.
-    return _approve(
+    _approve(
         ctx,
         pull,
         source="comment",
@@ -159,35 +171,33 @@ def comment_created(ctx: Context) -> Result:
 
 
 @on("merge_group", "checks_requested")
-def merge_group_requested(ctx: Context) -> Result:
+def merge_group_requested(ctx: Context) -> None:
     """Pull requests enter the merge queue only after their own gate passed."""
-    group = store.remember_merge_group(
+    outbox.desire_merge_group(
         ctx.session,
         repo=ctx.envelope.repo or "",
         head_sha=ctx.payload["merge_group"]["head_sha"],
-        installation_id=ctx.envelope.installation_id,
+        settings=ctx.settings,
         now=ctx.now,
     )
-    return Result(merge_group=group)
 
 
 @on("installation", "created", "deleted", "suspend", "unsuspend", "new_permissions_accepted")
-def installation_changed(ctx: Context) -> Result:
+def installation_changed(ctx: Context) -> None:
     """Keep the installation id of each repository the App covers."""
     installation_id = ctx.payload["installation"]["id"]
     added, _removed = installation_repositories(ctx.payload)
     if ctx.envelope.action in ("deleted", "suspend"):
         _forget_installation(ctx.session, installation_id)
-        return Result()
+        return
     for name in added:
         store.remember_installation(
             ctx.session, repo=name, display=name, installation_id=installation_id
         )
-    return Result()
 
 
 @on("installation_repositories", "added", "removed")
-def installation_repositories_changed(ctx: Context) -> Result:
+def installation_repositories_changed(ctx: Context) -> None:
     """Repositories added to or removed from an installation."""
     installation_id = ctx.payload["installation"]["id"]
     added, removed = installation_repositories(ctx.payload)
@@ -197,7 +207,22 @@ def installation_repositories_changed(ctx: Context) -> Result:
         )
     for name in removed:
         store.remember_installation(ctx.session, repo=name, display=name, installation_id=None)
-    return Result()
+
+
+def sync_later(ctx: Context, repo: str, number: int, *, delivery_id: str | None = None) -> None:
+    """Have the worker read ``repo#number`` from GitHub (then apply ``delivery_id``, if any)."""
+    jobs.enqueue(
+        ctx.session,
+        kind="sync_pull",
+        key=f"sync_pull:{repo}#{number}" + (f":{delivery_id}" if delivery_id else ""),
+        args={
+            "repo": repo,
+            "number": number,
+            "installation_id": ctx.envelope.installation_id,
+            "delivery_id": delivery_id,
+        },
+        now=ctx.now,
+    )
 
 
 def _approve(
@@ -208,12 +233,11 @@ def _approve(
     commit_id: str | None = None,
     github_id: int | None = None,
     at: datetime | None = None,
-) -> Result:
-    sender = ctx.payload["sender"]
+) -> None:
     approvals.approve(
         ctx.session,
         pull,
-        login=sender["login"],
+        login=ctx.payload["sender"]["login"],
         source=source,
         now=ctx.now,
         given_at=at,
@@ -221,7 +245,6 @@ def _approve(
         commit_id=commit_id,
         settings=ctx.settings,
     )
-    return Result([pull])
 
 
 def _ours(ctx: Context, run: Mapping[str, Any]) -> bool:
@@ -229,38 +252,29 @@ def _ours(ctx: Context, run: Mapping[str, Any]) -> bool:
     return ctx.settings.github_app_id is None or app_id in (None, ctx.settings.github_app_id)
 
 
-def _pull_of_check_run(ctx: Context, run: Mapping[str, Any]) -> PullRequest | None:
-    repo, _, number = (run.get("external_id") or "").rpartition("#")
-    if repo and number.isdigit():
-        return _pull(ctx, repo, int(number))
-    for candidate in run.get("pull_requests") or []:
-        return _pull(ctx, ctx.envelope.repo or "", int(candidate["number"]))
-    return None
+def _pulls_of_check_run(ctx: Context, run: Mapping[str, Any]) -> list[PullRequest]:
+    """The open pull requests whose head carries the check run (it belongs to the commit).
 
-
-def _pull(ctx: Context, repo: str, number: int) -> PullRequest | None:
-    """The stored pull request, fetched from GitHub if a lost webhook means we never saw it."""
-    pull = store.find_pull(ctx.session, repo=repo, number=number)
-    if pull is not None or ctx.github is None or not repo:
-        return pull
-    try:
-        installation_id = ctx.envelope.installation_id or ctx.github.installation_for(repo)
-        info = ctx.github.pull(installation_id=installation_id, repo=repo, number=number)
-    except GitHubUnavailable:
-        return None
-    return store.upsert_pull(ctx.session, info=info, now=ctx.now)
-
-
-def _refetch(ctx: Context, pull: PullRequest) -> PullRequest:
-    """The pull request as GitHub has it now (unchanged if GitHub cannot say)."""
-    if ctx.github is None:
-        return pull
-    try:
-        installation_id = ctx.envelope.installation_id or ctx.github.installation_for(pull.repo)
-        info = ctx.github.pull(installation_id=installation_id, repo=pull.repo, number=pull.number)
-    except GitHubUnavailable:
-        return pull
-    return store.upsert_pull(ctx.session, info=info, now=ctx.now)
+    A run whose pull request was never seen (its ``opened`` was lost) waits for the worker.
+    """
+    repo, head_sha = ctx.envelope.repo or "", run.get("head_sha") or ""
+    found = [
+        locked
+        for pull in store.open_pulls_on(ctx.session, repo=repo, head_sha=head_sha)
+        if (locked := store.find_pull(ctx.session, repo=repo, number=pull.number, lock=True))
+    ]
+    if found:
+        return found
+    named, _, number = (run.get("external_id") or "").rpartition("#")
+    numbers = [int(number)] if named == repo and number.isdigit() else []
+    numbers += [int(c["number"]) for c in run.get("pull_requests") or []]
+    for candidate in numbers:
+        pull = store.find_pull(ctx.session, repo=repo, number=candidate, lock=True)
+        if pull is None:
+            raise NeedsPull(repo, candidate)
+        if pull.state == "open":
+            return [pull]
+    return []
 
 
 def _forget_installation(session: Session, installation_id: int) -> None:

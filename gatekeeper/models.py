@@ -116,6 +116,13 @@ class Repository(SQLModel, table=True):
     full_name: str = Field(primary_key=True, max_length=140)
     display_name: str = Field(max_length=140)
     installation_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
+    # GitHub answered 404 for it (deleted, transferred, or removed from the installation
+    # without the event reaching us): the sweep skips it until an event names it again.
+    gone_at: datetime | None = _when(nullable=True)
+    # The safety-net scan of its open pull requests: when, and each list page's ETag, so an
+    # unchanged repository costs only conditional requests (a 304 is free of rate limit).
+    scanned_at: datetime | None = _when(nullable=True)
+    pulls_etags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
 
 
 class PullRequest(SQLModel, table=True):
@@ -147,7 +154,6 @@ class PullRequest(SQLModel, table=True):
     waiting_since: datetime | None = _when(nullable=True)
     gated_mentorship_id: int | None = Field(default=None, foreign_key="mentorship.id", index=True)
     reviews_requested: bool = False
-    needs_post: bool = Field(default=False, index=True)
 
 
 class Review(SQLModel, table=True):
@@ -167,37 +173,85 @@ class Review(SQLModel, table=True):
     submitted_at: datetime = _when()
 
 
-class PostedCheck(SQLModel, table=True):
-    """What was last posted as the check run on one commit, so identical posts are skipped."""
+class CommitCheck(SQLModel, table=True):
+    """The outbox: the check run one commit should show, and what GitHub was last given.
 
-    __table_args__ = (sa.UniqueConstraint("repo", "head_sha", "name"),)
+    The desired check (``body``, its ``fingerprint``) is stored with the event that changed
+    it and gets a new ``version``; the worker posts the latest version and records it with a
+    compare-and-set on ``posted_version``, so a post in flight never hides a newer desire.
+    """
+
+    __table_args__ = (
+        sa.UniqueConstraint("repo", "head_sha", "name"),
+        sa.Index("ix_commitcheck_pending", "posted_version", "version"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     repo: str = Field(max_length=140)
     head_sha: str = Field(max_length=64)
     name: str = Field(max_length=100)
-    check_run_id: int = Field(sa_type=sa.BigInteger)
-    fingerprint: str = Field(max_length=64)
-    posted_at: datetime = _when()
+    installation_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    version: int = 0
+    fingerprint: str = Field(default="", max_length=64)
+    body: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    desired_at: datetime = _when()
+    # A "Re-run" asked for a new check run at this version rather than an update in place.
+    fresh_version: int | None = None
+    # Desires that are moot after a while (a merge queue's commit) stop being retried.
+    expires_at: datetime | None = _when(nullable=True)
+    posted_version: int = 0
+    posted_fingerprint: str | None = Field(default=None, max_length=64)
+    check_run_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    posted_at: datetime | None = _when(nullable=True)
+    # Retrying: how often it failed, when to try again, and why it last failed (or was
+    # given up: ``gave_up`` with the version it gave up on, reason in ``last_error``).
+    attempts: int = 0
+    next_attempt_at: datetime | None = _when(nullable=True)
+    last_error: str | None = None
+    gave_up: bool = False
+    claimed_until: datetime | None = _when(nullable=True)
 
 
-class MergeGroup(SQLModel, table=True):
-    """A merge queue's commit that asked for our check; kept until the check is posted."""
+class Job(SQLModel, table=True):
+    """Work that needs GitHub and so never runs in a request: the worker does it.
 
-    __table_args__ = (sa.UniqueConstraint("repo", "head_sha"),)
+    One pending job per ``key``; asking again while it runs bumps ``generation``, so the
+    worker runs it once more instead of deleting a request that came after it started.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
-    repo: str = Field(max_length=140)
-    head_sha: str = Field(max_length=64)
-    installation_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    key: str = Field(max_length=300, unique=True, index=True)
+    kind: str = Field(max_length=32)
+    args: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    generation: int = 1
+    created_at: datetime = _when()
+    run_after: datetime = _when(index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    claimed_until: datetime | None = _when(nullable=True)
+
+
+class Redelivery(SQLModel, table=True):
+    """A failed delivery whose redelivery Gatekeeper asked GitHub for (once per delivery)."""
+
+    guid: str = Field(primary_key=True, max_length=255)
+    github_id: int = Field(sa_type=sa.BigInteger)
+    event: str = Field(max_length=64)
     requested_at: datetime = _when()
-    posted_at: datetime | None = _when(nullable=True, index=True)
+
+
+class SweepRun(SQLModel, table=True):
+    """When a part of the sweep last finished, for its cadence and for health checks."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    finished_at: datetime = _when()
 
 
 class Delivery(SQLModel, table=True):
     """A webhook delivery GitHub sent, and what became of it."""
 
-    delivery_id: str = Field(primary_key=True, max_length=64)
+    # GitHub's are GUIDs; a longer id is refused at the door rather than cut.
+    delivery_id: str = Field(primary_key=True, max_length=255)
     event: str = Field(max_length=64)
     action: str | None = Field(default=None, max_length=64)
     installation_id: int | None = Field(default=None, sa_type=sa.BigInteger)
@@ -205,3 +259,6 @@ class Delivery(SQLModel, table=True):
     processed_at: datetime | None = _when(nullable=True)
     outcome: str = Field(default="received", max_length=16)
     error: str | None = None
+    # A delivery that needs something only GitHub can say (a pull request never seen) is
+    # kept whole and applied by the worker once it has asked.
+    payload: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)

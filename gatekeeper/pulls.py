@@ -4,26 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gatekeeper import gate
+from gatekeeper import db, gate
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.events import PullInfo, ReviewInfo
-from gatekeeper.models import Mentorship, MergeGroup, PullRequest, Repository, Review
+from gatekeeper.models import Mentorship, PullRequest, Repository, Review
 
 
 def remember_installation(
     session: Session, *, repo: str, display: str | None = None, installation_id: int | None
 ) -> Repository:
-    """Record which installation covers ``repo`` (None once the App is removed from it)."""
-    row = session.get(Repository, repo.lower())
-    if row is None:
-        row = Repository(full_name=repo.lower(), display_name=display or repo)
-    row.installation_id = installation_id
-    if display:
-        row.display_name = display
-    session.add(row)
+    """Record which installation covers ``repo`` (None once the App is removed from it).
+
+    An event naming the repository means it exists again for the App, if it was gone.
+    """
+    db.insert_missing(
+        session,
+        Repository,
+        {
+            "full_name": repo.lower(),
+            "display_name": display or repo,
+            "installation_id": installation_id,
+        },
+        ["full_name"],
+    )
+    row = session.get(Repository, repo.lower(), populate_existing=True)
+    assert row is not None
+    if (row.installation_id, row.gone_at) != (installation_id, None) or (
+        display and row.display_name != display
+    ):
+        row.installation_id, row.gone_at = installation_id, None
+        row.display_name = display or row.display_name
+        session.add(row)
     return row
 
 
@@ -33,34 +48,73 @@ def installation_of(session: Session, *, repo: str) -> int | None:
     return row.installation_id if row else None
 
 
-def find_pull(session: Session, *, repo: str, number: int) -> PullRequest | None:
-    """The stored pull request ``repo#number``."""
-    return session.exec(
+TOUCHED = "gatekeeper.touched_commits"
+
+
+def touch_commit(session: Session, *, repo: str, head_sha: str) -> None:
+    """Note that ``repo@head_sha``'s check may read differently once this transaction ends
+    (``outbox.flush`` derives it then)."""
+    session.info.setdefault(TOUCHED, set()).add((repo, head_sha))
+
+
+def find_pull(
+    session: Session, *, repo: str, number: int, lock: bool = False
+) -> PullRequest | None:
+    """The stored pull request ``repo#number``; with ``lock``, held until the transaction ends.
+
+    A locked read is always fresh from the database, so what is decided from it is stored
+    on the same row state: two deliveries for one pull request take turns.
+    """
+    query = (
         select(PullRequest)
         .where(PullRequest.repo == repo.lower())
         .where(PullRequest.number == number)
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.exec(query).first()
+
+
+def lock_pull(session: Session, *, pull_id: int) -> PullRequest | None:
+    """A stored pull request by id, locked and read afresh."""
+    return session.exec(
+        select(PullRequest)
+        .where(PullRequest.id == pull_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
 
 
 def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullRequest:
-    """Store a snapshot of a pull request unless the stored one is newer (GitHub's updated_at)."""
-    pull = find_pull(session, repo=info.repo, number=info.number)
-    if pull is None:
-        pull = PullRequest(
-            repo=info.repo,
-            number=info.number,
-            head_sha=info.head_sha,
-            first_seen_at=now,
-            author=info.author,
-            author_display=info.author_display,
-        )
-    elif _older(info, pull):
+    """Store a snapshot of a pull request unless the stored one is newer (GitHub's updated_at).
+
+    The row is locked first (created if new, without failing when another delivery creates
+    it at the same moment), so the comparison and the write see the same row.
+    """
+    db.insert_missing(
+        session,
+        PullRequest,
+        {
+            "repo": info.repo,
+            "number": info.number,
+            "head_sha": info.head_sha,
+            "first_seen_at": now,
+            "author": info.author,
+            "author_display": info.author_display,
+        },
+        ["repo", "number"],
+    )
+    pull = find_pull(session, repo=info.repo, number=info.number, lock=True)
+    assert pull is not None
+    if pull.github_updated_at is not None and _older(info, pull):
         # A late, older delivery: keep the newer state, but learn who merged if a trimmed
         # newer payload (a review's) could not say.
         if pull.merged and pull.merged_by is None and info.merged_by is not None:
             pull.merged_by = info.merged_by
             session.add(pull)
         return pull
+    if pull.head_sha != info.head_sha:
+        touch_commit(session, repo=pull.repo, head_sha=pull.head_sha)  # it may lose a waiter
     pull.author, pull.author_display = info.author, info.author_display
     pull.title, pull.url, pull.base_ref = info.title, info.url, info.base_ref
     pull.head_sha, pull.state = info.head_sha, info.state
@@ -91,21 +145,29 @@ def upsert_review(
 ) -> Review:
     """Store or update a review by its GitHub id. A dismissal is final, whatever arrives later."""
     assert pull.id is not None, "store the pull request before its reviews"
+    db.insert_missing(
+        session,
+        Review,
+        {
+            "pull_request_id": pull.id,
+            "github_id": info.id,
+            "source": "review",
+            "reviewer": info.reviewer,
+            "reviewer_display": info.reviewer_display,
+            "state": info.state,
+            "commit_id": info.commit_id,
+            "submitted_at": info.submitted_at or now,
+        },
+        ["source", "github_id"],
+    )
     review = session.exec(
-        select(Review).where(Review.source == "review").where(Review.github_id == info.id)
-    ).first()
-    if review is None:
-        review = Review(
-            pull_request_id=pull.id,
-            github_id=info.id,
-            source="review",
-            reviewer=info.reviewer,
-            reviewer_display=info.reviewer_display,
-            state=info.state,
-            commit_id=info.commit_id,
-            submitted_at=info.submitted_at or now,
-        )
-    elif review.state != gate.DISMISSED:
+        select(Review)
+        .where(Review.source == "review")
+        .where(Review.github_id == info.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if review.state != gate.DISMISSED:
         review.state = info.state
         review.commit_id = info.commit_id or review.commit_id
     session.add(review)
@@ -122,24 +184,26 @@ def add_approval(
     now: datetime,
     github_id: int | None = None,
     commit_id: str | None = None,
-) -> Review:
+) -> None:
     """An approval given with the check's button, a comment or the dashboard.
 
     It holds for ``commit_id`` (the commit whose check was pressed), else the current head.
     """
     assert pull.id is not None, "store the pull request before its approvals"
-    approval = Review(
-        pull_request_id=pull.id,
-        github_id=github_id,
-        source=source,
-        reviewer=mentor,
-        reviewer_display=mentor_display,
-        state=gate.APPROVED,
-        commit_id=commit_id or pull.head_sha,
-        submitted_at=now,
-    )
-    session.add(approval)
-    return approval
+    values: dict[str, Any] = {
+        "pull_request_id": pull.id,
+        "github_id": github_id,
+        "source": source,
+        "reviewer": mentor,
+        "reviewer_display": mentor_display,
+        "state": gate.APPROVED,
+        "commit_id": commit_id or pull.head_sha,
+        "submitted_at": now,
+    }
+    if github_id is None:
+        session.add(Review(**values))
+    else:  # a comment's id: the same comment delivered twice approves once
+        db.insert_missing(session, Review, values, ["source", "github_id"])
 
 
 def reviews_of(session: Session, *, pull: PullRequest) -> list[Review]:
@@ -195,6 +259,7 @@ def terms_of(session: Session, mentorship: Mentorship) -> gate.Terms:
         gate_approved_prs=mentorship.gate_approved_prs,
         id=mentorship.id,
         mentor_display=tuple(a.mentor_display for a in assignments),
+        mentee_display=mentorship.mentee_display,
     )
 
 
@@ -231,38 +296,15 @@ def open_pulls_gated_by(session: Session, *, mentorship_id: int) -> list[PullReq
     )
 
 
-def remember_merge_group(
-    session: Session, *, repo: str, head_sha: str, installation_id: int | None, now: datetime
-) -> MergeGroup:
-    """Keep a merge queue commit that asked for our check (once, whatever the redeliveries)."""
-    group = session.exec(
-        select(MergeGroup).where(MergeGroup.repo == repo).where(MergeGroup.head_sha == head_sha)
-    ).first()
-    if group is None:
-        group = MergeGroup(
-            repo=repo, head_sha=head_sha, installation_id=installation_id, requested_at=now
-        )
-        session.add(group)
-        session.flush()
-    return group
-
-
-def pending_merge_groups(session: Session, *, since: datetime) -> list[MergeGroup]:
-    """Merge queue commits since ``since`` whose check is not posted yet."""
+def open_pulls_on(session: Session, *, repo: str, head_sha: str) -> list[PullRequest]:
+    """Stored open pull requests of ``repo`` whose head is ``head_sha`` (they share its check)."""
     return list(
         session.exec(
-            select(MergeGroup)
-            .where(col(MergeGroup.posted_at).is_(None))
-            .where(MergeGroup.requested_at >= since)
-            .order_by(col(MergeGroup.id))
-        )
-    )
-
-
-def pending_posts(session: Session) -> list[PullRequest]:
-    """Pull requests whose check run still has to be posted."""
-    return list(
-        session.exec(
-            select(PullRequest).where(col(PullRequest.needs_post)).order_by(col(PullRequest.id))
+            select(PullRequest)
+            .where(PullRequest.repo == repo)
+            .where(PullRequest.head_sha == head_sha)
+            .where(PullRequest.state == "open")
+            .order_by(col(PullRequest.number))
+            .execution_options(populate_existing=True)
         )
     )

@@ -1,21 +1,37 @@
-"""Expiry and reconciliation: heal whatever lost webhooks or GitHub outages left wrong."""
+"""The sweep: expiry and reconciliation, healing whatever lost webhooks or outages left wrong.
+
+It reads GitHub and stores what it learns; what GitHub should then show goes through the
+outbox like everything else, so the sweep itself never posts a check. Its work is sharded by
+installation (a lock each on PostgreSQL), so several clock processes share the installations
+and none is swept twice at once. One failure never aborts the rest of a round.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import checks
+from gatekeeper import decisions, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.github import GitHubApp, GitHubNotFound, GitHubUnavailable
-from gatekeeper.models import Mentorship, PostedCheck, PullRequest, Repository
+from gatekeeper.models import Delivery, Mentorship, Redelivery, Repository, SweepRun
+from gatekeeper.worker import apply_pull
+
+log = logging.getLogger(__name__)
+
+# Advisory lock keys of this app's own: (SWEEP_LOCK, installation id) for an installation's
+# share of the sweep, (SWEEP_LOCK, 0) for the App-wide part.
+SWEEP_LOCK = 0x6761_7465  # "gate"
+APP_WIDE = 0
+REDELIVERY_WINDOW = timedelta(days=3)  # GitHub keeps deliveries for three days
 
 
 @dataclasses.dataclass
@@ -25,24 +41,20 @@ class Report:
     expired: list[str] = dataclasses.field(default_factory=list)
     mentees: int = 0
     pulls: int = 0
-    posted: int = 0
+    changed: int = 0  # commits whose desired check changed (the worker posts them)
+    scanned: int = 0
+    gone: list[str] = dataclasses.field(default_factory=list)
+    redelivered: int = 0
     failures: list[str] = dataclasses.field(default_factory=list)
-    skipped: bool = False  # another sweep was running
-
-
-MERGE_GROUP_PATIENCE = timedelta(hours=6)
-
-# Any number of this app's own, so a second sweep (the clock and a manual run) waits its turn.
-SWEEP_LOCK = 0x6761_7465  # "gate"
+    skipped: list[int] = dataclasses.field(default_factory=list)  # installations another sweep held
 
 
 @contextlib.contextmanager
-def _only_sweep(session: Session) -> Iterator[bool]:
-    """On PostgreSQL, hold an advisory lock for the sweep; yields whether it was acquired.
+def _holding(session: Session, key: int) -> Iterator[bool]:
+    """On PostgreSQL, hold the advisory lock ``(SWEEP_LOCK, key)``; yields whether it was taken.
 
-    Two sweeps at once could both find a commit without a check and both create one. The lock
-    lives on a connection of its own, since the sweep's session commits (and so returns its
-    connection to the pool) many times. SQLite has one writer at a time anyway.
+    It lives on a connection of its own, since the sweep's session commits (and so returns
+    its connection to the pool) many times. SQLite has one writer at a time anyway.
     """
     engine = session.get_bind()
     if engine.dialect.name != "postgresql":
@@ -50,13 +62,16 @@ def _only_sweep(session: Session) -> Iterator[bool]:
         return
     with engine.connect() as connection:  # type: ignore[union-attr]
         acquired = connection.scalar(
-            sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": SWEEP_LOCK}
+            sa.text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": SWEEP_LOCK, "b": key}
         )
+        connection.commit()
         try:
             yield bool(acquired)
         finally:
             if acquired:
-                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SWEEP_LOCK})
+                connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(:a, :b)"), {"a": SWEEP_LOCK, "b": key}
+                )
             connection.commit()
 
 
@@ -68,79 +83,311 @@ def sweep(
     now: datetime,
     progress: Callable[[str], None] = lambda line: None,
 ) -> Report:
-    """End expired mentorships, reconcile every gated mentee's open pulls, retry pending posts."""
-    with _only_sweep(session) as alone:
-        if not alone:
-            progress("another sweep is running; skipped")
-            return Report(skipped=True)
-        return _sweep(session, settings=settings, github=github, now=now, progress=progress)
-
-
-def _sweep(
-    session: Session,
-    *,
-    settings: Settings,
-    github: GitHubApp | None,
-    now: datetime,
-    progress: Callable[[str], None],
-) -> Report:
+    """End expired mentorships, reconcile gated mentees' open pulls, scan, redeliver."""
     report = Report()
     report.expired = [m.mentee_display for m in lifecycle.expire_lapsed(session, now=now)]
     session.commit()
     for mentee in report.expired:
         progress(f"{mentee}: mentorship expired")
-    for mentorship in _due(session, now=now):
-        reconcile(session, mentorship, settings=settings, github=github, now=now, report=report)
-        progress(f"{mentorship.mentee_display}: reconciled")
-    if github is not None:
-        check_every_open_pull(session, settings=settings, github=github, now=now, report=report)
-    for pull in store.pending_posts(session):
-        _post(session, pull, settings=settings, github=github, now=now, report=report)
-    if github is not None:
-        # A merge group lives as long as the queue waits for it; older ones are moot.
-        for group in store.pending_merge_groups(session, since=now - MERGE_GROUP_PATIENCE):
-            if checks.post_merge_group(session, group, github=github, settings=settings, now=now):
-                report.posted += 1
-            else:
-                report.failures.append(f"{group.repo}@{group.head_sha[:12]}: merge group check")
-            session.commit()
+    due = _due(session, now=now)
+    for mentorship in due:  # what is stored needs no GitHub: lifted gates show at once
+        report.changed += _reevaluate_stored(session, mentorship, settings=settings, now=now)
+    if github is None:
+        for mentorship in due:
+            _mark_swept(session, mentorship, now=now)
+        return report
+    installations = _installations(session, github, report)
+    incomplete: set[int | None] = set()  # mentorships GitHub left something undone for
+    for installation_id in installations:
+        with _holding(session, installation_id) as mine:
+            if not mine:
+                report.skipped.append(installation_id)
+                progress(f"installation {installation_id}: another sweep has it; skipped")
+                continue
+            for mentorship in due:
+                failed = len(report.failures)
+                _reconcile_in(
+                    session,
+                    mentorship,
+                    installation_id,
+                    settings=settings,
+                    github=github,
+                    now=now,
+                    report=report,
+                )
+                if len(report.failures) > failed:
+                    incomplete.add(mentorship.id)
+                progress(
+                    f"{mentorship.mentee_display}: reconciled in installation {installation_id}"
+                )
+            _scan(
+                session, installation_id, settings=settings, github=github, now=now, report=report
+            )
+    for mentorship in due:
+        if mentorship.id not in incomplete:
+            _mark_swept(session, mentorship, now=now)
+    with _holding(session, APP_WIDE) as mine:
+        if mine:
+            _redeliver_failed(session, github=github, now=now, report=report)
+    _finished(session, "sweep", now)
     return report
 
 
-def check_every_open_pull(
-    session: Session, *, settings: Settings, github: GitHubApp, now: datetime, report: Report
+def reconcile(
+    session: Session,
+    mentorship: Mentorship,
+    *,
+    settings: Settings,
+    github: GitHubApp | None,
+    now: datetime,
+) -> Report:
+    """Bring one mentee's open pull requests in line with GitHub (a lifecycle change's job)."""
+    report = Report()
+    report.changed += _reevaluate_stored(session, mentorship, settings=settings, now=now)
+    if github is not None:
+        for installation_id in _installations(session, github, report):
+            _reconcile_in(
+                session,
+                mentorship,
+                installation_id,
+                settings=settings,
+                github=github,
+                now=now,
+                report=report,
+            )
+    if not report.failures:
+        _mark_swept(session, mentorship, now=now)
+    return report
+
+
+def mentorship_by_id(session: Session, mentorship_id: int) -> Mentorship | None:
+    """A mentorship by id, or None."""
+    return session.get(Mentorship, mentorship_id)
+
+
+def _reevaluate_stored(
+    session: Session, mentorship: Mentorship, *, settings: Settings, now: datetime
+) -> int:
+    changed = 0
+    try:
+        decisions.reevaluate_open_pulls(session, mentorship, settings=settings, now=now)
+        changed = outbox.flush(session, settings=settings, now=now)
+        session.commit()
+    except sa.exc.SQLAlchemyError as error:
+        session.rollback()
+        log.warning(
+            "stored gates of %s not re-decided: %s", mentorship.mentee, type(error).__name__
+        )
+    return changed
+
+
+def _reconcile_in(
+    session: Session,
+    mentorship: Mentorship,
+    installation_id: int,
+    *,
+    settings: Settings,
+    github: GitHubApp,
+    now: datetime,
+    report: Report,
 ) -> None:
-    """Give the check to open pull requests of anyone whose head has none of ours yet.
+    """The mentee's open pull requests that ``installation_id`` covers, read and re-decided."""
+    report.mentees += 1
+    try:
+        found = github.open_pulls_by(installation_id=installation_id, author=mentorship.mentee)
+    except GitHubUnavailable as error:
+        report.failures.append(f"{mentorship.mentee_display}: {error}")
+        return
+    targets: dict[tuple[str, int], datetime | None] = {}
+    for repo, number, updated_at in found:
+        # Search also finds public pull requests in repositories the App is not installed
+        # on (or not through this installation); those are none of its business here.
+        row = session.get(Repository, repo.lower())
+        if row is not None and row.installation_id == installation_id and row.gone_at is None:
+            targets[(repo.lower(), number)] = updated_at
+    for pull in store.open_pulls_of(session, author=mentorship.mentee):
+        row = session.get(Repository, pull.repo)
+        if row is not None and row.installation_id == installation_id and row.gone_at is None:
+            targets.setdefault((pull.repo, pull.number), None)
+    for (repo, number), updated_at in sorted(targets.items()):
+        _sync(
+            session,
+            repo,
+            number,
+            installation_id,
+            updated_at,
+            settings=settings,
+            github=github,
+            now=now,
+            report=report,
+        )
+
+
+def _sync(
+    session: Session,
+    repo: str,
+    number: int,
+    installation_id: int,
+    updated_at: datetime | None,
+    *,
+    settings: Settings,
+    github: GitHubApp,
+    now: datetime,
+    report: Report,
+) -> None:
+    """Refresh one pull request and its reviews from GitHub; the pull itself only if it changed."""
+    report.pulls += 1
+    stored = store.find_pull(session, repo=repo, number=number)
+    try:
+        unchanged = (
+            stored is not None and updated_at is not None and stored.github_updated_at == updated_at
+        )
+        info = (
+            None
+            if unchanged
+            else github.pull(installation_id=installation_id, repo=repo, number=number)
+        )
+        reviews = github.reviews(installation_id=installation_id, repo=repo, number=number)
+    except GitHubNotFound:
+        _gone(session, repo, now=now, report=report)
+        return
+    except GitHubUnavailable as error:
+        report.failures.append(f"{repo}#{number}: {error}")
+        return
+    try:
+        if info is None:
+            assert stored is not None
+            pull = store.find_pull(session, repo=repo, number=number, lock=True)
+            assert pull is not None
+            for review in reviews:
+                store.upsert_review(session, pull=pull, info=review, now=now)
+            session.flush()
+            decisions.reevaluate(session, pull, settings=settings, now=now)
+            report.changed += outbox.flush(session, settings=settings, now=now)
+        else:
+            before = outbox.pending_count(session)
+            apply_pull(session, info=info, reviews=reviews, settings=settings, now=now)
+            report.changed += max(0, outbox.pending_count(session) - before)
+        session.commit()
+    except sa.exc.SQLAlchemyError as error:
+        # A webhook changed the same rows at this moment; it decided from the newer state.
+        session.rollback()
+        report.failures.append(f"{repo}#{number}: database: {type(error).__name__}")
+
+
+def _scan(
+    session: Session,
+    installation_id: int,
+    *,
+    settings: Settings,
+    github: GitHubApp,
+    now: datetime,
+    report: Report,
+) -> None:
+    """The safety net: anyone's open pull request whose head has no check of ours gets one.
 
     The check is required in branch protection, so a lost ``opened`` webhook would otherwise
-    leave someone's pull request unmergeable. One paginated list per installed repository.
+    leave someone's pull request unmergeable. It runs on its own, slower cadence, and asks
+    with the ETags of last time, so an unchanged repository costs no rate limit at all.
     """
-    installed = session.exec(
-        select(Repository).where(col(Repository.installation_id).is_not(None))
+    cutoff = now - timedelta(seconds=settings.scan_interval)
+    repositories = session.exec(
+        select(Repository)
+        .where(col(Repository.installation_id) == installation_id)
+        .where(col(Repository.gone_at).is_(None))
+        .where(sa.or_(col(Repository.scanned_at).is_(None), col(Repository.scanned_at) <= cutoff))
+        .order_by(col(Repository.full_name))
     ).all()
-    for repository in installed:
-        assert repository.installation_id is not None
+    for repository in repositories:
+        name = repository.full_name
         try:
-            found = github.open_pulls(
-                installation_id=repository.installation_id, repo=repository.full_name
+            changed, etags = github.open_pulls_if_changed(
+                installation_id=installation_id, repo=name, etags=list(repository.pulls_etags)
             )
-        except GitHubUnavailable as error:
-            report.failures.append(f"{repository.full_name}: {error}")
+        except GitHubNotFound:
+            _gone(session, name, now=now, report=report)
             continue
-        checked = set(
-            session.exec(
-                select(PostedCheck.head_sha)
-                .where(PostedCheck.repo == repository.full_name)
-                .where(PostedCheck.name == settings.check_name)
+        except GitHubUnavailable as error:
+            report.failures.append(f"{name}: {error}")
+            continue
+        report.scanned += 1
+        checked = outbox.posted_shas(session, repo=name, name=settings.check_name)
+        try:
+            for info in changed:
+                if info.head_sha in checked:
+                    continue
+                report.pulls += 1
+                pull = store.upsert_pull(session, info=info, now=now)
+                decisions.reevaluate(session, pull, settings=settings, now=now)
+            report.changed += outbox.flush(session, settings=settings, now=now)
+            row = session.get(Repository, name, populate_existing=True)
+            if row is not None:
+                row.pulls_etags, row.scanned_at = etags, now
+                session.add(row)
+            session.commit()
+        except sa.exc.SQLAlchemyError as error:
+            session.rollback()
+            report.failures.append(f"{name}: database: {type(error).__name__}")
+
+
+def _gone(session: Session, repo: str, *, now: datetime, report: Report) -> None:
+    """GitHub no longer shows ``repo`` to the App: skip it until an event names it again."""
+    row = session.get(Repository, repo)
+    if row is None or row.gone_at is not None:
+        return
+    log.warning("%s answers 404: marked gone, skipped until an event names it again", repo)
+    row.gone_at = now
+    session.add(row)
+    session.commit()
+    report.gone.append(repo)
+
+
+def _redeliver_failed(
+    session: Session, *, github: GitHubApp, now: datetime, report: Report
+) -> None:
+    """Ask GitHub to send again what we answered with a 5xx (or never answered), once each."""
+    last = session.get(SweepRun, "redeliver")
+    since = max(
+        now - REDELIVERY_WINDOW,
+        (last.finished_at - timedelta(hours=1)) if last else now - REDELIVERY_WINDOW,
+    )
+    try:
+        failed = github.failed_deliveries(since=since)
+    except GitHubUnavailable as error:
+        report.failures.append(f"failed deliveries: {error}")
+        return
+    for delivery in failed:
+        applied = session.get(Delivery, delivery.guid)
+        if session.get(Redelivery, delivery.guid) is not None or (
+            applied is not None and applied.outcome in ("processed", "ignored", "deferred")
+        ):
+            continue
+        try:
+            github.redeliver(delivery_id=delivery.id)
+        except GitHubUnavailable as error:
+            report.failures.append(f"redelivery of {delivery.guid}: {error}")
+            continue
+        session.add(
+            Redelivery(
+                guid=delivery.guid, github_id=delivery.id, event=delivery.event, requested_at=now
             )
         )
-        for info in found:
-            if info.head_sha in checked:
-                continue
-            report.pulls += 1
-            pull = store.upsert_pull(session, info=info, now=now)
-            checks.reevaluate(session, pull, settings=settings, now=now)
-            _post(session, pull, settings=settings, github=github, now=now, report=report)
+        session.commit()
+        report.redelivered += 1
+    _finished(session, "redeliver", now)
+
+
+def _finished(session: Session, name: str, now: datetime) -> None:
+    row = session.get(SweepRun, name) or SweepRun(name=name, finished_at=now)
+    row.finished_at = now
+    session.add(row)
+    session.commit()
+
+
+def _mark_swept(session: Session, mentorship: Mentorship, *, now: datetime) -> None:
+    mentorship.swept_at = now
+    session.add(mentorship)
+    session.commit()
 
 
 def _due(session: Session, *, now: datetime) -> list[Mentorship]:
@@ -156,114 +403,7 @@ def _due(session: Session, *, now: datetime) -> list[Mentorship]:
     )
 
 
-def reconcile(
-    session: Session,
-    mentorship: Mentorship,
-    *,
-    settings: Settings,
-    github: GitHubApp | None,
-    now: datetime,
-    report: Report | None = None,
-) -> Report:
-    """Bring every open pull request of a mentee (or gated by them) in line with GitHub and the gate."""
-    report = report or Report()
-    report.mentees += 1
-    failed_before = len(report.failures)
-    targets: dict[tuple[str, int], int | None] = {}
-    if github is not None:
-        try:
-            for installation_id in _installations(session, github):
-                for repo, number in github.open_pulls_by(
-                    installation_id=installation_id, author=mentorship.mentee
-                ):
-                    # Search also finds public pull requests in repositories the App is not
-                    # installed on; those are none of its business.
-                    if _installation_covering(session, github, repo.lower()) == installation_id:
-                        targets[(repo.lower(), number)] = installation_id
-        except GitHubUnavailable as error:
-            report.failures.append(f"{mentorship.mentee_display}: {error}")
-    known = store.open_pulls_of(session, author=mentorship.mentee)
-    if mentorship.id is not None:
-        known += store.open_pulls_gated_by(session, mentorship_id=mentorship.id)
-    for stored in known:
-        targets.setdefault((stored.repo, stored.number), None)
-    for (repo, number), known_installation in sorted(targets.items()):
-        pull = _sync(
-            session, repo, number, known_installation, github=github, now=now, report=report
-        )
-        if pull is not None:
-            checks.reevaluate(session, pull, settings=settings, now=now)
-            _post(session, pull, settings=settings, github=github, now=now, report=report)
-    if len(report.failures) == failed_before:
-        mentorship.swept_at = now
-        session.add(mentorship)
-    session.commit()
-    return report
-
-
-def _sync(
-    session: Session,
-    repo: str,
-    number: int,
-    installation_id: int | None,
-    *,
-    github: GitHubApp | None,
-    now: datetime,
-    report: Report,
-) -> PullRequest | None:
-    """Refresh a pull request and its reviews from GitHub (or use what is stored without it)."""
-    report.pulls += 1
-    if github is None:
-        return store.find_pull(session, repo=repo, number=number)
-    try:
-        installation = (
-            installation_id
-            or store.installation_of(session, repo=repo)
-            or github.installation_for(repo)
-        )
-        info = github.pull(installation_id=installation, repo=repo, number=number)
-        reviews = github.reviews(installation_id=installation, repo=repo, number=number)
-    except GitHubUnavailable as error:
-        report.failures.append(f"{repo}#{number}: {error}")
-        return store.find_pull(session, repo=repo, number=number)
-    pull = store.upsert_pull(session, info=info, now=now)
-    for review in reviews:
-        store.upsert_review(session, pull=pull, info=review, now=now)
-    session.flush()
-    return pull
-
-
-def _post(
-    session: Session,
-    pull: PullRequest,
-    *,
-    settings: Settings,
-    github: GitHubApp | None,
-    now: datetime,
-    report: Report,
-) -> None:
-    was_pending = pull.needs_post
-    if checks.deliver(session, pull, github=github, settings=settings, now=now):
-        report.posted += int(was_pending)
-    elif github is not None:
-        report.failures.append(f"{pull.repo}#{pull.number}: check not posted")
-    session.commit()
-
-
-def _installation_covering(session: Session, github: GitHubApp, repo: str) -> int | None:
-    """The installation that covers ``repo``, or None; an unknown repository is asked once."""
-    row = session.get(Repository, repo)
-    if row is not None:
-        return row.installation_id
-    try:
-        installation_id: int | None = github.installation_for(repo)
-    except GitHubNotFound:
-        installation_id = None
-    store.remember_installation(session, repo=repo, installation_id=installation_id)
-    return installation_id
-
-
-def _installations(session: Session, github: GitHubApp) -> list[int]:
+def _installations(session: Session, github: GitHubApp, report: Report) -> list[int]:
     """Installation ids known from events; asked of GitHub when none were seen yet."""
     known = session.exec(
         select(Repository.installation_id)
@@ -272,10 +412,15 @@ def _installations(session: Session, github: GitHubApp) -> list[int]:
     ).all()
     if known:
         return sorted(i for i in known if i is not None)
-    found = github.installations()
+    try:
+        found = github.installations()
+    except GitHubUnavailable as error:
+        report.failures.append(f"installations: {error}")
+        return []
     for installation_id, repos in found.items():
         for repo in repos:
             store.remember_installation(
                 session, repo=repo, display=repo, installation_id=installation_id
             )
+    session.commit()
     return sorted(found)

@@ -1,4 +1,10 @@
-"""The webhook endpoint: verify the signature, record the delivery, dispatch, answer fast."""
+"""The webhook endpoint: verify the signature, record the delivery, apply it, answer.
+
+Nothing here talks to GitHub. A delivery is applied in one transaction together with the
+outbox's new desires; the worker posts them. Every database failure is an answer: a race is
+retried, a lost connection or a deadlock that persists answers 503 (and the sweep asks
+GitHub to redeliver it), a payload the database refuses is a failed delivery (422).
+"""
 
 from __future__ import annotations
 
@@ -10,17 +16,22 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from sqlmodel import Session
 
-from gatekeeper import checks, db, github_of, settings_of
+from gatekeeper import db, outbox
 from gatekeeper import pulls as store
+from gatekeeper.config import Settings
 from gatekeeper.events import PayloadError, envelope
-from gatekeeper.handlers import Context, Result, handler_for
-from gatekeeper.models import Delivery, MergeGroup, PullRequest, utcnow
+from gatekeeper.extensions import settings_of
+from gatekeeper.handlers import Context, NeedsPull, handler_for, sync_later
+from gatekeeper.models import Delivery, utcnow
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
+
+ATTEMPTS = 5  # a race resolves in one more try; a deadlock or busy database in a few
+DELIVERY_ID_LIMIT = 255  # GitHub's are 36-character GUIDs
 
 
 def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
@@ -33,13 +44,30 @@ def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), given)
 
 
-def _reply(status: int, **fields: Any):  # type: ignore[no-untyped-def]
-    return jsonify(fields), status
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """What a delivery got: the HTTP status and the JSON fields of the answer."""
+
+    status: int
+    fields: dict[str, Any]
+
+    @property
+    def outcome(self) -> str | None:
+        return self.fields.get("outcome")
+
+
+def _reply(status: int, **fields: Any) -> Answer:
+    return Answer(status, fields)
 
 
 @bp.post("/webhooks/github")
 def receive():  # type: ignore[no-untyped-def]
     """Receive one GitHub delivery."""
+    answer = _receive()
+    return jsonify(answer.fields), answer.status
+
+
+def _receive() -> Answer:
     settings = settings_of(current_app)
     if not settings.github_webhook_secret:
         return _reply(503, error="GITHUB_WEBHOOK_SECRET is not configured")
@@ -52,141 +80,148 @@ def receive():  # type: ignore[no-untyped-def]
     delivery_id = request.headers.get("X-GitHub-Delivery")
     if not event or not delivery_id:
         return _reply(400, error="missing X-GitHub-Event or X-GitHub-Delivery header")
+    if len(delivery_id) > DELIVERY_ID_LIMIT or len(event) > 64:
+        return _reply(400, error="X-GitHub-Delivery or X-GitHub-Event is too long")
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return _reply(400, error="the body is not JSON")
     if not isinstance(payload, dict):
         return _reply(400, error="the body is not a JSON object")
-    return _apply(db.get_session(), event=event, delivery_id=delivery_id[:64], payload=payload)
+    return apply(db.get_session(), settings, event=event, delivery_id=delivery_id, payload=payload)
 
 
-def _apply(session: Session, *, event: str, delivery_id: str, payload: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """Apply a delivery once; a race with a concurrent delivery is retried, never lost."""
-    for _attempt in range(2):
-        seen = session.get(Delivery, delivery_id)
-        if seen is not None and seen.outcome != "failed":
-            return _reply(200, delivery=delivery_id, outcome="duplicate")
+def apply(
+    session: Session,
+    settings: Settings,
+    *,
+    event: str,
+    delivery_id: str,
+    payload: dict[str, Any],
+    replay: bool = False,
+) -> Answer:
+    """Apply a delivery once, retrying what a concurrent delivery or the database got in the way of.
+
+    ``replay`` applies a deferred delivery (the worker, once GitHub has been asked).
+    """
+    error: Exception | None = None
+    for _attempt in range(ATTEMPTS):
         try:
-            return _apply_once(session, seen, event=event, delivery_id=delivery_id, payload=payload)
-        except sa.exc.IntegrityError as error:
-            # Another request created the same pull request, review or delivery row first;
-            # the next attempt sees it (or sees this delivery already applied).
+            seen = session.get(Delivery, delivery_id)
+            if seen is not None and seen.outcome not in ("failed", "deferred"):
+                session.commit()
+                return _reply(200, delivery=delivery_id, outcome="duplicate")
+            if seen is not None and seen.outcome == "deferred" and not replay:
+                session.commit()
+                return _reply(202, delivery=delivery_id, outcome="deferred")
+            return _apply_once(
+                session, settings, seen, event=event, delivery_id=delivery_id, payload=payload
+            )
+        except sa.exc.IntegrityError as failure:
+            # Upserts make races rare; one that remains resolves on the next try. A refusal
+            # that persists is the payload's doing (a value the schema cannot hold).
             session.rollback()
-            conflict = error
-    return _failed(session, event, delivery_id, payload, conflict, status=500)
+            error = failure
+        except sa.exc.DBAPIError as failure:
+            session.rollback()
+            if not db.is_transient(failure):
+                return _failed(session, event, delivery_id, payload, failure)
+            error = failure
+    assert error is not None
+    if isinstance(error, sa.exc.IntegrityError):
+        return _failed(session, event, delivery_id, payload, error)
+    log.warning(
+        "delivery %s (%s) not applied, database unavailable: %s",
+        delivery_id,
+        event,
+        type(error).__name__,
+    )
+    return _reply(
+        503, delivery=delivery_id, outcome="retry", error="database unavailable; redeliver"
+    )
 
 
 def _apply_once(
     session: Session,
+    settings: Settings,
     seen: Delivery | None,
     *,
     event: str,
     delivery_id: str,
     payload: dict[str, Any],
-):  # type: ignore[no-untyped-def]
-    settings, github = settings_of(current_app), github_of(current_app)
+) -> Answer:
     info = envelope(event, payload)
-    delivery = seen or Delivery(delivery_id=delivery_id, event=event[:64], received_at=utcnow())
+    now = utcnow()
+    delivery = seen or Delivery(delivery_id=delivery_id, event=event, received_at=now)
     delivery.action = (info.action or "")[:64] or None
     delivery.installation_id = info.installation_id
     handler = handler_for(event, info.action)
-    if handler is None or _from_ourselves(info.sender, info.sender_type, github):
+    if handler is None or _from_ourselves(info.sender, info.sender_type, settings):
         log.info("delivery %s ignored: %s.%s", delivery_id, event, info.action)
-        return _finish(session, delivery, Result(), outcome="ignored")
+        return _finish(session, delivery, outcome="ignored")
+    if info.repo and info.installation_id:
+        store.remember_installation(
+            session, repo=info.repo, display=info.repo_display, installation_id=info.installation_id
+        )
+    ctx = Context(session, settings, now, info, payload)
     try:
-        if info.repo and info.installation_id:
-            store.remember_installation(
-                session,
-                repo=info.repo,
-                display=info.repo_display,
-                installation_id=info.installation_id,
-            )
-        result = handler(Context(session, settings, github, utcnow(), info, payload))
-    except (PayloadError, KeyError, TypeError, ValueError) as error:
+        handler(ctx)
+    except NeedsPull as missing:
         session.rollback()
-        return _failed(session, event, delivery_id, payload, error, status=422)
-    return _finish(session, delivery, result, outcome="processed")
+        # Kept whole; the worker reads the pull request from GitHub, then applies it.
+        delivery.outcome, delivery.payload, delivery.processed_at = "deferred", payload, None
+        session.merge(delivery)
+        sync_later(ctx, missing.repo, missing.number, delivery_id=delivery_id)
+        session.commit()
+        return _reply(202, delivery=delivery_id, outcome="deferred")
+    except (PayloadError, KeyError, TypeError, ValueError, AttributeError) as error:
+        session.rollback()
+        return _failed(session, event, delivery_id, payload, error)
+    outbox.flush(session, settings=settings, now=now)
+    delivery.payload = None
+    return _finish(session, delivery, outcome="processed")
 
 
 def _failed(
-    session: Session,
-    event: str,
-    delivery_id: str,
-    payload: dict[str, Any],
-    error: Exception,
-    *,
-    status: int,
-):  # type: ignore[no-untyped-def]
-    """Keep the delivery as failed, with why, so it can be redelivered and applied later."""
+    session: Session, event: str, delivery_id: str, payload: dict[str, Any], error: Exception
+) -> Answer:
+    """Keep the delivery as failed, with why; a redelivery is tried afresh."""
     info = envelope(event, payload)
-    log.warning("delivery %s (%s.%s) not applied: %r", delivery_id, event, info.action, error)
-    delivery = session.get(Delivery, delivery_id) or Delivery(
-        delivery_id=delivery_id, event=event[:64], received_at=utcnow()
+    log.warning(
+        "delivery %s (%s.%s) not applied: %s", delivery_id, event, info.action, type(error).__name__
     )
-    delivery.action, delivery.installation_id = (
-        (info.action or "")[:64] or None,
-        info.installation_id,
-    )
-    delivery.outcome, delivery.error, delivery.processed_at = "failed", repr(error)[:500], utcnow()
-    session.add(delivery)
-    session.commit()
-    message = "payload not understood" if status == 422 else "conflicting concurrent change"
-    return _reply(status, delivery=delivery_id, outcome="failed", error=message)
-
-
-def _finish(session: Session, delivery: Delivery, result: Result, *, outcome: str):  # type: ignore[no-untyped-def]
-    """Commit what the event changed and answer; GitHub is written to after the answer is sent.
-
-    What must be posted is committed first (``needs_post``), so a slow or failing GitHub can
-    neither push the answer past GitHub's 10-second limit nor lose anything: the sweep
-    retries whatever the post-answer step did not finish.
-    """
-    delivery.outcome, delivery.processed_at, delivery.error = outcome, utcnow(), None
-    session.add(delivery)
-    session.commit()
-    response, status = _reply(200, delivery=delivery.delivery_id, outcome=outcome)
-    if result.pulls or result.merge_group:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        work = _PostWork(
-            pull_ids=[pull.id for pull in result.pulls if pull.id is not None],
-            fresh=result.fresh,
-            merge_group_id=result.merge_group.id if result.merge_group else None,
+    try:
+        delivery = session.get(Delivery, delivery_id) or Delivery(
+            delivery_id=delivery_id, event=event, received_at=utcnow()
         )
-        response.call_on_close(lambda: _post_after_answer(app, work))
-    return response, status
+        delivery.action = (str(info.action or ""))[:64] or None
+        delivery.outcome, delivery.error, delivery.processed_at = (
+            "failed",
+            repr(error)[:500],
+            utcnow(),
+        )
+        delivery.payload = None
+        session.add(delivery)
+        session.commit()
+    except sa.exc.SQLAlchemyError:
+        session.rollback()  # the record of a failure is a courtesy; the answer says it all
+    return _reply(422, delivery=delivery_id, outcome="failed", error="payload not understood")
 
 
-@dataclasses.dataclass(frozen=True)
-class _PostWork:
-    pull_ids: list[int]
-    fresh: bool
-    merge_group_id: int | None
+def _finish(session: Session, delivery: Delivery, *, outcome: str) -> Answer:
+    """Commit what the event changed, with the outbox's desires, and answer."""
+    delivery.outcome, delivery.processed_at, delivery.error = outcome, utcnow(), None
+    session.merge(delivery)
+    session.commit()
+    return _reply(200, delivery=delivery.delivery_id, outcome=outcome)
 
 
-def _post_after_answer(app: Flask, work: _PostWork) -> None:
-    """Post the check runs an event changed; failures stay marked for the sweep."""
-    with app.app_context():
-        try:
-            session = db.get_session()
-            settings, github, now = settings_of(app), github_of(app), utcnow()
-            for pull_id in work.pull_ids:
-                pull = session.get(PullRequest, pull_id)
-                if pull is not None:
-                    checks.deliver(
-                        session, pull, github=github, settings=settings, now=now, fresh=work.fresh
-                    )
-                    session.commit()
-            group = session.get(MergeGroup, work.merge_group_id) if work.merge_group_id else None
-            if group is not None:
-                checks.post_merge_group(session, group, github=github, settings=settings, now=now)
-                session.commit()
-        except Exception:  # nobody is waiting for this answer; the sweep heals what is left
-            log.exception("posting after delivery failed; the sweep will retry")
+def _from_ourselves(sender: str | None, sender_type: str | None, settings: Settings) -> bool:
+    """Events our own bot caused (posting check runs, requesting reviews) need no answer.
 
-
-def _from_ourselves(sender: str | None, sender_type: str | None, github: Any) -> bool:
-    """Events our own bot caused (posting check runs, requesting reviews) need no answer."""
-    if sender_type != "Bot" or github is None or sender is None:
+    The bot's login is known from the App's slug without asking GitHub; without a slug
+    configured such events are applied like any other, which changes nothing.
+    """
+    if sender_type != "Bot" or sender is None or not settings.github_app_slug:
         return False
-    return sender == github.bot_login()
+    return sender == f"{settings.github_app_slug.lower()}[bot]"

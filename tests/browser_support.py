@@ -20,7 +20,7 @@ import requests
 from werkzeug.serving import make_server
 
 from fakegithub import FakeGitHub
-from gatekeeper import create_app, db, github_of
+from gatekeeper import create_app, db, github_of, worker
 from webhook_events import Events, signed
 
 CHROMIUM = "/usr/bin/chromium"
@@ -102,7 +102,7 @@ class Live:
         return runs[-1] if runs else None
 
     def wait_for(self, condition: Callable[[], bool], *, timeout: float = 10) -> None:
-        """Check runs are posted after the webhook's answer: give them a moment."""
+        """Check runs are posted by the worker after the webhook's answer: give it a moment."""
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
@@ -148,7 +148,9 @@ def live(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Live]:
     holder["app"] = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    stop_worker = worker.start_background(app)  # as ``gatekeeper serve`` does
     yield Live(app, url, fake)
+    stop_worker.set()
     server.shutdown()
     server.server_close()
     thread.join()

@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from fakegithub import FakeGitHub
-from gatekeeper import create_app, db, github_of
+from gatekeeper import create_app, db, github_of, outbox
 from gatekeeper import mentorships as lifecycle
-from gatekeeper.models import AuditEvent, PullRequest, utcnow
+from gatekeeper.models import AuditEvent, CommitCheck, Job, PullRequest, utcnow
+from gatekeeper.worker import Tally, Worker
 from webhook_events import Events, deliver
 
 SECRET = "webhook-secret"
@@ -42,6 +44,7 @@ def app_for(fake: FakeGitHub, database_url: str, **overrides):
         "github_api_url": fake.api_url,
         "github_url": fake.url,
         "github_webhook_secret": SECRET,
+        "github_app_slug": fake.app_slug,
         "base_url": BASE_URL,
         "github_backoff": 0.0,
         # PyGithub spaces writes a second apart for github.com; the fake needs no pacing.
@@ -103,11 +106,41 @@ class World:
         """Start a mentorship that is active now (or at ``now``)."""
         return promote(self.app, mentee, mentors, actor="ambv", **options)
 
-    def send(self, event: str, payload: dict, *, delivery_id: str | None = None):
-        """Deliver a signed event and expect GitHub's 2xx."""
+    def send(self, event: str, payload: dict, *, delivery_id: str | None = None, work=True):
+        """Deliver a signed event and expect GitHub's 2xx; then let a worker do what it left.
+
+        ``work=False`` stops after the answer, before anything is posted to GitHub.
+        """
         response = deliver(self.client, event, payload, secret=SECRET, delivery_id=delivery_id)
-        assert response.status_code == 200, response.get_json()
+        assert response.status_code in (200, 202), response.get_json()
+        if work:
+            self.work()
         return response
+
+    def work(self) -> Tally:
+        """Run a worker until nothing is due: what ``gatekeeper worker --once`` does."""
+        return Worker(self.app).drain()
+
+    def retry_now(self) -> None:
+        """Let the backoff of every failed post and job run out, as time passing would."""
+        with self.session() as session:
+            session.execute(sa.update(CommitCheck).values(next_attempt_at=None))
+            session.execute(sa.update(Job).values(run_after=utcnow() - timedelta(seconds=1)))
+            session.commit()
+
+    def outbox(self, head_sha="a" * 40) -> CommitCheck:
+        """The outbox row of one commit."""
+        with self.session() as session:
+            return session.exec(
+                select(CommitCheck)
+                .where(CommitCheck.repo == REPO)
+                .where(CommitCheck.head_sha == head_sha)
+            ).one()
+
+    def pending_posts(self) -> int:
+        """Commits whose latest desired check is not on GitHub yet."""
+        with self.session() as session:
+            return outbox.pending_count(session)
 
     def open_pull(self, number=7, *, author="mpage", head_sha="a" * 40, action="opened", **options):
         """A pull request opened on the fake GitHub and announced by webhook."""

@@ -86,8 +86,8 @@ def test_the_month_from_start_to_end_in_a_browser(page, live: Live):  # noqa: F8
     assert urlsplit(page.url).path == pull_path
     screenshot(page, "04-pull-request-mentor")
     page.get_by_role("button", name="Approve merge").click()
-    page.get_by_text("Approved: the check on GitHub is updated.").wait_for()
-    assert live.check(SHA)["conclusion"] == "success"
+    page.get_by_text("Approved. The check on GitHub is being updated.").wait_for()
+    live.wait_for(lambda: live.check(SHA)["conclusion"] == "success")
     assert live.check(SHA)["output"]["title"] == "Approved by @colesbury"
     screenshot(page, "05-pull-request-approved")
     sign_out(page)

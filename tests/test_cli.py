@@ -406,7 +406,9 @@ def test_sweep_expires_lapsed_mentorships(gatekeeper, session):
     promote_directly(session, now=utcnow() - timedelta(days=40))
     promote_directly(session, "eclips4", now=utcnow())
     result = gatekeeper.ok("sweep")
-    assert result.stderr == "GitHub is not configured: only expiring mentorships.\n"
+    assert (
+        result.stderr == "GitHub is not configured: only expiring mentorships and stored gates.\n"
+    )
     assert "mpage: mentorship expired" in result.stdout
     assert "Sweep done: 1 expired," in result.stdout
     assert stored(session).end_reason == "expired"

@@ -133,22 +133,15 @@ def test_search_follows_pagination(fake, gateway):
         fake.add_pull(REPO, number, author="mpage", head_sha=f"{number:040x}")
     fake.add_pull(REPO, 99, author="guido", head_sha="f" * 40)
     found = gateway.open_pulls_by(installation_id=INSTALLATION, author="mpage")
-    assert sorted(number for _, number in found) == list(range(1, 36))
-    assert {repo.lower() for repo, _ in found} == {REPO}
+    assert sorted(number for _, number, _ in found) == list(range(1, 36))
+    assert {repo.lower() for repo, _, _ in found} == {REPO}
+    assert all(updated_at is not None for _, _, updated_at in found)
 
 
 def test_installations_and_installation_for(fake, gateway):
     """The App lists its installations with their repositories and finds a repository's own."""
     assert gateway.installations() == {INSTALLATION: [REPO], 2: ["pypa/pip"]}
     assert gateway.installation_for("pypa/pip") == 2
-
-
-def test_bot_login_is_the_app_slug(fake, gateway):
-    """The App's bot account is slug[bot], read once."""
-    assert gateway.bot_login() == f"{fake.app_slug}[bot]"
-    calls = len(fake.calls)
-    gateway.bot_login()
-    assert len(fake.calls) == calls
 
 
 @pytest.mark.parametrize(
@@ -181,12 +174,3 @@ def test_not_found_is_its_own_error(fake, gateway):
     """A repository the installation cannot see is GitHubNotFound."""
     with pytest.raises(GitHubNotFound):
         gateway.pull(installation_id=INSTALLATION, repo="pypa/pip", number=1)
-
-
-def test_bot_login_failure_is_not_retried_per_event(fake, gateway):
-    """If GitHub cannot name the bot, later events do not pay for asking again."""
-    fake.fail_next("GET", r"/app", status=500, times=5)
-    assert gateway.bot_login() is None
-    calls = len(fake.calls)
-    assert gateway.bot_login() is None
-    assert len(fake.calls) == calls

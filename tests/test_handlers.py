@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import select
 
 from gate_support import INSTALLATION, REPO
-from gatekeeper.models import Repository, Review
+from gatekeeper.models import Repository, Review, utcnow
 
 HEAD, NEW = "a" * 40, "c" * 40
 
@@ -363,53 +365,52 @@ def test_installation_token_is_reused(world):
     assert world.fake.tokens_issued == 1
 
 
-def test_github_500_keeps_the_post_for_the_sweep(world):
-    """If GitHub fails, the webhook still gets 2xx, the PR is marked, and the sweep posts it."""
-    from gatekeeper import github_of, settings_of
-    from gatekeeper.models import utcnow
-    from gatekeeper.sweep import sweep
-
+def test_github_500_keeps_the_post_for_a_retry(world):
+    """If GitHub fails, the webhook still gets 2xx and the desire stays in the outbox, with why;
+    once the backoff is over the worker posts it."""
     world.promote()
     world.fake.fail_next("POST", r"/repos/.+/check-runs", status=500)
-    world.open_pull()
+    tally = world.open_pull()
     assert world.fake.check_runs_for(REPO, HEAD) == []
-    assert world.pull().needs_post and world.pull().gate == "waiting"
-    with world.app.app_context(), world.session() as session:
-        report = sweep(
-            session, settings=settings_of(world.app), github=github_of(world.app), now=utcnow()
-        )
+    row = world.outbox(HEAD)
+    assert world.pull().gate == "waiting"
+    assert (row.posted_version, row.version, row.attempts) == (0, 1, 1)
+    assert "500" in row.last_error and row.next_attempt_at is not None
+    assert world.work().posted == []  # not due yet: the backoff holds
+    world.retry_now()
+    assert len(world.work().posted) == 1
     assert world.check()["conclusion"] == "action_required"
-    assert not world.pull().needs_post
-    assert report.failures == []
+    assert world.pending_posts() == 0 and world.outbox(HEAD).last_error is None
+    assert tally.status_code == 200
 
 
-def test_rate_limit_then_recovery_through_the_sweep(world):
-    """A rate-limit 403 is not waited out in the webhook; the sweep posts what was pending."""
-    from gatekeeper import github_of, settings_of
-    from gatekeeper.models import utcnow
-    from gatekeeper.sweep import sweep
-
+def test_rate_limit_waits_for_its_reset(world):
+    """A rate-limit 403 is not waited out by a thread: the post is retried after the reset."""
     world.promote()
     world.fake.fail_next("POST", r"/repos/.+/check-runs", rate_limited=True)
     world.open_pull()
-    assert world.pull().needs_post and world.fake.check_runs_for(REPO, HEAD) == []
-    with world.app.app_context(), world.session() as session:
-        report = sweep(
-            session, settings=settings_of(world.app), github=github_of(world.app), now=utcnow()
-        )
-    assert report.failures == []
+    row = world.outbox(HEAD)
+    assert world.fake.check_runs_for(REPO, HEAD) == [] and row.attempts == 1
+    # Not the first backoff's 2 s: the reset of the hour's quota.
+    assert (
+        utcnow() + timedelta(minutes=1)
+        < row.next_attempt_at
+        < utcnow() + timedelta(hours=1, seconds=5)
+    )
+    world.retry_now()
+    world.work()
     assert world.check()["conclusion"] == "action_required"
-    assert not world.pull().needs_post
+    assert world.pending_posts() == 0
 
 
 def test_rate_limit_then_recovery_through_the_next_event(world):
-    """Or the next event for the pull request posts what was pending."""
+    """A newer desire (the next event) is posted at once, whatever the older one's backoff."""
     world.promote()
     world.fake.fail_next("POST", r"/repos/.+/check-runs", rate_limited=True)
     world.open_pull()
     world.review(review_id=1)
     assert world.check()["conclusion"] == "success"
-    assert not world.pull().needs_post
+    assert world.pending_posts() == 0
 
 
 def test_button_approves_the_commit_whose_check_was_pressed(world):

@@ -1,19 +1,16 @@
 """GitHub created the check run but its answer was lost: the next attempt must not create another.
 
 A proxy's 502 or a client timeout after GitHub performed a POST looks, to Gatekeeper, exactly
-like a failure; the pull request stays marked ``needs_post``. The next sweep or event has to
-find the run GitHub already has and update it in place.
+like a failure; the commit's desire stays in the outbox. The worker's next try, or the next
+event's newer desire, has to find the run GitHub already has and update it in place.
 """
 
 from __future__ import annotations
 
 import pytest
-from sqlmodel import Session
 
 from gate_support import REPO, World, app_for
-from gatekeeper import github_of, settings_of
-from gatekeeper.models import utcnow
-from gatekeeper.sweep import sweep
+from gatekeeper import github_of
 
 HEAD = "a" * 40
 CHECK_RUNS = r"/repos/.+/check-runs"
@@ -24,27 +21,26 @@ def check_calls(world: World) -> list[tuple[str, int]]:
     return [(c.method, c.status) for c in world.fake.writes() if "/check-runs" in c.path]
 
 
-def run_sweep(world: World):
-    with world.app.app_context(), Session(world.app.extensions["gatekeeper.engine"]) as session:
-        return sweep(
-            session, settings=settings_of(world.app), github=github_of(world.app), now=utcnow()
-        )
+def retry(world: World):
+    """The worker's next try, once the backoff is over."""
+    world.retry_now()
+    return world.work()
 
 
-def test_sweep_updates_the_run_whose_creation_answered_502(world):
-    """POST /check-runs performed but answered 502: the sweep PATCHes that run, never a second."""
+def test_retry_updates_the_run_whose_creation_answered_502(world):
+    """POST /check-runs performed but answered 502: the retry PATCHes that run, never a second."""
     world.promote()
     world.fake.fail_next("POST", CHECK_RUNS, status=502, after_effect=True)
     world.open_pull()
     assert len(world.fake.check_runs_for(REPO, HEAD)) == 1  # GitHub has it
-    assert world.pull().needs_post  # Gatekeeper cannot know
+    assert world.pending_posts() == 1  # Gatekeeper cannot know
 
-    report = run_sweep(world)
+    tally = retry(world)
 
-    assert report.failures == []
+    assert tally.failures == []
     assert check_calls(world) == [("POST", 502), ("PATCH", 200)]
     assert world.check()["conclusion"] == "action_required"
-    assert not world.pull().needs_post
+    assert world.pending_posts() == 0
 
 
 def test_next_event_updates_the_run_whose_creation_answered_502(world):
@@ -57,7 +53,7 @@ def test_next_event_updates_the_run_whose_creation_answered_502(world):
 
     assert check_calls(world) == [("POST", 502), ("PATCH", 200)]
     assert world.check()["conclusion"] == "success"
-    assert not world.pull().needs_post
+    assert world.pending_posts() == 0
 
 
 @pytest.fixture
@@ -69,17 +65,17 @@ def impatient_world(database_url, github_fake):
     app.extensions["gatekeeper.engine"].dispose()
 
 
-def test_sweep_updates_the_run_whose_creation_timed_out(impatient_world):
+def test_retry_updates_the_run_whose_creation_timed_out(impatient_world):
     """POST /check-runs performed but answered after the client's timeout: one run, updated."""
     world = impatient_world
     world.promote()
     world.fake.hang_next("POST", CHECK_RUNS, seconds=3, after_effect=True)
     world.open_pull()
     assert len(world.fake.check_runs_for(REPO, HEAD)) == 1
-    assert world.pull().needs_post
+    assert world.pending_posts() == 1
 
-    assert run_sweep(world).failures == []
+    assert retry(world).failures == []
 
     assert world.check()["conclusion"] == "action_required"
     assert [method for method, _ in check_calls(world)][1:] == ["PATCH"]
-    assert not world.pull().needs_post
+    assert world.pending_posts() == 0

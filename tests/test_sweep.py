@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from gate_support import REPO
+from gate_support import INSTALLATION, REPO
 from gatekeeper import github_of, settings_of
 from gatekeeper.models import Mentorship, utcnow
 from gatekeeper.sweep import sweep
@@ -16,13 +16,16 @@ HEAD = "a" * 40
 
 
 def run_sweep(world, now=None):
+    """A sweep, then the worker's posts of what it changed (what ``gatekeeper sweep`` does)."""
     with world.app.app_context(), world.session() as session:
-        return sweep(
+        report = sweep(
             session,
             settings=settings_of(world.app),
             github=github_of(world.app),
             now=now or utcnow(),
         )
+    report.tally = world.work()
+    return report
 
 
 def lapse(world, mentee="mpage"):
@@ -68,7 +71,7 @@ def test_lost_opened_webhook_is_healed(world):
     world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
     report = run_sweep(world)
     assert world.check()["conclusion"] == "action_required"
-    assert report.pulls == 1 and report.posted == 1
+    assert report.pulls == 1 and report.changed == 1 and len(report.tally.posted) == 1
 
 
 def test_lost_review_webhook_is_healed(world):
@@ -96,12 +99,28 @@ def test_lost_close_webhook_is_healed(world):
 def test_sweep_retries_after_github_failure(world):
     """A sweep that meets a 500 reports it and leaves the work for the next sweep."""
     world.promote()
+    world.open_pull()
+    world.fake.add_review(
+        REPO, 7, reviewer="colesbury", state="APPROVED", commit_id=HEAD, review_id=55
+    )
+    world.fake.fail_next("GET", r"/repos/.+/pulls/7/reviews", status=500, times=2)
+    report = run_sweep(world)
+    assert report.failures and world.check()["conclusion"] == "action_required"
+    report = run_sweep(world)
+    assert report.failures == []
+    assert world.check()["conclusion"] == "success"
+
+
+def test_a_failed_post_is_the_workers_to_retry(world):
+    """The sweep stores the desire; a 500 on the post leaves it queued, not lost, and the
+    worker posts it once the backoff is over."""
+    world.promote()
     world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
     world.fake.fail_next("POST", r"/repos/.+/check-runs", status=500)
     report = run_sweep(world)
-    assert report.failures
-    report = run_sweep(world)
-    assert report.failures == []
+    assert report.failures == [] and report.tally.failures
+    world.retry_now()
+    world.work()
     assert world.check()["conclusion"] == "action_required"
 
 
@@ -136,6 +155,7 @@ def test_failed_create_is_not_duplicated(world):
     world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
     world.fake.fail_next("POST", r"/repos/.+/check-runs", status=500)
     run_sweep(world)
+    world.retry_now()
     run_sweep(world)
     posts = [c for c in world.fake.calls if c.method == "POST" and c.path.endswith("/check-runs")]
     assert [c.status for c in posts] == [500, 201]
@@ -175,32 +195,40 @@ def test_lost_opened_webhook_of_anyone_is_healed(world):
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_second_sweep_waits_its_turn(world):
-    """While one sweep runs (it holds the advisory lock), another does nothing at all."""
+def test_an_installation_another_sweep_holds_is_left_to_it(world):
+    """While one sweep holds an installation's lock, another sweep asks GitHub nothing about
+    it and says so; once released, the next sweep does the work."""
     import sqlalchemy as sa
 
     from gatekeeper.sweep import SWEEP_LOCK
 
     world.promote()
+    world.send(
+        "installation_repositories", world.events.installation_repositories("added", added=[REPO])
+    )
     world.fake.add_pull(REPO, 9, author="mpage", head_sha=HEAD)
     engine = world.app.extensions["gatekeeper.engine"]
+    key = {"a": SWEEP_LOCK, "b": INSTALLATION}
     with engine.connect() as running:
-        running.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": SWEEP_LOCK})
+        running.execute(sa.text("SELECT pg_advisory_lock(:a, :b)"), key)
+        world.fake.reset_calls()
         report = run_sweep(world)
-        assert report.skipped and world.fake.calls == []
-        running.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SWEEP_LOCK})
+        assert report.skipped == [INSTALLATION]
+        assert not [c for c in world.fake.calls if c.path.startswith(("/search", "/repos"))]
+        running.execute(sa.text("SELECT pg_advisory_unlock(:a, :b)"), key)
         running.commit()
     report = run_sweep(world)
-    assert not report.skipped
+    assert report.skipped == []
     assert world.check()["conclusion"] == "action_required"
 
 
 def test_merge_group_check_that_failed_is_posted_by_the_sweep(world):
-    """A merge queue commit whose success check GitHub refused (5xx) is posted by the sweep."""
+    """A merge queue commit whose success check GitHub refused (5xx) is retried by the worker."""
     world.fake.add_commit(REPO, "e" * 40)
     world.fake.fail_next("POST", r"/repos/.+/check-runs", status=502)
     world.send("merge_group", world.events.merge_group(head_sha="e" * 40))
     assert world.fake.check_runs_for(REPO, "e" * 40) == []
+    world.retry_now()
     report = run_sweep(world)
     assert report.failures == []
     assert world.check("e" * 40)["conclusion"] == "success"

@@ -153,18 +153,20 @@ def test_webhook_secret_missing_is_503(tmp_path, github_fake):
     app.extensions["gatekeeper.engine"].dispose()
 
 
-def test_answer_is_sent_before_github_is_written(world):
-    """The 2xx goes out with the gate committed; check runs are posted only after it is sent."""
+def test_a_delivery_never_calls_github(world):
+    """The 2xx goes out with the gate and its commit's desired check committed; nothing is
+    asked of GitHub in the request, not even after the answer. The worker posts it."""
     world.promote()
     world.fake.add_pull(REPO, 7, author="mpage", head_sha="a" * 40)
     payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
-    response = deliver(world.client, "pull_request", payload, close=False)
+    world.fake.reset_calls()
+    response = deliver(world.client, "pull_request", payload)
     assert response.status_code == 200
-    assert world.fake.writes() == []
-    assert world.pull().gate == "waiting" and world.pull().needs_post
-    response.close()  # what the WSGI server does once the answer is on the wire
+    assert world.fake.calls == []
+    assert world.pull().gate == "waiting" and world.pending_posts() == 1
+    world.work()
     assert world.check()["conclusion"] == "action_required"
-    assert not world.pull().needs_post
+    assert world.pending_posts() == 0
 
 
 def test_non_ascii_signature_is_401(world):
@@ -193,9 +195,9 @@ def test_race_for_the_same_new_pull_request_is_retried(world):
                     sa.text(
                         "INSERT INTO pullrequest (repo, number, author, author_display, title, url,"
                         " head_sha, base_ref, draft, state, merged, first_seen_at, gate, gate_title,"
-                        " gate_summary, approved_by, reviews_requested, needs_post)"
+                        " gate_summary, approved_by, reviews_requested)"
                         " VALUES (:repo, 7, 'mpage', 'mpage', '', '', :sha, 'main', false, 'open',"
-                        " false, now(), 'not_required', '', '', '[]', false, false)"
+                        " false, now(), 'not_required', '', '', '[]', false)"
                     ),
                     {"repo": REPO, "sha": "a" * 40},
                 )

@@ -1,0 +1,196 @@
+"""Deciding and storing each pull request's gate, and auditing what changed.
+
+``reevaluate`` runs in the transaction of whatever changed the pull request (an event, an
+approval, a lifecycle change) and notes the commits whose check may now read differently;
+``outbox.flush`` turns those notes into the desired check of each commit before it commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from gatekeeper import gate, jobs
+from gatekeeper import mentorships as lifecycle
+from gatekeeper import pulls as store
+from gatekeeper.config import Settings
+from gatekeeper.models import AuditEvent, Mentorship, PullRequest
+
+
+def reevaluate(
+    session: Session, pull: PullRequest, *, settings: Settings, now: datetime
+) -> gate.Decision:
+    """Decide the gate of ``pull`` now, store it, and note its commit for the outbox."""
+    reviews = store.reviews_of(session, pull=pull)
+    author_terms = store.latest_terms(session, login=pull.author)
+    reviewer_terms = [
+        terms
+        for login in sorted({r.reviewer for r in reviews} - {pull.author})
+        if (terms := store.latest_terms(session, login=login)) is not None
+        and terms.gate_approved_prs
+    ]
+    # A merged pull request is judged as it stood when it merged.
+    moment = pull.merged_at if pull.merged and pull.merged_at else now
+    decision = gate.evaluate(
+        store.gate_pull(pull),
+        author_terms,
+        store.signals(reviews),
+        moment,
+        reviewer_mentorships=reviewer_terms,
+    )
+    store.touch_commit(session, repo=pull.repo, head_sha=pull.head_sha)
+    if pull.state != "open":
+        _settle_closed(session, pull, decision, now=now)
+        return decision
+    previous = pull.gate
+    pull.gate, pull.gate_title = decision.gate, decision.title
+    pull.gate_summary, pull.approved_by = decision.summary, list(decision.approved_by)
+    if decision.mentorship_id is not None:
+        pull.gated_mentorship_id = decision.mentorship_id
+    if decision.waiting and pull.waiting_since is None:
+        pull.waiting_since = now
+    elif not decision.waiting:
+        pull.waiting_since = None
+    if previous != pull.gate and pull.gated_mentorship_id is not None:
+        audit(
+            session,
+            pull,
+            actor="gatekeeper",
+            kind=f"gate_{pull.gate}",
+            detail=decision.title,
+            at=now,
+        )
+    if settings.request_reviews:
+        _ask_for_reviews_once(session, pull, now=now)
+    session.add(pull)
+    return decision
+
+
+def _settle_closed(
+    session: Session, pull: PullRequest, decision: gate.Decision, *, now: datetime
+) -> None:
+    """Store what ``gate.settle_closed`` makes of a closed pull request, and audit it."""
+    closing = gate.settle_closed(
+        store.gate_pull(pull), stored_gate=pull.gate, merged_by=pull.merged_by, decision=decision
+    )
+    pull.gate = closing.gate
+    if closing.title is not None:
+        pull.gate_title = closing.title
+    if closing.approved_by is not None:
+        pull.approved_by = list(closing.approved_by)
+    if closing.event == "bypass":
+        if decision.mentorship_id is not None:
+            pull.gated_mentorship_id = decision.mentorship_id
+        audit(
+            session,
+            pull,
+            actor=pull.merged_by or "unknown",
+            kind="bypass",
+            detail=f"merged while waiting for mentor approval ({decision.title})",
+            at=now,
+        )
+    elif closing.event == "merger_known":
+        _name_the_merger(session, pull)
+    elif closing.event == "bypass_cleared":
+        audit(
+            session,
+            pull,
+            actor="gatekeeper",
+            kind="bypass_cleared",
+            detail=f"approved before the merge: {decision.title}",
+            at=now,
+        )
+    session.add(pull)
+
+
+def _name_the_merger(session: Session, pull: PullRequest) -> None:
+    """Complete a bypass recorded before GitHub had said who merged (events came out of order)."""
+    for event in session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.repo == pull.repo)
+        .where(AuditEvent.pr_number == pull.number)
+        .where(AuditEvent.kind == "bypass")
+        .where(AuditEvent.actor == "unknown")
+    ):
+        event.actor = pull.merged_by or event.actor
+        session.add(event)
+
+
+def _ask_for_reviews_once(session: Session, pull: PullRequest, *, now: datetime) -> None:
+    """Queue the mentors' review request when ``gate.reviewers_to_request`` says so."""
+    mentorship = mentorship_of(session, pull)
+    terms = store.terms_of(session, mentorship) if mentorship is not None else None
+    reviewers = gate.reviewers_to_request(
+        store.gate_pull(pull),
+        terms,
+        draft=pull.draft,
+        waiting=pull.gate == "waiting",
+        already_requested=pull.reviews_requested,
+    )
+    if reviewers:
+        jobs.enqueue(
+            session,
+            kind="request_reviews",
+            key=f"request_reviews:{pull.repo}#{pull.number}",
+            args={"repo": pull.repo, "number": pull.number, "logins": reviewers},
+            now=now,
+        )
+        pull.reviews_requested = True
+
+
+def audit(
+    session: Session, pull: PullRequest, *, actor: str, kind: str, detail: str, at: datetime
+) -> None:
+    """Record something that happened to ``pull`` in its mentorship's audit log."""
+    lifecycle.record(
+        session,
+        mentorship=mentorship_of(session, pull),
+        actor=actor,
+        kind=kind,
+        detail=detail,
+        at=at,
+        repo=pull.repo,
+        pr_number=pull.number,
+    )
+
+
+def mentorship_of(session: Session, pull: PullRequest) -> Mentorship | None:
+    """The mentorship whose gate last applied to ``pull``."""
+    return session.get(Mentorship, pull.gated_mentorship_id) if pull.gated_mentorship_id else None
+
+
+def reevaluate_open_pulls(
+    session: Session, mentorship: Mentorship, *, settings: Settings, now: datetime
+) -> int:
+    """Re-decide every stored open pull request a lifecycle change may affect; how many."""
+    pulls = {p.id: p for p in store.open_pulls_of(session, author=mentorship.mentee)}
+    if mentorship.id is not None:
+        pulls.update(
+            {p.id: p for p in store.open_pulls_gated_by(session, mentorship_id=mentorship.id)}
+        )
+    for pull_id in sorted(i for i in pulls if i is not None):
+        locked = store.lock_pull(session, pull_id=pull_id)
+        if locked is not None:
+            reevaluate(session, locked, settings=settings, now=now)
+    return len(pulls)
+
+
+def follow_lifecycle_change(
+    session: Session, mentorship: Mentorship, *, settings: Settings, now: datetime
+) -> None:
+    """Make the mentee's gates follow a change to their mentorship, in the same transaction.
+
+    The stored pull requests are re-decided and their commits' checks desired now; reading
+    the mentee's pull requests from GitHub (ones never seen, reviews missed) is a job for
+    the worker, so the request or command that made the change never waits for GitHub.
+    """
+    reevaluate_open_pulls(session, mentorship, settings=settings, now=now)
+    if mentorship.id is not None:
+        jobs.enqueue(
+            session,
+            kind="reconcile",
+            key=f"reconcile:{mentorship.id}",
+            args={"mentorship_id": mentorship.id},
+            now=now,
+        )

@@ -1,0 +1,343 @@
+"""The check each commit should show, and the versioned outbox that gets it onto GitHub.
+
+A check run belongs to a commit, so what is posted is derived per commit from the stored
+decisions of every open pull request on it (``gate.combine``). ``flush`` stores that desire,
+with a new version when it changed, in the transaction of the event that caused it. The
+worker then ``claim``s a commit whose posted version is behind, posts its latest desire, and
+``record_posted`` moves ``posted_version`` forward only if it is still behind (a
+compare-and-set), so a slow post can never hide a newer desire: that one is simply posted next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from gatekeeper import db, gate
+from gatekeeper import pulls as store
+from gatekeeper.config import Settings
+from gatekeeper.models import CommitCheck, PullRequest
+
+APPROVE_ACTION = {
+    "label": "Approve merge",
+    "identifier": "approve",
+    "description": "Mentors only: let this PR merge",
+}
+SUMMARY_LIMIT = 65535  # bytes, GitHub's limit for output.summary
+LEASE = timedelta(minutes=2)  # longer than a post's timeouts and retries add up to
+MERGE_GROUP_PATIENCE = timedelta(hours=6)  # a merge queue gives up on a commit long before
+
+
+def flush(session: Session, *, settings: Settings, now: datetime) -> int:
+    """Store the desired check of every commit touched in this transaction; how many changed.
+
+    Commits are locked in one order so that two transactions never wait for each other, and
+    each is derived after its lock is held, from pull requests as they are now.
+    """
+    touched = sorted(session.info.pop(store.TOUCHED, set()))
+    session.flush()
+    return sum(
+        desire(session, repo=repo, head_sha=sha, settings=settings, now=now)
+        for repo, sha in touched
+    )
+
+
+def desire(
+    session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
+) -> bool:
+    """Derive the check of one commit from its open pull requests; True if it changed."""
+    row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
+    pulls = store.open_pulls_on(session, repo=repo, head_sha=head_sha)
+    if not pulls:
+        return False  # nobody asks anything of this commit any more; leave what it shows
+    verdict = gate.combine([_verdict(p) for p in pulls])
+    return _want(session, row, render(verdict, repo=repo, settings=settings), now=now)
+
+
+def desire_merge_group(
+    session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
+) -> bool:
+    """A merge queue's commit only holds pull requests whose own gate passed: success."""
+    row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
+    body = {
+        "conclusion": gate.SUCCESS,
+        "title": "Merge queue",
+        "summary": "Every pull request in this merge group passed its own gate.",
+        "details_url": f"{settings.base_url}/",
+        "external_id": f"{repo}@{head_sha}",
+        "actions": [],
+    }
+    changed = _want(session, row, body, now=now)
+    row.expires_at = row.expires_at or now + MERGE_GROUP_PATIENCE
+    session.add(row)
+    return changed
+
+
+def request_fresh(
+    session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
+) -> None:
+    """ "Re-run" was pressed: post the commit's check again as a new check run."""
+    row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
+    if not row.body:
+        return
+    row.version += 1
+    row.fresh_version = row.version
+    row.desired_at, row.gave_up, row.next_attempt_at = now, False, None
+    session.add(row)
+
+
+def _locked(session: Session, *, repo: str, head_sha: str, name: str, now: datetime) -> CommitCheck:
+    db.insert_missing(
+        session,
+        CommitCheck,
+        {"repo": repo, "head_sha": head_sha, "name": name, "desired_at": now, "body": {}},
+        ["repo", "head_sha", "name"],
+    )
+    return session.exec(
+        select(CommitCheck)
+        .where(CommitCheck.repo == repo)
+        .where(CommitCheck.head_sha == head_sha)
+        .where(CommitCheck.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _want(session: Session, row: CommitCheck, body: dict[str, Any], *, now: datetime) -> bool:
+    digest = fingerprint(body)
+    if row.installation_id is None:
+        row.installation_id = store.installation_of(session, repo=row.repo)
+    if digest == row.fingerprint:
+        session.add(row)
+        return False
+    row.version += 1
+    row.fingerprint, row.body, row.desired_at = digest, body, now
+    row.gave_up, row.attempts, row.next_attempt_at, row.last_error = False, 0, None, None
+    session.add(row)
+    return True
+
+
+def _verdict(pull: PullRequest) -> gate.PullVerdict:
+    return gate.PullVerdict(
+        number=pull.number,
+        author=pull.author_display,
+        waiting=pull.gate == "waiting",
+        title=pull.gate_title or "No mentorship applies",
+        summary=pull.gate_summary or pull.gate_title or "No mentorship applies",
+    )
+
+
+def render(verdict: gate.CommitVerdict, *, repo: str, settings: Settings) -> dict[str, Any]:
+    """The check run's fields that show ``verdict`` (everything but when it was posted)."""
+    return {
+        "conclusion": verdict.conclusion,
+        "title": verdict.title,
+        "summary": truncate_bytes(verdict.summary, SUMMARY_LIMIT),
+        "details_url": f"{settings.base_url}/pulls/{repo}/{verdict.lead}",
+        # The check run handler finds the pull requests by the commit; this names the lead.
+        "external_id": f"{repo}#{verdict.lead}",
+        "actions": [APPROVE_ACTION] if verdict.waiting else [],
+    }
+
+
+def fingerprint(body: dict[str, Any]) -> str:
+    """A digest of what a check run shows."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def truncate_bytes(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-8 bytes without splitting a character."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "…"
+
+
+# ---------------------------------------------------------------- the worker's side
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """One commit's latest desired check, held by one worker until it is posted or fails."""
+
+    id: int
+    repo: str
+    head_sha: str
+    name: str
+    installation_id: int | None
+    version: int
+    fingerprint: str
+    body: dict[str, Any]
+    check_run_id: int | None
+    fresh: bool
+    attempts: int
+
+
+def _pending() -> Any:
+    return col(CommitCheck.posted_version) < col(CommitCheck.version)
+
+
+def claim(
+    session: Session, *, now: datetime, exclude_installations: Iterable[int] = ()
+) -> Claimed | None:
+    """Take the commit whose desire has waited longest, unless another worker holds it.
+
+    PostgreSQL's ``SKIP LOCKED`` lets any number of workers claim at once without waiting
+    for each other; the lease (``claimed_until``) keeps the row theirs while they post
+    outside any transaction, and frees it if a worker dies.
+    """
+    query = (
+        select(CommitCheck)
+        .where(_pending())
+        .where(
+            sa.or_(
+                col(CommitCheck.next_attempt_at).is_(None), col(CommitCheck.next_attempt_at) <= now
+            )
+        )
+        .where(
+            sa.or_(col(CommitCheck.claimed_until).is_(None), col(CommitCheck.claimed_until) < now)
+        )
+        .order_by(col(CommitCheck.desired_at), col(CommitCheck.id))
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    excluded = list(exclude_installations)
+    if excluded:
+        query = query.where(
+            sa.or_(
+                col(CommitCheck.installation_id).is_(None),
+                col(CommitCheck.installation_id).not_in(excluded),
+            )
+        )
+    row = session.exec(query).first()
+    if row is None:
+        session.commit()
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        _give_up(session, row.id, row.version, "no longer needed (the merge queue moved on)")
+        session.commit()
+        return claim(session, now=now, exclude_installations=excluded)
+    assert row.id is not None
+    claimed = Claimed(
+        id=row.id,
+        repo=row.repo,
+        head_sha=row.head_sha,
+        name=row.name,
+        installation_id=row.installation_id,
+        version=row.version,
+        fingerprint=row.fingerprint,
+        body=dict(row.body),
+        check_run_id=row.check_run_id,
+        fresh=row.fresh_version is not None and row.fresh_version > row.posted_version,
+        attempts=row.attempts,
+    )
+    row.claimed_until = now + LEASE
+    session.add(row)
+    session.commit()
+    return claimed
+
+
+def record_posted(session: Session, claimed: Claimed, *, run_id: int, now: datetime) -> bool:
+    """Record that GitHub shows ``claimed``'s version; False if a newer post got there first."""
+    table = CommitCheck.__table__  # type: ignore[attr-defined]
+    result = session.execute(
+        sa.update(table)
+        .where(table.c.id == claimed.id)
+        .where(table.c.posted_version < claimed.version)
+        .values(
+            posted_version=claimed.version,
+            posted_fingerprint=claimed.fingerprint,
+            check_run_id=run_id,
+            posted_at=now,
+            attempts=0,
+            last_error=None,
+            next_attempt_at=None,
+            claimed_until=None,
+            gave_up=False,
+            fresh_version=sa.case(
+                (table.c.fresh_version <= claimed.version, None), else_=table.c.fresh_version
+            ),
+        )
+    )
+    recorded = result.rowcount == 1  # type: ignore[attr-defined]
+    if not recorded:
+        release(session, claimed)
+    session.commit()
+    return recorded
+
+
+def record_failure(session: Session, claimed: Claimed, *, error: str, retry_at: datetime) -> None:
+    """Keep the desire for another try at ``retry_at``; its reason shows on the dashboard."""
+    table = CommitCheck.__table__  # type: ignore[attr-defined]
+    session.execute(
+        sa.update(table)
+        .where(table.c.id == claimed.id)
+        .values(
+            attempts=table.c.attempts + 1,
+            next_attempt_at=retry_at,
+            last_error=error[:500],
+            claimed_until=None,
+        )
+    )
+    session.commit()
+
+
+def give_up(session: Session, claimed: Claimed, *, reason: str) -> None:
+    """GitHub refused this version for good: stop retrying it (a newer version is tried anew)."""
+    _give_up(session, claimed.id, claimed.version, reason)
+    session.commit()
+
+
+def _give_up(session: Session, row_id: int | None, version: int, reason: str) -> None:
+    table = CommitCheck.__table__  # type: ignore[attr-defined]
+    session.execute(
+        sa.update(table)
+        .where(table.c.id == row_id)
+        .where(table.c.posted_version < version)
+        .values(posted_version=version, gave_up=True, last_error=reason[:500], claimed_until=None)
+    )
+
+
+def release(session: Session, claimed: Claimed) -> None:
+    """Let another worker (or this one, later) take the commit."""
+    table = CommitCheck.__table__  # type: ignore[attr-defined]
+    session.execute(sa.update(table).where(table.c.id == claimed.id).values(claimed_until=None))
+
+
+def pending_count(session: Session) -> int:
+    """How many commits wait for their check to be posted."""
+    return session.exec(select(sa.func.count()).select_from(CommitCheck).where(_pending())).one()
+
+
+def oldest_pending(session: Session) -> datetime | None:
+    """When the longest-waiting desire was stored."""
+    return session.exec(select(sa.func.min(CommitCheck.desired_at)).where(_pending())).one()
+
+
+def check_of(session: Session, *, repo: str, head_sha: str, name: str) -> CommitCheck | None:
+    """The stored check of one commit, for the dashboard's "posted" line."""
+    return session.exec(
+        select(CommitCheck)
+        .where(CommitCheck.repo == repo)
+        .where(CommitCheck.head_sha == head_sha)
+        .where(CommitCheck.name == name)
+    ).first()
+
+
+def posted_shas(session: Session, *, repo: str, name: str) -> set[str]:
+    """Commits of ``repo`` that have (or are getting) a check of ours."""
+    return set(
+        session.exec(
+            select(CommitCheck.head_sha)
+            .where(CommitCheck.repo == repo)
+            .where(CommitCheck.name == name)
+            .where(col(CommitCheck.version) > 0)
+        )
+    )

@@ -1,0 +1,353 @@
+"""The worker: posts the outbox's checks and runs the jobs that need GitHub.
+
+Webhook requests and dashboard changes only store what should happen; this is the one place
+that writes to GitHub. Any number of workers (threads here, processes anywhere) share the
+work through the database's row claims. Writes are paced per installation, as GitHub's
+secondary rate limits ask, and failures are kept and retried with backoff (a rate limit
+until its reset); a refusal that retrying cannot change is given up with its reason.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Flask
+from sqlmodel import Session
+
+from gatekeeper import decisions, jobs, outbox
+from gatekeeper import pulls as store
+from gatekeeper.config import Settings
+from gatekeeper.events import PullInfo, ReviewInfo
+from gatekeeper.extensions import github_of, settings_of
+from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
+from gatekeeper.models import Delivery, PullRequest, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 600.0  # seconds; a failing GitHub is asked at least every ten minutes
+IDLE_POLL = 0.2  # seconds between looks at an empty outbox
+
+
+@dataclasses.dataclass
+class Tally:
+    """What a worker did."""
+
+    posted: list[str] = dataclasses.field(default_factory=list)
+    jobs: int = 0
+    failures: list[str] = dataclasses.field(default_factory=list)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    def add(
+        self, *, posted: str | None = None, job: bool = False, failure: str | None = None
+    ) -> None:
+        with self.lock:
+            if posted:
+                self.posted.append(posted)
+            self.jobs += int(job)
+            if failure:
+                self.failures.append(failure)
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait before the next try, after ``attempts`` failures."""
+    return timedelta(seconds=min(MAX_BACKOFF, 2.0 ** max(attempts, 0)))
+
+
+class Worker:
+    """Drains the outbox and the job queue of one app, with ``concurrency`` threads."""
+
+    def __init__(self, app: Flask, *, concurrency: int = 1) -> None:
+        self.app = app
+        self.settings = settings_of(app)
+        self.github: GitHubApp | None = github_of(app)
+        self.engine: sa.Engine = app.extensions["gatekeeper.engine"]
+        self.concurrency = max(1, concurrency)
+        self.tally = Tally()
+        self._slots: dict[int, threading.BoundedSemaphore] = collections.defaultdict(
+            lambda: threading.BoundedSemaphore(self.settings.worker_writes_per_installation)
+        )
+        self._slots_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ loops
+
+    def step(self) -> bool:
+        """Do one piece of due work; False when there is none (or GitHub is not configured)."""
+        if self.github is None:
+            return False
+        with self.app.app_context(), Session(self.engine, expire_on_commit=False) as session:
+            try:
+                return self._step(session)
+            except sa.exc.SQLAlchemyError as error:
+                session.rollback()
+                log.warning(
+                    "worker step failed on the database, retrying: %s", type(error).__name__
+                )
+                return False
+
+    def _step(self, session: Session) -> bool:
+        now = utcnow()
+        busy = self._busy_installations()
+        claimed = outbox.claim(session, now=now, exclude_installations=busy)
+        if claimed is not None:
+            self._post(session, claimed)
+            return True
+        job = jobs.claim(session, now=now)
+        if job is not None:
+            self._run(session, job)
+            return True
+        return False
+
+    def drain(self, *, timeout: float = 120.0) -> Tally:
+        """Do all due work, then return; what fails stays queued for later workers."""
+        deadline = time.monotonic() + timeout
+
+        def loop() -> None:
+            while time.monotonic() < deadline and self.step():
+                pass
+
+        self._in_threads(loop)
+        return self.tally
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set, looking again every ``IDLE_POLL`` seconds when idle."""
+
+        def loop() -> None:
+            while not stop.is_set():
+                if not self.step():
+                    stop.wait(IDLE_POLL)
+
+        self._in_threads(loop)
+
+    def _in_threads(self, loop: collections.abc.Callable[[], None]) -> None:
+        if self.concurrency == 1:
+            loop()
+            return
+        threads = [threading.Thread(target=loop, daemon=True) for _ in range(self.concurrency)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    # ------------------------------------------------------------------ pacing
+
+    def _busy_installations(self) -> list[int]:
+        """Installations whose every write slot a thread of this worker holds."""
+        with self._slots_lock:
+            return [i for i, slot in self._slots.items() if slot._value == 0]  # type: ignore[attr-defined]
+
+    def _slot(self, installation_id: int) -> threading.BoundedSemaphore:
+        with self._slots_lock:
+            return self._slots[installation_id]
+
+    # ------------------------------------------------------------------ posting
+
+    def _post(self, session: Session, claimed: outbox.Claimed) -> None:
+        assert self.github is not None
+        github, body = self.github, claimed.body
+        where = f"{claimed.repo}@{claimed.head_sha[:12]}"
+        try:
+            installation_id = claimed.installation_id or self._installation(session, claimed.repo)
+            check = CheckRunBody(
+                name=claimed.name,
+                head_sha=claimed.head_sha,
+                conclusion=body["conclusion"],
+                title=body["title"],
+                summary=body["summary"],
+                details_url=body["details_url"],
+                external_id=body["external_id"],
+                completed_at=utcnow(),
+                actions=tuple(body.get("actions") or ()),
+            )
+            with self._slot(installation_id):
+                existing = None
+                if not claimed.fresh:
+                    # After a lost answer the run may exist without our knowing its id.
+                    existing = claimed.check_run_id or github.find_check_run(
+                        installation_id=installation_id,
+                        repo=claimed.repo,
+                        head_sha=claimed.head_sha,
+                        name=claimed.name,
+                    )
+                run_id = github.post_check_run(
+                    installation_id=installation_id,
+                    repo=claimed.repo,
+                    body=check,
+                    existing_id=existing,
+                )
+        except GitHubUnavailable as error:
+            session.rollback()
+            self._post_failed(session, claimed, error, where)
+            return
+        outbox.record_posted(session, claimed, run_id=run_id, now=utcnow())
+        log.info("check on %s posted: %s (version %d)", where, body["conclusion"], claimed.version)
+        self.tally.add(posted=f"{where}: {body['conclusion']} ({body['title']})")
+
+    def _post_failed(
+        self, session: Session, claimed: outbox.Claimed, error: GitHubUnavailable, where: str
+    ) -> None:
+        if error.permanent:
+            # The App no longer sees the repository, or GitHub refuses this check for good:
+            # retrying would change nothing. A newer desire is tried afresh.
+            log.warning("check on %s given up: %s", where, error)
+            outbox.give_up(session, claimed, reason=str(error))
+            self.tally.add(failure=f"{where}: given up: {error}")
+            return
+        retry_at = _retry_at(error, attempts=claimed.attempts + 1)
+        log.warning(
+            "check on %s not posted, retrying at %s: %s", where, f"{retry_at:%H:%M:%S}", error
+        )
+        outbox.record_failure(session, claimed, error=str(error), retry_at=retry_at)
+        self.tally.add(failure=f"{where}: {error}")
+
+    def _installation(self, session: Session, repo: str) -> int:
+        assert self.github is not None
+        installation_id = store.installation_of(session, repo=repo)
+        if installation_id is None:
+            installation_id = self.github.installation_for(repo)
+            store.remember_installation(session, repo=repo, installation_id=installation_id)
+            session.commit()
+        return installation_id
+
+    # ------------------------------------------------------------------ jobs
+
+    def _run(self, session: Session, job: jobs.Claimed) -> None:
+        run = {
+            "sync_pull": self._sync_pull,
+            "reconcile": self._reconcile,
+            "request_reviews": self._request_reviews,
+        }.get(job.kind)
+        try:
+            if run is None:
+                log.warning("job %s of unknown kind dropped", job.key)
+                jobs.drop(session, job)
+                return
+            run(session, job)
+        except GitHubUnavailable as error:
+            session.rollback()
+            if error.permanent:
+                log.warning("job %s given up: %s", job.key, error)
+                self._give_up_job(session, job, str(error))
+                self.tally.add(failure=f"{job.key}: given up: {error}")
+                return
+            retry_at = _retry_at(error, attempts=job.attempts + 1)
+            log.warning("job %s failed, retrying at %s: %s", job.key, f"{retry_at:%H:%M:%S}", error)
+            jobs.retry_later(session, job, error=str(error), at=retry_at)
+            self.tally.add(failure=f"{job.key}: {error}")
+            return
+        except sa.exc.SQLAlchemyError as error:
+            session.rollback()
+            jobs.retry_later(
+                session, job, error=type(error).__name__, at=utcnow() + backoff(job.attempts + 1)
+            )
+            self.tally.add(failure=f"{job.key}: database: {type(error).__name__}")
+            return
+        jobs.done(session, job)
+        self.tally.add(job=True)
+
+    def _give_up_job(self, session: Session, job: jobs.Claimed, reason: str) -> None:
+        delivery_id = job.args.get("delivery_id")
+        if delivery_id:
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is not None and delivery.outcome == "deferred":
+                delivery.outcome, delivery.error = "failed", f"GitHub could not say: {reason}"[:500]
+                delivery.processed_at, delivery.payload = utcnow(), None
+                session.add(delivery)
+        jobs.drop(session, job)
+
+    def _sync_pull(self, session: Session, job: jobs.Claimed) -> None:
+        """Read a pull request and its reviews from GitHub, store them, then apply the delivery
+        that was waiting for it."""
+        assert self.github is not None
+        repo, number = job.args["repo"], int(job.args["number"])
+        installation_id = job.args.get("installation_id") or self._installation(session, repo)
+        info = self.github.pull(installation_id=installation_id, repo=repo, number=number)
+        reviews = self.github.reviews(installation_id=installation_id, repo=repo, number=number)
+        now = utcnow()
+        apply_pull(session, info=info, reviews=reviews, settings=self.settings, now=now)
+        session.commit()
+        delivery_id = job.args.get("delivery_id")
+        delivery = session.get(Delivery, delivery_id) if delivery_id else None
+        if delivery is not None and delivery.outcome == "deferred" and delivery.payload is not None:
+            from gatekeeper import webhooks  # the endpoint's own apply, for the same outcome
+
+            answer = webhooks.apply(
+                session,
+                self.settings,
+                event=delivery.event,
+                delivery_id=delivery.delivery_id,
+                payload=dict(delivery.payload),
+                replay=True,
+            )
+            log.info("deferred delivery %s applied: %s", delivery_id, answer.outcome)
+
+    def _reconcile(self, session: Session, job: jobs.Claimed) -> None:
+        from gatekeeper import sweep  # the sweep enqueues jobs; it is only needed here
+
+        mentorship = sweep.mentorship_by_id(session, job.args["mentorship_id"])
+        if mentorship is not None:
+            report = sweep.reconcile(
+                session, mentorship, settings=self.settings, github=self.github, now=utcnow()
+            )
+            if report.failures:
+                raise GitHubUnavailable("; ".join(report.failures[:3]))
+
+    def _request_reviews(self, session: Session, job: jobs.Claimed) -> None:
+        assert self.github is not None
+        repo, number = job.args["repo"], int(job.args["number"])
+        pull = store.find_pull(session, repo=repo, number=number)
+        if pull is None or pull.state != "open":
+            return
+        installation_id = self._installation(session, repo)
+        with self._slot(installation_id):
+            try:
+                self.github.request_reviewers(
+                    installation_id=installation_id,
+                    repo=repo,
+                    number=number,
+                    logins=job.args["logins"],
+                )
+            except GitHubUnavailable as error:
+                if not error.permanent:
+                    raise
+                # Not a collaborator, say: asking again changes nothing.
+                log.warning("reviews for %s#%s refused: %s", repo, number, error)
+
+
+def apply_pull(
+    session: Session,
+    *,
+    info: PullInfo,
+    reviews: list[ReviewInfo],
+    settings: Settings,
+    now: datetime,
+) -> PullRequest:
+    """Store a pull request and its reviews as GitHub has them, and re-decide its gate."""
+    pull = store.upsert_pull(session, info=info, now=now)
+    for review in reviews:
+        store.upsert_review(session, pull=pull, info=review, now=now)
+    session.flush()
+    decisions.reevaluate(session, pull, settings=settings, now=now)
+    outbox.flush(session, settings=settings, now=now)
+    return pull
+
+
+def _retry_at(error: GitHubUnavailable, *, attempts: int) -> datetime:
+    if error.retry_at is not None:
+        return datetime.fromtimestamp(error.retry_at, tz=utcnow().tzinfo) + timedelta(seconds=1)
+    return utcnow() + backoff(attempts)
+
+
+def start_background(app: Flask) -> threading.Event:
+    """Run a worker in a daemon thread of this process (``gatekeeper serve``); set the event to stop."""
+    stop = threading.Event()
+    worker = Worker(app)
+    threading.Thread(
+        target=worker.run_forever, args=(stop,), name="gatekeeper-worker", daemon=True
+    ).start()
+    return stop
