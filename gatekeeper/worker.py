@@ -10,10 +10,12 @@ until its reset); a refusal that retrying cannot change is given up with its rea
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -72,6 +74,7 @@ class Worker:
         self._slots: dict[int, threading.BoundedSemaphore] = collections.defaultdict(
             lambda: threading.BoundedSemaphore(self.settings.worker_writes_per_installation)
         )
+        self._writing: collections.Counter[int] = collections.Counter()
         self._slots_lock = threading.Lock()
 
     # ------------------------------------------------------------------ loops
@@ -124,7 +127,7 @@ class Worker:
 
         self._in_threads(loop)
 
-    def _in_threads(self, loop: collections.abc.Callable[[], None]) -> None:
+    def _in_threads(self, loop: Callable[[], None]) -> None:
         if self.concurrency == 1:
             loop()
             return
@@ -138,55 +141,75 @@ class Worker:
 
     def _busy_installations(self) -> list[int]:
         """Installations whose every write slot a thread of this worker holds."""
+        limit = self.settings.worker_writes_per_installation
         with self._slots_lock:
-            return [i for i, slot in self._slots.items() if slot._value == 0]  # type: ignore[attr-defined]
+            return [i for i, writing in self._writing.items() if writing >= limit]
 
-    def _slot(self, installation_id: int) -> threading.BoundedSemaphore:
+    @contextlib.contextmanager
+    def _slot(self, installation_id: int) -> Iterator[None]:
+        """Hold one of the installation's write slots (GitHub: no concurrent writes per
+        installation), waiting for one if every slot is taken."""
         with self._slots_lock:
-            return self._slots[installation_id]
+            slot = self._slots[installation_id]
+        with slot:
+            with self._slots_lock:
+                self._writing[installation_id] += 1
+            try:
+                yield
+            finally:
+                with self._slots_lock:
+                    self._writing[installation_id] -= 1
 
     # ------------------------------------------------------------------ posting
 
     def _post(self, session: Session, claimed: outbox.Claimed) -> None:
-        assert self.github is not None
-        github, body = self.github, claimed.body
         where = f"{claimed.repo}@{claimed.head_sha[:12]}"
         try:
-            installation_id = claimed.installation_id or self._installation(session, claimed.repo)
-            check = CheckRunBody(
-                name=claimed.name,
-                head_sha=claimed.head_sha,
-                conclusion=body["conclusion"],
-                title=body["title"],
-                summary=body["summary"],
-                details_url=body["details_url"],
-                external_id=body["external_id"],
-                completed_at=utcnow(),
-                actions=tuple(body.get("actions") or ()),
-            )
-            with self._slot(installation_id):
-                existing = None
-                if not claimed.fresh:
-                    # After a lost answer the run may exist without our knowing its id.
-                    existing = claimed.check_run_id or github.find_check_run(
-                        installation_id=installation_id,
-                        repo=claimed.repo,
-                        head_sha=claimed.head_sha,
-                        name=claimed.name,
-                    )
-                run_id = github.post_check_run(
-                    installation_id=installation_id,
-                    repo=claimed.repo,
-                    body=check,
-                    existing_id=existing,
-                )
+            run_id = self.send(session, claimed)
         except GitHubUnavailable as error:
             session.rollback()
             self._post_failed(session, claimed, error, where)
             return
         outbox.record_posted(session, claimed, run_id=run_id, now=utcnow())
+        body = claimed.body
         log.info("check on %s posted: %s (version %d)", where, body["conclusion"], claimed.version)
         self.tally.add(posted=f"{where}: {body['conclusion']} ({body['title']})")
+
+    def send(self, session: Session, claimed: outbox.Claimed) -> int:
+        """Put a claimed desire on GitHub: update the commit's run in place, or create one.
+
+        Returns the run's id; raises GitHubUnavailable when GitHub does not take it.
+        """
+        assert self.github is not None
+        github, body = self.github, claimed.body
+        installation_id = claimed.installation_id or self._installation(session, claimed.repo)
+        check = CheckRunBody(
+            name=claimed.name,
+            head_sha=claimed.head_sha,
+            conclusion=body["conclusion"],
+            title=body["title"],
+            summary=body["summary"],
+            details_url=body["details_url"],
+            external_id=body["external_id"],
+            completed_at=utcnow(),
+            actions=tuple(body.get("actions") or ()),
+        )
+        with self._slot(installation_id):
+            existing = None
+            if not claimed.fresh:
+                # After a lost answer the run may exist without our knowing its id.
+                existing = claimed.check_run_id or github.find_check_run(
+                    installation_id=installation_id,
+                    repo=claimed.repo,
+                    head_sha=claimed.head_sha,
+                    name=claimed.name,
+                )
+            return github.post_check_run(
+                installation_id=installation_id,
+                repo=claimed.repo,
+                body=check,
+                existing_id=existing,
+            )
 
     def _post_failed(
         self, session: Session, claimed: outbox.Claimed, error: GitHubUnavailable, where: str

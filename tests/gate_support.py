@@ -151,6 +151,7 @@ class World:
             author=author,
             head_sha=head_sha,
             updated_at=self.tick(),
+            fork=options.get("head_repo"),
         )
         return self.send("pull_request", payload)
 
