@@ -37,10 +37,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from gatekeeper import api, auth, dashboard, db, webhooks
+    from gatekeeper import api, auth, dashboard, db, security, webhooks
     from gatekeeper.github import GitHubApp
 
     db.init_app(app, settings.database_url)
+    security.init_app(app, settings)  # the security headers, on every response
     # Building the client makes no request; it only holds the App's key and connection pools.
     app.extensions["gatekeeper.github"] = (
         GitHubApp(settings) if settings.github_app_configured else None

@@ -434,7 +434,7 @@ def avatar(login: str, size: str = "") -> Markup:
     initials = (initials if len(initials) == 2 else login[:2]).upper()
     css = f"avatar {size}".strip()
     return Markup(
-        f'<span class="{css}" style="--hue:{hue}" aria-hidden="true">{escape(initials)}</span>'
+        f'<span class="{css} hue-{hue // 10}" aria-hidden="true">{escape(initials)}</span>'
     )
 
 

@@ -144,3 +144,85 @@ def test_pages_are_readable_on_a_phone(browser, live: Live):  # noqa: F811
         assert overflow <= 0, (path, overflow)
         screenshot(page, name)
     context.close()
+
+
+# ---------------------------------------------------------------- the security headers at work
+
+HARDENING = (
+    "content-security-policy",
+    "x-frame-options",
+    "x-content-type-options",
+    "referrer-policy",
+)
+
+
+class PolicyWatch:
+    """Every Content-Security-Policy violation a tab reports, from its console and its DOM."""
+
+    SCRIPT = (
+        "window.cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation', e =>"
+        " window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+
+    def __init__(self, context) -> None:
+        self.console: list[str] = []
+        self.errors: list[str] = []
+        context.add_init_script(self.SCRIPT)
+        context.on("console", lambda message: self.console.append(message.text))
+        context.on("weberror", lambda error: self.errors.append(str(error.error)))
+
+    def violations(self, page) -> list[str]:
+        """What this page reported so far (its DOM list survives until it navigates)."""
+        reported = page.evaluate("window.cspViolations || []")
+        logged = [text for text in self.console if "Content Security Policy" in text]
+        return reported + logged + self.errors
+
+
+def test_pages_carry_the_headers_and_work_under_the_policy(browser, live: Live):  # noqa: F811
+    """In Chromium every page has the headers and reports no CSP violation; the live PEP 13
+    check still runs (its script is a static file), and no other site can frame a page."""
+    with Session(live.app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
+        populate(session, settings=settings_of(live.app), now=utcnow())
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    watch = PolicyWatch(context)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    paths = [
+        "/",
+        "/mentorships/mira-k",
+        "/mentorships/sam-o",
+        f"/pulls/{REPO}/107",
+        "/api/mentorships",
+        "/no/such/page",
+    ]
+    for path in paths:
+        response = page.goto(live.url + path)
+        assert response is not None
+        missing = [name for name in HARDENING if name not in response.headers]
+        assert missing == [], (path, missing)
+        assert "strict-transport-security" not in response.headers  # development: plain HTTP
+        assert watch.violations(page) == [], path
+    # The styles still apply: a coloured avatar, and the month's progress drawn.
+    page.goto(live.url + "/")
+    assert page.locator(".avatar").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert page.locator("progress.progress").first.evaluate("e => e.value") > 0
+
+    # The maintainer's form: its script runs and shows the verdict before anything is sent.
+    sign_in(page, live, "boss")
+    page.goto(live.url + "/mentorships/new")
+    page.get_by_label("Votes for").fill("3")
+    page.get_by_label("Votes against").fill("2")
+    page.get_by_label("Vote opened").fill("2024-11-01")
+    page.get_by_label("Vote closed").fill("2024-11-03")
+    assert "Fails PEP 13" in page.locator("#pep13").inner_text()
+    screenshot(page, "security-new-mentorship-under-csp")
+    assert watch.violations(page) == []
+
+    # Another site framing the one-click approve form gets nothing.
+    page.goto("about:blank")
+    page.set_content(f'<iframe src="{live.url}/pulls/{REPO}/110"></iframe>')
+    page.wait_for_timeout(500)
+    [frame] = [f for f in page.frames if f != page.main_frame]
+    assert frame.url.startswith("chrome-error://"), frame.url  # refused: Chromium's error page
+    context.close()
