@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
+    Field,
+    Form,
     HiddenField,
     IntegerField,
     RadioField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import URL, DataRequired, InputRequired, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
 from gatekeeper import mentorships as lifecycle
+
+# The browser stops typing at the limit; the server checks it again (lifecycle.TEXT_LIMIT).
+LIMITED = {"maxlength": lifecycle.TEXT_LIMIT}
 
 
 def split_names(text: str | None) -> list[str]:
     """Logins or repositories typed with commas, spaces or one per line."""
     return [part for part in re.split(r"[\s,]+", text or "") if part]
+
+
+def checked_by(check: Callable[..., object], *, what: str) -> Callable[[Form, Field], None]:
+    """A validator running one of the lifecycle's own checks, so the form and the CLI agree."""
+
+    def validate(form: Form, field: Field) -> None:
+        try:
+            check(field.data, what=what)
+        except lifecycle.MentorshipError as error:
+            message = str(error)
+            raise ValidationError(f"{message[:1].upper()}{message[1:]}.") from None
+
+    return validate
 
 
 class ActionForm(FlaskForm):
@@ -43,13 +62,23 @@ class StartForm(FlaskForm):
     )
     dismiss_stale_approvals = BooleanField("A new push needs a new approval", default=True)
     gate_approved_prs = BooleanField("Also gate others' pull requests the mentee approves")
-    vote_url = StringField("Vote URL", [Optional(), URL(require_tld=False)])
+    vote_url = StringField(
+        "Vote URL", [Optional(), checked_by(lifecycle.web_url, what="the vote URL")]
+    )
     votes_for = IntegerField("Votes for", [Optional(), NumberRange(min=0)])
     votes_against = IntegerField("Votes against", [Optional(), NumberRange(min=0)])
     vote_opened = DateField("Vote opened", [Optional()])
     vote_closed = DateField("Vote closed", [Optional()])
-    override_reason = TextAreaField("Override reason (only if the vote fails PEP 13)")
-    note = TextAreaField("Note", [Optional()])
+    override_reason = TextAreaField(
+        "Override reason (only if the vote fails PEP 13)",
+        [Optional(), checked_by(lifecycle.bounded_text, what="the override reason")],
+        render_kw=LIMITED,
+    )
+    note = TextAreaField(
+        "Note",
+        [Optional(), checked_by(lifecycle.bounded_text, what="the note")],
+        render_kw=LIMITED,
+    )
 
     def vote(self) -> lifecycle.Vote | None:
         """The promotion vote as typed; raises MentorshipError when it is incomplete."""
@@ -81,7 +110,11 @@ class EndForm(FlaskForm):
         },
         validators=[InputRequired(message="Choose graduated or revoked.")],
     )
-    note = TextAreaField("Note (kept in the audit log)", [Optional()])
+    note = TextAreaField(
+        "Note (kept in the audit log)",
+        [Optional(), checked_by(lifecycle.bounded_text, what="the end note")],
+        render_kw=LIMITED,
+    )
 
 
 class MentorForm(FlaskForm):

@@ -7,6 +7,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -17,6 +18,9 @@ from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 PEP13_MINIMUM_DAYS = 7
+# Notes, end notes, override reasons and URLs are shown to every visitor: keep them short.
+TEXT_LIMIT = 2000
+WEB_SCHEMES = ("http", "https")
 
 
 class MentorshipError(Exception):
@@ -84,6 +88,41 @@ def state_of(mentorship: Mentorship, at: datetime) -> str:
 def effective_end(mentorship: Mentorship) -> datetime:
     """When the mentorship stopped (or will stop) gating."""
     return gate.gating_end(mentorship.ends_at, mentorship.ended_at)
+
+
+def bounded_text(text: str | None, *, what: str) -> str | None:
+    """``text`` without surrounding blanks (None when empty); refused beyond TEXT_LIMIT."""
+    cleaned = (text or "").strip()
+    if len(cleaned) > TEXT_LIMIT:
+        raise MentorshipError(
+            f"{what} must be at most {TEXT_LIMIT:,} characters (got {len(cleaned):,})"
+        )
+    return cleaned or None
+
+
+def is_web_url(url: object) -> bool:
+    """Whether ``url`` is an http(s) link to a host, safe as an ``href`` (no ``javascript:``)."""
+    if not isinstance(url, str) or not url or len(url) > TEXT_LIMIT:
+        return False
+    # Browsers drop blanks and control characters from a URL, so they could hide a scheme.
+    if any(char <= " " or char == "\x7f" for char in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a malformed port or IPv6 address
+        return False
+    # A user name before the host (https://python.org@evil.example/) only serves to mislead.
+    has_userinfo = parts.username is not None or parts.password is not None
+    return parts.scheme.lower() in WEB_SCHEMES and bool(host) and not has_userinfo
+
+
+def web_url(url: str | None, *, what: str) -> str | None:
+    """``url`` without surrounding blanks (None when empty), refused unless an http(s) link."""
+    cleaned = bounded_text(url, what=what)
+    if cleaned is not None and not is_web_url(cleaned):
+        raise MentorshipError(f"{what} must be an http or https link, got {cleaned!r}")
+    return cleaned
 
 
 # ---------------------------------------------------------------- PEP 13
@@ -264,6 +303,9 @@ def promote(
     note: str | None = None,
 ) -> Mentorship:
     """Start a mentorship for a newly promoted core developer."""
+    note = bounded_text(note, what="the note")
+    override_reason = bounded_text(override_reason, what="the override reason")
+    vote_url = web_url(vote.url, what="the vote URL") if vote is not None else None
     mentee_display = display_login(mentee)
     mentor_displays = _unique_mentors(mentors)
     if mentee_display.lower() in {m.lower() for m in mentor_displays}:
@@ -276,7 +318,6 @@ def promote(
         raise MentorshipError(
             f"{approvals_required} approvals required but only {len(mentor_displays)} mentors"
         )
-    override_reason = (override_reason or "").strip() or None
     if vote is not None and not vote.passes and override_reason is None:
         raise MentorshipError(
             "the promotion vote fails PEP 13 ("
@@ -311,7 +352,7 @@ def promote(
         note=note,
     )
     if vote is not None:
-        mentorship.vote_url = vote.url
+        mentorship.vote_url = vote_url
         mentorship.votes_for, mentorship.votes_against = vote.votes_for, vote.votes_against
         mentorship.vote_opened, mentorship.vote_closed = vote.opened, vote.closed
     session.add(mentorship)
@@ -382,9 +423,10 @@ def end(
     """End an open mentorship early: the mentee graduated, or it was revoked."""
     if reason not in ("graduated", "revoked"):
         raise MentorshipError("the reason must be graduated or revoked")
+    end_note = bounded_text(note, what="the end note")
     mentorship = _current(session, mentee=mentee, at=now)
     mentorship.ended_at, mentorship.end_reason = now, reason
-    mentorship.ended_by, mentorship.end_note = actor, (note or "").strip() or None
+    mentorship.ended_by, mentorship.end_note = actor, end_note
     session.add(mentorship)
     record(session, mentorship=mentorship, actor=actor, kind="ended", detail=reason, at=now)
     return mentorship

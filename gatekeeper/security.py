@@ -1,16 +1,19 @@
-"""Hardening every answer: the security headers."""
+"""Hardening every answer: security headers, and safe links in templates."""
 
 from __future__ import annotations
 
 from flask import Flask, Response
 
+from gatekeeper import mentorships as lifecycle
 from gatekeeper.config import Settings
 
 HSTS = "max-age=31536000; includeSubDomains"
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Add the security headers to every response."""
+    """Add the ``web_url`` template test, and harden every response."""
+    # Templates link a stored URL only when it passes: ``{% if url is web_url %}``.
+    app.jinja_env.tests["web_url"] = lifecycle.is_web_url
     headers = security_headers(settings)
 
     @app.after_request

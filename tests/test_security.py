@@ -18,6 +18,7 @@ from sqlmodel import Session, SQLModel
 from gate_support import promote
 from gatekeeper import create_app
 from gatekeeper import mentorships as lifecycle
+from gatekeeper.cli import cli
 from gatekeeper.models import PullRequest, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,3 +235,272 @@ def test_no_page_holds_code_the_policy_would_refuse(maintainer_app, visitor):
         parser = InlineCode()
         parser.feed(html)
         assert parser.found == [], path
+
+
+# ---------------------------------------------------------------- link schemes
+
+NOT_WEB_URLS = [
+    "javascript:alert(1)",
+    "JavaScript:alert(1)",
+    " javascript:alert(1)",
+    "javascript://example.com/%0aalert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "ftp://example.com/vote",
+    "//example.com/vote",
+    "https://",
+    "https:///vote",
+    "/t/promotion-vote",
+    "https://exa mple.com/",
+    "https://example.com/\nvote",
+    "https://discuss.python.org@evil.example/vote",
+]
+WEB_URLS = ["https://discuss.python.org/t/vote/1", "http://example.com", "HTTPS://Example.com/x"]
+
+
+@pytest.mark.parametrize("url", NOT_WEB_URLS)
+def test_only_http_links_to_a_host_are_web_urls(url):
+    """Another scheme, no host, a relative URL, or blanks that browsers would drop: refused."""
+    assert not lifecycle.is_web_url(url)
+    with pytest.raises(lifecycle.MentorshipError, match="must be an http or https link"):
+        lifecycle.web_url(url, what="the vote URL")
+
+
+@pytest.mark.parametrize("url", WEB_URLS)
+def test_http_and_https_links_are_web_urls(url):
+    """An http(s) link with a host is kept as given."""
+    assert lifecycle.is_web_url(url)
+    assert lifecycle.web_url(url, what="the vote URL") == url
+
+
+def test_non_strings_and_overlong_urls_are_not_web_urls():
+    """The template test is given whatever a row holds: None, or a URL of 10,000 characters."""
+    assert not lifecycle.is_web_url(None)
+    assert not lifecycle.is_web_url("")
+    assert not lifecycle.is_web_url("https://example.com/" + "x" * LIMIT)
+    assert not lifecycle.is_web_url("https://[::1/")  # urlsplit raises on it
+
+
+def passing_vote(url: str) -> lifecycle.Vote:
+    vote = lifecycle.make_vote(
+        url=url,
+        votes_for=30,
+        votes_against=2,
+        opened=utcnow().date() - timedelta(days=10),
+        closed=utcnow().date() - timedelta(days=2),
+    )
+    assert vote is not None
+    return vote
+
+
+def test_promote_refuses_a_javascript_vote_url(session):
+    """The lifecycle refuses it, whoever calls: the CLI, the dashboard, a script."""
+    with pytest.raises(lifecycle.MentorshipError, match="the vote URL must be an http or https"):
+        lifecycle.promote(
+            session,
+            mentee="mpage",
+            mentors=["colesbury"],
+            actor="t",
+            now=utcnow(),
+            vote=passing_vote("javascript:alert(1)"),
+        )
+
+
+def test_promote_stores_a_web_vote_url(session):
+    """The ordinary vote link is stored, without surrounding blanks."""
+    mentorship = lifecycle.promote(
+        session,
+        mentee="mpage",
+        mentors=["colesbury"],
+        actor="t",
+        now=utcnow(),
+        vote=passing_vote(" https://discuss.python.org/t/vote/1 "),
+    )
+    assert mentorship.vote_url == "https://discuss.python.org/t/vote/1"
+
+
+def refused(app: Flask, runner, *args: str) -> str:
+    """Run a command that must be refused: exit 1, one ``Error:`` line, nothing written."""
+    before = row_counts(app)
+    result = runner.invoke(cli, list(args))
+    assert result.exit_code == 1, (result.output, result.exception)
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: ")
+    assert result.stdout == ""
+    assert row_counts(app) == before
+    return line
+
+
+DATES = ["--vote-opened", "2024-11-01", "--vote-closed", "2024-11-08"]
+VOTE = ["--votes-for", "30", "--votes-against", "2", *DATES]
+FAILING_VOTE = ["--votes-for", "1", "--votes-against", "9", *DATES]
+
+
+def test_cli_promote_refuses_a_javascript_vote_url(app, runner):
+    """The issue's example: ``--vote-url "javascript:alert(1)"`` exits 1 with one line."""
+    line = refused(
+        app,
+        runner,
+        "promote",
+        "mpage",
+        "--mentor",
+        "colesbury",
+        "--vote-url",
+        "javascript:alert(1)",
+        *VOTE,
+    )
+    assert line == ("Error: the vote URL must be an http or https link, got 'javascript:alert(1)'")
+
+
+def new_mentorship_form(client: FlaskClient, **fields: str):
+    """Post the start form as the signed-in maintainer."""
+    data = {"mentee": "eclips4", "mentors": "ambv", "approvals_required": "1", **fields}
+    return client.post("/mentorships/new", data={"csrf_token": token(client), **data})
+
+
+def test_the_start_form_refuses_a_javascript_vote_url(maintainer_app):
+    """The form applies the lifecycle's rule and says why (wtforms' URL() said "Invalid URL.")."""
+    client = maintainer_app.test_client()
+    sign_in(client, "boss")
+    before = row_counts(maintainer_app)
+    response = new_mentorship_form(
+        client,
+        vote_url="javascript:alert(1)",
+        votes_for="30",
+        votes_against="2",
+        vote_opened="2024-11-01",
+        vote_closed="2024-11-08",
+    )
+    assert response.status_code == 400
+    assert (
+        "The vote URL must be an http or https link, got &#39;javascript:alert(1)&#39;."
+        in response.get_data(as_text=True)
+    )
+    assert row_counts(maintainer_app) == before
+
+
+def test_a_stored_javascript_vote_url_is_not_rendered_as_a_link(month):
+    """Rows stored before the check: the mentee page shows the text, never an href to it."""
+    store_vote_url(month, "javascript:alert(1)")
+    html = month.test_client().get("/mentorships/mpage").get_data(as_text=True)
+    assert 'href="javascript:' not in html
+    assert "javascript:alert(1)" in html  # shown as text, so a maintainer can fix it
+
+
+def test_a_stored_web_vote_url_is_a_link(month):
+    """The ordinary case keeps its link."""
+    store_vote_url(month, "https://discuss.python.org/t/vote/1")
+    html = month.test_client().get("/mentorships/mpage").get_data(as_text=True)
+    assert 'href="https://discuss.python.org/t/vote/1"' in html
+
+
+def test_a_pull_request_url_of_another_scheme_is_not_a_link(app):
+    """The pull request page links to GitHub only when the stored URL is http(s)."""
+    promote(app, "mpage", ("colesbury",), actor="boss")
+    store_pull(app, 8, url="javascript:alert(document.cookie)")
+    html = app.test_client().get(f"/pulls/{REPO}/8").get_data(as_text=True)
+    assert "javascript:" not in html
+    assert f"{REPO}#8" in html
+
+
+# ---------------------------------------------------------------- text lengths
+
+
+def test_bounded_text_keeps_2000_characters_and_refuses_2001():
+    """The limit counts characters of the text without its surrounding blanks."""
+    assert lifecycle.bounded_text("  é" + "x" * (LIMIT - 1) + "\n", what="the note") == (
+        "é" + "x" * (LIMIT - 1)
+    )
+    assert lifecycle.bounded_text("   ", what="the note") is None
+    with pytest.raises(lifecycle.MentorshipError) as refused:
+        lifecycle.bounded_text("x" * (LIMIT + 1), what="the note")
+    assert str(refused.value) == "the note must be at most 2,000 characters (got 2,001)"
+
+
+@pytest.mark.parametrize("field", ["note", "override_reason"])
+def test_promote_limits_notes_and_override_reasons(session, field):
+    """2,000 characters are kept; one more is refused with the limit in the message."""
+    long = {field: "x" * (LIMIT + 1)}
+    with pytest.raises(lifecycle.MentorshipError, match=r"at most 2,000 characters \(got 2,001\)"):
+        lifecycle.promote(
+            session, mentee="mpage", mentors=["colesbury"], actor="t", now=utcnow(), **long
+        )
+    kept = lifecycle.promote(
+        session,
+        mentee="mpage",
+        mentors=["colesbury"],
+        actor="t",
+        now=utcnow(),
+        **{field: "y" * LIMIT},
+    )
+    assert getattr(kept, field) == "y" * LIMIT
+
+
+def test_end_limits_the_end_note(session):
+    """The end note has the same limit; nothing is ended when it is refused."""
+    lifecycle.promote(session, mentee="mpage", mentors=["colesbury"], actor="t", now=utcnow())
+    with pytest.raises(lifecycle.MentorshipError, match="the end note must be at most 2,000"):
+        lifecycle.end(
+            session,
+            mentee="mpage",
+            reason="graduated",
+            actor="t",
+            now=utcnow(),
+            note="x" * (LIMIT + 1),
+        )
+    assert lifecycle.latest_mentorship(session, mentee="mpage").ended_at is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--note", "x" * (LIMIT + 1)],
+            "Error: the note must be at most 2,000 characters (got 2,001)",
+        ),
+        (
+            [*FAILING_VOTE, "--override-reason", "x" * 10_000],
+            "Error: the override reason must be at most 2,000 characters (got 10,000)",
+        ),
+    ],
+    ids=["note", "override-reason"],
+)
+def test_cli_promote_refuses_long_text(app, runner, args, message):
+    """The command line prints the limit on one line and exits 1, writing nothing."""
+    assert refused(app, runner, "promote", "mpage", "--mentor", "colesbury", *args) == message
+
+
+def test_cli_end_refuses_a_long_note(app, runner):
+    """``gatekeeper end --note`` is limited too."""
+    promote(app, "mpage", ("colesbury",), actor="boss")
+    line = refused(
+        app, runner, "end", "mpage", "--reason", "graduated", "--note", "n" * (LIMIT + 1)
+    )
+    assert line == "Error: the end note must be at most 2,000 characters (got 2,001)"
+
+
+@pytest.mark.parametrize("field", ["note", "override_reason"])
+def test_the_start_form_limits_notes_and_override_reasons(maintainer_app, field):
+    """The form says so beside the field, and starts nothing."""
+    client = maintainer_app.test_client()
+    sign_in(client, "boss")
+    before = row_counts(maintainer_app)
+    response = new_mentorship_form(client, **{field: "x" * (LIMIT + 1)})
+    assert response.status_code == 400
+    assert "at most 2,000 characters" in response.get_data(as_text=True)
+    assert row_counts(maintainer_app) == before
+
+
+def test_the_end_form_limits_the_note(maintainer_app):
+    """A long end note is refused on the confirm page; the mentorship goes on."""
+    promote(maintainer_app, "mpage", ("colesbury",), actor="boss")
+    client = maintainer_app.test_client()
+    sign_in(client, "boss")
+    response = client.post(
+        "/mentorships/mpage/end",
+        data={"csrf_token": token(client), "reason": "graduated", "note": "x" * (LIMIT + 1)},
+    )
+    assert response.status_code == 400
+    assert "at most 2,000 characters" in response.get_data(as_text=True)
+    with Session(engine_of(maintainer_app)) as session:
+        assert lifecycle.latest_mentorship(session, mentee="mpage").ended_at is None
