@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from gatekeeper.github import GitHubApp
 
     db.init_app(app, settings.database_url)
-    security.init_app(app, settings)  # the security headers, on every response
+    security.init_app(app, settings)  # before the blueprints: it bounds their <int:...> rules
     # Building the client makes no request; it only holds the App's key and connection pools.
     app.extensions["gatekeeper.github"] = (
         GitHubApp(settings) if settings.github_app_configured else None

@@ -504,3 +504,24 @@ def test_the_end_form_limits_the_note(maintainer_app):
     assert "at most 2,000 characters" in response.get_data(as_text=True)
     with Session(engine_of(maintainer_app)) as session:
         assert lifecycle.latest_mentorship(session, mentee="mpage").ended_at is None
+
+
+# ---------------------------------------------------------------- numbers in URLs
+
+HUGE_NUMBERS = ["2147483648", "9223372036854775807", "9223372036854775808", "1" + "0" * 40]
+
+
+@pytest.mark.parametrize("number", HUGE_NUMBERS)
+def test_a_pull_number_too_big_for_the_database_is_not_found(month, number):
+    """The issue's /pulls/a/b/9223372036854775808 (and INTEGER's limit on PostgreSQL) are 404s."""
+    client = month.test_client()
+    assert client.get(f"/pulls/a/b/{number}").status_code == 404
+    sign_in(client, "colesbury")
+    answer = client.post(f"/pulls/{REPO}/{number}/approve", data={"csrf_token": token(client)})
+    assert answer.status_code == 404
+
+
+def test_the_largest_integer_is_still_a_pull_number(month):
+    """2,147,483,647 fits the column, so that pull request is found."""
+    store_pull(month, 2_147_483_647)
+    assert month.test_client().get(f"/pulls/{REPO}/2147483647").status_code == 200
