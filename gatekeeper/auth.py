@@ -90,6 +90,10 @@ def safe_next(target: str | None) -> str | None:
     """``target`` if it is a path on this site, else None (no open redirects)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return None
+    # CR or LF cannot go in a Location header (a 500), and browsers drop tabs and newlines
+    # from a URL, so "/\t/evil.example" would become "//evil.example".
+    if any(char < " " or char == "\x7f" for char in target):
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return None

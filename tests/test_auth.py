@@ -106,6 +106,19 @@ def test_sign_in_never_redirects_off_site(auth_app, github, target):
     assert done.headers["Location"] == "/"
 
 
+@pytest.mark.parametrize(
+    "target", ["/\r\nSet-Cookie: login=boss", "/me\n", "/\t/evil.example", "/mentorships/\x00"]
+)
+def test_a_next_with_control_characters_is_replaced_not_a_500(auth_app, github, target):
+    """CR/LF cannot go in a Location header (it gave 500): the visitor lands on the overview."""
+    github.oauth_next_login = "boss"
+    client = auth_app.test_client()
+    start = client.get("/login", query_string={"next": target})
+    done = client.get(follow_github(start.headers["Location"]))
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/"
+
+
 def test_callback_with_a_forged_state_signs_nobody_in(auth_app, github):
     """A callback whose state this browser never received is refused."""
     github.oauth_next_login = "boss"
@@ -197,6 +210,10 @@ def test_demo_sign_in_is_off_outside_the_demo(auth_app):
         ("/\\evil.example", None),
         ("javascript:alert(1)", None),
         ("relative/path", None),
+        ("/\r\nSet-Cookie: x=1", None),
+        ("/\t/evil.example", None),
+        ("/\x7f", None),
+        ("/mentorships/Łukasz", "/mentorships/Łukasz"),
     ],
 )
 def test_safe_next(target, expected):
