@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+import sqlalchemy as sa
 from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import (
     Blueprint,
@@ -22,16 +23,20 @@ from flask import (
     session,
     url_for,
 )
+from sqlmodel import Session, col
 
-from gatekeeper import settings_of
+from gatekeeper import db, settings_of
 from gatekeeper.config import Settings
 from gatekeeper.forms import ActionForm
+from gatekeeper.models import SessionGeneration
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Only set in-process by ``gatekeeper demo`` (upper-case keys never come from the environment).
 DEMO_USERS = "GATEKEEPER_DEMO_USERS"
+# What a sign-in puts in the session; a void session loses these and keeps the rest.
+SIGNED_IN_KEYS = ("login", "display", "generation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,9 +67,46 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def load_user() -> None:
-    """Put the signed-in user (or None) on ``g.user`` for this request."""
+    """Put the signed-in user (or None) on ``g.user``; a session signed out since is void."""
     login, display = session.get("login"), session.get("display")
+    # Static files need no user; skipping them spares a query for each stylesheet and script.
+    if login and request.endpoint != "static" and _signed_out_since(login):
+        # The CSRF secret stays, so a form posted from this page is sent to sign in again.
+        for key in SIGNED_IN_KEYS:
+            session.pop(key, None)
+        login = None
     g.user = User(login, display or login) if login else None
+
+
+def _signed_out_since(login: str) -> bool:
+    """Whether ``login`` signed out (anywhere) after this request's session was issued."""
+    # Sessions from before generations existed carry none: they are generation 0.
+    issued = session.get("generation", 0)
+    return bool(issued != generation_of(db.get_session(), login=login))
+
+
+def generation_of(db_session: Session, *, login: str) -> int:
+    """How many times ``login`` signed out (0 for someone who never did)."""
+    row = db_session.get(SessionGeneration, login)
+    return row.generation if row is not None else 0
+
+
+def end_sessions(db_session: Session, *, login: str) -> None:
+    """Void every session issued to ``login`` so far, on every device, and commit."""
+    bump = (
+        sa.update(SessionGeneration)
+        .where(col(SessionGeneration.login) == login)
+        .values(generation=SessionGeneration.generation + 1)
+    )
+    if db_session.exec(bump).rowcount == 0:
+        db_session.add(SessionGeneration(login=login, generation=1))
+    try:
+        db_session.commit()
+    except sa.exc.IntegrityError:
+        # The same login signed out at the same moment elsewhere and inserted the row first.
+        db_session.rollback()
+        db_session.exec(bump)
+        db_session.commit()
 
 
 def is_maintainer(user: User | None) -> bool:
@@ -174,10 +216,13 @@ def _sign_in(login: str) -> None:
     # A fresh session on sign-in, so nothing set before (by anyone) carries over.
     session.clear()
     session["login"], session["display"] = login.lower(), login
+    session["generation"] = generation_of(db.get_session(), login=login.lower())
 
 
 @bp.post("/logout")
 def logout():  # type: ignore[no-untyped-def]
-    """Sign out (a POST with the CSRF token, so no other site can sign you out)."""
+    """Sign out everywhere (a POST with the CSRF token, so no other site can sign you out)."""
+    if g.user is not None:
+        end_sessions(db.get_session(), login=g.user.login)
     session.clear()
     return redirect(url_for("dashboard.overview"))

@@ -262,3 +262,14 @@ class Delivery(SQLModel, table=True):
     # A delivery that needs something only GitHub can say (a pull request never seen) is
     # kept whole and applied by the worker once it has asked.
     payload: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+
+
+class SessionGeneration(SQLModel, table=True):
+    """How many times a login signed out: a session cookie of an older generation is void.
+
+    Flask's session is a signed cookie the server cannot delete, so signing out bumps this
+    and every copy of the old cookie (another device, a stolen one) stops signing in.
+    """
+
+    login: str = Field(primary_key=True, max_length=39)
+    generation: int = 0

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+import sqlalchemy as sa
 from flask import Flask
+from sqlmodel import Session
 
 from fakegithub import FakeGitHub
-from gatekeeper import create_app
-from gatekeeper.auth import User, roles, safe_next
+from gatekeeper import create_app, db
+from gatekeeper.auth import User, end_sessions, generation_of, roles, safe_next
+from gatekeeper.config import normalise_database_url
 
 CLIENT_ID, CLIENT_SECRET = "Iv1.dashboard", "oauth-secret"
 BASE_URL = "http://gatekeeper.test"
@@ -234,3 +237,154 @@ def test_roles_are_per_mentorship(auth_app):
         assert roles(mentee, mentee="MPage", mentors=["colesbury"]) == {"mentee"}
         assert roles(User("x", "x"), mentee="mpage", mentors=["colesbury"]) == frozenset()
         assert roles(None, mentee="mpage", mentors=["colesbury"]) == frozenset()
+
+
+# ---------------------------------------------------------------- signing out ends the session
+
+
+class Browser:
+    """One browser on the auth app: signs in through the fake GitHub, keeps its cookie jar."""
+
+    def __init__(self, app: Flask, github: FakeGitHub) -> None:
+        self.app, self.github = app, github
+        self.client = app.test_client()
+
+    def sign_in(self, login: str) -> None:
+        self.github.oauth_next_login = login
+        start = self.client.get("/login")
+        assert self.client.get(follow_github(start.headers["Location"])).status_code == 302
+        assert self.signed_in_as() == login
+
+    def sign_out(self) -> None:
+        token = csrf_token(self.client.get("/").get_data(as_text=True))
+        assert self.client.post("/logout", data={"csrf_token": token}).status_code == 302
+
+    def signed_in_as(self) -> str | None:
+        """Who the header names: the site's own view of this cookie."""
+        html = self.client.get("/").get_data(as_text=True)
+        match = re.search(r'class="me">.*?<span>([^<]+)</span>', html)
+        return match.group(1) if match else None
+
+    def saved_cookie(self) -> str:
+        cookie = self.client.get_cookie("session")
+        assert cookie is not None
+        return cookie.value
+
+    def restore(self, value: str) -> None:
+        """Put back a session cookie saved earlier (or copied from another device)."""
+        self.client.set_cookie("session", value)
+
+
+@pytest.fixture
+def browsers(auth_app, github) -> Callable[[], Browser]:
+    """New browsers (each its own cookie jar) on the same site."""
+    return lambda: Browser(auth_app, github)
+
+
+def test_a_cookie_saved_before_signing_out_does_not_sign_in_afterwards(browsers):
+    """The issue's case: copy the session cookie, sign out, put the copy back: signed out."""
+    browser = browsers()
+    browser.sign_in("boss")
+    saved = browser.saved_cookie()
+    browser.sign_out()
+    assert browser.signed_in_as() is None
+    browser.restore(saved)
+    assert browser.signed_in_as() is None
+    assert browser.client.get("/mentorships/new").status_code == 302  # sent to sign in
+
+
+def test_signing_out_ends_the_session_on_every_device(browsers):
+    """Two devices signed in as one person: signing out on one signs out the other too."""
+    laptop, phone = browsers(), browsers()
+    laptop.sign_in("boss")
+    phone.sign_in("boss")
+    laptop.sign_out()
+    assert phone.signed_in_as() is None
+
+
+def test_signing_out_touches_nobody_else(browsers):
+    """Another person's session is not affected."""
+    mine, theirs = browsers(), browsers()
+    mine.sign_in("boss")
+    theirs.sign_in("colesbury")
+    mine.sign_out()
+    assert theirs.signed_in_as() == "colesbury"
+
+
+def test_signing_in_again_after_signing_out_works_and_ends_again(browsers):
+    """A new sign-in carries the new generation; signing out again voids that one as well."""
+    browser = browsers()
+    browser.sign_in("boss")
+    browser.sign_out()
+    browser.sign_in("boss")
+    second = browser.saved_cookie()
+    assert browser.signed_in_as() == "boss"
+    browser.sign_out()
+    browser.restore(second)
+    assert browser.signed_in_as() is None
+
+
+def test_a_void_session_keeps_its_csrf_secret_so_a_form_goes_to_sign_in(browsers):
+    """A form posted from a page whose session ended elsewhere is sent to sign in, not a 400."""
+    page, elsewhere = browsers(), browsers()
+    page.sign_in("boss")
+    token = csrf_token(page.client.get("/mentorships/new").get_data(as_text=True))
+    elsewhere.sign_in("boss")
+    elsewhere.sign_out()
+    response = page.client.post(
+        "/mentorships/new",
+        data={"csrf_token": token, "mentee": "mpage", "mentors": "colesbury"},
+        headers={"Referer": "http://localhost/mentorships/new"},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/mentorships/new"
+
+
+def test_a_session_from_before_generations_signs_in_until_sign_out(auth_app):
+    """Cookies issued before this change carry no generation: valid until that person signs out."""
+    client = auth_app.test_client()
+    with client.session_transaction() as session:
+        session["login"], session["display"] = "boss", "boss"
+    assert "Sign out" in client.get("/").get_data(as_text=True)
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    saved = client.get_cookie("session")
+    assert saved is not None
+    client.post("/logout", data={"csrf_token": token})
+    client.set_cookie("session", saved.value)
+    assert "Sign out" not in client.get("/").get_data(as_text=True)
+
+
+def test_concurrent_sign_outs_of_one_login_both_count(postgres_server):
+    """Two first sign-outs of one login race to insert its row: the loser bumps the winner's.
+
+    PostgreSQL only: SQLite lets one writer at a time, so there the race cannot happen.
+    """
+    url = normalise_database_url(postgres_server.empty_database())
+    db.upgrade(url)
+    engine = sa.create_engine(url)
+    try:
+        with Session(engine) as racing:
+
+            def other_device_signs_out(*_: object) -> None:
+                # After this sign-out found no row to bump and before its insert is flushed.
+                with Session(engine) as other:
+                    end_sessions(other, login="boss")
+
+            sa.event.listen(racing, "before_flush", other_device_signs_out, once=True)
+            end_sessions(racing, login="boss")
+        with Session(engine) as session:
+            assert generation_of(session, login="boss") == 2
+    finally:
+        engine.dispose()
+
+
+def test_signing_out_of_a_session_ended_elsewhere_only_clears_it(browsers, auth_app):
+    """The sign-out button on a page whose session already ended bumps the generation no more."""
+    page, elsewhere = browsers(), browsers()
+    page.sign_in("boss")
+    token = csrf_token(page.client.get("/").get_data(as_text=True))
+    elsewhere.sign_in("boss")
+    elsewhere.sign_out()
+    assert page.client.post("/logout", data={"csrf_token": token}).status_code == 302
+    with Session(auth_app.extensions["gatekeeper.engine"]) as session:
+        assert generation_of(session, login="boss") == 1

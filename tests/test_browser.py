@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session
 
 from browser_support import REPO, Live, browser, chromium, live, screenshot  # noqa: F401
+from gate_support import promote
 from gatekeeper import settings_of
 from gatekeeper.demo import populate
 from gatekeeper.models import utcnow
@@ -226,3 +227,51 @@ def test_pages_carry_the_headers_and_work_under_the_policy(browser, live: Live):
     [frame] = [f for f in page.frames if f != page.main_frame]
     assert frame.url.startswith("chrome-error://"), frame.url  # refused: Chromium's error page
     context.close()
+
+
+def test_a_form_posted_after_signing_out_elsewhere_goes_through_sign_in(browser, live: Live):  # noqa: F811
+    """A saved cookie signs nobody in after sign-out; a page left open sends its form to
+    GitHub's sign-in and back (form-action allows GitHub), then the approval goes through."""
+    promote(live.app, "mpage", ("colesbury", "vstinner"), actor="boss")
+    live.open_pull(7, author="mpage", head_sha=SHA)
+    live.wait_for(lambda: (live.check(SHA) or {}).get("conclusion") == "action_required")
+    pull_path = f"/pulls/{REPO}/7"
+
+    laptop = browser.new_context()
+    watch = PolicyWatch(laptop)
+    page = laptop.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(live.url + pull_path)
+    live.fake.oauth_next_login = "colesbury"
+    page.get_by_role("link", name="sign in", exact=True).click()
+    page.get_by_role("button", name="Approve merge").wait_for()
+    saved = laptop.cookies()
+
+    # The same cookie on a phone, which signs out.
+    phone = browser.new_context()
+    phone.add_cookies(saved)
+    phone_page = phone.new_page()
+    phone_page.goto(live.url + "/")
+    sign_out(phone_page)
+    # A copy saved before that no longer signs in.
+    thief = browser.new_context()
+    thief.add_cookies(saved)
+    thief_page = thief.new_page()
+    thief_page.goto(live.url + pull_path)
+    assert thief_page.get_by_role("link", name="Sign in with GitHub").is_visible()
+    assert thief_page.get_by_role("button", name="Approve merge").count() == 0
+    for other in (phone, thief):
+        other.close()
+
+    # The laptop's page was left open: its button now leads through sign-in and back.
+    # (Without GitHub in form-action, Chromium stops at the redirect to GitHub: no callback.)
+    with page.expect_request(lambda request: "/login/callback" in request.url):
+        page.get_by_role("button", name="Approve merge").click()
+    page.wait_for_url(live.url + pull_path)
+    assert watch.violations(page) == []
+    assert live.check(SHA)["conclusion"] == "action_required"  # nothing approved unsigned
+    page.get_by_role("button", name="Approve merge").click()
+    page.get_by_text("Approved. The check on GitHub is being updated.").wait_for()
+    live.wait_for(lambda: live.check(SHA)["conclusion"] == "success")
+    assert watch.violations(page) == []
+    laptop.close()
