@@ -3,22 +3,32 @@ huge numbers in URLs, and OAuth secrets kept out of gunicorn's access log."""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import requests
 import sqlalchemy as sa
 from flask import Flask, url_for
 from flask.testing import FlaskClient
+from gunicorn.config import Config as GunicornConfig
 from sqlmodel import Session, SQLModel
 
 from gate_support import promote
 from gatekeeper import create_app
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.cli import cli
+from gatekeeper.gunicorn_conf import RedactingLogger, without_secret_query
 from gatekeeper.models import PullRequest, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -525,3 +535,112 @@ def test_the_largest_integer_is_still_a_pull_number(month):
     """2,147,483,647 fits the column, so that pull request is found."""
     store_pull(month, 2_147_483_647)
     assert month.test_client().get(f"/pulls/{REPO}/2147483647").status_code == 200
+
+
+# ---------------------------------------------------------------- gunicorn's access log
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def procfile_web_command(port: int) -> tuple[dict[str, str], list[str]]:
+    """The Procfile's ``web`` line as (environment, argv), bound to ``port`` on loopback."""
+    [line] = [
+        line.removeprefix("web:")
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("web:")
+    ]
+    words = shlex.split(line.replace("${PORT:-8000}", str(port)))
+    env = {}
+    while "=" in words[0]:
+        name, value = words.pop(0).split("=", 1)
+        env[name] = value
+    words = [word.replace("0.0.0.0:", "127.0.0.1:") for word in words]
+    return env, [str(Path(sys.executable).parent / words[0]), *words[1:]]
+
+
+def test_the_oauth_code_and_state_stay_out_of_the_access_log(tmp_path, migrated_sqlite):
+    """The Procfile's gunicorn logs /login/callback without its query, and a page it leads to
+    without the callback's query in the Referer; other query strings are kept."""
+    database = tmp_path / "web.sqlite"
+    database.write_bytes(migrated_sqlite.read_bytes())
+    port = free_port()
+    env, argv = procfile_web_command(port)
+    env = {
+        **os.environ,
+        **env,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "SECRET_KEY": "gunicorn-test",
+        "GITHUB_CLIENT_ID": "Iv1.log",
+        "GITHUB_CLIENT_SECRET": "log-secret",
+        "GATEKEEPER_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    server = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/healthz", timeout=5)
+                break
+            except (requests.ConnectionError, requests.Timeout):
+                assert server.poll() is None, server.communicate()
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        callback = f"{base}/login/callback?code=SECRET-CODE-123&state=SECRET-STATE-456"
+        assert requests.get(callback, timeout=5).status_code == 400
+        requests.get(f"{base}/static/gatekeeper.css", headers={"Referer": callback}, timeout=5)
+        requests.get(f"{base}/?page=kept", timeout=5)
+    finally:
+        server.terminate()
+        log, errors = server.communicate(timeout=30)
+    assert "GET /login/callback HTTP/1.1" in log, log + errors
+    assert f'"{base}/login/callback"' in log
+    assert "GET /?page=kept HTTP/1.1" in log
+    assert "SECRET-" not in log + errors
+
+
+def access_log_atoms(environ: dict[str, str], headers: list[tuple[str, str]]) -> dict:
+    """What RedactingLogger hands the access log format for one request."""
+    logger = RedactingLogger(GunicornConfig())
+    request = SimpleNamespace(headers=headers)
+    response = SimpleNamespace(status="400 BAD REQUEST", headers=[], sent=10)
+    base = {"REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.1"}
+    return logger.atoms(response, request, {**base, **environ}, timedelta(seconds=1))
+
+
+def test_the_logger_drops_every_form_of_the_callback_query():
+    """The request line, %(q)s, the environ and header atoms: none holds the code or state."""
+    callback = "https://gatekeeper.example/login/callback?code=c0de&state=st4te"
+    atoms = access_log_atoms(
+        {
+            "PATH_INFO": "/login/callback",
+            "RAW_URI": "/login/callback?code=c0de&state=st4te",
+            "QUERY_STRING": "code=c0de&state=st4te",
+            "HTTP_REFERER": callback,
+        },
+        [("REFERER", callback)],
+    )
+    assert atoms["r"] == "GET /login/callback HTTP/1.1"
+    assert atoms["q"] == ""
+    assert atoms["f"] == atoms["{referer}i"] == "https://gatekeeper.example/login/callback"
+    assert not [name for name, value in atoms.items() if "c0de" in str(value)]
+
+
+def test_the_logger_keeps_other_queries_and_odd_referers():
+    """Only the callback is redacted; a Referer that is not a URL is left alone or dropped."""
+    atoms = access_log_atoms(
+        {"PATH_INFO": "/", "RAW_URI": "/?page=2", "QUERY_STRING": "page=2"},
+        [("REFERER", "https://example.com/?q=1")],
+    )
+    assert (atoms["r"], atoms["q"], atoms["{referer}i"]) == (
+        "GET /?page=2 HTTP/1.1",
+        "page=2",
+        "https://example.com/?q=1",
+    )
+    assert without_secret_query("http://[::1/login/callback?code=x") == "-"
