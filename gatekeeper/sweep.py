@@ -199,6 +199,7 @@ def _reconcile_in(
         report.failures.append(f"{mentorship.mentee_display}: {error}")
         return
     targets: dict[tuple[str, int], datetime | None] = {}
+    session.commit()
     for repo, number, updated_at in found:
         # Search also finds public pull requests in repositories the App is not installed
         # on (or not through this installation); those are none of its business here.
@@ -238,6 +239,7 @@ def _sync(
     """Refresh one pull request and its reviews from GitHub; the pull itself only if it changed."""
     report.pulls += 1
     stored = store.find_pull(session, repo=repo, number=number)
+    session.commit()  # no transaction stays open while GitHub answers
     try:
         unchanged = (
             stored is not None and updated_at is not None and stored.github_updated_at == updated_at
@@ -298,6 +300,7 @@ def _scan(
         .where(sa.or_(col(Repository.scanned_at).is_(None), col(Repository.scanned_at) <= cutoff))
         .order_by(col(Repository.full_name))
     ).all()
+    session.commit()  # no transaction stays open while GitHub answers
     for repository in repositories:
         name = repository.full_name
         try:
@@ -311,8 +314,8 @@ def _scan(
             report.failures.append(f"{name}: {error}")
             continue
         report.scanned += 1
-        checked = outbox.posted_shas(session, repo=name, name=settings.check_name)
         try:
+            checked = outbox.posted_shas(session, repo=name, name=settings.check_name)
             for info in changed:
                 if info.head_sha in checked:
                     continue
@@ -328,6 +331,7 @@ def _scan(
         except sa.exc.SQLAlchemyError as error:
             session.rollback()
             report.failures.append(f"{name}: database: {type(error).__name__}")
+        session.commit()
 
 
 def _gone(session: Session, repo: str, *, now: datetime, report: Report) -> None:
@@ -362,6 +366,7 @@ def _redeliver_failed(
             applied is not None and applied.outcome in ("processed", "ignored", "deferred")
         ):
             continue
+        session.commit()
         try:
             github.redeliver(delivery_id=delivery.id)
         except GitHubUnavailable as error:

@@ -183,6 +183,7 @@ class Worker:
         assert self.github is not None
         github, body = self.github, claimed.body
         installation_id = claimed.installation_id or self._installation(session, claimed.repo)
+        session.commit()  # no transaction stays open while GitHub answers
         check = CheckRunBody(
             name=claimed.name,
             head_sha=claimed.head_sha,
@@ -289,6 +290,7 @@ class Worker:
         assert self.github is not None
         repo, number = job.args["repo"], int(job.args["number"])
         installation_id = job.args.get("installation_id") or self._installation(session, repo)
+        session.commit()  # no transaction stays open while GitHub answers
         info = self.github.pull(installation_id=installation_id, repo=repo, number=number)
         reviews = self.github.reviews(installation_id=installation_id, repo=repo, number=number)
         now = utcnow()
@@ -327,6 +329,7 @@ class Worker:
         if pull is None or pull.state != "open":
             return
         installation_id = self._installation(session, repo)
+        session.commit()
         with self._slot(installation_id):
             try:
                 self.github.request_reviewers(

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from gate_support import INSTALLATION, REPO
+from gate_support import INSTALLATION, REPO, SECRET
 from gatekeeper import github_of, settings_of
-from gatekeeper.models import Mentorship, utcnow
+from gatekeeper.models import Mentorship, Repository, utcnow
 from gatekeeper.sweep import sweep
 
 HEAD = "a" * 40
@@ -235,3 +235,102 @@ def test_merge_group_check_that_failed_is_posted_by_the_sweep(world):
     world.fake.reset_calls()
     run_sweep(world)
     assert world.fake.writes() == []
+
+
+# ---------------------------------------------------------------- a repository gone
+
+
+def test_a_repository_that_answers_404_is_marked_gone_once(world):
+    """A remembered repository deleted or transferred without the event reaching us: the sweep
+    exits 0, says it is gone, and the next sweep does not ask GitHub about it again."""
+    from gatekeeper.cli import cli
+
+    runner = world.app.test_cli_runner()
+    world.promote()
+    world.open_pull(7)
+    world.fake.remove_repo(REPO)
+    result = runner.invoke(cli, ["sweep"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert f"{REPO}: GitHub answers 404; marked gone" in result.output
+    world.fake.reset_calls()
+    result = runner.invoke(cli, ["sweep"])
+    assert result.exit_code == 0, result.output
+    assert not [c for c in world.fake.calls if c.path.startswith(f"/repos/{REPO}")]
+
+
+def test_an_event_from_a_gone_repository_brings_it_back(world):
+    """GitHub naming the repository again (a delivery from it) means it is there after all."""
+    world.promote()
+    world.open_pull(7)
+    world.fake.remove_repo(REPO)
+    run_sweep(world)
+    with world.session() as session:
+        assert session.get(Repository, REPO).gone_at is not None
+    payload = world.events.pull_request(
+        "opened", number=8, author="guido", head_sha="b" * 40, updated_at=world.tick()
+    )
+    world.send("pull_request", payload, work=False)
+    with world.session() as session:
+        assert session.get(Repository, REPO).gone_at is None
+
+
+# ---------------------------------------------------------------- the safety net's cost
+
+
+def test_scanning_unchanged_repositories_costs_no_rate_limit(world):
+    """The safety-net scan asks each installed repository's list with its last ETag: with
+    nothing changed, every answer is a 304 and none counts against the rate limit."""
+    names = [f"python/repo-{n:04d}" for n in range(1000)]
+    for name in names:
+        world.fake.add_repo(name, installation_id=INSTALLATION)
+    world.send(
+        "installation_repositories", world.events.installation_repositories("added", added=names)
+    )
+    first = utcnow()
+    run_sweep(world, now=first)
+    world.fake.reset_calls()
+    report = run_sweep(world, now=first + timedelta(hours=1, seconds=1))  # the cadence is due
+    lists = [c for c in world.fake.calls if c.path.endswith("/pulls")]
+    assert report.scanned == 1000 and len(lists) == 1000
+    assert {c.status for c in lists} == {304}
+    assert not [c for c in world.fake.counted_calls() if c.path.startswith("/repos/")]
+
+
+def test_the_scan_runs_on_its_own_cadence(world):
+    """Within the scan interval a sweep does not list repositories at all."""
+    world.open_pull(1, author="guido")
+    run_sweep(world)
+    world.fake.reset_calls()
+    run_sweep(world)
+    assert not [c for c in world.fake.calls if c.path.endswith("/pulls")]
+
+
+# ---------------------------------------------------------------- deliveries we failed
+
+
+def test_failed_deliveries_are_redelivered_once(world):
+    """A delivery we answered with a 5xx (a database restart) is asked for again by the
+    sweep, once; GitHub sends it, and it is applied. One we refused (4xx) and one that
+    later succeeded are left alone."""
+    world.promote()
+    world.fake.add_pull(REPO, 7, author="mpage", head_sha=HEAD)
+    opened = world.events.pull_request(
+        "opened", number=7, author="mpage", head_sha=HEAD, updated_at=world.tick()
+    )
+    failed = world.fake.add_hook_delivery(
+        guid="lost-1", event="pull_request", status_code=503, payload=opened
+    )
+    world.fake.add_hook_delivery(guid="refused-1", event="pull_request", status_code=422)
+    world.fake.add_hook_delivery(guid="healed-1", event="pull_request", status_code=502)
+    world.fake.add_hook_delivery(guid="healed-1", event="pull_request", status_code=200)
+    world.fake.hook_secret = SECRET
+    world.fake.hook_target = lambda headers, body: (
+        world.client.post("/webhooks/github", data=body, headers=headers).status_code
+    )
+
+    report = run_sweep(world)
+    assert report.redelivered == 1
+    assert world.fake.redelivery_requests == [failed]
+    assert world.check()["conclusion"] == "action_required"
+    run_sweep(world)
+    assert world.fake.redelivery_requests == [failed]

@@ -211,3 +211,100 @@ def test_race_for_the_same_new_pull_request_is_retried(world):
     assert raced and response.get_json()["outcome"] == "processed"
     assert world.pull().gate == "waiting"
     assert world.check()["conclusion"] == "action_required"
+
+
+# ---------------------------------------------------------------- GitHub slow, database down
+
+
+def test_every_kind_of_delivery_is_answered_without_asking_a_slow_github(world):
+    """With GitHub answering every call after 5 s, no delivery waits for it: not even those
+    about a pull request never seen (kept and applied once the worker has asked GitHub)."""
+    world.promote()
+    for number in (7, 8, 9, 10):
+        world.fake.add_pull(REPO, number, author="mpage", head_sha=f"{number:040x}")
+    world.fake.latency(all=5.0)
+    world.fake.reset_calls()
+    deliveries = [
+        (
+            "pull_request",
+            world.events.pull_request("opened", number=7, author="mpage", head_sha=f"{7:040x}"),
+        ),
+        (
+            "check_run",
+            world.events.check_run(
+                "requested_action",
+                number=8,
+                head_sha=f"{8:040x}",
+                sender="colesbury",
+                app_id=world.fake.app_id,
+            ),
+        ),
+        (
+            "issue_comment",
+            world.events.comment(
+                "created",
+                number=9,
+                sender="colesbury",
+                body="/gatekeeper approve",
+            ),
+        ),
+        ("check_suite", world.events.check_suite("requested", head_sha=f"{10:040x}", numbers=[10])),
+    ]
+    answers = [world.send(event, payload, work=False) for event, payload in deliveries]
+    assert world.fake.calls == []  # nothing was asked of GitHub while answering
+    assert [a.get_json()["outcome"] for a in answers] == [
+        "processed",
+        "deferred",
+        "deferred",
+        "processed",
+    ]
+    world.fake.latency()  # GitHub answers again
+    world.work()
+    assert world.check(f"{7:040x}")["conclusion"] == "action_required"
+    assert world.check(f"{8:040x}")["conclusion"] == "success"  # the button, applied late
+    assert world.check(f"{9:040x}")["conclusion"] == "success"  # the comment, applied late
+    assert world.check(f"{10:040x}")["conclusion"] == "action_required"
+    assert {d.outcome for d in deliveries_of(world)} == {"processed"}
+
+
+def deliveries_of(world):
+    from gatekeeper.models import Delivery
+
+    with world.session() as session:
+        return list(session.exec(select(Delivery)))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_database_that_keeps_failing_answers_503_and_keeps_nothing_half_done(world):
+    """A deadlock that does not resolve (or a lost connection) is a 503 with JSON, so GitHub
+    lists the delivery as failed and the sweep asks for it again; a redelivery then applies."""
+    import sqlalchemy as sa
+
+    world.promote()
+    engine = world.app.extensions["gatekeeper.engine"]
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE FUNCTION deadlock() RETURNS trigger AS $$ BEGIN"
+                " RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "CREATE TRIGGER deadlock BEFORE INSERT ON pullrequest EXECUTE FUNCTION deadlock()"
+            )
+        )
+    world.fake.add_pull(REPO, 7, author="mpage", head_sha="a" * 40)
+    payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
+    response = deliver(world.client, "pull_request", payload, delivery_id="d-1", secret=SECRET)
+    assert response.status_code == 503
+    assert response.get_json() == {
+        "delivery": "d-1",
+        "outcome": "retry",
+        "error": "database unavailable; redeliver",
+    }
+    assert deliveries_of(world) == [] and world.pending_posts() == 0
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TRIGGER deadlock ON pullrequest"))
+    world.send("pull_request", payload, delivery_id="d-1")
+    assert world.check()["conclusion"] == "action_required"

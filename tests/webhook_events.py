@@ -244,11 +244,7 @@ def deliver(
     delivery_id: str | None = None,
     close: bool = True,
 ):
-    """POST a signed delivery to the app, as GitHub does, and close the response.
-
-    Closing is what a WSGI server does once the answer is sent; Gatekeeper posts its check
-    runs then, so the test sees GitHub's state after the whole delivery.
-    """
+    """POST a signed delivery to the app, as GitHub does, and close the response."""
     body = json.dumps(payload).encode()
     response = client.post(
         "/webhooks/github",
