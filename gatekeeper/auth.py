@@ -25,8 +25,9 @@ from flask import (
 )
 from sqlmodel import Session, col
 
-from gatekeeper import db, settings_of
+from gatekeeper import db
 from gatekeeper.config import Settings
+from gatekeeper.extensions import settings_of
 from gatekeeper.forms import ActionForm
 from gatekeeper.models import SessionGeneration
 

@@ -353,7 +353,14 @@ def _render_mentee(mentee: str, *, status: int = 200, **forms: Any):  # type: ig
 
 def _render_pull(repo: str, number: int, *, status: int = 200):  # type: ignore[no-untyped-def]
     session = db.get_session()
-    page = pull_page(session, repo=repo, number=number, user=g.user, now=now())
+    page = pull_page(
+        session,
+        repo=repo,
+        number=number,
+        user=g.user,
+        now=now(),
+        check_name=settings_of(current_app).check_name,
+    )
     if page is None:
         abort(404, description=f"Gatekeeper has not seen {repo}#{number}.")
     form = ApproveForm(formdata=None, head_sha=page.pull.head_sha)

@@ -369,3 +369,61 @@ def combine(verdicts: Sequence[PullVerdict]) -> CommitVerdict:
     return CommitVerdict(
         conclusion, title, "\n".join(lines), lead.number, tuple(v.number for v in ordered)
     )
+
+
+# ---------------------------------------------------------------- why each signal counts
+
+
+@dataclasses.dataclass(frozen=True)
+class SignalVerdict:
+    """One decisive review or approval, whether it counts at the moment judged, and why."""
+
+    signal: Signal
+    counts: bool
+    why: str
+
+
+def signal_verdicts(
+    pr: Pull, terms: Terms | None, signals: Iterable[Signal], moment: datetime
+) -> list[SignalVerdict]:
+    """Each decisive signal, oldest first, explained by the rules ``evaluate`` applies.
+
+    ``moment`` is what ``evaluate`` judges at: now, or when a merged pull request merged, so
+    an approval given after the merge is shown as not counting, as it did not.
+    """
+    ordered = sorted(signals, key=lambda s: (s.submitted_at, s.key))
+    decisive = [s for s in ordered if s.state in DECISIVE_STATES]
+    in_time = [s for s in decisive if s.submitted_at <= moment]
+    latest = {s.reviewer: s for s in in_time}
+    standing = set(standing_approvals(pr, terms, in_time)) if terms is not None else set()
+    return [_verdict_of(s, pr, terms, latest, standing, moment) for s in decisive]
+
+
+def _verdict_of(
+    signal: Signal,
+    pr: Pull,
+    terms: Terms | None,
+    latest: dict[str, Signal],
+    standing: set[str],
+    moment: datetime,
+) -> SignalVerdict:
+    if signal.submitted_at > moment:
+        return SignalVerdict(signal, False, "given after the merge")
+    superseded = latest[signal.reviewer] is not signal
+    if signal.state == DISMISSED:
+        return SignalVerdict(signal, False, "dismissed on GitHub")
+    if signal.state == CHANGES_REQUESTED:
+        why = "asked for changes" + ("" if superseded else "; a new approval is needed")
+        return SignalVerdict(signal, False, why)
+    if terms is None:
+        return SignalVerdict(signal, False, "no mentorship gates this pull request")
+    if signal.reviewer == pr.author:
+        return SignalVerdict(signal, False, "authors cannot approve their own pull request")
+    if signal.reviewer not in terms.mentors:
+        return SignalVerdict(signal, False, f"not a mentor of {terms.mentee}")
+    if superseded:
+        return SignalVerdict(signal, False, "replaced by their later review")
+    if signal.reviewer not in standing:
+        sha = (signal.commit_id or "unknown")[:7]
+        return SignalVerdict(signal, False, f"given on an older commit ({sha})")
+    return SignalVerdict(signal, True, "counts")

@@ -10,12 +10,19 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from gatekeeper import gate, timeline
+from gatekeeper import gate, outbox, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.approvals import approval_refusal
 from gatekeeper.auth import User, roles
-from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship, PullRequest, Review
+from gatekeeper.models import (
+    AuditEvent,
+    CommitCheck,
+    MentorAssignment,
+    Mentorship,
+    PullRequest,
+    Review,
+)
 
 RECENTLY_ENDED = 10
 AUDIT_SHOWN = 200
@@ -364,6 +371,21 @@ class PullPage:
     standing: list[str]
     roles: frozenset[str]
     refusal: str | None
+    check: CommitCheck | None = None  # the outbox row of the head commit
+
+    @property
+    def check_status(self) -> str:
+        """Where the head commit's check stands on GitHub, in a few words."""
+        check = self.check
+        if check is None or check.version == 0:
+            return "not asked for yet"
+        if check.posted_version < check.version:
+            if check.last_error:
+                return f"being updated; the last try failed ({check.last_error}), retrying"
+            return "being updated"
+        if check.gave_up:
+            return f"not posted: GitHub refused it ({check.last_error})"
+        return "posted"
 
     @property
     def can_approve(self) -> bool:
@@ -378,7 +400,13 @@ class PullPage:
 
 
 def pull_page(
-    session: Session, *, repo: str, number: int, user: User | None, now: datetime
+    session: Session,
+    *,
+    repo: str,
+    number: int,
+    user: User | None,
+    now: datetime,
+    check_name: str = "mentor-approval",
 ) -> PullPage | None:
     """The pull request, its mentorship's terms and a verdict on each review; None if unknown."""
     pull = store.find_pull(session, repo=repo, number=number)
@@ -414,37 +442,22 @@ def pull_page(
         mentorship=mentorship,
         terms=terms,
         shown_state=shown_state(pull),
-        verdicts=verdicts(pull, terms, reviews),
+        verdicts=verdicts(pull, terms, reviews, now=now),
         approvers=approvers,
         standing=standing,
         roles=viewer_roles,
         refusal=refusal,
+        check=outbox.check_of(session, repo=pull.repo, head_sha=pull.head_sha, name=check_name),
     )
 
 
-def verdicts(pull: PullRequest, terms: gate.Terms | None, reviews: list[Review]) -> list[Verdict]:
-    """Each decisive review, oldest first, with the reason it does or does not count."""
-    decisive = [r for r in reviews if r.state in gate.DECISIVE_STATES]
-    latest = {r.reviewer: r for r in decisive}  # reviews arrive oldest first
-    found = []
-    for review in decisive:
-        superseded = latest[review.reviewer] is not review
-        if review.state == gate.DISMISSED:
-            found.append(Verdict(review, False, "dismissed on GitHub"))
-        elif review.state == gate.CHANGES_REQUESTED:
-            why = "asked for changes" + ("" if superseded else "; a new approval is needed")
-            found.append(Verdict(review, False, why))
-        elif terms is None:
-            found.append(Verdict(review, False, "no mentorship gates this pull request"))
-        elif review.reviewer == pull.author:
-            found.append(Verdict(review, False, "authors cannot approve their own pull request"))
-        elif review.reviewer not in terms.mentors:
-            found.append(Verdict(review, False, f"not a mentor of {terms.mentee}"))
-        elif superseded:
-            found.append(Verdict(review, False, "replaced by their later review"))
-        elif terms.dismiss_stale_approvals and review.commit_id != pull.head_sha:
-            sha = (review.commit_id or "unknown")[:7]
-            found.append(Verdict(review, False, f"given on an older commit ({sha})"))
-        else:
-            found.append(Verdict(review, True, "counts"))
-    return found
+def verdicts(
+    pull: PullRequest, terms: gate.Terms | None, reviews: list[Review], *, now: datetime
+) -> list[Verdict]:
+    """Each decisive review, oldest first, with why it does or does not count (gate.py's rules)."""
+    by_key = {r.id or 0: r for r in reviews}
+    moment = pull.merged_at if pull.merged and pull.merged_at else now
+    return [
+        Verdict(by_key[v.signal.key], v.counts, v.why)
+        for v in gate.signal_verdicts(store.gate_pull(pull), terms, store.signals(reviews), moment)
+    ]

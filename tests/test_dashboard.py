@@ -583,9 +583,25 @@ def test_approving_does_not_wait_for_github(world):
     assert [c for c in world.fake.calls if not c.path.startswith("/user")] == []
     body = site.client.get(response.headers["Location"]).get_data(as_text=True)
     assert "being updated" in body
+    assert "The check on GitHub: being updated." in body
     assert world.pull(7).gate == "approved" and world.pending_posts() == 1
     world.work()
     assert world.check()["conclusion"] == "success" and world.pending_posts() == 0
+    assert "The check on GitHub: posted." in site.page(f"/pulls/{REPO}/7")
+
+
+def test_the_pull_request_page_says_why_a_check_is_not_on_github(world):
+    """A post that keeps failing shows its reason and that it is retried; a refusal for good
+    shows that it was given up, with GitHub's reason."""
+    world.promote()
+    world.fake.fail_next("POST", r"/repos/.+/check-runs", status=502)
+    world.open_pull(7)
+    site = Site(world.app)
+    assert "the last try failed (GitHub answered 502" in site.page(f"/pulls/{REPO}/7")
+    world.fake.fail_next("POST", r"/repos/.+/check-runs", status=422)
+    world.retry_now()
+    world.work()
+    assert "not posted: GitHub refused it (GitHub answered 422" in site.page(f"/pulls/{REPO}/7")
 
 
 # ---------------------------------------------------------------- reading

@@ -15,6 +15,7 @@ from gatekeeper.gate import (
     Signal,
     Terms,
     evaluate,
+    signal_verdicts,
     standing_approvals,
 )
 
@@ -300,3 +301,22 @@ def test_signals_after_the_moment_do_not_count():
     )
     assert evaluate(pull(), terms(), [late], NOW).waiting
     assert evaluate(pull(), terms(), [late], NOW + timedelta(minutes=1)).conclusion == SUCCESS
+
+
+@settings(max_examples=300, deadline=None)
+@given(signal_lists, st.booleans(), st.integers(0, 10_000))
+def test_the_pages_verdicts_agree_with_evaluate(signals, keep_stale, at):
+    """What the pull request page says counts is exactly who evaluate counts, at any moment."""
+    the_terms = terms(dismiss_stale_approvals=not keep_stale, approvals_required=5)
+    moment = START + timedelta(seconds=at)
+    counted = {
+        v.signal.reviewer for v in signal_verdicts(pull(), the_terms, signals, moment) if v.counts
+    }
+    assert tuple(sorted(counted)) == evaluate(pull(), the_terms, signals, moment).approved_by
+
+
+def test_an_approval_after_the_merge_is_shown_as_not_counting():
+    """A bypassed pull request's page does not call a post-merge approval one that counts."""
+    late = Signal("colesbury", "APPROVED", HEAD, NOW + timedelta(minutes=1), key=1)
+    [verdict] = signal_verdicts(pull(merged=True, state="closed"), terms(), [late], NOW)
+    assert (verdict.counts, verdict.why) == (False, "given after the merge")
