@@ -371,6 +371,18 @@ def combine(verdicts: Sequence[PullVerdict]) -> CommitVerdict:
     )
 
 
+def merge_group_verdict() -> CommitVerdict:
+    """A merge queue's commit: GitHub lets a pull request into the queue only once its own
+    required checks (ours among them) passed, so the group's commit passes."""
+    return CommitVerdict(
+        SUCCESS,
+        "Merge queue",
+        "Every pull request in this merge group passed its own gate.",
+        lead=0,
+        numbers=(),
+    )
+
+
 # ---------------------------------------------------------------- why each signal counts
 
 

@@ -64,12 +64,13 @@ def desire(
 def desire_merge_group(
     session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
 ) -> bool:
-    """A merge queue's commit only holds pull requests whose own gate passed: success."""
+    """A merge queue's commit: ``gate.merge_group_verdict``, kept until posted or moot."""
     row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
+    verdict = gate.merge_group_verdict()
     body = {
-        "conclusion": gate.SUCCESS,
-        "title": "Merge queue",
-        "summary": "Every pull request in this merge group passed its own gate.",
+        "conclusion": verdict.conclusion,
+        "title": verdict.title,
+        "summary": verdict.summary,
         "details_url": f"{settings.base_url}/",
         "external_id": f"{repo}@{head_sha}",
         "actions": [],
