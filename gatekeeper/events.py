@@ -1,19 +1,196 @@
 """Typed views of the webhook (and REST) payloads Gatekeeper uses: only what it needs.
 
-GitHub's REST answers share these shapes, so the GitHub gateway parses with the same functions.
-Logins and repository names are normalised to lowercase here, with the display form kept.
+Every field a handler reads is checked here, once, for its type and shape: a payload that
+does not fit raises one ``PayloadError`` with a one-line reason, so nothing malformed gets
+further than this module (nor to the database, which would refuse it less politely).
+GitHub's REST answers share these shapes, so the GitHub gateway parses with the same
+functions. Logins and repository names are normalised to lowercase, the display form kept.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+# GitHub's own rules: logins are 1-39 alphanumerics or single hyphens (bots add "[bot]"),
+# repository names 1-100 of letters, digits, '.', '-' and '_', commits 40 (or SHA-256's 64)
+# hex digits. Ids fit PostgreSQL's BIGINT; numbers its INTEGER.
+LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?")
+REPOSITORY = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
+SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+BIGINT = 2**63 - 1
+INTEGER = 2**31 - 1
+TEXT_LIMIT = 65_536  # characters of a title, a body or a URL that Gatekeeper keeps
+
 
 class PayloadError(ValueError):
-    """A payload lacks a field Gatekeeper needs."""
+    """A payload lacks a field Gatekeeper needs, or holds one of the wrong type or shape."""
+
+
+# ---------------------------------------------------------------- readers
+
+
+def _field(data: Any, key: str, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise PayloadError(f"{where} is not an object")
+    if key not in data:
+        raise PayloadError(f"{where}.{key} is missing")
+    return data[key]
+
+
+def _object(data: Any, key: str, where: str, *, optional: bool = False) -> Mapping[str, Any]:
+    value = data.get(key) if optional and isinstance(data, Mapping) else _field(data, key, where)
+    if value is None and optional:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PayloadError(f"{where}.{key} is not an object")
+    return value
+
+
+def _text(
+    data: Any,
+    key: str,
+    where: str,
+    *,
+    optional: bool = False,
+    pattern: re.Pattern[str] | None = None,
+    limit: int = TEXT_LIMIT,
+) -> str | None:
+    value = data.get(key) if optional and isinstance(data, Mapping) else _field(data, key, where)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(f"{where}.{key} is not a string")
+    if len(value) > limit:
+        raise PayloadError(f"{where}.{key} is longer than {limit} characters")
+    if "\x00" in value or not _encodable(value):
+        raise PayloadError(f"{where}.{key} holds a character that is not text")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise PayloadError(f"{where}.{key} is not a valid value: {value[:60]!r}")
+    return value
+
+
+def _required_text(data: Any, key: str, where: str, **options: Any) -> str:
+    value = _text(data, key, where, **options)
+    assert value is not None
+    return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape
+        return False
+    return True
+
+
+def _integer(
+    data: Any, key: str, where: str, *, high: int = BIGINT, optional: bool = False
+) -> int | None:
+    value = data.get(key) if optional and isinstance(data, Mapping) else _field(data, key, where)
+    if value is None and optional:
+        return None
+    # bool is an int in Python, not in JSON.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= high:
+        raise PayloadError(f"{where}.{key} is not a positive integer up to {high}")
+    return value
+
+
+def _required_integer(data: Any, key: str, where: str, **options: Any) -> int:
+    value = _integer(data, key, where, **options)
+    assert value is not None
+    return value
+
+
+def _boolean(data: Mapping[str, Any], key: str, where: str) -> bool | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise PayloadError(f"{where}.{key} is not true or false")
+    return value
+
+
+def _time(data: Any, key: str, where: str) -> datetime | None:
+    value = data.get(key) if isinstance(data, Mapping) else None
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not isinstance(value, str) or len(value) > 40:
+        raise PayloadError(f"{where}.{key} is not a time")
+    try:
+        return timestamp(value)
+    except (ValueError, OverflowError):
+        raise PayloadError(f"{where}.{key} is not an ISO 8601 time") from None
+
+
+def _list(data: Any, key: str, where: str) -> list[Any]:
+    value = data.get(key) if isinstance(data, Mapping) else None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PayloadError(f"{where}.{key} is not a list")
+    return value
+
+
+def timestamp(value: Any) -> datetime | None:
+    """GitHub's ISO 8601 times (with Z) as aware UTC datetimes."""
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
+# ---------------------------------------------------------------- views
+
+
+@dataclasses.dataclass(frozen=True)
+class Envelope:
+    """What every event carries: who sent it, where, and through which installation."""
+
+    event: str
+    action: str | None
+    sender: str | None
+    sender_type: str | None
+    repo: str | None
+    repo_display: str | None
+    installation_id: int | None
+    repo_private: bool | None = None
+
+
+def envelope(event: str, payload: Mapping[str, Any]) -> Envelope:
+    """The common parts of any event."""
+    action = _text(payload, "action", "payload", optional=True, limit=64)
+    sender = _object(payload, "sender", "payload", optional=True)
+    repository = _object(payload, "repository", "payload", optional=True)
+    installation = _object(payload, "installation", "payload", optional=True)
+    login = _text(sender, "login", "sender", optional=True, pattern=LOGIN) if sender else None
+    full_name = (
+        _text(repository, "full_name", "repository", optional=True, pattern=REPOSITORY)
+        if repository
+        else None
+    )
+    return Envelope(
+        event=event,
+        action=action,
+        sender=login.lower() if login else None,
+        sender_type=_text(sender, "type", "sender", optional=True, limit=32) if sender else None,
+        repo=full_name.lower() if full_name else None,
+        repo_display=full_name,
+        installation_id=(
+            _integer(installation, "id", "installation", optional=True) if installation else None
+        ),
+        repo_private=_boolean(repository, "private", "repository") if repository else None,
+    )
+
+
+def sender_login(payload: Mapping[str, Any]) -> str:
+    """The display login of whoever caused the event (needed for an approval)."""
+    sender = _object(payload, "sender", "payload")
+    return _required_text(sender, "login", "sender", pattern=LOGIN)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +214,39 @@ class PullInfo:
     updated_at: datetime | None
 
 
+def pull_info(data: Any) -> PullInfo:
+    """Parse a pull request object (webhook ``pull_request`` or REST answer)."""
+    where = "pull_request"
+    base = _object(data, "base", where)
+    full_name = _required_text(
+        _object(base, "repo", "pull_request.base"), "full_name", "base.repo", pattern=REPOSITORY
+    )
+    user = _required_text(_object(data, "user", where), "login", "user", pattern=LOGIN)
+    merged_by = _object(data, "merged_by", where, optional=True)
+    merger = _text(merged_by, "login", "merged_by", optional=True, pattern=LOGIN)
+    state = _text(data, "state", where, optional=True, limit=16) or "open"
+    if state not in ("open", "closed"):
+        raise PayloadError(f"pull_request.state is {state[:20]!r}, not open or closed")
+    merged_at = _time(data, "merged_at", where)
+    return PullInfo(
+        repo=full_name.lower(),
+        repo_display=full_name,
+        number=_required_integer(data, "number", where, high=INTEGER),
+        author=user.lower(),
+        author_display=user,
+        title=_text(data, "title", where, optional=True) or "",
+        url=_text(data, "html_url", where, optional=True) or "",
+        head_sha=_required_text(_object(data, "head", where), "sha", "head", pattern=SHA),
+        base_ref=_text(base, "ref", "base", optional=True, limit=255) or "",
+        draft=_boolean(data, "draft", where),
+        state=state,
+        merged=bool(_boolean(data, "merged", where) or merged_at),
+        merged_by=merger.lower() if merger else None,
+        merged_at=merged_at,
+        updated_at=_time(data, "updated_at", where),
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class ReviewInfo:
     """A pull request review; states are uppercase as the REST API gives them."""
@@ -49,91 +259,127 @@ class ReviewInfo:
     submitted_at: datetime | None
 
 
-@dataclasses.dataclass(frozen=True)
-class Envelope:
-    """What every event carries: who sent it, where, and through which installation."""
-
-    event: str
-    action: str | None
-    sender: str | None
-    sender_type: str | None
-    repo: str | None
-    repo_display: str | None
-    installation_id: int | None
+REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"})
 
 
-def timestamp(value: Any) -> datetime | None:
-    """GitHub's ISO 8601 times (with Z) as aware UTC datetimes."""
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
-
-
-def envelope(event: str, payload: Mapping[str, Any]) -> Envelope:
-    """The common parts of any event."""
-    sender = payload.get("sender") or {}
-    repository = payload.get("repository") or {}
-    installation = payload.get("installation") or {}
-    full_name = repository.get("full_name")
-    return Envelope(
-        event=event,
-        action=payload.get("action"),
-        sender=(sender.get("login") or "").lower() or None,
-        sender_type=sender.get("type"),
-        repo=full_name.lower() if full_name else None,
-        repo_display=full_name,
-        installation_id=installation.get("id"),
+def review_info(data: Any) -> ReviewInfo:
+    """Parse a review (webhook states are lowercase, REST's uppercase: normalise)."""
+    login = _required_text(_object(data, "user", "review"), "login", "review.user", pattern=LOGIN)
+    state = _required_text(data, "state", "review", limit=32).upper()
+    if state not in REVIEW_STATES:
+        raise PayloadError(f"review.state is {state[:20]!r}, not a review state")
+    return ReviewInfo(
+        id=_required_integer(data, "id", "review"),
+        reviewer=login.lower(),
+        reviewer_display=login,
+        state=state,
+        commit_id=_text(data, "commit_id", "review", optional=True, pattern=SHA),
+        submitted_at=_time(data, "submitted_at", "review"),
     )
 
 
-def pull_info(data: Mapping[str, Any]) -> PullInfo:
-    """Parse a pull request object (webhook ``pull_request`` or REST answer)."""
-    try:
-        base = data["base"]
-        full_name = base["repo"]["full_name"]
-        user = data["user"]["login"]
-        merged_by = data.get("merged_by") or {}
-        return PullInfo(
-            repo=full_name.lower(),
-            repo_display=full_name,
-            number=int(data["number"]),
-            author=user.lower(),
-            author_display=user,
-            title=data.get("title") or "",
-            url=data.get("html_url") or "",
-            head_sha=data["head"]["sha"],
-            base_ref=base.get("ref") or "",
-            draft=bool(data["draft"]) if "draft" in data else None,
-            state=data.get("state") or "open",
-            merged=bool(data.get("merged") or data.get("merged_at")),
-            merged_by=(merged_by.get("login") or "").lower() or None,
-            merged_at=timestamp(data.get("merged_at")),
-            updated_at=timestamp(data.get("updated_at")),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise PayloadError(f"pull request payload lacks {error}") from None
+@dataclasses.dataclass(frozen=True)
+class CheckRunInfo:
+    """A check run event: which run, on which commit, and which button was pressed."""
+
+    name: str
+    head_sha: str
+    external_id: str
+    app_id: int | None
+    pull_numbers: tuple[int, ...]
+    requested_action: str | None
+    completed_at: datetime | None
 
 
-def review_info(data: Mapping[str, Any]) -> ReviewInfo:
-    """Parse a review (webhook states are lowercase, REST's uppercase: normalise)."""
-    try:
-        login = data["user"]["login"]
-        return ReviewInfo(
-            id=int(data["id"]),
-            reviewer=login.lower(),
-            reviewer_display=login,
-            state=str(data["state"]).upper(),
-            commit_id=data.get("commit_id"),
-            submitted_at=timestamp(data.get("submitted_at")),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise PayloadError(f"review payload lacks {error}") from None
+def check_run_info(payload: Mapping[str, Any]) -> CheckRunInfo:
+    """Parse a ``check_run`` event."""
+    run = _object(payload, "check_run", "payload")
+    requested = _object(payload, "requested_action", "payload", optional=True)
+    return CheckRunInfo(
+        name=_required_text(run, "name", "check_run", limit=255),
+        head_sha=_required_text(run, "head_sha", "check_run", pattern=SHA),
+        external_id=_text(run, "external_id", "check_run", optional=True, limit=255) or "",
+        app_id=_integer(
+            _object(run, "app", "check_run", optional=True), "id", "app", optional=True
+        ),
+        pull_numbers=_numbers(run, "check_run"),
+        requested_action=(
+            _text(requested, "identifier", "requested_action", optional=True, limit=64)
+            if requested
+            else None
+        ),
+        completed_at=_time(run, "completed_at", "check_run")
+        or _time(run, "started_at", "check_run"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckSuiteInfo:
+    """A check suite event: the pushed commit and the pull requests GitHub says it heads."""
+
+    head_sha: str
+    pull_numbers: tuple[int, ...]
+
+
+def check_suite_info(payload: Mapping[str, Any]) -> CheckSuiteInfo:
+    """Parse a ``check_suite`` event."""
+    suite = _object(payload, "check_suite", "payload")
+    return CheckSuiteInfo(
+        head_sha=_required_text(suite, "head_sha", "check_suite", pattern=SHA),
+        pull_numbers=_numbers(suite, "check_suite"),
+    )
+
+
+def _numbers(data: Mapping[str, Any], where: str) -> tuple[int, ...]:
+    found = []
+    for item in _list(data, "pull_requests", where):
+        found.append(_required_integer(item, "number", f"{where}.pull_requests[]", high=INTEGER))
+    return tuple(found)
+
+
+@dataclasses.dataclass(frozen=True)
+class CommentInfo:
+    """A comment on an issue or a pull request."""
+
+    number: int
+    on_pull_request: bool
+    id: int
+    body: str
+    created_at: datetime | None
+
+
+def comment_info(payload: Mapping[str, Any]) -> CommentInfo:
+    """Parse an ``issue_comment`` event."""
+    issue = _object(payload, "issue", "payload")
+    comment = _object(payload, "comment", "payload")
+    return CommentInfo(
+        number=_required_integer(issue, "number", "issue", high=INTEGER),
+        on_pull_request=bool(issue.get("pull_request")),
+        id=_required_integer(comment, "id", "comment"),
+        body=_text(comment, "body", "comment", optional=True) or "",
+        created_at=_time(comment, "created_at", "comment"),
+    )
+
+
+def merge_group_head(payload: Mapping[str, Any]) -> str:
+    """The commit a merge queue asks the check for."""
+    group = _object(payload, "merge_group", "payload")
+    return _required_text(group, "head_sha", "merge_group", pattern=SHA)
+
+
+def installation_id(payload: Mapping[str, Any]) -> int:
+    """The installation an ``installation*`` event is about."""
+    return _required_integer(_object(payload, "installation", "payload"), "id", "installation")
 
 
 def installation_repositories(payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """Repositories added and removed by an ``installation``/``installation_repositories`` event."""
-    added = payload.get("repositories_added") or payload.get("repositories") or []
-    removed = payload.get("repositories_removed") or []
-    return [r["full_name"] for r in added], [r["full_name"] for r in removed]
+    added = _list(payload, "repositories_added", "payload") or _list(
+        payload, "repositories", "payload"
+    )
+    removed = _list(payload, "repositories_removed", "payload")
+
+    def names(items: list[Any], where: str) -> list[str]:
+        return [_required_text(r, "full_name", where, pattern=REPOSITORY) for r in items]
+
+    return names(added, "repositories[]"), names(removed, "repositories_removed[]")

@@ -15,19 +15,36 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gatekeeper import approvals, decisions, jobs, outbox
+from gatekeeper import approvals, decisions, events, jobs, outbox
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
-from gatekeeper.events import (
-    Envelope,
-    installation_repositories,
-    pull_info,
-    review_info,
-    timestamp,
-)
+from gatekeeper.events import Envelope, pull_info, review_info
 from gatekeeper.models import PullRequest, Repository
 
-APPROVE_COMMAND = re.compile(r"^\s*/gatekeeper\s+approve\s*$", re.IGNORECASE | re.MULTILINE)
+# The command is a line of its own and nothing else: ASCII spaces only (a no-break space
+# is not one), outside quotes and code (see ``asks_to_approve``).
+APPROVE_COMMAND = re.compile(r"[ \t]*/gatekeeper[ \t]+approve[ \t]*", re.IGNORECASE)
+FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def asks_to_approve(body: str) -> bool:
+    """Whether a comment holds the approve command as a line of its own, written by its
+    author: not quoted (``>``), not inside a fenced or indented code block."""
+    fence: str | None = None
+    for line in body.splitlines():
+        opening = FENCE.match(line)
+        if fence is not None:
+            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence):
+                fence = None
+            continue
+        if opening:
+            fence = opening.group(1)
+            continue
+        if line.startswith(("    ", "\t")) or line.lstrip(" ").startswith(">"):
+            continue
+        if APPROVE_COMMAND.fullmatch(line):
+            return True
+    return False
 
 
 class NeedsPull(Exception):
@@ -104,10 +121,10 @@ def review_changed(ctx: Context) -> None:
 @on("check_run", "rerequested", "requested_action")
 def check_run_action(ctx: Context) -> None:
     """Re-run: post afresh. The "Approve merge" button: an approval if a mentor pressed it."""
-    run = ctx.payload["check_run"]
-    if run.get("name") != ctx.settings.check_name or not _ours(ctx, run):
+    run = events.check_run_info(ctx.payload)
+    if run.name != ctx.settings.check_name or not _ours(ctx, run):
         return
-    repo, head_sha = ctx.envelope.repo or "", run.get("head_sha") or ""
+    repo, head_sha = ctx.envelope.repo or "", run.head_sha
     pulls = _pulls_of_check_run(ctx, run)
     if ctx.envelope.action == "rerequested":
         for pull in pulls:
@@ -117,12 +134,14 @@ def check_run_action(ctx: Context) -> None:
             ctx.session, repo=repo, head_sha=head_sha, settings=ctx.settings, now=ctx.now
         )
         return
-    if (ctx.payload.get("requested_action") or {}).get("identifier") != "approve":
+    if run.requested_action != "approve":
         return
     # The button approves the commit whose check was pressed, not whatever was pushed since,
-    # for every pull request on that commit the mentor may approve.
+    # for every pull request on that commit the mentor may approve. It is dated by the run
+    # the mentor saw (GitHub's time), not by when the delivery arrived: a replayed press
+    # can never outweigh a later "changes requested".
     for pull in pulls:
-        _approve(ctx, pull, source="button", commit_id=head_sha)
+        _approve(ctx, pull, source="button", commit_id=head_sha, at=run.completed_at)
 
 
 @on("check_suite", "requested", "rerequested")
@@ -133,11 +152,10 @@ def check_suite_requested(ctx: Context) -> None:
     for anyone's pull request is healed here too: a pull request not seen, or whose stored
     head is another commit, is read from GitHub by the worker.
     """
-    suite = ctx.payload["check_suite"]
-    head_sha = suite.get("head_sha")
+    suite = events.check_suite_info(ctx.payload)
+    head_sha = suite.head_sha
     repo = ctx.envelope.repo or ""
-    for candidate in suite.get("pull_requests") or []:
-        number = int(candidate["number"])
+    for number in suite.pull_numbers:
         pull = store.find_pull(ctx.session, repo=repo, number=number, lock=True)
         if pull is not None and pull.head_sha == head_sha:
             decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
@@ -153,20 +171,23 @@ def check_suite_requested(ctx: Context) -> None:
 @on("issue_comment", "created")
 def comment_created(ctx: Context) -> None:
     """A line ``/gatekeeper approve`` in a new comment on a pull request, from a mentor."""
-    issue, comment = ctx.payload["issue"], ctx.payload["comment"]
-    if not issue.get("pull_request") or not APPROVE_COMMAND.search(comment.get("body") or ""):
+    comment = events.comment_info(ctx.payload)
+    if not comment.on_pull_request or not asks_to_approve(comment.body):
         return
-    repo, number = ctx.envelope.repo or "", int(issue["number"])
-    pull = store.find_pull(ctx.session, repo=repo, number=number, lock=True)
+    repo = ctx.envelope.repo or ""
+    pull = store.find_pull(ctx.session, repo=repo, number=comment.number, lock=True)
     if pull is None:
-        raise NeedsPull(repo, number)
-    # Dated when written, so a later "changes requested" wins even if this arrives late.
+        raise NeedsPull(repo, comment.number)
+    # Dated when written, so a later "changes requested" wins even if this arrives late, and
+    # bound to the commit that was the head then, so a push since needs a new look.
+    written = comment.created_at or ctx.now
     _approve(
         ctx,
         pull,
         source="comment",
-        github_id=comment.get("id"),
-        at=timestamp(comment.get("created_at")),
+        github_id=comment.id,
+        at=written,
+        commit_id=store.head_at(ctx.session, pull=pull, at=written),
     )
 
 
@@ -176,7 +197,7 @@ def merge_group_requested(ctx: Context) -> None:
     outbox.desire_merge_group(
         ctx.session,
         repo=ctx.envelope.repo or "",
-        head_sha=ctx.payload["merge_group"]["head_sha"],
+        head_sha=events.merge_group_head(ctx.payload),
         settings=ctx.settings,
         now=ctx.now,
     )
@@ -185,8 +206,8 @@ def merge_group_requested(ctx: Context) -> None:
 @on("installation", "created", "deleted", "suspend", "unsuspend", "new_permissions_accepted")
 def installation_changed(ctx: Context) -> None:
     """Keep the installation id of each repository the App covers."""
-    installation_id = ctx.payload["installation"]["id"]
-    added, _removed = installation_repositories(ctx.payload)
+    installation_id = events.installation_id(ctx.payload)
+    added, _removed = events.installation_repositories(ctx.payload)
     if ctx.envelope.action in ("deleted", "suspend"):
         _forget_installation(ctx.session, installation_id)
         return
@@ -199,8 +220,8 @@ def installation_changed(ctx: Context) -> None:
 @on("installation_repositories", "added", "removed")
 def installation_repositories_changed(ctx: Context) -> None:
     """Repositories added to or removed from an installation."""
-    installation_id = ctx.payload["installation"]["id"]
-    added, removed = installation_repositories(ctx.payload)
+    installation_id = events.installation_id(ctx.payload)
+    added, removed = events.installation_repositories(ctx.payload)
     for name in added:
         store.remember_installation(
             ctx.session, repo=name, display=name, installation_id=installation_id
@@ -237,7 +258,7 @@ def _approve(
     approvals.approve(
         ctx.session,
         pull,
-        login=ctx.payload["sender"]["login"],
+        login=events.sender_login(ctx.payload),
         source=source,
         now=ctx.now,
         given_at=at,
@@ -247,17 +268,16 @@ def _approve(
     )
 
 
-def _ours(ctx: Context, run: Mapping[str, Any]) -> bool:
-    app_id = (run.get("app") or {}).get("id")
-    return ctx.settings.github_app_id is None or app_id in (None, ctx.settings.github_app_id)
+def _ours(ctx: Context, run: events.CheckRunInfo) -> bool:
+    return ctx.settings.github_app_id is None or run.app_id in (None, ctx.settings.github_app_id)
 
 
-def _pulls_of_check_run(ctx: Context, run: Mapping[str, Any]) -> list[PullRequest]:
+def _pulls_of_check_run(ctx: Context, run: events.CheckRunInfo) -> list[PullRequest]:
     """The open pull requests whose head carries the check run (it belongs to the commit).
 
     A run whose pull request was never seen (its ``opened`` was lost) waits for the worker.
     """
-    repo, head_sha = ctx.envelope.repo or "", run.get("head_sha") or ""
+    repo, head_sha = ctx.envelope.repo or "", run.head_sha
     found = [
         locked
         for pull in store.open_pulls_on(ctx.session, repo=repo, head_sha=head_sha)
@@ -265,9 +285,9 @@ def _pulls_of_check_run(ctx: Context, run: Mapping[str, Any]) -> list[PullReques
     ]
     if found:
         return found
-    named, _, number = (run.get("external_id") or "").rpartition("#")
-    numbers = [int(number)] if named == repo and number.isdigit() else []
-    numbers += [int(c["number"]) for c in run.get("pull_requests") or []]
+    named, _, number = run.external_id.rpartition("#")
+    numbers = [int(number)] if named == repo and number.isdigit() and len(number) < 10 else []
+    numbers += list(run.pull_numbers)
     for candidate in numbers:
         pull = store.find_pull(ctx.session, repo=repo, number=candidate, lock=True)
         if pull is None:

@@ -123,6 +123,9 @@ class Repository(SQLModel, table=True):
     # unchanged repository costs only conditional requests (a 304 is free of rate limit).
     scanned_at: datetime | None = _when(nullable=True)
     pulls_etags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # From the payloads' ``repository.private``: a private repository's pull requests are
+    # shown only to the people of the mentorship and to maintainers.
+    private: bool = False
 
 
 class PullRequest(SQLModel, table=True):
@@ -171,6 +174,18 @@ class Review(SQLModel, table=True):
     state: str = Field(max_length=24)
     commit_id: str | None = Field(default=None, max_length=64)
     submitted_at: datetime = _when()
+
+
+class PullHead(SQLModel, table=True):
+    """A commit that was a pull request's head, and since when (GitHub's time), so that an
+    approval written on one commit never approves a later one."""
+
+    __table_args__ = (sa.UniqueConstraint("pull_request_id", "head_sha"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pull_request_id: int = Field(foreign_key="pullrequest.id", index=True)
+    head_sha: str = Field(max_length=64)
+    since: datetime = _when()
 
 
 class CommitCheck(SQLModel, table=True):
@@ -262,6 +277,8 @@ class Delivery(SQLModel, table=True):
     # A delivery that needs something only GitHub can say (a pull request never seen) is
     # kept whole and applied by the worker once it has asked.
     payload: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    # SHA-256 of the exact body: a signed body applied once is a replay under any other id.
+    body_digest: str | None = Field(default=None, max_length=64, index=True)
 
 
 class SessionGeneration(SQLModel, table=True):

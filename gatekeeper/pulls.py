@@ -11,11 +11,16 @@ from sqlmodel import Session, col, select
 from gatekeeper import db, gate
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.events import PullInfo, ReviewInfo
-from gatekeeper.models import Mentorship, PullRequest, Repository, Review
+from gatekeeper.models import Mentorship, PullHead, PullRequest, Repository, Review
 
 
 def remember_installation(
-    session: Session, *, repo: str, display: str | None = None, installation_id: int | None
+    session: Session,
+    *,
+    repo: str,
+    display: str | None = None,
+    installation_id: int | None,
+    private: bool | None = None,
 ) -> Repository:
     """Record which installation covers ``repo`` (None once the App is removed from it).
 
@@ -106,6 +111,7 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
     )
     pull = find_pull(session, repo=info.repo, number=info.number, lock=True)
     assert pull is not None
+    _remember_head(session, pull, head_sha=info.head_sha, since=info.updated_at or now)
     if pull.github_updated_at is not None and _older(info, pull):
         # A late, older delivery: keep the newer state, but learn who merged if a trimmed
         # newer payload (a review's) could not say.
@@ -128,6 +134,31 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
     session.add(pull)
     session.flush()
     return pull
+
+
+def _remember_head(session: Session, pull: PullRequest, *, head_sha: str, since: datetime) -> None:
+    """Keep when a commit was first seen as the pull request's head (GitHub's time)."""
+    db.insert_missing(
+        session,
+        PullHead,
+        {"pull_request_id": pull.id, "head_sha": head_sha, "since": since},
+        ["pull_request_id", "head_sha"],
+    )
+
+
+def head_at(session: Session, *, pull: PullRequest, at: datetime) -> str:
+    """The commit that was ``pull``'s head at ``at``, as far as Gatekeeper saw.
+
+    Before the first head it saw, the first one it saw: an approval written then can only
+    have been meant for that commit or an older one, never for a later push.
+    """
+    heads = session.exec(
+        select(PullHead).where(PullHead.pull_request_id == pull.id).order_by(col(PullHead.since))
+    ).all()
+    earlier = [h for h in heads if h.since <= at]
+    if earlier:
+        return earlier[-1].head_sha
+    return heads[0].head_sha if heads else pull.head_sha
 
 
 def _older(info: PullInfo, pull: PullRequest) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from gatekeeper import db, outbox
 from gatekeeper import pulls as store
@@ -32,6 +32,7 @@ bp = Blueprint("webhooks", __name__)
 
 ATTEMPTS = 5  # a race resolves in one more try; a deadlock or busy database in a few
 DELIVERY_ID_LIMIT = 255  # GitHub's are 36-character GUIDs
+BODY_LIMIT = 25 * 2**20  # GitHub caps payloads at 25 MB
 
 
 def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
@@ -71,7 +72,11 @@ def _receive() -> Answer:
     settings = settings_of(current_app)
     if not settings.github_webhook_secret:
         return _reply(503, error="GITHUB_WEBHOOK_SECRET is not configured")
-    body = request.get_data(cache=False)
+    # Read one byte past the limit ourselves: a chunked body has no length to refuse it by,
+    # and Werkzeug would cut it silently, leaving a prefix to be signature-checked.
+    body = request.stream.read(BODY_LIMIT + 1)
+    if len(body) > BODY_LIMIT:
+        return _reply(413, error=f"the body is larger than {BODY_LIMIT // 2**20} MiB")
     if not signature_matches(
         settings.github_webhook_secret, body, request.headers.get("X-Hub-Signature-256")
     ):
@@ -88,7 +93,15 @@ def _receive() -> Answer:
         return _reply(400, error="the body is not JSON")
     if not isinstance(payload, dict):
         return _reply(400, error="the body is not a JSON object")
-    return apply(db.get_session(), settings, event=event, delivery_id=delivery_id, payload=payload)
+    digest = hashlib.sha256(body).hexdigest()
+    return apply(
+        db.get_session(),
+        settings,
+        event=event,
+        delivery_id=delivery_id,
+        payload=payload,
+        digest=digest,
+    )
 
 
 def apply(
@@ -98,10 +111,13 @@ def apply(
     event: str,
     delivery_id: str,
     payload: dict[str, Any],
+    digest: str | None = None,
     replay: bool = False,
 ) -> Answer:
     """Apply a delivery once, retrying what a concurrent delivery or the database got in the way of.
 
+    ``digest`` is the SHA-256 of the signed body: the same body under another delivery id is
+    a replay (the signature covers the body, not the id), acknowledged and not applied.
     ``replay`` applies a deferred delivery (the worker, once GitHub has been asked).
     """
     error: Exception | None = None
@@ -114,8 +130,18 @@ def apply(
             if seen is not None and seen.outcome == "deferred" and not replay:
                 session.commit()
                 return _reply(202, delivery=delivery_id, outcome="deferred")
+            if seen is None and digest is not None and _applied_before(session, digest):
+                session.commit()
+                log.warning("delivery %s replays a body already applied; ignored", delivery_id)
+                return _reply(200, delivery=delivery_id, outcome="replay")
             return _apply_once(
-                session, settings, seen, event=event, delivery_id=delivery_id, payload=payload
+                session,
+                settings,
+                seen,
+                event=event,
+                delivery_id=delivery_id,
+                payload=payload,
+                digest=digest,
             )
         except sa.exc.IntegrityError as failure:
             # Upserts make races rare; one that remains resolves on the next try. A refusal
@@ -149,10 +175,15 @@ def _apply_once(
     event: str,
     delivery_id: str,
     payload: dict[str, Any],
+    digest: str | None,
 ) -> Answer:
-    info = envelope(event, payload)
+    try:
+        info = envelope(event, payload)
+    except PayloadError as error:
+        return _failed(session, event, delivery_id, payload, error)
     now = utcnow()
     delivery = seen or Delivery(delivery_id=delivery_id, event=event, received_at=now)
+    delivery.body_digest = digest or delivery.body_digest
     delivery.action = (info.action or "")[:64] or None
     delivery.installation_id = info.installation_id
     handler = handler_for(event, info.action)
@@ -161,7 +192,11 @@ def _apply_once(
         return _finish(session, delivery, outcome="ignored")
     if info.repo and info.installation_id:
         store.remember_installation(
-            session, repo=info.repo, display=info.repo_display, installation_id=info.installation_id
+            session,
+            repo=info.repo,
+            display=info.repo_display,
+            installation_id=info.installation_id,
+            private=info.repo_private,
         )
     ctx = Context(session, settings, now, info, payload)
     try:
@@ -174,7 +209,7 @@ def _apply_once(
         sync_later(ctx, missing.repo, missing.number, delivery_id=delivery_id)
         session.commit()
         return _reply(202, delivery=delivery_id, outcome="deferred")
-    except (PayloadError, KeyError, TypeError, ValueError, AttributeError) as error:
+    except PayloadError as error:
         session.rollback()
         return _failed(session, event, delivery_id, payload, error)
     outbox.flush(session, settings=settings, now=now)
@@ -185,27 +220,24 @@ def _apply_once(
 def _failed(
     session: Session, event: str, delivery_id: str, payload: dict[str, Any], error: Exception
 ) -> Answer:
-    """Keep the delivery as failed, with why; a redelivery is tried afresh."""
-    info = envelope(event, payload)
-    log.warning(
-        "delivery %s (%s.%s) not applied: %s", delivery_id, event, info.action, type(error).__name__
-    )
+    """Keep the delivery as failed, with why (a 4xx: GitHub will not send it again as is)."""
+    action = payload.get("action")
+    action = action[:64] if isinstance(action, str) and action.isprintable() else None
+    reason = str(error) if isinstance(error, PayloadError) else type(error).__name__
+    log.warning("delivery %s (%s.%s) not applied: %s", delivery_id, event, action, reason)
     try:
         delivery = session.get(Delivery, delivery_id) or Delivery(
             delivery_id=delivery_id, event=event, received_at=utcnow()
         )
-        delivery.action = (str(info.action or ""))[:64] or None
-        delivery.outcome, delivery.error, delivery.processed_at = (
-            "failed",
-            repr(error)[:500],
-            utcnow(),
-        )
-        delivery.payload = None
+        delivery.action, delivery.outcome, delivery.error = action, "failed", reason[:500]
+        delivery.processed_at, delivery.payload = utcnow(), None
         session.add(delivery)
         session.commit()
     except sa.exc.SQLAlchemyError:
         session.rollback()  # the record of a failure is a courtesy; the answer says it all
-    return _reply(422, delivery=delivery_id, outcome="failed", error="payload not understood")
+    return _reply(
+        422, delivery=delivery_id, outcome="failed", error=f"payload not understood: {reason[:200]}"
+    )
 
 
 def _finish(session: Session, delivery: Delivery, *, outcome: str) -> Answer:
@@ -214,6 +246,18 @@ def _finish(session: Session, delivery: Delivery, *, outcome: str) -> Answer:
     session.merge(delivery)
     session.commit()
     return _reply(200, delivery=delivery.delivery_id, outcome=outcome)
+
+
+def _applied_before(session: Session, digest: str) -> bool:
+    return (
+        session.exec(
+            select(Delivery.delivery_id)
+            .where(Delivery.body_digest == digest)
+            .where(col(Delivery.outcome).in_(("processed", "ignored", "deferred")))
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _from_ourselves(sender: str | None, sender_type: str | None, settings: Settings) -> bool:

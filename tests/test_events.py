@@ -59,7 +59,7 @@ def test_review_fixtures_parse_with_uppercase_state(action):
 def test_rest_review_state_is_kept_uppercase():
     """REST reviews already say APPROVED; normalising leaves them so."""
     info = review_info(
-        {"id": 1, "user": {"login": "VStinner"}, "state": "APPROVED", "commit_id": "abc"}
+        {"id": 1, "user": {"login": "VStinner"}, "state": "APPROVED", "commit_id": "abc" * 13 + "a"}
     )
     assert (info.state, info.reviewer, info.submitted_at) == ("APPROVED", "vstinner", None)
 
