@@ -113,6 +113,21 @@ class Decision:
         return self.conclusion == ACTION_REQUIRED
 
 
+def signal_order(signal: Signal) -> tuple[datetime, int, int]:
+    """The order in which signals are read, at GitHub's precision (whole seconds).
+
+    GitHub stamps reviews in whole seconds while approvals given here carry microseconds;
+    compared as they are, an approval would always win a same-second "changes requested".
+    Within one second an approval is read first, so a request for changes or a dismissal in
+    that second is the reviewer's last word (fail closed); otherwise in the order stored.
+    """
+    return (_seconds(signal), 0 if signal.state == APPROVED else 1, signal.key)
+
+
+def _seconds(signal: Signal) -> datetime:
+    return signal.submitted_at.replace(microsecond=0)
+
+
 HOW_TO_APPROVE = (
     "A mentor approves by submitting an approving review on the latest commit, "
     "pressing **Approve merge** on this check, or commenting `/gatekeeper approve` on the pull request."
@@ -134,9 +149,7 @@ def evaluate(
     """
     # Only what was said by ``now`` counts: a merged pull request is judged as it stood then,
     # whatever late reviews arrive afterwards.
-    ordered = sorted(
-        (s for s in signals if s.submitted_at <= now), key=lambda s: (s.submitted_at, s.key)
-    )
+    ordered = sorted((s for s in signals if _seconds(s) <= now), key=signal_order)
     if mentorship is not None and mentorship.is_active(now) and mentorship.covers(pr.repo):
         return _mentee_gate(pr, mentorship, ordered, reason="is under mentorship")
     for terms in sorted(reviewer_mentorships, key=lambda t: t.mentee):
@@ -165,7 +178,7 @@ def evaluate(
 
 def standing_approvals(pr: Pull, terms: Terms, signals: Iterable[Signal]) -> list[str]:
     """Mentors whose approval currently counts for ``pr``, in login order."""
-    ordered = sorted(signals, key=lambda s: (s.submitted_at, s.key))
+    ordered = sorted(signals, key=signal_order)
     return sorted(
         _standing_approvers(
             ordered, pr, terms.mentors - {pr.author}, stale_ok=not terms.dismiss_stale_approvals
@@ -403,9 +416,9 @@ def signal_verdicts(
     ``moment`` is what ``evaluate`` judges at: now, or when a merged pull request merged, so
     an approval given after the merge is shown as not counting, as it did not.
     """
-    ordered = sorted(signals, key=lambda s: (s.submitted_at, s.key))
+    ordered = sorted(signals, key=signal_order)
     decisive = [s for s in ordered if s.state in DECISIVE_STATES]
-    in_time = [s for s in decisive if s.submitted_at <= moment]
+    in_time = [s for s in decisive if _seconds(s) <= moment]
     latest = {s.reviewer: s for s in in_time}
     standing = set(standing_approvals(pr, terms, in_time)) if terms is not None else set()
     return [_verdict_of(s, pr, terms, latest, standing, moment) for s in decisive]
@@ -419,7 +432,7 @@ def _verdict_of(
     standing: set[str],
     moment: datetime,
 ) -> SignalVerdict:
-    if signal.submitted_at > moment:
+    if _seconds(signal) > moment:
         return SignalVerdict(signal, False, "given after the merge")
     superseded = latest[signal.reviewer] is not signal
     if signal.state == DISMISSED:

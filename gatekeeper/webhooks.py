@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
 from sqlmodel import Session, col, select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from gatekeeper import db, outbox
 from gatekeeper import pulls as store
@@ -32,7 +33,7 @@ bp = Blueprint("webhooks", __name__)
 
 ATTEMPTS = 5  # a race resolves in one more try; a deadlock or busy database in a few
 DELIVERY_ID_LIMIT = 255  # GitHub's are 36-character GUIDs
-BODY_LIMIT = 25 * 2**20  # GitHub caps payloads at 25 MB
+BODY_LIMIT = 25 * 2**20  # GitHub caps payloads at 25 MB; MAX_CONTENT_LENGTH is the same
 
 
 def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
@@ -72,10 +73,13 @@ def _receive() -> Answer:
     settings = settings_of(current_app)
     if not settings.github_webhook_secret:
         return _reply(503, error="GITHUB_WEBHOOK_SECRET is not configured")
-    # Read one byte past the limit ourselves: a chunked body has no length to refuse it by,
-    # and Werkzeug would cut it silently, leaving a prefix to be signature-checked.
-    body = request.stream.read(BODY_LIMIT + 1)
-    if len(body) > BODY_LIMIT:
+    # A chunked body has no length to refuse it by, and reading it stops silently at the
+    # limit: a prefix must never be signature-checked, so ask for one byte more.
+    try:
+        body = request.stream.read(BODY_LIMIT)
+        if len(body) == BODY_LIMIT:
+            request.stream.read(1)  # raises once the limit is reached
+    except RequestEntityTooLarge:
         return _reply(413, error=f"the body is larger than {BODY_LIMIT // 2**20} MiB")
     if not signature_matches(
         settings.github_webhook_secret, body, request.headers.get("X-Hub-Signature-256")
