@@ -140,7 +140,14 @@ def check_run_action(ctx: Context) -> None:
     # for every pull request on that commit the mentor may approve. It is dated by the run
     # the mentor saw (GitHub's time), not by when the delivery arrived: a replayed press
     # can never outweigh a later "changes requested".
-    for pull in pulls:
+    allowed = [
+        p
+        for p in pulls
+        if approvals.approval_refusal(ctx.session, p, login=ctx.envelope.sender or "") is None
+    ]
+    # A refusal is audited once, on the pull request the run is about, not on every other
+    # pull request that shares the commit.
+    for pull in allowed or pulls[:1]:
         _approve(ctx, pull, source="button", commit_id=head_sha, at=run.completed_at)
 
 

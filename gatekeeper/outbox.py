@@ -217,14 +217,15 @@ def claim(
                 col(CommitCheck.installation_id).not_in(excluded),
             )
         )
-    row = session.exec(query).first()
-    if row is None:
-        session.commit()
-        return None
-    if row.expires_at is not None and row.expires_at <= now:
+    while True:
+        row = session.exec(query).first()
+        if row is None:
+            session.commit()
+            return None
+        if row.expires_at is None or row.expires_at > now:
+            break
         _give_up(session, row.id, row.version, "no longer needed (the merge queue moved on)")
         session.commit()
-        return claim(session, now=now, exclude_installations=excluded)
     assert row.id is not None
     claimed = Claimed(
         id=row.id,
