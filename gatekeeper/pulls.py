@@ -25,6 +25,7 @@ def remember_installation(
     """Record which installation covers ``repo`` (None once the App is removed from it).
 
     An event naming the repository means it exists again for the App, if it was gone.
+    ``private`` is the payload's ``repository.private``; None (not said) keeps what is stored.
     """
     db.insert_missing(
         session,
@@ -33,16 +34,20 @@ def remember_installation(
             "full_name": repo.lower(),
             "display_name": display or repo,
             "installation_id": installation_id,
+            "private": bool(private),
         },
         ["full_name"],
     )
     row = session.get(Repository, repo.lower(), populate_existing=True)
     assert row is not None
-    if (row.installation_id, row.gone_at) != (installation_id, None) or (
-        display and row.display_name != display
+    if (
+        (row.installation_id, row.gone_at) != (installation_id, None)
+        or (display and row.display_name != display)
+        or (private is not None and row.private != private)
     ):
         row.installation_id, row.gone_at = installation_id, None
         row.display_name = display or row.display_name
+        row.private = row.private if private is None else private
         session.add(row)
     return row
 
