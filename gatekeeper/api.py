@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, Literal
 
-from flask import Blueprint, abort, jsonify
+from flask import Blueprint, abort, g, jsonify
 from sqlmodel import Session, col, select
 
 from gatekeeper import mentorships as lifecycle
+from gatekeeper.auth import User, roles
 from gatekeeper.db import get_session
 from gatekeeper.models import MentorAssignment, Mentorship, PullRequest, utcnow
+from gatekeeper.pages import PRIVATE_PULL, private_repositories, sees_private
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+# The command line runs where the database is, with its credentials: it is shown everything.
+CLI: Final = "cli"
+# Who reads a document: the CLI, or a web visitor (signed in or not).
+Viewer = User | Literal["cli"] | None
 
 
 def days_left(mentorship: Mentorship, now: datetime) -> int:
@@ -39,14 +46,31 @@ def pull_request_document(pull: PullRequest) -> dict[str, Any]:
     }
 
 
+def redacted_pull_document(pull: PullRequest) -> dict[str, Any]:
+    """A pull request in a private repository, for a reader who may not see it: its gate only."""
+    return {
+        "redacted": PRIVATE_PULL,
+        "repo": None,
+        "number": None,
+        "title": None,
+        "url": None,
+        "author": None,
+        "head_sha": None,
+        "state": "merged" if pull.merged else pull.state,
+        "gate": pull.gate,
+        "approved_by": None,
+    }
+
+
 def mentorship_document(
     mentorship: Mentorship,
     *,
     mentors: list[MentorAssignment],
     pulls: list[PullRequest],
     now: datetime,
+    hidden: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The document describing one mentorship at ``now``."""
+    """The document describing one mentorship at ``now``; pulls in ``hidden`` repos redacted."""
     vote = lifecycle.vote_of(mentorship)
     promotion = None
     if vote is not None or mentorship.override_reason:
@@ -76,12 +100,21 @@ def mentorship_document(
         "repositories": list(mentorship.repositories),
         "dismiss_stale_approvals": mentorship.dismiss_stale_approvals,
         "gate_approved_prs": mentorship.gate_approved_prs,
-        "pull_requests": [pull_request_document(pull) for pull in pulls],
+        "pull_requests": [
+            redacted_pull_document(pull) if pull.repo in hidden else pull_request_document(pull)
+            for pull in pulls
+        ],
     }
 
 
-def documents(session: Session, *, found: list[Mentorship], now: datetime) -> list[dict[str, Any]]:
-    """Documents for several mentorships from three queries, whatever their number."""
+def documents(
+    session: Session, *, found: list[Mentorship], now: datetime, viewer: Viewer = CLI
+) -> list[dict[str, Any]]:
+    """Documents for several mentorships from three queries, whatever their number.
+
+    For a web ``viewer``, a fourth finds the private repositories: their pull requests are
+    redacted in each mentorship the viewer is not a maintainer, the mentee or a mentor of.
+    """
     ids = [m.id for m in found if m.id is not None]
     mentors = lifecycle.mentors_by_mentorship(session, mentorship_ids=ids)
     pulls: dict[int, list[PullRequest]] = {mid: [] for mid in ids}
@@ -94,23 +127,43 @@ def documents(session: Session, *, found: list[Mentorship], now: datetime) -> li
         for row in rows:
             assert row.gated_mentorship_id is not None
             pulls[row.gated_mentorship_id].append(row)
+    outsider = {
+        m.id
+        for m in found
+        if m.id is not None
+        and viewer != CLI
+        and not sees_private(
+            roles(viewer, mentee=m.mentee, mentors=[a.mentor for a in mentors[m.id]])
+        )
+    }
+    private = private_repositories(session, repos=[p.repo for mid in outsider for p in pulls[mid]])
     return [
-        mentorship_document(m, mentors=mentors[m.id], pulls=pulls[m.id], now=now)
+        mentorship_document(
+            m,
+            mentors=mentors[m.id],
+            pulls=pulls[m.id],
+            now=now,
+            hidden=private if m.id in outsider else frozenset(),
+        )
         for m in found
         if m.id is not None
     ]
 
 
-def status_document(session: Session, *, mentee: str, now: datetime) -> dict[str, Any]:
+def status_document(
+    session: Session, *, mentee: str, now: datetime, viewer: Viewer = CLI
+) -> dict[str, Any]:
     """``status --json``: the mentee's current mentorship, else their latest."""
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
-    return documents(session, found=[mentorship], now=now)[0]
+    return documents(session, found=[mentorship], now=now, viewer=viewer)[0]
 
 
-def list_documents(session: Session, *, include_ended: bool, now: datetime) -> list[dict[str, Any]]:
+def list_documents(
+    session: Session, *, include_ended: bool, now: datetime, viewer: Viewer = CLI
+) -> list[dict[str, Any]]:
     """``list --json``: open mentorships, or every mentorship with ``include_ended``."""
     found = lifecycle.all_mentorships(session, include_ended=include_ended, now=now)
-    return documents(session, found=found, now=now)
+    return documents(session, found=found, now=now, viewer=viewer)
 
 
 def _iso(value: Any) -> str | None:
@@ -119,14 +172,14 @@ def _iso(value: Any) -> str | None:
 
 @bp.get("/mentorships")
 def mentorships_api():  # type: ignore[no-untyped-def]
-    """Every mentorship, as ``gatekeeper list --all --json`` prints it."""
-    return jsonify(list_documents(get_session(), include_ended=True, now=utcnow()))
+    """Every mentorship, as ``gatekeeper list --all --json`` prints it (private pulls redacted)."""
+    return jsonify(list_documents(get_session(), include_ended=True, now=utcnow(), viewer=g.user))
 
 
 @bp.get("/mentorships/<mentee>")
 def mentorship_api(mentee: str):  # type: ignore[no-untyped-def]
-    """One mentee's mentorship, as ``gatekeeper status --json`` prints it."""
+    """One mentee's mentorship, as ``gatekeeper status --json`` prints it (private pulls redacted)."""
     try:
-        return jsonify(status_document(get_session(), mentee=mentee, now=utcnow()))
+        return jsonify(status_document(get_session(), mentee=mentee, now=utcnow(), viewer=g.user))
     except lifecycle.MentorshipError as error:
         abort(404, description=str(error))

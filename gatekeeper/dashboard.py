@@ -40,6 +40,8 @@ from gatekeeper.forms import (
 )
 from gatekeeper.models import Mentorship, utcnow
 from gatekeeper.pages import (
+    PRIVATE_PULL,
+    may_see_pull,
     mentee_page,
     overview_page,
     pull_page,
@@ -247,7 +249,8 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
     """A mentor lets the pull request merge: record the approval and update GitHub at once."""
     session, settings = db.get_session(), settings_of(current_app)
     pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number)
-    if pull is None:
+    # A private pull request the user may not see is answered as unknown, not as a refusal.
+    if pull is None or not may_see_pull(session, pull, user=g.user):
         abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
     refusal = approvals.approval_refusal(session, pull, login=g.user.login)
     if refusal is not None and refusal.startswith(("only mentors", "authors")):
@@ -347,7 +350,11 @@ def _render_mentee(mentee: str, *, status: int = 200, **forms: Any):  # type: ig
     forms.setdefault("extend_form", ExtendForm(formdata=None))
     forms.setdefault("mentor_form", MentorForm(formdata=None))
     return render_template(
-        "mentee.html", page=page, action_form=ActionForm(formdata=None), **forms
+        "mentee.html",
+        page=page,
+        action_form=ActionForm(formdata=None),
+        private_pull=PRIVATE_PULL,
+        **forms,
     ), status
 
 

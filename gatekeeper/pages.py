@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -14,18 +15,71 @@ from gatekeeper import gate, outbox, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.approvals import approval_refusal
-from gatekeeper.auth import User, roles
+from gatekeeper.auth import User, is_maintainer, roles
 from gatekeeper.models import (
     AuditEvent,
     CommitCheck,
     MentorAssignment,
     Mentorship,
     PullRequest,
+    Repository,
     Review,
 )
 
 RECENTLY_ENDED = 10
 AUDIT_SHOWN = 200
+
+# What someone who may not see a private repository's pull request is shown instead.
+PRIVATE_PULL = "a pull request in a private repository"
+SEES_PRIVATE = frozenset({"maintainer", "mentor", "mentee"})
+
+
+# ---------------------------------------------------------------- private repositories
+
+
+def sees_private(viewer_roles: frozenset[str]) -> bool:
+    """Maintainers and the mentorship's own mentee and mentors see its private pull requests."""
+    return not SEES_PRIVATE.isdisjoint(viewer_roles)
+
+
+def private_repositories(session: Session, *, repos: Iterable[str]) -> frozenset[str]:
+    """Which of ``repos`` (lowercase full names) are private, in one query.
+
+    A repository no payload has described yet counts as public, as GitHub's default is.
+    """
+    wanted = sorted(set(repos))
+    if not wanted:
+        return frozenset()
+    return frozenset(
+        session.exec(
+            select(Repository.full_name)
+            .where(col(Repository.full_name).in_(wanted))
+            .where(col(Repository.private))
+        )
+    )
+
+
+def page_mentorship(session: Session, pull: PullRequest) -> Mentorship | None:
+    """The mentorship a pull request is shown under: the one gating it, else its author's latest."""
+    if pull.gated_mentorship_id is not None:
+        gating = session.get(Mentorship, pull.gated_mentorship_id)
+        if gating is not None:
+            return gating
+    try:
+        return lifecycle.latest_mentorship(session, mentee=pull.author)
+    except lifecycle.MentorshipError:
+        return None
+
+
+def may_see_pull(session: Session, pull: PullRequest, *, user: User | None) -> bool:
+    """Whether ``user`` may see ``pull`` at all (a refused one is answered as never seen)."""
+    if is_maintainer(user) or not private_repositories(session, repos=[pull.repo]):
+        return True
+    mentorship = page_mentorship(session, pull)
+    if mentorship is None:
+        return False
+    mentors = [a.mentor for a in lifecycle.mentors_of(session, mentorship=mentorship)]
+    return sees_private(roles(user, mentee=mentorship.mentee, mentors=mentors))
 
 
 @dataclasses.dataclass
@@ -116,6 +170,7 @@ def overview_page(session: Session, *, user: User | None, now: datetime) -> Over
         )
     for_viewer: list[PullRequest] = []
     if user is not None:
+        # Only pull requests of mentorships the viewer mentors: theirs to see, private or not.
         mine = [
             r.mentorship.id for r in rows if "mentor" in r.roles and r.progress.state == "active"
         ]
@@ -212,9 +267,32 @@ def waiting_for(session: Session, *, login: str, now: datetime) -> Queue:
 class PullRow:
     """A pull request in the mentee's table."""
 
-    pull: PullRequest
+    pull: PullRequest | None  # None: in a private repository the viewer may not see
     shown_state: str  # waiting, approved, merged, bypassed, not_required, closed
     waited: float | None  # seconds it waited (so far) for a mentor
+
+
+@dataclasses.dataclass(frozen=True)
+class LogLine:
+    """One audit event as the viewer may see it."""
+
+    at: datetime
+    actor: str
+    kind: str
+    detail: str
+    pull: str | None  # "owner/repo#7", PRIVATE_PULL, or None when about no pull request
+
+    @classmethod
+    def of(cls, event: AuditEvent, *, hidden: frozenset[str]) -> LogLine:
+        """The event, without its pull request's name or detail when its repository is hidden."""
+        if event.repo is None or event.pr_number is None:
+            return cls(event.at, event.actor, event.kind, event.detail, None)
+        if event.repo in hidden:
+            # The detail may hold the head commit or the gate's title: only the kind is shown.
+            return cls(event.at, event.actor, event.kind, "", PRIVATE_PULL)
+        return cls(
+            event.at, event.actor, event.kind, event.detail, f"{event.repo}#{event.pr_number}"
+        )
 
 
 @dataclasses.dataclass
@@ -227,7 +305,7 @@ class MenteePage:
     roles: frozenset[str]
     vote: lifecycle.Vote | None
     pulls: list[PullRow]
-    events: list[AuditEvent]
+    events: list[LogLine]
     lanes: list[timeline.Lane]
     earlier: list[Mentorship]
 
@@ -238,10 +316,14 @@ class MenteePage:
 
 
 def mentee_page(session: Session, *, mentee: str, user: User | None, now: datetime) -> MenteePage:
-    """The mentee's current (else latest) mentorship; raises MentorshipError for strangers."""
+    """The mentee's current (else latest) mentorship; raises MentorshipError for strangers.
+
+    A viewer outside the mentorship sees its private pull requests as redacted rows.
+    """
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
     assert mentorship.id is not None
     mentors = lifecycle.mentors_of(session, mentorship=mentorship)
+    viewer_roles = roles(user, mentee=mentorship.mentee, mentors=[a.mentor for a in mentors])
     in_period = sa.and_(
         col(PullRequest.author) == mentorship.mentee,
         col(PullRequest.first_seen_at) >= mentorship.started_at,
@@ -271,11 +353,19 @@ def mentee_page(session: Session, *, mentee: str, user: User | None, now: dateti
             .order_by(col(Mentorship.started_at).desc())
         )
     ]
+    hidden = (
+        frozenset()
+        if sees_private(viewer_roles)
+        else private_repositories(
+            session, repos=[p.repo for p in pulls] + [e.repo for e in events if e.repo]
+        )
+    )
     gated_at, approved_at = _gate_times(events)
     rows, lanes = [], []
     for pull in pulls:
         key = (pull.repo, pull.number)
         shown = shown_state(pull)
+        private = pull.repo in hidden
         start = gated_at.get(key) or pull.first_seen_at
         settled = pull.merged_at if pull.merged else approved_at.get(key)
         if shown == "waiting":
@@ -284,25 +374,25 @@ def mentee_page(session: Session, *, mentee: str, user: User | None, now: dateti
             waited = max((settled - start).total_seconds(), 0)
         else:
             waited = None
-        rows.append(PullRow(pull, shown, waited))
+        rows.append(PullRow(None if private else pull, shown, waited))
         lanes.append(
             timeline.Lane(
-                label=f"#{pull.number}",
-                href=f"/pulls/{pull.repo}/{pull.number}",
+                label="private" if private else f"#{pull.number}",
+                href="#pulls" if private else f"/pulls/{pull.repo}/{pull.number}",
                 start=start,
                 end=settled if shown != "waiting" else None,
                 state=shown if shown != "closed" else "not_required",
-                detail=f"{pull.title} ({STATE_WORDS[shown]})",
+                detail=f"{PRIVATE_PULL if private else pull.title} ({STATE_WORDS[shown]})",
             )
         )
     return MenteePage(
         mentorship=mentorship,
         mentors=mentors,
         progress=Progress.of(mentorship, now),
-        roles=roles(user, mentee=mentorship.mentee, mentors=[a.mentor for a in mentors]),
+        roles=viewer_roles,
         vote=lifecycle.vote_of(mentorship),
         pulls=list(reversed(rows)),
-        events=events,
+        events=[LogLine.of(event, hidden=hidden) for event in events],
         lanes=lanes,
         earlier=earlier,
     )
@@ -408,18 +498,14 @@ def pull_page(
     now: datetime,
     check_name: str = "mentor-approval",
 ) -> PullPage | None:
-    """The pull request, its mentorship's terms and a verdict on each review; None if unknown."""
+    """The pull request, its mentorship's terms and a verdict on each review.
+
+    None if unknown, or in a private repository the viewer may not see (they get the same 404).
+    """
     pull = store.find_pull(session, repo=repo, number=number)
-    if pull is None:
+    if pull is None or not may_see_pull(session, pull, user=user):
         return None
-    mentorship = (
-        session.get(Mentorship, pull.gated_mentorship_id) if pull.gated_mentorship_id else None
-    )
-    if mentorship is None:
-        try:
-            mentorship = lifecycle.latest_mentorship(session, mentee=pull.author)
-        except lifecycle.MentorshipError:
-            mentorship = None
+    mentorship = page_mentorship(session, pull)
     terms = store.terms_of(session, mentorship) if mentorship is not None else None
     reviews = store.reviews_of(session, pull=pull)
     standing = (
