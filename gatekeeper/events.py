@@ -247,6 +247,11 @@ def pull_info(data: Any) -> PullInfo:
     )
 
 
+def pull_of(payload: Mapping[str, Any]) -> PullInfo:
+    """The pull request an event is about (``pull_request`` and ``pull_request_review``)."""
+    return pull_info(_object(payload, "pull_request", "payload"))
+
+
 @dataclasses.dataclass(frozen=True)
 class ReviewInfo:
     """A pull request review; states are uppercase as the REST API gives them."""
@@ -276,6 +281,11 @@ def review_info(data: Any) -> ReviewInfo:
         commit_id=_text(data, "commit_id", "review", optional=True, pattern=SHA),
         submitted_at=_time(data, "submitted_at", "review"),
     )
+
+
+def review_of(payload: Mapping[str, Any]) -> ReviewInfo:
+    """The review a ``pull_request_review`` event is about."""
+    return review_info(_object(payload, "review", "payload"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from gatekeeper import approvals, decisions, events, jobs, outbox
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
-from gatekeeper.events import Envelope, pull_info, review_info
+from gatekeeper.events import Envelope
 from gatekeeper.models import PullRequest, Repository
 
 # The command is a line of its own and nothing else: ASCII spaces only (a no-break space
@@ -98,16 +98,16 @@ def handler_for(event: str, action: str | None) -> Handler | None:
 )
 def pull_request_changed(ctx: Context) -> None:
     """Store the pull request as it now is and re-evaluate its gate."""
-    pull = store.upsert_pull(ctx.session, info=pull_info(ctx.payload["pull_request"]), now=ctx.now)
+    pull = store.upsert_pull(ctx.session, info=events.pull_of(ctx.payload), now=ctx.now)
     decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
 
 
 @on("pull_request_review", "submitted", "edited", "dismissed")
 def review_changed(ctx: Context) -> None:
     """Record the review by its id (a review may arrive before its pull request) and re-evaluate."""
-    pull = store.upsert_pull(ctx.session, info=pull_info(ctx.payload["pull_request"]), now=ctx.now)
+    pull = store.upsert_pull(ctx.session, info=events.pull_of(ctx.payload), now=ctx.now)
     review = store.upsert_review(
-        ctx.session, pull=pull, info=review_info(ctx.payload["review"]), now=ctx.now
+        ctx.session, pull=pull, info=events.review_of(ctx.payload), now=ctx.now
     )
     ctx.session.flush()
     before = set(pull.approved_by)

@@ -244,3 +244,22 @@ def test_a_changes_request_in_the_same_second_as_an_approval_wins(world):
         submitted_at=f"{moment:%Y-%m-%dT%H:%M:%SZ}",
     )  # fmt: skip
     assert world.pull().gate == "waiting"
+
+
+@pytest.mark.parametrize(
+    ("event", "dropped"),
+    [("pull_request", "pull_request"), ("pull_request_review", "pull_request"),
+     ("pull_request_review", "review")],
+)  # fmt: skip
+def test_a_delivery_missing_its_object_is_a_422(world, event, dropped):
+    """The fuzzer's find: a pull_request or review event without its pull request or review
+    object is refused with why, not a KeyError's 500."""
+    if event == "pull_request":
+        payload = world.events.pull_request("opened", number=7, author="mpage", head_sha=HEAD)
+    else:
+        payload = world.events.review("submitted", number=7, author="mpage", head_sha=HEAD,
+                                      reviewer="colesbury", state="approved", review_id=1)  # fmt: skip
+    del payload[dropped]
+    response = deliver(world.client, event, payload, secret=SECRET)
+    assert response.status_code == 422
+    assert f"payload.{dropped} is missing" in response.get_json()["error"]
