@@ -12,16 +12,18 @@ import re
 from collections.abc import Iterator
 
 import pytest
+import requests
 import sqlalchemy as sa
 from sqlmodel import select
 
+from browser_support import WEBHOOK_SECRET, Live, browser, chromium, live  # noqa: F401
 from fakegithub import FakeGitHub
-from gate_support import INSTALLATION, REPO, World, app_for
+from gate_support import INSTALLATION, REPO, World, app_for, promote
 from gatekeeper import github_of
 from gatekeeper.cli import cli
 from gatekeeper.models import Repository
 from gatekeeper.pages import PRIVATE_PULL, private_repositories
-from webhook_events import Events
+from webhook_events import Events, signed
 
 SECRET_REPO = "python/embargo"
 SECRET_TITLE = "Fix CVE-2031-0042 before disclosure"
@@ -318,3 +320,52 @@ def test_a_repository_no_payload_described_is_public(story: Story):
         assert private_repositories(session, repos=["nobody/knows", REPO]) == frozenset()
         assert private_repositories(session, repos=[SECRET_REPO, REPO]) == {SECRET_REPO}
         assert private_repositories(session, repos=[]) == frozenset()
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+@pytest.mark.browser
+def test_a_signed_out_browser_sees_no_private_title_anywhere(browser, live: Live):  # noqa: F811
+    """Chromium, signed out, reads /, the mentee page, the PR page and the API: no private title
+    in the HTML (attributes and the timeline's SVG included); the mentor, signed in, sees it."""
+    live.fake.add_repo(SECRET_REPO, installation_id=INSTALLATION, private=True)
+    promote(live.app, "mpage", ["colesbury"], actor="boss")
+    live.fake.add_pull(SECRET_REPO, 7, author="mpage", head_sha=SECRET_SHA, title=SECRET_TITLE)
+    payload = Events(repo=SECRET_REPO, installation_id=INSTALLATION).pull_request(
+        "opened", number=7, author="mpage", head_sha=SECRET_SHA
+    )
+    payload["pull_request"]["title"], payload["repository"]["private"] = SECRET_TITLE, True
+    body = json.dumps(payload).encode()
+    answer = requests.post(
+        f"{live.url}/webhooks/github",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "pull_request",
+            "X-GitHub-Delivery": "private-7",
+            "X-Hub-Signature-256": signed(WEBHOOK_SECRET, body),
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        for path in ["/", "/mentorships/mpage", "/api/mentorships", "/api/mentorships/mpage"]:
+            page.goto(live.url + path)
+            for secret in (SECRET_TITLE, SECRET_REPO):
+                assert secret not in page.content(), path
+        page.goto(live.url + "/mentorships/mpage")
+        assert page.locator("#pulls td.private").inner_text() == PRIVATE_PULL
+        assert page.goto(f"{live.url}/pulls/{SECRET_REPO}/7").status == 404
+        assert SECRET_TITLE not in page.content()
+
+        live.fake.oauth_next_login = "colesbury"
+        page.get_by_role("link", name="Sign in with GitHub").click()
+        page.get_by_role("button", name="Sign out").wait_for()
+        page.goto(live.url + "/mentorships/mpage")
+        assert page.locator("#pulls .pr-title").inner_text() == SECRET_TITLE
+    finally:
+        context.close()
