@@ -121,6 +121,11 @@ class GitHubApp:
                 # repository is then one request, not two.
                 client = eager.withLazy(True)
                 eager.close()
+                # Mint the token now, under the lock: PyGithub mints on first use without
+                # one, so threads meeting a new client at once would each mint their own.
+                auth = client.requester.auth
+                if auth is not None:
+                    _call(lambda: auth.token)
                 self._clients[installation_id] = client
             return client
 

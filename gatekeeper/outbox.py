@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +32,7 @@ APPROVE_ACTION = {
 SUMMARY_LIMIT = 65535  # bytes, GitHub's limit for output.summary
 LEASE = timedelta(minutes=2)  # longer than a post's timeouts and retries add up to
 MERGE_GROUP_PATIENCE = timedelta(hours=6)  # a merge queue gives up on a commit long before
+INSTALLATION_LOCK = 0x6F75_7462  # "outb": advisory lock keys (this, installation) for claims
 
 
 def flush(session: Session, *, settings: Settings, now: datetime) -> int:
@@ -120,7 +120,8 @@ def _want(session: Session, row: CommitCheck, body: dict[str, Any], *, now: date
         return False
     row.version += 1
     row.fingerprint, row.body, row.desired_at = digest, body, now
-    row.gave_up, row.attempts, row.next_attempt_at, row.last_error = False, 0, None, None
+    # Tried at once; ``attempts`` stays, since a failed try may have created the run.
+    row.gave_up, row.next_attempt_at = False, None
     session.add(row)
     return True
 
@@ -185,38 +186,44 @@ def _pending() -> Any:
     return col(CommitCheck.posted_version) < col(CommitCheck.version)
 
 
-def claim(
-    session: Session, *, now: datetime, exclude_installations: Iterable[int] = ()
-) -> Claimed | None:
+def claim(session: Session, *, now: datetime, writes_per_installation: int = 1) -> Claimed | None:
     """Take the commit whose desire has waited longest, unless another worker holds it.
 
     PostgreSQL's ``SKIP LOCKED`` lets any number of workers claim at once without waiting
     for each other; the lease (``claimed_until``) keeps the row theirs while they post
-    outside any transaction, and frees it if a worker dies.
+    outside any transaction, and frees it if a worker dies. An installation whose every
+    write slot is held by some worker (on any machine) is left for later, as GitHub asks
+    for no concurrent writes per installation.
     """
+    busy = (
+        select(CommitCheck.installation_id)
+        .where(col(CommitCheck.claimed_until) > now)
+        .where(col(CommitCheck.installation_id).is_not(None))
+        .group_by(col(CommitCheck.installation_id))
+        .having(sa.func.count() >= writes_per_installation)
+    )
     query = (
         select(CommitCheck)
         .where(_pending())
         .where(
             sa.or_(
-                col(CommitCheck.next_attempt_at).is_(None), col(CommitCheck.next_attempt_at) <= now
+                col(CommitCheck.next_attempt_at).is_(None),
+                col(CommitCheck.next_attempt_at) <= now,
             )
         )
         .where(
             sa.or_(col(CommitCheck.claimed_until).is_(None), col(CommitCheck.claimed_until) < now)
         )
+        .where(
+            sa.or_(
+                col(CommitCheck.installation_id).is_(None),
+                col(CommitCheck.installation_id).not_in(busy.scalar_subquery()),
+            )
+        )
         .order_by(col(CommitCheck.desired_at), col(CommitCheck.id))
         .limit(1)
         .with_for_update(skip_locked=True)
     )
-    excluded = list(exclude_installations)
-    if excluded:
-        query = query.where(
-            sa.or_(
-                col(CommitCheck.installation_id).is_(None),
-                col(CommitCheck.installation_id).not_in(excluded),
-            )
-        )
     while True:
         row = session.exec(query).first()
         if row is None:
@@ -227,6 +234,11 @@ def claim(
         _give_up(session, row.id, row.version, "no longer needed (the merge queue moved on)")
         session.commit()
     assert row.id is not None
+    if row.installation_id is not None and not _slot_free(
+        session, row.installation_id, now=now, limit=writes_per_installation
+    ):
+        session.commit()  # another worker took the installation's last slot a moment ago
+        return None
     claimed = Claimed(
         id=row.id,
         repo=row.repo,
@@ -244,6 +256,26 @@ def claim(
     session.add(row)
     session.commit()
     return claimed
+
+
+def _slot_free(session: Session, installation_id: int, *, now: datetime, limit: int) -> bool:
+    """Whether the installation has a write slot left, counted under a lock of its own.
+
+    Two workers that both saw a free slot in their query take turns here (PostgreSQL: an
+    advisory lock held until this transaction ends); SQLite has one writer anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:a, :b)"),
+            {"a": INSTALLATION_LOCK, "b": installation_id % 2**31},
+        )
+    held = session.exec(
+        select(sa.func.count())
+        .select_from(CommitCheck)
+        .where(CommitCheck.installation_id == installation_id)
+        .where(col(CommitCheck.claimed_until) > now)
+    ).one()
+    return held < limit
 
 
 def record_posted(session: Session, claimed: Claimed, *, run_id: int, now: datetime) -> bool:

@@ -27,19 +27,21 @@ def remember_installation(
     An event naming the repository means it exists again for the App, if it was gone.
     ``private`` is the payload's ``repository.private``; None (not said) keeps what is stored.
     """
-    db.insert_missing(
-        session,
-        Repository,
-        {
-            "full_name": repo.lower(),
-            "display_name": display or repo,
-            "installation_id": installation_id,
-            "private": bool(private),
-        },
-        ["full_name"],
-    )
-    row = session.get(Repository, repo.lower(), populate_existing=True)
-    assert row is not None
+    row = session.get(Repository, repo.lower())
+    if row is None:  # first seen (created without failing if another delivery races us)
+        db.insert_missing(
+            session,
+            Repository,
+            {
+                "full_name": repo.lower(),
+                "display_name": display or repo,
+                "installation_id": installation_id,
+                "private": bool(private),
+            },
+            ["full_name"],
+        )
+        row = session.get(Repository, repo.lower(), populate_existing=True)
+        assert row is not None
     if (
         (row.installation_id, row.gone_at) != (installation_id, None)
         or (display and row.display_name != display)

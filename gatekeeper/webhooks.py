@@ -209,7 +209,7 @@ def _apply_once(
         session.rollback()
         # Kept whole; the worker reads the pull request from GitHub, then applies it.
         delivery.outcome, delivery.payload, delivery.processed_at = "deferred", payload, None
-        session.merge(delivery)
+        session.add(delivery)
         sync_later(ctx, missing.repo, missing.number, delivery_id=delivery_id)
         session.commit()
         return _reply(202, delivery=delivery_id, outcome="deferred")
@@ -247,7 +247,7 @@ def _failed(
 def _finish(session: Session, delivery: Delivery, *, outcome: str) -> Answer:
     """Commit what the event changed, with the outbox's desires, and answer."""
     delivery.outcome, delivery.processed_at, delivery.error = outcome, utcnow(), None
-    session.merge(delivery)
+    session.add(delivery)
     session.commit()
     return _reply(200, delivery=delivery.delivery_id, outcome=outcome)
 

@@ -33,7 +33,8 @@ from gatekeeper.models import Delivery, PullRequest, utcnow
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 600.0  # seconds; a failing GitHub is asked at least every ten minutes
-IDLE_POLL = 0.2  # seconds between looks at an empty outbox
+IDLE_POLL = 0.1  # seconds before the first look again at an empty outbox
+IDLE_POLL_MAX = 2.0  # and at most this long
 
 
 @dataclasses.dataclass
@@ -71,10 +72,10 @@ class Worker:
         self.engine: sa.Engine = app.extensions["gatekeeper.engine"]
         self.concurrency = max(1, concurrency)
         self.tally = Tally()
+        self._turn = 0
         self._slots: dict[int, threading.BoundedSemaphore] = collections.defaultdict(
             lambda: threading.BoundedSemaphore(self.settings.worker_writes_per_installation)
         )
-        self._writing: collections.Counter[int] = collections.Counter()
         self._slots_lock = threading.Lock()
 
     # ------------------------------------------------------------------ loops
@@ -94,17 +95,29 @@ class Worker:
                 return False
 
     def _step(self, session: Session) -> bool:
-        now = utcnow()
-        busy = self._busy_installations()
-        claimed = outbox.claim(session, now=now, exclude_installations=busy)
-        if claimed is not None:
-            self._post(session, claimed)
-            return True
-        job = jobs.claim(session, now=now)
-        if job is not None:
-            self._run(session, job)
-            return True
-        return False
+        # Posts and jobs take turns, so a flood of checks never starves a delivery that waits
+        # for a pull request to be read (nor the other way round).
+        self._turn += 1
+        first, second = (self._post_one, self._run_one)[:: 1 if self._turn % 2 else -1]
+        return first(session) or second(session)
+
+    def _post_one(self, session: Session) -> bool:
+        claimed = outbox.claim(
+            session,
+            now=utcnow(),
+            writes_per_installation=self.settings.worker_writes_per_installation,
+        )
+        if claimed is None:
+            return False
+        self._post(session, claimed)
+        return True
+
+    def _run_one(self, session: Session) -> bool:
+        job = jobs.claim(session, now=utcnow())
+        if job is None:
+            return False
+        self._run(session, job)
+        return True
 
     def drain(self, *, timeout: float = 120.0) -> Tally:
         """Do all due work, then return; what fails stays queued for later workers."""
@@ -118,12 +131,17 @@ class Worker:
         return self.tally
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Work until ``stop`` is set, looking again every ``IDLE_POLL`` seconds when idle."""
+        """Work until ``stop`` is set; when idle, look again after a pause that grows from
+        ``IDLE_POLL`` to ``IDLE_POLL_MAX`` (an idle worker costs next to nothing)."""
 
         def loop() -> None:
+            pause = IDLE_POLL
             while not stop.is_set():
-                if not self.step():
-                    stop.wait(IDLE_POLL)
+                if self.step():
+                    pause = IDLE_POLL
+                else:
+                    stop.wait(pause)
+                    pause = min(pause * 2, IDLE_POLL_MAX)
 
         self._in_threads(loop)
 
@@ -139,26 +157,14 @@ class Worker:
 
     # ------------------------------------------------------------------ pacing
 
-    def _busy_installations(self) -> list[int]:
-        """Installations whose every write slot a thread of this worker holds."""
-        limit = self.settings.worker_writes_per_installation
-        with self._slots_lock:
-            return [i for i, writing in self._writing.items() if writing >= limit]
-
     @contextlib.contextmanager
     def _slot(self, installation_id: int) -> Iterator[None]:
-        """Hold one of the installation's write slots (GitHub: no concurrent writes per
-        installation), waiting for one if every slot is taken."""
+        """Hold one of the installation's write slots in this process, waiting for one if
+        every slot is taken (the outbox's claims count them across processes)."""
         with self._slots_lock:
             slot = self._slots[installation_id]
         with slot:
-            with self._slots_lock:
-                self._writing[installation_id] += 1
-            try:
-                yield
-            finally:
-                with self._slots_lock:
-                    self._writing[installation_id] -= 1
+            yield
 
     # ------------------------------------------------------------------ posting
 
@@ -196,10 +202,11 @@ class Worker:
             actions=tuple(body.get("actions") or ()),
         )
         with self._slot(installation_id):
-            existing = None
-            if not claimed.fresh:
-                # After a lost answer the run may exist without our knowing its id.
-                existing = claimed.check_run_id or github.find_check_run(
+            existing = None if claimed.fresh else claimed.check_run_id
+            if existing is None and not claimed.fresh and claimed.attempts > 0:
+                # An attempt whose answer was lost may have created the run: find it rather
+                # than create a second one. A first attempt has nothing to find.
+                existing = github.find_check_run(
                     installation_id=installation_id,
                     repo=claimed.repo,
                     head_sha=claimed.head_sha,
