@@ -302,3 +302,25 @@ def close(world: World, number: int, head: str) -> None:
         "closed", number=number, author="mpage", head_sha=head, updated_at=world.tick()
     )
     world.send("pull_request", payload)
+
+
+# ---------------------------------------------------------------- one write per installation
+
+
+def test_an_installations_write_slot_is_held_across_workers(world):
+    """While one worker (any process) holds a claim on an installation's commit, another
+    worker claims nothing of that installation; with two slots allowed, it claims the next."""
+    world.promote()
+    for number, head in ((1, "1" * 40), (2, "2" * 40)):
+        world.fake.add_pull(REPO, number, author="mpage", head_sha=head)
+        payload = world.events.pull_request(
+            "opened", number=number, author="mpage", head_sha=head, updated_at=world.tick()
+        )
+        world.send("pull_request", payload, work=False)
+    engine = world.app.extensions["gatekeeper.engine"]
+    with Session(engine) as first, Session(engine) as second:
+        held = outbox.claim(first, now=utcnow())
+        assert held is not None
+        assert outbox.claim(second, now=utcnow()) is None
+        other = outbox.claim(second, now=utcnow(), writes_per_installation=2)
+        assert other is not None and other.head_sha != held.head_sha
