@@ -69,7 +69,17 @@ def approve(
     )
     session.flush()
     reevaluate(session, pull, settings=settings, now=now)
-    audit_approval(session, pull, login=login, source=source, now=now)
+    if login.lower() in pull.approved_by or pull.state != "open":
+        audit_approval(session, pull, login=login, source=source, now=now)
+    else:  # recorded, but a later word of the mentor's (or a newer commit) outweighs it
+        audit(
+            session,
+            pull,
+            actor=login.lower(),
+            kind="approval_not_counted",
+            detail=f"{source}: outweighed by a later review or given on an older commit",
+            at=now,
+        )
     return None
 
 

@@ -267,9 +267,19 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
         )
         return _render_pull(pull.repo, number, status=409)
     locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
-    assert locked is not None
+    if locked is None or locked.head_sha != form.head_sha.data:  # a push since the read
+        flash(
+            "New commits arrived since you opened this page; look at them, then approve.", "error"
+        )
+        return _render_pull(pull.repo, number, status=409)
     approvals.approve(
-        session, locked, login=g.user.display, source="dashboard", settings=settings, now=now()
+        session,
+        locked,
+        login=g.user.display,
+        source="dashboard",
+        settings=settings,
+        now=now(),
+        commit_id=form.head_sha.data,
     )
     outbox.flush(session, settings=settings, now=now())
     session.commit()
@@ -430,6 +440,7 @@ AUDIT_WORDS = {
     "expired": "mentorship expired",
     "approval": "approved",
     "approval_refused": "approval refused",
+    "approval_not_counted": "approval recorded, not counted",
     "gate_waiting": "now waiting for a mentor",
     "gate_approved": "now approved",
     "gate_not_required": "no approval needed any more",

@@ -11,10 +11,11 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from gatekeeper import gate, jobs
+from gatekeeper import gate, jobs, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
+from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.models import AuditEvent, Mentorship, PullRequest
 
 
@@ -194,3 +195,21 @@ def follow_lifecycle_change(
             args={"mentorship_id": mentorship.id},
             now=now,
         )
+
+
+def apply_pull(
+    session: Session,
+    *,
+    info: PullInfo,
+    reviews: list[ReviewInfo],
+    settings: Settings,
+    now: datetime,
+) -> PullRequest:
+    """Store a pull request and its reviews as GitHub has them, and re-decide its gate."""
+    pull = store.upsert_pull(session, info=info, now=now)
+    for review in reviews:
+        store.upsert_review(session, pull=pull, info=review, now=now)
+    session.flush()
+    reevaluate(session, pull, settings=settings, now=now)
+    outbox.flush(session, settings=settings, now=now)
+    return pull

@@ -288,6 +288,11 @@ def review_of(payload: Mapping[str, Any]) -> ReviewInfo:
     return review_info(_object(payload, "review", "payload"))
 
 
+EXTERNAL_ID = re.compile(
+    r"(?P<repo>[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100})#(?P<number>[0-9]{1,9})"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckRunInfo:
     """A check run event: which run, on which commit, and which button was pressed."""
@@ -295,6 +300,7 @@ class CheckRunInfo:
     name: str
     head_sha: str
     external_id: str
+    named_pull: tuple[str, int] | None  # the pull request our external_id names, if any
     app_id: int | None
     pull_numbers: tuple[int, ...]
     requested_action: str | None
@@ -305,10 +311,13 @@ def check_run_info(payload: Mapping[str, Any]) -> CheckRunInfo:
     """Parse a ``check_run`` event."""
     run = _object(payload, "check_run", "payload")
     requested = _object(payload, "requested_action", "payload", optional=True)
+    external_id = _text(run, "external_id", "check_run", optional=True, limit=255) or ""
+    named = EXTERNAL_ID.fullmatch(external_id)
     return CheckRunInfo(
         name=_required_text(run, "name", "check_run", limit=255),
         head_sha=_required_text(run, "head_sha", "check_run", pattern=SHA),
-        external_id=_text(run, "external_id", "check_run", optional=True, limit=255) or "",
+        external_id=external_id,
+        named_pull=(named["repo"].lower(), int(named["number"])) if named else None,
         app_id=_integer(
             _object(run, "app", "check_run", optional=True), "id", "app", optional=True
         ),

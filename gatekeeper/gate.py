@@ -230,6 +230,12 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
     ]
     if approvers:
         lines += ["", f"Approved so far by {', '.join('@' + a for a in approvers)}."]
+    blocking = _changes_requested_by(ordered, terms.mentors - {pr.author})
+    if blocking:
+        # Named so that the run is posted again (and re-dated) whenever a mentor asks for
+        # changes: the button pressed afterwards then dates after the request.
+        listed = ", ".join("@" + login for login in sorted(blocking))
+        lines += ["", f"Changes requested by {listed}."]
     stale = _stale_approvers(ordered, pr, terms) - set(approvers)
     if stale:
         listed = ", ".join("@" + login for login in sorted(stale))
@@ -242,6 +248,15 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
         approvers,
         terms.id,
     )
+
+
+def _changes_requested_by(ordered: list[Signal], eligible: frozenset[str] | set[str]) -> set[str]:
+    """Reviewers whose latest decisive word is a request for changes."""
+    latest: dict[str, Signal] = {}
+    for signal in ordered:
+        if signal.reviewer in eligible and signal.state in DECISIVE_STATES:
+            latest[signal.reviewer] = signal
+    return {r for r, s in latest.items() if s.state == CHANGES_REQUESTED}
 
 
 def _stale_approvers(ordered: list[Signal], pr: Pull, terms: Terms) -> set[str]:

@@ -20,7 +20,14 @@ import urllib3
 from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
 
 from gatekeeper.config import Settings
-from gatekeeper.events import PullInfo, ReviewInfo, pull_info, review_info, timestamp
+from gatekeeper.events import (
+    PayloadError,
+    PullInfo,
+    ReviewInfo,
+    pull_info,
+    review_info,
+    timestamp,
+)
 
 T = TypeVar("T")
 
@@ -42,8 +49,16 @@ class GitHubUnavailable(Exception):
     @property
     def permanent(self) -> bool:
         """A refusal that asking again will not change (422, 404, ...); rate limits are not."""
+        # 401: a token revoked or the clock skewed a moment; 403 and 429: rate limits.
         return (
-            self.status is not None and 400 <= self.status < 500 and self.status not in (403, 429)
+            self.status is not None
+            and 400 <= self.status < 500
+            and self.status
+            not in (
+                401,
+                403,
+                429,
+            )
         )
 
 
@@ -198,35 +213,6 @@ class GitHubApp:
         """One pull request as it is now."""
         return _call(lambda: pull_info(self._repo(installation_id, repo).get_pull(number).raw_data))
 
-    def open_pulls(self, *, installation_id: int, repo: str) -> list[PullInfo]:
-        """Every open pull request of ``repo``, from the list pages alone (no request per pull)."""
-
-        def fetch() -> list[PullInfo]:
-            # Reading raw_data would fetch each pull in full; the attributes below are all in
-            # the list answer, so PyGithub reads them without another request.
-            return [
-                PullInfo(
-                    repo=pull.base.repo.full_name.lower(),
-                    repo_display=pull.base.repo.full_name,
-                    number=pull.number,
-                    author=pull.user.login.lower(),
-                    author_display=pull.user.login,
-                    title=pull.title or "",
-                    url=pull.html_url or "",
-                    head_sha=pull.head.sha,
-                    base_ref=pull.base.ref or "",
-                    draft=bool(pull.draft),
-                    state=pull.state,
-                    merged=False,
-                    merged_by=None,
-                    merged_at=None,
-                    updated_at=timestamp(pull.updated_at),
-                )
-                for pull in self._repo(installation_id, repo).get_pulls(state="open")
-            ]
-
-        return _call(fetch)
-
     def open_pulls_if_changed(
         self, *, installation_id: int, repo: str, etags: list[str]
     ) -> tuple[list[PullInfo], list[str]]:
@@ -257,7 +243,11 @@ class GitHubApp:
                     more = page < len(etags)
                 elif 200 <= status < 300:
                     new_etags.append(lowered.get("etag", ""))
-                    changed += [pull_info(item) for item in json.loads(body)]
+                    changed += [
+                        info
+                        for item in json.loads(body)
+                        if (info := _parsed(pull_info, item)) is not None
+                    ]
                     more = 'rel="next"' in lowered.get("link", "")
                 else:
                     raise _status_error(status, lowered, body)
@@ -291,9 +281,10 @@ class GitHubApp:
         def fetch() -> list[ReviewInfo]:
             pull = self._repo(installation_id, repo).get_pull(number)
             return [
-                review_info(review.raw_data)
+                info
                 for review in pull.get_reviews()
                 if review.raw_data.get("state") != "PENDING"
+                and (info := _parsed(review_info, review.raw_data)) is not None
             ]
 
         return _call(fetch)
@@ -438,10 +429,21 @@ def _status_checks(data: dict[str, Any]) -> StatusChecks:
     )
 
 
+def _parsed(parse: Callable[[Any], T], data: Any) -> T | None:
+    """One item of a list GitHub answered, or None if it does not parse (a review by a deleted
+    account has no ``user``): one odd item must not hide the rest."""
+    try:
+        return parse(data)
+    except PayloadError:
+        return None
+
+
 def _call(operation: Callable[[], T]) -> T:
     """Run a PyGithub call, translating its failures into GitHubUnavailable."""
     try:
         return operation()
+    except PayloadError as error:  # GitHub answered something Gatekeeper cannot use
+        raise GitHubUnavailable(f"GitHub's answer is not usable: {error}", status=422) from error
     except GithubException as error:
         message = error.data.get("message") if isinstance(error.data, dict) else error.data
         if error.status == 404:

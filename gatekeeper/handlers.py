@@ -25,22 +25,38 @@ from gatekeeper.models import PullRequest, Repository
 # is not one), outside quotes and code (see ``asks_to_approve``).
 APPROVE_COMMAND = re.compile(r"[ \t]*/gatekeeper[ \t]+approve[ \t]*", re.IGNORECASE)
 FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+CLOSING_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
 
 
 def asks_to_approve(body: str) -> bool:
     """Whether a comment holds the approve command as a line of its own, written by its
-    author: not quoted (``>``), not inside a fenced or indented code block."""
+    author: not quoted (``>``, and the lines a quote runs on into), not inside a fenced or
+    indented code block, not inside an HTML comment. Lines end only at ``\n``, as GitHub's
+    Markdown has it (a U+2028 is not a line break there)."""
     fence: str | None = None
-    for line in body.splitlines():
-        opening = FENCE.match(line)
+    quoted = hidden = False
+    for line in body.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if fence is not None:
-            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence):
+            closing = CLOSING_FENCE.fullmatch(line)
+            if closing and closing.group(1)[0] == fence[0] and len(closing.group(1)) >= len(fence):
                 fence = None
             continue
-        if opening:
-            fence = opening.group(1)
+        if hidden:
+            hidden = "-->" not in line
             continue
-        if line.startswith(("    ", "\t")) or line.lstrip(" ").startswith(">"):
+        if opening := FENCE.match(line):
+            fence, quoted = opening.group(1), False
+            continue
+        if "<!--" in line and "-->" not in line.split("<!--", 1)[1]:
+            hidden = True
+            continue
+        if not line.strip():
+            quoted = False
+            continue
+        if line.lstrip(" ").startswith(">"):
+            quoted = True
+            continue
+        if quoted or line.startswith(("    ", "\t")):  # a quote's lazy continuation; code
             continue
         if APPROVE_COMMAND.fullmatch(line):
             return True
@@ -124,7 +140,7 @@ def check_run_action(ctx: Context) -> None:
     run = events.check_run_info(ctx.payload)
     if run.name != ctx.settings.check_name or not _ours(ctx, run):
         return
-    repo, head_sha = ctx.envelope.repo or "", run.head_sha
+    repo, head_sha = _repository(ctx), run.head_sha
     pulls = _pulls_of_check_run(ctx, run)
     if ctx.envelope.action == "rerequested":
         for pull in pulls:
@@ -161,8 +177,8 @@ def check_suite_requested(ctx: Context) -> None:
     """
     suite = events.check_suite_info(ctx.payload)
     head_sha = suite.head_sha
-    repo = ctx.envelope.repo or ""
-    for number in suite.pull_numbers:
+    repo = _repository(ctx)
+    for number in sorted(set(suite.pull_numbers)):  # one lock order for every path
         pull = store.find_pull(ctx.session, repo=repo, number=number, lock=True)
         if pull is not None and pull.head_sha == head_sha:
             decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
@@ -181,21 +197,25 @@ def comment_created(ctx: Context) -> None:
     comment = events.comment_info(ctx.payload)
     if not comment.on_pull_request or not asks_to_approve(comment.body):
         return
-    repo = ctx.envelope.repo or ""
+    repo = _repository(ctx)
     pull = store.find_pull(ctx.session, repo=repo, number=comment.number, lock=True)
     if pull is None:
         raise NeedsPull(repo, comment.number)
     # Dated when written, so a later "changes requested" wins even if this arrives late, and
     # bound to the commit that was the head then, so a push since needs a new look.
     written = comment.created_at or ctx.now
-    _approve(
-        ctx,
-        pull,
-        source="comment",
-        github_id=comment.id,
-        at=written,
-        commit_id=store.head_at(ctx.session, pull=pull, at=written),
-    )
+    head = store.head_at(ctx.session, pull=pull, at=written)
+    if head is None:  # written before any head Gatekeeper saw: which commit is unknown
+        decisions.audit(
+            ctx.session,
+            pull,
+            actor=ctx.envelope.sender or "unknown",
+            kind="approval_refused",
+            detail="comment: written before the commits Gatekeeper knows; approve again",
+            at=ctx.now,
+        )
+        return
+    _approve(ctx, pull, source="comment", github_id=comment.id, at=written, commit_id=head)
 
 
 @on("merge_group", "checks_requested")
@@ -203,7 +223,7 @@ def merge_group_requested(ctx: Context) -> None:
     """Pull requests enter the merge queue only after their own gate passed."""
     outbox.desire_merge_group(
         ctx.session,
-        repo=ctx.envelope.repo or "",
+        repo=_repository(ctx),
         head_sha=events.merge_group_head(ctx.payload),
         settings=ctx.settings,
         now=ctx.now,
@@ -275,6 +295,14 @@ def _approve(
     )
 
 
+def _repository(ctx: Context) -> str:
+    """The repository of an event about one (GitHub always says; a payload that does not is
+    not one of its)."""
+    if not ctx.envelope.repo:
+        raise events.PayloadError(f"payload.repository is missing for {ctx.envelope.event}")
+    return ctx.envelope.repo
+
+
 def _ours(ctx: Context, run: events.CheckRunInfo) -> bool:
     return ctx.settings.github_app_id is None or run.app_id in (None, ctx.settings.github_app_id)
 
@@ -292,8 +320,7 @@ def _pulls_of_check_run(ctx: Context, run: events.CheckRunInfo) -> list[PullRequ
     ]
     if found:
         return found
-    named, _, number = run.external_id.rpartition("#")
-    numbers = [int(number)] if named == repo and number.isdigit() and len(number) < 10 else []
+    numbers = [run.named_pull[1]] if run.named_pull and run.named_pull[0] == repo else []
     numbers += list(run.pull_numbers)
     for candidate in numbers:
         pull = store.find_pull(ctx.session, repo=repo, number=candidate, lock=True)

@@ -225,6 +225,7 @@ class CommitCheck(SQLModel, table=True):
     last_error: str | None = None
     gave_up: bool = False
     claimed_until: datetime | None = _when(nullable=True)
+    claim_token: str | None = Field(default=None, max_length=32)
 
 
 class Job(SQLModel, table=True):

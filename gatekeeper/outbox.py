@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,9 +114,9 @@ def _locked(session: Session, *, repo: str, head_sha: str, name: str, now: datet
 
 def _want(session: Session, row: CommitCheck, body: dict[str, Any], *, now: datetime) -> bool:
     digest = fingerprint(body)
-    if row.installation_id is None:
-        row.installation_id = store.installation_of(session, repo=row.repo)
-    if digest == row.fingerprint:
+    # The installation as last seen: a reinstalled App has a new one.
+    row.installation_id = store.installation_of(session, repo=row.repo) or row.installation_id
+    if digest == row.fingerprint and not row.gave_up:
         session.add(row)
         return False
     row.version += 1
@@ -180,6 +181,13 @@ class Claimed:
     check_run_id: int | None
     fresh: bool
     attempts: int
+    token: str  # this claim's own: only its holder may record or release it
+    unfinished: bool = False  # an earlier claim ended without a record (a crash, a hang)
+
+    @property
+    def may_exist(self) -> bool:
+        """Whether an earlier try may have created the run without our knowing its id."""
+        return self.attempts > 0 or self.unfinished
 
 
 def _pending() -> Any:
@@ -239,6 +247,7 @@ def claim(session: Session, *, now: datetime, writes_per_installation: int = 1) 
     ):
         session.commit()  # another worker took the installation's last slot a moment ago
         return None
+    token = secrets.token_hex(8)
     claimed = Claimed(
         id=row.id,
         repo=row.repo,
@@ -251,8 +260,10 @@ def claim(session: Session, *, now: datetime, writes_per_installation: int = 1) 
         check_run_id=row.check_run_id,
         fresh=row.fresh_version is not None and row.fresh_version > row.posted_version,
         attempts=row.attempts,
+        token=token,
+        unfinished=row.claim_token is not None,
     )
-    row.claimed_until = now + LEASE
+    row.claimed_until, row.claim_token = now + LEASE, token
     session.add(row)
     session.commit()
     return claimed
@@ -285,6 +296,7 @@ def record_posted(session: Session, claimed: Claimed, *, run_id: int, now: datet
         sa.update(table)
         .where(table.c.id == claimed.id)
         .where(table.c.posted_version < claimed.version)
+        .where(table.c.claim_token == claimed.token)
         .values(
             posted_version=claimed.version,
             posted_fingerprint=claimed.fingerprint,
@@ -294,6 +306,7 @@ def record_posted(session: Session, claimed: Claimed, *, run_id: int, now: datet
             last_error=None,
             next_attempt_at=None,
             claimed_until=None,
+            claim_token=None,
             gave_up=False,
             fresh_version=sa.case(
                 (table.c.fresh_version <= claimed.version, None), else_=table.c.fresh_version
@@ -308,16 +321,21 @@ def record_posted(session: Session, claimed: Claimed, *, run_id: int, now: datet
 
 
 def record_failure(session: Session, claimed: Claimed, *, error: str, retry_at: datetime) -> None:
-    """Keep the desire for another try at ``retry_at``; its reason shows on the dashboard."""
+    """Keep the desire for another try at ``retry_at``; its reason shows on the dashboard.
+
+    A newer version stored meanwhile is tried at once, not after this one's backoff.
+    """
     table = CommitCheck.__table__  # type: ignore[attr-defined]
     session.execute(
         sa.update(table)
         .where(table.c.id == claimed.id)
+        .where(table.c.claim_token == claimed.token)
         .values(
             attempts=table.c.attempts + 1,
-            next_attempt_at=retry_at,
+            next_attempt_at=sa.case((table.c.version == claimed.version, retry_at), else_=None),
             last_error=error[:500],
             claimed_until=None,
+            claim_token=None,
         )
     )
     session.commit()
@@ -325,24 +343,41 @@ def record_failure(session: Session, claimed: Claimed, *, error: str, retry_at: 
 
 def give_up(session: Session, claimed: Claimed, *, reason: str) -> None:
     """GitHub refused this version for good: stop retrying it (a newer version is tried anew)."""
-    _give_up(session, claimed.id, claimed.version, reason)
+    _give_up(session, claimed.id, claimed.version, reason, token=claimed.token)
     session.commit()
 
 
-def _give_up(session: Session, row_id: int | None, version: int, reason: str) -> None:
+def _give_up(
+    session: Session, row_id: int | None, version: int, reason: str, *, token: str | None = None
+) -> None:
     table = CommitCheck.__table__  # type: ignore[attr-defined]
-    session.execute(
+    statement = (
         sa.update(table)
         .where(table.c.id == row_id)
         .where(table.c.posted_version < version)
-        .values(posted_version=version, gave_up=True, last_error=reason[:500], claimed_until=None)
+        # Only the version given up is marked so; a newer one waiting is still tried.
+        .values(
+            posted_version=version,
+            gave_up=table.c.version == version,
+            last_error=reason[:500],
+            claimed_until=None,
+            claim_token=None,
+        )
     )
+    if token is not None:
+        statement = statement.where(table.c.claim_token == token)
+    session.execute(statement)
 
 
 def release(session: Session, claimed: Claimed) -> None:
-    """Let another worker (or this one, later) take the commit."""
+    """Let another worker (or this one, later) take the commit, if the claim is still ours."""
     table = CommitCheck.__table__  # type: ignore[attr-defined]
-    session.execute(sa.update(table).where(table.c.id == claimed.id).values(claimed_until=None))
+    session.execute(
+        sa.update(table)
+        .where(table.c.id == claimed.id)
+        .where(table.c.claim_token == claimed.token)
+        .values(claimed_until=None, claim_token=None)
+    )
 
 
 def pending_count(session: Session) -> int:
@@ -373,5 +408,6 @@ def posted_shas(session: Session, *, repo: str, name: str) -> set[str]:
             .where(CommitCheck.repo == repo)
             .where(CommitCheck.name == name)
             .where(col(CommitCheck.version) > 0)
+            .where(sa.not_(col(CommitCheck.gave_up)))
         )
     )

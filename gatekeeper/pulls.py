@@ -153,19 +153,14 @@ def _remember_head(session: Session, pull: PullRequest, *, head_sha: str, since:
     )
 
 
-def head_at(session: Session, *, pull: PullRequest, at: datetime) -> str:
-    """The commit that was ``pull``'s head at ``at``, as far as Gatekeeper saw.
-
-    Before the first head it saw, the first one it saw: an approval written then can only
-    have been meant for that commit or an older one, never for a later push.
-    """
+def head_at(session: Session, *, pull: PullRequest, at: datetime) -> str | None:
+    """The commit that was ``pull``'s head at ``at``, as far as Gatekeeper saw; None before
+    the first head it saw (its ``opened`` may have been lost: the commit is unknown)."""
     heads = session.exec(
         select(PullHead).where(PullHead.pull_request_id == pull.id).order_by(col(PullHead.since))
     ).all()
     earlier = [h for h in heads if h.since <= at]
-    if earlier:
-        return earlier[-1].head_sha
-    return heads[0].head_sha if heads else pull.head_sha
+    return earlier[-1].head_sha if earlier else None
 
 
 def _older(info: PullInfo, pull: PullRequest) -> bool:

@@ -17,13 +17,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import decisions, outbox
+from gatekeeper import db, decisions, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.github import GitHubApp, GitHubNotFound, GitHubUnavailable
-from gatekeeper.models import Delivery, Mentorship, Redelivery, Repository, SweepRun
-from gatekeeper.worker import apply_pull
+from gatekeeper.models import Delivery, Mentorship, Redelivery, Repository, SweepRun, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +168,8 @@ def _reevaluate_stored(
     session: Session, mentorship: Mentorship, *, settings: Settings, now: datetime
 ) -> int:
     changed = 0
+    session.expire_all()  # decided from the rows as they are now, not as first loaded
+    now = _later(now)
     try:
         decisions.reevaluate_open_pulls(session, mentorship, settings=settings, now=now)
         changed = outbox.flush(session, settings=settings, now=now)
@@ -238,6 +239,10 @@ def _sync(
 ) -> None:
     """Refresh one pull request and its reviews from GitHub; the pull itself only if it changed."""
     report.pulls += 1
+    # A sweep takes a while: what it loaded earlier, and the moment it started, must not
+    # decide now (a mentorship ended meanwhile would be undone).
+    session.expire_all()
+    now = _later(now)
     stored = store.find_pull(session, repo=repo, number=number)
     session.commit()  # no transaction stays open while GitHub answers
     try:
@@ -268,7 +273,7 @@ def _sync(
             report.changed += outbox.flush(session, settings=settings, now=now)
         else:
             before = outbox.pending_count(session)
-            apply_pull(session, info=info, reviews=reviews, settings=settings, now=now)
+            decisions.apply_pull(session, info=info, reviews=reviews, settings=settings, now=now)
             report.changed += max(0, outbox.pending_count(session) - before)
         session.commit()
     except sa.exc.SQLAlchemyError as error:
@@ -334,6 +339,11 @@ def _scan(
         session.commit()
 
 
+def _later(moment: datetime) -> datetime:
+    """The sweep's moment, or now if the clock has moved past it (a test may sweep ahead)."""
+    return max(moment, utcnow())
+
+
 def _gone(session: Session, repo: str, *, now: datetime, report: Report) -> None:
     """GitHub no longer shows ``repo`` to the App: skip it until an event names it again."""
     row = session.get(Repository, repo)
@@ -372,10 +382,16 @@ def _redeliver_failed(
         except GitHubUnavailable as error:
             report.failures.append(f"redelivery of {delivery.guid}: {error}")
             continue
-        session.add(
-            Redelivery(
-                guid=delivery.guid, github_id=delivery.id, event=delivery.event, requested_at=now
-            )
+        db.insert_missing(  # two sweeps on SQLite (no lock there) may both get here
+            session,
+            Redelivery,
+            {
+                "guid": delivery.guid,
+                "github_id": delivery.id,
+                "event": delivery.event,
+                "requested_at": now,
+            },
+            ["guid"],
         )
         session.commit()
         report.redelivered += 1

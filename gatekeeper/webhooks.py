@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import json
 import logging
+import random
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +33,7 @@ from gatekeeper.models import Delivery, utcnow
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
-ATTEMPTS = 5  # a race resolves in one more try; a deadlock or busy database in a few
+ATTEMPTS = 8  # a race resolves in one more try; a deadlock or busy database in a few
 DELIVERY_ID_LIMIT = 255  # GitHub's are 36-character GUIDs
 BODY_LIMIT = 25 * 2**20  # GitHub caps payloads at 25 MB; MAX_CONTENT_LENGTH is the same
 
@@ -125,7 +127,12 @@ def apply(
     ``replay`` applies a deferred delivery (the worker, once GitHub has been asked).
     """
     error: Exception | None = None
-    for _attempt in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            # Give the transaction in the way time to finish (SQLite refuses at once a
+            # transaction that read before another one wrote); jittered, so two retrying
+            # deliveries do not meet again.
+            time.sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + random.random()))
         try:
             seen = session.get(Delivery, delivery_id)
             if seen is not None and seen.outcome not in ("failed", "deferred"):
@@ -147,15 +154,18 @@ def apply(
                 payload=payload,
                 digest=digest,
             )
+        except sa.exc.DataError as failure:  # a value the schema cannot hold: the payload's
+            session.rollback()
+            return _failed(session, event, delivery_id, payload, failure)
         except sa.exc.IntegrityError as failure:
             # Upserts make races rare; one that remains resolves on the next try. A refusal
-            # that persists is the payload's doing (a value the schema cannot hold).
+            # that persists is the payload's doing.
             session.rollback()
             error = failure
         except sa.exc.DBAPIError as failure:
+            # A deadlock, a lost connection, a busy SQLite, a schema behind the code during
+            # a deploy: none is the payload's fault, so GitHub is asked to send it again.
             session.rollback()
-            if not db.is_transient(failure):
-                return _failed(session, event, delivery_id, payload, failure)
             error = failure
     assert error is not None
     if isinstance(error, sa.exc.IntegrityError):

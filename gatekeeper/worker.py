@@ -22,13 +22,11 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import decisions, jobs, outbox
+from gatekeeper import db, decisions, jobs, outbox
 from gatekeeper import pulls as store
-from gatekeeper.config import Settings
-from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
-from gatekeeper.models import Delivery, PullRequest, utcnow
+from gatekeeper.models import Delivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +79,28 @@ class Worker:
     # ------------------------------------------------------------------ loops
 
     def step(self) -> bool:
-        """Do one piece of due work; False when there is none (or GitHub is not configured)."""
+        """Do one piece of due work; False when there is none (or GitHub is not configured).
+
+        Nothing a piece of work raises ends the worker: it is logged with its traceback and
+        the work is retried later (the post or the job keeps its claim until its lease ends).
+        """
         if self.github is None:
             return False
         with self.app.app_context(), Session(self.engine, expire_on_commit=False) as session:
             try:
                 return self._step(session)
-            except sa.exc.SQLAlchemyError as error:
+            except sa.exc.DBAPIError as error:
                 session.rollback()
-                log.warning(
-                    "worker step failed on the database, retrying: %s", type(error).__name__
-                )
+                if not db.is_transient(error):
+                    log.exception("worker step failed on the database")
+                    return False
+                # Another worker or a delivery changed the same rows: try again shortly.
+                log.info("worker step met a concurrent change, retrying: %s", type(error).__name__)
+                time.sleep(0.05)
+                return True
+            except Exception:
+                session.rollback()
+                log.exception("worker step failed; its work is retried once its claim ends")
                 return False
 
     def _step(self, session: Session) -> bool:
@@ -176,7 +185,20 @@ class Worker:
             session.rollback()
             self._post_failed(session, claimed, error, where)
             return
-        outbox.record_posted(session, claimed, run_id=run_id, now=utcnow())
+        except Exception as error:  # a bug must not end the worker, nor lose the desire
+            session.rollback()
+            log.exception("check on %s not posted", where)
+            outbox.record_failure(
+                session,
+                claimed,
+                error=type(error).__name__,
+                retry_at=utcnow() + backoff(claimed.attempts + 1),
+            )
+            self.tally.add(failure=f"{where}: {type(error).__name__}")
+            return
+        if not outbox.record_posted(session, claimed, run_id=run_id, now=utcnow()):
+            log.info("check on %s posted, but a newer post or claim got there first", where)
+            return
         body = claimed.body
         log.info("check on %s posted: %s (version %d)", where, body["conclusion"], claimed.version)
         self.tally.add(posted=f"{where}: {body['conclusion']} ({body['title']})")
@@ -203,9 +225,10 @@ class Worker:
         )
         with self._slot(installation_id):
             existing = None if claimed.fresh else claimed.check_run_id
-            if existing is None and not claimed.fresh and claimed.attempts > 0:
-                # An attempt whose answer was lost may have created the run: find it rather
-                # than create a second one. A first attempt has nothing to find.
+            if existing is None and not claimed.fresh and claimed.may_exist:
+                # An attempt whose answer was lost (or a worker that died after posting) may
+                # have created the run: find it rather than create a second one. A first
+                # attempt has nothing to find.
                 existing = github.find_check_run(
                     installation_id=installation_id,
                     repo=claimed.repo,
@@ -271,12 +294,13 @@ class Worker:
             jobs.retry_later(session, job, error=str(error), at=retry_at)
             self.tally.add(failure=f"{job.key}: {error}")
             return
-        except sa.exc.SQLAlchemyError as error:
+        except Exception as error:  # a database hiccup, or a bug: never the end of the worker
             session.rollback()
+            log.exception("job %s failed, retrying later", job.key)
             jobs.retry_later(
                 session, job, error=type(error).__name__, at=utcnow() + backoff(job.attempts + 1)
             )
-            self.tally.add(failure=f"{job.key}: database: {type(error).__name__}")
+            self.tally.add(failure=f"{job.key}: {type(error).__name__}")
             return
         jobs.done(session, job)
         self.tally.add(job=True)
@@ -301,7 +325,7 @@ class Worker:
         info = self.github.pull(installation_id=installation_id, repo=repo, number=number)
         reviews = self.github.reviews(installation_id=installation_id, repo=repo, number=number)
         now = utcnow()
-        apply_pull(session, info=info, reviews=reviews, settings=self.settings, now=now)
+        decisions.apply_pull(session, info=info, reviews=reviews, settings=self.settings, now=now)
         session.commit()
         delivery_id = job.args.get("delivery_id")
         delivery = session.get(Delivery, delivery_id) if delivery_id else None
@@ -316,6 +340,13 @@ class Worker:
                 payload=dict(delivery.payload),
                 replay=True,
             )
+            if answer.status >= 500:  # the database failed it: GitHub will not resend it
+                raise GitHubUnavailable(f"deferred delivery not applied yet: {answer.fields}")
+            if answer.outcome == "deferred":
+                # GitHub's answer did not give us the pull request the delivery names (it
+                # moved, say): asking again would loop.
+                self._give_up_job(session, job, "the pull request it names is not on GitHub")
+                return
             log.info("deferred delivery %s applied: %s", delivery_id, answer.outcome)
 
     def _reconcile(self, session: Session, job: jobs.Claimed) -> None:
@@ -350,24 +381,6 @@ class Worker:
                     raise
                 # Not a collaborator, say: asking again changes nothing.
                 log.warning("reviews for %s#%s refused: %s", repo, number, error)
-
-
-def apply_pull(
-    session: Session,
-    *,
-    info: PullInfo,
-    reviews: list[ReviewInfo],
-    settings: Settings,
-    now: datetime,
-) -> PullRequest:
-    """Store a pull request and its reviews as GitHub has them, and re-decide its gate."""
-    pull = store.upsert_pull(session, info=info, now=now)
-    for review in reviews:
-        store.upsert_review(session, pull=pull, info=review, now=now)
-    session.flush()
-    decisions.reevaluate(session, pull, settings=settings, now=now)
-    outbox.flush(session, settings=settings, now=now)
-    return pull
 
 
 def _retry_at(error: GitHubUnavailable, *, attempts: int) -> datetime:

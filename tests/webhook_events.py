@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import itertools
 import json
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -172,8 +173,9 @@ class Events:
         body: str,
         comment_id: int = 9001,
         on_pull: bool = True,
+        created_at: str | None = None,
     ) -> dict[str, Any]:
-        """An ``issue_comment`` event, by default on a pull request."""
+        """An ``issue_comment`` event, by default on a pull request, written now (or then)."""
         payload = example("issue_comment", action)
         issue, comment = payload["issue"], payload["comment"]
         issue["number"] = number
@@ -185,6 +187,7 @@ class Events:
         else:
             issue.pop("pull_request", None)
         comment["id"], comment["body"] = comment_id, body
+        comment["created_at"] = created_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         _user(comment["user"], sender)
         return self._envelope(payload, sender)
 

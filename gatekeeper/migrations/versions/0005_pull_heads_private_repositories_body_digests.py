@@ -1,4 +1,4 @@
-"""Pull request heads over time, private repositories, delivery body digests
+"""Pull request heads over time, private repositories, delivery body digests, claim tokens
 
 Revision ID: 0005
 Revises: 0004
@@ -46,8 +46,15 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_delivery_body_digest", ["body_digest"])
 
+    with op.batch_alter_table("commitcheck") as batch_op:
+        batch_op.add_column(
+            sa.Column("claim_token", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True)
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("commitcheck") as batch_op:
+        batch_op.drop_column("claim_token")
     with op.batch_alter_table("delivery") as batch_op:
         batch_op.drop_index("ix_delivery_body_digest")
         batch_op.drop_column("body_digest")
