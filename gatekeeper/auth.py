@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import (
     Blueprint,
@@ -193,8 +194,10 @@ def callback():  # type: ignore[no-untyped-def]
         response = client.get("user", token=token)
         response.raise_for_status()
         profile = response.json()
-    except (OAuthError, requests.RequestException, ValueError) as error:
-        current_app.logger.warning("sign-in failed: %r", error)
+    except (OAuthError, AuthlibBaseError, requests.RequestException, ValueError) as error:
+        # A callback without its code (a user who pressed "Cancel", a crafted URL) is
+        # Authlib's OAuth2Error, not the client's OAuthError: both are a failed sign-in.
+        current_app.logger.warning("sign-in failed: %s", type(error).__name__)
         return render_template("login.html", failed=True), 400
     target = safe_next(session.pop("next", None)) or "/"
     _sign_in(profile["login"])

@@ -103,4 +103,14 @@ def session(app: Flask) -> Iterator[Session]:
 
 
 # The gate's fixtures (the app wired to a fake GitHub) live beside their helpers.
+# One Chromium for the session: fixtures imported into two modules would start two.
+from browser_support import browser, chromium, live  # noqa: E402, F401
 from gate_support import gate_app, github_fake, world  # noqa: E402, F401
+
+
+@pytest.hookimpl(tryfirst=True)  # before hypothesis's own hook loads the profile asked for
+def pytest_configure(config: pytest.Config) -> None:
+    """The fuzz tests' long local run: ``pytest tests/test_fuzz.py --hypothesis-profile=long``."""
+    from hypothesis import settings
+
+    settings.register_profile("long", max_examples=5_000, deadline=None)

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlmodel import Session
 
-from browser_support import REPO, Live, browser, chromium, live, screenshot  # noqa: F401
+from browser_support import REPO, Live, screenshot
 from gate_support import promote
 from gatekeeper import settings_of
 from gatekeeper.demo import populate
@@ -19,7 +19,7 @@ SHA = "c" * 40
 
 
 @pytest.fixture
-def page(browser, live: Live) -> Iterator:  # noqa: F811
+def page(browser, live: Live) -> Iterator:
     """A fresh browser context (no cookies) that records every request leaving it."""
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     tab = context.new_page()
@@ -30,7 +30,7 @@ def page(browser, live: Live) -> Iterator:  # noqa: F811
     context.close()
 
 
-def sign_in(page, live: Live, login: str) -> None:  # noqa: F811
+def sign_in(page, live: Live, login: str) -> None:
     """Sign in with (the fake) GitHub from the header, as ``login``."""
     live.fake.oauth_next_login = login
     page.get_by_role("link", name="Sign in with GitHub").click()
@@ -43,7 +43,7 @@ def sign_out(page) -> None:
     page.get_by_role("link", name="Sign in with GitHub").wait_for()
 
 
-def test_the_month_from_start_to_end_in_a_browser(page, live: Live):  # noqa: F811
+def test_the_month_from_start_to_end_in_a_browser(page, live: Live):
     """Maintainer starts, the PR waits, the mentor approves (GitHub gets success), the mentee sees it, the maintainer ends."""
     pull_path = f"/pulls/{REPO}/7"
 
@@ -129,7 +129,7 @@ def test_the_month_from_start_to_end_in_a_browser(page, live: Live):  # noqa: F8
             assert host in (urlsplit(live.url).netloc, urlsplit(live.fake.url).netloc)
 
 
-def test_pages_are_readable_on_a_phone(browser, live: Live):  # noqa: F811
+def test_pages_are_readable_on_a_phone(browser, live: Live):
     """At a phone's width nothing overflows sideways except the timeline's own scroll box."""
     with Session(live.app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
         populate(session, settings=settings_of(live.app), now=utcnow())
@@ -180,7 +180,7 @@ class PolicyWatch:
         return reported + logged + self.errors
 
 
-def test_pages_carry_the_headers_and_work_under_the_policy(browser, live: Live):  # noqa: F811
+def test_pages_carry_the_headers_and_work_under_the_policy(browser, live: Live):
     """In Chromium every page has the headers and reports no CSP violation; the live PEP 13
     check still runs (its script is a static file), and no other site can frame a page."""
     with Session(live.app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
@@ -229,7 +229,7 @@ def test_pages_carry_the_headers_and_work_under_the_policy(browser, live: Live):
     context.close()
 
 
-def test_a_form_posted_after_signing_out_elsewhere_goes_through_sign_in(browser, live: Live):  # noqa: F811
+def test_a_form_posted_after_signing_out_elsewhere_goes_through_sign_in(browser, live: Live):
     """A saved cookie signs nobody in after sign-out; a page left open sends its form to
     GitHub's sign-in and back (form-action allows GitHub), then the approval goes through."""
     promote(live.app, "mpage", ("colesbury", "vstinner"), actor="boss")

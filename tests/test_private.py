@@ -16,7 +16,7 @@ import requests
 import sqlalchemy as sa
 from sqlmodel import select
 
-from browser_support import WEBHOOK_SECRET, Live, browser, chromium, live  # noqa: F401
+from browser_support import WEBHOOK_SECRET, Live
 from fakegithub import FakeGitHub
 from gate_support import INSTALLATION, REPO, World, app_for, promote
 from gatekeeper import github_of
@@ -326,7 +326,7 @@ def test_a_repository_no_payload_described_is_public(story: Story):
 
 
 @pytest.mark.browser
-def test_a_signed_out_browser_sees_no_private_title_anywhere(browser, live: Live):  # noqa: F811
+def test_a_signed_out_browser_sees_no_private_title_anywhere(browser, live: Live):
     """Chromium, signed out, reads /, the mentee page, the PR page and the API: no private title
     in the HTML (attributes and the timeline's SVG included); the mentor, signed in, sees it."""
     live.fake.add_repo(SECRET_REPO, installation_id=INSTALLATION, private=True)
