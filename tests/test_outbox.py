@@ -130,6 +130,14 @@ class Steps:
         with app.app_context(), self.session() as session:
             sweep(session, settings=settings_of(app), github=github_of(app), now=utcnow())
 
+    def play(self, order: tuple[str, ...], first: Callable[[], None], second: Callable[[], None]):
+        """Run the named steps in ``order``, then let a worker finish what is left."""
+        actions = {"first": first, "second": second, "claim": self.claim, "send": self.send,
+                   "record": self.record, "sweep": self.sweep}  # fmt: skip
+        for name in order:
+            actions[name]()
+        self.world.work()
+
 
 def decided_check(world: World, head: str) -> dict[str, str]:
     """What gate.py decides for the commit from the final stored state."""
@@ -245,17 +253,7 @@ def test_every_interleaving_ends_with_github_showing_the_latest_decision(world, 
     for index, order in enumerate(orders):
         number, head = 100 + index, f"{index:04x}" + "c" * 36
         first, second = scenario(world, number, head)
-        steps = Steps(world, number, head)
-        actions = {
-            "first": first,
-            "second": second,
-            "claim": steps.claim,
-            "send": steps.send,
-            "record": steps.record,
-        }
-        for name in order:
-            actions[name]()
-        world.work()
+        Steps(world, number, head).play(order, first, second)
         final_head = world.pull(number).head_sha
         assert shown(world, final_head) == decided_check(world, final_head), order
         row = world.outbox(final_head)
@@ -278,18 +276,7 @@ def test_every_interleaving_with_a_sweep(world):
     for index, order in enumerate(orders):
         number, head = 500 + index, f"{index:04x}" + "d" * 36
         first, second = approved_then_changes_requested(world, number, head)
-        steps = Steps(world, number, head)
-        actions = {
-            "first": first,
-            "second": second,
-            "claim": steps.claim,
-            "send": steps.send,
-            "record": steps.record,
-            "sweep": steps.sweep,
-        }
-        for name in order:
-            actions[name]()
-        world.work()
+        Steps(world, number, head).play(order, first, second)
         assert shown(world, head) == decided_check(world, head), order
         assert shown(world, head)["conclusion"] == "action_required", order
         close(world, number, head)  # so that the next order's sweep has only its own to do
