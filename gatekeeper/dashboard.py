@@ -51,6 +51,16 @@ from gatekeeper.pages import (
 bp = Blueprint("dashboard", __name__)
 
 
+@bp.before_request
+def refuse_nul_characters():  # type: ignore[no-untyped-def]
+    """A NUL is no character of a login, a repository or a note (PostgreSQL refuses it in
+    text): a request carrying one, anywhere, is a 400 before anything reads it."""
+    values = [*(request.view_args or {}).values(), *request.args.values(), *request.form.values()]
+    if any("\x00" in str(value) for value in values):
+        abort(400, description="The request holds a NUL character.")
+    return None
+
+
 def now() -> datetime:
     """One clock reading per request, so a page never disagrees with itself."""
     return g.setdefault("now", utcnow())  # type: ignore[no-any-return]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -21,6 +22,18 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
 from gatekeeper import mentorships as lifecycle
+
+
+class CountField(IntegerField):
+    """A whole number a person types: at most nine digits, so that no validator meets an
+    integer too large for a float (or for the database)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist and len(str(valuelist[0]).strip()) > 9:
+            self.data = None
+            raise ValueError(self.gettext("Not a number of a sensible size."))
+        super().process_formdata(valuelist)
+
 
 # The browser stops typing at the limit; the server checks it again (lifecycle.TEXT_LIMIT).
 LIMITED = {"maxlength": lifecycle.TEXT_LIMIT}
@@ -54,10 +67,10 @@ class StartForm(FlaskForm):
     mentee = StringField("New core developer (GitHub login)", [DataRequired()])
     mentors = StringField("Mentors (GitHub logins, comma-separated)", [DataRequired()])
     start = DateTimeLocalField("Starts (UTC)", [Optional()], format="%Y-%m-%dT%H:%M")
-    days = IntegerField("Length in days", [Optional(), NumberRange(min=1, max=366)])
+    days = CountField("Length in days", [Optional(), NumberRange(min=1, max=366)])
     until = DateField("Or ends on", [Optional()])
     repositories = TextAreaField("Repositories (OWNER/REPO, one per line)", [Optional()])
-    approvals_required = IntegerField(
+    approvals_required = CountField(
         "Mentor approvals needed per pull request", [InputRequired(), NumberRange(min=1)], default=1
     )
     dismiss_stale_approvals = BooleanField("A new push needs a new approval", default=True)
@@ -65,8 +78,8 @@ class StartForm(FlaskForm):
     vote_url = StringField(
         "Vote URL", [Optional(), checked_by(lifecycle.web_url, what="the vote URL")]
     )
-    votes_for = IntegerField("Votes for", [Optional(), NumberRange(min=0)])
-    votes_against = IntegerField("Votes against", [Optional(), NumberRange(min=0)])
+    votes_for = CountField("Votes for", [Optional(), NumberRange(min=0)])
+    votes_against = CountField("Votes against", [Optional(), NumberRange(min=0)])
     vote_opened = DateField("Vote opened", [Optional()])
     vote_closed = DateField("Vote closed", [Optional()])
     override_reason = TextAreaField(
@@ -94,7 +107,7 @@ class StartForm(FlaskForm):
 class ExtendForm(FlaskForm):
     """Move the end of a mentorship later."""
 
-    days = IntegerField("Add days", [Optional(), NumberRange(min=1, max=366)])
+    days = CountField("Add days", [Optional(), NumberRange(min=1, max=366)])
     until = DateField("Or run until", [Optional()])
 
 
