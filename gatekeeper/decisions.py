@@ -204,12 +204,25 @@ def apply_pull(
     reviews: list[ReviewInfo],
     settings: Settings,
     now: datetime,
-) -> PullRequest:
-    """Store a pull request and its reviews as GitHub has them, and re-decide its gate."""
+) -> int:
+    """Store a pull request and its reviews as GitHub has them and re-decide its gate; how
+    many commits' checks changed."""
     pull = store.upsert_pull(session, info=info, now=now)
+    return apply_reviews(session, pull, reviews=reviews, settings=settings, now=now)
+
+
+def apply_reviews(
+    session: Session,
+    pull: PullRequest,
+    *,
+    reviews: list[ReviewInfo],
+    settings: Settings,
+    now: datetime,
+) -> int:
+    """Store a (locked) pull request's reviews as GitHub has them and re-decide its gate; how
+    many commits' checks changed."""
     for review in reviews:
         store.upsert_review(session, pull=pull, info=review, now=now)
     session.flush()
     reevaluate(session, pull, settings=settings, now=now)
-    outbox.flush(session, settings=settings, now=now)
-    return pull
+    return outbox.flush(session, settings=settings, now=now)

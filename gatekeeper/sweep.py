@@ -159,11 +159,6 @@ def reconcile(
     return report
 
 
-def mentorship_by_id(session: Session, mentorship_id: int) -> Mentorship | None:
-    """A mentorship by id, or None."""
-    return session.get(Mentorship, mentorship_id)
-
-
 def _reevaluate_stored(
     session: Session, mentorship: Mentorship, *, settings: Settings, now: datetime
 ) -> int:
@@ -201,15 +196,18 @@ def _reconcile_in(
         return
     targets: dict[tuple[str, int], datetime | None] = {}
     session.commit()
-    for repo, number, updated_at in found:
+
+    def covered(repo: str) -> bool:
         # Search also finds public pull requests in repositories the App is not installed
         # on (or not through this installation); those are none of its business here.
-        row = session.get(Repository, repo.lower())
-        if row is not None and row.installation_id == installation_id and row.gone_at is None:
+        row = session.get(Repository, repo)
+        return row is not None and row.installation_id == installation_id and row.gone_at is None
+
+    for repo, number, updated_at in found:
+        if covered(repo.lower()):
             targets[(repo.lower(), number)] = updated_at
     for pull in store.open_pulls_of(session, author=mentorship.mentee):
-        row = session.get(Repository, pull.repo)
-        if row is not None and row.installation_id == installation_id and row.gone_at is None:
+        if covered(pull.repo):
             targets.setdefault((pull.repo, pull.number), None)
     for (repo, number), updated_at in sorted(targets.items()):
         _sync(
@@ -262,19 +260,15 @@ def _sync(
         report.failures.append(f"{repo}#{number}: {error}")
         return
     try:
-        if info is None:
-            assert stored is not None
-            pull = store.find_pull(session, repo=repo, number=number, lock=True)
-            assert pull is not None
-            for review in reviews:
-                store.upsert_review(session, pull=pull, info=review, now=now)
-            session.flush()
-            decisions.reevaluate(session, pull, settings=settings, now=now)
-            report.changed += outbox.flush(session, settings=settings, now=now)
-        else:
-            before = outbox.pending_count(session)
-            decisions.apply_pull(session, info=info, reviews=reviews, settings=settings, now=now)
-            report.changed += max(0, outbox.pending_count(session) - before)
+        pull = (
+            store.upsert_pull(session, info=info, now=now)
+            if info is not None
+            else store.find_pull(session, repo=repo, number=number, lock=True)
+        )
+        if pull is not None:  # None: deleted from the database since it was read
+            report.changed += decisions.apply_reviews(
+                session, pull, reviews=reviews, settings=settings, now=now
+            )
         session.commit()
     except sa.exc.SQLAlchemyError as error:
         # A webhook changed the same rows at this moment; it decided from the newer state.

@@ -26,7 +26,7 @@ from gatekeeper import db, decisions, jobs, outbox
 from gatekeeper import pulls as store
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
-from gatekeeper.models import Delivery, utcnow
+from gatekeeper.models import Delivery, Mentorship, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +352,7 @@ class Worker:
     def _reconcile(self, session: Session, job: jobs.Claimed) -> None:
         from gatekeeper import sweep  # the sweep enqueues jobs; it is only needed here
 
-        mentorship = sweep.mentorship_by_id(session, job.args["mentorship_id"])
+        mentorship = session.get(Mentorship, job.args["mentorship_id"])
         if mentorship is not None:
             report = sweep.reconcile(
                 session, mentorship, settings=self.settings, github=self.github, now=utcnow()
