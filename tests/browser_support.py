@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,13 @@ class Live:
 @pytest.fixture
 def live(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Live]:
     """The real app served on 127.0.0.1 against a started fake GitHub (OAuth and App)."""
+    with serving(tmp_path, migrated_sqlite) as running:
+        yield running
+
+
+@contextmanager
+def serving(folder: Path, migrated_sqlite: Path) -> Iterator[Live]:
+    """The live service with its database in ``folder``, for a fixture of any scope."""
     fake = FakeGitHub()
     fake.start()
     fake.add_installation(INSTALLATION, account="python")
@@ -124,7 +132,7 @@ def live(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Live]:
         "127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True
     )
     url = f"http://127.0.0.1:{server.server_port}"
-    database = tmp_path / "browser.sqlite"
+    database = folder / "browser.sqlite"
     shutil.copyfile(migrated_sqlite, database)
     app = create_app(
         {
