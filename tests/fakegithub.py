@@ -23,6 +23,13 @@ Gatekeeper uses, behaving as GitHub does where a client can tell:
 * The App's webhook deliveries: ``GET /app/hook/deliveries`` (cursor pagination, newest first)
   and ``POST /app/hook/deliveries/{id}/attempts``, which re-sends the payload, signed, to
   ``hook_target`` when one is set and lists the new attempt as a redelivery.
+* Several Apps: the fake's own (``app_id``, ``private_key_pem``) and any created through the
+  App manifest flow: ``POST /settings/apps/new`` (or ``/organizations/ORG/settings/apps/new``)
+  takes the form's ``manifest`` and ``state``, checks the manifest's shape, creates the App
+  with a new RSA key at once (as if its owner pressed "Create") and redirects to its
+  ``redirect_url`` with ``code`` and ``state``; ``POST /app-manifests/{code}/conversions``
+  trades a code, once and within an hour (else 404), for the App's id, key and secrets. Each
+  App's JWTs, installations (``add_installation(..., app_id=...)``) and check runs are its own.
 * Every JSON request body is validated against the operation's ``requestBody`` schema in
   GitHub's own OpenAPI description (``fixtures/openapi``) and the documented check-run limits;
   a failure is answered with 422 and recorded in ``violations``, which tests assert is empty.
@@ -44,6 +51,7 @@ import dataclasses
 import functools
 import hashlib
 import hmac
+import html
 import itertools
 import json
 import re
@@ -128,6 +136,27 @@ def invalid(message: str, **error: Any) -> GitHubError:
 
 
 @dataclasses.dataclass
+class FakeApp:
+    """A GitHub App the fake knows: the one it starts with, or one created from a manifest.
+
+    Tests may change ``permissions`` and ``events`` to plant what GitHub would report.
+    """
+
+    id: int
+    slug: str
+    name: str
+    pem: str  # the private key, PKCS#1 PEM as GitHub hands it out
+    public_key: rsa.RSAPublicKey
+    permissions: dict[str, str]
+    events: list[str]
+    owner: str | None = None  # the login that owns it (None for the fake's own App)
+    client_id: str = ""
+    client_secret: str = ""
+    webhook_secret: str | None = None
+    manifest: dict[str, Any] | None = None  # what it was created from, for tests to read
+
+
+@dataclasses.dataclass
 class _Req:
     method: str
     path: str
@@ -136,6 +165,7 @@ class _Req:
     auth: str  # as in Call.auth
     installation_id: int | None = None
     login: str | None = None
+    app_id: int | None = None  # the App a JWT or an installation token speaks for
     # Work to do once the lock is released and before answering, such as calling hook_target,
     # which may well call the fake back.
     then: list[Callable[[], None]] = dataclasses.field(default_factory=list)
@@ -244,6 +274,14 @@ def _app_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+def _pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,  # PKCS#1, as GitHub hands it out
+        serialization.NoEncryption(),
+    ).decode()
+
+
 @functools.cache
 def _body_validators() -> list[tuple[str, re.Pattern[str], Any]]:
     """(method, path regex, validator) for each operation with a JSON body; built once."""
@@ -289,6 +327,67 @@ def _body_errors(method: str, path: str, body: Any) -> list[str]:
     return errors
 
 
+MANIFEST_KEYS = {
+    "name": str,
+    "url": str,
+    "hook_attributes": dict,
+    "redirect_url": str,
+    "callback_urls": list,
+    "setup_url": str,
+    "description": str,
+    "public": bool,
+    "default_events": list,
+    "default_permissions": dict,
+    "request_oauth_on_install": bool,
+    "setup_on_update": bool,
+}
+
+
+def _manifest_errors(manifest: Any) -> list[str]:
+    """Every way ``manifest`` breaks the shape GitHub's App manifest parameters document."""
+    if not isinstance(manifest, dict):
+        return ["manifest: not a JSON object"]
+    errors = [
+        f"{key}: unknown manifest parameter" for key in sorted(set(manifest) - set(MANIFEST_KEYS))
+    ]
+    errors += [
+        f"{key}: must be a {kind.__name__}"
+        for key, kind in MANIFEST_KEYS.items()
+        if key in manifest and not isinstance(manifest[key], kind)
+    ]
+    if errors:
+        return errors
+    hook = manifest.get("hook_attributes", {})
+    urls = {
+        "url": manifest.get("url"),
+        "hook_attributes.url": hook.get("url") if "hook_attributes" in manifest else "http://x",
+        **{key: manifest[key] for key in ("redirect_url", "setup_url") if key in manifest},
+        **{f"callback_urls.{i}": url for i, url in enumerate(manifest.get("callback_urls", []))},
+    }
+    errors += [
+        f"{key}: must be an http(s) URL"
+        for key, url in urls.items()
+        if not isinstance(url, str) or not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url)
+    ]
+    if len(manifest.get("callback_urls", [])) > 10:
+        errors.append("callback_urls: at most 10")
+    if not isinstance(hook.get("active", True), bool):
+        errors.append("hook_attributes.active: must be a bool")
+    if not 1 <= len(manifest.get("name", "")) <= 34:
+        errors.append("name: between 1 and 34 characters")
+    errors += [
+        f"default_permissions.{name}: {access!r} is not read, write or admin"
+        for name, access in manifest.get("default_permissions", {}).items()
+        if access not in {"read", "write", "admin"}
+    ]
+    errors += [
+        f"default_events: {event!r} is not an event name"
+        for event in manifest.get("default_events", [])
+        if not isinstance(event, str) or not re.fullmatch(r"[a-z_]+", event)
+    ]
+    return errors
+
+
 class _QuietHandler(WSGIRequestHandler):
     """werkzeug's request handler without a log line per request."""
 
@@ -300,16 +399,22 @@ class FakeGitHub:
     """GitHub's REST API and OAuth web flow for one GitHub App, served on 127.0.0.1."""
 
     def __init__(self, *, app_id: int = 4242, app_slug: str = "gatekeeper-test") -> None:
-        self.app_id = app_id
+        self.app_id = app_id  # the fake's own App; more come from the manifest flow
         self.app_slug = app_slug
         self.bot_login = f"{app_slug}[bot]"
         key = _app_key()
-        self.private_key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,  # PKCS#1, as GitHub hands it out
-            serialization.NoEncryption(),
-        ).decode()
-        self._public_key = key.public_key()
+        self.private_key_pem = _pem(key)
+        self.apps: dict[int, FakeApp] = {
+            app_id: FakeApp(
+                id=app_id,
+                slug=app_slug,
+                name=app_slug,
+                pem=self.private_key_pem,
+                public_key=key.public_key(),
+                permissions=dict(PERMISSIONS),
+                events=list(EVENTS),
+            )
+        }
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._ids = itertools.count(1001)
@@ -321,6 +426,9 @@ class FakeGitHub:
 
         self._users: dict[str, dict[str, Any]] = {}  # by lowercase login
         self._installations: dict[int, str] = {}  # id -> account login
+        self._installation_apps: dict[int, int] = {}  # id -> the App it is an installation of
+        self._manifest_codes: dict[str, tuple[int, float]] = {}  # code -> (App id, expiry)
+        self.manifest_owner = "octocat"  # who is signed in to GitHub's "new App" page
         self._repos: dict[str, dict[str, Any]] = {}  # by lowercase full name
         self._pulls: dict[tuple[str, int], dict[str, Any]] = {}  # by (lowercase repo, number)
         self._protection: dict[tuple[str, str], dict[str, Any]] = {}
@@ -387,10 +495,29 @@ class FakeGitHub:
 
     # ------------------------------------------------------------------ state setup
 
-    def add_installation(self, installation_id: int, *, account: str = "python") -> None:
+    def add_installation(
+        self, installation_id: int, *, account: str = "python", app_id: int | None = None
+    ) -> None:
+        """An installation of the App ``app_id`` (the fake's own by default) on ``account``."""
         with self._lock:
+            if app_id is not None and app_id not in self.apps:
+                raise ValueError(f"no App {app_id}: create it from a manifest first")
             self._user(account, kind="Organization")
             self._installations[installation_id] = account
+            self._installation_apps[installation_id] = app_id or self.app_id
+
+    def app_by_slug(self, slug: str) -> FakeApp:
+        """The App called ``slug`` (KeyError if there is none)."""
+        with self._lock:
+            return next(app for app in self.apps.values() if app.slug == slug)
+
+    def age_manifest_codes(self, seconds: float) -> None:
+        """Let ``seconds`` pass for the manifest flow's codes (they expire after an hour)."""
+        with self._lock:
+            self._manifest_codes = {
+                code: (app_id, expiry - seconds)
+                for code, (app_id, expiry) in self._manifest_codes.items()
+            }
 
     def add_repo(
         self,
@@ -767,23 +894,48 @@ class FakeGitHub:
 
     def _installation_json(self, installation_id: int) -> dict[str, Any]:
         account = self._user(self._installations[installation_id])
+        app = self.apps[self._installation_apps[installation_id]]
         return {
             "id": installation_id,
             "account": self._user_json(account["login"]),
             "target_id": account["id"],
             "target_type": account["type"],
-            "app_id": self.app_id,
-            "app_slug": self.app_slug,
+            "app_id": app.id,
+            "app_slug": app.slug,
             "repository_selection": "selected",
             "access_tokens_url": f"{self.api_url}/app/installations/{installation_id}"
             "/access_tokens",
             "repositories_url": f"{self.api_url}/installation/repositories",
             "html_url": f"{self.url}/settings/installations/{installation_id}",
-            "permissions": PERMISSIONS,
-            "events": EVENTS,
+            "permissions": dict(app.permissions),
+            "events": list(app.events),
             "created_at": EPOCH,
             "suspended_at": None,
         }
+
+    def _app_json(self, app: FakeApp) -> dict[str, Any]:
+        return {
+            "id": app.id,
+            "slug": app.slug,
+            "node_id": _node_id("Integration", app.id),
+            "client_id": app.client_id or f"Iv1.{app.id:016x}",
+            "name": app.name,
+            "owner": self._user_json(app.owner) if app.owner else None,
+            "description": (app.manifest or {}).get("description", ""),
+            "external_url": (app.manifest or {}).get("url", self.url),
+            "html_url": f"{self.url}/apps/{app.slug}",
+            "created_at": EPOCH,
+            "updated_at": EPOCH,
+            "permissions": dict(app.permissions),
+            "events": list(app.events),
+            "installations_count": sum(
+                1 for owner in self._installation_apps.values() if owner == app.id
+            ),
+        }
+
+    def _of_app(self, req: _Req, installation_id: int) -> bool:
+        """Whether the installation exists and belongs to the App the request speaks for."""
+        return self._installation_apps.get(installation_id) == req.app_id
 
     def _pull_json(self, pull: dict[str, Any], *, full: bool = True) -> dict[str, Any]:
         repo, head_repo = self._repo(pull["repo"]), self._repos.get(pull["head_repo"].lower())
@@ -971,26 +1123,38 @@ class FakeGitHub:
         installation_id, expires = self._tokens.get(credential, (None, 0.0))
         if installation_id is not None and time.time() < expires:
             req.auth, req.installation_id = f"installation:{installation_id}", installation_id
+            req.app_id = self._installation_apps[installation_id]
         elif credential in self._oauth_tokens:
             req.login = self._oauth_tokens[credential]
             req.auth = f"oauth:{req.login}"
         else:
-            req.auth = "jwt" if self._jwt_valid(credential) else "invalid"
+            req.app_id = self._jwt_app(credential)
+            req.auth = "jwt" if req.app_id is not None else "invalid"
         return req
 
-    def _jwt_valid(self, token: str) -> bool:
+    def _jwt_app(self, token: str) -> int | None:
+        """The App whose key signed ``token``, if it is a valid App JWT at all."""
+        try:
+            issuer = str(jwt.decode(token, options={"verify_signature": False}).get("iss"))
+        except jwt.InvalidTokenError:
+            return None
+        # PyGithub sends iss as a string, GitHub takes an integer or the client id too.
+        app = next(
+            (a for a in self.apps.values() if issuer in {str(a.id), a.client_id or None}), None
+        )
+        if app is None:
+            return None
         try:
             claims = jwt.decode(
                 token,
-                self._public_key,
+                app.public_key,
                 algorithms=["RS256"],
                 leeway=60,
                 options={"require": ["iat", "exp", "iss"], "verify_iss": False},
             )
         except jwt.InvalidTokenError:
-            return False
-        # PyGithub sends iss as a string, GitHub takes an integer too; at most ten minutes.
-        return str(claims["iss"]) == str(self.app_id) and claims["exp"] - claims["iat"] <= 660
+            return None
+        return app.id if claims["exp"] - claims["iat"] <= 660 else None  # at most ten minutes
 
     def _api_reply(self, req: _Req, fault: _Fault | None) -> Reply:
         try:
@@ -1092,46 +1256,34 @@ class FakeGitHub:
 
     @route("GET", r"/app", app=True)
     def _get_app(self, req: _Req) -> Reply:
-        data = {
-            "id": self.app_id,
-            "slug": self.app_slug,
-            "node_id": _node_id("Integration", self.app_id),
-            "name": self.app_slug,
-            "owner": None,
-            "html_url": f"{self.url}/apps/{self.app_slug}",
-            "created_at": EPOCH,
-            "permissions": PERMISSIONS,
-            "events": EVENTS,
-            "installations_count": len(self._installations),
-        }
-        return 200, data, {}
+        assert req.app_id is not None
+        return 200, self._app_json(self.apps[req.app_id]), {}
 
     @route("GET", r"/app/installations", app=True)
     def _list_installations(self, req: _Req) -> Reply:
-        return self._paginate(
-            req, [self._installation_json(i) for i in sorted(self._installations)]
-        )
+        own = [i for i in sorted(self._installations) if self._of_app(req, i)]
+        return self._paginate(req, [self._installation_json(i) for i in own])
 
     @route("GET", r"/app/installations/(?P<installation_id>\d+)", app=True)
     def _get_installation(self, req: _Req, installation_id: str) -> Reply:
-        if int(installation_id) not in self._installations:
+        if not self._of_app(req, int(installation_id)):
             raise not_found()
         return 200, self._installation_json(int(installation_id)), {}
 
     @route("GET", REPO + r"/installation", app=True)
     def _repo_installation(self, req: _Req, repo: dict[str, Any]) -> Reply:
-        if repo["installation_id"] is None:
+        if repo["installation_id"] is None or not self._of_app(req, repo["installation_id"]):
             raise not_found()
         return 200, self._installation_json(repo["installation_id"]), {}
 
     @route("POST", r"/app/installations/(?P<installation_id>\d+)/access_tokens", app=True)
     def _create_token(self, req: _Req, installation_id: str) -> Reply:
-        if int(installation_id) not in self._installations:
+        if not self._of_app(req, int(installation_id)):
             raise not_found()
         token, expires = "ghs_" + secrets.token_urlsafe(27), _now() + timedelta(hours=1)
         self._tokens[token] = (int(installation_id), expires.timestamp())
         self.tokens_issued += 1
-        permissions = (req.body or {}).get("permissions") or PERMISSIONS
+        permissions = (req.body or {}).get("permissions") or self.apps[req.app_id].permissions
         data = {
             "token": token,
             "expires_at": _iso(expires),
@@ -1148,6 +1300,21 @@ class FakeGitHub:
         return self._paginate(
             req, repos, lambda chunk: {"total_count": len(repos), "repositories": chunk}
         )
+
+    @route("POST", r"/app-manifests/(?P<code>[^/]+)/conversions")
+    def _convert_manifest(self, req: _Req, code: str) -> Reply:
+        """The new App's id and secrets, once per code and within the hour, as on GitHub."""
+        app_id, expiry = self._manifest_codes.pop(code, (None, 0.0))
+        if app_id is None or time.time() >= expiry:
+            raise not_found()
+        app = self.apps[app_id]
+        secrets_ = {
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+            "webhook_secret": app.webhook_secret,
+            "pem": app.pem,
+        }
+        return 201, {**self._app_json(app), **secrets_}, {}
 
     # ------------------------------------------------------------------ the App's webhook
 
@@ -1275,6 +1442,7 @@ class FakeGitHub:
     @route("POST", REPO + r"/check-runs")
     def _create_check_run(self, req: _Req, repo: dict[str, Any]) -> Reply:
         self._require_commit(repo, req.body["head_sha"])
+        app = self.apps[req.app_id or self.app_id]  # the App whose installation posts it
         run_id = next(self._ids)
         url = f"{self.api_url}/repos/{repo['full_name']}/check-runs/{run_id}"
         empty = {"title": None, "summary": None, "text": None, "annotations_count": 0}
@@ -1286,14 +1454,14 @@ class FakeGitHub:
             "external_id": "",
             "url": url,
             "html_url": f"{self.url}/{repo['full_name']}/runs/{run_id}",
-            "details_url": f"{self.url}/apps/{self.app_slug}",
+            "details_url": f"{self.url}/apps/{app.slug}",
             "status": "queued",
             "conclusion": None,
             "started_at": _iso(_now()),
             "completed_at": None,
             "output": {**empty, "annotations_url": f"{url}/annotations"},
             "check_suite": {"id": run_id},
-            "app": {"id": self.app_id, "slug": self.app_slug, "name": self.app_slug},
+            "app": {"id": app.id, "slug": app.slug, "name": app.name},
             "pull_requests": [],
             "writes": [],  # for tests only: when each create or update was stored
         }
@@ -1562,6 +1730,9 @@ class FakeGitHub:
     def _web(self, req: _Req, accept: str) -> Response:
         if req.method == "GET" and req.path == "/login/oauth/authorize":
             return self._authorize(req)
+        new_app = re.fullmatch(r"/(?:organizations/(?P<org>[^/]+)/)?settings/apps/new", req.path)
+        if req.method == "POST" and new_app is not None:
+            return self._create_app_from_manifest(req, new_app["org"])
         if req.method == "POST" and req.path == "/login/oauth/access_token":
             reply = self._exchange_code(req.body if isinstance(req.body, dict) else {})
             if "application/json" in accept:
@@ -1583,6 +1754,59 @@ class FakeGitHub:
         separator = "&" if "?" in redirect_uri else "?"
         location = f"{redirect_uri}{separator}{urllib.parse.urlencode(params)}"
         return Response("", 302, {"Location": location})
+
+    # ------------------------------------------------------------------ the App manifest flow
+
+    def _create_app_from_manifest(self, req: _Req, org: str | None) -> Response:
+        """GitHub's "new App" page, submitted at once: create the App, redirect with a code."""
+        form = req.body if isinstance(req.body, dict) else {}
+        try:
+            manifest = json.loads(form.get("manifest", ""))
+        except ValueError:
+            manifest = None
+        errors = _manifest_errors(manifest)
+        slug = re.sub(r"[^a-z0-9]+", "-", str((manifest or {}).get("name", "")).lower()).strip("-")
+        if not errors and any(app.slug == slug for app in self.apps.values()):
+            errors = [f"name: {slug!r} is already taken"]
+        if errors:
+            self.violations.append(f"POST {req.path}: " + "; ".join(errors))
+            page = "<h1>Invalid GitHub App manifest</h1>" + "".join(
+                f"<p>{html.escape(error)}</p>" for error in errors
+            )
+            return Response(page, 422, mimetype="text/html")
+        assert isinstance(manifest, dict)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        app = FakeApp(
+            id=next(self._ids),
+            slug=slug,
+            name=manifest["name"],
+            pem=_pem(key),
+            public_key=key.public_key(),
+            permissions=dict(manifest.get("default_permissions", {})),
+            events=list(manifest.get("default_events", [])),
+            owner=self._user(org, kind="Organization")["login"] if org else self.manifest_owner,
+            client_id="Iv1." + secrets.token_hex(8),
+            client_secret=secrets.token_hex(20),
+            webhook_secret=secrets.token_hex(20),
+            manifest=manifest,
+        )
+        self._user(self.manifest_owner)
+        self.apps[app.id] = app
+        self._user(f"{slug}[bot]")
+        self._oauth_apps[app.client_id] = app.client_secret
+        code = secrets.token_hex(10)
+        self._manifest_codes[code] = (app.id, time.time() + 3600)  # an hour, as on GitHub
+        redirect = manifest.get("redirect_url")
+        if not redirect:
+            return Response(
+                f"<h1>{html.escape(app.name)} was created</h1>", 200, mimetype="text/html"
+            )
+        state = form.get("state") or req.query.get("state")
+        params = {"code": code, **({"state": state} if state else {})}
+        separator = "&" if "?" in redirect else "?"
+        return Response(
+            "", 302, {"Location": redirect + separator + urllib.parse.urlencode(params)}
+        )
 
     def _exchange_code(self, form: dict[str, Any]) -> dict[str, str]:
         """Trade a code (once) for a user token; GitHub reports errors with a 200 too."""
