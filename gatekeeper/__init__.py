@@ -5,12 +5,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from gatekeeper.config import Settings
 from gatekeeper.extensions import github_of, settings_of
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 __all__ = ["create_app", "github_of", "settings_of"]
 
@@ -20,6 +21,9 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: settings from the environment (``config`` overrides), db, views."""
+    # Imported here, not above, so that ``gatekeeper --help`` never loads Flask (see cli.py).
+    from flask import Flask
+
     app = Flask(__name__, template_folder=str(TEMPLATES), instance_relative_config=True)
     overrides = dict(config or {})
     # Upper-case keys are Flask's own (TESTING, WTF_CSRF_ENABLED); the rest are Settings fields.

@@ -1,31 +1,39 @@
-"""The ``gatekeeper`` command: run the service, manage mentorships, sweep."""
+"""The ``gatekeeper`` command: run the service, manage mentorships, sweep.
+
+Start-up is kept short: this module imports only click and the standard library at the
+top. Flask, SQLAlchemy and PyGithub are imported inside the commands that use them, and a
+command living in a heavy module is named in ``LAZY_COMMANDS`` and imported only when it
+runs, so ``gatekeeper --help`` loads none of them (``benchmarks/startup.py`` measures it).
+"""
 
 from __future__ import annotations
 
 import functools
+import getpass
+import importlib
 import json
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-import sqlalchemy as sa
-from flask import Flask, current_app
-from flask.cli import AppGroup, ScriptInfo
 
-from gatekeeper import api, create_app, db, decisions, demo, outbox, protection
-from gatekeeper import mentorships as lifecycle
-from gatekeeper import sweep as sweeper
-from gatekeeper import worker as workers
 from gatekeeper.config import ConfigError
-from gatekeeper.extensions import github_of, settings_of
-from gatekeeper.github import GitHubUnavailable
-from gatekeeper.models import utcnow
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from gatekeeper import worker as workers
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+ACTOR_VARIABLE = "GATEKEEPER_ACTOR"
+GITHUB_SETTINGS = "set GITHUB_APP_ID and GITHUB_PRIVATE_KEY"
 
 
 def user_errors(command: F) -> F:
@@ -33,6 +41,11 @@ def user_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import sqlalchemy as sa
+
+        from gatekeeper import db
+        from gatekeeper import mentorships as lifecycle
+
         try:
             return command(*args, **kwargs)
         except (lifecycle.MentorshipError, ConfigError) as error:
@@ -54,12 +67,14 @@ def user_errors(command: F) -> F:
 
 def parse_moment(text: str | None, *, name: str) -> datetime | None:
     """An ISO 8601 date or time; a bare date is midnight UTC and a time without offset is UTC."""
+    from gatekeeper.mentorships import MentorshipError
+
     if text is None:
         return None
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise lifecycle.MentorshipError(
+        raise MentorshipError(
             f"{name}: {text!r} is not a date (YYYY-MM-DD) or ISO 8601 time"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -67,16 +82,27 @@ def parse_moment(text: str | None, *, name: str) -> datetime | None:
 
 def parse_day(text: str | None, *, name: str) -> date | None:
     """A calendar date YYYY-MM-DD."""
+    from gatekeeper.mentorships import MentorshipError
+
     if text is None:
         return None
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise lifecycle.MentorshipError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+        raise MentorshipError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def refuse(message: str) -> NoReturn:
+    """Refuse the command: one ``Error:`` line, exit status 1 (``user_errors`` rolls back)."""
+    from gatekeeper.mentorships import MentorshipError
+
+    raise MentorshipError(message)
 
 
 def commit() -> None:
     """Commit the command's one transaction."""
+    from gatekeeper import db
+
     db.get_session().commit()
 
 
@@ -92,6 +118,11 @@ def commit_with_gates(mentorship: Any, *, wait: bool) -> None:
     transaction; posting them is the worker's part, which this command does itself (unless
     ``--no-wait``), so it works with no server or worker running.
     """
+    from flask import current_app
+
+    from gatekeeper import db, decisions, outbox, settings_of
+    from gatekeeper.models import utcnow
+
     session, settings, now = db.get_session(), settings_of(current_app), utcnow()
     decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now)
     outbox.flush(session, settings=settings, now=now)
@@ -100,33 +131,184 @@ def commit_with_gates(mentorship: Any, *, wait: bool) -> None:
         drain()
 
 
-def drain() -> workers.Tally:
-    """Post what waits in the outbox and run the queued jobs, then say what happened."""
+def drain(*, quiet: bool = False) -> workers.Tally:
+    """Post what waits in the outbox and run the queued jobs, then say what happened
+    (``quiet``: say nothing, the caller reports the tally)."""
+    from flask import current_app
+
+    from gatekeeper import db, github_of, outbox
+    from gatekeeper import worker as workers
+
     if github_of(current_app) is None:
         pending = outbox.pending_count(db.get_session())
         db.get_session().commit()
-        if pending:
-            click.echo(
-                f"GitHub is not configured: {pending} check(s) will be posted once it is.",
-                err=True,
-            )
+        if pending and not quiet:
+            click.echo(not_configured(f"{pending} check(s) wait to be posted"), err=True)
         return workers.Tally()
     tally = workers.Worker(current_app._get_current_object()).drain()  # type: ignore[attr-defined]
+    if quiet:
+        return tally
     for line in tally.posted:
         click.echo(f"  posted {line}")
     for failure in tally.failures:
         click.echo(f"not done yet, kept for the workers: {failure}", err=True)
-    click.echo(f"Checks posted: {len(tally.posted)}.")
+    if tally.failures:
+        click.echo(
+            f"Checks posted: {len(tally.posted)}; {len(tally.failures)} not yet, retried by"
+            " `gatekeeper worker` or the next sweep."
+        )
+    else:
+        click.echo(f"Checks posted: {len(tally.posted)}.")
     return tally
 
 
-@click.group(cls=AppGroup)
+def not_configured(waiting: str) -> str:
+    """What a command without GitHub did not do, and who does it later."""
+    return (
+        f"GitHub is not configured ({GITHUB_SETTINGS}): nothing was read from or posted to"
+        f" GitHub; {waiting}, and a worker posts them once GitHub is configured."
+    )
+
+
+def default_actor() -> str:
+    """Who runs the command, for the audit log: $GATEKEEPER_ACTOR, else the OS user name."""
+    named = os.environ.get(ACTOR_VARIABLE, "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no passwd entry and no $USER
+        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "unknown-user"
+
+
+class ActorOption(click.Option):
+    """``--by``: its default is worked out when the command runs, and help shows that name."""
+
+    def get_help_extra(self, ctx: click.Context) -> Any:
+        extra = super().get_help_extra(ctx)
+        extra["default"] = default_actor()
+        return extra
+
+
+def _checked_actor(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    actor = " ".join(value.split())
+    if not actor or len(actor) > 64:  # the audit log's column holds 64 characters
+        raise click.ClickException(
+            f"--by (or ${ACTOR_VARIABLE}) must name who makes the change in 1 to 64 characters"
+        )
+    return actor
+
+
+by_option = click.option(
+    "--by",
+    "actor",
+    cls=ActorOption,
+    default=default_actor,
+    callback=_checked_actor,
+    metavar="NAME",
+    help=f"Who makes the change, as the audit log records it (${ACTOR_VARIABLE}, else your OS user name).",
+)
+
+
+def in_app_context(command: F) -> F:
+    """Run ``command`` inside the app's context, building the app first (Flask's
+    ``with_appcontext``, with Flask imported only once a command runs)."""
+
+    @click.pass_context
+    def wrapper(ctx: click.Context, /, *args: Any, **kwargs: Any) -> Any:
+        from flask import current_app
+        from flask.cli import ScriptInfo
+
+        if not current_app:
+            # main() and Flask's test runner pass a ScriptInfo; a bare invocation gets ours.
+            info = ctx.find_object(ScriptInfo) or ScriptInfo(
+                create_app=create_cli_app, set_debug_flag=False
+            )
+            ctx.with_resource(info.load_app().app_context())
+        return ctx.invoke(command, *args, **kwargs)
+
+    return functools.update_wrapper(wrapper, command)  # type: ignore[return-value]
+
+
+class Gatekeeper(click.Group):
+    """The command group: its commands run in the app's context (as under Flask's
+    ``AppGroup``; ``with_appcontext=False`` opts out), and those in ``lazy`` are imported
+    only when named, their summary listed without importing them."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})  # name -> ("module:attribute", summary)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        wrap = kwargs.pop("with_appcontext", True)
+
+        def decorator(function: Callable[..., Any]) -> click.Command:
+            return super(Gatekeeper, self).command(*args, **kwargs)(
+                in_app_context(function) if wrap else function
+            )
+
+        return decorator
+
+    def group(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", Gatekeeper)
+        return super().group(*args, **kwargs)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            module, _, attribute = self.lazy[name][0].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy and name not in self.commands:
+                rows.append((name, self.lazy[name][1]))  # listed without importing it
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=formatter.width)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def examples(*lines: str) -> str:
+    """A help epilog listing example command lines, kept as written (click's ``\\b``)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+# Commands defined in modules too heavy to import for --help: name -> (where, summary).
+LAZY_COMMANDS = {
+    "demo": ("gatekeeper.demo:demo_command", "Serve the dashboard on a sample month."),
+}
+
+
+@click.group(
+    cls=Gatekeeper,
+    lazy=LAZY_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
+    epilog=examples(
+        "gatekeeper promote mpage --mentor colesbury",
+        "gatekeeper status mpage",
+        "gatekeeper sweep",
+        "gatekeeper COMMAND -h",
+    ),
+)
+@click.version_option(
+    package_name="gatekeeper", prog_name="gatekeeper", message="%(prog)s %(version)s"
+)
 def cli() -> None:
     """Gatekeeper: mentor approval for a new core developer's first month of merges."""
 
 
 def create_cli_app() -> Flask:
     """The app for a command; the embedded SQLite default is migrated so it just works."""
+    from gatekeeper import create_app, db, settings_of
+
     app = create_app()
     settings = settings_of(app)
     if settings.uses_embedded_database:
@@ -136,16 +318,19 @@ def create_cli_app() -> Flask:
 
 def main() -> None:
     """Entry point of the ``gatekeeper`` console script."""
-    # Each command builds the app from the environment when it first needs it.
-    script_info = ScriptInfo(create_app=create_cli_app, set_debug_flag=False)
+    # Each command builds the app from the environment when it first needs it
+    # (in_app_context), so help, --version and completion never import Flask.
     try:
-        cli.main(prog_name="gatekeeper", obj=script_info)
+        cli.main(prog_name="gatekeeper")
     except ConfigError as error:  # raised while building the app, before any command runs
         click.echo(f"Error: {error}", err=True)
         raise SystemExit(1) from None
 
 
-@cli.command()
+@cli.command(
+    short_help="Run the service locally.",
+    epilog=examples("gatekeeper serve", "gatekeeper serve --port 8000 --no-worker"),
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 @click.option(
@@ -155,6 +340,11 @@ def main() -> None:
 )
 def serve(host: str, port: int, no_worker: bool) -> None:
     """Run the service locally, posting checks from a thread of its own (no second process)."""
+    from flask import current_app
+
+    from gatekeeper import settings_of
+    from gatekeeper import worker as workers
+
     settings = settings_of(current_app)
     click.echo(
         f"Gatekeeper on http://{host}:{port}/ (database: {_safe_url(settings.database_url)})"
@@ -168,7 +358,12 @@ def serve(host: str, port: int, no_worker: bool) -> None:
             stop.set()
 
 
-@cli.command()
+@cli.command(
+    short_help="Post checks and run jobs (the Procfile's).",
+    epilog=examples(
+        "gatekeeper worker", "gatekeeper worker --once", "gatekeeper worker --concurrency 8"
+    ),
+)
 @click.option("--once", is_flag=True, help="Do what is due now, then exit.")
 @click.option(
     "--concurrency",
@@ -180,11 +375,14 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 @user_errors
 def worker(once: bool, concurrency: int) -> None:
     """Post the outbox's checks and run the jobs that need GitHub (the Procfile's worker)."""
+    from flask import current_app
+
+    from gatekeeper import github_of
+    from gatekeeper import worker as workers
+
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if github_of(app) is None:
-        raise lifecycle.MentorshipError(
-            "GitHub is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY"
-        )
+        refuse(f"GitHub is not configured: {GITHUB_SETTINGS}")
     runner = workers.Worker(app, concurrency=concurrency)
     if once:
         tally = runner.drain()
@@ -201,48 +399,87 @@ def worker(once: bool, concurrency: int) -> None:
         stop.set()
 
 
-@cli.group("db")
+@cli.group("db", epilog=examples("gatekeeper db upgrade"))
 def db_group() -> None:
     """Database schema commands."""
 
 
-@db_group.command("upgrade")
-@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@db_group.command(
+    "upgrade", epilog=examples("gatekeeper db upgrade", "gatekeeper db upgrade --revision 0005")
+)
+@click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
 @user_errors
 def db_upgrade(revision: str) -> None:
     """Apply migrations (the Procfile's release step)."""
+    from flask import current_app
+
+    from gatekeeper import db, settings_of
+
     url = settings_of(current_app).database_url
     db.upgrade(url, revision)
     click.echo(f"Database at {_safe_url(url)} is at revision {revision}.")
 
 
-@cli.command()
+@cli.command(
+    short_help="Start a new core developer's mentorship.",
+    epilog=examples(
+        "gatekeeper promote mpage --mentor colesbury",
+        "gatekeeper promote mpage --mentor colesbury --mentor vstinner --approvals 2",
+        "gatekeeper promote mpage --mentor colesbury --repo python/cpython --days 45",
+        "gatekeeper promote mpage --mentor colesbury --votes-for 30 --votes-against 2 \\",
+        "    --vote-opened 2024-11-01 --vote-closed 2024-11-08",
+    ),
+)
 @click.argument("mentee")
-@click.option("--mentor", "mentors", multiple=True, required=True, help="A mentor (repeatable).")
+@click.option(
+    "--mentor",
+    "mentors",
+    multiple=True,
+    required=True,
+    help="A mentor's GitHub login (repeat for more).",
+)
 @click.option("--start", help="When the mentorship starts (ISO 8601; default now).")
 @click.option("--days", type=click.IntRange(min=1), help="Length in days (default one month).")
 @click.option("--until", help="End date or time (ISO 8601; a bare date ends at 00:00 UTC).")
 @click.option("--repo", "repos", multiple=True, help="Limit the gate to OWNER/REPO (repeatable).")
-@click.option("--approvals", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--approvals",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many different mentors must approve each pull request.",
+)
 @click.option("--keep-approvals-on-push", is_flag=True, help="Approvals survive new commits.")
 @click.option(
     "--gate-approved-prs", is_flag=True, help="Also gate others' PRs the mentee approves."
 )
 @click.option("--vote-url", help="Link to the promotion vote.")
-@click.option("--votes-for", type=click.IntRange(min=0))
-@click.option("--votes-against", type=click.IntRange(min=0))
+@click.option(
+    "--votes-for",
+    type=click.IntRange(min=0),
+    help="Votes for the promotion; with the other --vote options, checked against PEP 13.",
+)
+@click.option("--votes-against", type=click.IntRange(min=0), help="Votes against the promotion.")
 @click.option("--vote-opened", help="Date the vote opened (YYYY-MM-DD).")
 @click.option("--vote-closed", help="Date the vote closed (YYYY-MM-DD).")
 @click.option("--override-reason", help="Why to promote although the vote fails PEP 13.")
 @click.option("--note", help="A free-text note kept with the mentorship.")
-@click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@by_option
 @no_wait_option
 @user_errors
 def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
-    """Start a mentorship for a newly promoted core developer."""
+    """Start a mentorship for a newly promoted core developer.
+
+    MENTEE is the new core developer's GitHub login. Their pull requests then need a
+    mentor's approval to merge until the mentorship ends (one month unless told otherwise).
+    """
+    from gatekeeper import db
+    from gatekeeper import mentorships as lifecycle
+    from gatekeeper.models import utcnow
+
     now = utcnow()
     if options["days"] is not None and options["until"] is not None:
-        raise lifecycle.MentorshipError("give --days or --until, not both")
+        refuse("give --days or --until, not both")
     vote = lifecycle.make_vote(
         url=options["vote_url"],
         votes_for=options["votes_for"],
@@ -278,15 +515,33 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
     )
 
 
-@cli.command()
+@cli.command(
+    short_help="End a mentorship early.",
+    epilog=examples(
+        "gatekeeper end mpage --reason graduated",
+        'gatekeeper end mpage --reason revoked --note "asked to step back"',
+    ),
+)
 @click.argument("mentee")
-@click.option("--reason", type=click.Choice(["graduated", "revoked"]), required=True)
+@click.option(
+    "--reason",
+    type=click.Choice(["graduated", "revoked"]),
+    required=True,
+    help="graduated: done early, as hoped; revoked: the mentorship is withdrawn.",
+)
 @click.option("--note", help="Why, in a sentence.")
-@click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@by_option
 @no_wait_option
 @user_errors
 def end(mentee: str, reason: str, note: str | None, actor: str, no_wait: bool) -> None:
-    """End a mentorship early: the mentee graduated, or it was revoked."""
+    """End a mentorship early: the mentee graduated, or it was revoked.
+
+    MENTEE's open pull requests no longer wait for a mentor.
+    """
+    from gatekeeper import db
+    from gatekeeper import mentorships as lifecycle
+    from gatekeeper.models import utcnow
+
     mentorship = lifecycle.end(
         db.get_session(), mentee=mentee, reason=reason, note=note, actor=actor, now=utcnow()
     )
@@ -294,15 +549,28 @@ def end(mentee: str, reason: str, note: str | None, actor: str, no_wait: bool) -
     commit_with_gates(mentorship, wait=not no_wait)
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "gatekeeper extend mpage --days 14", "gatekeeper extend mpage --until 2025-03-01"
+    )
+)
 @click.argument("mentee")
-@click.option("--days", type=click.IntRange(min=1), help="Add this many days.")
+@click.option("--days", type=click.IntRange(min=1), help="Add this many days to the current end.")
 @click.option("--until", help="New end date or time (ISO 8601).")
-@click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@by_option
 @no_wait_option
 @user_errors
 def extend(mentee: str, days: int | None, until: str | None, actor: str, no_wait: bool) -> None:
-    """Move the end of a mentorship later."""
+    """Move the end of a mentorship later.
+
+    MENTEE's mentorship is extended by --days or to --until (give one, not both).
+    """
+    from gatekeeper import db
+    from gatekeeper import mentorships as lifecycle
+    from gatekeeper.models import utcnow
+
+    if days is not None and until is not None:
+        refuse("give --days or --until, not both")
     mentorship = lifecycle.extend(
         db.get_session(),
         mentee=mentee,
@@ -315,19 +583,30 @@ def extend(mentee: str, days: int | None, until: str | None, actor: str, no_wait
     click.echo(f"{mentorship.mentee_display}: now until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC.")
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "gatekeeper mentors mpage --add vstinner", "gatekeeper mentors mpage --remove colesbury"
+    )
+)
 @click.argument("mentee")
-@click.option("--add", "to_add", help="Assign this mentor.")
-@click.option("--remove", "to_remove", help="Take this mentor off.")
-@click.option("--by", "actor", default="cli", show_default=True, help="Who is making the change.")
+@click.option("--add", "to_add", metavar="LOGIN", help="Assign this mentor.")
+@click.option("--remove", "to_remove", metavar="LOGIN", help="Take this mentor off.")
+@by_option
 @no_wait_option
 @user_errors
 def mentors(
     mentee: str, to_add: str | None, to_remove: str | None, actor: str, no_wait: bool
 ) -> None:
-    """Add or remove one mentor."""
+    """Add or remove one mentor.
+
+    MENTEE's mentorship gains or loses one mentor; give exactly one of --add or --remove.
+    """
+    from gatekeeper import db
+    from gatekeeper import mentorships as lifecycle
+    from gatekeeper.models import utcnow
+
     if (to_add is None) == (to_remove is None):
-        raise lifecycle.MentorshipError("give exactly one of --add or --remove")
+        refuse("give exactly one of --add or --remove")
     session, now = db.get_session(), utcnow()
     if to_add is not None:
         mentorship = lifecycle.add_mentor(
@@ -343,12 +622,15 @@ def mentors(
     click.echo(f"{mentorship.mentee_display}: mentors are now {', '.join(names)}.")
 
 
-@cli.command("list")
+@cli.command("list", epilog=examples("gatekeeper list", "gatekeeper list --all --json"))
 @click.option("--all", "include_ended", is_flag=True, help="Include ended mentorships.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @user_errors
 def list_command(include_ended: bool, as_json: bool) -> None:
     """List mentorships: open ones, or all."""
+    from gatekeeper import api, db
+    from gatekeeper.models import utcnow
+
     found = api.list_documents(db.get_session(), include_ended=include_ended, now=utcnow())
     if as_json:
         click.echo(json.dumps(found, indent=2))
@@ -360,12 +642,18 @@ def list_command(include_ended: bool, as_json: bool) -> None:
         click.echo(_summary_line(document))
 
 
-@cli.command()
+@cli.command(epilog=examples("gatekeeper status mpage", "gatekeeper status mpage --json"))
 @click.argument("mentee")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @user_errors
 def status(mentee: str, as_json: bool) -> None:
-    """Show one mentee's mentorship."""
+    """Show one mentee's mentorship.
+
+    MENTEE's mentors, dates, vote and gated pull requests, as /api shows them.
+    """
+    from gatekeeper import api, db
+    from gatekeeper.models import utcnow
+
     document = api.status_document(db.get_session(), mentee=mentee, now=utcnow())
     if as_json:
         click.echo(json.dumps(document, indent=2))
@@ -389,26 +677,49 @@ def status(mentee: str, as_json: bool) -> None:
         click.echo(f"  {pull['repo']}#{pull['number']} {pull['gate']}{approvers}: {pull['title']}")
 
 
-@cli.command()
+@cli.command(
+    short_help="Expire, reconcile with GitHub, scan, redeliver.",
+    epilog=examples(
+        "gatekeeper sweep",
+        "gatekeeper sweep --json",
+        "gatekeeper sweep --loop 300 --no-wait   # the Procfile's clock",
+    ),
+)
 @click.option("--loop", "interval", type=click.IntRange(min=1), help="Repeat every N seconds.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print only a JSON summary, one line per sweep (no progress, no other lines).",
+)
 @no_wait_option
 @user_errors
-def sweep(interval: int | None, no_wait: bool) -> None:
+def sweep(interval: int | None, as_json: bool, no_wait: bool) -> None:
     """End expired mentorships, reconcile gated pull requests with GitHub, scan, redeliver.
 
-    A single sweep exits 1 when something is left for the next one; with --loop it goes on.
+    On a terminal each step is shown as it happens; piped, or with --json, only the
+    results are printed. A single sweep exits 1 when something is left for the next one;
+    with --loop it goes on.
     """
+    import sqlalchemy as sa
+    from flask import current_app
+
+    from gatekeeper import db, github_of, settings_of
+    from gatekeeper import sweep as sweeper
+    from gatekeeper import worker as workers
+    from gatekeeper.models import utcnow
+
     settings, github = settings_of(current_app), github_of(current_app)
-    if github is None:
-        click.echo(
-            "GitHub is not configured: only expiring mentorships and stored gates.", err=True
-        )
+    progress = _progress_printer(quiet=as_json)
     while True:
         try:
+            progress("sweeping: expired mentorships first, then each mentee's pull requests")
             report = sweeper.sweep(
-                db.get_session(), settings=settings, github=github, now=utcnow(), progress=_progress
+                db.get_session(), settings=settings, github=github, now=utcnow(), progress=progress
             )
-            tally = workers.Tally() if no_wait else drain()
+            # Without GitHub there is nothing to post; say so once, below, not twice.
+            tally = workers.Tally() if no_wait or github is None else drain(quiet=as_json)
+            waiting = _waiting_checks()
         except sa.exc.SQLAlchemyError as error:
             if interval is None:
                 raise
@@ -418,20 +729,10 @@ def sweep(interval: int | None, no_wait: bool) -> None:
             db.close_session()
             time.sleep(interval)
             continue
-        for failure in report.failures:
-            click.echo(f"not done, will retry: {failure}", err=True)
-        for repo in report.gone:
-            click.echo(f"{repo}: GitHub answers 404; marked gone and skipped from now on.")
-        if report.skipped:
-            click.echo(
-                f"Installations another sweep is doing: {', '.join(map(str, report.skipped))}."
-            )
-        click.echo(
-            f"Sweep done: {len(report.expired)} expired, {report.mentees} mentees and"
-            f" {report.pulls} pull requests reconciled, {report.scanned} repositories scanned,"
-            f" {report.changed} checks to update, {report.redelivered} deliveries redelivered,"
-            f" {len(report.failures)} failures."
-        )
+        if as_json:
+            click.echo(json.dumps(_sweep_document(report, tally, waiting, github is not None)))
+        else:
+            _say_swept(report, waiting=waiting, configured=github is not None)
         if interval is None:
             if report.failures or tally.failures:
                 raise SystemExit(1)  # a signal for whoever runs a single sweep from cron
@@ -440,18 +741,94 @@ def sweep(interval: int | None, no_wait: bool) -> None:
         time.sleep(interval)
 
 
-@cli.command()
+def _waiting_checks() -> int:
+    """Checks stored for posting and not yet posted (by anyone)."""
+    from gatekeeper import db, outbox
+
+    waiting = outbox.pending_count(db.get_session())
+    db.get_session().commit()
+    return waiting
+
+
+def _say_swept(report: Any, *, waiting: int, configured: bool) -> None:
+    """A sweep's results as lines: what changed, what failed, and what is left to whom."""
+    for failure in report.failures:
+        click.echo(f"not done, will retry: {failure}", err=True)
+    for repo in report.gone:
+        click.echo(f"{repo}: GitHub answers 404; marked gone and skipped from now on.")
+    if report.skipped:
+        click.echo(f"Installations another sweep is doing: {', '.join(map(str, report.skipped))}.")
+    expired = f"{len(report.expired)} expired" + (
+        f" ({', '.join(report.expired)})" if report.expired else ""
+    )
+    if not configured:
+        click.echo(
+            not_configured(
+                f"mentorships were expired and stored gates re-decided here; {waiting} check(s)"
+                " wait to be posted"
+            ),
+            err=True,
+        )
+        click.echo(
+            f"Sweep done without GitHub: {expired}, {report.changed} stored gates changed;"
+            " no pull request was read from GitHub and no check was posted."
+        )
+        return
+    click.echo(
+        f"Sweep done: {expired}, {report.mentees} mentees and {report.pulls} pull requests"
+        f" checked with GitHub, {report.scanned} repositories scanned, {report.changed} checks"
+        f" to update, {report.redelivered} deliveries redelivered,"
+        f" {len(report.failures)} failures."
+    )
+    if waiting:
+        click.echo(f"{waiting} check(s) wait to be posted by `gatekeeper worker`.")
+
+
+def _sweep_document(
+    report: Any, tally: workers.Tally, waiting: int, configured: bool
+) -> dict[str, Any]:
+    """``sweep --json``: the report and the posting, one object."""
+    return {
+        "github_configured": configured,
+        "expired": report.expired,
+        "mentees_checked": report.mentees,
+        "pull_requests_checked": report.pulls,
+        "repositories_scanned": report.scanned,
+        "checks_changed": report.changed,
+        "checks_posted": len(tally.posted),
+        "checks_waiting": waiting,
+        "deliveries_redelivered": report.redelivered,
+        "gone": report.gone,
+        "skipped_installations": report.skipped,
+        "failures": [*report.failures, *tally.failures],
+    }
+
+
+@cli.command(
+    short_help="Require the check in branch protection.",
+    epilog=examples(
+        "gatekeeper protect python/cpython --dry-run",
+        "gatekeeper protect python/cpython --branch 3.13",
+    ),
+)
 @click.argument("repository")
 @click.option("--branch", help="Branch to protect (default: the repository's default branch).")
 @click.option("--dry-run", is_flag=True, help="Print the change without making it.")
 @user_errors
 def protect(repository: str, branch: str | None, dry_run: bool) -> None:
-    """Require the mentor-approval check on a branch, accepted only from this App."""
+    """Require the mentor-approval check on a branch, accepted only from this App.
+
+    REPOSITORY is OWNER/REPO, one the App is installed on.
+    """
+    from flask import current_app
+
+    from gatekeeper import github_of, protection, settings_of
+    from gatekeeper import mentorships as lifecycle
+    from gatekeeper.github import GitHubUnavailable
+
     settings, github = settings_of(current_app), github_of(current_app)
     if github is None:
-        raise lifecycle.MentorshipError(
-            "GitHub is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY"
-        )
+        refuse(f"GitHub is not configured: {GITHUB_SETTINGS}")
     repo = lifecycle.canonical_repo(repository)
     try:
         change = protection.require_check(
@@ -462,11 +839,16 @@ def protect(repository: str, branch: str | None, dry_run: bool) -> None:
     click.echo(change.describe(dry_run=dry_run))
 
 
-cli.add_command(demo.demo_command)
+def _progress_printer(*, quiet: bool) -> Callable[[str], None]:
+    """Per-step lines on stderr when it is a terminal; nothing when piped or with --json."""
 
+    def say(line: str) -> None:
+        click.echo(f"  {line}", err=True)
 
-def _progress(line: str) -> None:
-    click.echo(f"  {line}")
+    def silent(line: str) -> None:
+        pass
+
+    return silent if quiet or not sys.stderr.isatty() else say
 
 
 def _summary_line(document: dict[str, Any]) -> str:
@@ -483,4 +865,6 @@ def _summary_line(document: dict[str, Any]) -> str:
 
 def _safe_url(url: str) -> str:
     """The database URL without its password, for printing."""
+    import sqlalchemy as sa
+
     return sa.engine.make_url(url).render_as_string(hide_password=True)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask
-
-from gatekeeper.config import Settings
-
 if TYPE_CHECKING:
+    from flask import Flask
+
+    from gatekeeper.config import Settings
     from gatekeeper.github import GitHubApp
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -133,7 +134,7 @@ def test_promote_the_done_when_example(gatekeeper, session):
         f"mpage: active mentorship with colesbury until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC.\n"
     )
     assert (mentorship.votes_for, mentorship.votes_against) == (30, 2)
-    assert mentorship.created_by == "cli"
+    assert mentorship.created_by == getpass.getuser()  # who ran it, not "cli"
     assert audit_kinds(session) == ["created", "mentor_added"]
 
 
@@ -402,18 +403,16 @@ def test_status_text_lists_gated_pull_requests(gatekeeper, session):
 
 
 def test_sweep_expires_lapsed_mentorships(gatekeeper, session):
-    """sweep marks lapsed mentorships expired; without GitHub it says that is all it does."""
+    """sweep marks lapsed mentorships expired; without GitHub it says that is all it did."""
     promote_directly(session, now=utcnow() - timedelta(days=40))
     promote_directly(session, "eclips4", now=utcnow())
     result = gatekeeper.ok("sweep")
-    assert (
-        result.stderr == "GitHub is not configured: only expiring mentorships and stored gates.\n"
-    )
-    assert "mpage: mentorship expired" in result.stdout
-    assert "Sweep done: 1 expired," in result.stdout
+    assert result.stderr.startswith("GitHub is not configured (set GITHUB_APP_ID and")
+    assert "Sweep done without GitHub: 1 expired (mpage)," in result.stdout
+    assert "reconciled" not in result.output
     assert stored(session).end_reason == "expired"
     assert stored(session, "eclips4").ended_at is None
-    assert "Sweep done: 0 expired," in gatekeeper.ok("sweep").stdout
+    assert "Sweep done without GitHub: 0 expired," in gatekeeper.ok("sweep").stdout
 
 
 def test_sweep_loop_repeats_with_a_fresh_session(gatekeeper, session, monkeypatch):
@@ -434,7 +433,7 @@ def test_sweep_loop_repeats_with_a_fresh_session(gatekeeper, session, monkeypatc
     assert isinstance(result.exception, Stop)
     assert naps == [300, 300]
     done = [line.split(",")[0] for line in result.stdout.splitlines() if line.startswith("Sweep")]
-    assert done == ["Sweep done: 0 expired", "Sweep done: 1 expired"]
+    assert done == ["Sweep done without GitHub: 0 expired", "Sweep done without GitHub: 1 expired (mpage)"]
 
 
 def test_a_concurrent_promotion_is_refused_by_the_database(gatekeeper, session, monkeypatch):
