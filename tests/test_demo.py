@@ -89,8 +89,7 @@ def test_demo_command_never_touches_the_real_database(tmp_path, monkeypatch):
     result = CliRunner().invoke(
         gatekeeper_cli.cli,
         ["demo", "--port", "5099", "--database", str(tmp_path / "demo.sqlite")],
-        obj=gatekeeper_cli.ScriptInfo(create_app=gatekeeper_cli.create_cli_app),
-    )
+    )  # no ScriptInfo given: the command builds the app from the environment, as main() does
     assert result.exit_code == 0, result.output
     assert "http://127.0.0.1:5099/" in result.output
     assert not real.exists()
