@@ -23,7 +23,9 @@ def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str 
     return gate.approval_refusal(
         store.gate_pull(pull),
         store.terms_of(session, mentorship) if mentorship is not None else None,
-        gated=pull.gate in ("waiting", "approved"),
+        # After its mentorship stopped gating it, an approved pull request keeps its record
+        # but takes no more approvals.
+        gated=pull.gate == "waiting" or (pull.gate == "approved" and pull.lifted_at is None),
         login=login,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,12 @@ from typing import Any
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
+
+
+# Where `gatekeeper register` writes the App's settings, in the instance folder, unless
+# GATEKEEPER_ENV_FILE names another file.
+ENV_FILE_NAME = "github-app.env"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +80,7 @@ class Settings:
         overrides: Mapping[str, Any] | None = None,
     ) -> Settings:
         """Build settings from environment variables; ``overrides`` wins (tests use it)."""
-        env = os.environ if environ is None else environ
+        env = with_env_file(os.environ if environ is None else environ, instance_path)
         values: dict[str, Any] = {
             "database_url": normalise_database_url(
                 env.get("DATABASE_URL")
@@ -108,6 +115,52 @@ class Settings:
         if settings.is_production and not settings.secret_key:
             raise ConfigError("SECRET_KEY must be set when GATEKEEPER_ENV=production")
         return settings
+
+
+def env_file_path(env: Mapping[str, str], instance_path: str) -> Path:
+    """The env file settings are read from: GATEKEEPER_ENV_FILE, or the instance folder's."""
+    named = env.get("GATEKEEPER_ENV_FILE", "").strip()
+    return Path(named) if named else Path(instance_path) / ENV_FILE_NAME
+
+
+def with_env_file(env: Mapping[str, str], instance_path: str) -> Mapping[str, str]:
+    """``env`` with the env file's variables added beneath it: the environment always wins.
+
+    A missing default file is no App yet; a missing GATEKEEPER_ENV_FILE is an error.
+    """
+    path = env_file_path(env, instance_path)
+    if not env.get("GATEKEEPER_ENV_FILE", "").strip() and not path.exists():
+        return env
+    return {**read_env_file(path), **env}
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The ``NAME=value`` lines of an env file.
+
+    Blank lines and lines starting with ``#`` are skipped; a value is taken literally up to
+    the end of its line (no quotes, no interpolation), so a multi-line value is written
+    with ``\\n`` escapes, which GITHUB_PRIVATE_KEY accepts. Errors name the file and the
+    line, never the line's text: it may hold a secret.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"GATEKEEPER_ENV_FILE: cannot read {path}: {reason}") from None
+    values: dict[str, str] = {}
+    first_seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        if not equals or not _ENV_NAME.fullmatch(name):
+            raise ConfigError(f"{path}, line {number}: expected NAME=value")
+        if name in values:
+            raise ConfigError(
+                f"{path}, line {number}: {name} is set again (first on line {first_seen[name]})"
+            )
+        values[name], first_seen[name] = value, number
+    return values
 
 
 def normalise_database_url(url: str) -> str:

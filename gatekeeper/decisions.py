@@ -44,28 +44,53 @@ def reevaluate(
     if pull.state != "open":
         _settle_closed(session, pull, decision, now=now)
         return decision
-    previous = pull.gate
-    pull.gate, pull.gate_title = decision.gate, decision.title
-    pull.gate_summary, pull.approved_by = decision.summary, list(decision.approved_by)
-    if decision.mentorship_id is not None:
-        pull.gated_mentorship_id = decision.mentorship_id
-    if decision.waiting and pull.waiting_since is None:
-        pull.waiting_since = now
-    elif not decision.waiting:
-        pull.waiting_since = None
-    if previous != pull.gate and pull.gated_mentorship_id is not None:
-        audit(
-            session,
-            pull,
-            actor="gatekeeper",
-            kind=f"gate_{pull.gate}",
-            detail=decision.title,
-            at=now,
-        )
+    previous, lifted_before = pull.gate, pull.lifted_at
+    if decision.mentorship_id is None and pull.gated_mentorship_id is not None:
+        _lift(pull, decision, now=now)
+        changed = lifted_before is None
+    else:
+        _store_open(pull, decision, now=now)
+        changed = previous != pull.gate
+    if changed and pull.gated_mentorship_id is not None:
+        kind = "gate_lifted" if pull.lifted_at is not None else f"gate_{pull.gate}"
+        audit(session, pull, actor="gatekeeper", kind=kind, detail=decision.title, at=now)
     if settings.request_reviews:
         _ask_for_reviews_once(session, pull, now=now)
     session.add(pull)
     return decision
+
+
+def _store_open(pull: PullRequest, decision: gate.Decision, *, now: datetime) -> None:
+    """Store the gate of an open pull request, and when it began and stopped waiting."""
+    was_waiting = pull.gate == "waiting"
+    pull.gate, pull.gate_title = decision.gate, decision.title
+    pull.gate_summary, pull.approved_by = decision.summary, list(decision.approved_by)
+    if decision.mentorship_id is not None:
+        pull.gated_mentorship_id, pull.lifted_at = decision.mentorship_id, None
+    if decision.waiting:
+        pull.waiting_since = pull.waiting_since or now
+        pull.gated_at = pull.gated_at or now
+        pull.settled_at = None
+    else:
+        if was_waiting:
+            pull.settled_at = now
+        pull.waiting_since = None
+
+
+def _lift(pull: PullRequest, decision: gate.Decision, *, now: datetime) -> None:
+    """The mentorship gating ``pull`` stopped gating it: the check turns green, the record stays.
+
+    Its approvals and waits are what happened during the month, so they are kept: a pull
+    request approved before the end still reads "approved by @x"; one still waiting becomes
+    "lifted", its wait ending now.
+    """
+    if pull.gate == "waiting":
+        pull.gate, pull.settled_at = "lifted", now
+    elif pull.gate not in ("approved", "lifted"):
+        pull.gate = decision.gate
+    pull.gate_title, pull.gate_summary = decision.title, decision.summary
+    pull.waiting_since = None
+    pull.lifted_at = pull.lifted_at or now
 
 
 def _settle_closed(
@@ -80,6 +105,8 @@ def _settle_closed(
         pull.gate_title = closing.title
     if closing.approved_by is not None:
         pull.approved_by = list(closing.approved_by)
+    if pull.merged and pull.settled_at is None and pull.gated_at is not None:
+        pull.settled_at = pull.merged_at or now  # merged past (or after) its wait
     if closing.event == "bypass":
         if decision.mentorship_id is not None:
             pull.gated_mentorship_id = decision.mentorship_id

@@ -161,6 +161,15 @@ def evaluate(
             and terms.mentee in _standing_approvers(ordered, pr, {terms.mentee}, stale_ok=True)
         ):
             return _mentee_gate(pr, terms, ordered, reason="approved this pull request")
+    if mentorship is not None and not mentorship.covers(pr.repo) and mentorship.is_active(now):
+        scope = ", ".join(sorted(mentorship.repositories))
+        return Decision(
+            SUCCESS,
+            "Outside the mentorship's scope",
+            f"@{pr.author}'s mentorship gates only {scope}; this repository is outside that "
+            "scope, so no approval is needed.",
+            "not_required",
+        )
     if mentorship is not None and mentorship.covers(pr.repo) and now >= mentorship.end:
         return Decision(
             SUCCESS,

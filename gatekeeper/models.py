@@ -10,7 +10,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 END_REASONS = ("expired", "graduated", "revoked")
-GATE_STATES = ("waiting", "approved", "not_required", "bypassed")
+# "lifted": it waited under a mentorship that ended (or no longer covers it) before approval.
+GATE_STATES = ("waiting", "approved", "not_required", "bypassed", "lifted")
 APPROVAL_SOURCES = ("review", "button", "comment", "dashboard")
 
 
@@ -155,6 +156,11 @@ class PullRequest(SQLModel, table=True):
     gate_summary: str = Field(default="", sa_type=sa.Text)
     approved_by: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     waiting_since: datetime | None = _when(nullable=True)
+    # The record of its month, kept when the gate lifts: when it first waited, when it stopped
+    # waiting (approved, merged, bypassed or lifted), and when its mentorship stopped gating it.
+    gated_at: datetime | None = _when(nullable=True)
+    settled_at: datetime | None = _when(nullable=True)
+    lifted_at: datetime | None = _when(nullable=True)
     gated_mentorship_id: int | None = Field(default=None, foreign_key="mentorship.id", index=True)
     reviews_requested: bool = False
 

@@ -268,7 +268,7 @@ class PullRow:
     """A pull request in the mentee's table."""
 
     pull: PullRequest | None  # None: in a private repository the viewer may not see
-    shown_state: str  # waiting, approved, merged, bypassed, not_required, closed
+    shown_state: str  # waiting, approved, merged, bypassed, lifted, not_required, closed
     waited: float | None  # seconds it waited (so far) for a mentor
 
 
@@ -360,27 +360,17 @@ def mentee_page(session: Session, *, mentee: str, user: User | None, now: dateti
             session, repos=[p.repo for p in pulls] + [e.repo for e in events if e.repo]
         )
     )
-    gated_at, approved_at = _gate_times(events)
     rows, lanes = [], []
     for pull in pulls:
-        key = (pull.repo, pull.number)
         shown = shown_state(pull)
         private = pull.repo in hidden
-        start = gated_at.get(key) or pull.first_seen_at
-        settled = pull.merged_at if pull.merged else approved_at.get(key)
-        if shown == "waiting":
-            waited = (now - (pull.waiting_since or start)).total_seconds()
-        elif settled is not None and key in gated_at:
-            waited = max((settled - start).total_seconds(), 0)
-        else:
-            waited = None
-        rows.append(PullRow(None if private else pull, shown, waited))
+        rows.append(PullRow(None if private else pull, shown, store.waited_seconds(pull, now=now)))
         lanes.append(
             timeline.Lane(
                 label="private" if private else f"#{pull.number}",
                 href="#pulls" if private else f"/pulls/{pull.repo}/{pull.number}",
-                start=start,
-                end=settled if shown != "waiting" else None,
+                start=pull.gated_at or pull.first_seen_at,
+                end=None if shown == "waiting" else pull.settled_at,
                 state=shown if shown != "closed" else "not_required",
                 detail=f"{PRIVATE_PULL if private else pull.title} ({STATE_WORDS[shown]})",
             )
@@ -403,6 +393,7 @@ STATE_WORDS = {
     "approved": "approved",
     "merged": "approved and merged",
     "bypassed": "merged without approval",
+    "lifted": "gate lifted before approval",
     "not_required": "no approval needed",
     "closed": "closed",
 }
@@ -410,30 +401,13 @@ STATE_WORDS = {
 
 def shown_state(pull: PullRequest) -> str:
     """The gate as people think of it: a merged approved PR is 'merged', a closed one 'closed'."""
-    if pull.gate == "bypassed":
-        return "bypassed"
+    if pull.gate in ("bypassed", "lifted"):
+        return pull.gate
     if pull.merged:
         return "merged" if pull.gate == "approved" else "not_required"
     if pull.state != "open":
         return "closed"
     return pull.gate
-
-
-def _gate_times(
-    events: list[AuditEvent],
-) -> tuple[dict[tuple[str, int], datetime], dict[tuple[str, int], datetime]]:
-    """When each pull request first waited, and when it was last approved, from the audit log."""
-    gated: dict[tuple[str, int], datetime] = {}
-    approved: dict[tuple[str, int], datetime] = {}
-    for event in sorted(events, key=lambda e: (e.at, e.id or 0)):
-        if event.repo is None or event.pr_number is None:
-            continue
-        key = (event.repo, event.pr_number)
-        if event.kind == "gate_waiting":
-            gated.setdefault(key, event.at)
-        elif event.kind == "gate_approved":
-            approved[key] = event.at
-    return gated, approved
 
 
 # ---------------------------------------------------------------- one pull request
@@ -462,6 +436,8 @@ class PullPage:
     roles: frozenset[str]
     refusal: str | None
     check: CommitCheck | None = None  # the outbox row of the head commit
+    waited: float | None = None  # seconds it waited (so far) for a mentor
+    out_of_scope: bool = False  # its author's active mentorship does not cover its repository
 
     @property
     def check_status(self) -> str:
@@ -534,6 +510,11 @@ def pull_page(
         roles=viewer_roles,
         refusal=refusal,
         check=outbox.check_of(session, repo=pull.repo, head_sha=pull.head_sha, name=check_name),
+        waited=store.waited_seconds(pull, now=now),
+        out_of_scope=terms is not None
+        and terms.mentee == pull.author
+        and terms.is_active(now)
+        and not terms.covers(pull.repo),
     )
 
 

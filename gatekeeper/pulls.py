@@ -265,6 +265,19 @@ def signals(reviews: Iterable[Review]) -> list[gate.Signal]:
     ]
 
 
+def waited_seconds(pull: PullRequest, *, now: datetime) -> float | None:
+    """How long ``pull`` waited for a mentor: so far while it waits, else first wait to settling.
+
+    None when it never waited. The moments are stored on the pull request, so the figure stays
+    the same after its mentorship ends.
+    """
+    if pull.gate == "waiting" and pull.state == "open":
+        return (now - (pull.waiting_since or pull.gated_at or pull.first_seen_at)).total_seconds()
+    if pull.gated_at is None or pull.settled_at is None:
+        return None
+    return max((pull.settled_at - pull.gated_at).total_seconds(), 0.0)
+
+
 def gate_pull(pull: PullRequest) -> gate.Pull:
     """A stored pull request as the gate sees it."""
     return gate.Pull(

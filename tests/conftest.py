@@ -27,6 +27,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name in APP_ENV_NAMES or name.startswith(APP_ENV_PREFIXES):
             monkeypatch.delenv(name)
+    # Nor may a developer's instance/github-app.env (`gatekeeper register`): an empty file.
+    monkeypatch.setenv("GATEKEEPER_ENV_FILE", os.devnull)
 
 
 @pytest.fixture(scope="session")

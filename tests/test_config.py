@@ -208,3 +208,84 @@ def test_the_app_does_not_read_the_developers_environment(app):
     found = settings_of(app)
     assert found.github_app_id is None and not found.github_app_configured
     assert found.maintainers == frozenset()
+
+
+# ---------------------------------------------------------------- the env file (`register`)
+
+PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"
+
+
+def test_the_instance_env_file_supplies_what_the_environment_does_not_set(tmp_path):
+    """instance/github-app.env is read by default; every variable the environment sets wins."""
+    (tmp_path / "github-app.env").write_text(
+        "# written by gatekeeper register\n"
+        "\n"
+        "GITHUB_APP_ID=17\n"
+        f"GITHUB_PRIVATE_KEY={PEM.replace(chr(10), chr(92) + 'n')}\n"
+        "GITHUB_WEBHOOK_SECRET=from-the-file\n"
+        "GITHUB_URL=https://ghe.example\n"
+    )
+    found = Settings.from_env(
+        {"GITHUB_WEBHOOK_SECRET": "from-the-environment", "GITHUB_URL": ""},
+        instance_path=str(tmp_path),
+    )
+    assert found.github_app_id == 17
+    assert found.github_private_key == PEM  # the \\n escapes read back as newlines
+    assert found.github_webhook_secret == "from-the-environment"
+    # Set, even to nothing, is the environment's say: the file does not fill it in.
+    assert found.github_url == "https://github.com"
+
+
+def test_gatekeeper_env_file_names_another_file(tmp_path):
+    """GATEKEEPER_ENV_FILE points the loader at a file outside the instance folder."""
+    elsewhere = tmp_path / "etc" / "gatekeeper.env"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("GITHUB_APP_SLUG=our-gatekeeper\n")
+    (tmp_path / "github-app.env").write_text("GITHUB_APP_SLUG=ignored\n")
+    found = Settings.from_env({"GATEKEEPER_ENV_FILE": str(elsewhere)}, instance_path=str(tmp_path))
+    assert found.github_app_slug == "our-gatekeeper"
+
+
+def test_a_missing_default_env_file_is_no_app_yet(tmp_path):
+    """Without instance/github-app.env the settings are the environment's alone."""
+    found = Settings.from_env({"GITHUB_APP_ID": "5"}, instance_path=str(tmp_path))
+    assert found.github_app_id == 5 and found.github_private_key is None
+
+
+def test_a_missing_named_env_file_is_an_error(tmp_path):
+    """A GATEKEEPER_ENV_FILE that does not exist is refused, naming the variable and file."""
+    missing = tmp_path / "nope.env"
+    with pytest.raises(ConfigError, match=f"GATEKEEPER_ENV_FILE: cannot read {missing}"):
+        Settings.from_env({"GATEKEEPER_ENV_FILE": str(missing)}, instance_path=str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("GITHUB_APP_ID=1\nthis line has no equals sign s3cret\n", "line 2: expected NAME=value"),
+        ("# ok\nexport GITHUB_APP_ID=1\n", "line 2: expected NAME=value"),
+        ("GITHUB_APP_ID = 1\n", "line 1: expected NAME=value"),
+        (
+            "GITHUB_APP_ID=1\n\nGITHUB_APP_ID=2\n",
+            "line 3: GITHUB_APP_ID is set again \\(first on line 1\\)",
+        ),
+    ],
+    ids=["no-equals", "export", "spaces", "twice"],
+)
+def test_a_malformed_env_file_line_names_the_file_and_line(tmp_path, text, message):
+    """A bad line is refused with the file and its line number, and never the line's text."""
+    path = tmp_path / "github-app.env"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"^{path}, {message}$") as raised:
+        Settings.from_env({}, instance_path=str(tmp_path))
+    assert "s3cret" not in str(raised.value)
+
+
+def test_create_app_reads_the_env_file(tmp_path, monkeypatch):
+    """The app's settings (and so every command's) come from the env file too."""
+    path = tmp_path / "github-app.env"
+    path.write_text("GITHUB_CLIENT_ID=Iv1.file\nGITHUB_CLIENT_SECRET=file-secret\n")
+    monkeypatch.setenv("GATEKEEPER_ENV_FILE", str(path))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite'}")
+    found = settings_of(create_app())
+    assert (found.github_client_id, found.github_client_secret) == ("Iv1.file", "file-secret")

@@ -296,7 +296,10 @@ def test_end_has_a_confirm_step_and_lifts_the_gate(month: Site):
     assert response.status_code == 302
     ended = month.mentorship()
     assert (ended.end_reason, ended.end_note, ended.ended_by) == ("revoked", "asked", "boss")
-    assert month.stored_pull().gate == "not_required"
+    # It still waited when the gate lifted: its record says so, and its check goes green.
+    lifted = month.stored_pull()
+    assert lifted.gate == "lifted" and lifted.lifted_at is not None
+    assert lifted.gate_title == "Mentorship ended"
 
 
 def test_end_without_a_reason_asks_for_one(month: Site):

@@ -198,8 +198,13 @@ def test_mentorship_ended_by_hand():
 
 def test_repository_outside_scope():
     """A mentorship scoped to some repositories does not gate others."""
-    scoped = terms(repositories=frozenset({"python/devguide"}))
-    assert evaluate(pull(), scoped, [], NOW).title == "No mentorship applies"
+    scoped = terms(repositories=frozenset({"python/devguide", "python/peps"}))
+    outside = evaluate(pull(), scoped, [], NOW)
+    assert not outside.waiting and outside.gate == "not_required"
+    assert outside.title == "Outside the mentorship's scope"
+    # It names the scope, not "not under mentorship", which would be untrue.
+    assert "gates only python/devguide, python/peps" in outside.summary
+    assert "not under mentorship" not in outside.summary
     assert evaluate(pull(repo="python/devguide"), scoped, [], NOW).waiting
 
 
