@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from gatekeeper import api, auth, dashboard, db, security, webhooks
+    from gatekeeper import api, auth, dashboard, db, metrics, security, webhooks
     from gatekeeper.github import GitHubApp
 
     db.init_app(app, settings.database_url)
@@ -54,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(metrics.bp)
     auth.init_app(app, settings)
     # Every form needs a CSRF token; GitHub's webhooks are signed instead.
     CSRFProtect(app).exempt(webhooks.bp)

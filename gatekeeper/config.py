@@ -50,6 +50,10 @@ class Settings:
     maintainers: frozenset[str] = frozenset()
     check_name: str = "mentor-approval"
     request_reviews: bool = True
+    # A bearer token /metrics asks for; without one it is open (keep it off the internet).
+    metrics_token: str | None = dataclasses.field(default=None, repr=False)
+    log_format: str = "text"  # "json" in production unless GATEKEEPER_LOG_FORMAT says
+    log_level: str = "INFO"
 
     @property
     def is_production(self) -> bool:
@@ -103,7 +107,17 @@ class Settings:
             "maintainers": parse_logins(env.get("GATEKEEPER_MAINTAINERS", "")),
             "check_name": env.get("GATEKEEPER_CHECK_NAME") or cls.check_name,
             "request_reviews": _flag(env, "GATEKEEPER_REQUEST_REVIEWS", default=True),
+            "metrics_token": env.get("GATEKEEPER_METRICS_TOKEN") or None,
+            "log_level": _choice(
+                env, "GATEKEEPER_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"
+            ).upper(),
         }
+        values["log_format"] = _choice(
+            env,
+            "GATEKEEPER_LOG_FORMAT",
+            ("json", "text"),
+            "json" if values["env"] == "production" else "text",
+        )
         if overrides:
             values.update(overrides)
             if "database_url" in overrides:

@@ -19,6 +19,7 @@ import requests
 import urllib3
 from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
 
+from gatekeeper import metrics
 from gatekeeper.config import Settings
 from gatekeeper.events import (
     PayloadError,
@@ -66,6 +67,23 @@ class GitHubNotFound(GitHubUnavailable):
     """GitHub answered 404: the repository, branch or object is not visible to the App."""
 
 
+class CountingRetry(GithubRetry):
+    """PyGithub's retry policy, which also counts every answer (and every failure to get
+    one) for ``gatekeeper_github_requests_total``: urllib3 asks it about each response."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        metrics.github_request(method, status_code)
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def increment(
+        self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
+    ) -> Any:  # type: ignore[override]
+        response = kwargs.get("response", args[0] if args else None)
+        if response is None:  # no answer at all: a refused connection, a timeout
+            metrics.github_request(method or "unknown", None)
+        return super().increment(method, url, *args, **kwargs)
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckRunBody:
     """A completed check run as Gatekeeper posts it."""
@@ -105,7 +123,7 @@ class GitHubApp:
             timeout=int(settings.github_timeout),
             seconds_between_requests=settings.github_seconds_between_requests,
             seconds_between_writes=settings.github_seconds_between_writes,
-            retry=GithubRetry(
+            retry=CountingRetry(
                 total=settings.github_retries,
                 backoff_factor=settings.github_backoff,
                 # Never sleep for a rate limit inside a call: the worker keeps the work and
@@ -147,12 +165,24 @@ class GitHubApp:
     def _repo(self, installation_id: int, repo: str) -> Any:
         return self._client(installation_id).get_repo(repo)
 
+    def _call_as(self, installation_id: int | None, operation: Callable[[], T]) -> T:
+        """``_call`` with one credential (None: the App's JWT), then record what GitHub's
+        ``X-RateLimit-Remaining`` said is left of its budget (PyGithub keeps the last one)."""
+        try:
+            return _call(operation)
+        finally:
+            client = self._clients.get(installation_id) if installation_id is not None else None
+            requester = client.requester if client is not None else self._integration.requester
+            remaining, _limit = requester.rate_limiting
+            if remaining >= 0:
+                metrics.rate_limit_remaining(installation_id, remaining)
+
     # ------------------------------------------------------------------ installations
 
     def installation_for(self, repo: str) -> int:
         """The installation id that covers ``repo``."""
         owner, name = repo.split("/", 1)
-        return _call(lambda: self._integration.get_repo_installation(owner, name).id)
+        return self._call_as(None, lambda: self._integration.get_repo_installation(owner, name).id)
 
     def installations(self) -> dict[int, list[str]]:
         """Every installation of the App and the repositories it covers."""
@@ -182,7 +212,7 @@ class GitHubApp:
             own = [run for run in runs if run.app is None or run.app.id == self.app_id]
             return max((run.id for run in own), default=None)
 
-        return _call(fetch)
+        return self._call_as(installation_id, fetch)
 
     def post_check_run(
         self, *, installation_id: int, repo: str, body: CheckRunBody, existing_id: int | None
@@ -205,13 +235,16 @@ class GitHubApp:
             target.get_check_run(existing_id).edit(name=body.name, **fields)
             return existing_id
 
-        return _call(create)
+        return self._call_as(installation_id, create)
 
     # ------------------------------------------------------------------ pull requests
 
     def pull(self, *, installation_id: int, repo: str, number: int) -> PullInfo:
         """One pull request as it is now."""
-        return _call(lambda: pull_info(self._repo(installation_id, repo).get_pull(number).raw_data))
+        return self._call_as(
+            installation_id,
+            lambda: pull_info(self._repo(installation_id, repo).get_pull(number).raw_data),
+        )
 
     def open_pulls_if_changed(
         self, *, installation_id: int, repo: str, etags: list[str]
@@ -255,7 +288,7 @@ class GitHubApp:
                     return changed, new_etags
                 page += 1
 
-        return _call(fetch)
+        return self._call_as(installation_id, fetch)
 
     def open_pulls_by(
         self, *, installation_id: int, author: str
@@ -287,18 +320,19 @@ class GitHubApp:
                 and (info := _parsed(review_info, review.raw_data)) is not None
             ]
 
-        return _call(fetch)
+        return self._call_as(installation_id, fetch)
 
     def request_reviewers(
         self, *, installation_id: int, repo: str, number: int, logins: list[str]
     ) -> None:
         """Ask ``logins`` to review the pull request."""
-        _call(
+        self._call_as(
+            installation_id,
             lambda: (
                 self._repo(installation_id, repo)
                 .get_pull(number)
                 .create_review_request(reviewers=logins)
-            )
+            ),
         )
 
     # ------------------------------------------------------------------ the App's deliveries
@@ -334,21 +368,24 @@ class GitHubApp:
                 )
             ]
 
-        return _call(fetch)
+        return self._call_as(None, fetch)
 
     def redeliver(self, *, delivery_id: int) -> None:
         """Ask GitHub to send a delivery again."""
-        _call(
+        self._call_as(
+            None,
             lambda: self._integration.requester.requestJsonAndCheck(
                 "POST", f"/app/hook/deliveries/{delivery_id}/attempts"
-            )
+            ),
         )
 
     # ------------------------------------------------------------------ branch protection
 
     def default_branch(self, *, installation_id: int, repo: str) -> str:
         """The repository's default branch."""
-        return _call(lambda: self._client(installation_id).get_repo(repo).default_branch)
+        return self._call_as(
+            installation_id, lambda: self._client(installation_id).get_repo(repo).default_branch
+        )
 
     def required_status_checks(
         self, *, installation_id: int, repo: str, branch: str
@@ -360,7 +397,7 @@ class GitHubApp:
             data = target.get_required_status_checks().raw_data
             return _status_checks(data)
 
-        return _call(fetch)
+        return self._call_as(installation_id, fetch)
 
     def set_required_status_checks(
         self, *, installation_id: int, repo: str, branch: str, checks: StatusChecks
@@ -375,7 +412,7 @@ class GitHubApp:
             result = target.edit_required_status_checks(strict=checks.strict, checks=pairs)
             return _status_checks(result.raw_data)
 
-        return _call(patch)
+        return self._call_as(installation_id, patch)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,10 +2,20 @@
 
 GitHub's sign-in sends the browser to /login/callback?code=...&state=...; the code is
 single-use and short-lived but still a credential, so the access log never holds it.
+
+Every worker is a process of its own, so Prometheus' multiprocess mode is set up here,
+before any worker imports the app: ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary
+directory unless the operator names one) holds each process's values, files left by
+processes that are gone are removed at start, and a worker that exits is marked dead.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,3 +55,47 @@ def without_secret_query(url: str) -> str:
 
 
 logger_class = RedactingLogger
+
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+_PID = re.compile(r"_(\d+)\.db$")
+_created_dirs: list[str] = []
+
+
+def on_starting(server: Any) -> None:
+    """Name the metrics directory before any worker forks and imports prometheus_client
+    (which reads it on import: so no ``--preload``), and remove the values of processes no
+    longer running, so that a restart does not count twice. Files of live processes stay:
+    a ``gatekeeper worker`` on this host sharing the directory may have started first."""
+    if not os.environ.get(MULTIPROC_DIR):
+        os.environ[MULTIPROC_DIR] = tempfile.mkdtemp(prefix="gatekeeper-metrics-")
+        _created_dirs.append(os.environ[MULTIPROC_DIR])
+    where = Path(os.environ[MULTIPROC_DIR])
+    where.mkdir(parents=True, exist_ok=True)
+    for path in where.glob("*.db"):
+        match = _PID.search(path.name)
+        if match is None or not _alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker that exited no longer counts in the live gauges (its counters stay)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the directory this configuration made (one the operator named is kept)."""
+    for where in _created_dirs:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import db, decisions, outbox
+from gatekeeper import db, decisions, metrics, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
@@ -83,6 +83,18 @@ def sweep(
     progress: Callable[[str], None] = lambda line: None,
 ) -> Report:
     """End expired mentorships, reconcile gated mentees' open pulls, scan, redeliver."""
+    with metrics.SWEEP_DURATION.time():
+        return _sweep(session, settings=settings, github=github, now=now, progress=progress)
+
+
+def _sweep(
+    session: Session,
+    *,
+    settings: Settings,
+    github: GitHubApp | None,
+    now: datetime,
+    progress: Callable[[str], None],
+) -> Report:
     report = Report()
     report.expired = [m.mentee_display for m in lifecycle.expire_lapsed(session, now=now)]
     session.commit()

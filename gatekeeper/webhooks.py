@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlmodel import Session, col, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from gatekeeper import db, outbox
+from gatekeeper import db, metrics, outbox
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import PayloadError, envelope
@@ -36,6 +36,8 @@ bp = Blueprint("webhooks", __name__)
 ATTEMPTS = 8  # a race resolves in one more try; a deadlock or busy database in a few
 DELIVERY_ID_LIMIT = 255  # GitHub's are 36-character GUIDs
 BODY_LIMIT = 25 * 2**20  # GitHub caps payloads at 25 MB; MAX_CONTENT_LENGTH is the same
+# The outcome a delivery is counted under when it was refused before it had one.
+REFUSALS = {400: "malformed", 401: "unauthorized", 413: "too_large", 503: "unconfigured"}
 
 
 def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
@@ -67,7 +69,13 @@ def _reply(status: int, **fields: Any) -> Answer:
 @bp.post("/webhooks/github")
 def receive():  # type: ignore[no-untyped-def]
     """Receive one GitHub delivery."""
+    started = time.perf_counter()
     answer = _receive()
+    metrics.delivery_answered(
+        event=request.headers.get("X-GitHub-Event"),
+        outcome=answer.outcome or REFUSALS.get(answer.status, "refused"),
+        seconds=time.perf_counter() - started,
+    )
     return jsonify(answer.fields), answer.status
 
 

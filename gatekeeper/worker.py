@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import db, decisions, jobs, outbox
+from gatekeeper import db, decisions, jobs, metrics, outbox
 from gatekeeper import pulls as store
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
@@ -188,6 +188,7 @@ class Worker:
         except Exception as error:  # a bug must not end the worker, nor lose the desire
             session.rollback()
             log.exception("check on %s not posted", where)
+            metrics.check_post("error")
             outbox.record_failure(
                 session,
                 claimed,
@@ -198,7 +199,9 @@ class Worker:
             return
         if not outbox.record_posted(session, claimed, run_id=run_id, now=utcnow()):
             log.info("check on %s posted, but a newer post or claim got there first", where)
+            metrics.check_post("superseded")
             return
+        metrics.check_post("posted")
         body = claimed.body
         log.info("check on %s posted: %s (version %d)", where, body["conclusion"], claimed.version)
         self.tally.add(posted=f"{where}: {body['conclusion']} ({body['title']})")
@@ -249,6 +252,7 @@ class Worker:
             # The App no longer sees the repository, or GitHub refuses this check for good:
             # retrying would change nothing. A newer desire is tried afresh.
             log.warning("check on %s given up: %s", where, error)
+            metrics.check_post("given_up")
             outbox.give_up(session, claimed, reason=str(error))
             self.tally.add(failure=f"{where}: given up: {error}")
             return
@@ -257,6 +261,7 @@ class Worker:
             "check on %s not posted, retrying at %s: %s", where, f"{retry_at:%H:%M:%S}", error
         )
         outbox.record_failure(session, claimed, error=str(error), retry_at=retry_at)
+        metrics.check_post("retrying")
         self.tally.add(failure=f"{where}: {error}")
 
     def _installation(self, session: Session, repo: str) -> int:
