@@ -704,11 +704,11 @@ def test_pull_request_page_for_other_roles(month: Site):
     [
         ("bypassed", "Gatekeeper recorded this as a bypass"),
         ("stranger", "The author is not under mentorship here"),
-        ("ended", "mentorship has ended, so no approval is needed"),
+        ("ended", "It waited for a mentor's approval"),
     ],
 )
 def test_pull_request_page_in_each_other_state(site: Site, setup, expected):
-    """Bypassed, not gated and released pull requests each say why."""
+    """Bypassed, not gated and lifted pull requests each say why."""
     if setup == "bypassed":
         site.promote()
         site.pull(7)

@@ -22,11 +22,12 @@ def demo_site(tmp_path):
 
 
 def test_sample_month_has_every_gate_state(demo_site):
-    """One active mentee with two mentors and PRs waiting, approved, bypassed and not gated."""
+    """One active mentee with two mentors and PRs waiting, approved, bypassed and not gated;
+    the graduated mentee's last pull request still waited when the gate lifted."""
     with Session(demo_site.extensions["gatekeeper.engine"]) as session:
         gates = {(p.author, p.number): p.gate for p in session.exec(select(PullRequest))}
         mentorships = {m.mentee: m for m in session.exec(select(Mentorship))}
-    assert set(gates.values()) == {"waiting", "approved", "not_required", "bypassed"}
+    assert set(gates.values()) == {"waiting", "approved", "not_required", "bypassed", "lifted"}
     assert mentorships[demo.MENTEE].ended_at is None
     assert mentorships[demo.FORMER_MENTEE].end_reason == "graduated"
     document = demo_site.test_client().get(f"/api/mentorships/{demo.MENTEE}").get_json()
