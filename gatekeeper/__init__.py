@@ -42,14 +42,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from flask_wtf.csrf import CSRFProtect
 
     from gatekeeper import api, auth, dashboard, db, metrics, security, webhooks
-    from gatekeeper.github import GitHubApp
 
     db.init_app(app, settings.database_url)
     security.init_app(app, settings)  # before the blueprints: it bounds their <int:...> rules
-    # Building the client makes no request; it only holds the App's key and connection pools.
-    app.extensions["gatekeeper.github"] = (
-        GitHubApp(settings) if settings.github_app_configured else None
-    )
+    app.extensions["gatekeeper.github"] = None
+    if settings.github_app_configured:
+        # Building the client makes no request; it only holds the App's key and connection
+        # pools. PyGithub is imported only here, so a command without GitHub starts faster.
+        from gatekeeper.github import GitHubApp
+
+        app.extensions["gatekeeper.github"] = GitHubApp(settings)
     app.register_blueprint(api.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(auth.bp)
