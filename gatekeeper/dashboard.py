@@ -195,10 +195,12 @@ def end(mentee: str):  # type: ignore[no-untyped-def]
     mentorship = _open_for_change(mentee, "end mentorships")
     form = EndForm()
     if request.method == "GET" or not form.validate_on_submit():
-        open_pulls = store.open_pulls_gated_by(db.get_session(), mentorship_id=mentorship.id or 0)
+        gated = store.open_pulls_gated_by(db.get_session(), mentorship_id=mentorship.id or 0)
+        # Only those still waiting change colour; approved ones are green already.
+        waiting = [pull for pull in gated if pull.gate == "waiting"]
         status = 400 if request.method == "POST" else 200
         return render_template(
-            "end.html", mentorship=mentorship, form=form, open_pulls=open_pulls
+            "end.html", mentorship=mentorship, form=form, waiting=waiting
         ), status
     return _apply(
         mentorship,

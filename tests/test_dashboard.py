@@ -287,7 +287,7 @@ def test_end_has_a_confirm_step_and_lifts_the_gate(month: Site):
     """GET shows what ending does; POST ends it and re-evaluates the open pull request at once."""
     month.sign_in("boss")
     confirm = month.page("/mentorships/mpage/end")
-    assert "1 open pull request will turn green" in confirm
+    assert "1 pull request waiting for a mentor will turn green" in confirm
     response = month.post(
         "/mentorships/mpage/end",
         {"reason": "revoked", "note": "asked"},
