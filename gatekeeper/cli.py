@@ -258,8 +258,11 @@ class Gatekeeper(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy and name not in self.commands:
-            module, _, attribute = self.lazy[name][0].partition(":")
-            self.add_command(getattr(importlib.import_module(module), attribute), name)
+            where, summary = self.lazy[name]
+            module, _, attribute = where.partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            command.short_help = command.short_help or summary  # listed the same, loaded or not
+            self.add_command(command, name)
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -405,7 +408,9 @@ def db_group() -> None:
 
 
 @db_group.command(
-    "upgrade", epilog=examples("gatekeeper db upgrade", "gatekeeper db upgrade --revision 0005")
+    "upgrade",
+    short_help="Apply migrations (the release step).",
+    epilog=examples("gatekeeper db upgrade", "gatekeeper db upgrade --revision 0005"),
 )
 @click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
 @user_errors

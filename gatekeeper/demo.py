@@ -64,7 +64,10 @@ def demo_app(database: Path, *, now: datetime | None = None) -> Flask:
     return app
 
 
-@click.command("demo")
+@click.command(
+    "demo",
+    epilog="\b\nExamples:\n  gatekeeper demo\n  gatekeeper demo --port 8080",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 @click.option(
