@@ -458,6 +458,9 @@ def db_upgrade(revision: str) -> None:
 @click.option(
     "--gate-approved-prs", is_flag=True, help="Also gate others' PRs the mentee approves."
 )
+@click.option(
+    "--no-bypass-alerts", is_flag=True, help="No comment on a PR merged without approval."
+)
 @click.option("--vote-url", help="Link to the promotion vote.")
 @click.option(
     "--votes-for",
@@ -505,6 +508,7 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
         approvals_required=options["approvals"],
         dismiss_stale_approvals=not options["keep_approvals_on_push"],
         gate_approved_prs=options["gate_approved_prs"],
+        bypass_alerts=not options["no_bypass_alerts"],
         vote=vote,
         override_reason=options["override_reason"],
         note=options["note"],

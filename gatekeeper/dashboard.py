@@ -149,6 +149,7 @@ def new():  # type: ignore[no-untyped-def]
             approvals_required=form.approvals_required.data or 1,
             dismiss_stale_approvals=form.dismiss_stale_approvals.data,
             gate_approved_prs=form.gate_approved_prs.data,
+            bypass_alerts=form.bypass_alerts.data,
             vote=vote,
             override_reason=override or None,
             note=(form.note.data or "").strip() or None,

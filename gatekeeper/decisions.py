@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from gatekeeper import gate, jobs, outbox
+from gatekeeper import bypass_alerts, gate, jobs, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
@@ -118,6 +118,7 @@ def _settle_closed(
             detail=f"merged while waiting for mentor approval ({decision.title})",
             at=now,
         )
+        bypass_alerts.queue(session, pull, mentorship=mentorship_of(session, pull), now=now)
     elif closing.event == "merger_known":
         _name_the_merger(session, pull)
     elif closing.event == "bypass_cleared":

@@ -75,6 +75,9 @@ class StartForm(FlaskForm):
     )
     dismiss_stale_approvals = BooleanField("A new push needs a new approval", default=True)
     gate_approved_prs = BooleanField("Also gate others' pull requests the mentee approves")
+    bypass_alerts = BooleanField(
+        "Comment on a pull request merged without approval, naming the mentors", default=True
+    )
     vote_url = StringField(
         "Vote URL", [Optional(), checked_by(lifecycle.web_url, what="the vote URL")]
     )

@@ -335,6 +335,32 @@ class GitHubApp:
             ),
         )
 
+    # ------------------------------------------------------------------ comments
+
+    def create_comment(self, *, installation_id: int, repo: str, number: int, body: str) -> int:
+        """Comment on a pull request (through the issues API, as GitHub has it); its id."""
+        return self._call_as(
+            installation_id,
+            lambda: self._repo(installation_id, repo).get_issue(number).create_comment(body).id,
+        )
+
+    def find_comment(
+        self, *, installation_id: int, repo: str, number: int, marker: str
+    ) -> int | None:
+        """The id of the first comment by a bot (this App) on a pull request holding ``marker``."""
+
+        def fetch() -> int | None:
+            comments = self._repo(installation_id, repo).get_issue(number).get_comments()
+            for comment in comments:
+                # Attributes, not raw_data: on a lazy client raw_data GETs each comment again.
+                # Only an App's own comment counts: anyone can paste the marker into theirs.
+                author = comment.user.type if comment.user is not None else None
+                if author == "Bot" and marker in (comment.body or ""):
+                    return int(comment.id)
+            return None
+
+        return self._call_as(installation_id, fetch)
+
     # ------------------------------------------------------------------ the App's deliveries
 
     def failed_deliveries(self, *, since: datetime) -> list[FailedDelivery]:

@@ -2,7 +2,8 @@
 
 Kinds (run by ``worker.py``): ``sync_pull`` (read a pull request and its reviews from GitHub,
 then apply a delivery that was waiting for it), ``reconcile`` (a mentee's pull requests after
-a lifecycle change) and ``request_reviews``. One pending job per key; see ``models.Job``.
+a lifecycle change), ``request_reviews`` and ``bypass_comment`` (see ``bypass_alerts.py``).
+One pending job per key; see ``models.Job``.
 """
 
 from __future__ import annotations
@@ -32,17 +33,27 @@ class Claimed:
     attempts: int
 
 
-def enqueue(session: Session, *, kind: str, key: str, args: dict[str, Any], now: datetime) -> None:
-    """Ask for a job; asking again for a pending one makes it run (again) as soon as it can."""
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    args: dict[str, Any],
+    now: datetime,
+    run_after: datetime | None = None,
+) -> None:
+    """Ask for a job; asking again for a pending one makes it run (again) as soon as it can,
+    or at ``run_after`` for work that should wait a while."""
+    due = run_after or now
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Job).values(
-        key=key, kind=kind, args=args, generation=1, created_at=now, run_after=now, attempts=0
+        key=key, kind=kind, args=args, generation=1, created_at=now, run_after=due, attempts=0
     )
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["key"],
-            set_={"generation": Job.generation + 1, "args": args, "run_after": now},
+            set_={"generation": Job.generation + 1, "args": args, "run_after": due},
         )
     )
 

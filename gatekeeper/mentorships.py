@@ -298,6 +298,7 @@ def promote(
     approvals_required: int = 1,
     dismiss_stale_approvals: bool = True,
     gate_approved_prs: bool = False,
+    bypass_alerts: bool = True,
     vote: Vote | None = None,
     override_reason: str | None = None,
     note: str | None = None,
@@ -348,6 +349,7 @@ def promote(
         approvals_required=approvals_required,
         dismiss_stale_approvals=dismiss_stale_approvals,
         gate_approved_prs=gate_approved_prs,
+        bypass_alerts=bypass_alerts,
         override_reason=override_reason,
         note=note,
     )

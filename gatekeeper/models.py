@@ -80,6 +80,8 @@ class Mentorship(SQLModel, table=True):
     vote_opened: date | None = None
     vote_closed: date | None = None
     override_reason: str | None = None
+    # Comment on a pull request merged while its gate waited, naming the mentors (on by default).
+    bypass_alerts: bool = True
     # When the sweep last reconciled this mentee's pull requests; an ended mentorship
     # is reconciled once more after it ends so that its gates lift on GitHub.
     swept_at: datetime | None = _when(nullable=True)
@@ -251,6 +253,22 @@ class Job(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = None
     claimed_until: datetime | None = _when(nullable=True)
+
+
+class BypassAlert(SQLModel, table=True):
+    """The one comment telling the mentors that a pull request merged while its gate waited.
+
+    A job (``bypass_comment``) posts it; this row outlives the job, so however often the
+    bypass is redelivered or re-decided, the comment is written once: ``attempted_at`` says a
+    post may have reached GitHub (look for it before posting again), ``comment_id`` that it did.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    pull_request_id: int = Field(foreign_key="pullrequest.id", unique=True)
+    queued_at: datetime = _when()
+    attempted_at: datetime | None = _when(nullable=True)
+    comment_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    posted_at: datetime | None = _when(nullable=True)
 
 
 class Redelivery(SQLModel, table=True):

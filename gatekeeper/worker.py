@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import db, decisions, jobs, metrics, outbox
+from gatekeeper import bypass_alerts, db, decisions, jobs, metrics, outbox
 from gatekeeper import pulls as store
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
@@ -280,6 +280,7 @@ class Worker:
             "sync_pull": self._sync_pull,
             "reconcile": self._reconcile,
             "request_reviews": self._request_reviews,
+            bypass_alerts.KIND: self._bypass_comment,
         }.get(job.kind)
         try:
             if run is None:
@@ -386,6 +387,55 @@ class Worker:
                     raise
                 # Not a collaborator, say: asking again changes nothing.
                 log.warning("reviews for %s#%s refused: %s", repo, number, error)
+
+    def _bypass_comment(self, session: Session, job: jobs.Claimed) -> None:
+        """Tell the mentors, once, that a pull request merged while its gate waited.
+
+        Only the job's holder runs this (its lease keeps other workers off), and the alert's
+        row says whether an earlier try may have posted: then GitHub's comments are searched
+        for the marker before anything is posted again.
+        """
+        assert self.github is not None
+        repo, number = job.args["repo"], int(job.args["number"])
+        if bypass_alerts.due(session, repo=repo, number=number, settings=self.settings) is None:
+            session.commit()
+            return
+        installation_id = self._installation(session, repo)
+        session.commit()
+        # An approval given before the merge whose delivery is late (or lost) clears the
+        # bypass: read the reviews from GitHub before saying what cannot be taken back. (The
+        # merger, when only a review event had told of the merge, is named by the closed
+        # event, which arrives within the settle delay.)
+        reviews = self.github.reviews(installation_id=installation_id, repo=repo, number=number)
+        pull = store.find_pull(session, repo=repo, number=number, lock=True)
+        if pull is not None:
+            decisions.apply_reviews(
+                session, pull, reviews=reviews, settings=self.settings, now=utcnow()
+            )
+        session.commit()
+        due = bypass_alerts.due(session, repo=repo, number=number, settings=self.settings)
+        session.commit()
+        if due is None:
+            log.info(
+                "bypass of %s#%s cleared or muted before its comment: none posted", repo, number
+            )
+            return
+        with self._slot(installation_id):
+            comment_id = None
+            if due.attempted:
+                comment_id = self.github.find_comment(
+                    installation_id=installation_id,
+                    repo=repo,
+                    number=number,
+                    marker=bypass_alerts.MARKER,
+                )
+            if comment_id is None:
+                bypass_alerts.mark_attempted(session, due, now=utcnow())
+                comment_id = self.github.create_comment(
+                    installation_id=installation_id, repo=repo, number=number, body=due.body
+                )
+        bypass_alerts.record_posted(session, due, comment_id=comment_id, now=utcnow())
+        log.info("bypass of %s#%s told to its mentors (comment %d)", repo, number, comment_id)
 
 
 def _retry_at(error: GitHubUnavailable, *, attempts: int) -> datetime:

@@ -629,6 +629,29 @@ class FakeGitHub:
             if head_repo is not None:  # None once a fork is deleted
                 head_repo["shas"].add(head_sha)
 
+    def merge(
+        self, full_name: str, number: int, *, merged_by: str, merged_at: str | None = None
+    ) -> None:
+        """Merge an open pull request (its reviews stay), as the merge button does."""
+        with self._lock:
+            pull = self._pull(self._repo(full_name), number)
+            stamp = merged_at or _iso(_now())
+            self._user(merged_by)
+            pull.update(
+                state="closed",
+                merged_at=stamp,
+                merged_by=merged_by,
+                closed_at=stamp,
+                updated_at=stamp,
+            )
+
+    def add_comment(self, full_name: str, number: int, *, author: str, body: str) -> None:
+        """A comment someone wrote on a pull request (issue comments, as GitHub keeps them)."""
+        with self._lock:
+            repo = self._repo(full_name)
+            pull = self._pull(repo, number)
+            self._store_comment(repo, pull, author=author, body=body)
+
     def remove_repo(self, full_name: str) -> None:
         """Delete a repository, or transfer it away: every API call about it answers 404 and
         no installation lists it. Pull requests from it as a fork lose their ``head.repo``."""
@@ -1558,6 +1581,14 @@ class FakeGitHub:
 
     @route("POST", ISSUE + r"/comments")
     def _create_comment(self, req: _Req, repo: dict[str, Any], pull: dict[str, Any]) -> Reply:
+        # An installation token comments as its App's bot, as on GitHub.
+        app = self.apps.get(req.app_id or -1)
+        author = req.login or (f"{app.slug}[bot]" if app is not None else self.bot_login)
+        return 201, self._store_comment(repo, pull, author=author, body=req.body["body"]), {}
+
+    def _store_comment(
+        self, repo: dict[str, Any], pull: dict[str, Any], *, author: str, body: str
+    ) -> dict[str, Any]:
         comment_id, stamp = next(self._ids), _iso(_now())
         api = f"{self.api_url}/repos/{repo['full_name']}/issues"
         comment = {
@@ -1567,14 +1598,14 @@ class FakeGitHub:
             "html_url": f"{self.url}/{repo['full_name']}/pull/{pull['number']}"
             f"#issuecomment-{comment_id}",
             "issue_url": f"{api}/{pull['number']}",
-            "body": req.body["body"],
-            "user": self._user_json(req.login or self.bot_login),
+            "body": body,
+            "user": self._user_json(author),
             "created_at": stamp,
             "updated_at": stamp,
             "author_association": "NONE",
         }
         self.comments.setdefault((repo["full_name"], pull["number"]), []).append(comment)
-        return 201, comment, {}
+        return comment
 
     # ------------------------------------------------------------------ search
 

@@ -1,0 +1,403 @@
+"""Accessibility in a real Chromium: axe-core finds nothing on any page, for any role, at a
+desktop's and a phone's width, and the phone layout keeps the things axe cannot measure.
+
+axe-core comes from the npm registry, pinned by tests/axe/package-lock.json and installed
+with ``npm ci`` when missing. It is served to the pages from their own origin through a
+Playwright route, so each page is checked under its real Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from browser_support import REPO, SCREENSHOTS, Live, serving
+from gatekeeper import settings_of
+from gatekeeper.demo import populate
+from gatekeeper.models import utcnow
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parent / "axe"
+AXE_SCRIPT = AXE / "node_modules" / "axe-core" / "axe.min.js"
+AXE_PATH = "/_test/axe.min.js"  # where the pages load it from (a route, not the app)
+# Everything axe checks by default, and WCAG 2.2's target size (off by default in axe 4).
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {
+    rules: {"target-size": {enabled: true}},
+    resultTypes: ["violations"],
+  });
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    targets: v.nodes.map(n => n.target.join(" ")),
+    why: v.nodes[0].failureSummary,
+  }));
+}"""
+
+WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
+# The demo's people; on the live server the maintainer is "boss" (GATEKEEPER_MAINTAINERS).
+ROLES = {"signed-out": None, "mentee": "mira-k", "mentor": "tomas-r", "maintainer": "boss"}
+SIGNED_IN = ("mentee", "mentor", "maintainer")
+EVERYONE = ("signed-out", *SIGNED_IN)
+SHOTS = SCREENSHOTS / "a11y"
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One page to check: a path to open, or steps that end on it, and who sees it."""
+
+    name: str
+    path: str
+    roles: tuple[str, ...] = EVERYONE
+    then: Callable[[Any], None] | None = None  # what to do on the page before checking
+
+
+def _post_without_token(path: str) -> Callable[[Any], None]:
+    """Submit a form to ``path`` that carries no CSRF token (the 400 page)."""
+
+    def steps(page: Any) -> None:
+        with page.expect_navigation():
+            page.evaluate(
+                """path => { const f = document.createElement("form");
+                f.method = "post"; f.action = path; document.body.append(f); f.submit(); }""",
+                path,
+            )
+
+    return steps
+
+
+def _click(name: str) -> Callable[[Any], None]:
+    """Send a form as it is, past the browser's own checks: the server answers with its errors."""
+
+    def steps(page: Any) -> None:
+        button = page.get_by_role("button", name=name, exact=True)
+        button.evaluate("b => { b.form.noValidate = true; }")
+        with page.expect_navigation():
+            button.click()
+
+    return steps
+
+
+PAGES = [
+    Visit("overview", "/"),
+    Visit("me", "/me", SIGNED_IN),
+    Visit("mentee", "/mentorships/mira-k"),
+    Visit("mentee-ended", "/mentorships/sam-o"),
+    Visit("pull-waiting", f"/pulls/{REPO}/110"),
+    Visit("pull-approved-older-commit", f"/pulls/{REPO}/107"),
+    Visit("pull-approved", f"/pulls/{REPO}/104"),
+    Visit("pull-merged", f"/pulls/{REPO}/101"),
+    Visit("pull-bypassed", f"/pulls/{REPO}/109"),
+    Visit("pull-out-of-scope", "/pulls/python/pyperformance/12"),
+    Visit("pull-after-the-end", f"/pulls/{REPO}/90"),
+    Visit("new-mentorship", "/mentorships/new", SIGNED_IN),  # a 403 for all but the maintainer
+    Visit("new-mentorship-errors", "/mentorships/new", ("maintainer",), _click("Start mentorship")),
+    Visit("end", "/mentorships/mira-k/end", SIGNED_IN),
+    Visit("end-errors", "/mentorships/mira-k/end", ("maintainer",), _click("End mentorship")),
+    Visit("extend-errors", "/mentorships/mira-k", ("maintainer",), _click("Extend")),
+    Visit("400", "/", EVERYONE, _post_without_token("/logout")),
+    Visit("403", "/", ("maintainer",), _post_without_token(f"/pulls/{REPO}/110/approve")),
+    Visit("404", "/no/such/page"),
+    Visit("404-mentorship", "/mentorships/nobody"),
+    Visit("login-failed", "/login/callback"),
+]
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    """axe-core as the lock file pins it, installed with npm when missing (fails, never skips)."""
+    if not AXE_SCRIPT.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is missing: the accessibility tests install axe-core with it")
+        installed = subprocess.run(
+            [npm, "ci", "--prefix", str(AXE), "--no-audit", "--no-fund"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if installed.returncode != 0 or not AXE_SCRIPT.exists():
+            pytest.fail(f"npm ci in {AXE} failed:\n{installed.stdout}\n{installed.stderr}")
+    return AXE_SCRIPT
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> Iterator[Live]:
+    """One live service for the module, holding the demo's month (nothing here changes it)."""
+    with serving(tmp_path_factory.mktemp("a11y"), migrated_sqlite) as live:
+        engine = live.app.extensions["gatekeeper.engine"]
+        with Session(engine, expire_on_commit=False) as session:
+            populate(session, settings=settings_of(live.app), now=utcnow())
+        yield live
+
+
+class Visitor:
+    """A browser context at one width, signed in as one role, that checks pages with axe."""
+
+    def __init__(self, browser: Any, site: Live, axe: Path, *, role: str, width: str) -> None:
+        self.site, self.role, self.width = site, role, width
+        w, h = WIDTHS[width]
+        self.context = browser.new_context(
+            viewport={"width": w, "height": h},
+            is_mobile=width == "phone",
+            has_touch=width == "phone",
+        )
+        self.context.route(site.url + AXE_PATH, lambda route: route.fulfill(path=str(axe)))
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        login = ROLES[role]
+        if login is not None:
+            self.sign_in(login)
+
+    def sign_in(self, login: str) -> None:
+        """Sign in through (the fake) GitHub as ``login``."""
+        self.site.fake.oauth_next_login = login
+        self.page.goto(f"{self.site.url}/login?next=/")
+        self.page.get_by_role("button", name="Sign out").wait_for()
+
+    def open(self, visit: Visit) -> None:
+        """Go to the page the visit names."""
+        self.page.goto(self.site.url + visit.path)
+        if visit.then is not None:
+            visit.then(self.page)
+
+    def violations(self) -> list[dict[str, Any]]:
+        """What axe reports on the page as it stands."""
+        self.page.add_script_tag(url=self.site.url + AXE_PATH)
+        return self.page.evaluate(AXE_RUN)
+
+    def screenshot(self, name: str) -> None:
+        """Keep the whole page as it looked when checked."""
+        folder = SHOTS / self.width
+        folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(folder / f"{self.role}-{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visitor(request: pytest.FixtureRequest, browser: Any, site: Live, axe_script: Path):
+    """A visitor for the test's ``role`` and ``width`` parameters."""
+    role, width = request.getfixturevalue("role"), request.getfixturevalue("width")
+    made = Visitor(browser, site, axe_script, role=role, width=width)
+    yield made
+    made.close()
+
+
+def report(found: dict[str, list[dict[str, Any]]]) -> str:
+    """Each violation on its own line: page, rule, impact and the elements it names."""
+    lines = []
+    for page, violations in found.items():
+        for v in violations:
+            lines.append(f"{page}: {v['id']} ({v['impact']}) at {v['targets']}: {v['why']}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("role", list(ROLES))
+def test_axe_finds_nothing_on_any_page(visitor: Visitor, role: str, width: str):
+    """Every page this role can open, at this width, has zero axe-core violations."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    checked = 0
+    for visit in PAGES:
+        if role not in visit.roles:
+            continue
+        visitor.open(visit)
+        visitor.screenshot(visit.name)
+        checked += 1
+        violations = visitor.violations()
+        if violations:
+            found[visit.name] = violations
+    assert checked >= 10
+    assert not found, "axe-core violations:\n" + report(found)
+
+
+# ---------------------------------------------------------------- what axe does not measure
+
+SMALL_TEXT = """() => {
+  // Every piece of visible text, at the size it is drawn (an SVG's scale included).
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || !el || el.closest("[aria-hidden=true]") && !el.checkVisibility()) continue;
+    if (!el.checkVisibility() || el.getClientRects().length === 0) continue;
+    let size = parseFloat(getComputedStyle(el).fontSize);
+    if (el instanceof SVGElement && el.getScreenCTM()) size *= el.getScreenCTM().a;
+    if (size < 12) found.push(`${size.toFixed(1)}px: ${node.textContent.trim().slice(0, 40)}`);
+  }
+  return found;
+}"""
+
+SMALL_TARGETS = """() => {
+  // Every control smaller than 24 by 24 px, but for WCAG 2.5.8's exception of a link inside
+  // a sentence; a checkbox or radio inside its label is as large as the label.
+  const blockOf = el => {
+    let block = el.parentElement;
+    while (block && getComputedStyle(block).display.startsWith("inline")) block = block.parentElement;
+    return block;
+  };
+  const found = [];
+  for (const el of document.querySelectorAll(
+      "a[href], button, input:not([type=hidden]), select, textarea, summary")) {
+    if (!el.checkVisibility()) continue;
+    const target = el.matches("input[type=checkbox], input[type=radio]") && el.closest("label") || el;
+    const r = target.getBoundingClientRect();
+    if (r.width >= 24 && r.height >= 24) continue;
+    if (el.matches("a") && getComputedStyle(el).display === "inline") {
+      const block = blockOf(el);
+      if (block && block.textContent.trim().length > el.textContent.trim().length) continue;
+    }
+    found.push(`${Math.round(r.width)}x${Math.round(r.height)}: ${el.outerHTML.slice(0, 90)}`);
+  }
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_on_a_phone_no_text_is_under_12px_and_no_target_under_24px(
+    browser: Any, site: Live, axe_script: Path, role: str
+):
+    """At 390 px, every page this role can open draws its text at 12 px or more and gives each
+    control (button, field, link standing on its own) at least 24 by 24 px."""
+    visitor = Visitor(browser, site, axe_script, role=role, width="phone")
+    small_text: dict[str, list[str]] = {}
+    small_targets: dict[str, list[str]] = {}
+    try:
+        for visit in PAGES:
+            if role not in visit.roles:
+                continue
+            visitor.open(visit)
+            if text := visitor.page.evaluate(SMALL_TEXT):
+                small_text[visit.name] = text
+            if targets := visitor.page.evaluate(SMALL_TARGETS):
+                small_targets[visit.name] = targets
+    finally:
+        visitor.close()
+    assert small_text == {}, small_text
+    assert small_targets == {}, small_targets
+
+
+FOCUS_RING = """() => {
+  // The focused element's ring and its contrast with the colour it is drawn on: with the
+  // ring outside the element, that is the nearest opaque background around it.
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const rgb = text => (text.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const lin = c => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  let around = el.parentElement, background = [255, 255, 255];
+  for (; around; around = around.parentElement) {
+    const colour = rgb(getComputedStyle(around).backgroundColor);
+    if (colour.length === 3 || colour[3] > 0) { background = colour.slice(0, 3); break; }
+  }
+  const style = getComputedStyle(el);
+  const [a, b] = [luminance(rgb(style.outlineColor)), luminance(background)];
+  return {
+    what: el.outerHTML.slice(0, 80),
+    style: style.outlineStyle,
+    width: parseFloat(style.outlineWidth),
+    contrast: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05),
+  };
+}"""
+FOCUS_PAGES = [
+    ("signed-out", "overview"),
+    ("mentor", "pull-waiting"),
+    ("maintainer", "mentee"),
+    ("maintainer", "new-mentorship"),
+    ("maintainer", "end"),
+]
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize(("role", "name"), FOCUS_PAGES)
+def test_the_focus_ring_shows_with_3_to_1_contrast(
+    browser: Any, site: Live, axe_script: Path, role: str, name: str, width: str
+):
+    """Tabbing through the page, every control it reaches shows a solid ring at least 2 px
+    wide with at least 3:1 contrast against what surrounds it."""
+    visitor = Visitor(browser, site, axe_script, role=role, width=width)
+    try:
+        [visit] = [v for v in PAGES if v.name == name]
+        visitor.open(visit)
+        rings, seen = [], set()
+        for _ in range(120):
+            visitor.page.keyboard.press("Tab")
+            ring = visitor.page.evaluate(FOCUS_RING)
+            if ring is None or ring["what"] in seen:
+                break
+            seen.add(ring["what"])
+            rings.append(ring)
+    finally:
+        visitor.close()
+    assert len(rings) >= 3, rings  # the header's controls and the page's own
+    weak = [r for r in rings if r["style"] != "solid" or r["width"] < 2 or r["contrast"] < 3]
+    assert weak == [], weak
+
+
+HEADER = """() => {
+  const box = e => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+  return {
+    header: box(document.querySelector("header.topbar")),
+    brand: box(document.querySelector(".topbar .brand")),
+    main: box(document.querySelector("main")).slice(0, 2),
+  };
+}"""
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_the_header_does_not_move_when_someone_signs_in(
+    browser: Any, site: Live, axe_script: Path, width: str
+):
+    """Signed out or signed in (a short login and a long one), the header keeps its height and
+    the brand and the page below it stay where they were."""
+    layouts = {}
+    for role, login in [("signed-out", None), ("mentee", "mira-k"), ("long", "a" * 39)]:
+        visitor = Visitor(browser, site, axe_script, role="signed-out", width=width)
+        try:
+            if login is not None:
+                visitor.sign_in(login)
+            visitor.page.goto(site.url + "/")
+            layouts[role] = visitor.page.evaluate(HEADER)
+        finally:
+            visitor.close()
+    assert layouts["mentee"] == layouts["signed-out"], layouts
+    assert layouts["long"] == layouts["signed-out"], layouts
+
+
+@pytest.mark.parametrize("login", ["mira-k", "a" * 39])
+def test_on_a_phone_the_signed_in_person_is_in_the_header(
+    browser: Any, site: Live, axe_script: Path, login: str
+):
+    """At 390 px the header shows who is signed in (avatar and login, a long login cut short
+    on one line) as a link to their page of at least 24 px, and Sign out beside it."""
+    visitor = Visitor(browser, site, axe_script, role="signed-out", width="phone")
+    try:
+        visitor.sign_in(login)
+        page = visitor.page
+        me = page.locator("header").get_by_role("link", name=login, exact=True)
+        assert me.get_attribute("href") == "/me"
+        box = me.bounding_box()
+        assert box is not None and box["width"] >= 24 and box["height"] >= 24, box
+        avatar = me.locator(".avatar").bounding_box()
+        name = me.locator(".name")
+        name_box = name.bounding_box()
+        assert avatar is not None and avatar["width"] >= 20, avatar
+        assert name_box is not None and name_box["width"] >= 40, name_box
+        assert name.inner_text() == login
+        assert name_box["height"] < 30  # one line, not wrapped
+        sign_out = page.get_by_role("button", name="Sign out").bounding_box()
+        assert sign_out is not None and sign_out["x"] + sign_out["width"] <= 390
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        visitor.close()
