@@ -287,6 +287,10 @@ def examples(*lines: str) -> str:
 # Commands defined in modules too heavy to import for --help: name -> (where, summary).
 LAZY_COMMANDS = {
     "demo": ("gatekeeper.demo:demo_command", "Serve the dashboard on a sample month."),
+    "register": (
+        "gatekeeper.register:register_command",
+        "Create the GitHub App from a manifest; save its settings.",
+    ),
 }
 
 

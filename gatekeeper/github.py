@@ -11,6 +11,7 @@ import dataclasses
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -448,6 +449,50 @@ class FailedDelivery:
     id: int
     guid: str
     event: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredApp:
+    """A GitHub App just created from a manifest, with the secrets GitHub hands out once."""
+
+    id: int
+    slug: str
+    name: str
+    html_url: str
+    pem: str = dataclasses.field(repr=False)
+    webhook_secret: str | None = dataclasses.field(repr=False)
+    client_id: str
+    client_secret: str = dataclasses.field(repr=False)
+
+
+def app_from_manifest(*, api_url: str, code: str, timeout: float = 10.0) -> RegisteredApp:
+    """Trade the manifest flow's one-time ``code`` for the new App (no credential: the code is one).
+
+    GitHub answers 404 for a code that expired (after an hour) or was already used.
+    """
+    client = Github(base_url=api_url, timeout=int(timeout))
+    path = f"/app-manifests/{urllib.parse.quote(code, safe='')}/conversions"
+
+    def convert() -> RegisteredApp:
+        _, data = client.requester.requestJsonAndCheck("POST", path)
+        try:
+            return RegisteredApp(
+                id=int(data["id"]),
+                slug=str(data["slug"]),
+                name=str(data.get("name") or data["slug"]),
+                html_url=str(data.get("html_url") or ""),
+                pem=str(data["pem"]),
+                webhook_secret=data.get("webhook_secret"),
+                client_id=str(data["client_id"]),
+                client_secret=str(data["client_secret"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise PayloadError(f"the new App lacks {error}") from None
+
+    try:
+        return _call(convert)
+    finally:
+        client.close()
 
 
 def _next_link(headers: dict[str, Any]) -> str | None:
