@@ -121,3 +121,32 @@ def test_sweep_with_github_down_exits_1_and_says_so(world):
     result = run(world, "sweep")
     assert result.exit_code == 0, result.output
     assert world.check()["conclusion"] == "action_required"
+
+
+def test_promote_with_github_failing_says_the_check_is_not_posted_yet(world):
+    """When GitHub refuses the post, promote says the check is not posted yet and who retries
+    it, rather than a bare count; the check waits in the outbox."""
+    world.open_pull(author="mpage")
+    # The check run exists (success), so the worker updates it; past PyGithub's retries.
+    world.fake.fail_next("PATCH", r"/repos/.+/check-runs/\d+", status=500, times=5)
+    result = run(world, "promote", "mpage", "--mentor", "colesbury")
+    assert result.exit_code == 0, result.output
+    assert "not done yet, kept for the workers: " in result.stderr
+    assert result.stdout.splitlines()[-2] == (
+        "Checks posted: 0; 1 not yet, retried by `gatekeeper worker` or the next sweep."
+    )
+    assert world.check()["conclusion"] == "success"  # GitHub still shows the old check
+    assert world.pending_posts() == 1  # and the new one is kept for the retry
+
+
+def test_sweep_with_github_says_what_it_checked(world):
+    """With GitHub configured, the summary counts what was checked with GitHub."""
+    run(world, "promote", "mpage", "--mentor", "colesbury")
+    world.open_pull(7)
+    result = run(world, "sweep")
+    assert result.exit_code == 0, result.output
+    [summary] = [line for line in result.stdout.splitlines() if line.startswith("Sweep done")]
+    assert summary.startswith(
+        "Sweep done: 0 expired, 1 mentees and 1 pull requests checked with GitHub,"
+    )
+    assert result.stderr == ""
