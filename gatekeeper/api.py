@@ -80,6 +80,9 @@ def mentorship_document(
             "votes_against": mentorship.votes_against,
             "vote_opened": _iso(mentorship.vote_opened),
             "vote_closed": _iso(mentorship.vote_closed),
+            # "discourse" (read from the forum's poll at fetched_at) or "manual" (typed).
+            "source": mentorship.vote_source if vote is not None else None,
+            "fetched_at": _iso(mentorship.vote_fetched_at),
             "pep13_passed": vote.passes if vote else None,
             "pep13_problems": vote.problems() if vote else [],
             "override_reason": mentorship.override_reason,

@@ -437,6 +437,8 @@ def db_upgrade(revision: str) -> None:
         "gatekeeper promote mpage --mentor colesbury --repo python/cpython --days 45",
         "gatekeeper promote mpage --mentor colesbury --votes-for 30 --votes-against 2 \\",
         "    --vote-opened 2024-11-01 --vote-closed 2024-11-08",
+        "gatekeeper promote mpage --mentor colesbury \\",
+        "    --vote-url https://discuss.python.org/t/promote-matt-page/12345",
     ),
 )
 @click.argument("mentee")
@@ -465,7 +467,11 @@ def db_upgrade(revision: str) -> None:
 @click.option(
     "--no-bypass-alerts", is_flag=True, help="No comment on a PR merged without approval."
 )
-@click.option("--vote-url", help="Link to the promotion vote.")
+@click.option(
+    "--vote-url",
+    help="The vote's forum topic or post (https://HOST/t/SLUG/ID[/POST]): its poll gives"
+    " the counts and dates not given below (DISCOURSE_API_KEY for a private category).",
+)
 @click.option(
     "--votes-for",
     type=click.IntRange(min=0),
@@ -474,6 +480,14 @@ def db_upgrade(revision: str) -> None:
 @click.option("--votes-against", type=click.IntRange(min=0), help="Votes against the promotion.")
 @click.option("--vote-opened", help="Date the vote opened (YYYY-MM-DD).")
 @click.option("--vote-closed", help="Date the vote closed (YYYY-MM-DD).")
+@click.option("--vote-poll", help="Which poll of the post, by name, when it holds several.")
+@click.option(
+    "--vote-for-option", help='The poll option meaning "for" (default: the one starting "Promote").'
+)
+@click.option(
+    "--vote-against-option",
+    help='The poll option meaning "against" (default: the one starting "Do not promote").',
+)
 @click.option("--override-reason", help="Why to promote although the vote fails PEP 13.")
 @click.option("--note", help="A free-text note kept with the mentorship.")
 @by_option
@@ -492,13 +506,26 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
     now = utcnow()
     if options["days"] is not None and options["until"] is not None:
         refuse("give --days or --until, not both")
-    vote = lifecycle.make_vote(
+    from flask import current_app
+
+    from gatekeeper import discourse, settings_of
+
+    vote, fetched = discourse.promotion_vote(
         url=options["vote_url"],
         votes_for=options["votes_for"],
         votes_against=options["votes_against"],
         opened=parse_day(options["vote_opened"], name="--vote-opened"),
         closed=parse_day(options["vote_closed"], name="--vote-closed"),
+        settings=settings_of(current_app),
+        now=now,
+        poll_name=options["vote_poll"],
+        for_option=options["vote_for_option"],
+        against_option=options["vote_against_option"],
     )
+    if fetched is not None and vote is not None:
+        click.echo(f"From the forum: {fetched.summary()}.")
+        for line in vote.overrides:
+            click.echo(f"  {line}")
     mentorship = lifecycle.promote(
         db.get_session(),
         mentee=mentee,

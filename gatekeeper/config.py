@@ -50,6 +50,11 @@ class Settings:
     maintainers: frozenset[str] = frozenset()
     check_name: str = "mentor-approval"
     request_reviews: bool = True
+    # The forum promotion votes are read from; its API key is sent to that forum only.
+    discourse_url: str = "https://discuss.python.org"
+    discourse_api_key: str | None = dataclasses.field(default=None, repr=False)
+    discourse_api_username: str | None = None
+    discourse_timeout: float = 10.0
     # A bearer token /metrics asks for; without one it is open (keep it off the internet).
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
     log_format: str = "text"  # "json" in production unless GATEKEEPER_LOG_FORMAT says
@@ -107,6 +112,9 @@ class Settings:
             "maintainers": parse_logins(env.get("GATEKEEPER_MAINTAINERS", "")),
             "check_name": env.get("GATEKEEPER_CHECK_NAME") or cls.check_name,
             "request_reviews": _flag(env, "GATEKEEPER_REQUEST_REVIEWS", default=True),
+            "discourse_url": (env.get("DISCOURSE_URL") or cls.discourse_url).rstrip("/"),
+            "discourse_api_key": env.get("DISCOURSE_API_KEY") or None,
+            "discourse_api_username": env.get("DISCOURSE_API_USERNAME") or None,
             "metrics_token": env.get("GATEKEEPER_METRICS_TOKEN") or None,
             "log_level": _choice(
                 env, "GATEKEEPER_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"

@@ -118,13 +118,18 @@ def new():  # type: ignore[no-untyped-def]
     _require_maintainer("start mentorships")
     form = StartForm()
     preview = request.form.get("action") == "preview"
+    # "Fetch from the vote thread" re-renders the form filled from the forum. With no URL
+    # to fetch it stays the form's default button (Enter in a field) and starts as before.
+    if request.method == "POST" and "fetch_vote" in request.form and form.vote_url.data:
+        return _fetch_vote_into(form)
     if request.method == "GET" or not form.validate_on_submit():
         status = 400 if request.method == "POST" and not preview else 200
         return _render_new(form, status=status)
     try:
-        vote = form.vote()
+        vote = _vote_of(form)
     except lifecycle.MentorshipError as error:
-        form.votes_for.errors = [*form.votes_for.errors, str(error)]
+        field = form.vote_url if _is_forum_error(error) else form.votes_for
+        field.errors = [*field.errors, str(error)]
         return _render_new(form, status=400)
     if preview:
         return _render_new(form, vote=vote)
@@ -397,8 +402,84 @@ def _render_pull(repo: str, number: int, *, status: int = 200):  # type: ignore[
     return render_template("pull.html", page=page, form=form), status
 
 
-def _render_new(form: StartForm, *, vote: lifecycle.Vote | None = None, status: int = 200):  # type: ignore[no-untyped-def]
-    return render_template("new.html", form=form, vote=vote), status
+def _render_new(
+    form: StartForm,
+    *,
+    vote: lifecycle.Vote | None = None,
+    status: int = 200,
+    fetched: lifecycle.FetchedVote | None = None,
+) -> tuple[str, int]:
+    return render_template("new.html", form=form, vote=vote, fetched=fetched), status
+
+
+def _fetch_vote_into(form: StartForm) -> tuple[str, int]:
+    """Fill the form's vote from the forum's poll and show its PEP 13 result; nothing is saved."""
+    from gatekeeper import discourse
+
+    try:
+        fetched = discourse.fetch_vote(
+            (form.vote_url.data or "").strip(), now=now(), **_poll_choice(form)
+        )
+    except discourse.ForumError as error:
+        form.vote_url.errors = [*form.vote_url.errors, str(error)]
+        return _render_new(
+            form, status=502 if isinstance(error, discourse.ForumUnavailable) else 400
+        )
+    parts = fetched.parts()
+    for field, name in (
+        (form.votes_for, "votes for"),
+        (form.votes_against, "votes against"),
+        (form.vote_opened, "vote opened"),
+        (form.vote_closed, "vote closed"),
+    ):
+        # Shown from ``data``: what the browser sent for these fields (empty) is forgotten.
+        field.data, field.raw_data = parts[name], None
+    form.vote_fetched.data = fetched.fetched_at.isoformat()
+    if fetched.closed_at is None:
+        form.vote_closed.errors = [f"{fetched.closed_unknown}; give the date it closed."]
+        return _render_new(form, fetched=fetched)
+    try:
+        vote = form.vote()
+    except lifecycle.MentorshipError as error:  # a poll closing before its post was written
+        form.vote_closed.errors = [str(error)]
+        return _render_new(form, fetched=fetched, status=400)
+    return _render_new(form, vote=vote, fetched=fetched)
+
+
+def _vote_of(form: StartForm) -> lifecycle.Vote | None:
+    """The vote as typed; read from the forum again when the form was filled from it, so the
+    record says where its numbers came from and what was typed over them."""
+    if not form.vote_fetched.data:
+        return form.vote()
+    from gatekeeper import discourse
+
+    vote, _ = discourse.promotion_vote(
+        url=(form.vote_url.data or "").strip() or None,
+        votes_for=form.votes_for.data,
+        votes_against=form.votes_against.data,
+        opened=form.vote_opened.data,
+        closed=form.vote_closed.data,
+        now=now(),
+        refetch=True,
+        **_poll_choice(form),
+    )
+    return vote
+
+
+def _poll_choice(form: StartForm) -> dict[str, Any]:
+    """The forum's settings and the form's choice of poll and options, for discourse's calls."""
+    return {
+        "settings": settings_of(current_app),
+        "poll_name": (form.vote_poll.data or "").strip() or None,
+        "for_option": (form.vote_for_option.data or "").strip() or None,
+        "against_option": (form.vote_against_option.data or "").strip() or None,
+    }
+
+
+def _is_forum_error(error: Exception) -> bool:
+    from gatekeeper import discourse
+
+    return isinstance(error, discourse.ForumError)
 
 
 def _utc(moment: datetime | None) -> datetime | None:

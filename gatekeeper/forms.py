@@ -81,6 +81,26 @@ class StartForm(FlaskForm):
     vote_url = StringField(
         "Vote URL", [Optional(), checked_by(lifecycle.web_url, what="the vote URL")]
     )
+    # For "Fetch from the vote thread": which poll of the post, and its options when they
+    # are not "Promote …" / "Do not promote …".
+    vote_poll = StringField(
+        "Poll name (when the post holds several)",
+        [Optional(), checked_by(lifecycle.bounded_text, what="the poll name")],
+        render_kw=LIMITED,
+    )
+    vote_for_option = StringField(
+        "Option in favour",
+        [Optional(), checked_by(lifecycle.bounded_text, what="the option in favour")],
+        render_kw=LIMITED,
+    )
+    vote_against_option = StringField(
+        "Option against",
+        [Optional(), checked_by(lifecycle.bounded_text, what="the option against")],
+        render_kw=LIMITED,
+    )
+    # Set once the numbers were read from the forum: starting reads it again, so the record
+    # says where its numbers came from and what was typed over them.
+    vote_fetched = HiddenField()
     votes_for = CountField("Votes for", [Optional(), NumberRange(min=0)])
     votes_against = CountField("Votes against", [Optional(), NumberRange(min=0)])
     vote_opened = DateField("Vote opened", [Optional()])

@@ -79,6 +79,10 @@ class Mentorship(SQLModel, table=True):
     votes_against: int | None = None
     vote_opened: date | None = None
     vote_closed: date | None = None
+    # Where the vote's numbers came from: "manual" (typed) or "discourse" (read from the
+    # forum's poll at ``vote_fetched_at``); None when no vote was recorded.
+    vote_source: str | None = Field(default=None, max_length=16)
+    vote_fetched_at: datetime | None = _when(nullable=True)
     override_reason: str | None = None
     # Comment on a pull request merged while its gate waited, naming the mentors (on by default).
     bypass_alerts: bool = True

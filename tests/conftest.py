@@ -17,7 +17,7 @@ from gatekeeper.config import normalise_database_url
 from postgres import PostgresServer, PostgresUnavailable
 
 # Variables the app reads; a developer's shell must not leak into a test.
-APP_ENV_PREFIXES = ("GITHUB_", "GATEKEEPER_")
+APP_ENV_PREFIXES = ("GITHUB_", "GATEKEEPER_", "DISCOURSE_")
 APP_ENV_NAMES = ("DATABASE_URL", "SECRET_KEY")
 
 

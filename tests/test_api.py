@@ -98,6 +98,8 @@ def test_document_of_an_active_mentorship(session):
             "votes_against": 2,
             "vote_opened": "2024-11-01",
             "vote_closed": "2024-11-08",
+            "source": "manual",
+            "fetched_at": None,
             "pep13_passed": True,
             "pep13_problems": [],
             "override_reason": None,
