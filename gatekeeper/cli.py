@@ -289,7 +289,7 @@ LAZY_COMMANDS = {
     "demo": ("gatekeeper.demo:demo_command", "Serve the dashboard on a sample month."),
     "register": (
         "gatekeeper.register:register_command",
-        "Create the GitHub App from a manifest; save its settings.",
+        "Create the GitHub App from a manifest.",
     ),
 }
 

@@ -439,7 +439,12 @@ def register_command(
     force: bool,
     with_protect: bool,
 ) -> None:
-    """Create the GitHub App from a manifest and save its settings (never printed)."""
+    """Create the GitHub App from a manifest.
+
+    Serves a page on loopback that posts Gatekeeper's manifest to GitHub, and writes the new
+    App's id, key and secrets to an env file (mode 0600) that Gatekeeper reads; nothing
+    secret is printed.
+    """
     try:
         environ = os.environ
         path = env_file or env_file_path(environ, instance_path())
