@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from gatekeeper import api, auth, dashboard, db, metrics, security, webhooks
+    from gatekeeper import api, auth, dashboard, db, doctor, metrics, security, webhooks
 
     db.init_app(app, settings.database_url)
     security.init_app(app, settings)  # before the blueprints: it bounds their <int:...> rules
@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(doctor.bp)
     auth.init_app(app, settings)
     # Every form needs a CSRF token; GitHub's webhooks are signed instead.
     CSRFProtect(app).exempt(webhooks.bp)

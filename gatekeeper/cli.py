@@ -879,6 +879,22 @@ def protect(repository: str, branch: str | None, dry_run: bool) -> None:
     click.echo(change.describe(dry_run=dry_run))
 
 
+@cli.command(
+    short_help="Check the settings, the App on GitHub and the database.",
+    epilog=examples("gatekeeper doctor", "gatekeeper doctor --json"),
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def doctor(as_json: bool) -> None:
+    """Check the settings, the App's permissions and events, every installation and its
+    repositories' branch protection, the database's migrations, the outbox and the sweep.
+
+    Each failed check names its fix; exits 1 when any check fails.
+    """
+    from gatekeeper import doctor as checkup
+
+    checkup.command(as_json=as_json)
+
+
 def _progress_printer(*, quiet: bool) -> Callable[[str], None]:
     """Per-step lines on stderr when it is a terminal; nothing when piped or with --json."""
 

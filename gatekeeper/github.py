@@ -197,6 +197,62 @@ class GitHubApp:
 
         return _call(fetch)
 
+    # ------------------------------------------------------------------ health (doctor)
+
+    def app_info(self) -> AppInfo:
+        """The App as GitHub knows it (``GET /app``): proves the JWT is accepted."""
+
+        def fetch() -> AppInfo:
+            data = self._integration.get_app().raw_data
+            return AppInfo(
+                slug=data.get("slug") or "",
+                permissions=dict(data.get("permissions") or {}),
+                events=list(data.get("events") or []),
+            )
+
+        return self._call_as(None, fetch)
+
+    def installation_accounts(self) -> dict[int, str]:
+        """Every installation of the App, by id, with the account it is installed on."""
+
+        def fetch() -> dict[int, str]:
+            return {
+                installation.id: (installation.raw_data.get("account") or {}).get("login", "")
+                for installation in self._integration.get_installations()
+            }
+
+        return self._call_as(None, fetch)
+
+    def installation_repos(self, installation_id: int) -> dict[str, str]:
+        """The repositories one installation covers, with their default branches; asking
+        mints the installation's token, so an answer also proves it is reachable."""
+
+        def fetch() -> dict[str, str]:
+            installation = self._integration.get_app_installation(installation_id)
+            return {
+                repo.raw_data["full_name"]: repo.raw_data.get("default_branch") or "main"
+                for repo in installation.get_repos()
+            }
+
+        return self._call_as(None, fetch)
+
+    def branch_required_checks(
+        self, *, installation_id: int, repo: str, branch: str
+    ) -> StatusChecks | None:
+        """A branch's required checks as its summary shows them (no administration
+        permission needed); None when the branch requires none."""
+
+        def fetch() -> StatusChecks | None:
+            data = self._repo(installation_id, repo).get_branch(branch).raw_data
+            required = (data.get("protection") or {}).get("required_status_checks") or {}
+            if not data.get("protected") or not (
+                required.get("checks") or required.get("contexts")
+            ):
+                return None
+            return _status_checks(required)
+
+        return self._call_as(installation_id, fetch)
+
     # ------------------------------------------------------------------ check runs
 
     def find_check_run(
@@ -440,6 +496,15 @@ class GitHubApp:
             return _status_checks(result.raw_data)
 
         return self._call_as(installation_id, patch)
+
+
+@dataclasses.dataclass(frozen=True)
+class AppInfo:
+    """What ``GET /app`` says of the App: its slug, granted permissions, subscribed events."""
+
+    slug: str
+    permissions: dict[str, str]
+    events: list[str]
 
 
 @dataclasses.dataclass(frozen=True)

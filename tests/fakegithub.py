@@ -80,11 +80,21 @@ SPEC_PATH = Path(__file__).parent / "fixtures" / "openapi" / "api.github.com.sub
 SPEC_URI = "urn:github-openapi"
 JWT_MESSAGE = "A JSON web token could not be decoded"
 REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"})
+# What the fake's own App is granted and subscribed to: everything Gatekeeper asks for and a
+# little more, as an App set up from the README would be. Tests change an App's
+# ``permissions`` and ``events`` to plant what `gatekeeper doctor` must find.
 PERMISSIONS = {
     **dict.fromkeys(["administration", "checks", "issues", "pull_requests", "statuses"], "write"),
-    **dict.fromkeys(["members", "metadata"], "read"),
+    **dict.fromkeys(["contents", "members", "metadata"], "read"),
 }
-EVENTS = ["check_run", "pull_request", "pull_request_review"]
+EVENTS = [
+    "check_run",
+    "check_suite",
+    "issue_comment",
+    "merge_group",
+    "pull_request",
+    "pull_request_review",
+]
 EPOCH = "2020-01-01T00:00:00Z"  # creation time of everything the tests did not date
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 PULL = REPO + r"/pulls/(?P<number>\d+)"

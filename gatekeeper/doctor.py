@@ -1,0 +1,384 @@
+"""``gatekeeper doctor`` and ``/admin/health``: what is wrong, found before a mentee finds it.
+
+Each check is a one-line verdict and, when it fails, the fix. They read the settings, ask
+GitHub as the App (its permissions and events, each installation, each repository's branch
+protection), and look at the database (reachable, migrated, the outbox, the last sweep).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+import sqlalchemy as sa
+from flask import Blueprint, Flask, abort, current_app, g, render_template
+from sqlmodel import Session
+
+from gatekeeper.app_manifest import (
+    OPTIONAL_PERMISSIONS,
+    REQUIRED_EVENTS,
+    REQUIRED_PERMISSIONS,
+    missing_events,
+    missing_permissions,
+)
+from gatekeeper.auth import is_maintainer, login_required
+from gatekeeper.config import Settings
+from gatekeeper.extensions import github_of, settings_of
+
+if TYPE_CHECKING:
+    from gatekeeper.github import GitHubApp
+
+OUTBOX_PATIENCE = timedelta(minutes=10)  # a check not posted by then means the worker is stuck
+# The clock sweeps every five minutes (Procfile); six missed rounds is no hiccup.
+SWEEP_PATIENCE = timedelta(minutes=30)
+DEFAULT_BASE_URL = Settings.base_url
+
+bp = Blueprint("doctor", __name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One verdict: what was checked, whether it passed, what was found and how to fix it."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def passed(name: str, detail: str) -> Check:
+    return Check(name, True, detail)
+
+
+def failed(name: str, detail: str, fix: str) -> Check:
+    return Check(name, False, detail, fix)
+
+
+# ---------------------------------------------------------------- settings
+
+
+def settings_checks(settings: Settings) -> list[Check]:
+    """The App's id and key, the webhook secret, the OAuth client, SECRET_KEY, the base URL."""
+    checks = [
+        passed("settings: GitHub App", f"App {settings.github_app_id} with a private key")
+        if settings.github_app_configured
+        else failed(
+            "settings: GitHub App",
+            "GITHUB_APP_ID or the private key is not set",
+            "set GITHUB_APP_ID and GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH) from the"
+            " App's settings page, or run `gatekeeper register`",
+        ),
+        passed("settings: webhook secret", "set")
+        if settings.github_webhook_secret
+        else failed(
+            "settings: webhook secret",
+            "GITHUB_WEBHOOK_SECRET is not set: /webhooks/github answers 503",
+            "set GITHUB_WEBHOOK_SECRET to the App's webhook secret",
+        ),
+        passed("settings: OAuth client", f"client {settings.github_client_id}")
+        if settings.oauth_configured
+        else failed(
+            "settings: OAuth client",
+            "GITHUB_CLIENT_ID or GITHUB_CLIENT_SECRET is not set: nobody can sign in",
+            "set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET from the App's settings page",
+        ),
+    ]
+    if not settings.is_production:
+        checks.append(passed("settings: SECRET_KEY", "development: a random key per process"))
+    elif settings.secret_key:
+        checks.append(passed("settings: SECRET_KEY", "set"))
+    # In production a missing SECRET_KEY stops the app from starting, so it cannot reach here.
+    if settings.is_production and settings.base_url == DEFAULT_BASE_URL:
+        checks.append(
+            failed(
+                "settings: base URL",
+                f"GATEKEEPER_BASE_URL is the development default {DEFAULT_BASE_URL}: check runs"
+                " link to nowhere",
+                "set GATEKEEPER_BASE_URL to this service's public https URL",
+            )
+        )
+    else:
+        checks.append(passed("settings: base URL", settings.base_url))
+    return checks
+
+
+# ---------------------------------------------------------------- GitHub
+
+
+def github_checks(settings: Settings, github: GitHubApp | None) -> list[Check]:
+    """The App's JWT, its permissions and events, each installation and repository."""
+    from gatekeeper.github import GitHubUnavailable
+
+    if github is None:
+        return [
+            failed(
+                "GitHub: App authentication",
+                "not checked: the App is not configured",
+                "set GITHUB_APP_ID and GITHUB_PRIVATE_KEY",
+            )
+        ]
+    try:
+        app = github.app_info()
+    except GitHubUnavailable as error:
+        return [
+            failed(
+                "GitHub: App authentication",
+                f"GET /app refused the App's JWT: {error}",
+                "check GITHUB_APP_ID, GITHUB_PRIVATE_KEY (the App's current key) and"
+                " GITHUB_API_URL; the host's clock must be right to the minute",
+            )
+        ]
+    settings_url = f"{settings.github_url}/settings/apps/{app.slug}/permissions"
+    checks = [passed("GitHub: App authentication", f"the JWT is accepted as {app.slug}")]
+    missing = missing_permissions(app.permissions)
+    if missing:
+        wanted = ", ".join(f"{name}: {access}" for name, access in missing.items())
+        checks.append(
+            failed(
+                "GitHub: permissions",
+                f"missing {wanted}",
+                f"grant {wanted} at {settings_url}, then accept the new permissions on each"
+                " installation",
+            )
+        )
+    else:
+        needed = ", ".join(f"{n}: {a}" for n, a in REQUIRED_PERMISSIONS.items())
+        checks.append(passed("GitHub: permissions", needed))
+    optional = missing_permissions(app.permissions, OPTIONAL_PERMISSIONS)
+    checks.append(
+        passed(
+            "GitHub: administration permission (optional)",
+            "not granted: `gatekeeper protect` cannot edit branch protection (set the required"
+            " check by hand)"
+            if optional
+            else "granted: `gatekeeper protect` can edit branch protection",
+        )
+    )
+    events = missing_events(app.events)
+    if events:
+        checks.append(
+            failed(
+                "GitHub: events",
+                f"not subscribed to {', '.join(events)}",
+                f"subscribe the App to {', '.join(events)} at {settings_url}",
+            )
+        )
+    else:
+        checks.append(passed("GitHub: events", ", ".join(REQUIRED_EVENTS)))
+    return checks + installation_checks(settings, github, slug=app.slug)
+
+
+def installation_checks(settings: Settings, github: GitHubApp, *, slug: str) -> list[Check]:
+    """Each installation answers with its repositories; each repository requires the check."""
+    from gatekeeper.github import GitHubUnavailable
+
+    try:
+        accounts = github.installation_accounts()
+    except GitHubUnavailable as error:
+        return [
+            failed(
+                "GitHub: installations",
+                f"could not list them: {error}",
+                "try again; if it persists, see githubstatus.com",
+            )
+        ]
+    if not accounts:
+        return [
+            failed(
+                "GitHub: installations",
+                "the App is installed nowhere",
+                f"install it: {settings.github_url}/apps/{slug}/installations/new",
+            )
+        ]
+    checks = []
+    for installation_id, account in sorted(accounts.items()):
+        name = f"installation {installation_id} ({account})"
+        try:
+            repos = github.installation_repos(installation_id)
+        except GitHubUnavailable as error:
+            checks.append(
+                failed(
+                    name,
+                    f"unreachable: {error}",
+                    f"reinstall the App on {account} (or remove the stale installation at"
+                    f" {settings.github_url}/settings/installations/{installation_id})",
+                )
+            )
+            continue
+        checks.append(passed(name, f"{len(repos)} repositories"))
+        for repo, branch in sorted(repos.items()):
+            checks.append(protection_check(settings, github, installation_id, repo, branch))
+    return checks
+
+
+def protection_check(
+    settings: Settings, github: GitHubApp, installation_id: int, repo: str, branch: str
+) -> Check:
+    """The default branch requires the check, with this App as its only accepted source."""
+    from gatekeeper.github import GitHubUnavailable
+
+    name = f"protection: {repo}"
+    try:
+        required = github.branch_required_checks(
+            installation_id=installation_id, repo=repo, branch=branch
+        )
+    except GitHubUnavailable as error:
+        return failed(name, f"could not read {branch}: {error}", "try again")
+    protect = f"run `gatekeeper protect {repo}`"
+    if required is None:
+        return failed(
+            name,
+            f"{branch} requires no status checks: a waiting check does not stop a merge",
+            f"turn on 'Require status checks to pass' for {branch} in the repository's"
+            f" settings, then {protect}",
+        )
+    sources = [app_id for context, app_id in required.checks if context == settings.check_name]
+    if not sources:
+        return failed(name, f"{branch} does not require {settings.check_name}", protect)
+    if github.app_id not in sources:
+        return failed(
+            name,
+            f"{branch} requires {settings.check_name} from any source, not only this App: anyone"
+            " who can post a status can pass it",
+            protect,
+        )
+    return passed(name, f"{branch} requires {settings.check_name} from this App")
+
+
+# ---------------------------------------------------------------- database
+
+
+def database_checks(app: Flask, *, now: datetime) -> list[Check]:
+    """Reachable and migrated to head; nothing old in the outbox; a recent sweep."""
+    engine = app.extensions["gatekeeper.engine"]
+    try:
+        current, heads = _revisions(engine, settings_of(app).database_url)
+    except sa.exc.SQLAlchemyError as error:
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())[:200]
+        detail = f"not checked: the database does not answer ({reason})"
+        return [
+            failed("database", f"unreachable ({reason})", "check DATABASE_URL and the server"),
+            failed("outbox", detail, "fix the database first"),
+            failed("sweep", detail, "fix the database first"),
+        ]
+    if current != heads:
+        at = ", ".join(sorted(current)) or "no revision (empty)"
+        detail = "not checked: the database is not migrated"
+        return [
+            failed(
+                "database",
+                f"at {at}, the code needs {', '.join(sorted(heads))}",
+                "run `gatekeeper db upgrade` (the Procfile's release step)",
+            ),
+            failed("outbox", detail, "run `gatekeeper db upgrade`"),
+            failed("sweep", detail, "run `gatekeeper db upgrade`"),
+        ]
+    with Session(engine) as session:
+        return [
+            passed("database", f"reachable, at {', '.join(sorted(heads))}"),
+            outbox_check(session, now=now),
+            sweep_check(session, now=now),
+        ]
+
+
+def _revisions(engine: sa.Engine, url: str) -> tuple[set[str], set[str]]:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from gatekeeper import db
+
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current, set(ScriptDirectory.from_config(db.alembic_config(url)).get_heads())
+
+
+def outbox_check(session: Any, *, now: datetime) -> Check:
+    """No check has waited longer than OUTBOX_PATIENCE to be posted."""
+    from gatekeeper import outbox
+
+    oldest, pending = outbox.oldest_pending(session), outbox.pending_count(session)
+    if oldest is None:
+        return passed("outbox", "nothing waits to be posted")
+    waited = now - oldest
+    if waited > OUTBOX_PATIENCE:
+        return failed(
+            "outbox",
+            f"{pending} checks wait, the oldest for {_minutes(waited)}",
+            "start a worker (`gatekeeper worker`, the Procfile's worker) and read its log: it"
+            " says why GitHub refuses the posts",
+        )
+    return passed("outbox", f"{pending} checks wait, the oldest for {_minutes(waited)}")
+
+
+def sweep_check(session: Any, *, now: datetime) -> Check:
+    """A whole sweep finished within SWEEP_PATIENCE."""
+    from gatekeeper.models import SweepRun
+
+    run = session.get(SweepRun, "sweep")
+    fix = "run the clock process (`gatekeeper sweep --loop 300`, the Procfile's clock)"
+    if run is None:
+        return failed("sweep", "no sweep has ever finished", fix)
+    since = now - run.finished_at
+    if since > SWEEP_PATIENCE:
+        return failed("sweep", f"the last sweep finished {_minutes(since)} ago", fix)
+    return passed("sweep", f"the last sweep finished {_minutes(since)} ago")
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes} min" if minutes else f"{int(span.total_seconds())} s"
+
+
+# ---------------------------------------------------------------- running them
+
+
+def run_checks(app: Flask, *, now: datetime) -> list[Check]:
+    """Every check, in the order a reader fixes them."""
+    settings = settings_of(app)
+    return [
+        *settings_checks(settings),
+        *github_checks(settings, github_of(app)),
+        *database_checks(app, now=now),
+    ]
+
+
+def report(checks: list[Check]) -> dict[str, Any]:
+    """The JSON document ``--json`` prints."""
+    return {"ok": all(check.ok for check in checks), "checks": [c.as_json() for c in checks]}
+
+
+def command(*, as_json: bool, echo: Callable[[str], None] = click.echo) -> None:
+    """The body of ``gatekeeper doctor``: print the verdicts, exit 1 if any failed."""
+    from gatekeeper.models import utcnow
+
+    checks = run_checks(current_app._get_current_object(), now=utcnow())  # type: ignore[attr-defined]
+    if as_json:
+        echo(json.dumps(report(checks), indent=2))
+    else:
+        for check in checks:
+            echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+            if not check.ok:
+                echo(f"     fix: {check.fix}")
+        failures = sum(not check.ok for check in checks)
+        echo("All checks passed." if not failures else f"{failures} checks failed.")
+    if not all(check.ok for check in checks):
+        raise SystemExit(1)
+
+
+@bp.get("/admin/health")
+@login_required
+def health():  # type: ignore[no-untyped-def]
+    """The doctor's checks, for maintainers (they ask GitHub, so they take a moment)."""
+    from gatekeeper.models import utcnow
+
+    if not is_maintainer(g.user):
+        abort(403, description="Only maintainers can see the service's health.")
+    checks = run_checks(current_app._get_current_object(), now=utcnow())  # type: ignore[attr-defined]
+    return render_template("health.html", checks=checks, ok=all(c.ok for c in checks))

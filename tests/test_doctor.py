@@ -1,0 +1,330 @@
+"""``gatekeeper doctor`` and ``/admin/health`` against the fake GitHub: each planted fault is
+found, named and given its fix; a healthy service passes every check."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlmodel import Session
+
+from fakegithub import FakeGitHub
+from gate_support import INSTALLATION, REPO, app_for
+from gatekeeper import create_app, db, github_of
+from gatekeeper.app_manifest import REQUIRED_EVENTS, REQUIRED_PERMISSIONS
+from gatekeeper.cli import cli
+from gatekeeper.config import normalise_database_url
+from gatekeeper.models import CommitCheck, SweepRun, utcnow
+
+CHECK = "mentor-approval"
+
+
+class Service:
+    """A healthy Gatekeeper on the fake GitHub, and the means to break it."""
+
+    def __init__(self, fake: FakeGitHub, database_url: str, **settings: object) -> None:
+        self.fake, self.database_url = fake, database_url
+        fake.set_protection(REPO, "main", checks=[{"context": CHECK, "app_id": fake.app_id}])
+        self.app = app_for(
+            fake,
+            database_url,
+            github_client_id="Iv1.client",
+            github_client_secret="client-secret",
+            maintainers="ambv",
+            **settings,
+        )
+        self.swept(minutes_ago=4)
+
+    @property
+    def the_app(self):  # the fake's record of the App: permissions and events to plant
+        return self.fake.apps[self.fake.app_id]
+
+    def session(self) -> Session:
+        return Session(self.app.extensions["gatekeeper.engine"], expire_on_commit=False)
+
+    def swept(self, *, minutes_ago: int) -> None:
+        with self.session() as session:
+            session.merge(
+                SweepRun(name="sweep", finished_at=utcnow() - timedelta(minutes=minutes_ago))
+            )
+            session.commit()
+
+    def doctor(self, *args: str):
+        """``gatekeeper doctor --json``: the exit code and the failed checks by name."""
+        result = self.app.test_cli_runner().invoke(cli, ["doctor", "--json", *args])
+        document = json.loads(result.output)
+        assert document["ok"] == (result.exit_code == 0)
+        failed = {check["name"]: check for check in document["checks"] if not check["ok"]}
+        return result.exit_code, failed, document
+
+    def close(self) -> None:
+        github_of(self.app).close()
+        self.app.extensions["gatekeeper.engine"].dispose()
+
+
+@pytest.fixture
+def service(github_fake, database_url):
+    running = Service(github_fake, database_url)
+    yield running
+    running.close()
+
+
+def test_a_healthy_service_passes_every_check(service):
+    """Settings, App, permissions, events, the installation, the repository's protection,
+    the database, the outbox and the sweep: every check passes, exit 0."""
+    code, failed, document = service.doctor()
+    assert (code, failed) == (0, {})
+    names = [check["name"] for check in document["checks"]]
+    assert names == [
+        "settings: GitHub App",
+        "settings: webhook secret",
+        "settings: OAuth client",
+        "settings: SECRET_KEY",
+        "settings: base URL",
+        "GitHub: App authentication",
+        "GitHub: permissions",
+        "GitHub: administration permission (optional)",
+        "GitHub: events",
+        f"installation {INSTALLATION} (python)",
+        f"protection: {REPO}",
+        "database",
+        "outbox",
+        "sweep",
+    ]
+    assert all(set(check) == {"name", "ok", "detail", "fix"} for check in document["checks"])
+    text = service.app.test_cli_runner().invoke(cli, ["doctor"])
+    assert text.exit_code == 0
+    assert text.output.splitlines()[-1] == "All checks passed."
+
+
+def test_a_missing_permission_is_named_with_its_fix(service):
+    """The App holds checks: read only: the permissions check names checks: write."""
+    service.the_app.permissions["checks"] = "read"
+    code, failed, _ = service.doctor()
+    assert code == 1 and set(failed) == {"GitHub: permissions"}
+    assert failed["GitHub: permissions"]["detail"] == "missing checks: write"
+    assert "grant checks: write at " in failed["GitHub: permissions"]["fix"]
+    assert "/settings/apps/gatekeeper-test/permissions" in failed["GitHub: permissions"]["fix"]
+
+
+@pytest.mark.parametrize("permission", sorted(REQUIRED_PERMISSIONS))
+def test_each_required_permission_is_checked(service, permission):
+    """Whichever required permission is taken away, doctor names it."""
+    del service.the_app.permissions[permission]
+    code, failed, _ = service.doctor()
+    assert code == 1 and set(failed) == {"GitHub: permissions"}
+    wanted = f"{permission}: {REQUIRED_PERMISSIONS[permission]}"
+    assert failed["GitHub: permissions"]["detail"] == f"missing {wanted}"
+
+
+def test_administration_is_optional(service):
+    """Without administration the App is healthy; the verdict says protect cannot run."""
+    del service.the_app.permissions["administration"]
+    code, failed, document = service.doctor()
+    assert (code, failed) == (0, {})
+    optional = next(c for c in document["checks"] if "administration" in c["name"])
+    assert optional["ok"] and "`gatekeeper protect` cannot edit" in optional["detail"]
+
+
+@pytest.mark.parametrize("event", REQUIRED_EVENTS)
+def test_a_missing_event_is_named_with_its_fix(service, event):
+    """An App not subscribed to one of the events Gatekeeper needs: the events check names it."""
+    service.the_app.events.remove(event)
+    code, failed, _ = service.doctor()
+    assert code == 1 and set(failed) == {"GitHub: events"}
+    assert failed["GitHub: events"]["detail"] == f"not subscribed to {event}"
+    assert failed["GitHub: events"]["fix"].startswith(f"subscribe the App to {event} at ")
+
+
+def test_an_unreachable_installation_is_named_with_its_fix(service):
+    """The installation's token is refused (404, as for a deleted installation)."""
+    service.fake.fail_next(
+        "POST", rf"/app/installations/{INSTALLATION}/access_tokens", status=404, times=3
+    )
+    code, failed, _ = service.doctor()
+    name = f"installation {INSTALLATION} (python)"
+    assert code == 1 and set(failed) == {name}
+    assert "unreachable" in failed[name]["detail"] and "404" in failed[name]["detail"]
+    assert failed[name]["fix"].startswith("reinstall the App on python")
+
+
+def test_a_repository_without_the_required_check_is_named_with_its_fix(service):
+    """A second installed repository whose branch requires only other checks."""
+    service.fake.add_repo("python/peps", installation_id=INSTALLATION)
+    service.fake.set_protection("python/peps", "main", contexts=["lint"])
+    code, failed, _ = service.doctor()
+    assert code == 1 and set(failed) == {"protection: python/peps"}
+    assert failed["protection: python/peps"]["detail"] == "main does not require mentor-approval"
+    assert failed["protection: python/peps"]["fix"] == "run `gatekeeper protect python/peps`"
+
+
+def test_an_unprotected_branch_and_a_check_from_any_source_fail(service):
+    """Unprotected: turn protection on, then protect. Required from any app: protect."""
+    service.fake.add_repo("python/peps", installation_id=INSTALLATION, default_branch="trunk")
+    service.fake.set_protection(REPO, "main", checks=[{"context": CHECK, "app_id": None}])
+    code, failed, _ = service.doctor()
+    assert code == 1 and set(failed) == {"protection: python/peps", f"protection: {REPO}"}
+    assert "trunk requires no status checks" in failed["protection: python/peps"]["detail"]
+    assert failed["protection: python/peps"]["fix"].endswith("run `gatekeeper protect python/peps`")
+    assert "from any source" in failed[f"protection: {REPO}"]["detail"]
+    assert failed[f"protection: {REPO}"]["fix"] == f"run `gatekeeper protect {REPO}`"
+
+
+def test_an_unmigrated_database_is_named_with_its_fix(github_fake, database_url):
+    """A database left at the first revision: migrate it; outbox and sweep are not read."""
+    db.upgrade(normalise_database_url(database_url), "0001")
+    broken = create_app(
+        {
+            "database_url": database_url,
+            "github_app_id": github_fake.app_id,
+            "github_private_key": github_fake.private_key_pem,
+            "github_api_url": github_fake.api_url,
+            "github_url": github_fake.url,
+            "TESTING": True,
+        }
+    )
+    github_fake.set_protection(
+        REPO, "main", checks=[{"context": CHECK, "app_id": github_fake.app_id}]
+    )
+    result = broken.test_cli_runner().invoke(cli, ["doctor", "--json"])
+    document = json.loads(result.output)
+    failed = {c["name"]: c for c in document["checks"] if not c["ok"]}
+    assert result.exit_code == 1
+    assert {"database", "outbox", "sweep"} <= set(failed)
+    assert failed["database"]["detail"].startswith("at 0001, the code needs ")
+    assert failed["database"]["fix"] == "run `gatekeeper db upgrade` (the Procfile's release step)"
+    github_of(broken).close()
+    broken.extensions["gatekeeper.engine"].dispose()
+
+
+def test_an_old_outbox_row_is_named_with_its_fix(service):
+    """A check desired eleven minutes ago and never posted: the worker is not working."""
+    with service.session() as session:
+        session.add(
+            CommitCheck(
+                repo=REPO,
+                head_sha="a" * 40,
+                name=CHECK,
+                version=1,
+                body={"conclusion": "success"},
+                desired_at=utcnow() - timedelta(minutes=11),
+            )
+        )
+        session.commit()
+    code, failed, _ = service.doctor()
+    assert code == 1 and set(failed) == {"outbox"}
+    assert failed["outbox"]["detail"] == "1 checks wait, the oldest for 11 min"
+    assert "`gatekeeper worker`" in failed["outbox"]["fix"]
+
+
+def test_a_fresh_outbox_row_is_no_fault(service):
+    """A check desired a minute ago is work in progress, not a fault."""
+    with service.session() as session:
+        session.add(
+            CommitCheck(repo=REPO, head_sha="a" * 40, name=CHECK, version=1, desired_at=utcnow())
+        )
+        session.commit()
+    code, failed, _ = service.doctor()
+    assert (code, failed) == (0, {})
+
+
+@pytest.mark.parametrize("minutes_ago", [31, None])
+def test_a_stale_or_missing_sweep_is_named_with_its_fix(service, minutes_ago):
+    """The last sweep finished 31 minutes ago, or no sweep ever finished: run the clock."""
+    if minutes_ago is None:
+        with service.session() as session:
+            session.execute(sa.delete(SweepRun))
+            session.commit()
+    else:
+        service.swept(minutes_ago=minutes_ago)
+    code, failed, _ = service.doctor()
+    assert code == 1 and set(failed) == {"sweep"}
+    expected = (
+        "no sweep has ever finished"
+        if minutes_ago is None
+        else "the last sweep finished 31 min ago"
+    )
+    assert failed["sweep"]["detail"] == expected
+    assert "`gatekeeper sweep --loop 300`" in failed["sweep"]["fix"]
+
+
+def test_settings_faults_are_named(github_fake, database_url):
+    """Production with the development base URL and no OAuth client or webhook secret."""
+    github_fake.set_protection(
+        REPO, "main", checks=[{"context": CHECK, "app_id": github_fake.app_id}]
+    )
+    app = app_for(github_fake, database_url, env="production", base_url="http://127.0.0.1:5000",
+                  github_webhook_secret=None)  # fmt: skip
+    with Session(app.extensions["gatekeeper.engine"]) as session:
+        session.add(SweepRun(name="sweep", finished_at=utcnow()))
+        session.commit()
+    result = app.test_cli_runner().invoke(cli, ["doctor", "--json"])
+    failed = {c["name"]: c for c in json.loads(result.output)["checks"] if not c["ok"]}
+    assert result.exit_code == 1
+    assert set(failed) == {
+        "settings: webhook secret",
+        "settings: OAuth client",
+        "settings: base URL",
+    }
+    assert "GATEKEEPER_BASE_URL" in failed["settings: base URL"]["fix"]
+    github_of(app).close()
+    app.extensions["gatekeeper.engine"].dispose()
+
+
+def test_a_refused_jwt_stops_the_github_checks(github_fake, database_url):
+    """The App's key is not the one GitHub holds: authentication fails, with the fix."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    wrong = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    github_fake.set_protection(
+        REPO, "main", checks=[{"context": CHECK, "app_id": github_fake.app_id}]
+    )
+    app = app_for(github_fake, database_url, github_private_key=wrong)
+    result = app.test_cli_runner().invoke(cli, ["doctor", "--json"])
+    failed = {c["name"]: c for c in json.loads(result.output)["checks"] if not c["ok"]}
+    assert result.exit_code == 1
+    assert "GitHub: App authentication" in failed
+    assert "401" in failed["GitHub: App authentication"]["detail"]
+    assert "GITHUB_PRIVATE_KEY" in failed["GitHub: App authentication"]["fix"]
+    github_of(app).close()
+    app.extensions["gatekeeper.engine"].dispose()
+
+
+# ---------------------------------------------------------------- /admin/health
+
+
+def _signed_in(client, login: str) -> None:
+    with client.session_transaction() as session:
+        session["login"], session["display"] = login, login
+
+
+def test_maintainers_see_the_checks_on_admin_health(service):
+    """A maintainer sees every check; a planted fault shows with its fix."""
+    service.the_app.events.remove("merge_group")
+    client = service.app.test_client()
+    _signed_in(client, "ambv")
+    page = client.get("/admin/health")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "1 of 14 checks failed." in html
+    assert "not subscribed to merge_group" in html
+    assert f"protection: {REPO}" in html
+
+
+def test_others_may_not_see_admin_health(service):
+    """Signed out: sent to sign in. Signed in but not a maintainer: 403, and GitHub is not asked."""
+    client = service.app.test_client()
+    assert client.get("/admin/health").status_code == 302
+    _signed_in(client, "mpage")
+    service.fake.reset_calls()
+    page = client.get("/admin/health")
+    assert page.status_code == 403
+    assert "Only maintainers can see the service" in page.get_data(as_text=True)
+    assert service.fake.calls == []
