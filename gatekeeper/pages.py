@@ -372,7 +372,7 @@ def mentee_page(session: Session, *, mentee: str, user: User | None, now: dateti
                 start=pull.gated_at or pull.first_seen_at,
                 end=None if shown == "waiting" else pull.settled_at,
                 state=shown if shown != "closed" else "not_required",
-                detail=f"{PRIVATE_PULL if private else pull.title} ({STATE_WORDS[shown]})",
+                detail=PRIVATE_PULL if private else pull.title,  # the row says the state
             )
         )
     return MenteePage(
