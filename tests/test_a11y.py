@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlmodel import Session
+from werkzeug.serving import make_server
 
 from browser_support import REPO, SCREENSHOTS, Live, serving
-from gatekeeper import settings_of
-from gatekeeper.demo import populate
+from gatekeeper import create_app, settings_of
+from gatekeeper.demo import PEOPLE as DEMO_PEOPLE
+from gatekeeper.demo import demo_app, populate
 from gatekeeper.models import utcnow
 
 pytestmark = pytest.mark.browser
@@ -401,3 +405,102 @@ def test_on_a_phone_the_signed_in_person_is_in_the_header(
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
         visitor.close()
+
+
+def test_on_a_phone_the_timeline_fits_and_each_row_reads_in_words(
+    browser: Any, site: Live, axe_script: Path
+):
+    """At 390 px the month needs no sideways scrolling, and each pull request's row shows its
+    number, title, state word and dates side by side without overlapping."""
+    visitor = Visitor(browser, site, axe_script, role="signed-out", width="phone")
+    try:
+        page = visitor.page
+        page.goto(site.url + "/mentorships/mira-k")
+        wrap = page.locator(".timeline-wrap")
+        assert wrap.evaluate("e => e.scrollWidth <= e.clientWidth")
+        box = wrap.bounding_box()
+        assert box is not None and box["width"] <= 390
+        rows = page.locator(".tl-lane")
+        assert rows.count() == 6
+        for index in range(rows.count()):
+            row = rows.nth(index)
+            parts = {
+                part: row.locator(f".tl-{part}").bounding_box()
+                for part in ("label", "title", "state", "when", "bar")
+            }
+            for part, where in parts.items():
+                assert where is not None and where["width"] > 0, (index, part)
+                assert (
+                    box["x"] <= where["x"]
+                    and where["x"] + where["width"] <= box["x"] + box["width"]
+                )
+            state, when = parts["state"], parts["when"]
+            assert state is not None and when is not None
+            assert state["x"] + state["width"] <= when["x"]  # one line, one at each end
+            assert row.locator(".tl-state").inner_text().strip() in {
+                "waiting",
+                "approved",
+                "merged",
+                "merged without approval",
+                "no approval needed",
+            }
+        visitor.screenshot("timeline")
+    finally:
+        visitor.close()
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """``app`` on a loopback port for as long as the block runs."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        app.extensions["gatekeeper.engine"].dispose()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_axe_finds_nothing_in_the_demo_nor_where_sign_in_is_not_configured(
+    browser: Any, axe_script: Path, tmp_path: Path, migrated_sqlite: Path, width: str
+):
+    """``gatekeeper demo``'s sign-in page and its overview as each sample person, and the
+    sign-in page of a server without GitHub sign-in, have zero axe-core violations."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    w, h = WIDTHS[width]
+    database = tmp_path / "unconfigured.sqlite"
+    shutil.copyfile(migrated_sqlite, database)
+    unconfigured = create_app({"database_url": f"sqlite:///{database}", "secret_key": "x"})
+    with serve(demo_app(tmp_path / "demo.sqlite")) as demo, serve(unconfigured) as bare:
+        context = browser.new_context(
+            viewport={"width": w, "height": h}, is_mobile=width == "phone"
+        )
+        for url in (demo, bare):
+            context.route(url + AXE_PATH, lambda route: route.fulfill(path=str(axe_script)))
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+
+        def check(name: str, url: str) -> None:
+            page.add_script_tag(url=url + AXE_PATH)
+            if violations := page.evaluate(AXE_RUN):
+                found[name] = violations
+            folder = SHOTS / width
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+        assert page.goto(bare + "/login").status == 503
+        check("login-not-configured", bare)
+        for person in DEMO_PEOPLE:
+            page.goto(demo + "/login")
+            check("demo-login", demo)
+            page.get_by_role("button", name=person).click()
+            page.get_by_role("button", name="Sign out").wait_for()
+            check(f"demo-overview-{person}", demo)
+            page.get_by_role("button", name="Sign out").click()
+            page.get_by_role("link", name="Sign in with GitHub").wait_for()
+        context.close()
+    assert not found, "axe-core violations:\n" + report(found)
