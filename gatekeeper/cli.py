@@ -718,7 +718,7 @@ def status(mentee: str, as_json: bool) -> None:
 
 
 @cli.command(
-    short_help="Expire, reconcile with GitHub, scan, redeliver.",
+    short_help="Expire, reconcile with GitHub, redeliver.",
     epilog=examples(
         "gatekeeper sweep",
         "gatekeeper sweep --json",
@@ -880,7 +880,7 @@ def protect(repository: str, branch: str | None, dry_run: bool) -> None:
 
 
 @cli.command(
-    short_help="Check the settings, the App on GitHub and the database.",
+    short_help="Check settings, GitHub App and database.",
     epilog=examples("gatekeeper doctor", "gatekeeper doctor --json"),
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
