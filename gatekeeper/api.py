@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -21,14 +20,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 CLI: Final = "cli"
 # Who reads a document: the CLI, or a web visitor (signed in or not).
 Viewer = User | Literal["cli"] | None
-
-
-def days_left(mentorship: Mentorship, now: datetime) -> int:
-    """Whole days (rounded up) until the gate lifts; 0 once ended."""
-    if lifecycle.state_of(mentorship, now) == "ended":
-        return 0
-    remaining = mentorship.ends_at - max(now, mentorship.started_at)
-    return math.ceil(remaining.total_seconds() / 86400)
 
 
 def pull_request_document(pull: PullRequest) -> dict[str, Any]:
@@ -97,7 +88,7 @@ def mentorship_document(
         if lifecycle.state_of(mentorship, now) == "ended"
         else None,
         "end_reason": mentorship.end_reason or ("expired" if now >= mentorship.ends_at else None),
-        "days_left": days_left(mentorship, now),
+        "days_left": lifecycle.days_left(mentorship, now),
         "promotion": promotion,
         "approvals_required": mentorship.approvals_required,
         "repositories": list(mentorship.repositories),

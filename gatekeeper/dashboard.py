@@ -134,6 +134,12 @@ def new():  # type: ignore[no-untyped-def]
     if preview:
         return _render_new(form, vote=vote)
     override = (form.override_reason.data or "").strip()
+    if override and (vote is None or vote.passes):
+        # An override of nothing would read, forever after, as if the vote had failed.
+        override = ""
+        flash(
+            "The vote passes PEP 13 (or none was given), so no override reason was kept.", "warning"
+        )
     if vote is not None and not vote.passes and not override:
         form.override_reason.errors = [
             "The vote fails PEP 13; say why this promotion should stand anyway."
@@ -163,8 +169,14 @@ def new():  # type: ignore[no-untyped-def]
         session.commit()
     except lifecycle.MentorshipError as error:
         session.rollback()
-        flash(str(error), "error")
-        return _render_new(form, vote=vote, status=409 if "already has" in str(error) else 400)
+        field = getattr(form, error.field, None) if error.field else None
+        if field is not None:  # marked where it was typed, the rest of the form kept
+            message = str(error)
+            field.errors = [*field.errors, f"{message[:1].upper()}{message[1:]}."]
+        else:
+            flash(str(error), "error")
+        status = 409 if error.field == "mentee" else 400
+        return _render_new(form, vote=vote, status=status)
     flash(f"Mentorship for {mentorship.mentee_display} started.", "success")
     _say_if_github_is_missing()
     return redirect(url_for(".mentee", mentee=mentorship.mentee_display))
@@ -502,6 +514,29 @@ def when(moment: datetime | None) -> Markup:
     return Markup(
         f'<time datetime="{moment.isoformat()}" title="{exact}">{escape(relative(moment, now()))}</time>'
     )
+
+
+@bp.app_template_filter("day")
+def day(moment: datetime | None) -> Markup:
+    """A date ("Dec 21, 2026"), exact UTC time on hover."""
+    if moment is None:
+        return Markup("—")
+    exact = f"{moment:%Y-%m-%d %H:%M} UTC"
+    return Markup(
+        f'<time datetime="{moment.isoformat()}" title="{exact}">{moment:%b %-d, %Y}</time>'
+    )
+
+
+@bp.app_template_filter("days")
+def days(count: int) -> str:
+    """``1 day``, ``19 days``."""
+    return f"{count} day{'s' if count != 1 else ''}"
+
+
+@bp.app_template_filter("days_left")
+def days_left(mentorship: Mentorship) -> int:
+    """Days until the gate lifts, counted as ``status`` and ``/api`` count them."""
+    return lifecycle.days_left(mentorship, now())
 
 
 def relative(moment: datetime, reference: datetime) -> str:

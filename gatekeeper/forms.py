@@ -40,8 +40,35 @@ LIMITED = {"maxlength": lifecycle.TEXT_LIMIT}
 
 
 def split_names(text: str | None) -> list[str]:
-    """Logins or repositories typed with commas, spaces or one per line."""
-    return [part for part in re.split(r"[\s,]+", text or "") if part]
+    """Logins or repositories typed comma-separated or one per line (never split on spaces:
+    "tomas r" is a typo to refuse, not two people to trust)."""
+    return [part.strip() for part in re.split(r"[,\n]", text or "") if part.strip()]
+
+
+def entries_checked_by(
+    check: Callable[[str], object], *, noun: str
+) -> Callable[[Form, Field], None]:
+    """A validator for a list field: each entry passes ``check`` (the lifecycle's own), none
+    holds a space, and none is listed twice."""
+
+    def validate(form: Form, field: Field) -> None:
+        seen: set[str] = set()
+        for entry in split_names(field.data):
+            if re.search(r"\s", entry):
+                raise ValidationError(
+                    f"“{entry}” is not one {noun}: separate them with commas or new lines."
+                )
+            try:
+                check(entry)
+            except lifecycle.MentorshipError as error:
+                message = str(error)
+                raise ValidationError(f"{message[:1].upper()}{message[1:]}.") from None
+            key = entry.removeprefix("@").lower()
+            if key in seen:
+                raise ValidationError(f"{entry} is listed twice; list each {noun} once.")
+            seen.add(key)
+
+    return validate
 
 
 def checked_by(check: Callable[..., object], *, what: str) -> Callable[[Form, Field], None]:
@@ -64,12 +91,27 @@ class ActionForm(FlaskForm):
 class StartForm(FlaskForm):
     """Start a mentorship for a newly promoted core developer."""
 
-    mentee = StringField("New core developer (GitHub login)", [DataRequired()])
-    mentors = StringField("Mentors (GitHub logins, comma-separated)", [DataRequired()])
+    mentee = StringField(
+        "New core developer (GitHub login)",
+        [
+            DataRequired(message="Needs the new core developer's GitHub login."),
+            checked_by(lambda text, what: lifecycle.display_login(text), what="the mentee"),
+        ],
+    )
+    mentors = StringField(
+        "Mentors (GitHub logins, comma-separated)",
+        [
+            DataRequired(message="Needs at least one mentor."),
+            entries_checked_by(lifecycle.display_login, noun="GitHub login"),
+        ],
+    )
     start = DateTimeLocalField("Starts (UTC)", [Optional()], format="%Y-%m-%dT%H:%M")
     days = CountField("Length in days", [Optional(), NumberRange(min=1, max=366)])
     until = DateField("Or ends on", [Optional()])
-    repositories = TextAreaField("Repositories (OWNER/REPO, one per line)", [Optional()])
+    repositories = TextAreaField(
+        "Repositories (OWNER/REPO, one per line)",
+        [Optional(), entries_checked_by(lifecycle.canonical_repo, noun="repository")],
+    )
     approvals_required = CountField(
         "Mentor approvals needed per pull request", [InputRequired(), NumberRange(min=1)], default=1
     )

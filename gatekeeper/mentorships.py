@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import math
 import dataclasses
 import re
 from collections.abc import Iterable, Sequence
@@ -24,7 +25,15 @@ WEB_SCHEMES = ("http", "https")
 
 
 class MentorshipError(Exception):
-    """A request the lifecycle refuses; the message is shown to the user as it is."""
+    """A request the lifecycle refuses; the message is shown to the user as it is.
+
+    ``field`` names the input at fault (``mentors``, ``approvals_required``, ...), so that a
+    form can mark it where it was typed; the command line shows the message alone.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # ---------------------------------------------------------------- names and dates
@@ -83,6 +92,26 @@ def state_of(mentorship: Mentorship, at: datetime) -> str:
     if mentorship.ended_at is not None or at >= mentorship.ends_at:
         return "ended"
     return "scheduled" if at < mentorship.started_at else "active"
+
+
+def whole_days(seconds: float) -> int:
+    """A span in days, a started day counting whole: 18.2 days is 19."""
+    return max(math.ceil(seconds / 86400), 0)
+
+
+def days_left(mentorship: Mentorship, now: datetime) -> int:
+    """Days until the gate lifts (rounded up, from the start if later); 0 once ended.
+
+    The one count of days left: the pages, ``status`` and ``/api`` all say this number.
+    """
+    if state_of(mentorship, now) == "ended":
+        return 0
+    return whole_days((mentorship.ends_at - max(now, mentorship.started_at)).total_seconds())
+
+
+def days_until_start(mentorship: Mentorship, now: datetime) -> int:
+    """Days until a scheduled mentorship starts (rounded up); 0 once it has."""
+    return whole_days((mentorship.started_at - now).total_seconds())
 
 
 def effective_end(mentorship: Mentorship) -> datetime:
@@ -221,9 +250,7 @@ def make_vote(
     from_forum = fetched.parts() if fetched is not None else dict.fromkeys(given)
     parts = {name: given[name] if given[name] is not None else from_forum[name] for name in given}
     if fetched is not None and parts["vote closed"] is None:
-        raise MentorshipError(
-            f"{fetched.closed_unknown}; give the date it closed (--vote-closed)"
-        )
+        raise MentorshipError(f"{fetched.closed_unknown}; give the date it closed (--vote-closed)")
     missing = [name for name, value in parts.items() if value is None]
     if missing:
         raise MentorshipError(f"the promotion vote is incomplete: missing {', '.join(missing)}")
@@ -380,25 +407,29 @@ def promote(
     mentee_display = display_login(mentee)
     mentor_displays = _unique_mentors(mentors)
     if mentee_display.lower() in {m.lower() for m in mentor_displays}:
-        raise MentorshipError(f"{mentee_display} cannot be their own mentor")
+        raise MentorshipError(f"{mentee_display} cannot be their own mentor", field="mentors")
     if not mentor_displays:
-        raise MentorshipError("a mentorship needs at least one mentor")
+        raise MentorshipError("a mentorship needs at least one mentor", field="mentors")
     if approvals_required < 1:
-        raise MentorshipError("at least one approval must be required")
+        raise MentorshipError("at least one approval must be required", field="approvals_required")
     if approvals_required > len(mentor_displays):
         raise MentorshipError(
-            f"{approvals_required} approvals required but only {len(mentor_displays)} mentors"
+            f"{approvals_required} approvals required but only {len(mentor_displays)} mentors",
+            field="approvals_required",
         )
     if vote is not None and not vote.passes and override_reason is None:
         raise MentorshipError(
             "the promotion vote fails PEP 13 ("
             + "; ".join(vote.problems())
-            + "); give an override reason to promote anyway"
+            + "); give an override reason to promote anyway",
+            field="override_reason",
         )
     started_at = start or now
     ends_at = _end_from(started_at, days=days, until=until)
     if ends_at <= now:
-        raise MentorshipError(f"that mentorship would already have ended on {ends_at:%Y-%m-%d}")
+        raise MentorshipError(
+            f"that mentorship would already have ended on {ends_at:%Y-%m-%d}", field="until"
+        )
 
     existing = open_mentorship(session, mentee=mentee_display)
     if existing is not None and state_of(existing, now) == "ended":
@@ -406,7 +437,9 @@ def promote(
     elif existing is not None:
         state = state_of(existing, now)
         article = "an" if state == "active" else "a"
-        raise MentorshipError(f"{mentee_display} already has {article} {state} mentorship")
+        raise MentorshipError(
+            f"{mentee_display} already has {article} {state} mentorship", field="mentee"
+        )
 
     mentorship = Mentorship(
         mentee=mentee_display.lower(),
@@ -618,14 +651,14 @@ def _unique_mentors(mentors: Sequence[str]) -> list[str]:
 
 def _end_from(start: datetime, *, days: int | None, until: datetime | None) -> datetime:
     if days is not None and until is not None:
-        raise MentorshipError("give a number of days or an end date, not both")
+        raise MentorshipError("give a number of days or an end date, not both", field="until")
     if days is not None:
         if days < 1:
-            raise MentorshipError("a mentorship lasts at least one day")
+            raise MentorshipError("a mentorship lasts at least one day", field="days")
         return start + timedelta(days=days)
     if until is not None:
         if until <= start:
-            raise MentorshipError("the end date must come after the start")
+            raise MentorshipError("the end date must come after the start", field="until")
         return until
     return default_end(start)
 

@@ -91,6 +91,7 @@ class Progress:
     total_days: int
     percent: int
     days_left: int
+    days_to_start: int
 
     @classmethod
     def of(cls, mentorship: Mentorship, now: datetime) -> Progress:
@@ -104,10 +105,14 @@ class Progress:
         day = min(max(math.floor(elapsed / 86400) + 1, 1), total) if elapsed >= 0 else 0
         span = max((mentorship.ends_at - mentorship.started_at).total_seconds(), 1)
         percent = 100 if state == "ended" else min(max(int(100 * elapsed / span), 0), 100)
-        left = math.ceil(
-            (mentorship.ends_at - max(now, mentorship.started_at)).total_seconds() / 86400
+        return cls(
+            state,
+            day,
+            total,
+            percent,
+            lifecycle.days_left(mentorship, now),
+            lifecycle.days_until_start(mentorship, now),
         )
-        return cls(state, day, total, percent, max(left, 0) if state != "ended" else 0)
 
 
 @dataclasses.dataclass

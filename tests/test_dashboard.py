@@ -439,7 +439,7 @@ def test_start_with_a_start_time_and_end_date(site: Site):
     m = site.mentorship()
     assert m.started_at == datetime(2099, 1, 1, 9, 30, tzinfo=UTC)
     assert m.ends_at == datetime(2099, 2, 15, tzinfo=UTC)
-    assert "Starting soon" in site.page("/")
+    assert "Scheduled to start" in site.page("/")
 
 
 def test_check_the_vote_previews_pep13_without_saving(site: Site):
@@ -473,7 +473,7 @@ def test_a_failing_vote_needs_an_override_reason(site: Site):
     ("fields", "status", "message"),
     [
         ({"mentors": "mpage"}, 400, "cannot be their own mentor"),
-        ({"mentee": ""}, 400, "This field is required"),
+        ({"mentee": ""}, 400, "Needs the new core developer's GitHub login"),
         ({"approvals_required": "3"}, 400, "3 approvals required but only 2 mentors"),
         ({"votes_for": "3"}, 400, "the promotion vote is incomplete"),
         ({"repositories": "not-a-repo"}, 400, "not a repository name"),
@@ -626,7 +626,8 @@ def test_overview_shows_progress_counts_and_role(month: Site):
     body = month.page("/")
     assert "Day 2 of 30" in body or "Day 2 of 31" in body or "Day 2 of 28" in body
     assert re.search(
-        r"ends <time[^>]*title=\"\d{4}-\d\d-\d\d \d\d:\d\d UTC\">in \d+ days</time>", body
+        r"\d+ days left, ends <time[^>]*title=\"\d{4}-\d\d-\d\d \d\d:\d\d UTC\">\w{3} \d+, \d{4}</time>",
+        body,
     )
     assert "<strong>1</strong> waiting" in body
     assert "<strong>1</strong> approved" in body
@@ -859,4 +860,4 @@ def test_recently_ended_and_scheduled_are_listed_after_active(site: Site):
         session.commit()
     body = site.page("/")
     assert body.index("active-one") < body.index("later-one") < body.index("over-one")
-    assert re.search(r"Starts <time[^>]*>in [23] days</time>", body)
+    assert re.search(r"Starts in 3 days \(<time[^>]*>\w{3} \d+, \d{4}</time>\)", body)
