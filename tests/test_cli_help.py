@@ -182,3 +182,16 @@ def test_completion_completes_command_names():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["plain,promote", "plain,protect"]
+
+
+def test_python_m_gatekeeper_is_the_command():
+    """``python -m gatekeeper`` runs the same command, under the same name."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gatekeeper", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"gatekeeper {importlib.metadata.version('gatekeeper')}\n"
