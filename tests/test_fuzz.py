@@ -442,6 +442,10 @@ FORMS = {
         submissions(
             {**NEW, "action": "start", "dismiss_stale_approvals": "y"},
             {**NEW, **VOTE, "action": "preview"},  # "Check the vote": shown, nothing saved
+            # "Fetch from the vote thread", and a start after one (the forum is read again):
+            # a link that is no forum topic is refused before any request leaves.
+            {**NEW, **VOTE, "fetch_vote": "1", "vote_poll": "poll", "vote_for_option": "Yes"},
+            {**NEW, **VOTE, "vote_fetched": "2024-11-20T00:00:00", "vote_against_option": "No"},
             {**NEW, **VOTE, "votes_for": "5", "votes_against": "5", "override_reason": OVERRIDE},
             {**NEW, "start": "2099-01-01T09:30", "until": "2099-02-15", "action": "start"},
             {**NEW, "days": "30", "repositories": f"{REPO}\npython/devguide", "note": "Hi!"},
@@ -773,7 +777,8 @@ def test_the_fuzzed_forms_are_the_apps_forms(dashboard_app: Flask):
     for rule, (form, valid) in FORMS.items():
         declared = {name for name in dir(form) if isinstance(getattr(form, name), UnboundField)}
         fuzzed = {name for submission in valid for name in submission}
-        assert fuzzed - {"action"} == declared, rule  # "action": the start form's two buttons
+        # "action" and "fetch_vote": the start form's buttons
+        assert fuzzed - {"action", "fetch_vote"} == declared, rule
 
 
 @settings(FUZZ, max_examples=examples(300))
