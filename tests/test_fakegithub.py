@@ -980,3 +980,95 @@ def test_webhook_fixtures_are_named_after_their_action(path: Path) -> None:
     """Each fixture is one payload whose action matches its file name."""
     payload = json.loads(path.read_text())
     assert payload.get("action", "ping") == path.stem
+
+
+def created_app(fake: FakeGitHub, **manifest: Any) -> tuple[str, str]:
+    """Post a manifest to the fake's "new App" page; returns the redirect's code and state."""
+    document = {
+        "name": "Other App",
+        "url": "https://other.example",
+        "hook_attributes": {"url": "https://other.example/hook"},
+        "redirect_url": "https://other.example/back",
+        "default_permissions": {"checks": "write", "metadata": "read"},
+        "default_events": ["check_run"],
+        **manifest,
+    }
+    answer = requests.post(
+        f"{fake.url}/settings/apps/new",
+        data={"manifest": json.dumps(document), "state": "s1"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 302, answer.text
+    location = urllib.parse.urlsplit(answer.headers["Location"])
+    assert location.netloc == "other.example" and location.path == "/back"
+    query = urllib.parse.parse_qs(location.query)
+    return query["code"][0], query["state"][0]
+
+
+def test_an_app_from_a_manifest_is_an_app_of_its_own(fake: FakeGitHub) -> None:
+    """A manifest creates a second App: its JWT, installations and check runs are its own."""
+    from gatekeeper.github import GitHubNotFound, app_from_manifest
+
+    code, state = created_app(fake)
+    assert state == "s1"
+    other = app_from_manifest(api_url=fake.api_url, code=code)
+    assert (other.slug, other.name) == ("other-app", "Other App")
+    assert other.pem.startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert other.pem != fake.private_key_pem and other.id != fake.app_id
+    with pytest.raises(GitHubNotFound):  # a code works once
+        app_from_manifest(api_url=fake.api_url, code=code)
+
+    fake.add_installation(3, account="python", app_id=other.id)
+    fake.add_repo("python/devguide", installation_id=3)
+    auth = Auth.AppAuth(other.id, other.pem)
+    with GithubIntegration(auth=auth, base_url=fake.api_url, **NO_THROTTLE) as client:
+        found = client.get_app()
+        assert (found.id, found.permissions, found.events) == (
+            other.id,
+            {"checks": "write", "metadata": "read"},
+            ["check_run"],
+        )
+        assert [i.id for i in client.get_installations()] == [3]
+        with pytest.raises(UnknownObjectException):  # the first App's installation
+            client.get_access_token(1)
+        fake.add_commit("python/devguide", SHA)
+        repo = client.get_github_for_installation(3).get_repo("python/devguide")
+        assert repo.create_check_run("ci", SHA).app.id == other.id
+    with integration(fake) as first:
+        assert [i.id for i in first.get_installations()] == [1, 2]
+        with pytest.raises(UnknownObjectException):
+            first.get_access_token(3)
+
+
+def test_a_manifest_code_expires_after_an_hour(fake: FakeGitHub) -> None:
+    """An hour after the redirect the code is refused with a 404, as GitHub does."""
+    code, _ = created_app(fake)
+    fake.age_manifest_codes(3600)
+    answer = requests.post(f"{fake.api_url}/app-manifests/{code}/conversions", timeout=10)
+    assert answer.status_code == 404
+    assert answer.json()["message"] == "Not Found"
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"hook_attributes": {"active": True}}, "hook_attributes.url: must be an http(s) URL"),
+        ({"default_permissions": {"checks": "rw"}}, "default_permissions.checks: 'rw'"),
+        ({"hook_attribute": {}}, "hook_attribute: unknown manifest parameter"),
+        ({"public": "no"}, "public: must be a bool"),
+    ],
+    ids=["hook-without-url", "bad-access", "misspelt", "wrong-type"],
+)
+def test_a_malformed_manifest_is_refused(fake: FakeGitHub, change: dict[str, Any], error: str):
+    """A manifest off GitHub's documented shape is a 422 page and a recorded violation."""
+    document = {"name": "Bad", "url": "https://bad.example", **change}
+    answer = requests.post(
+        f"{fake.url}/organizations/python/settings/apps/new",
+        data={"manifest": json.dumps(document)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 422
+    assert len(fake.violations) == 1 and error in fake.violations[0]
+    fake.violations.clear()  # expected here; the fixture asserts none are left
