@@ -20,7 +20,7 @@ from gatekeeper.models import PullRequest
 def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str | None:
     """Why ``login`` may not approve ``pull`` now, or None if they may."""
     mentorship = mentorship_of(session, pull)
-    return gate.approval_refusal(
+    refusal = gate.approval_refusal(
         store.gate_pull(pull),
         store.terms_of(session, mentorship) if mentorship is not None else None,
         # After its mentorship stopped gating it, an approved pull request keeps its record
@@ -28,6 +28,10 @@ def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str 
         gated=pull.gate == "waiting" or (pull.gate == "approved" and pull.lifted_at is None),
         login=login,
     )
+    if refusal is None and login.lower() in pull.approved_by:
+        # A second press (or a second tab) would store a second record of the same approval.
+        return "your approval already counts for this pull request"
+    return refusal
 
 
 def approve(

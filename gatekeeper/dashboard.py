@@ -24,10 +24,11 @@ from markupsafe import Markup, escape
 from sqlmodel import Session
 from werkzeug.exceptions import HTTPException, NotFound
 
-from gatekeeper import approvals, auth, db, decisions, outbox, timeline
+from gatekeeper import approvals, auth, db, decisions, outbox, reminders, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
-from gatekeeper.auth import login_required
+from gatekeeper import report as reports
+from gatekeeper.auth import login_required, safe_next
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.forms import (
     ActionForm,
@@ -38,7 +39,7 @@ from gatekeeper.forms import (
     StartForm,
     split_names,
 )
-from gatekeeper.models import Mentorship, utcnow
+from gatekeeper.models import Mentorship, PullRequest, utcnow
 from gatekeeper.pages import (
     PRIVATE_PULL,
     may_see_pull,
@@ -320,7 +321,39 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
         )
     else:
         flash("Approved. The check on GitHub is being updated.", "success")
-    return redirect(url_for(".pull", owner=owner, repo=repo, number=number))
+    # From the "wait for you" list, back to the list.
+    back = safe_next(request.form.get("next"))
+    return redirect(back or url_for(".pull", owner=owner, repo=repo, number=number))
+
+
+@bp.post("/pulls/<owner>/<repo>/<int:number>/remind")
+@login_required
+def remind(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
+    """The mentee asks their mentors for a review again (at most once a day per pull request)."""
+    session = db.get_session()
+    pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number, lock=True)
+    if pull is None or not may_see_pull(session, pull, user=g.user):
+        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+    if g.user.login != pull.author:
+        abort(403, description="Only the pull request's author reminds their mentors.")
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    refusal = reminders.remind(session, pull, login=g.user.login, now=now())
+    if refusal is not None:
+        session.rollback()
+        flash(f"Not reminded: {refusal}.", "error")
+        return _render_pull(pull.repo, number, status=409)
+    session.commit()
+    if github_of(current_app) is None:
+        flash(
+            "Reminder recorded. GitHub is not configured here, so the review requests "
+            "will be sent once it is.",
+            "warning",
+        )
+    else:
+        flash("Your mentors are asked again for a review on GitHub.", "success")
+    back = safe_next(request.form.get("next"))
+    return redirect(back or url_for(".pull", owner=owner, repo=repo, number=number))
 
 
 # ---------------------------------------------------------------- helpers
@@ -525,6 +558,12 @@ def day(moment: datetime | None) -> Markup:
     return Markup(
         f'<time datetime="{moment.isoformat()}" title="{exact}">{moment:%b %-d, %Y}</time>'
     )
+
+
+@bp.app_template_filter("waited")
+def waited(pull: PullRequest) -> str:
+    """How long a pull request has waited for a mentor: ``2 days``."""
+    return duration(store.waited_seconds(pull, now=now()) or 0)
 
 
 @bp.app_template_filter("days")

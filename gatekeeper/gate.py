@@ -476,3 +476,50 @@ def _verdict_of(
         sha = (signal.commit_id or "unknown")[:7]
         return SignalVerdict(signal, False, f"given on an older commit ({sha})")
     return SignalVerdict(signal, True, "counts")
+
+
+# ---------------------------------------------------------------- what blocks a pull request
+
+
+@dataclasses.dataclass(frozen=True)
+class Blocker:
+    """What a waiting pull request still needs, in one line, for its author."""
+
+    given: int  # approvals that count now
+    needed: int
+    line: str
+
+
+def blocker(pr: Pull, terms: Terms, signals: Iterable[Signal], now: datetime) -> Blocker:
+    """Why ``pr`` waits and what its author can do about it, by the rules of ``evaluate``.
+
+    The most useful fact comes first: a request for changes, then an approval given on an
+    older commit (a new look is all it takes), then how many approvals are still missing.
+    """
+    ordered = sorted((s for s in signals if _seconds(s) <= now), key=signal_order)
+    eligible = terms.mentors - {pr.author}
+    given = sorted(
+        _standing_approvers(ordered, pr, eligible, stale_ok=not terms.dismiss_stale_approvals)
+    )
+    needed = terms.approvals_required
+    count = f"{len(given)} of {needed} approvals" if needed > 1 else ""
+    others = [n for n in terms.mentor_names() if n[1:].lower() in eligible - set(given)]
+    ask = " or ".join(others) or "another mentor"
+    changes = sorted(_changes_requested_by(ordered, eligible))
+    stale = sorted(_stale_approvers(ordered, pr, terms) - set(given) - set(changes))
+    shown = {name.lower(): name for name in terms.mentor_display}
+    if changes:
+        names = _mentions(shown.get(login, login) for login in changes)
+        line = f"{names} asked for changes — push a fix, then ask for a new look."
+    elif stale:
+        names = _mentions(shown.get(login, login) for login in stale)
+        line = f"Approved by {names} on an older commit — ask for a new look."
+    elif given:
+        line = f"Needs {needed - len(given)} more: ask {ask}."
+    else:
+        line = f"Waits for {'a mentor' if needed == 1 else f'{needed} mentors'}: ask {ask}."
+    return Blocker(len(given), needed, f"{count}. {line}" if count else line)
+
+
+def _mentions(logins: Iterable[str]) -> str:
+    return ", ".join(f"@{login}" for login in logins)

@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from gatekeeper import gate, outbox, timeline
+from gatekeeper import gate, outbox, reminders, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.approvals import approval_refusal
@@ -275,6 +275,8 @@ class PullRow:
     pull: PullRequest | None  # None: in a private repository the viewer may not see
     shown_state: str  # waiting, approved, merged, bypassed, lifted, not_required, closed
     waited: float | None  # seconds it waited (so far) for a mentor
+    blocker: gate.Blocker | None = None  # what a waiting one still needs
+    may_remind: bool = False  # the viewer is its author and may remind the mentors now
 
 
 @dataclasses.dataclass(frozen=True)
@@ -365,11 +367,23 @@ def mentee_page(session: Session, *, mentee: str, user: User | None, now: dateti
             session, repos=[p.repo for p in pulls] + [e.repo for e in events if e.repo]
         )
     )
+    terms = store.terms_of(session, mentorship)
+    waiting_ids = [p.id for p in pulls if p.id is not None and shown_state(p) == "waiting"]
+    reviews = store.reviews_by_pull(session, pull_ids=waiting_ids)
+    reminded = reminders.last_reminders(session, pulls=[p for p in pulls if p.id in reviews])
     rows, lanes = [], []
     for pull in pulls:
         shown = shown_state(pull)
         private = pull.repo in hidden
-        rows.append(PullRow(None if private else pull, shown, store.waited_seconds(pull, now=now)))
+        row = PullRow(None if private else pull, shown, store.waited_seconds(pull, now=now))
+        if pull.id in reviews and not private:
+            row.blocker = gate.blocker(
+                store.gate_pull(pull), terms, store.signals(reviews[pull.id]), now
+            )
+            row.may_remind = "mentee" in viewer_roles and (
+                reminders.refusal(pull, last=reminded.get(pull.id), now=now) is None
+            )
+        rows.append(row)
         lanes.append(
             timeline.Lane(
                 label="private" if private else f"#{pull.number}",
@@ -443,6 +457,9 @@ class PullPage:
     check: CommitCheck | None = None  # the outbox row of the head commit
     waited: float | None = None  # seconds it waited (so far) for a mentor
     out_of_scope: bool = False  # its author's active mentorship does not cover its repository
+    blocker: gate.Blocker | None = None  # what it still needs, while it waits
+    may_remind: bool = False  # the viewer is its author and may remind the mentors now
+    remind_refusal: str | None = None  # why the author may not remind them yet
 
     @property
     def check_status(self) -> str:
@@ -504,7 +521,19 @@ def pull_page(
             viewer_roles |= {"viewer_standing"}
     if user is not None:
         refusal = approval_refusal(session, pull, login=user.login)
+    blocker, remind_refusal = None, None
+    if terms is not None and pull.gate == "waiting" and pull.state == "open":
+        blocker = gate.blocker(store.gate_pull(pull), terms, store.signals(reviews), now)
+        if user is not None and user.login == pull.author:
+            last = reminders.last_reminders(session, pulls=[pull]).get(pull.id or 0)
+            remind_refusal = reminders.refusal(pull, last=last, now=now)
     return PullPage(
+        blocker=blocker,
+        may_remind=blocker is not None
+        and user is not None
+        and user.login == pull.author
+        and remind_refusal is None,
+        remind_refusal=remind_refusal,
         pull=pull,
         mentorship=mentorship,
         terms=terms,

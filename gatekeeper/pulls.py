@@ -250,6 +250,20 @@ def reviews_of(session: Session, *, pull: PullRequest) -> list[Review]:
     )
 
 
+def reviews_by_pull(session: Session, *, pull_ids: Iterable[int]) -> dict[int, list[Review]]:
+    """The reviews of several pull requests in one query, each list oldest first."""
+    wanted = sorted(set(pull_ids))
+    grouped: dict[int, list[Review]] = {pull_id: [] for pull_id in wanted}
+    if wanted:
+        for review in session.exec(
+            select(Review)
+            .where(col(Review.pull_request_id).in_(wanted))
+            .order_by(col(Review.submitted_at), col(Review.id))
+        ):
+            grouped[review.pull_request_id].append(review)
+    return grouped
+
+
 def signals(reviews: Iterable[Review]) -> list[gate.Signal]:
     """Reviews as the gate sees them."""
     return [

@@ -14,6 +14,7 @@ from gatekeeper.gate import (
     Pull,
     Signal,
     Terms,
+    blocker,
     evaluate,
     signal_verdicts,
     standing_approvals,
@@ -325,3 +326,58 @@ def test_an_approval_after_the_merge_is_shown_as_not_counting():
     late = Signal("colesbury", "APPROVED", HEAD, NOW + timedelta(minutes=1), key=1)
     [verdict] = signal_verdicts(pull(merged=True, state="closed"), terms(), [late], NOW)
     assert (verdict.counts, verdict.why) == (False, "given after the merge")
+
+
+# ---------------------------------------------------------------- what blocks a pull request
+
+
+@pytest.mark.parametrize(
+    ("setup", "signals", "line"),
+    [
+        ({}, [], "Waits for a mentor: ask @colesbury or @vstinner."),
+        (
+            {"approvals_required": 2},
+            [review("colesbury")],
+            "1 of 2 approvals. Needs 1 more: ask @vstinner.",
+        ),
+        (
+            {"approvals_required": 2},
+            [],
+            "0 of 2 approvals. Waits for 2 mentors: ask @colesbury or @vstinner.",
+        ),
+        (
+            {},
+            [review("colesbury", commit=OLD)],
+            "Approved by @colesbury on an older commit — ask for a new look.",
+        ),
+        (
+            {},
+            [review("vstinner", "CHANGES_REQUESTED")],
+            "@vstinner asked for changes — push a fix, then ask for a new look.",
+        ),
+        (
+            {"dismiss_stale_approvals": False, "approvals_required": 2},
+            [review("colesbury", commit=OLD)],
+            "1 of 2 approvals. Needs 1 more: ask @vstinner.",
+        ),
+    ],
+    ids=["nothing", "one-of-two", "none-of-two", "older-commit", "changes", "kept-on-push"],
+)
+def test_blocker_says_in_one_line_what_a_waiting_pull_request_needs(setup, signals, line):
+    """The mentee's one line agrees with evaluate: it waits, and says for what."""
+    mentorship = terms(**setup)
+    assert evaluate(pull(), mentorship, signals, NOW).waiting
+    assert blocker(pull(), mentorship, signals, NOW).line == line
+
+
+def test_blocker_counts_what_evaluate_counts():
+    """Given and needed are the standing approvals and the terms' requirement."""
+    found = blocker(
+        pull(),
+        terms(
+            approvals_required=3, mentors=frozenset({"a", "b", "c"}), mentor_display=("a", "b", "c")
+        ),
+        [review("a"), review("b", commit=OLD)],
+        NOW,
+    )
+    assert (found.given, found.needed) == (1, 3)

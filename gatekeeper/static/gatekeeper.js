@@ -21,3 +21,10 @@
   form.addEventListener("input", update);
   update();
 })();
+
+// A button that changes something from a list asks first (the server checks the CSRF token
+// and the commit either way; without JavaScript the press goes straight through).
+document.addEventListener("submit", function (event) {
+  const question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) event.preventDefault();
+});
