@@ -141,7 +141,9 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path):
     if analyze is None:
         pytest.fail("systemd-analyze is missing: apt-get install -y systemd", pytrace=False)
     units = dict(
-        re.findall(r"`/etc/systemd/system/([\w-]+\.service)`(?:(?!```).)*?```ini\n(.*?)```", GUIDE, re.S)
+        re.findall(
+            r"`/etc/systemd/system/([\w-]+\.service)`(?:(?!```).)*?```ini\n(.*?)```", GUIDE, re.S
+        )
     )
     assert sorted(units) == [
         "gatekeeper-clock.service",
