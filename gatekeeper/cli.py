@@ -522,10 +522,6 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
         for_option=options["vote_for_option"],
         against_option=options["vote_against_option"],
     )
-    if fetched is not None and vote is not None:
-        click.echo(f"From the forum: {fetched.summary()}.")
-        for line in vote.overrides:
-            click.echo(f"  {line}")
     mentorship = lifecycle.promote(
         db.get_session(),
         mentee=mentee,
@@ -544,6 +540,10 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
         override_reason=options["override_reason"],
         note=options["note"],
     )
+    if fetched is not None and vote is not None:  # said once the promotion is accepted
+        click.echo(f"From the forum: {fetched.summary()}.")
+        for line in vote.overrides:
+            click.echo(f"  {line}")
     commit_with_gates(mentorship, wait=not options["no_wait"])
     state = lifecycle.state_of(mentorship, now)
     names = [

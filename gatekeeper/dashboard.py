@@ -179,6 +179,8 @@ def new():  # type: ignore[no-untyped-def]
         status = 409 if error.field == "mentee" else 400
         return _render_new(form, vote=vote, status=status)
     flash(f"Mentorship for {mentorship.mentee_display} started.", "success")
+    if vote is not None and vote.overrides:
+        flash(f"Typed over the forum's numbers: {'; '.join(vote.overrides)}.", "warning")
     _say_if_github_is_missing()
     return redirect(url_for(".mentee", mentee=mentorship.mentee_display))
 

@@ -30,6 +30,9 @@ TOPIC_PATH = re.compile(
 )
 # Discourse answers /t/<id>/posts.json for about twenty ids at a time, as its own client asks.
 CHUNK = 20
+# A vote is in the first posts of its thread: past this many chunks the search stops, so a
+# huge (or hostile) stream cannot keep the command fetching.
+MAX_CHUNKS = 50
 MAX_REDIRECTS = 3
 TAG = re.compile(r"<[^>]*>")
 FOR_OPTION = re.compile(r"^promote\b")
@@ -298,9 +301,14 @@ def _posts_until(
     yield from loaded
     seen = {post.get("id") for post in loaded}
     rest = [pid for pid in stream.get("stream") or [] if isinstance(pid, int) and pid not in seen]
-    for start in range(0, len(rest), CHUNK):
+    for chunk, start in enumerate(range(0, len(rest), CHUNK)):
         if any(_number(post) >= number for post in loaded):
             return
+        if chunk == MAX_CHUNKS:
+            raise ForumError(
+                f"post {number} is more than {CHUNK * (MAX_CHUNKS + 1)} posts into topic"
+                f" {where.topic_id}; link a topic whose vote is nearer its start"
+            )
         more = client.get(where.posts_json, params={"post_ids[]": rest[start : start + CHUNK]})
         posts = (more.get("post_stream") or {}).get("posts") or []
         loaded = [post for post in posts if isinstance(post, dict)]

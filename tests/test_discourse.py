@@ -203,6 +203,16 @@ def test_a_post_past_the_first_page_is_fetched_from_the_stream(forum):
     )
 
 
+def test_the_search_for_a_post_stops_after_a_bounded_number_of_requests(forum, monkeypatch):
+    """A post far into a long stream: refused after MAX_CHUNKS more pages, not fetched forever."""
+    monkeypatch.setattr(discourse, "MAX_CHUNKS", 2)
+    url = forum.add_topic(9, polls=[Poll()], posts=120, poll_post=110)
+    assert refusal(forum, f"{url}/110") == (
+        "post 110 is more than 60 posts into topic 9; link a topic whose vote is nearer its start"
+    )
+    assert len(forum.requests) == 3  # the topic and two more chunks
+
+
 def test_a_wrong_slug_follows_the_forums_redirect(forum):
     """Discourse answers a renamed topic's old slug with a 301 on the same forum: followed."""
     url = forum.add_topic(7, "promote-matt-page", polls=[Poll()])
@@ -610,6 +620,7 @@ def test_starting_after_a_fetch_records_the_forum_as_the_source(forum_app, forum
     assert "votes for: 12 from the forum, 13 given" in detail
     page = client.get("/mentorships/mpage").get_data(as_text=True)
     assert "Read from the forum's poll on" in page
+    assert "Typed over the forum&#39;s numbers: votes for: 12 from the forum, 13 given." in page
 
 
 def test_a_vote_typed_on_the_form_is_manual(forum_app, forum):
