@@ -177,3 +177,19 @@ def mentorship_api(mentee: str):  # type: ignore[no-untyped-def]
         return jsonify(status_document(get_session(), mentee=mentee, now=utcnow(), viewer=g.user))
     except lifecycle.MentorshipError as error:
         abort(404, description=str(error))
+
+
+@bp.get("/mentorships/<mentee>/report")
+def report_api(mentee: str):  # type: ignore[no-untyped-def]
+    """The month's report, as ``gatekeeper report --json`` prints it (private pulls redacted)."""
+    from flask import current_app
+
+    from gatekeeper import report  # it builds on this module's documents
+    from gatekeeper.extensions import settings_of
+
+    base_url = settings_of(current_app).base_url
+    try:
+        found = report.current(get_session(), mentee=mentee, base_url=base_url, viewer=g.user)
+    except lifecycle.MentorshipError as error:
+        abort(404, description=str(error))
+    return jsonify(report.document(found))

@@ -522,6 +522,10 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
         for_option=options["vote_for_option"],
         against_option=options["vote_against_option"],
     )
+    if fetched is not None and vote is not None:
+        click.echo(f"From the forum: {fetched.summary()}.")
+        for line in vote.overrides:
+            click.echo(f"  {line}")
     mentorship = lifecycle.promote(
         db.get_session(),
         mentee=mentee,
@@ -715,6 +719,39 @@ def status(mentee: str, as_json: bool) -> None:
     for pull in document["pull_requests"]:
         approvers = f" by {', '.join(pull['approved_by'])}" if pull["approved_by"] else ""
         click.echo(f"  {pull['repo']}#{pull['number']} {pull['gate']}{approvers}: {pull['title']}")
+
+
+@cli.command(
+    short_help="The month's report, for graduation.",
+    epilog=examples(
+        "gatekeeper report mpage",
+        "gatekeeper report mpage --markdown",
+        "gatekeeper report mpage --json",
+    ),
+)
+@click.argument("mentee")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON document, as /api does.")
+@click.option("--markdown", is_flag=True, help="Print Markdown to paste into the forum thread.")
+@user_errors
+def report(mentee: str, as_json: bool, markdown: bool) -> None:
+    """The month's report, for the graduation decision.
+
+    MENTEE's period, vote, pull requests, mentors' approvals, waits and bypasses.
+    """
+    from flask import current_app
+
+    from gatekeeper import db, settings_of
+    from gatekeeper import report as reports
+
+    if as_json and markdown:
+        raise click.UsageError("give --json or --markdown, not both")
+    found = reports.current(
+        db.get_session(), mentee=mentee, base_url=settings_of(current_app).base_url
+    )
+    if as_json:
+        click.echo(json.dumps(reports.document(found), indent=2))
+    else:
+        click.echo(reports.markdown(found) if markdown else reports.plain(found))
 
 
 @cli.command(

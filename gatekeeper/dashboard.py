@@ -28,6 +28,7 @@ from gatekeeper import approvals, auth, db, decisions, outbox, reminders, timeli
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper import report as reports
+from gatekeeper import report as reports
 from gatekeeper.auth import login_required, safe_next
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.forms import (
@@ -83,6 +84,21 @@ def mentee(mentee: str):  # type: ignore[no-untyped-def]
     return _render_mentee(mentee)
 
 
+@bp.get("/mentorships/<mentee>/report")
+def report(mentee: str):  # type: ignore[no-untyped-def]
+    """The month's report for the graduation decision, with its Markdown for the forum."""
+    base_url = settings_of(current_app).base_url
+    try:
+        found = reports.build(
+            db.get_session(), mentee=mentee, now=now(), base_url=base_url, viewer=g.user
+        )
+    except lifecycle.MentorshipError as error:
+        abort(404, description=str(error))
+    return render_template(
+        "report.html", report=found, markdown=reports.markdown(found), words=reports
+    )
+
+
 @bp.get("/pulls/<owner>/<repo>/<int:number>")
 def pull(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
     """The check run's details page: why the pull request is gated and who can let it merge."""
@@ -96,9 +112,11 @@ def me():  # type: ignore[no-untyped-def]
     session, user = db.get_session(), g.user
     waiting = waiting_for(session, login=user.login, now=now())
     own = lifecycle.open_mentorship(session, mentee=user.login)
-    if own is not None and not waiting.mentorships:
+    # Maintainers decide graduations: months ending within a week, or expired lately.
+    decide = reports.awaiting_decision(session, now=now()) if auth.is_maintainer(user) else []
+    if own is not None and not waiting.mentorships and not decide:
         return redirect(url_for(".mentee", mentee=own.mentee_display))
-    return render_template("me.html", waiting=waiting, own=own)
+    return render_template("me.html", waiting=waiting, own=own, decide=decide)
 
 
 @bp.get("/healthz")
@@ -429,6 +447,7 @@ def _render_mentee(mentee: str, *, status: int = 200, **forms: Any):  # type: ig
         page=page,
         action_form=ActionForm(formdata=None),
         private_pull=PRIVATE_PULL,
+        report_ready=reports.ready(page.mentorship, now()),
         **forms,
     ), status
 

@@ -25,10 +25,12 @@ from typing import Any
 
 import pytest
 import requests
+from click.testing import CliRunner
 from test_serve import answers, free_port, wait_for
 
 from fakegithub import FakeGitHub
 from gatekeeper.app_manifest import OPTIONAL_PERMISSIONS, REQUIRED_EVENTS, REQUIRED_PERMISSIONS
+from gatekeeper.cli import cli
 from gatekeeper.config import Settings, read_env_file
 from gatekeeper.github import RegisteredApp
 from gatekeeper.register import Plan, env_values, github_urls
@@ -367,16 +369,9 @@ def test_a_file_that_holds_an_app_is_kept_unless_forced(fake, tmp_path):
 )
 def test_bad_invocations_are_refused_in_one_line(tmp_path, args, message):
     """Without a terminal and --public-url, or with a malformed option: one line, exit 1."""
-    refused = subprocess.run(
-        [SCRIPT, "register", "--env-file", str(tmp_path / "app.env"), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    assert refused.returncode == 1 and refused.stdout == ""
-    assert refused.stderr.startswith(message) and refused.stderr.count("\n") == 1
+    result = CliRunner().invoke(cli, ["register", "--env-file", str(tmp_path / "app.env"), *args])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
     assert not (tmp_path / "app.env").exists()
 
 

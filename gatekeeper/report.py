@@ -1,0 +1,638 @@
+"""The month's report, for the graduation decision: ``gatekeeper report`` and its web page.
+
+``build`` reads one mentorship's record into a ``Report`` (plain data, a bounded number of
+queries); ``document`` makes the stable JSON document of ``report --json`` and
+``/api/mentorships/<mentee>/report``; ``markdown`` the text to paste into the forum thread
+(a table, links, no HTML); ``plain`` the terminal's. The HTML page renders the same
+``Report`` through ``templates/report.html``.
+
+The figures come from each pull request's stored record (``gated_at``, ``settled_at``,
+``approved_by``: kept when the mentorship ends), the mentors' approvals (``Review`` rows) and
+the audit log (extensions, bypass acknowledgements).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from gatekeeper import api, gate
+from gatekeeper import mentorships as lifecycle
+from gatekeeper import pulls as store
+from gatekeeper.auth import User, roles
+from gatekeeper.models import (
+    AuditEvent,
+    MentorAssignment,
+    Mentorship,
+    PullRequest,
+    Review,
+    utcnow,
+)
+from gatekeeper.pages import PRIVATE_PULL, private_repositories, sees_private, shown_state
+
+READY_BEFORE_END = timedelta(days=7)  # the report is linked this long before the end
+RECENTLY_EXPIRED = timedelta(days=14)  # an expired month still awaits a decision this long
+GATED = ("waiting", "approved", "bypassed", "lifted")
+ACKNOWLEDGED = "bypass_acknowledged"  # the audit kind of a bypass's acknowledgement
+
+
+# ---------------------------------------------------------------- the report as data
+
+
+@dataclasses.dataclass(frozen=True)
+class Extension:
+    """The mentorship's end moved later."""
+
+    at: datetime
+    by: str
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Period:
+    """When the mentorship ran, how often it was extended and how it ended."""
+
+    started_at: datetime
+    ends_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    ended_by: str | None
+    end_note: str | None
+    days_active: int
+    extensions: tuple[Extension, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class PullLine:
+    """One of the mentee's pull requests in the period; ``None`` fields when redacted."""
+
+    repo: str | None
+    number: int | None
+    title: str | None
+    url: str | None
+    state: str  # as pages.shown_state: waiting, approved, merged, bypassed, lifted, ...
+    gated: bool
+    approved_by: tuple[str, ...] | None
+    waited_seconds: int | None
+
+    @property
+    def redacted(self) -> bool:
+        return self.repo is None
+
+
+@dataclasses.dataclass(frozen=True)
+class MentorLine:
+    """One mentor's part: pull requests approved and the median time from waiting to approval."""
+
+    login: str
+    approvals: int
+    median_seconds_to_approve: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Acknowledgement:
+    """Someone said they saw a bypass, and why it was fine (or not)."""
+
+    by: str
+    at: datetime
+    note: str
+
+
+@dataclasses.dataclass(frozen=True)
+class BypassLine:
+    """A pull request merged while its gate waited; ``None`` fields when redacted."""
+
+    repo: str | None
+    number: int | None
+    url: str | None
+    merged_by: str | None
+    merged_at: datetime | None
+    acknowledged: Acknowledgement | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """The month's pull requests by what became of them."""
+
+    gated: int
+    approved: int
+    merged: int
+    bypassed: int
+    waiting: int
+    lifted: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """Everything the report says about one mentorship, as the viewer may see it."""
+
+    mentee: str
+    state: str
+    period: Period
+    promotion: dict[str, Any] | None
+    counts: Counts
+    mentors: tuple[MentorLine, ...]
+    wait_median_seconds: int | None
+    wait_longest_seconds: int | None
+    repositories: tuple[str, ...]
+    repositories_hidden: int
+    bypasses: tuple[BypassLine, ...]
+    pulls: tuple[PullLine, ...]
+    dashboard_url: str
+    generated_at: datetime
+
+
+# ---------------------------------------------------------------- building it
+
+
+def ready(mentorship: Mentorship, now: datetime) -> bool:
+    """Whether the report is worth reading: the month ended, or ends within a week."""
+    state = lifecycle.state_of(mentorship, now)
+    return state == "ended" or (state == "active" and mentorship.ends_at - now <= READY_BEFORE_END)
+
+
+def awaiting_decision(session: Session, *, now: datetime) -> list[Mentorship]:
+    """Mentorships ready for a graduation decision: active and ending within a week, or
+    expired lately (graduated and revoked ones were decided), soonest end first."""
+    ending = list(
+        session.exec(
+            select(Mentorship)
+            .where(col(Mentorship.ended_at).is_(None))
+            .where(Mentorship.started_at <= now)
+            .where(Mentorship.ends_at <= now + READY_BEFORE_END)
+            .where(Mentorship.ends_at > now - RECENTLY_EXPIRED)
+            .order_by(col(Mentorship.ends_at))
+        )
+    )
+    expired = list(
+        session.exec(
+            select(Mentorship)
+            .where(Mentorship.end_reason == "expired")
+            .where(Mentorship.ends_at > now - RECENTLY_EXPIRED)
+            .order_by(col(Mentorship.ends_at))
+        )
+    )
+    found = {m.id: m for m in ending + expired}
+    return sorted(found.values(), key=lambda m: m.ends_at)
+
+
+def build(
+    session: Session,
+    *,
+    mentee: str,
+    now: datetime,
+    base_url: str,
+    viewer: api.Viewer = api.CLI,
+) -> Report:
+    """The report of the mentee's current (else latest) mentorship; raises MentorshipError
+    for a login never mentored. A web ``viewer`` who is not a maintainer, the mentee or one
+    of the mentors sees pull requests in private repositories redacted."""
+    mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    assert mentorship.id is not None
+    assignments = list(
+        session.exec(
+            select(MentorAssignment)
+            .where(MentorAssignment.mentorship_id == mentorship.id)
+            .order_by(col(MentorAssignment.added_at), col(MentorAssignment.id))
+        )
+    )
+    pulls = _pulls_of(session, mentorship)
+    events = list(
+        session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.mentorship_id == mentorship.id)
+            .where(col(AuditEvent.kind).in_(["extended", ACKNOWLEDGED]))
+            .order_by(col(AuditEvent.at), col(AuditEvent.id))
+        )
+    )
+    hidden = _hidden(session, mentorship, assignments, pulls, viewer=viewer)
+    gated = [pull for pull in pulls if _gated(pull, mentorship)]
+    waits = [w for pull in gated if (w := store.waited_seconds(pull, now=now)) is not None]
+    repositories = sorted({pull.repo for pull in pulls})
+    return Report(
+        mentee=mentorship.mentee_display,
+        state=lifecycle.state_of(mentorship, now),
+        period=_period(mentorship, events, now=now),
+        promotion=api.mentorship_document(mentorship, mentors=[], pulls=[], now=now)["promotion"],
+        counts=Counts(
+            gated=len(gated),
+            approved=sum(p.gate == "approved" for p in gated),
+            merged=sum(p.merged for p in gated),
+            bypassed=sum(p.gate == "bypassed" for p in gated),
+            waiting=sum(p.gate == "waiting" and p.state == "open" for p in gated),
+            lifted=sum(p.gate == "lifted" for p in gated),
+        ),
+        mentors=_mentor_lines(session, assignments, gated),
+        wait_median_seconds=_seconds(statistics.median(waits)) if waits else None,
+        wait_longest_seconds=_seconds(max(waits)) if waits else None,
+        repositories=tuple(r for r in repositories if r not in hidden),
+        repositories_hidden=sum(r in hidden for r in repositories),
+        bypasses=tuple(
+            _bypass_line(pull, events, hidden=pull.repo in hidden)
+            for pull in gated
+            if pull.gate == "bypassed"
+        ),
+        pulls=tuple(
+            _pull_line(pull, gated=pull in gated, hidden=pull.repo in hidden, now=now)
+            for pull in pulls
+        ),
+        dashboard_url=f"{base_url}/mentorships/{mentorship.mentee_display}",
+        generated_at=now,
+    )
+
+
+def _pulls_of(session: Session, mentorship: Mentorship) -> list[PullRequest]:
+    """The mentee's pull requests the mentorship gated, or first seen during its period."""
+    in_period = sa.and_(
+        col(PullRequest.author) == mentorship.mentee,
+        col(PullRequest.first_seen_at) >= mentorship.started_at,
+        col(PullRequest.first_seen_at) < lifecycle.effective_end(mentorship),
+    )
+    return list(
+        session.exec(
+            select(PullRequest)
+            .where(sa.or_(col(PullRequest.gated_mentorship_id) == mentorship.id, in_period))
+            .order_by(col(PullRequest.first_seen_at), col(PullRequest.id))
+        )
+    )
+
+
+def _gated(pull: PullRequest, mentorship: Mentorship) -> bool:
+    """Whether the mentorship's gate applied to ``pull`` (it waited, or was let through)."""
+    return pull.gated_mentorship_id == mentorship.id and (
+        pull.gate in GATED or pull.gated_at is not None
+    )
+
+
+def _hidden(
+    session: Session,
+    mentorship: Mentorship,
+    assignments: list[MentorAssignment],
+    pulls: list[PullRequest],
+    *,
+    viewer: api.Viewer,
+) -> frozenset[str]:
+    """The private repositories the viewer may not see named (the pages' rule)."""
+    if viewer == api.CLI:
+        return frozenset()
+    user = viewer if isinstance(viewer, User) else None
+    current = [a.mentor for a in assignments if a.removed_at is None]
+    if sees_private(roles(user, mentee=mentorship.mentee, mentors=current)):
+        return frozenset()
+    return private_repositories(session, repos=[pull.repo for pull in pulls])
+
+
+def _period(mentorship: Mentorship, events: list[AuditEvent], *, now: datetime) -> Period:
+    state = lifecycle.state_of(mentorship, now)
+    end = lifecycle.effective_end(mentorship)
+    active = (min(now, end) - mentorship.started_at).total_seconds()
+    return Period(
+        started_at=mentorship.started_at,
+        ends_at=mentorship.ends_at,
+        ended_at=end if state == "ended" else None,
+        end_reason=(mentorship.end_reason or "expired") if state == "ended" else None,
+        ended_by=mentorship.ended_by,
+        end_note=mentorship.end_note,
+        # A started day counts whole: 11 days and 3 hours is the 12th day.
+        days_active=max(math.ceil(active / 86400), 0),
+        extensions=tuple(
+            Extension(event.at, event.actor, event.detail)
+            for event in events
+            if event.kind == "extended"
+        ),
+    )
+
+
+def _mentor_lines(
+    session: Session, assignments: list[MentorAssignment], gated: list[PullRequest]
+) -> tuple[MentorLine, ...]:
+    """Each mentor (current first, then removed ones), the gated pull requests they approved,
+    and the median time from the pull request's first wait to their first approval of it."""
+    by_id = {pull.id: pull for pull in gated if pull.id is not None}
+    first: dict[tuple[str, int], datetime] = {}
+    if by_id:
+        for review in session.exec(
+            select(Review)
+            .where(col(Review.pull_request_id).in_(sorted(by_id)))
+            .where(Review.state == gate.APPROVED)
+            .order_by(col(Review.submitted_at))
+        ):
+            first.setdefault((review.reviewer, review.pull_request_id), review.submitted_at)
+    ordered = sorted(assignments, key=lambda a: (a.removed_at is not None, a.added_at))
+    lines, seen = [], set()
+    for assignment in ordered:
+        if assignment.mentor in seen:
+            continue
+        seen.add(assignment.mentor)
+        spans = []
+        for (reviewer, pull_id), at in first.items():
+            pull = by_id[pull_id]
+            start = pull.gated_at or pull.first_seen_at
+            if reviewer == assignment.mentor and at >= start - timedelta(seconds=1):
+                spans.append(max((at - start).total_seconds(), 0.0))
+        lines.append(
+            MentorLine(
+                login=assignment.mentor_display,
+                approvals=len(spans),
+                median_seconds_to_approve=_seconds(statistics.median(spans)) if spans else None,
+            )
+        )
+    return tuple(lines)
+
+
+def _pull_line(pull: PullRequest, *, gated: bool, hidden: bool, now: datetime) -> PullLine:
+    waited = store.waited_seconds(pull, now=now) if gated else None
+    return PullLine(
+        repo=None if hidden else pull.repo,
+        number=None if hidden else pull.number,
+        title=None if hidden else pull.title,
+        url=None if hidden else pull.url,
+        state=shown_state(pull),
+        gated=gated,
+        approved_by=None if hidden else tuple(pull.approved_by),
+        waited_seconds=_seconds(waited) if waited is not None else None,
+    )
+
+
+def _bypass_line(pull: PullRequest, events: list[AuditEvent], *, hidden: bool) -> BypassLine:
+    notes = [
+        event
+        for event in events
+        if event.kind == ACKNOWLEDGED and (event.repo, event.pr_number) == (pull.repo, pull.number)
+    ]
+    last = notes[-1] if notes else None
+    # A note may name the private pull request: who and when are kept, the words are not.
+    note = "" if hidden or last is None else last.detail
+    acknowledged = Acknowledgement(last.actor, last.at, note) if last else None
+    if hidden:
+        return BypassLine(None, None, None, None, pull.merged_at, acknowledged)
+    return BypassLine(
+        pull.repo, pull.number, pull.url, pull.merged_by, pull.merged_at, acknowledged
+    )
+
+
+def _seconds(value: float) -> int:
+    return round(value)
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def document(report: Report) -> dict[str, Any]:
+    """The stable JSON document (README: "The report's JSON document")."""
+    period = report.period
+    return {
+        "mentee": report.mentee,
+        "state": report.state,
+        "period": {
+            "started_at": _iso(period.started_at),
+            "ends_at": _iso(period.ends_at),
+            "ended_at": _iso(period.ended_at),
+            "end_reason": period.end_reason,
+            "ended_by": period.ended_by,
+            "end_note": period.end_note,
+            "days_active": period.days_active,
+            "extensions": [
+                {"at": _iso(e.at), "by": e.by, "detail": e.detail} for e in period.extensions
+            ],
+        },
+        "promotion": report.promotion,
+        "pull_requests": dataclasses.asdict(report.counts),
+        "mentors": [dataclasses.asdict(line) for line in report.mentors],
+        "wait": {
+            "median_seconds": report.wait_median_seconds,
+            "longest_seconds": report.wait_longest_seconds,
+        },
+        "repositories": list(report.repositories),
+        "repositories_hidden": report.repositories_hidden,
+        "bypasses": [
+            {
+                "repo": b.repo,
+                "number": b.number,
+                "url": b.url,
+                "merged_by": b.merged_by,
+                "merged_at": _iso(b.merged_at),
+                "acknowledged": None
+                if b.acknowledged is None
+                else {
+                    "by": b.acknowledged.by,
+                    "at": _iso(b.acknowledged.at),
+                    "note": b.acknowledged.note,
+                },
+            }
+            for b in report.bypasses
+        ],
+        "pulls": [
+            {
+                "redacted": PRIVATE_PULL if line.redacted else None,
+                "repo": line.repo,
+                "number": line.number,
+                "title": line.title,
+                "url": line.url,
+                "state": line.state,
+                "gated": line.gated,
+                "approved_by": list(line.approved_by) if line.approved_by is not None else None,
+                "waited_seconds": line.waited_seconds,
+            }
+            for line in report.pulls
+        ],
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+# ---------------------------------------------------------------- words
+
+
+def duration(seconds: int | None) -> str:
+    """A span as people say it: 45 min, 5 h, 2 d 3 h; an em dash for none."""
+    if seconds is None:
+        return "—"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{max(minutes, 1) if seconds else 0} min"
+    hours = minutes // 60
+    if hours < 24:
+        rest = minutes % 60
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    days, rest = divmod(hours, 24)
+    return f"{days} d {rest} h" if rest else f"{days} d"
+
+
+STATE_WORDS = {
+    "waiting": "waiting",
+    "approved": "approved",
+    "merged": "approved, merged",
+    "bypassed": "merged without approval",
+    "lifted": "gate lifted unapproved",
+    "not_required": "not gated",
+    "closed": "closed",
+}
+
+
+def ending(report: Report) -> str:
+    """How the period ended (or when it will), in a sentence's words."""
+    period = report.period
+    if period.ended_at is None:
+        verb = "starts" if report.state == "scheduled" else "ends"
+        return f"{report.state}, {verb} {period.ends_at:%Y-%m-%d}"
+    how = f"ended {period.ended_at:%Y-%m-%d}: {period.end_reason}"
+    if period.ended_by and period.end_reason != "expired":
+        how += f" by {period.ended_by}"
+    return how
+
+
+def vote_words(promotion: dict[str, Any] | None) -> str:
+    """The promotion vote and its PEP 13 result in a line."""
+    if promotion is None or promotion.get("votes_for") is None:
+        return "no vote recorded"
+    words = f"{promotion['votes_for']} for, {promotion['votes_against']} against"
+    if promotion.get("vote_opened") and promotion.get("vote_closed"):
+        words += f", open {promotion['vote_opened']} to {promotion['vote_closed']}"
+    if promotion.get("pep13_passed"):
+        words += "; passes PEP 13"
+    elif promotion.get("pep13_problems"):
+        words += f"; fails PEP 13 ({'; '.join(promotion['pep13_problems'])})"
+    if promotion.get("override_reason"):
+        words += f"; promoted anyway: {promotion['override_reason']}"
+    return words
+
+
+def pull_name(line: PullLine | BypassLine) -> str:
+    """``owner/repo#7``, or the redacted stand-in."""
+    return PRIVATE_PULL if line.repo is None else f"{line.repo}#{line.number}"
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+# Everything CommonMark could read as markup (or HTML) in text that people typed.
+_MARKDOWN_SPECIAL = set("\\`*_[]<>|~&")
+
+
+def md_text(text: str | None) -> str:
+    """Text safe in a Markdown table cell: markup characters escaped, one line, no HTML."""
+    flat = " ".join((text or "").split())
+    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
+
+
+def _md_link(label: str, url: str | None) -> str:
+    if not url or not lifecycle.is_web_url(url):
+        return md_text(label)
+    return f"[{md_text(label)}](<{url.replace('>', '%3E').replace(' ', '%20')}>)"
+
+
+def markdown(report: Report) -> str:
+    """The report as Markdown to paste into the forum thread: tables and links, no HTML."""
+    counts, period = report.counts, report.period
+    lines = [
+        f"## {md_text(report.mentee)}'s first month as a core developer",
+        "",
+        f"- **Period:** {period.started_at:%Y-%m-%d} to {period.ends_at:%Y-%m-%d}, "
+        f"{period.days_active} days active; {md_text(ending(report))}",
+    ]
+    if period.extensions:
+        lines.append(
+            f"- **Extended** {len(period.extensions)} time(s): "
+            + "; ".join(f"{md_text(e.detail)} by {md_text(e.by)}" for e in period.extensions)
+        )
+    if period.end_note:
+        lines.append(f"- **End note:** {md_text(period.end_note)}")
+    lines += [
+        f"- **Promotion vote:** {md_text(vote_words(report.promotion))}",
+        f"- **Pull requests:** {counts.gated} gated, {counts.approved} approved, "
+        f"{counts.merged} merged, {counts.bypassed} merged without approval, "
+        f"{counts.waiting} still waiting" + (f", {counts.lifted} lifted" if counts.lifted else ""),
+        f"- **Wait for approval:** median {duration(report.wait_median_seconds)}, "
+        f"longest {duration(report.wait_longest_seconds)}",
+        f"- **Repositories:** {md_text(', '.join(report.repositories)) or 'none'}"
+        + (f" and {report.repositories_hidden} private" if report.repositories_hidden else ""),
+        "",
+        "| Mentor | Approvals | Median time to approve |",
+        "| --- | ---: | ---: |",
+    ]
+    lines += [
+        f"| {md_text(m.login)} | {m.approvals} | {duration(m.median_seconds_to_approve)} |"
+        for m in report.mentors
+    ]
+    lines += [
+        "",
+        "| Pull request | Title | Gate | Approved by | Waited |",
+        "| --- | --- | --- | --- | ---: |",
+    ]
+    for line in report.pulls:
+        approvers = ", ".join(line.approved_by or ())
+        lines.append(
+            f"| {_md_link(pull_name(line), line.url)} | {md_text(line.title)} "
+            f"| {STATE_WORDS.get(line.state, line.state)} | {md_text(approvers)} "
+            f"| {duration(line.waited_seconds) if line.gated else ''} |"
+        )
+    if report.bypasses:
+        lines += ["", "**Merged without approval:**", ""]
+        for bypass in report.bypasses:
+            note = (
+                f"acknowledged by {md_text(bypass.acknowledged.by)}: "
+                f"{md_text(bypass.acknowledged.note)}"
+                if bypass.acknowledged
+                else "not acknowledged"
+            )
+            merger = f" by {md_text(bypass.merged_by)}" if bypass.merged_by else ""
+            lines.append(f"- {_md_link(pull_name(bypass), bypass.url)}, merged{merger}; {note}")
+    lines += ["", f"Full record: {_md_link('Gatekeeper', report.dashboard_url)}", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- plain text
+
+
+def plain(report: Report) -> str:
+    """The report for a terminal."""
+    counts, period = report.counts, report.period
+    out = [
+        f"{report.mentee}: {ending(report)}",
+        f"  period: {period.started_at:%Y-%m-%d %H:%M} to {period.ends_at:%Y-%m-%d %H:%M} UTC,"
+        f" {period.days_active} days active, extended {len(period.extensions)} time(s)",
+    ]
+    out += [f"    extended {e.detail} by {e.by}" for e in period.extensions]
+    if period.end_note:
+        out.append(f"  end note: {period.end_note}")
+    out += [
+        f"  vote: {vote_words(report.promotion)}",
+        f"  pull requests: {counts.gated} gated, {counts.approved} approved, {counts.merged}"
+        f" merged, {counts.bypassed} bypassed, {counts.waiting} waiting, {counts.lifted} lifted",
+        f"  wait for approval: median {duration(report.wait_median_seconds)},"
+        f" longest {duration(report.wait_longest_seconds)}",
+        f"  repositories: {', '.join(report.repositories) or 'none'}",
+    ]
+    for m in report.mentors:
+        out.append(
+            f"  mentor {m.login}: {m.approvals} approval(s),"
+            f" median {duration(m.median_seconds_to_approve)} to approve"
+        )
+    for line in report.pulls:
+        waited = f", waited {duration(line.waited_seconds)}" if line.gated else ""
+        out.append(f"  {pull_name(line)} {STATE_WORDS.get(line.state, line.state)}{waited}:"
+                   f" {line.title or ''}")  # fmt: skip
+    for bypass in report.bypasses:
+        note = (
+            f"acknowledged by {bypass.acknowledged.by}: {bypass.acknowledged.note}"
+            if bypass.acknowledged
+            else "not acknowledged"
+        )
+        out.append(f"  bypass {pull_name(bypass)} by {bypass.merged_by or 'unknown'}; {note}")
+    return "\n".join(out)
+
+
+def current(
+    session: Session, *, mentee: str, base_url: str, viewer: api.Viewer = api.CLI
+) -> Report:
+    """The report as of now (one clock for the command and the pages)."""
+    return build(session, mentee=mentee, now=utcnow(), base_url=base_url, viewer=viewer)
