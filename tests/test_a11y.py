@@ -106,6 +106,7 @@ PAGES = [
     Visit("end", "/mentorships/mira-k/end", SIGNED_IN),
     Visit("end-errors", "/mentorships/mira-k/end", ("maintainer",), _click("End mentorship")),
     Visit("extend-errors", "/mentorships/mira-k", ("maintainer",), _click("Extend")),
+    Visit("health", "/admin/health", SIGNED_IN),  # a 403 for all but the maintainer
     Visit("400", "/", EVERYONE, _post_without_token("/logout")),
     Visit("403", "/", ("maintainer",), _post_without_token(f"/pulls/{REPO}/110/approve")),
     Visit("404", "/no/such/page"),
@@ -267,14 +268,16 @@ SMALL_TARGETS = """() => {
 
 
 @pytest.mark.parametrize("role", list(ROLES))
-def test_on_a_phone_no_text_is_under_12px_and_no_target_under_24px(
+def test_on_a_phone_no_text_is_under_12px_no_target_under_24px_and_nothing_scrolls_sideways(
     browser: Any, site: Live, axe_script: Path, role: str
 ):
-    """At 390 px, every page this role can open draws its text at 12 px or more and gives each
-    control (button, field, link standing on its own) at least 24 by 24 px."""
+    """At 390 px, every page this role can open draws its text at 12 px or more, gives each
+    control (button, field, link standing on its own) at least 24 by 24 px, and fits the
+    screen's width (wide tables scroll in their own box or stack their rows)."""
     visitor = Visitor(browser, site, axe_script, role=role, width="phone")
     small_text: dict[str, list[str]] = {}
     small_targets: dict[str, list[str]] = {}
+    too_wide: dict[str, int] = {}
     try:
         for visit in PAGES:
             if role not in visit.roles:
@@ -284,10 +287,16 @@ def test_on_a_phone_no_text_is_under_12px_and_no_target_under_24px(
                 small_text[visit.name] = text
             if targets := visitor.page.evaluate(SMALL_TARGETS):
                 small_targets[visit.name] = targets
+            sideways = visitor.page.evaluate(
+                "document.documentElement.scrollWidth - window.innerWidth"
+            )
+            if sideways > 0:
+                too_wide[visit.name] = sideways
     finally:
         visitor.close()
     assert small_text == {}, small_text
     assert small_targets == {}, small_targets
+    assert too_wide == {}, too_wide
 
 
 FOCUS_RING = """() => {
