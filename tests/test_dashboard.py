@@ -655,7 +655,7 @@ def test_mentee_page_shows_timeline_promotion_table_and_audit(site: Site):
     )
     site.pull(7, title="Fix <b>everything</b>")
     body = site.page("/mentorships/mpage")
-    assert '<svg class="timeline"' in body
+    assert '<figure class="timeline">' in body
     assert "Does not meet PEP 13: 4 of 8 votes in favour is less than two-thirds" in body
     assert "Promoted anyway because: <em>the SC agreed</em>" in body
     assert "python/cpython#7" in body and "Fix &lt;b&gt;everything&lt;/b&gt;" in body

@@ -140,7 +140,11 @@ def test_mentee_page_shows_the_private_pull_request_only_to_its_people(story: St
         assert row and row.group(1) == PRIVATE_PULL and "Waiting for a mentor" in row.group(2)
         # The audit log keeps what happened, without the name or the detail.
         assert f"now waiting for a mentor</strong> {PRIVATE_PULL}</td>" in body
-        assert f"<title>private: {PRIVATE_PULL} (waiting for a mentor)</title>" in body
+        # The timeline's row: no link to the pull request, its title redacted, its state kept.
+        assert (
+            f'<a class="tl-label" href="#pulls">private</a><span class="tl-title">{PRIVATE_PULL}</span>'
+            in body
+        )
 
 
 @pytest.mark.parametrize("login", list(VIEWERS), ids=lambda login: login or "signed-out")
