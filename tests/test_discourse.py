@@ -71,6 +71,30 @@ def refusal(forum: FakeDiscourse, url: str, **options) -> str:
     return message
 
 
+# ---------------------------------------------------------------- settings
+
+
+def test_the_forum_settings_come_from_the_environment_and_the_key_is_never_shown(tmp_path):
+    """DISCOURSE_URL (trailing slash dropped), DISCOURSE_API_KEY and _USERNAME; the key is
+    kept out of the settings' repr, so no log line or traceback can print it."""
+    settings = Settings.from_env(
+        {
+            "DISCOURSE_URL": "https://forum.example.org/",
+            "DISCOURSE_API_KEY": KEY,
+            "DISCOURSE_API_USERNAME": USER,
+        },
+        instance_path=str(tmp_path),
+    )
+    assert settings.discourse_url == "https://forum.example.org"
+    assert (settings.discourse_api_key, settings.discourse_api_username) == (KEY, USER)
+    assert KEY not in repr(settings)
+    default = Settings.from_env({}, instance_path=str(tmp_path))
+    assert (default.discourse_url, default.discourse_api_key) == (
+        "https://discuss.python.org",
+        None,
+    )
+
+
 # ---------------------------------------------------------------- reading the poll
 
 
