@@ -522,10 +522,6 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
         for_option=options["vote_for_option"],
         against_option=options["vote_against_option"],
     )
-    if fetched is not None and vote is not None:
-        click.echo(f"From the forum: {fetched.summary()}.")
-        for line in vote.overrides:
-            click.echo(f"  {line}")
     mentorship = lifecycle.promote(
         db.get_session(),
         mentee=mentee,
