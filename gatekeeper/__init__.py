@@ -41,9 +41,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from gatekeeper import api, auth, dashboard, db, doctor, metrics, security, webhooks
+    from gatekeeper import api, auth, dashboard, db, doctor, logs, metrics, security, webhooks
 
     db.init_app(app, settings.database_url)
+    logs.init_app(app, settings)  # first, so every request's lines carry its id
     security.init_app(app, settings)  # before the blueprints: it bounds their <int:...> rules
     app.extensions["gatekeeper.github"] = None
     if settings.github_app_configured:

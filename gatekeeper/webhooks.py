@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlmodel import Session, col, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from gatekeeper import db, metrics, outbox
+from gatekeeper import db, logs, metrics, outbox
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import PayloadError, envelope
@@ -70,10 +70,16 @@ def _reply(status: int, **fields: Any) -> Answer:
 def receive():  # type: ignore[no-untyped-def]
     """Receive one GitHub delivery."""
     started = time.perf_counter()
-    answer = _receive()
+    with logs.bound(  # as the sender says: a forged delivery is logged as what it claims
+        delivery=request.headers.get("X-GitHub-Delivery", "")[:DELIVERY_ID_LIMIT] or None,
+        event=request.headers.get("X-GitHub-Event", "")[:64] or None,
+    ):
+        answer = _receive()
+        outcome = answer.outcome or REFUSALS.get(answer.status, "refused")
+        log.info("delivery answered %d: %s", answer.status, outcome)
     metrics.delivery_answered(
         event=request.headers.get("X-GitHub-Event"),
-        outcome=answer.outcome or REFUSALS.get(answer.status, "refused"),
+        outcome=outcome,
         seconds=time.perf_counter() - started,
     )
     return jsonify(answer.fields), answer.status
@@ -203,6 +209,14 @@ def _apply_once(
         info = envelope(event, payload)
     except PayloadError as error:
         return _failed(session, event, delivery_id, payload, error)
+    logs.bind(  # for the rest of the request or the worker's job
+        delivery=delivery_id,
+        event=event,
+        action=info.action,
+        installation=info.installation_id,
+        repository=info.repo,
+        pull_request=logs.pull_number_of(payload),
+    )
     now = utcnow()
     delivery = seen or Delivery(delivery_id=delivery_id, event=event, received_at=now)
     delivery.body_digest = digest or delivery.body_digest

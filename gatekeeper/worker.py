@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import bypass_alerts, db, decisions, jobs, metrics, outbox
+from gatekeeper import bypass_alerts, db, decisions, jobs, logs, metrics, outbox
 from gatekeeper import pulls as store
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
@@ -118,14 +118,25 @@ class Worker:
         )
         if claimed is None:
             return False
-        self._post(session, claimed)
+        with logs.bound(
+            repository=claimed.repo,
+            installation=claimed.installation_id,
+            commit=claimed.head_sha[:12],
+        ):
+            self._post(session, claimed)
         return True
 
     def _run_one(self, session: Session) -> bool:
         job = jobs.claim(session, now=utcnow())
         if job is None:
             return False
-        self._run(session, job)
+        with logs.bound(
+            job=job.key,
+            repository=job.args.get("repo"),
+            pull_request=job.args.get("number"),
+            delivery=job.args.get("delivery_id"),
+        ):
+            self._run(session, job)
         return True
 
     def drain(self, *, timeout: float = 120.0) -> Tally:

@@ -792,6 +792,11 @@ class FakeGitHub:
         with self._lock:
             self.calls.clear()
 
+    def issued_tokens(self) -> list[str]:
+        """Every installation and OAuth token handed out so far (secrets a log must not hold)."""
+        with self._lock:
+            return [*self._tokens, *self._oauth_tokens]
+
     def check_runs_for(
         self, full_name: str, head_sha: str, name: str | None = None
     ) -> list[dict[str, Any]]:
