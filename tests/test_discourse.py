@@ -429,6 +429,7 @@ def test_promote_from_the_forum_fills_the_record_and_applies_pep13(forum_app, fo
         forum_app, "promote", "mpage", "--mentor", "colesbury", "--vote-url", url, "--no-wait"
     )
     assert result.exit_code == 0, result.output
+    assert result.stdout.count("From the forum:") == 1
     assert result.stdout.splitlines()[0] == (
         "From the forum: 12 for, 1 against in poll 'poll', open 2024-11-01 15:00 UTC"
         " to 2024-11-08 15:00 UTC."
