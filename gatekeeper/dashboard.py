@@ -28,7 +28,6 @@ from gatekeeper import approvals, auth, db, decisions, outbox, reminders, timeli
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper import report as reports
-from gatekeeper import report as reports
 from gatekeeper.auth import login_required, safe_next
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.forms import (
