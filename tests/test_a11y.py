@@ -50,6 +50,7 @@ WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 ROLES = {"signed-out": None, "mentee": "mira-k", "mentor": "tomas-r", "maintainer": "boss"}
 SIGNED_IN = ("mentee", "mentor", "maintainer")
 EVERYONE = ("signed-out", *SIGNED_IN)
+MAINTAINER = ("maintainer",)
 SHOTS = SCREENSHOTS / "a11y"
 
 
@@ -60,19 +61,26 @@ class Visit:
     name: str
     path: str
     roles: tuple[str, ...] = EVERYONE
-    then: Callable[[Any], None] | None = None  # what to do on the page before checking
+    then: Callable[[Any], Any] | None = None  # steps on the page that end on another answer
+    status: int = 200  # what the page answers (a maintainer's page: 403 for anyone else)
+    maintainers_only: bool = False
+
+    def expected(self, role: str) -> int:
+        """The status this role gets."""
+        return 403 if self.maintainers_only and role != "maintainer" else self.status
 
 
 def _post_without_token(path: str) -> Callable[[Any], None]:
     """Submit a form to ``path`` that carries no CSRF token (the 400 page)."""
 
-    def steps(page: Any) -> None:
-        with page.expect_navigation():
+    def steps(page: Any) -> Any:
+        with page.expect_navigation() as answer:
             page.evaluate(
                 """path => { const f = document.createElement("form");
                 f.method = "post"; f.action = path; document.body.append(f); f.submit(); }""",
                 path,
             )
+        return answer.value
 
     return steps
 
@@ -80,11 +88,12 @@ def _post_without_token(path: str) -> Callable[[Any], None]:
 def _click(name: str) -> Callable[[Any], None]:
     """Send a form as it is, past the browser's own checks: the server answers with its errors."""
 
-    def steps(page: Any) -> None:
+    def steps(page: Any) -> Any:
         button = page.get_by_role("button", name=name, exact=True)
         button.evaluate("b => { b.form.noValidate = true; }")
-        with page.expect_navigation():
+        with page.expect_navigation() as answer:
             button.click()
+        return answer.value
 
     return steps
 
@@ -101,17 +110,17 @@ PAGES = [
     Visit("pull-bypassed", f"/pulls/{REPO}/109"),
     Visit("pull-out-of-scope", "/pulls/python/pyperformance/12"),
     Visit("pull-after-the-end", f"/pulls/{REPO}/90"),
-    Visit("new-mentorship", "/mentorships/new", SIGNED_IN),  # a 403 for all but the maintainer
-    Visit("new-mentorship-errors", "/mentorships/new", ("maintainer",), _click("Start mentorship")),
-    Visit("end", "/mentorships/mira-k/end", SIGNED_IN),
-    Visit("end-errors", "/mentorships/mira-k/end", ("maintainer",), _click("End mentorship")),
-    Visit("extend-errors", "/mentorships/mira-k", ("maintainer",), _click("Extend")),
-    Visit("health", "/admin/health", SIGNED_IN),  # a 403 for all but the maintainer
-    Visit("400", "/", EVERYONE, _post_without_token("/logout")),
-    Visit("403", "/", ("maintainer",), _post_without_token(f"/pulls/{REPO}/110/approve")),
-    Visit("404", "/no/such/page"),
-    Visit("404-mentorship", "/mentorships/nobody"),
-    Visit("login-failed", "/login/callback"),
+    # The maintainers' pages are the 403 page for the mentee and the mentor.
+    Visit("new-mentorship", "/mentorships/new", SIGNED_IN, maintainers_only=True),
+    Visit("new-mentorship-errors", "/mentorships/new", MAINTAINER, _click("Start mentorship"), 400),
+    Visit("end", "/mentorships/mira-k/end", SIGNED_IN, maintainers_only=True),
+    Visit("end-errors", "/mentorships/mira-k/end", MAINTAINER, _click("End mentorship"), 400),
+    Visit("extend-errors", "/mentorships/mira-k", MAINTAINER, _click("Extend"), 400),
+    Visit("health", "/admin/health", SIGNED_IN, maintainers_only=True),
+    Visit("400", "/", EVERYONE, _post_without_token("/logout"), 400),
+    Visit("404", "/no/such/page", status=404),
+    Visit("404-mentorship", "/mentorships/nobody", status=404),
+    Visit("login-failed", "/login/callback", status=400),
 ]
 
 
@@ -168,10 +177,14 @@ class Visitor:
         self.page.get_by_role("button", name="Sign out").wait_for()
 
     def open(self, visit: Visit) -> None:
-        """Go to the page the visit names."""
-        self.page.goto(self.site.url + visit.path)
+        """Go to the page the visit names, and check it answered as it should for this role."""
+        answer = self.page.goto(self.site.url + visit.path)
         if visit.then is not None:
-            visit.then(self.page)
+            answer = visit.then(self.page)
+        assert answer is not None and answer.status == visit.expected(self.role), (
+            visit.name,
+            answer and answer.status,
+        )
 
     def violations(self) -> list[dict[str, Any]]:
         """What axe reports on the page as it stands."""
@@ -233,8 +246,7 @@ SMALL_TEXT = """() => {
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const el = node.parentElement;
-    if (!node.textContent.trim() || !el || el.closest("[aria-hidden=true]") && !el.checkVisibility()) continue;
-    if (!el.checkVisibility() || el.getClientRects().length === 0) continue;
+    if (!node.textContent.trim() || !el || !el.checkVisibility() || !el.getClientRects().length) continue;
     let size = parseFloat(getComputedStyle(el).fontSize);
     if (el instanceof SVGElement && el.getScreenCTM()) size *= el.getScreenCTM().a;
     if (size < 12) found.push(`${size.toFixed(1)}px: ${node.textContent.trim().slice(0, 40)}`);
