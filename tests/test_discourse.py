@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,6 +37,8 @@ KEY, USER = "d1s-c0urse-key-kept-secret", "gatekeeper-bot"
 STAFF_KEY, STAFF = "staff-key-also-secret", "forum-admin"
 OPEN_UNTIL = "2099-01-08T15:00:00.000Z"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+# What the app reads from the environment: none of the developer's own reaches a test.
+ENV_PREFIXES = ("GITHUB_", "GATEKEEPER_", "DISCOURSE_", "DATABASE_URL", "SECRET_KEY")
 
 
 @pytest.fixture
@@ -729,3 +734,36 @@ def test_the_fetch_button_without_a_link_starts_as_before(forum_app, forum):
     response = client.post("/mentorships/new", data=start_form(token(client), fetch_vote="1"))
     assert response.status_code == 302
     assert forum.requests == []
+
+
+# ---------------------------------------------------------------- from the shell
+
+
+def test_console_script_reads_the_vote_with_the_environments_key(tmp_path, migrated_sqlite, forum):
+    """The done-when from a shell: DISCOURSE_* in the environment, a private topic's poll
+    fills the record, and status --json says it came from the forum."""
+    database = tmp_path / "shell.sqlite"
+    shutil.copyfile(migrated_sqlite, database)
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIXES)},
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DISCOURSE_URL": forum.url,
+        "DISCOURSE_API_KEY": KEY,
+        "DISCOURSE_API_USERNAME": USER,
+    }
+    url = forum.add_topic(12345, polls=[Poll()], private=True)
+    script = str(Path(sys.executable).parent / "gatekeeper")
+    promote = subprocess.run(
+        [script, "promote", "mpage", "--mentor", "colesbury", "--vote-url", url],
+        env=env, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert promote.returncode == 0, promote.stderr
+    assert promote.stdout.startswith("From the forum: 12 for, 1 against in poll 'poll'")
+    assert KEY not in promote.stdout + promote.stderr
+    assert forum.requests[0].headers["Api-Key"] == KEY
+    status = subprocess.run(
+        [script, "status", "mpage", "--json"],
+        env=env, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    promotion = json.loads(status.stdout)["promotion"]
+    assert (promotion["votes_for"], promotion["source"]) == (12, "discourse")
