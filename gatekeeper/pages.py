@@ -130,6 +130,14 @@ class Row:
 
 
 @dataclasses.dataclass
+class Yours:
+    """A signed-in mentee's own month, as the front page shows it to them."""
+
+    mentorship: Mentorship
+    waiting: list[PullRequest]  # their open pull requests waiting for a mentor
+
+
+@dataclasses.dataclass
 class Overview:
     """The front page: rows grouped by state, and what waits for the viewer."""
 
@@ -137,6 +145,7 @@ class Overview:
     scheduled: list[Row]
     ended: list[Row]
     for_viewer: list[PullRequest]
+    yours: Yours | None = None
 
     @property
     def empty(self) -> bool:
@@ -174,6 +183,7 @@ def overview_page(session: Session, *, user: User | None, now: datetime) -> Over
             )
         )
     for_viewer: list[PullRequest] = []
+    yours = None
     if user is not None:
         # Only pull requests of mentorships the viewer mentors: theirs to see, private or not.
         mine = [
@@ -185,11 +195,20 @@ def overview_page(session: Session, *, user: User | None, now: datetime) -> Over
             per_mentorship[pull.gated_mentorship_id] += 1
         for row in rows:
             row.waiting_for_viewer = per_mentorship.get(row.mentorship.id, 0)
+        own = [r.mentorship for r in rows if "mentee" in r.roles and r.progress.state == "active"]
+        if own:
+            own_waiting = [
+                pull
+                for pull in _waiting_in(session, mentorship_ids=[own[0].id], login=user.login)
+                if pull.author == user.login
+            ]
+            yours = Yours(own[0], own_waiting)
     return Overview(
         active=[r for r in rows if r.progress.state == "active"],
         scheduled=[r for r in rows if r.progress.state == "scheduled"],
         ended=[r for r in rows if r.progress.state == "ended"],
         for_viewer=for_viewer,
+        yours=yours,
     )
 
 

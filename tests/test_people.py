@@ -166,3 +166,16 @@ def test_approving_twice_stores_one_record(waited: Site):
     assert "your approval already counts" in again.get_data(as_text=True)
     with waited.session() as session:
         assert len(list(session.exec(select(Review)))) == 1
+
+
+def test_the_overview_shows_the_mentee_what_waits_on_them(waited: Site):
+    """Signed in, the mentee's front page lists their own waiting pull requests, not a badge only."""
+    waited.pull(8, head_sha=NEW_SHA, title="Another change")
+    waited.review(8, "colesbury", commit_id=NEW_SHA, id=3)
+    waited.sign_in("mpage")
+    page = text(waited.page("/"))
+    assert "Your first month: 1 of your pull requests waits for a mentor" in page
+    assert "python/cpython#7 A change waiting 2 days" in page
+    assert "python/cpython#8" not in page.split("Where you stand")[0]  # approved: not waiting
+    waited.sign_in("someone")
+    assert "Your first month" not in waited.page("/")
