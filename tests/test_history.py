@@ -86,9 +86,11 @@ def test_ending_keeps_approvals_and_waits_on_the_mentee_page(month: Site):
     assert "Waiting for a mentor" in before["8"] and "6 hours so far" in before["8"]
     end(month)
     after = rows(month.page("/mentorships/mpage"))
-    assert after["7"] == before["7"]  # approved by colesbury, waited 2 days: unchanged
+    # Approved by colesbury, waited 2 days: unchanged but for the note that the gate lifted.
+    assert re.sub(r" The gate lifted [^.]*\.", "", after["7"]) == before["7"]
     assert "No approval needed" not in after["7"]
     assert "Gate lifted" in after["8"] and "6 hours" in after["8"]
+    assert "The gate lifted" in after["8"] and "when the mentorship ended" in after["8"]
     assert "so far" not in after["8"]  # its wait ended when the gate lifted
 
 
