@@ -103,6 +103,8 @@ PAGES = [
     Visit("me", "/me", SIGNED_IN),
     Visit("mentee", "/mentorships/mira-k"),
     Visit("mentee-ended", "/mentorships/sam-o"),
+    Visit("report", "/mentorships/mira-k/report"),
+    Visit("report-ended", "/mentorships/sam-o/report"),
     Visit("pull-waiting", f"/pulls/{REPO}/110"),
     Visit("pull-approved-older-commit", f"/pulls/{REPO}/107"),
     Visit("pull-approved", f"/pulls/{REPO}/104"),
