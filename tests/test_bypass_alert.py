@@ -88,6 +88,20 @@ def test_a_bypass_gets_one_comment_naming_the_merger_the_mentors_and_the_page(wo
         assert jobs.pending(session) == 0
 
 
+def test_the_queue_is_drained_while_the_comment_waits_its_settle_delay(world):
+    """``jobs.pending`` leaves out the comment still in its settle delay, counts it once due,
+    and counts it while it is retried after a failure."""
+    bypassed(world)
+    with world.session() as session:
+        [job] = session.exec(select(Job)).all()
+        assert jobs.pending(session) == 0
+        assert jobs.pending(session, now=job.run_after) == 1
+    world.fake.fail_next("POST", COMMENTS, status=502)
+    settle(world)
+    with world.session() as session:
+        assert jobs.pending(session) == 1  # retrying after its backoff
+
+
 def test_a_bypass_delivered_twice_is_commented_once(world):
     """The closed event redelivered (same id) and sent again (new id), before and after the
     comment went out: one comment, and one POST."""
