@@ -24,19 +24,21 @@ from markupsafe import Markup, escape
 from sqlmodel import Session
 from werkzeug.exceptions import HTTPException, NotFound
 
-from gatekeeper import approvals, auth, db, decisions, outbox, reminders, timeline
+from gatekeeper import approvals, auth, db, decisions, needs, outbox, reminders, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper import report as reports
 from gatekeeper.auth import login_required, safe_next
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.forms import (
+    AcknowledgeForm,
     ActionForm,
     ApproveForm,
     EndForm,
     ExtendForm,
     MentorForm,
     StartForm,
+    TermsForm,
     split_names,
 )
 from gatekeeper.models import Mentorship, PullRequest, utcnow
@@ -113,9 +115,23 @@ def me():  # type: ignore[no-untyped-def]
     own = lifecycle.open_mentorship(session, mentee=user.login)
     # Maintainers decide graduations: months ending within a week, or expired lately.
     decide = reports.awaiting_decision(session, now=now()) if auth.is_maintainer(user) else []
-    if own is not None and not waiting.mentorships and not decide:
+    # And what else needs them: bypasses to look at, months ending, long waits, no mentors.
+    needed = needs.for_maintainer(session, now=now()) if auth.is_maintainer(user) else None
+    if (
+        own is not None
+        and not waiting.mentorships
+        and not decide
+        and (needed is None or needed.empty)
+    ):
         return redirect(url_for(".mentee", mentee=own.mentee_display))
-    return render_template("me.html", waiting=waiting, own=own, decide=decide)
+    return render_template(
+        "me.html",
+        waiting=waiting,
+        own=own,
+        decide=decide,
+        needs=needed,
+        acknowledge_form=AcknowledgeForm(formdata=None, back="me"),
+    )
 
 
 @bp.get("/healthz")
@@ -274,11 +290,21 @@ def add_mentor(mentee: str):  # type: ignore[no-untyped-def]
     )
 
 
-@bp.post("/mentorships/<mentee>/mentors/<login>/remove")
+@bp.route("/mentorships/<mentee>/mentors/<login>/remove", methods=["GET", "POST"])
 @login_required
 def remove_mentor(mentee: str, login: str):  # type: ignore[no-untyped-def]
-    """Take a mentor off."""
+    """Confirm, then take a mentor off: the page says which pull requests it leaves waiting."""
     mentorship = _open_for_change(mentee, "change mentors")
+    if request.method == "GET":
+        try:
+            removal = needs.removal_of(
+                db.get_session(), mentorship=mentorship, mentor=login, now=now()
+            )
+        except lifecycle.MentorshipError as error:  # not a login at all
+            abort(404, description=str(error))
+        return render_template(
+            "remove.html", mentorship=mentorship, removal=removal, form=ActionForm()
+        )
     if not ActionForm().validate_on_submit():
         abort(400)
     return _apply(
@@ -288,6 +314,77 @@ def remove_mentor(mentee: str, login: str):  # type: ignore[no-untyped-def]
         ),
         done=f"{login} no longer mentors {mentorship.mentee_display}.",
     )
+
+
+@bp.post("/mentorships/<mentee>/terms")
+@login_required
+def change_terms(mentee: str):  # type: ignore[no-untyped-def]
+    """Change a running mentorship's terms; the mentee's gates follow at once."""
+    _open_for_change(mentee, "change a mentorship's terms")
+    form = TermsForm()
+    if not form.validate_on_submit():
+        return _render_mentee(mentee, status=400, terms_form=form)
+    session = db.get_session()
+    try:
+        changed, lines = lifecycle.change_terms(
+            session,
+            mentee=mentee,
+            actor=g.user.login,
+            now=now(),
+            approvals_required=form.approvals_required.data,
+            repositories=split_names(form.repositories.data),
+            dismiss_stale_approvals=form.dismiss_stale_approvals.data,
+            gate_approved_prs=form.gate_approved_prs.data,
+            bypass_alerts=form.bypass_alerts.data,
+            note=form.note.data or "",
+        )
+        _gates_follow(session, changed)
+        session.commit()
+    except lifecycle.MentorshipError as error:
+        session.rollback()
+        _mark(form, error)
+        return _render_mentee(mentee, status=400, terms_form=form)
+    if not lines:
+        flash("Nothing changed: the terms were already these.", "info")
+        return redirect(url_for(".mentee", mentee=changed.mentee_display))
+    flash(f"Terms changed ({'; '.join(lines)}); the pull requests follow.", "success")
+    _say_if_github_is_missing()
+    return redirect(url_for(".mentee", mentee=changed.mentee_display))
+
+
+@bp.post("/pulls/<owner>/<repo>/<int:number>/acknowledge")
+@login_required
+def acknowledge(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
+    """A maintainer acknowledges a bypass, with a note for the record."""
+    session = db.get_session()
+    pull = store.find_pull(session, repo=f"{owner}/{repo}", number=number)
+    if pull is None or not may_see_pull(session, pull, user=g.user):
+        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+    _require_maintainer("acknowledge bypasses")
+    form = AcknowledgeForm()
+    if not form.validate_on_submit():
+        return _render_pull(pull.repo, number, status=400, acknowledge_form=form)
+    locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
+    assert locked is not None
+    try:
+        recorded = needs.acknowledge(
+            session, pull=locked, actor=g.user.login, note=form.note.data, now=now()
+        )
+        session.commit()
+    except lifecycle.MentorshipError as error:
+        session.rollback()
+        if error.field is None:  # not a bypass: nothing a note could fix
+            flash(f"{error}.", "error")
+            return _render_pull(pull.repo, number, status=409)
+        _mark(form, error)
+        return _render_pull(pull.repo, number, status=400, acknowledge_form=form)
+    if recorded:
+        flash(f"Bypass of {pull.repo}#{number} acknowledged.", "success")
+    else:
+        flash(f"{pull.repo}#{number} was already acknowledged with this note.", "info")
+    if form.back.data == "me":
+        return redirect(url_for(".me"))
+    return redirect(url_for(".pull", owner=owner, repo=repo, number=number))
 
 
 # ---------------------------------------------------------------- mentors
@@ -421,6 +518,16 @@ def _apply(mentorship: Mentorship, change, *, done: str, **forms: Any):  # type:
     return redirect(url_for(".mentee", mentee=changed.mentee_display))
 
 
+def _mark(form: Any, error: lifecycle.MentorshipError) -> None:
+    """Show a lifecycle refusal beside the field it names, else at the top of the page."""
+    field = getattr(form, error.field, None) if error.field else None
+    message = str(error)
+    if field is None:
+        flash(message, "error")
+        return
+    field.errors = [*field.errors, f"{message[:1].upper()}{message[1:]}."]
+
+
 def _gates_follow(session: Session, mentorship: Mentorship) -> None:
     """The mentee's gates and their commits' checks follow the change, in its transaction."""
     settings = settings_of(current_app)
@@ -441,6 +548,7 @@ def _render_mentee(mentee: str, *, status: int = 200, **forms: Any):  # type: ig
         abort(404, description=str(error))
     forms.setdefault("extend_form", ExtendForm(formdata=None))
     forms.setdefault("mentor_form", MentorForm(formdata=None))
+    forms.setdefault("terms_form", _terms_form_of(page.mentorship))
     return render_template(
         "mentee.html",
         page=page,
@@ -451,7 +559,22 @@ def _render_mentee(mentee: str, *, status: int = 200, **forms: Any):  # type: ig
     ), status
 
 
-def _render_pull(repo: str, number: int, *, status: int = 200):  # type: ignore[no-untyped-def]
+def _terms_form_of(mentorship: Mentorship) -> TermsForm:
+    """The terms form filled with the mentorship's terms as they stand."""
+    return TermsForm(
+        formdata=None,
+        approvals_required=mentorship.approvals_required,
+        repositories="\n".join(mentorship.repositories),
+        dismiss_stale_approvals=mentorship.dismiss_stale_approvals,
+        gate_approved_prs=mentorship.gate_approved_prs,
+        bypass_alerts=mentorship.bypass_alerts,
+        note=mentorship.note or "",
+    )
+
+
+def _render_pull(  # type: ignore[no-untyped-def]
+    repo: str, number: int, *, status: int = 200, acknowledge_form: AcknowledgeForm | None = None
+):
     session = db.get_session()
     page = pull_page(
         session,
@@ -464,7 +587,20 @@ def _render_pull(repo: str, number: int, *, status: int = 200):  # type: ignore[
     if page is None:
         abort(404, description=f"Gatekeeper has not seen {repo}#{number}.")
     form = ApproveForm(formdata=None, head_sha=page.pull.head_sha)
-    return render_template("pull.html", page=page, form=form), status
+    acknowledged = None
+    if page.pull.gate == "bypassed":
+        acknowledged = needs.acknowledgement_of(session, pull=page.pull)
+    if acknowledge_form is None:
+        note = acknowledged.note if acknowledged else ""
+        acknowledge_form = AcknowledgeForm(formdata=None, note=note)
+    return render_template(
+        "pull.html",
+        page=page,
+        form=form,
+        acknowledged=acknowledged,
+        acknowledge_form=acknowledge_form,
+        is_maintainer=auth.is_maintainer(g.user),
+    ), status
 
 
 def _render_new(
@@ -633,6 +769,8 @@ AUDIT_WORDS = {
     "gate_approved": "now approved",
     "gate_not_required": "no approval needed any more",
     "bypass": "merged without approval",
+    "bypass_acknowledged": "acknowledged the bypass",
+    "terms_changed": "changed the terms",
 }
 bp.add_app_template_global(
     lambda kind: AUDIT_WORDS.get(kind, kind.replace("_", " ")), "audit_words"

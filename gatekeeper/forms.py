@@ -205,3 +205,39 @@ class ApproveForm(FlaskForm):
     """A mentor's approval of the commit they were shown."""
 
     head_sha = HiddenField(validators=[DataRequired()])
+
+
+class TermsForm(FlaskForm):
+    """Change a running mentorship's terms (a maintainer's edit, audited term by term)."""
+
+    approvals_required = CountField(
+        "Mentor approvals needed per pull request",
+        [
+            InputRequired(message="Say how many mentor approvals each pull request needs."),
+            NumberRange(min=1, message="At least one approval must be required."),
+        ],
+    )
+    repositories = TextAreaField(
+        "Repositories (OWNER/REPO, one per line)",
+        [Optional(), entries_checked_by(lifecycle.canonical_repo, noun="repository")],
+    )
+    dismiss_stale_approvals = BooleanField("A new push needs a new approval")
+    gate_approved_prs = BooleanField("Also gate others' pull requests the mentee approves")
+    bypass_alerts = BooleanField("Comment on a pull request merged without approval")
+    note = TextAreaField(
+        "Note",
+        [Optional(), checked_by(lifecycle.bounded_text, what="the note")],
+        render_kw=LIMITED,
+    )
+
+
+class AcknowledgeForm(FlaskForm):
+    """A maintainer's acknowledgement of a bypass, with a note for the record."""
+
+    note = TextAreaField(
+        "Note (kept in the audit log and the month's report)",
+        [Optional(), checked_by(lifecycle.bounded_text, what="the note")],
+        render_kw=LIMITED,
+    )
+    # Where to come back to: the pull request page (empty) or /me.
+    back = HiddenField()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import calendar
-import math
 import dataclasses
+import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
@@ -568,18 +568,12 @@ def remove_mentor(
 ) -> Mentorship:
     """Take a mentor off an open mentorship, keeping at least as many as approvals require."""
     mentorship = _current(session, mentee=mentee, at=now)
+    refusal = removal_refusal(session, mentorship=mentorship, mentor=mentor)
+    if refusal is not None:
+        raise MentorshipError(refusal)
     login = canonical_login(mentor)
     assignments = mentors_of(session, mentorship=mentorship)
-    assignment = next((a for a in assignments if a.mentor == login), None)
-    if assignment is None:
-        raise MentorshipError(
-            f"{display_login(mentor)} is not a mentor of {mentorship.mentee_display}"
-        )
-    if len(assignments) - 1 < max(1, mentorship.approvals_required):
-        raise MentorshipError(
-            f"{mentorship.mentee_display} needs at least {max(1, mentorship.approvals_required)}"
-            " mentor(s); add another before removing this one"
-        )
+    assignment = next(a for a in assignments if a.mentor == login)
     assignment.removed_at, assignment.removed_by = now, actor
     session.add(assignment)
     record(
@@ -591,6 +585,108 @@ def remove_mentor(
         at=now,
     )
     return mentorship
+
+
+def removal_refusal(session: Session, *, mentorship: Mentorship, mentor: str) -> str | None:
+    """Why ``mentor`` cannot be taken off ``mentorship`` (None: they can), for the confirm
+    page and for ``remove_mentor`` alike."""
+    login = canonical_login(mentor)
+    assignments = mentors_of(session, mentorship=mentorship)
+    if login not in {a.mentor for a in assignments}:
+        return f"{display_login(mentor)} is not a mentor of {mentorship.mentee_display}"
+    if len(assignments) - 1 < max(1, mentorship.approvals_required):
+        return (
+            f"{mentorship.mentee_display} needs at least {max(1, mentorship.approvals_required)}"
+            " mentor(s); add another before removing this one"
+        )
+    return None
+
+
+# The terms change_terms may change, as the audit log names them.
+TERM_NAMES = {
+    "approvals_required": "approvals required",
+    "repositories": "repositories",
+    "dismiss_stale_approvals": "a new push needs a new approval",
+    "gate_approved_prs": "gate pull requests the mentee approves",
+    "bypass_alerts": "comment on a bypass",
+    "note": "note",
+}
+
+
+def change_terms(
+    session: Session,
+    *,
+    mentee: str,
+    actor: str,
+    now: datetime,
+    approvals_required: int | None = None,
+    repositories: Iterable[str] | None = None,
+    dismiss_stale_approvals: bool | None = None,
+    gate_approved_prs: bool | None = None,
+    bypass_alerts: bool | None = None,
+    note: str | None = None,
+) -> tuple[Mentorship, list[str]]:
+    """Change an open mentorship's terms after its start; the mentorship and what changed.
+
+    None leaves a term as it is (an empty note removes the note; empty repositories mean
+    every repository). Refused as ``promote`` refuses, naming the field; each change is one
+    audit event (old → new). The caller re-decides the gates, as after any lifecycle change.
+    """
+    mentorship = _current(session, mentee=mentee, at=now)
+    wanted: dict[str, object] = {}
+    if approvals_required is not None:
+        mentors = len(mentors_of(session, mentorship=mentorship))
+        if approvals_required < 1:
+            raise MentorshipError(
+                "at least one approval must be required", field="approvals_required"
+            )
+        if approvals_required > mentors:
+            raise MentorshipError(
+                f"{approvals_required} approvals required but only {mentors} mentors",
+                field="approvals_required",
+            )
+        wanted["approvals_required"] = approvals_required
+    if repositories is not None:
+        try:
+            wanted["repositories"] = sorted({canonical_repo(name) for name in repositories})
+        except MentorshipError as error:
+            raise MentorshipError(str(error), field="repositories") from None
+    if note is not None:
+        try:
+            wanted["note"] = bounded_text(note, what="the note")
+        except MentorshipError as error:
+            raise MentorshipError(str(error), field="note") from None
+    for name, flag in (
+        ("dismiss_stale_approvals", dismiss_stale_approvals),
+        ("gate_approved_prs", gate_approved_prs),
+        ("bypass_alerts", bypass_alerts),
+    ):
+        if flag is not None:
+            wanted[name] = flag
+    changed = []
+    for name, new in wanted.items():
+        old = getattr(mentorship, name)
+        if old == new:
+            continue
+        setattr(mentorship, name, new)
+        line = f"{TERM_NAMES[name]}: {_term(name, old)} → {_term(name, new)}"
+        record(
+            session, mentorship=mentorship, actor=actor, kind="terms_changed", detail=line, at=now
+        )
+        changed.append(line)
+    session.add(mentorship)
+    return mentorship, changed
+
+
+def _term(name: str, value: object) -> str:
+    """A term's value as the audit log says it."""
+    if name == "repositories":
+        return ", ".join(value) if isinstance(value, list) and value else "every repository"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "none"
+    return f"“{value}”" if name == "note" else str(value)
 
 
 def expire_lapsed(session: Session, *, now: datetime) -> list[Mentorship]:

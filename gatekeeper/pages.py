@@ -307,6 +307,9 @@ class LogLine:
     kind: str
     detail: str
     pull: str | None  # "owner/repo#7", PRIVATE_PULL, or None when about no pull request
+    href: str | None = None  # the pull request's page; None when redacted or about none
+    count: int = 1  # how many identical events in a row this line stands for
+    first_at: datetime | None = None  # the earliest of them, when more than one
 
     @classmethod
     def of(cls, event: AuditEvent, *, hidden: frozenset[str]) -> LogLine:
@@ -317,8 +320,31 @@ class LogLine:
             # The detail may hold the head commit or the gate's title: only the kind is shown.
             return cls(event.at, event.actor, event.kind, "", PRIVATE_PULL)
         return cls(
-            event.at, event.actor, event.kind, event.detail, f"{event.repo}#{event.pr_number}"
+            event.at,
+            event.actor,
+            event.kind,
+            event.detail,
+            f"{event.repo}#{event.pr_number}",
+            href=f"/pulls/{event.repo}/{event.pr_number}",
         )
+
+    @property
+    def same(self) -> tuple[str, str, str | None, str]:
+        """What makes two lines repetitions of each other."""
+        return (self.kind, self.actor, self.pull, self.detail)
+
+
+def collapse(lines: Iterable[LogLine]) -> list[LogLine]:
+    """Consecutive identical lines (kind, actor, pull request, detail) as one, with a count:
+    a redelivered webhook or a gate decided again says nothing new the second time."""
+    kept: list[LogLine] = []
+    for line in lines:
+        if kept and kept[-1].same == line.same:
+            last = kept[-1]
+            kept[-1] = dataclasses.replace(last, count=last.count + 1, first_at=line.at)
+        else:
+            kept.append(line)
+    return kept
 
 
 @dataclasses.dataclass
@@ -420,7 +446,7 @@ def mentee_page(session: Session, *, mentee: str, user: User | None, now: dateti
         roles=viewer_roles,
         vote=lifecycle.vote_of(mentorship),
         pulls=list(reversed(rows)),
-        events=[LogLine.of(event, hidden=hidden) for event in events],
+        events=collapse(LogLine.of(event, hidden=hidden) for event in events),
         lanes=lanes,
         earlier=earlier,
     )
