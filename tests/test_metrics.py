@@ -281,7 +281,7 @@ def test_gunicorn_workers_and_a_worker_process_are_counted_together(
                 "X-GitHub-Delivery": delivery,
                 "X-Hub-Signature-256": signed(secret, body),
             },
-            timeout=10,
+            timeout=60,  # on a loaded machine a worker's first answer waits for its import
         )
         sent[(event, answer.json().get("outcome") or "unauthorized")] += 1
 
@@ -295,10 +295,11 @@ def test_gunicorn_workers_and_a_worker_process_are_counted_together(
         send("pull_request", events.pull_request("opened", number=1, author="mpage",
              head_sha=f"{1:040x}"), "open-1")  # fmt: skip
         web.send_signal(signal.SIGHUP)  # new workers; the first two exit
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while _workers_of(web.pid) & first or len(_workers_of(web.pid)) != 2:
             assert time.monotonic() < deadline, "gunicorn did not replace its workers"
             time.sleep(0.1)
+        _wait_for(url, web, log)  # the new workers have imported the app
         for number in range(7, 10):
             github_fake.add_pull(REPO, number, author="someone", head_sha=f"{number:040x}")
             send("pull_request", events.pull_request("opened", number=number, author="someone",
@@ -311,11 +312,11 @@ def test_gunicorn_workers_and_a_worker_process_are_counted_together(
         )  # fmt: skip
         assert posted.returncode == 0, posted.stderr
         assert "Checks posted: 9" in posted.stdout
-        assert requests.get(f"{url}/metrics", timeout=5).status_code == 401
+        assert requests.get(f"{url}/metrics", timeout=60).status_code == 401
         scrapes = [
             samples(
                 requests.get(
-                    f"{url}/metrics", headers={"Authorization": "Bearer scrape-token"}, timeout=5
+                    f"{url}/metrics", headers={"Authorization": "Bearer scrape-token"}, timeout=60
                 ).text
             )
             for _ in range(4)
