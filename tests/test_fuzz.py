@@ -449,7 +449,7 @@ FORMS = {
             {**NEW, **VOTE, "votes_for": "5", "votes_against": "5", "override_reason": OVERRIDE},
             {**NEW, "start": "2099-01-01T09:30", "until": "2099-02-15", "action": "start"},
             {**NEW, "days": "30", "repositories": f"{REPO}\npython/devguide", "note": "Hi!"},
-            {**NEW, "approvals_required": "2", "gate_approved_prs": "y"},
+            {**NEW, "approvals_required": "2", "gate_approved_prs": "y", "bypass_alerts": "y"},
         ),
     ),
     "/mentorships/<mentee>/extend": (
@@ -462,6 +462,22 @@ FORMS = {
     ),
     "/mentorships/<mentee>/mentors": (forms.MentorForm, submissions({"login": NEW_LOGINS})),
     "/mentorships/<mentee>/mentors/<login>/remove": (forms.ActionForm, submissions({})),
+    "/mentorships/<mentee>/terms": (
+        forms.TermsForm,
+        submissions(
+            {"approvals_required": "1", "repositories": REPO, "dismiss_stale_approvals": "y"},
+            {
+                "approvals_required": "2",
+                "gate_approved_prs": "y",
+                "bypass_alerts": "y",
+                "note": "Hi",
+            },
+        ),
+    ),
+    "/pulls/<owner>/<repo>/<int:number>/acknowledge": (
+        forms.AcknowledgeForm,
+        submissions({"note": "Seen; fine.", "back": "me"}, {"note": ""}),
+    ),
     "/pulls/<owner>/<repo>/<int:number>/approve": (
         forms.ApproveForm,
         submissions({"head_sha": HEAD}),
