@@ -662,6 +662,93 @@ def mentors(
     click.echo(f"{mentorship.mentee_display}: mentors are now {', '.join(names)}.")
 
 
+@cli.command(
+    short_help="Change a running mentorship's terms.",
+    epilog=examples(
+        "gatekeeper change mpage --approvals 1",
+        "gatekeeper change mpage --repo python/cpython --repo python/peps",
+        "gatekeeper change mpage --keep-approvals-on-push --note 'pairs on Tuesdays'",
+    ),
+)
+@click.argument("mentee")
+@click.option("--approvals", type=click.IntRange(min=1), help="Mentor approvals per pull request.")
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    metavar="OWNER/REPO",
+    help="Gate only these repositories (repeat it); replaces the scope.",
+)
+@click.option("--every-repo", is_flag=True, help="Gate every repository (an empty scope).")
+@click.option(
+    "--dismiss-stale/--keep-approvals-on-push",
+    default=None,
+    help="Whether a new push needs a new approval.",
+)
+@click.option(
+    "--gate-approved/--no-gate-approved",
+    default=None,
+    help="Whether others' pull requests the mentee approves wait too.",
+)
+@click.option(
+    "--bypass-alerts/--no-bypass-alerts",
+    default=None,
+    help="Whether a merge without approval gets a comment.",
+)
+@click.option("--note", help='The mentorship\'s note ("" removes it).')
+@by_option
+@no_wait_option
+@user_errors
+def change(mentee: str, **options: Any) -> None:
+    """Change a running mentorship's terms after its start.
+
+    MENTEE's terms not named stay as they are; each change is audited and the open pull
+    requests are decided again (one leaving the scope turns green, one coming back waits).
+    """
+    change_terms(mentee, **options)
+
+
+def change_terms(
+    mentee: str,
+    *,
+    approvals: int | None,
+    repos: tuple[str, ...],
+    every_repo: bool,
+    dismiss_stale: bool | None,
+    gate_approved: bool | None,
+    bypass_alerts: bool | None,
+    note: str | None,
+    actor: str,
+    no_wait: bool,
+) -> None:
+    """The body of ``gatekeeper change``: the lifecycle's change_terms, then the gates."""
+    from gatekeeper import db
+    from gatekeeper import mentorships as lifecycle
+    from gatekeeper.models import utcnow
+
+    if repos and every_repo:
+        refuse("give --repo or --every-repo, not both")
+    mentorship, lines = lifecycle.change_terms(
+        db.get_session(),
+        mentee=mentee,
+        actor=actor,
+        now=utcnow(),
+        approvals_required=approvals,
+        repositories=[] if every_repo else (list(repos) or None),
+        dismiss_stale_approvals=dismiss_stale,
+        gate_approved_prs=gate_approved,
+        bypass_alerts=bypass_alerts,
+        note=note,
+    )
+    if not lines:
+        click.echo(f"{mentorship.mentee_display}: nothing changed.")
+        db.get_session().rollback()
+        return
+    commit_with_gates(mentorship, wait=not no_wait)
+    for line in lines:
+        click.echo(f"{mentorship.mentee_display}: {line}")
+
+
 @cli.command("list", epilog=examples("gatekeeper list", "gatekeeper list --all --json"))
 @click.option("--all", "include_ended", is_flag=True, help="Include ended mentorships.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")

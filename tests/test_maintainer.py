@@ -647,3 +647,52 @@ def test_the_maintainer_edits_the_scope_and_acknowledges_a_bypass(browser, live:
         screenshot(page, "maintainer-03-acknowledged")
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_gatekeeper_change_edits_the_terms_and_the_gates_follow(site: Site):
+    """``gatekeeper change mpage --approvals 1``: #7 (one approval of two) is approved, the
+    change audited by --by; the same again says nothing changed; too many is refused."""
+    from gatekeeper.cli import cli
+
+    site.promote(approvals_required=2)
+    site.pull(7)
+    site.review(7, "colesbury")
+    runner = site.app.test_cli_runner()
+
+    result = runner.invoke(cli, ["change", "mpage", "--approvals", "1", "--by", "boss"])
+    assert result.exit_code == 0, result.output
+    assert "mpage: approvals required: 2 → 1" in result.output
+    assert site.stored_pull(7).gate == "approved"
+    [event] = events(site, "terms_changed")
+    assert event.actor == "boss"
+
+    again = runner.invoke(cli, ["change", "mpage", "--approvals", "1", "--by", "boss"])
+    assert again.exit_code == 0 and "mpage: nothing changed." in again.output
+    refused = runner.invoke(cli, ["change", "mpage", "--approvals", "3", "--by", "boss"])
+    assert refused.exit_code == 1 and "3 approvals required but only 2 mentors" in refused.output
+    assert len(events(site, "terms_changed")) == 1
+
+
+def test_gatekeeper_change_scope_and_flags(site: Site):
+    """--repo replaces the scope (#7 in python/cpython lifts), --every-repo empties it (#7
+    waits again); --keep-approvals-on-push and --no-bypass-alerts turn those off."""
+    from gatekeeper.cli import cli
+
+    site.promote(repositories=[REPO])
+    site.pull(7)
+    runner = site.app.test_cli_runner()
+    args = ["change", "mpage", "--by", "boss", "--no-wait"]
+    assert runner.invoke(cli, [*args, "--repo", "python/peps"]).exit_code == 0
+    assert site.stored_pull(7).gate == "lifted"
+    result = runner.invoke(
+        cli, [*args, "--every-repo", "--keep-approvals-on-push", "--no-bypass-alerts"]
+    )
+    assert result.exit_code == 0, result.output
+    assert site.stored_pull(7).gate == "waiting"
+    m = site.mentorship()
+    assert (m.repositories, m.dismiss_stale_approvals, m.bypass_alerts) == ([], False, False)
+    both = runner.invoke(cli, [*args, "--every-repo", "--repo", REPO])
+    assert both.exit_code != 0 and "not both" in both.output
