@@ -1,7 +1,7 @@
 """How long the ``gatekeeper`` command takes to start: ``--help``, ``status --help``, ``status``.
 
-Run with ``uv run python benchmarks/startup.py [--runs N] [--source DIR]``. Each command runs N
-times in a fresh process against a fresh, migrated SQLite file holding one mentorship, and the
+Run with ``uv run python benchmarks/startup.py [--runs N] [--source DIR ...]``. Each command runs
+N times in a fresh process against a fresh, migrated SQLite file holding one mentorship, and the
 minimum and median wall-clock times are printed. Two ways of running are measured:
 
 - ``as run``: the environment as it is. Where ``PYTHONDONTWRITEBYTECODE`` is set (as on this
@@ -12,8 +12,9 @@ minimum and median wall-clock times are printed. Two ways of running are measure
   default; ``uv sync --compile-bytecode``).
 
 ``--source DIR`` runs the package found in DIR instead of this one (for example a
-``git worktree`` of an older commit), to compare before and after. ``python -X importtime
--c "from gatekeeper.cli import main"`` says which imports cost the time.
+``git worktree`` of an older commit); given twice, the two take turns run by run, so before
+and after are compared under the same load. ``python -X importtime -c "from gatekeeper.cli
+import main"`` says which imports cost the time.
 """
 
 from __future__ import annotations
@@ -55,11 +56,20 @@ def run(command: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def environments(base: dict[str, str], cache: Path) -> dict[str, dict[str, str]]:
+def ways(base: dict[str, str], scratch: Path) -> dict[str, dict[str, str]]:
     """The ways of running measured: as the environment is, and with bytecode cached."""
     cached = {key: value for key, value in base.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    cached["PYTHONPYCACHEPREFIX"] = str(cache)
+    cached["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
     return {"as run": base, "bytecode": cached}
+
+
+def prepare(source: Path, scratch: Path, env: dict[str, str]) -> tuple[dict[str, str], bytes]:
+    """A migrated SQLite file of ``source``'s own schema holding one mentorship, and its bytes."""
+    database = scratch / f"startup-{abs(hash(source))}.sqlite"
+    env = {**env, "DATABASE_URL": f"sqlite:///{database}"}
+    run([*gatekeeper(source), "db", "upgrade"], env)
+    run([*gatekeeper(source), "promote", "mpage", "--mentor", "colesbury", "--no-wait"], env)
+    return env, database.read_bytes()
 
 
 def main() -> None:
@@ -69,32 +79,40 @@ def main() -> None:
     parser.add_argument(
         "--source",
         type=Path,
-        default=Path(__file__).resolve().parent.parent,
-        help="directory holding the gatekeeper package to run (default: this checkout)",
+        action="append",
+        help="directory holding the gatekeeper package to run (default: this checkout);"
+        " given more than once, their runs take turns, so a busy machine slows all alike",
     )
     options = parser.parse_args()
-    base = gatekeeper(options.source.resolve())
-    with tempfile.TemporaryDirectory(prefix="gatekeeper-startup-") as scratch:
-        database, no_env_file = Path(scratch) / "startup.sqlite", Path(scratch) / "empty.env"
-        no_env_file.touch()
+    sources = [s.resolve() for s in options.source or [Path(__file__).resolve().parent.parent]]
+    with tempfile.TemporaryDirectory(prefix="gatekeeper-startup-") as directory:
+        scratch = Path(directory)
+        (scratch / "empty.env").touch()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GATEKEEPER_"))},
-            "DATABASE_URL": f"sqlite:///{database}",
-            "GATEKEEPER_ENV_FILE": str(no_env_file),  # not a developer's github-app.env
+            "GATEKEEPER_ENV_FILE": str(scratch / "empty.env"),  # not a developer's github-app.env
         }
-        run([*base, "db", "upgrade"], env)
-        run([*base, "promote", "mpage", "--mentor", "colesbury", "--no-wait"], env)
-        pristine = database.read_bytes()
-        print(f"{options.runs} runs each of {options.source}; seconds, min / median")
-        for mode, mode_env in environments(env, Path(scratch) / "pycache").items():
-            run([*base, "status", "mpage"], mode_env)  # fills the bytecode cache, if any
+        prepared = {source: prepare(source, scratch, env) for source in sources}
+        print(f"{options.runs} runs of each command; seconds, min / median")
+        for mode in ("as run", "bytecode"):
+            times: dict[tuple[Path, str], list[float]] = {}
+            for source, (source_env, _) in prepared.items():
+                run([*gatekeeper(source), "status", "mpage"], ways(source_env, scratch)[mode])
             for label, args in COMMANDS.items():
-                times = []
                 for _ in range(options.runs):
-                    database.write_bytes(pristine)  # each run starts from the same fresh file
-                    times.append(run([*base, *args], mode_env))
-                print(f"  {mode:9} {label:28} {min(times):.3f} / {statistics.median(times):.3f}")
-        shutil.rmtree(Path(scratch) / "pycache", ignore_errors=True)
+                    for source, (source_env, pristine) in prepared.items():
+                        # Each run starts from the same fresh file.
+                        Path(source_env["DATABASE_URL"].removeprefix("sqlite:///")).write_bytes(
+                            pristine
+                        )
+                        elapsed = run([*gatekeeper(source), *args], ways(source_env, scratch)[mode])
+                        times.setdefault((source, label), []).append(elapsed)
+            for (source, label), measured in times.items():
+                print(
+                    f"  {mode:9} {label:26} {min(measured):.3f} / {statistics.median(measured):.3f}"
+                    f"  {source}"
+                )
+        shutil.rmtree(scratch / "pycache", ignore_errors=True)
 
 
 if __name__ == "__main__":
