@@ -314,10 +314,14 @@ def cli() -> None:
 
 def create_cli_app() -> Flask:
     """The app for a command; the embedded SQLite default is migrated so it just works."""
-    from gatekeeper import create_app, db, settings_of
+    from gatekeeper import create_app, db, logs, settings_of
 
     app = create_app()
     settings = settings_of(app)
+    # A one-off command's own output says what it did: its log lines are only warnings,
+    # unless GATEKEEPER_LOG_LEVEL asks (serve and worker log at that level regardless).
+    if not os.environ.get("GATEKEEPER_LOG_LEVEL"):
+        logs.configure(settings, level="WARNING")
     if settings.uses_embedded_database:
         db.upgrade(settings.database_url)
     return app
@@ -349,10 +353,11 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     """Run the service locally, posting checks from a thread of its own (no second process)."""
     from flask import current_app
 
-    from gatekeeper import settings_of
+    from gatekeeper import logs, settings_of
     from gatekeeper import worker as workers
 
     settings = settings_of(current_app)
+    logs.configure(settings)  # a service's lines, at GATEKEEPER_LOG_LEVEL
     click.echo(
         f"Gatekeeper on http://{host}:{port}/ (database: {_safe_url(settings.database_url)})"
     )
@@ -397,6 +402,9 @@ def worker(once: bool, concurrency: int) -> None:
             f"Checks posted: {len(tally.posted)}; jobs done: {tally.jobs}; failures: {len(tally.failures)}."
         )
         return
+    from gatekeeper import logs, settings_of
+
+    logs.configure(settings_of(app))  # a service's lines, at GATEKEEPER_LOG_LEVEL
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo(f"Worker running with {concurrency} threads; Ctrl-C or SIGTERM stops it.")

@@ -163,9 +163,12 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure(settings: Settings, *, stream: IO[str] | None = None) -> logging.Handler:
-    """Send every logger's lines, formatted and scrubbed, to ``stream`` (stderr); replaces
-    the handler an earlier call installed, so building the app twice logs each line once."""
+def configure(
+    settings: Settings, *, stream: IO[str] | None = None, level: str | None = None
+) -> logging.Handler:
+    """Send every logger's lines at ``level`` (GATEKEEPER_LOG_LEVEL's), formatted and
+    scrubbed, to ``stream`` (stderr); replaces the handler an earlier call installed, so
+    building the app twice logs each line once."""
     scrub = Scrubber(settings)
     handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler.setFormatter(
@@ -179,7 +182,7 @@ def configure(settings: Settings, *, stream: IO[str] | None = None) -> logging.H
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    level = logging.getLevelName(settings.log_level)
+    level = logging.getLevelName(level or settings.log_level)
     root.setLevel(level)
     # PyGithub's debug lines are whole requests and answers, and urllib3's every connection:
     # scrubbed all the same, but noise at any level below INFO.

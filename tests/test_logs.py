@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -255,3 +259,24 @@ def test_the_scrubber_takes_out_each_kind_of_secret():
     assert scrub("check on python/cpython@aaaaaaaaaaaa posted") == (
         "check on python/cpython@aaaaaaaaaaaa posted"
     )
+
+
+@pytest.mark.parametrize(("level", "shown"), [(None, False), ("info", True)])
+def test_a_one_off_command_logs_only_warnings_unless_asked(tmp_path, level, shown):
+    """``gatekeeper db upgrade`` prints its one line; Alembic's INFO lines about each
+    migration reach stderr only with GATEKEEPER_LOG_LEVEL=info."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("GATEKEEPER_", "GITHUB_")) and name not in ("DATABASE_URL",)
+    }
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    if level:
+        env["GATEKEEPER_LOG_LEVEL"] = level
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "gatekeeper"), "db", "upgrade"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith("is at revision head.\n")
+    assert ("Running upgrade  -> 0001" in done.stderr) is shown
