@@ -98,6 +98,25 @@ def _click(name: str) -> Callable[[Any], None]:
     return steps
 
 
+def _terms_refused(page: Any) -> Any:
+    """Open "Change the terms" and ask for more approvals than there are mentors."""
+    page.locator("#terms summary").click()
+    page.get_by_label("Mentor approvals needed per pull request").fill("9")
+    with page.expect_navigation() as answer:
+        page.get_by_role("button", name="Save the terms").click()
+    return answer.value
+
+
+def _long_note(page: Any) -> Any:
+    """Acknowledge a bypass with a note past the limit (the browser's maxlength lifted)."""
+    note = page.locator(".acknowledge textarea")
+    note.evaluate("t => t.removeAttribute('maxlength')")
+    note.fill("x" * 2001)
+    with page.expect_navigation() as answer:
+        page.get_by_role("button", name="Acknowledge", exact=True).click()
+    return answer.value
+
+
 PAGES = [
     Visit("overview", "/"),
     Visit("me", "/me", SIGNED_IN),
@@ -118,6 +137,14 @@ PAGES = [
     Visit("end", "/mentorships/mira-k/end", SIGNED_IN, maintainers_only=True),
     Visit("end-errors", "/mentorships/mira-k/end", MAINTAINER, _click("End mentorship"), 400),
     Visit("extend-errors", "/mentorships/mira-k", MAINTAINER, _click("Extend"), 400),
+    Visit(
+        "remove-mentor",
+        "/mentorships/mira-k/mentors/tomas-r/remove",
+        SIGNED_IN,
+        maintainers_only=True,
+    ),
+    Visit("terms-errors", "/mentorships/mira-k", MAINTAINER, _terms_refused, 400),
+    Visit("acknowledge-errors", f"/pulls/{REPO}/109", MAINTAINER, _long_note, 400),
     Visit("health", "/admin/health", SIGNED_IN, maintainers_only=True),
     Visit("400", "/", EVERYONE, _post_without_token("/logout"), 400),
     Visit("404", "/no/such/page", status=404),
