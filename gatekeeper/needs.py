@@ -64,11 +64,12 @@ def for_maintainer(session: Session, *, now: datetime) -> Needs:
     )
 
 
-def _acknowledged(pull: type[PullRequest] = PullRequest) -> sa.Exists:
+def _acknowledged() -> sa.Exists:
+    """Whether an acknowledgement names the pull request of the enclosing query."""
     return sa.exists().where(
         col(AuditEvent.kind) == ACKNOWLEDGED,
-        col(AuditEvent.repo) == col(pull.repo),
-        col(AuditEvent.pr_number) == col(pull.number),
+        col(AuditEvent.repo) == col(PullRequest.repo),
+        col(AuditEvent.pr_number) == col(PullRequest.number),
     )
 
 
