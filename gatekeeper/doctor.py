@@ -50,14 +50,17 @@ class Check:
     fix: str = ""
 
     def as_json(self) -> dict[str, Any]:
+        """The check as ``--json`` prints it."""
         return dataclasses.asdict(self)
 
 
 def passed(name: str, detail: str) -> Check:
+    """A check that passed; it needs no fix."""
     return Check(name, True, detail)
 
 
 def failed(name: str, detail: str, fix: str) -> Check:
+    """A check that failed, with what to do about it."""
     return Check(name, False, detail, fix)
 
 

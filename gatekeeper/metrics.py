@@ -124,6 +124,7 @@ class Gauges:
         self.families = families
 
     def collect(self) -> list[Metric]:
+        """The families, as a registry's ``collect`` gives them."""
         return self.families
 
 
