@@ -7,6 +7,8 @@ repetitions. Flask's test client on SQLite and PostgreSQL, CSRF on; one flow in 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
@@ -14,13 +16,14 @@ from html import unescape
 import pytest
 import requests
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import Session, select
 from test_dashboard import REPO, Site
 
 from browser_support import REPO as LIVE_REPO
 from browser_support import WEBHOOK_SECRET, Live, screenshot
 from gatekeeper import create_app, needs, report
 from gatekeeper import mentorships as lifecycle
+from gatekeeper import pulls as store
 from gatekeeper.models import AuditEvent, MentorAssignment, PullRequest, Repository, utcnow
 from gatekeeper.pages import PRIVATE_PULL, LogLine, collapse
 from webhook_events import signed
@@ -208,6 +211,54 @@ def test_acknowledging_again_updates_and_the_same_note_records_nothing(bypassed:
         pull = session.exec(select(PullRequest).where(PullRequest.number == 8)).one()
         latest = needs.acknowledgement_of(session, pull=pull)
         assert latest is not None and latest.note == "Asked the mentors to look after."
+
+
+def test_two_maintainers_acknowledging_at_once_leave_one_record(bypassed: Site, database_url):
+    """PostgreSQL, two transactions: the second waits on the pull request's row lock while the
+    first records the note, then finds it and records nothing (SQLite has one writer at a
+    time, so there the race cannot happen)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one writing transaction at a time")
+    engine = bypassed.app.extensions["gatekeeper.engine"]
+    outcome: dict[str, bool] = {}
+
+    def second() -> None:
+        with Session(engine) as other:
+            pull = store.find_pull(other, repo=REPO, number=8, lock=True)  # waits for the first
+            assert pull is not None
+            outcome["recorded"] = needs.acknowledge(
+                other, pull=pull, actor="alice", note=NOTE, now=utcnow()
+            )
+            other.commit()
+
+    with Session(engine) as first:
+        pull = store.find_pull(first, repo=REPO, number=8, lock=True)
+        assert pull is not None
+        assert needs.acknowledge(first, pull=pull, actor="boss", note=NOTE, now=utcnow())
+        first.flush()
+        thread = threading.Thread(target=second)
+        thread.start()
+        waiting_on_a_lock(engine)
+        first.commit()
+    thread.join()
+    assert outcome == {"recorded": False}
+    assert [(e.actor, e.detail) for e in events(bypassed, "bypass_acknowledged")] == [
+        ("boss", NOTE)
+    ]
+
+
+def waiting_on_a_lock(engine: sa.Engine) -> None:
+    """Return once another connection of this database waits for a lock (PostgreSQL)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(2000):
+        with engine.connect() as connection:
+            if connection.execute(query).scalar_one():
+                return
+        time.sleep(0.005)
+    raise AssertionError("the second transaction never waited for the row lock")
 
 
 def test_acknowledging_from_me_comes_back_to_me(bypassed: Site):
