@@ -104,8 +104,8 @@ def _sweep(
     for mentorship in due:  # what is stored needs no GitHub: lifted gates show at once
         report.changed += _reevaluate_stored(session, mentorship, settings=settings, now=now)
     if github is None:
-        for mentorship in due:
-            _mark_swept(session, mentorship, now=now)
+        # Nothing was read from GitHub: an ended mentorship stays due, so the first sweep
+        # that can reach GitHub still reconciles it.
         return report
     installations = _installations(session, github, report)
     incomplete: set[int | None] = set()  # mentorships GitHub left something undone for
@@ -166,7 +166,7 @@ def reconcile(
                 now=now,
                 report=report,
             )
-    if not report.failures:
+    if github is not None and not report.failures:
         _mark_swept(session, mentorship, now=now)
     return report
 

@@ -334,3 +334,22 @@ def test_failed_deliveries_are_redelivered_once(world):
     assert world.check()["conclusion"] == "action_required"
     run_sweep(world)
     assert world.fake.redelivery_requests == [failed]
+
+
+def test_a_sweep_without_github_leaves_the_ended_mentorship_due(world):
+    """Swept while GitHub is not configured, an ended mentorship is reconciled by the next
+    sweep that can reach GitHub (it read nothing there, so it is not marked swept)."""
+    world.promote()
+    world.open_pull()
+    lapse(world)
+    with world.app.app_context(), world.session() as session:
+        blind = sweep(session, settings=settings_of(world.app), github=None, now=utcnow())
+    assert blind.expired == ["mpage"]
+    with world.session() as session:
+        assert session.exec(select(Mentorship)).one().swept_at is None
+    world.fake.reset_calls()
+    report = run_sweep(world)
+    assert report.mentees == 1
+    assert [c for c in world.fake.calls if c.path == "/search/issues"]
+    with world.session() as session:
+        assert session.exec(select(Mentorship)).one().swept_at is not None
