@@ -554,3 +554,32 @@ def test_axe_finds_nothing_in_the_demo_nor_where_sign_in_is_not_configured(
             page.get_by_role("link", name="Sign in with GitHub").wait_for()
         context.close()
     assert not found, "axe-core violations:\n" + report(found)
+
+
+@pytest.mark.parametrize(("width", "number"), [("desktop", 110), ("phone", 107)])
+def test_axe_finds_nothing_in_the_messages_an_action_leaves(
+    browser: Any, live: Live, axe_script: Path, width: str, number: int
+):
+    """A mentor's approval refused (new commits since the page opened: an error message) and
+    then accepted (a success message): both pages have zero axe-core violations."""
+    with Session(live.app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
+        populate(session, settings=settings_of(live.app), now=utcnow())
+    visitor = Visitor(browser, live, axe_script, role="mentor", width=width)
+    found: dict[str, list[dict[str, Any]]] = {}
+    try:
+        page = visitor.page
+        page.goto(f"{live.url}/pulls/{REPO}/{number}")
+        page.locator("input[name=head_sha]").evaluate("e => { e.value = 'f'.repeat(40); }")
+        page.get_by_role("button", name="Approve merge").click()
+        page.locator(".flash-error").wait_for()
+        if violations := visitor.violations():
+            found["approval-refused"] = violations
+        visitor.screenshot(f"message-error-{number}")
+        page.get_by_role("button", name="Approve merge").click()
+        page.locator(".flash-success").wait_for()
+        if violations := visitor.violations():
+            found["approved"] = violations
+        visitor.screenshot(f"message-success-{number}")
+    finally:
+        visitor.close()
+    assert not found, "axe-core violations:\n" + report(found)
