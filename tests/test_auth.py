@@ -262,7 +262,7 @@ class Browser:
     def signed_in_as(self) -> str | None:
         """Who the header names: the site's own view of this cookie."""
         html = self.client.get("/").get_data(as_text=True)
-        match = re.search(r'class="me">.*?<span>([^<]+)</span>', html)
+        match = re.search(r'class="me">.*?<span class="name">([^<]+)</span>', html)
         return match.group(1) if match else None
 
     def saved_cookie(self) -> str:

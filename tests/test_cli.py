@@ -435,7 +435,10 @@ def test_sweep_loop_repeats_with_a_fresh_session(gatekeeper, session, monkeypatc
     assert isinstance(result.exception, Stop)
     assert naps == [300, 300]
     done = [line.split(",")[0] for line in result.stdout.splitlines() if line.startswith("Sweep")]
-    assert done == ["Sweep done without GitHub: 0 expired", "Sweep done without GitHub: 1 expired (mpage)"]
+    assert done == [
+        "Sweep done without GitHub: 0 expired",
+        "Sweep done without GitHub: 1 expired (mpage)",
+    ]
 
 
 def test_a_concurrent_promotion_is_refused_by_the_database(gatekeeper, session, monkeypatch):
