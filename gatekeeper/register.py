@@ -170,6 +170,7 @@ class ManifestPage:
         self.port = 0  # known once the server is bound (``--port 0``: any free one)
         self.state = secrets.token_urlsafe(32)
         self.outcome: RegisteredApp | RegisterError | None = None
+        self.refused: list[str] = []  # returns refused without ending the registration
 
     @property
     def url(self) -> str:
@@ -219,11 +220,15 @@ class ManifestPage:
         if self.outcome is not None:
             return 409, "<h1>This registration is already over</h1>"
         if not state or not hmac.compare_digest(state, self.state):
-            self.outcome = RegisterError(
-                "the state GitHub sent back does not match this registration's; nothing was"
-                " written (run gatekeeper register again)"
+            # Not GitHub's redirect for this page (any site can send the browser here): it
+            # is refused, and the registration goes on waiting for the real one.
+            why = (
+                "a return whose state does not match this registration's was refused;"
+                " nothing was written, still waiting for GitHub"
             )
-        elif not code:
+            self.refused.append(why)
+            return 400, f"<h1>Not registered</h1><p>{html.escape(why)}.</p>"
+        if not code:
             self.outcome = RegisterError("GitHub sent no code back; nothing was written")
         else:
             try:
@@ -250,6 +255,8 @@ def serve_page(page: ManifestPage, server: Any, *, deadline: float) -> Registere
                 " run gatekeeper register again"
             )
         server.handle_request()  # returns after server.timeout with no request
+        while page.refused:
+            click.echo(f"Warning: {page.refused.pop(0)}.", err=True)
     if isinstance(page.outcome, RegisterError):
         raise page.outcome
     return page.outcome

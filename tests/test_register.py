@@ -278,20 +278,23 @@ def test_the_page_answers_only_to_loopback_names(fake, tmp_path):
 
 
 def test_a_state_that_does_not_match_is_refused(fake, tmp_path):
-    """GitHub coming back with another state writes nothing and exits 1 with why."""
+    """A return with another state (GitHub's or a forged one) is refused with a 400 and writes
+    nothing, and the registration goes on: the genuine return still completes it."""
     env_file = tmp_path / "app.env"
     registration = Registration(fake, env_file)
     form = registration.form()
-    location = registration.submit(form, state="not-the-state")
-    assert "state=not-the-state" in location
-    assert requests.get(location, timeout=30).status_code == 400
-    status, _, stderr = registration.finish()
-    assert status == 1
-    assert stderr.strip().splitlines() == [
-        "Error: the state GitHub sent back does not match this registration's; nothing was"
-        " written (run gatekeeper register again)"
-    ]
+    forged = f"{registration.page_url()}callback?code=forged&state=not-the-state"
+    refused = requests.get(forged, timeout=30)
+    assert refused.status_code == 400
+    assert "does not match" in refused.text
     assert not env_file.exists()
+    status, _, stderr = registration.through(form)
+    assert status == 0
+    assert stderr.strip().splitlines() == [
+        "Warning: a return whose state does not match this registration's was refused;"
+        " nothing was written, still waiting for GitHub."
+    ]
+    assert "GITHUB_APP_ID=" in env_file.read_text()
 
 
 def test_an_expired_code_is_refused(fake, tmp_path):
