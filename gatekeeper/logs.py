@@ -107,6 +107,7 @@ class Scrubber:
             settings.github_client_secret,
             settings.secret_key,
             settings.metrics_token,
+            settings.discourse_api_key,
         ]
         # A key is logged, if at all, a line at a time or with its newlines escaped.
         key_lines = (settings.github_private_key or "").splitlines()

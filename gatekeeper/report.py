@@ -482,8 +482,9 @@ def ending(report: Report) -> str:
     """How the period ended (or when it will), in a sentence's words."""
     period = report.period
     if period.ended_at is None:
-        verb = "starts" if report.state == "scheduled" else "ends"
-        return f"{report.state}, {verb} {period.ends_at:%Y-%m-%d}"
+        if report.state == "scheduled":
+            return f"scheduled, starts {period.started_at:%Y-%m-%d}"
+        return f"{report.state}, ends {period.ends_at:%Y-%m-%d}"
     how = f"ended {period.ended_at:%Y-%m-%d}: {period.end_reason}"
     if period.ended_by and period.end_reason != "expired":
         how += f" by {period.ended_by}"

@@ -244,9 +244,11 @@ def test_the_scrubber_takes_out_each_kind_of_secret():
         database_url="sqlite://",
         github_webhook_secret="hook-secret-1",
         github_private_key="-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAxyzxyzxyzxyz\n-----END RSA PRIVATE KEY-----",
+        discourse_api_key="forum-api-key-1",
     )
     scrub = logs.Scrubber(settings)
     assert scrub("secret hook-secret-1 here") == "secret [redacted] here"
+    assert scrub("Api-Key: forum-api-key-1") == "Api-Key: [redacted]"
     assert "MIIEowIBAAKCAQEAxyzxyzxyzxyz" not in scrub('{"pem": "MIIEowIBAAKCAQEAxyzxyzxyzxyz"}')
     assert (
         scrub("Authorization: token ghs_16charactersormore1234")

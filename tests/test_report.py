@@ -400,3 +400,18 @@ def test_an_expired_month_still_awaits_its_decision(month):
         session.commit()
         assert [m.mentee for m in report.awaiting_decision(session, now=now)] == ["mira-k"]
         assert report.awaiting_decision(session, now=now + timedelta(days=15)) == []
+
+
+def test_a_scheduled_month_says_when_it_starts(month):
+    """Before it starts, the report names the start date (not the end) in every form."""
+    app, now = month
+    start = now + timedelta(days=10)
+    with session_of(app) as session:
+        lifecycle.promote(
+            session, mentee="zz", mentors=["ambv"], actor="boss", now=now, start=start
+        )
+        session.commit()
+    found = build(app, now, mentee="zz")
+    assert report.ending(found) == f"scheduled, starts {start:%Y-%m-%d}"
+    assert f"starts {start:%Y-%m-%d}" in report.plain(found)
+    assert f"starts {start:%Y-%m-%d}" in report.markdown(found)
