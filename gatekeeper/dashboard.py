@@ -454,7 +454,8 @@ def remind(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
         abort(403, description="Only the pull request's author reminds their mentors.")
     if not ActionForm().validate_on_submit():
         abort(400)
-    refusal = reminders.remind(session, pull, login=g.user.login, now=now())
+    settings = settings_of(current_app)
+    refusal = reminders.remind(session, pull, login=g.user.login, settings=settings, now=now())
     if refusal is not None:
         session.rollback()
         flash(f"Not reminded: {refusal}.", "error")
@@ -467,7 +468,9 @@ def remind(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
             "warning",
         )
     else:
-        flash("Your mentors are asked again for a review on GitHub.", "success")
+        flash(
+            "Reminder sent: your mentors' reviews are being requested again on GitHub.", "success"
+        )
     back = safe_next(request.form.get("next"))
     return redirect(back or url_for(".pull", owner=owner, repo=repo, number=number))
 
@@ -543,7 +546,13 @@ def _say_if_github_is_missing() -> None:
 def _render_mentee(mentee: str, *, status: int = 200, **forms: Any):  # type: ignore[no-untyped-def]
     session = db.get_session()
     try:
-        page = mentee_page(session, mentee=mentee, user=g.user, now=now())
+        page = mentee_page(
+            session,
+            mentee=mentee,
+            user=g.user,
+            now=now(),
+            request_reviews=settings_of(current_app).request_reviews,
+        )
     except lifecycle.MentorshipError as error:
         abort(404, description=str(error))
     forms.setdefault("extend_form", ExtendForm(formdata=None))
@@ -583,6 +592,7 @@ def _render_pull(  # type: ignore[no-untyped-def]
         user=g.user,
         now=now(),
         check_name=settings_of(current_app).check_name,
+        request_reviews=settings_of(current_app).request_reviews,
     )
     if page is None:
         abort(404, description=f"Gatekeeper has not seen {repo}#{number}.")

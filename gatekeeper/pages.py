@@ -367,7 +367,14 @@ class MenteePage:
         return [row for row in self.pulls if row.shown_state == "waiting"]
 
 
-def mentee_page(session: Session, *, mentee: str, user: User | None, now: datetime) -> MenteePage:
+def mentee_page(
+    session: Session,
+    *,
+    mentee: str,
+    user: User | None,
+    now: datetime,
+    request_reviews: bool = True,
+) -> MenteePage:
     """The mentee's current (else latest) mentorship; raises MentorshipError for strangers.
 
     A viewer outside the mentorship sees its private pull requests as redacted rows.
@@ -425,8 +432,13 @@ def mentee_page(session: Session, *, mentee: str, user: User | None, now: dateti
             row.blocker = gate.blocker(
                 store.gate_pull(pull), terms, store.signals(reviews[pull.id]), now
             )
-            row.may_remind = "mentee" in viewer_roles and (
-                reminders.refusal(pull, last=reminded.get(pull.id), now=now) is None
+            row.may_remind = reminders.may_ask(
+                pull, mentee=mentorship.mentee, login=user.login if user else None
+            ) and (
+                reminders.refusal(
+                    pull, last=reminded.get(pull.id), now=now, enabled=request_reviews
+                )
+                is None
             )
         rows.append(row)
         lanes.append(
@@ -540,6 +552,7 @@ def pull_page(
     user: User | None,
     now: datetime,
     check_name: str = "mentor-approval",
+    request_reviews: bool = True,
 ) -> PullPage | None:
     """The pull request, its mentorship's terms and a verdict on each review.
 
@@ -566,18 +579,16 @@ def pull_page(
             viewer_roles |= {"viewer_standing"}
     if user is not None:
         refusal = approval_refusal(session, pull, login=user.login)
-    blocker, remind_refusal = None, None
+    blocker, remind_refusal, asks = None, None, False
     if terms is not None and pull.gate == "waiting" and pull.state == "open":
         blocker = gate.blocker(store.gate_pull(pull), terms, store.signals(reviews), now)
-        if user is not None and user.login == pull.author:
+        asks = reminders.may_ask(pull, mentee=terms.mentee, login=user.login if user else None)
+        if asks:
             last = reminders.last_reminders(session, pulls=[pull]).get(pull.id or 0)
-            remind_refusal = reminders.refusal(pull, last=last, now=now)
+            remind_refusal = reminders.refusal(pull, last=last, now=now, enabled=request_reviews)
     return PullPage(
         blocker=blocker,
-        may_remind=blocker is not None
-        and user is not None
-        and user.login == pull.author
-        and remind_refusal is None,
+        may_remind=blocker is not None and asks and remind_refusal is None,
         remind_refusal=remind_refusal,
         pull=pull,
         mentorship=mentorship,

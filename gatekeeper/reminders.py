@@ -9,6 +9,7 @@ from sqlmodel import Session, col, func, select
 
 from gatekeeper import jobs
 from gatekeeper import pulls as store
+from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of
 from gatekeeper.models import AuditEvent, PullRequest
 
@@ -18,8 +19,22 @@ BETWEEN_REMINDERS = timedelta(days=1)
 KIND = "reminded"
 
 
-def refusal(pull: PullRequest, *, last: datetime | None, now: datetime) -> str | None:
-    """Why the mentors may not be reminded of ``pull`` now (None: they may)."""
+def may_ask(pull: PullRequest, *, mentee: str | None, login: str | None) -> bool:
+    """Whether ``login`` is the one who may remind: the author, the mentee themselves (someone
+    else's pull request waiting because the mentee approved it is not theirs to chase)."""
+    return login is not None and mentee is not None and login.lower() == pull.author == mentee
+
+
+def refusal(
+    pull: PullRequest, *, last: datetime | None, now: datetime, enabled: bool = True
+) -> str | None:
+    """Why the mentors may not be reminded of ``pull`` now (None: they may).
+
+    ``enabled`` is the service's ``request_reviews`` setting: with review requests turned
+    off, a reminder would have nothing to send.
+    """
+    if not enabled:
+        return "review requests are turned off here (GATEKEEPER_REQUEST_REVIEWS)"
     if pull.state != "open" or pull.gate != "waiting":
         return "it does not wait for a mentor"
     waited = now - (pull.waiting_since or now)
@@ -50,17 +65,19 @@ def last_reminders(session: Session, *, pulls: list[PullRequest]) -> dict[int, d
     }
 
 
-def remind(session: Session, pull: PullRequest, *, login: str, now: datetime) -> str | None:
+def remind(
+    session: Session, pull: PullRequest, *, login: str, settings: Settings, now: datetime
+) -> str | None:
     """Ask ``pull``'s mentors for their review again; returns why not, if refused.
 
     ``pull`` must be locked (``pulls.find_pull(..., lock=True)``): two presses at once then
     make one reminder.
     """
     mentorship = mentorship_of(session, pull)
-    if mentorship is None or pull.author != mentorship.mentee or login.lower() != pull.author:
+    if mentorship is None or not may_ask(pull, mentee=mentorship.mentee, login=login):
         return "only the author, under mentorship, reminds their mentors"
     last = last_reminders(session, pulls=[pull]).get(pull.id or 0)
-    why = refusal(pull, last=last, now=now)
+    why = refusal(pull, last=last, now=now, enabled=settings.request_reviews)
     if why is not None:
         return why
     terms = store.terms_of(session, mentorship)

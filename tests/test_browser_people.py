@@ -66,7 +66,7 @@ def test_the_mentee_reminds_their_mentors(page, waiting: Live):
     assert "Waits for a mentor: ask @colesbury or @vstinner." in row.inner_text()
     screenshot(page, "people-01-mentee-before-reminding")
     row.get_by_role("button", name="Remind my mentors").click()
-    page.get_by_text("Your mentors are asked again for a review on GitHub.").wait_for()
+    page.get_by_text("Reminder sent: your mentors' reviews are being requested again").wait_for()
     waiting.wait_for(lambda: review_requests(waiting) == before + 1)
     [asked] = [c for c in waiting.fake.calls if c.method == "POST" and c.path == REVIEWERS][-1:]
     assert sorted(asked.json["reviewers"]) == ["colesbury", "vstinner"]

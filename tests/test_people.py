@@ -179,3 +179,38 @@ def test_the_overview_shows_the_mentee_what_waits_on_them(waited: Site):
     assert "python/cpython#8" not in page.split("Where you stand")[0]  # approved: not waiting
     waited.sign_in("someone")
     assert "Your first month" not in waited.page("/")
+
+
+def test_someone_elses_pull_request_the_mentee_approved_offers_no_reminder(site: Site):
+    """A pull request waiting because the mentee approved it (gate approved PRs) is not its
+    author's to chase: no button, and a press is refused."""
+    site.promote(gate_approved_prs=True, start=utcnow() - 3 * DAY)
+    site.pull(9, author="someone", head_sha=NEW_SHA, at=utcnow() - 2 * DAY)
+    site.review(9, "mpage", commit_id=NEW_SHA, id=5)
+    assert site.stored_pull(9).gate == "waiting"
+    site.sign_in("someone")
+    assert "Remind my mentors" not in site.page(f"/pulls/{REPO}/9")
+    assert site.post(f"/pulls/{REPO}/9/remind").status_code == 409
+    assert audit_kinds(site, "reminded") == []
+
+
+def test_no_reminder_when_review_requests_are_turned_off(database_url, app):
+    """With GATEKEEPER_REQUEST_REVIEWS off a reminder would send nothing: none is offered."""
+    web = create_app(
+        {
+            "database_url": database_url,
+            "secret_key": "test",
+            "maintainers": "boss",
+            "request_reviews": False,
+        }
+    )
+    site = Site(web)
+    site.promote(start=utcnow() - 3 * DAY)
+    site.pull(7, at=utcnow() - 2 * DAY)
+    site.sign_in("mpage")
+    page = text(site.page(f"/pulls/{REPO}/7"))
+    assert "review requests are turned off here" in page
+    assert "Remind my mentors" not in site.page("/mentorships/mpage")
+    assert site.post(f"/pulls/{REPO}/7/remind").status_code == 409
+    assert jobs_of(site) == []
+    web.extensions["gatekeeper.engine"].dispose()
