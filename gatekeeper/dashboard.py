@@ -337,11 +337,15 @@ def change_terms(mentee: str):  # type: ignore[no-untyped-def]
             gate_approved_prs=form.gate_approved_prs.data,
             bypass_alerts=form.bypass_alerts.data,
             note=form.note.data or "",
+            seen=form.seen.data or None,
         )
         _gates_follow(session, changed)
         session.commit()
     except lifecycle.MentorshipError as error:
         session.rollback()
+        if error.field == "conflict":  # the page shows the terms as they now stand
+            flash(f"{str(error)[:1].upper()}{str(error)[1:]}.", "error")
+            return _render_mentee(mentee, status=409)
         _mark(form, error)
         return _render_mentee(mentee, status=400, terms_form=form)
     if not lines:
@@ -578,6 +582,7 @@ def _terms_form_of(mentorship: Mentorship) -> TermsForm:
         gate_approved_prs=mentorship.gate_approved_prs,
         bypass_alerts=mentorship.bypass_alerts,
         note=mentorship.note or "",
+        seen=lifecycle.terms_digest(mentorship),
     )
 
 

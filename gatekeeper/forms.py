@@ -229,6 +229,8 @@ class TermsForm(FlaskForm):
         [Optional(), checked_by(lifecycle.bounded_text, what="the note")],
         render_kw=LIMITED,
     )
+    # Which terms the editor saw (lifecycle.terms_digest): a change since is not overwritten.
+    seen = HiddenField()
 
 
 class AcknowledgeForm(FlaskForm):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import hashlib
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -625,14 +627,32 @@ def change_terms(
     gate_approved_prs: bool | None = None,
     bypass_alerts: bool | None = None,
     note: str | None = None,
+    seen: str | None = None,
 ) -> tuple[Mentorship, list[str]]:
     """Change an open mentorship's terms after its start; the mentorship and what changed.
 
     None leaves a term as it is (an empty note removes the note; empty repositories mean
     every repository). Refused as ``promote`` refuses, naming the field; each change is one
     audit event (old → new). The caller re-decides the gates, as after any lifecycle change.
+
+    ``seen`` is :func:`terms_digest` of the terms the editor was shown: if another change
+    landed since, this one is refused rather than quietly undoing it.
     """
     mentorship = _current(session, mentee=mentee, at=now)
+    # Held to the end of the transaction, so two editors take turns and the second sees
+    # what the first stored.
+    session.exec(
+        select(Mentorship)
+        .where(Mentorship.id == mentorship.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if seen is not None and seen != terms_digest(mentorship):
+        raise MentorshipError(
+            "the terms were changed since you opened this page; nothing was saved —"
+            " look at them again, then make your change",
+            field="conflict",
+        )
     wanted: dict[str, object] = {}
     if approvals_required is not None:
         mentors = len(mentors_of(session, mentorship=mentorship))
@@ -676,6 +696,12 @@ def change_terms(
         changed.append(line)
     session.add(mentorship)
     return mentorship, changed
+
+
+def terms_digest(mentorship: Mentorship) -> str:
+    """A short digest of the editable terms, for an edit form to say which ones it showed."""
+    shown = {name: getattr(mentorship, name) for name in sorted(TERM_NAMES)}
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _term(name: str, value: object) -> str:

@@ -327,6 +327,7 @@ def terms(site: Site, mentee: str = "mpage", **changes: str | bool) -> dict[str,
         "gate_approved_prs": m.gate_approved_prs,
         "bypass_alerts": m.bypass_alerts,
         "note": m.note or "",
+        "seen": lifecycle.terms_digest(m),
     }
     fields.update(changes)
     # An unticked box is not sent at all, as a browser does.
@@ -746,3 +747,24 @@ def test_gatekeeper_change_scope_and_flags(site: Site):
     assert (m.repositories, m.dismiss_stale_approvals, m.bypass_alerts) == ([], False, False)
     both = runner.invoke(cli, [*args, "--every-repo", "--repo", REPO])
     assert both.exit_code != 0 and "not both" in both.output
+
+
+def test_a_stale_terms_form_does_not_undo_a_change_made_since(site: Site):
+    """Two maintainers open the form; the second one's save, made on what they were shown,
+    is refused (409) instead of quietly reverting the first one's repository."""
+    site.promote(repositories=[REPO])
+    site.sign_in("boss")
+    page = site.page("/mentorships/mpage")
+    shown = re.search(r'<input[^>]*name="seen"[^>]*value="([0-9a-f]+)"', page)
+    assert shown is not None, "the form carries which terms it showed"
+    first = site.post("/mentorships/mpage/terms", terms(site, repositories=f"{REPO}\npython/peps"))
+    assert first.status_code == 302
+    stale = terms(site, note="Only a note.", repositories=REPO, seen=shown.group(1))
+    response = site.post("/mentorships/mpage/terms", stale)
+    assert response.status_code == 409
+    assert "changed since you opened this page" in response.get_data(as_text=True)
+    mentorship = site.mentorship()
+    assert mentorship.repositories == ["python/cpython", "python/peps"]
+    assert mentorship.note is None
+    [change] = events(site, "terms_changed")
+    assert change.actor == "boss" and "python/peps" in change.detail
