@@ -310,6 +310,9 @@ class LogLine:
     href: str | None = None  # the pull request's page; None when redacted or about none
     count: int = 1  # how many identical events in a row this line stands for
     first_at: datetime | None = None  # the earliest of them, when more than one
+    # Which pull request it is about, for telling repetitions apart; never shown, since a
+    # redacted line's ``pull`` reads the same for every private pull request.
+    subject: str | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def of(cls, event: AuditEvent, *, hidden: frozenset[str]) -> LogLine:
@@ -318,7 +321,14 @@ class LogLine:
             return cls(event.at, event.actor, event.kind, event.detail, None)
         if event.repo in hidden:
             # The detail may hold the head commit or the gate's title: only the kind is shown.
-            return cls(event.at, event.actor, event.kind, "", PRIVATE_PULL)
+            return cls(
+                event.at,
+                event.actor,
+                event.kind,
+                "",
+                PRIVATE_PULL,
+                subject=f"{event.repo}#{event.pr_number}",
+            )
         return cls(
             event.at,
             event.actor,
@@ -329,9 +339,9 @@ class LogLine:
         )
 
     @property
-    def same(self) -> tuple[str, str, str | None, str]:
+    def same(self) -> tuple[str, str, str | None, str, str | None]:
         """What makes two lines repetitions of each other."""
-        return (self.kind, self.actor, self.pull, self.detail)
+        return (self.kind, self.actor, self.pull, self.detail, self.subject)
 
 
 def collapse(lines: Iterable[LogLine]) -> list[LogLine]:

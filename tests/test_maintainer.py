@@ -622,6 +622,22 @@ def test_collapse_keeps_the_newest_moment_and_the_earliest():
     assert (one.count, one.actor) == (1, "b")
 
 
+def test_redacted_lines_of_two_private_pull_requests_stay_two():
+    """Two private pull requests read alike once redacted; their events are not one "×2"."""
+    now = utcnow()
+    events = [
+        AuditEvent(
+            at=now, actor="gatekeeper", kind="gate_waiting", repo=f"o/secret{n}", pr_number=n
+        )
+        for n in (1, 2)
+    ]
+    hidden = frozenset({"o/secret1", "o/secret2"})
+    lines = collapse(LogLine.of(event, hidden=hidden) for event in events)
+    assert [(line.pull, line.count) for line in lines] == [(PRIVATE_PULL, 1), (PRIVATE_PULL, 1)]
+    again = collapse(LogLine.of(event, hidden=hidden) for event in [events[0], events[0]])
+    assert [line.count for line in again] == [2]
+
+
 # ---------------------------------------------------------------- in a browser
 
 
