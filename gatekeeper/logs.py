@@ -185,6 +185,9 @@ def configure(
     root.addHandler(handler)
     level = logging.getLevelName(level or settings.log_level)
     root.setLevel(level)
+    # A library that set its own logger's level (alembic's migrations at INFO, say) would
+    # otherwise pass its lines to this handler below the level asked for.
+    handler.setLevel(level)
     # PyGithub's debug lines are whole requests and answers, and urllib3's every connection:
     # scrubbed all the same, but noise at any level below INFO.
     for noisy in ("github", "urllib3"):

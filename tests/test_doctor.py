@@ -56,7 +56,7 @@ class Service:
     def doctor(self, *args: str):
         """``gatekeeper doctor --json``: the exit code and the failed checks by name."""
         result = self.app.test_cli_runner().invoke(cli, ["doctor", "--json", *args])
-        document = json.loads(result.output)
+        document = json.loads(result.stdout)
         assert document["ok"] == (result.exit_code == 0)
         failed = {check["name"]: check for check in document["checks"] if not check["ok"]}
         return result.exit_code, failed, document
@@ -191,7 +191,7 @@ def test_an_unmigrated_database_is_named_with_its_fix(github_fake, database_url)
         REPO, "main", checks=[{"context": CHECK, "app_id": github_fake.app_id}]
     )
     result = broken.test_cli_runner().invoke(cli, ["doctor", "--json"])
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     failed = {c["name"]: c for c in document["checks"] if not c["ok"]}
     assert result.exit_code == 1
     assert {"database", "outbox", "sweep"} <= set(failed)
@@ -263,7 +263,7 @@ def test_settings_faults_are_named(github_fake, database_url):
         session.add(SweepRun(name="sweep", finished_at=utcnow()))
         session.commit()
     result = app.test_cli_runner().invoke(cli, ["doctor", "--json"])
-    failed = {c["name"]: c for c in json.loads(result.output)["checks"] if not c["ok"]}
+    failed = {c["name"]: c for c in json.loads(result.stdout)["checks"] if not c["ok"]}
     assert result.exit_code == 1
     assert set(failed) == {
         "settings: webhook secret",
@@ -288,7 +288,7 @@ def test_a_refused_jwt_stops_the_github_checks(github_fake, database_url):
     )
     app = app_for(github_fake, database_url, github_private_key=wrong)
     result = app.test_cli_runner().invoke(cli, ["doctor", "--json"])
-    failed = {c["name"]: c for c in json.loads(result.output)["checks"] if not c["ok"]}
+    failed = {c["name"]: c for c in json.loads(result.stdout)["checks"] if not c["ok"]}
     assert result.exit_code == 1
     assert "GitHub: App authentication" in failed
     assert "401" in failed["GitHub: App authentication"]["detail"]

@@ -282,3 +282,21 @@ def test_a_one_off_command_logs_only_warnings_unless_asked(tmp_path, level, show
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith("is at revision head.\n")
     assert ("Running upgrade  -> 0001" in done.stderr) is shown
+
+
+def test_a_library_logger_set_lower_does_not_pass_below_the_level(capsys):
+    """A library that set its own logger to INFO (alembic does) adds no INFO line to a
+    command configured at WARNING: its output stays what the command prints."""
+    settings = Settings(database_url="sqlite://", log_format="text")
+    handler = logs.configure(settings, level="WARNING")
+    chatty = logging.getLogger("alembic.runtime.migration")
+    chatty.setLevel(logging.INFO)
+    try:
+        chatty.info("Context impl SQLiteImpl.")
+        chatty.warning("a real warning")
+    finally:
+        chatty.setLevel(logging.NOTSET)
+        logging.getLogger().removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "Context impl" not in err
+    assert "a real warning" in err
