@@ -472,6 +472,8 @@ FORMS = {
                 "bypass_alerts": "y",
                 "note": "Hi",
             },
+            # Saved on terms shown before another change: refused, not a 5xx.
+            {"approvals_required": "1", "seen": "0123456789abcdef"},
         ),
     ),
     "/pulls/<owner>/<repo>/<int:number>/acknowledge": (
@@ -480,7 +482,11 @@ FORMS = {
     ),
     "/pulls/<owner>/<repo>/<int:number>/approve": (
         forms.ApproveForm,
-        submissions({"head_sha": HEAD}),
+        submissions({"head_sha": HEAD}, {"head_sha": HEAD, "next": "/me"}),
+    ),
+    "/pulls/<owner>/<repo>/<int:number>/remind": (
+        forms.ActionForm,
+        submissions({}, {"next": "/mentorships/mpage#pulls"}),
     ),
 }
 ALL_FIELDS = sorted({name for _, valid in FORMS.values() for form in valid for name in form})
@@ -793,8 +799,9 @@ def test_the_fuzzed_forms_are_the_apps_forms(dashboard_app: Flask):
     for rule, (form, valid) in FORMS.items():
         declared = {name for name in dir(form) if isinstance(getattr(form, name), UnboundField)}
         fuzzed = {name for submission in valid for name in submission}
-        # "action" and "fetch_vote": the start form's buttons
-        assert fuzzed - {"action", "fetch_vote"} == declared, rule
+        # "action" and "fetch_vote": the start form's buttons; "next": where a list's
+        # button returns to (read with auth.safe_next, not a form field)
+        assert fuzzed - {"action", "fetch_vote", "next"} == declared, rule
 
 
 @settings(FUZZ, max_examples=examples(300))
