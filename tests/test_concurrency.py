@@ -61,7 +61,6 @@ LANES = 2  # bursts in flight at once: no more deliveries at a time than web wor
 WEB_WORKERS = 4
 POSTING_WORKERS = 2
 WRITE_LATENCY = 0.05  # seconds before the fake answers each write
-ANSWER_LIMIT = 1.0  # seconds; the bound for every answer
 DRAIN_LIMIT = 30.0  # seconds for the workers to post everything once the last answer is in
 CHECK = "mentor-approval"
 MENTEE = "mpage"
@@ -779,10 +778,5 @@ def test_concurrent_deliveries_end_with_the_gate_on_every_commit(github_fake, ap
     tally = Worker(app).drain()
     assert (report.failures, tally.failures) == ([], [])
     assert review_and_check_writes(fake)[len(before) :] == [], f"the sweep changed {report}"
-
-    slow = [
-        f"{a.label}: {a.seconds:.3f}s, {handling.get(a.delivery_id, 0):.3f}s in the web worker"
-        for a in answers
-        if a.seconds >= ANSWER_LIMIT
-    ]
-    assert slow == [], f"answers slower than {ANSWER_LIMIT}s"
+    # How fast the answers came is printed above and measured by benchmarks/load.py, not
+    # asserted: a timing bound in a test fails on a busy machine, not on a slow service.
