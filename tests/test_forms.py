@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
-from test_dashboard import REPO, Site
 
+from dashboard_support import REPO, Site
 from gatekeeper import cli as gatekeeper_cli
-from gatekeeper import create_app
 from gatekeeper.models import Mentorship, utcnow
-
-
-@pytest.fixture
-def site(app, database_url: str) -> Iterator[Site]:
-    """The dashboard on SQLite and PostgreSQL, CSRF on, ``boss`` the maintainer."""
-    web = create_app({"database_url": database_url, "secret_key": "test", "maintainers": "boss"})
-    yield Site(web)
-    web.extensions["gatekeeper.engine"].dispose()
-
 
 START_FORM = {"mentee": "eclips4", "approvals_required": "1"}
 

@@ -8,30 +8,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
-from test_dashboard import REPO, SHA, TOKEN, Site
 
+from dashboard_support import REPO, SHA, TOKEN, Site
 from gatekeeper import cli as gatekeeper_cli
-from gatekeeper import create_app, db, decisions
+from gatekeeper import db, decisions
 from gatekeeper import pulls as store
 from gatekeeper.config import normalise_database_url
 from gatekeeper.events import ReviewInfo
 from gatekeeper.models import utcnow
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-def site(app: Flask, database_url: str) -> Iterator[Site]:
-    """The dashboard on SQLite and PostgreSQL, CSRF on, ``boss`` the maintainer."""
-    web = create_app({"database_url": database_url, "secret_key": "test", "maintainers": "boss"})
-    yield Site(web)
-    web.extensions["gatekeeper.engine"].dispose()
 
 
 @pytest.fixture

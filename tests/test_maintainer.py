@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
 
@@ -17,12 +16,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 from sqlmodel import Session, select
-from test_dashboard import REPO, Site
 
 from browser_support import REPO as LIVE_REPO
 from browser_support import WEBHOOK_SECRET, Live, screenshot
-from gatekeeper import create_app, needs, report
+from dashboard_support import REPO, Site
 from gatekeeper import mentorships as lifecycle
+from gatekeeper import needs, report
 from gatekeeper import pulls as store
 from gatekeeper.models import AuditEvent, MentorAssignment, PullRequest, Repository, utcnow
 from gatekeeper.pages import PRIVATE_PULL, LogLine, collapse
@@ -30,14 +29,6 @@ from webhook_events import signed
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 NOTE = "Merged by the release manager for the security fix; fine."
-
-
-@pytest.fixture
-def site(app, database_url: str) -> Iterator[Site]:
-    """The dashboard on SQLite and PostgreSQL, CSRF on, ``boss`` the maintainer."""
-    web = create_app({"database_url": database_url, "secret_key": "test", "maintainers": "boss"})
-    yield Site(web)
-    web.extensions["gatekeeper.engine"].dispose()
 
 
 @pytest.fixture
@@ -623,7 +614,7 @@ def test_collapse_keeps_the_newest_moment_and_the_earliest():
 
 
 def test_redacted_lines_of_two_private_pull_requests_stay_two():
-    """Two private pull requests read alike once redacted; their events are not one "×2"."""
+    """Two private pull requests read alike once redacted; their events are not folded into one line."""
     now = utcnow()
     events = [
         AuditEvent(

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
-from test_dashboard import NEW_SHA, REPO, SHA, TOKEN, Site
 
+from dashboard_support import NEW_SHA, REPO, SHA, TOKEN, Site
 from gatekeeper import create_app
 from gatekeeper.models import AuditEvent, Job, Review, utcnow
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def site(app, database_url: str) -> Iterator[Site]:
-    """The dashboard on SQLite and PostgreSQL, CSRF on, ``boss`` the maintainer."""
-    web = create_app({"database_url": database_url, "secret_key": "test", "maintainers": "boss"})
-    yield Site(web)
-    web.extensions["gatekeeper.engine"].dispose()
 
 
 @pytest.fixture
