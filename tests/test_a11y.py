@@ -227,6 +227,10 @@ class Visitor:
         self.page.screenshot(path=str(folder / f"{self.role}-{name}.png"), full_page=True)
 
     def close(self) -> None:
+        # Let the favicon's fetch (sent after the load event) finish first: closing the
+        # browser mid-answer leaves the development server's open file to the garbage
+        # collector, a ResourceWarning in whichever test runs next.
+        self.page.wait_for_load_state("networkidle")
         self.context.close()
 
 
