@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -709,26 +710,26 @@ def _midnight(day: Any) -> datetime | None:
 # ---------------------------------------------------------------- template helpers
 
 
-@bp.app_template_filter("when")
-def when(moment: datetime | None) -> Markup:
-    """A time shown relative to now ("in 4 days"), exact UTC on hover."""
+def _time(moment: datetime | None, shown: Callable[[datetime], str]) -> Markup:
+    """``moment`` as ``shown`` words it, in a <time> element with the exact UTC on hover."""
     if moment is None:
         return Markup("—")
     exact = f"{moment:%Y-%m-%d %H:%M} UTC"
     return Markup(
-        f'<time datetime="{moment.isoformat()}" title="{exact}">{escape(relative(moment, now()))}</time>'
+        f'<time datetime="{moment.isoformat()}" title="{exact}">{escape(shown(moment))}</time>'
     )
+
+
+@bp.app_template_filter("when")
+def when(moment: datetime | None) -> Markup:
+    """A time shown relative to now ("in 4 days"), exact UTC on hover."""
+    return _time(moment, lambda at: relative(at, now()))
 
 
 @bp.app_template_filter("day")
 def day(moment: datetime | None) -> Markup:
     """A date ("Dec 21, 2026"), exact UTC time on hover."""
-    if moment is None:
-        return Markup("—")
-    exact = f"{moment:%Y-%m-%d %H:%M} UTC"
-    return Markup(
-        f'<time datetime="{moment.isoformat()}" title="{exact}">{moment:%b %-d, %Y}</time>'
-    )
+    return _time(moment, lambda at: f"{at:%b %-d, %Y}")
 
 
 @bp.app_template_filter("waited")
