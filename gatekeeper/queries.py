@@ -25,7 +25,7 @@ ACKNOWLEDGED = "bypass_acknowledged"
 # ---------------------------------------------------------------- repositories
 
 
-def repository_privacy(session: Session, *, repos: Iterable[str]) -> dict[str, bool]:
+def repository_privacy(session: Session, *, repos: Iterable[str]) -> dict[str, bool | None]:
     """Whether each of ``repos`` (lowercase full names) that Gatekeeper knows is private, in one
     query (none when ``repos`` is empty); a repository it never heard of is absent."""
     wanted = sorted(set(repos))

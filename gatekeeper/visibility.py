@@ -55,17 +55,17 @@ def sees_all(viewer: Viewer, *, mentee: str, mentors: Iterable[str]) -> bool:
 
 
 def hidden_names(
-    *, pulls: Iterable[str], scope: Iterable[str], private: Mapping[str, bool]
+    *, pulls: Iterable[str], scope: Iterable[str], private: Mapping[str, bool | None]
 ) -> frozenset[str]:
     """The repositories an outsider may not see named, given what is known of each
-    (``private``: full name → ``Repository.private``, absent when never heard of).
+    (``private``: full name → ``Repository.private``; absent, or None, when not known).
 
     A repository of a stored pull request is hidden when known private (the payload that
-    brought the pull request described it); any other in a scope when not known public.
+    brought the pull request described it); any other in a scope unless known public.
     """
     described = set(pulls)
-    hidden = {repo for repo in described if private.get(repo, False)}
-    hidden |= {repo for repo in scope if repo not in described and private.get(repo, True)}
+    hidden = {repo for repo in described if private.get(repo) is True}
+    hidden |= {repo for repo in scope if repo not in described and private.get(repo) is not False}
     return frozenset(hidden)
 
 
