@@ -277,7 +277,8 @@ def mentee_page(
 ) -> MenteePage:
     """The mentee's current (else latest) mentorship; raises MentorshipError for strangers.
 
-    A viewer outside the mentorship sees its private pull requests as redacted rows.
+    A viewer outside the mentorship sees its private pull requests as redacted rows, and the
+    private repositories of its scope (now and in the audit log) counted, not named.
     """
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
     assert mentorship.id is not None
