@@ -2,7 +2,8 @@
 
 With sync workers one unfinished request per worker left ``/healthz`` unanswered until
 gunicorn killed the workers (35-39 s); with ``gatekeeper.gunicorn_conf``'s threaded workers a
-slow client holds one thread, and the rest answer.
+slow client holds one thread, a worker takes no more connections than it has threads, and
+the threads left answer.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def launchers() -> list[str]:
 @pytest.mark.parametrize("line", launchers(), ids=["procfile", "systemd"])
 def test_every_launcher_runs_threaded_workers(line, monkeypatch):
     """Read as gunicorn reads it (the command line over the configuration file), each web
-    command runs gthread workers with the configuration's threads, not sync workers."""
+    command runs gthread workers with the configuration's threads, not sync workers, and
+    takes no more connections than it has threads."""
     from gunicorn.app.wsgiapp import WSGIApplication
     from gunicorn.workers.gthread import ThreadWorker
 
@@ -83,15 +85,16 @@ def test_every_launcher_runs_threaded_workers(line, monkeypatch):
     config = WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").cfg
     assert config.worker_class is ThreadWorker
     assert config.threads == gunicorn_conf.threads > 1
+    assert config.worker_connections == config.threads
 
 
 def test_slow_clients_on_every_worker_leave_healthz_answering(tmp_path, migrated_sqlite):
-    """gunicorn with the project's configuration and 2 workers; one thread fewer than a
-    worker has of slow connections are opened (more than one per worker, and however the
-    kernel spreads them none of the workers has all its threads taken): the head of a
-    request cut short, a body stopped after a byte, a connection that sends nothing. While
-    they hang, ``/healthz`` on new connections is answered each time, within a client
-    timeout of 5 s (sync workers left it unanswered for 30 s and more)."""
+    """gunicorn with the project's configuration and 2 workers, and one slow connection
+    fewer than the two workers have threads (15 where 2 stopped sync workers): the head of
+    a request cut short, a body stopped after a byte, a connection that sends nothing.
+    While they hang, ``/healthz`` on new connections is answered each time within a client
+    timeout of 5 s, however the slow ones were spread over the workers (sync workers left
+    it unanswered for 30 s and more)."""
     database = tmp_path / "gunicorn.sqlite"
     shutil.copyfile(migrated_sqlite, database)
     port = free_port()
@@ -116,7 +119,7 @@ def test_slow_clients_on_every_worker_leave_healthz_answering(tmp_path, migrated
     clients: list[socket.socket] = []
     try:
         wait_for_health(url, web, log)
-        clients = slow_clients(port, gunicorn_conf.threads - 1)
+        clients = slow_clients(port, WORKERS * gunicorn_conf.threads - 1)
         time.sleep(1)  # not a measurement: lets the workers take the slow connections first
         for _ in range(2 * WORKERS):
             answer = requests.get(f"{url}/healthz", timeout=5)
