@@ -209,14 +209,15 @@ def test_destroyed_before_checks_requested_posts_nothing(world):
 
 
 def test_redelivered_events_change_nothing(world):
-    """checks_requested twice (a redelivery) posts one check once; destroyed twice keeps the
-    first end."""
+    """checks_requested twice (GitHub asking again; a byte-identical redelivery is not even
+    applied) posts one check once; destroyed twice keeps the first end."""
     world.promote()
     world.open_pull(7)
     world.review(reviewer="colesbury", state="approved")
     queue(world, 7)
-    queue(world, 7)
+    queue(world, 7, sender="ambv")
     assert conclusions(world) == ["success"]
+    assert world.outbox(GROUP).version == 1
     destroy(world, 7, reason="merged")
     first = group_row(world).destroyed_at
     destroy(world, 7, reason="dequeued")
@@ -233,6 +234,22 @@ def test_two_groups_follow_their_own_pull_requests(world):
     queue(world, 7, head_sha=GROUP, parent_sha="e" * 40)
     assert world.check("e" * 40)["conclusion"] == "success"
     assert world.check(GROUP)["conclusion"] == "action_required"
+
+
+def test_rerun_on_a_groups_check_posts_its_pull_requests_gate_afresh(world):
+    """A re-run of the group's check run (it names #7, and no PR has its commit as head)
+    posts a new check run with #7's current gate."""
+    world.promote()
+    world.open_pull(7)
+    queue(world, 7)
+    world.review(reviewer="colesbury", state="approved")
+    payload = world.events.check_run(
+        "rerequested", number=7, head_sha=GROUP, sender="mpage", app_id=world.fake.app_id
+    )
+    payload["check_run"]["pull_requests"] = []  # GitHub lists none for a group's commit
+    world.send("check_run", payload)
+    runs = world.fake.check_runs_for(REPO, GROUP)
+    assert [run["conclusion"] for run in runs] == ["success", "success"]
 
 
 # ---------------------------------------------------------------- a group on a PR's own head
