@@ -5,12 +5,16 @@ Each scenario runs on SQLite and PostgreSQL, with the worker posting to the fake
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
 from gate_support import BASE_URL, REPO, World
-from gatekeeper import events, gate
-from gatekeeper.models import Job, MergeGroup
+from gatekeeper import decisions, events, gate, settings_of
+from gatekeeper.models import Job, MergeGroup, utcnow
 from webhook_events import Events
 
 HEAD = "a" * 40  # pull request #7's head
@@ -250,6 +254,44 @@ def test_rerun_on_a_groups_check_posts_its_pull_requests_gate_afresh(world):
     world.send("check_run", payload)
     runs = world.fake.check_runs_for(REPO, GROUP)
     assert [run["conclusion"] for run in runs] == ["success", "success"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_group_derived_while_its_gate_changes_ends_with_the_new_gate(world):
+    """PostgreSQL, two transactions at once: a withdrawn approval (the worker's read of the
+    PR, holding the group's commit) and GitHub asking again for the group's checks, which
+    read the PR before that commit. The group's check ends action_required, never success."""
+    world.promote()
+    world.open_pull(7)
+    world.review(reviewer="colesbury", state="approved", review_id=100)
+    queue(world, 7)
+    withdrawn = world.review_payload(reviewer="colesbury", state="changes_requested", review_id=101)
+    engine = world.app.extensions["gatekeeper.engine"]
+    with world.session() as changing, ThreadPoolExecutor(1) as other:
+        decisions.apply_pull(
+            changing,
+            info=events.pull_of(withdrawn),
+            reviews=[events.review_of(withdrawn)],
+            settings=settings_of(world.app),
+            now=utcnow(),
+        )
+        asking = other.submit(queue, world, 7, sender="ambv")
+        _wait_for_a_lock_wait(engine)
+        changing.commit()
+        asking.result()  # its delivery was answered 2xx
+    world.work()
+    assert conclusions(world) == ["success", "action_required"]
+
+
+def _wait_for_a_lock_wait(engine) -> None:
+    """Until some transaction waits for a row lock (the second delivery, on the group's row)."""
+    for _ in range(2000):
+        with engine.connect() as watching:
+            query = sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if watching.execute(query).scalar_one():
+                return
+        time.sleep(0.01)
+    raise AssertionError("the second transaction never waited for the first")
 
 
 # ---------------------------------------------------------------- a group on a PR's own head
