@@ -185,6 +185,22 @@ class GitHubApp:
         owner, name = repo.split("/", 1)
         return self._call_as(None, lambda: self._integration.get_repo_installation(owner, name).id)
 
+    def repository(self, *, installation_id: int, repo: str) -> RepositoryInfo:
+        """A repository's id, current name and visibility (a former name is redirected)."""
+
+        def fetch() -> RepositoryInfo:
+            data = self._repo(installation_id, repo).raw_data  # lazy: this is the GET
+            try:
+                return RepositoryInfo(
+                    github_id=int(data["id"]),
+                    full_name=str(data["full_name"]),
+                    private=bool(data.get("private")),
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                raise PayloadError(f"the repository lacks {error}") from None
+
+        return self._call_as(installation_id, fetch)
+
     def installations(self) -> dict[int, list[str]]:
         """Every installation of the App and the repositories it covers."""
 
@@ -348,12 +364,14 @@ class GitHubApp:
         return self._call_as(installation_id, fetch)
 
     def open_pulls_by(
-        self, *, installation_id: int, author: str
+        self, *, installation_id: int, author: str, private_only: bool = False
     ) -> list[tuple[str, int, datetime | None]]:
-        """(repo, number, updated_at) of open pull requests by ``author`` the installation sees."""
+        """(repo, number, updated_at) of open pull requests by ``author`` the installation sees:
+        those of every public repository and of its own private ones (``private_only``: those)."""
+        query = f"is:pr is:open author:{author}" + (" is:private" if private_only else "")
 
         def search() -> list[tuple[str, int, datetime | None]]:
-            found = self._client(installation_id).search_issues(f"is:pr is:open author:{author}")
+            found = self._client(installation_id).search_issues(query)
             return [
                 (
                     item.repository_url.rsplit("/repos/", 1)[1],
@@ -505,6 +523,15 @@ class AppInfo:
     slug: str
     permissions: dict[str, str]
     events: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class RepositoryInfo:
+    """What ``GET /repos/{owner}/{repo}`` says of a repository that Gatekeeper keeps."""
+
+    github_id: int
+    full_name: str
+    private: bool
 
 
 @dataclasses.dataclass(frozen=True)
