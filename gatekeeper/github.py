@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -355,6 +356,12 @@ class GitHubApp:
                         if (info := _parsed(pull_info, item)) is not None
                     ]
                     more = 'rel="next"' in lowered.get("link", "")
+                    if more and _next_page(lowered.get("link", "")) != page + 1:
+                        # A renamed repository's list is redirected, and PyGithub follows
+                        # the redirect without the query: every page would be the first.
+                        raise GitHubUnavailable(
+                            f"{repo}'s pull requests are redirected (renamed or transferred?)"
+                        )
                 else:
                     raise _status_error(status, lowered, body)
                 if not more:
@@ -593,6 +600,12 @@ def _next_link(headers: dict[str, Any]) -> str | None:
         if 'rel="next"' in part:
             return part.split(";")[0].strip().strip("<>")
     return None
+
+
+def _next_page(link: str) -> int | None:
+    """The page number a ``Link`` header's ``rel="next"`` asks for."""
+    found = re.search(r"[?&]page=(\d+)[^>]*>;\s*rel=\"next\"", link)
+    return int(found.group(1)) if found else None
 
 
 def _status_error(status: int, headers: dict[str, str], body: str) -> GitHubUnavailable:

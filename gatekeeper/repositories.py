@@ -94,13 +94,19 @@ def observe(
 def follow(
     session: Session, *, github_id: int | None, repo: str, display: str | None = None
 ) -> None:
-    """If the repository ``github_id`` is stored under another name, move it to ``repo``."""
+    """If the repository ``github_id`` is stored under another name, move it to ``repo``;
+    if another repository is stored under ``repo``, move that one out of the way."""
     if github_id is None:
         return
+    name = repo.lower()
+    here = session.get(Repository, name)
+    if here is not None and here.github_id == github_id:
+        return  # the usual case, from the identity map: ids are unique, nothing moved
     known = session.exec(select(Repository).where(Repository.github_id == github_id)).first()
-    if known is None or known.full_name == repo.lower():
-        return
-    move(session, old=known.full_name, new=repo.lower(), display=display or repo)
+    if known is not None:
+        move(session, old=known.full_name, new=name, display=display or repo)
+    elif here is not None and here.github_id is not None:
+        _step_aside(session, here)
 
 
 def move(session: Session, *, old: str, new: str, display: str) -> None:
@@ -109,11 +115,7 @@ def move(session: Session, *, old: str, new: str, display: str) -> None:
     session.flush()
     holder = session.get(Repository, new)
     if holder is not None:
-        # The name belonged to another repository (renamed away or deleted without our
-        # hearing): its rows step aside under a name GitHub never gives ('~' is not allowed
-        # in one) and follow it again once an event names it by its id.
-        aside = f"{new[:110]}~{holder.github_id or 'unknown'}"
-        move(session, old=new, new=aside, display=aside)
+        _step_aside(session, holder)
     row = session.get(Repository, old)
     if row is not None:
         row.full_name, row.display_name = new, display  # the primary key, updated in place
@@ -135,6 +137,14 @@ def move(session: Session, *, old: str, new: str, display: str) -> None:
             for name, github_id in mentorship.repository_ids.items()
         }
         session.add(mentorship)
+
+
+def _step_aside(session: Session, holder: Repository) -> None:
+    """Another repository now has ``holder``'s name (it was renamed away or deleted without
+    our hearing): its rows move to a name GitHub never gives ('~' is not allowed in one),
+    and follow it again once an event names it by its id."""
+    aside = f"{holder.full_name[:110]}~{holder.github_id or 'unknown'}"
+    move(session, old=holder.full_name, new=aside, display=aside)
 
 
 def scope_ids(session: Session, *, names: Iterable[str], now: datetime) -> dict[str, int]:
