@@ -215,7 +215,6 @@ class PullInfo:
     merged_at: datetime | None
     updated_at: datetime | None
     repo_id: int | None = None  # ``base.repo.id``: the repository whatever its name now
-    repo_private: bool | None = None  # ``base.repo.private``; None: not said
 
 
 def pull_info(data: Any) -> PullInfo:
@@ -248,7 +247,6 @@ def pull_info(data: Any) -> PullInfo:
         merged_at=merged_at,
         updated_at=_time(data, "updated_at", where),
         repo_id=_integer(base_repo, "id", "base.repo", optional=True),
-        repo_private=_boolean(base_repo, "private", "base.repo"),
     )
 
 

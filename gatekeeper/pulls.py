@@ -89,7 +89,6 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
         github_id=info.repo_id,
         repo=info.repo,
         display=info.repo_display,
-        private=info.repo_private,
     )
     db.insert_missing(
         session,

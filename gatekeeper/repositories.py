@@ -72,23 +72,14 @@ def remember(
 
 
 def observe(
-    session: Session,
-    *,
-    github_id: int | None,
-    repo: str,
-    display: str | None = None,
-    private: bool | None = None,
+    session: Session, *, github_id: int | None, repo: str, display: str | None = None
 ) -> None:
     """What an answer or a payload says of a repository (its id under this name), without
     saying which installation covers it: renames are followed, a stored row learns its id."""
     follow(session, github_id=github_id, repo=repo, display=display)
     row = session.get(Repository, repo.lower())
-    if row is None:
-        return
-    if private is not None and row.private != private:
-        row.private = private
-        session.add(row)
-    _learn_id(session, row, github_id)
+    if row is not None:
+        _learn_id(session, row, github_id)
 
 
 def follow(

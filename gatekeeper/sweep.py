@@ -298,27 +298,35 @@ def _learn_installations(
     session: Session, found: list[Found], *, github: GitHubApp, report: Report
 ) -> None:
     """Repositories search showed that no event told of (an ``installation_repositories``
-    lost): GitHub is asked once which installation covers each, and the answer remembered,
-    so their pull requests get their check at this sweep. One with no installation of this
-    App (404) is remembered as not covered, and not asked about again."""
+    lost): GitHub is asked once which installation covers each (and, if one does, the
+    repository's id and visibility), and the answer remembered, so their pull requests get
+    their check at this sweep. One with no installation of this App (404) is remembered as
+    not covered, and not asked about again."""
     names = {repo.lower(): repo for repo, _, _ in found}
     for name, display in sorted(names.items()):
         if session.get(Repository, name) is not None:
             continue
         session.commit()  # no transaction stays open while GitHub answers
         try:
-            installation_id: int | None = github.installation_for(display)
+            installation_id = github.installation_for(display)
+            info = github.repository(installation_id=installation_id, repo=display)
         except GitHubNotFound:
-            installation_id = None
+            store.remember_installation(session, repo=name, display=display, installation_id=None)
+            session.commit()
+            continue
         except GitHubUnavailable as error:
             report.failures.append(f"{display}: {error}")
             continue
         store.remember_installation(
-            session, repo=name, display=display, installation_id=installation_id
+            session,
+            repo=info.full_name,
+            display=info.full_name,
+            installation_id=installation_id,
+            private=info.private,
+            github_id=info.github_id,
         )
         session.commit()
-        if installation_id is not None:
-            log.info("%s: installation %d learned from search", display, installation_id)
+        log.info("%s: installation %d learned from search", display, installation_id)
 
 
 def _sync(
