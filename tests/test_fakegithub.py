@@ -455,9 +455,8 @@ def test_a_transferred_repository_moves_to_the_new_owners_installation(
     before = fake.transfer_repo("python/cpython", "psf", installation_id=3)
     assert before["full_name"] == "psf/cpython"
     assert app.get_repo_installation("psf", "cpython").id == 3
-    with app.get_github_for_installation(1) as python:
-        with pytest.raises(UnknownObjectException):
-            python.get_repo("psf/cpython").get_pull(7)
+    with app.get_github_for_installation(1) as python, pytest.raises(UnknownObjectException):
+        python.get_repo("psf/cpython").get_pull(7)
     with app.get_github_for_installation(3) as psf:
         assert psf.get_repo("python/cpython").get_pull(7).number == 7
 
