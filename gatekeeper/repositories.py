@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gatekeeper import db, jobs
-from gatekeeper.models import AuditEvent, CommitCheck, Mentorship, PullRequest, Repository
+from gatekeeper.models import AuditEvent, CommitCheck, Job, Mentorship, PullRequest, Repository
 
 RESOLVE = "resolve_repository"  # the worker's job: a scope's name to its id
 # Rows keyed by a repository's name, moved together when the repository is renamed.
@@ -119,6 +119,10 @@ def move(session: Session, *, old: str, new: str, display: str) -> None:
             .values(repo=new)
             .execution_options(synchronize_session="fetch")
         )
+    for job in session.exec(select(Job)):  # pending work keeps its pull request
+        if job.args.get("repo") == old:
+            job.args = {**job.args, "repo": new}
+            session.add(job)
     for mentorship in _scopes_naming(session, old):
         mentorship.repositories = sorted(
             {new if name == old else name for name in mentorship.repositories}

@@ -8,7 +8,7 @@ from sqlmodel import select
 from fakegithub import default_repo_id
 from gate_support import INSTALLATION, REPO
 from gatekeeper import gate, github_of, settings_of
-from gatekeeper.models import CommitCheck, Mentorship, PullRequest, Repository, utcnow
+from gatekeeper.models import CommitCheck, Job, Mentorship, PullRequest, Repository, utcnow
 from gatekeeper.sweep import sweep
 from webhook_events import Events
 
@@ -200,6 +200,18 @@ def test_a_scope_naming_a_former_name_resolves_to_the_current_one(world):
     world.work()
     assert mentorship(world).repositories == [RENAMED]
     assert mentorship(world).repository_ids == {RENAMED: REPO_ID}
+
+
+def test_a_scope_naming_a_repository_the_app_is_not_on_is_left_by_name(world):
+    """A scope may name a repository the App is not installed on: the worker's lookup answers
+    404, the job ends without retrying, and the entry keeps matching by name."""
+    world.fake.add_repo("psf/black", installation_id=None)
+    world.promote(repositories=["psf/black"])
+    tally = world.work()
+    assert (tally.jobs, tally.failures) == (1, [])
+    assert mentorship(world).repository_ids == {}
+    with world.session() as session:
+        assert session.exec(select(Job)).all() == []
 
 
 def test_a_pull_request_read_under_a_former_name_follows_the_rename(world):
