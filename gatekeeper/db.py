@@ -106,7 +106,7 @@ def writing(session: Session, work: Callable[[Session], T], *, attempts: int = A
                     f"The database stayed busy through {attempts} attempts ({reason}); "
                     "nothing was saved, try again in a moment"
                 ) from error
-            log.info("unit of work met %s, attempt %d of %d", error.orig, attempt, attempts)
+            log.debug("unit of work met %s, attempt %d of %d", error.orig, attempt, attempts)
         except BaseException:
             session.rollback()
             raise
