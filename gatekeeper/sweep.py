@@ -201,13 +201,14 @@ def _reconcile_in(
 ) -> None:
     """The mentee's open pull requests that ``installation_id`` covers, read and re-decided."""
     report.mentees += 1
+    mentee = mentorship.mentee
+    session.commit()  # no transaction stays open while GitHub answers (on SQLite: the lock)
     try:
-        found = github.open_pulls_by(installation_id=installation_id, author=mentorship.mentee)
+        found = github.open_pulls_by(installation_id=installation_id, author=mentee)
     except GitHubUnavailable as error:
         report.failures.append(f"{mentorship.mentee_display}: {error}")
         return
     targets: dict[tuple[str, int], datetime | None] = {}
-    session.commit()
 
     def covered(repo: str) -> bool:
         # Search also finds public pull requests in repositories the App is not installed
@@ -371,6 +372,7 @@ def _redeliver_failed(
         now - REDELIVERY_WINDOW,
         (last.finished_at - timedelta(hours=1)) if last else now - REDELIVERY_WINDOW,
     )
+    session.commit()  # no transaction stays open while GitHub answers
     try:
         failed = github.failed_deliveries(since=since)
     except GitHubUnavailable as error:
@@ -437,6 +439,7 @@ def _installations(session: Session, github: GitHubApp, report: Report) -> list[
         .where(col(Repository.installation_id).is_not(None))
         .distinct()
     ).all()
+    session.commit()  # no transaction stays open while GitHub answers
     if known:
         return sorted(i for i in known if i is not None)
     try:
