@@ -28,6 +28,7 @@ from fakegithub import FakeGitHub
 from gate_support import REPO, SECRET, World, app_for
 from gatekeeper import db, github_of, worker
 from gatekeeper import mentorships as lifecycle
+from gatekeeper.cli import cli
 from gatekeeper.models import AuditEvent, SessionGeneration, utcnow
 from webhook_events import deliver
 
@@ -209,6 +210,49 @@ def test_a_unique_key_taken_meanwhile_is_tried_again_and_one_that_stays_is_raise
             db.writing(session, always, attempts=2)
     assert len(always.runs) == 2  # type: ignore[attr-defined]
     assert stored(app) == [("ada", 2)]
+
+
+# ---------------------------------------------------------------- GitHub never waited on
+
+
+def test_no_github_call_is_made_while_a_write_lock_is_held(tmp_path: Path, github_fake):
+    """Writers take SQLite's lock as their transaction begins, so one left open while GitHub
+    answers would stall every other writer: at each request the fake receives, the lock is
+    free. Walked: a promotion and an end from the CLI (each posting at once), deliveries and
+    the worker's posts and jobs, a sweep from the CLI (reconciling, scanning, redelivering)."""
+    path = tmp_path / "gatekeeper.sqlite"
+    app = app_for(github_fake, f"sqlite:///{path}")
+    held: list[str] = []
+
+    def lock_is_free(method: str, request_path: str) -> None:
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            held.append(f"{method} {request_path}")
+        finally:
+            probe.close()
+
+    github_fake.on_request = lock_is_free
+    world, cli_runner = World(app, github_fake), app.test_cli_runner()
+    try:
+        promoted = cli_runner.invoke(cli, ["promote", MENTEE, "--mentor", MENTOR])
+        assert promoted.exit_code == 0, promoted.output
+        world.open_pull(7, author=MENTEE, head_sha=sha(7))
+        world.review(7, reviewer=MENTOR, head_sha=sha(7))
+        github_fake.add_pull(REPO, 8, author=MENTEE, head_sha=sha(8))  # its webhook was lost
+        swept = cli_runner.invoke(cli, ["sweep"])
+        ended = cli_runner.invoke(cli, ["end", MENTEE, "--reason", "graduated"])
+        assert (swept.exit_code, ended.exit_code) == (0, 0), swept.output + ended.output
+    finally:
+        github_fake.on_request = None
+        github_of(app).close()
+        app.extensions["gatekeeper.engine"].dispose()
+    assert world.check(sha(7))["conclusion"] == "success"
+    assert world.check(sha(8))["conclusion"] == "success"  # found by the sweep, then lifted
+    assert len(github_fake.calls) > 10
+    assert held == []
 
 
 # ---------------------------------------------------------------- the app under load
