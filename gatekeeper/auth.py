@@ -100,15 +100,13 @@ def end_sessions(db_session: Session, *, login: str) -> None:
         .where(col(SessionGeneration.login) == login)
         .values(generation=SessionGeneration.generation + 1)
     )
-    if db_session.exec(bump).rowcount == 0:
-        db_session.add(SessionGeneration(login=login, generation=1))
-    try:
-        db_session.commit()
-    except sa.exc.IntegrityError:
-        # The same login signed out at the same moment elsewhere and inserted the row first.
-        db_session.rollback()
-        db_session.exec(bump)
-        db_session.commit()
+
+    def void(work: Session) -> None:
+        if work.exec(bump).rowcount == 0:
+            # Should a sign-out elsewhere insert it first, the retry bumps theirs.
+            work.add(SessionGeneration(login=login, generation=1))
+
+    db.writing(db_session, void)
 
 
 def is_maintainer(user: User | None) -> bool:

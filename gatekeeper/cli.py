@@ -27,8 +27,10 @@ from gatekeeper.config import ConfigError
 
 if TYPE_CHECKING:
     from flask import Flask
+    from sqlmodel import Session
 
     from gatekeeper import worker as workers
+    from gatekeeper.models import Mentorship
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +50,8 @@ def user_errors(command: F) -> F:
 
         try:
             return command(*args, **kwargs)
+        except db.Busy as error:
+            raise click.ClickException(str(error)) from None
         except (lifecycle.MentorshipError, ConfigError) as error:
             db.get_session().rollback()
             raise click.ClickException(str(error)) from None
@@ -99,34 +103,38 @@ def refuse(message: str) -> NoReturn:
     raise MentorshipError(message)
 
 
-def commit() -> None:
-    """Commit the command's one transaction."""
-    from gatekeeper import db
-
-    db.get_session().commit()
-
-
 no_wait_option = click.option(
     "--no-wait", is_flag=True, help="Leave posting the checks on GitHub to the workers."
 )
 
 
-def commit_with_gates(mentorship: Any, *, wait: bool) -> None:
-    """Commit a lifecycle change with its effect on the gates, then post what it changed.
+def commit_with_gates(change: Callable[[Session], Mentorship]) -> Mentorship:
+    """Commit a lifecycle change with its effect on the gates; ``post`` them next.
 
     The change, the mentee's re-decided gates and their commits' desired checks are one
-    transaction; posting them is the worker's part, which this command does itself (unless
-    ``--no-wait``), so it works with no server or worker running.
+    unit of work (``db.writing``: run again from the start if the database was busy).
     """
+    from gatekeeper import db
+
+    return db.writing(db.get_session(), lambda session: gates_follow(session, change(session)))
+
+
+def gates_follow(session: Session, mentorship: Mentorship) -> Mentorship:
+    """The mentee's gates and their commits' desired checks follow a lifecycle change."""
     from flask import current_app
 
-    from gatekeeper import db, decisions, outbox, settings_of
+    from gatekeeper import decisions, outbox, settings_of
     from gatekeeper.models import utcnow
 
-    session, settings, now = db.get_session(), settings_of(current_app), utcnow()
+    settings, now = settings_of(current_app), utcnow()
     decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now)
     outbox.flush(session, settings=settings, now=now)
-    commit()
+    return mentorship
+
+
+def post(*, wait: bool) -> None:
+    """Post what a change stored: the worker's part, which a command does itself (unless
+    ``--no-wait``), so it works with no server or worker running."""
     if wait:
         drain()
 
@@ -530,29 +538,31 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
         for_option=options["vote_for_option"],
         against_option=options["vote_against_option"],
     )
-    mentorship = lifecycle.promote(
-        db.get_session(),
-        mentee=mentee,
-        mentors=mentors,
-        actor=options["actor"],
-        now=now,
-        start=parse_moment(options["start"], name="--start"),
-        days=options["days"],
-        until=parse_moment(options["until"], name="--until"),
-        repositories=options["repos"],
-        approvals_required=options["approvals"],
-        dismiss_stale_approvals=not options["keep_approvals_on_push"],
-        gate_approved_prs=options["gate_approved_prs"],
-        bypass_alerts=not options["no_bypass_alerts"],
-        vote=vote,
-        override_reason=options["override_reason"],
-        note=options["note"],
+    mentorship = commit_with_gates(
+        lambda session: lifecycle.promote(
+            session,
+            mentee=mentee,
+            mentors=mentors,
+            actor=options["actor"],
+            now=now,
+            start=parse_moment(options["start"], name="--start"),
+            days=options["days"],
+            until=parse_moment(options["until"], name="--until"),
+            repositories=options["repos"],
+            approvals_required=options["approvals"],
+            dismiss_stale_approvals=not options["keep_approvals_on_push"],
+            gate_approved_prs=options["gate_approved_prs"],
+            bypass_alerts=not options["no_bypass_alerts"],
+            vote=vote,
+            override_reason=options["override_reason"],
+            note=options["note"],
+        )
     )
     if fetched is not None and vote is not None:  # said once the promotion is accepted
         click.echo(f"From the forum: {fetched.summary()}.")
         for line in vote.overrides:
             click.echo(f"  {line}")
-    commit_with_gates(mentorship, wait=not options["no_wait"])
+    post(wait=not options["no_wait"])
     state = lifecycle.state_of(mentorship, now)
     names = [
         a.mentor_display for a in lifecycle.mentors_of(db.get_session(), mentorship=mentorship)
@@ -586,15 +596,16 @@ def end(mentee: str, reason: str, note: str | None, actor: str, no_wait: bool) -
 
     MENTEE's open pull requests no longer wait for a mentor.
     """
-    from gatekeeper import db
     from gatekeeper import mentorships as lifecycle
     from gatekeeper.models import utcnow
 
-    mentorship = lifecycle.end(
-        db.get_session(), mentee=mentee, reason=reason, note=note, actor=actor, now=utcnow()
+    mentorship = commit_with_gates(
+        lambda session: lifecycle.end(
+            session, mentee=mentee, reason=reason, note=note, actor=actor, now=utcnow()
+        )
     )
     click.echo(f"{mentorship.mentee_display}: mentorship ended ({reason}).")
-    commit_with_gates(mentorship, wait=not no_wait)
+    post(wait=not no_wait)
 
 
 @cli.command(
@@ -613,21 +624,18 @@ def extend(mentee: str, days: int | None, until: str | None, actor: str, no_wait
 
     MENTEE's mentorship is extended by --days or to --until (give one, not both).
     """
-    from gatekeeper import db
     from gatekeeper import mentorships as lifecycle
     from gatekeeper.models import utcnow
 
     if days is not None and until is not None:
         refuse("give --days or --until, not both")
-    mentorship = lifecycle.extend(
-        db.get_session(),
-        mentee=mentee,
-        days=days,
-        until=parse_moment(until, name="--until"),
-        actor=actor,
-        now=utcnow(),
+    ends = parse_moment(until, name="--until")
+    mentorship = commit_with_gates(
+        lambda session: lifecycle.extend(
+            session, mentee=mentee, days=days, until=ends, actor=actor, now=utcnow()
+        )
     )
-    commit_with_gates(mentorship, wait=not no_wait)
+    post(wait=not no_wait)
     click.echo(f"{mentorship.mentee_display}: now until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC.")
 
 
@@ -655,17 +663,19 @@ def mentors(
 
     if (to_add is None) == (to_remove is None):
         refuse("give exactly one of --add or --remove")
-    session, now = db.get_session(), utcnow()
-    if to_add is not None:
-        mentorship = lifecycle.add_mentor(
-            session, mentee=mentee, mentor=to_add, actor=actor, now=now
-        )
-    else:
+    now = utcnow()
+
+    def change(session: Session) -> Mentorship:
+        if to_add is not None:
+            return lifecycle.add_mentor(session, mentee=mentee, mentor=to_add, actor=actor, now=now)
         assert to_remove is not None
-        mentorship = lifecycle.remove_mentor(
+        return lifecycle.remove_mentor(
             session, mentee=mentee, mentor=to_remove, actor=actor, now=now
         )
-    commit_with_gates(mentorship, wait=not no_wait)
+
+    mentorship = commit_with_gates(change)
+    post(wait=not no_wait)
+    session = db.get_session()
     names = [a.mentor_display for a in lifecycle.mentors_of(session, mentorship=mentorship)]
     click.echo(f"{mentorship.mentee_display}: mentors are now {', '.join(names)}.")
 
@@ -736,23 +746,27 @@ def change_terms(
 
     if repos and every_repo:
         refuse("give --repo or --every-repo, not both")
-    mentorship, lines = lifecycle.change_terms(
-        db.get_session(),
-        mentee=mentee,
-        actor=actor,
-        now=utcnow(),
-        approvals_required=approvals,
-        repositories=[] if every_repo else (list(repos) or None),
-        dismiss_stale_approvals=dismiss_stale,
-        gate_approved_prs=gate_approved,
-        bypass_alerts=bypass_alerts,
-        note=note,
-    )
+
+    def change(session: Session) -> tuple[Mentorship, list[str]]:
+        mentorship, lines = lifecycle.change_terms(
+            session,
+            mentee=mentee,
+            actor=actor,
+            now=utcnow(),
+            approvals_required=approvals,
+            repositories=[] if every_repo else (list(repos) or None),
+            dismiss_stale_approvals=dismiss_stale,
+            gate_approved_prs=gate_approved,
+            bypass_alerts=bypass_alerts,
+            note=note,
+        )
+        return (gates_follow(session, mentorship) if lines else mentorship), lines
+
+    mentorship, lines = db.writing(db.get_session(), change)
     if not lines:
         click.echo(f"{mentorship.mentee_display}: nothing changed.")
-        db.get_session().rollback()
         return
-    commit_with_gates(mentorship, wait=not no_wait)
+    post(wait=not no_wait)
     for line in lines:
         click.echo(f"{mentorship.mentee_display}: {line}")
 
@@ -882,13 +896,18 @@ def sweep(interval: int | None, as_json: bool, no_wait: bool) -> None:
     while True:
         try:
             progress("sweeping: expired mentorships first, then each mentee's pull requests")
-            report = sweeper.sweep(
-                db.get_session(), settings=settings, github=github, now=utcnow(), progress=progress
+            # Its transactions wait their turn to write; a round the database refused for
+            # the moment is swept again (a sweep only brings the rows in line again).
+            report = db.writing(
+                db.get_session(),
+                lambda session: sweeper.sweep(
+                    session, settings=settings, github=github, now=utcnow(), progress=progress
+                ),
             )
             # Without GitHub there is nothing to post; say so once, below, not twice.
             tally = workers.Tally() if no_wait or github is None else drain(quiet=as_json)
             waiting = _waiting_checks()
-        except sa.exc.SQLAlchemyError as error:
+        except (sa.exc.SQLAlchemyError, db.Busy) as error:
             if interval is None:
                 raise
             # The clock process must outlive a database hiccup; the next round starts afresh.

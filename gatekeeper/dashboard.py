@@ -174,8 +174,8 @@ def new():  # type: ignore[no-untyped-def]
             "The vote fails PEP 13; say why this promotion should stand anyway."
         ]
         return _render_new(form, vote=vote, status=400)
-    session = db.get_session()
-    try:
+
+    def start(session: Session) -> Mentorship:
         mentorship = lifecycle.promote(
             session,
             mentee=form.mentee.data or "",
@@ -194,10 +194,11 @@ def new():  # type: ignore[no-untyped-def]
             override_reason=override or None,
             note=(form.note.data or "").strip() or None,
         )
-        _gates_follow(session, mentorship)
-        session.commit()
+        return _gates_follow(session, mentorship)
+
+    try:
+        mentorship = db.writing(db.get_session(), start)
     except lifecycle.MentorshipError as error:
-        session.rollback()
         field = getattr(form, error.field, None) if error.field else None
         if field is not None:  # marked where it was typed, the rest of the form kept
             message = str(error)
@@ -319,8 +320,8 @@ def change_terms(mentee: str):  # type: ignore[no-untyped-def]
     form = TermsForm()
     if not form.validate_on_submit():
         return _render_mentee(mentee, status=400, terms_form=form)
-    session = db.get_session()
-    try:
+
+    def change(session: Session) -> tuple[Mentorship, list[str]]:
         changed, lines = lifecycle.change_terms(
             session,
             mentee=mentee,
@@ -334,10 +335,11 @@ def change_terms(mentee: str):  # type: ignore[no-untyped-def]
             note=form.note.data or "",
             seen=form.seen.data or None,
         )
-        _gates_follow(session, changed)
-        session.commit()
+        return _gates_follow(session, changed), lines
+
+    try:
+        changed, lines = db.writing(db.get_session(), change)
     except lifecycle.MentorshipError as error:
-        session.rollback()
         if error.field == "conflict":  # the page shows the terms as they now stand
             flash(f"{str(error)[:1].upper()}{str(error)[1:]}.", "error")
             return _render_mentee(mentee, status=409)
@@ -363,15 +365,17 @@ def acknowledge(owner: str, repo: str, number: int):  # type: ignore[no-untyped-
     form = AcknowledgeForm()
     if not form.validate_on_submit():
         return _render_pull(pull.repo, number, status=400, acknowledge_form=form)
-    locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
-    assert locked is not None
-    try:
-        recorded = needs.acknowledge(
+
+    def record(session: Session) -> bool:
+        locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
+        assert locked is not None
+        return needs.acknowledge(
             session, pull=locked, actor=g.user.login, note=form.note.data, now=now()
         )
-        session.commit()
+
+    try:
+        recorded = db.writing(session, record)
     except lifecycle.MentorshipError as error:
-        session.rollback()
         if error.field is None:  # not a bypass: nothing a note could fix
             flash(f"{error}.", "error")
             return _render_pull(pull.repo, number, status=409)
@@ -412,23 +416,28 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
             "New commits arrived since you opened this page; look at them, then approve.", "error"
         )
         return _render_pull(pull.repo, number, status=409)
-    locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
-    if locked is None or locked.head_sha != form.head_sha.data:  # a push since the read
+
+    def record(session: Session) -> bool:
+        locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
+        if locked is None or locked.head_sha != form.head_sha.data:  # a push since the read
+            return False
+        approvals.approve(
+            session,
+            locked,
+            login=g.user.display,
+            source="dashboard",
+            settings=settings,
+            now=now(),
+            commit_id=form.head_sha.data,
+        )
+        outbox.flush(session, settings=settings, now=now())
+        return True
+
+    if not db.writing(session, record):
         flash(
             "New commits arrived since you opened this page; look at them, then approve.", "error"
         )
         return _render_pull(pull.repo, number, status=409)
-    approvals.approve(
-        session,
-        locked,
-        login=g.user.display,
-        source="dashboard",
-        settings=settings,
-        now=now(),
-        commit_id=form.head_sha.data,
-    )
-    outbox.flush(session, settings=settings, now=now())
-    session.commit()
     if github_of(current_app) is None:
         flash(
             "Approved. GitHub is not configured here, so the check will be posted once it is.",
@@ -454,12 +463,16 @@ def remind(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
     if not ActionForm().validate_on_submit():
         abort(400)
     settings = settings_of(current_app)
-    refusal = reminders.remind(session, pull, login=g.user.login, settings=settings, now=now())
+
+    def record(session: Session) -> str | None:
+        locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
+        assert locked is not None
+        return reminders.remind(session, locked, login=g.user.login, settings=settings, now=now())
+
+    refusal = db.writing(session, record)
     if refusal is not None:
-        session.rollback()
         flash(f"Not reminded: {refusal}.", "error")
         return _render_pull(pull.repo, number, status=409)
-    session.commit()
     if github_of(current_app) is None:
         flash(
             "Reminder recorded. GitHub is not configured here, so the review requests "
@@ -502,17 +515,16 @@ def _open_for_change(mentee: str, what: str) -> Mentorship:
 
 
 def _apply(mentorship: Mentorship, change, *, done: str, **forms: Any):  # type: ignore[no-untyped-def]
-    """Run one lifecycle change and its effect on the gates in one transaction.
+    """Run one lifecycle change and its effect on the gates in one transaction (again, from
+    the start, if the database was busy: ``change`` only touches the database).
 
     The checks on GitHub are the worker's to post; the page does not wait for GitHub.
     """
-    session = db.get_session()
     try:
-        changed = change(session)
-        _gates_follow(session, changed)
-        session.commit()
+        changed = db.writing(
+            db.get_session(), lambda session: _gates_follow(session, change(session))
+        )
     except lifecycle.MentorshipError as error:
-        session.rollback()
         flash(str(error), "error")
         return _render_mentee(mentorship.mentee, status=400, **forms)
     flash(done, "success")
@@ -530,11 +542,12 @@ def _mark(form: Any, error: lifecycle.MentorshipError) -> None:
     field.errors = [*field.errors, f"{message[:1].upper()}{message[1:]}."]
 
 
-def _gates_follow(session: Session, mentorship: Mentorship) -> None:
+def _gates_follow(session: Session, mentorship: Mentorship) -> Mentorship:
     """The mentee's gates and their commits' checks follow the change, in its transaction."""
     settings = settings_of(current_app)
     decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now())
     outbox.flush(session, settings=settings, now=now())
+    return mentorship
 
 
 def _say_if_github_is_missing() -> None:

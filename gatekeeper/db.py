@@ -1,23 +1,44 @@
-"""The database engine, one session per request or command, and migrations."""
+"""The database engine, one session per request or command, writes that wait their turn,
+and migrations."""
 
 from __future__ import annotations
 
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, jsonify, render_template, request
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT = 15  # seconds a SQLite writer waits for the one before it
+ATTEMPTS = 5  # tries of a unit of work that meets a transient error
+WRITES = "gatekeeper_writes"  # the execution option of connections that will write
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # primary result codes: another connection has the lock
+
+
+class Busy(Exception):
+    """The database stayed busy (or kept failing transiently) through every attempt."""
 
 
 def make_engine(url: str) -> Engine:
-    """Create the engine; SQLite gets foreign keys and transactions that include their reads."""
+    """Create the engine; SQLite gets foreign keys, WAL, and transactions that include their
+    reads, taking the write lock at once when they will write (see ``writing``)."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT}
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -32,14 +53,68 @@ def make_engine(url: str) -> Engine:
         @sa.event.listens_for(engine, "begin")
         def _begin(connection):  # type: ignore[no-untyped-def]
             # The driver would begin only at the first write, so what a transaction read
-            # before it could be stale. Begun here, a transaction that writes after another
-            # one changed what it read fails ("database is locked") instead of deciding from
-            # old rows, and the caller retries it: what PostgreSQL's SELECT ... FOR UPDATE
-            # gives the same code there.
-            connection.exec_driver_sql("BEGIN")
+            # before it could be stale: begun here, it reads and writes one snapshot. A
+            # deferred transaction that read cannot wait for the write lock (SQLite refuses
+            # it at once, "database is locked", when another wrote in between), so one that
+            # will write takes the lock as it begins, waiting its turn under the busy
+            # timeout: what PostgreSQL's SELECT ... FOR UPDATE gives the same code there.
+            # Reads (pages, the API) stay deferred and, under WAL, never wait.
+            immediate = connection.get_execution_options().get(WRITES, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def writer(engine: Engine) -> Engine:
+    """``engine`` for work that will write: on SQLite each transaction takes the write lock
+    as it begins (PostgreSQL ignores the option)."""
+    return engine.execution_options(**{WRITES: True})
+
+
+def writing(session: Session, work: Callable[[Session], T], *, attempts: int = ATTEMPTS) -> T:
+    """Run ``work(session)`` as a unit of work of its own, commit it, and return its result.
+
+    Every write path goes through here. What the session held is rolled back first (a
+    request's earlier reads), and each transaction of the work waits its turn for SQLite's
+    write lock. A transient error (``is_transient``: busy, a deadlock, a serialisation
+    failure, a lost connection), or a unique key that a concurrent unit inserted first, rolls
+    the work back and runs it again from the start after a short pause (it then sees the
+    other's rows), up to ``attempts`` times: then a transient error raises ``Busy`` and a
+    unique key, no race after all, its own error. So ``work`` must be safe to run again:
+    database work only, nothing shown or sent meanwhile.
+    """
+    bind = session.bind
+    assert isinstance(bind, Engine), "a session bound to one engine"
+    for attempt in range(1, attempts + 1):
+        session.rollback()
+        session.bind = writer(bind)
+        try:
+            result = work(session)
+            session.commit()
+            return result
+        except sa.exc.DBAPIError as error:
+            session.rollback()
+            race = isinstance(error, sa.exc.IntegrityError)
+            if not (race or is_transient(error)):
+                raise
+            if attempt == attempts:
+                if race:
+                    raise
+                reason = " ".join(str(error.orig).split())
+                raise Busy(
+                    f"The database stayed busy through {attempts} attempts ({reason}); "
+                    "nothing was saved, try again in a moment"
+                ) from error
+            log.debug("unit of work met %s, attempt %d of %d", error.orig, attempt, attempts)
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.bind = bind
+        # Jittered, so two units that met do not meet again.
+        time.sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
 
 
 def insert_missing(
@@ -54,7 +129,13 @@ def insert_missing(
 def is_transient(error: sa.exc.DBAPIError) -> bool:
     """Whether asking the database again may succeed: a deadlock, a serialisation failure,
     SQLite's busy lock, or a lost connection (a restart, a failover)."""
-    if error.connection_invalidated or isinstance(error, sa.exc.OperationalError):
+    if error.connection_invalidated:
+        return True
+    if isinstance(error.orig, sqlite3.Error):
+        # Only a lock held elsewhere passes; a missing table or a full disk stays.
+        code = getattr(error.orig, "sqlite_errorcode", SQLITE_BUSY) & 0xFF
+        return code in (SQLITE_BUSY, SQLITE_LOCKED)
+    if isinstance(error, sa.exc.OperationalError):
         return True
     code = getattr(error.orig, "sqlstate", None) or ""
     return code.startswith(("40", "08", "57P"))  # transaction rollback, connection, shutdown
@@ -66,6 +147,15 @@ def init_app(app: Flask, url: str) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     app.extensions["gatekeeper.engine"] = make_engine(url)
     app.teardown_appcontext(close_session)
+    app.register_error_handler(Busy, busy_answer)
+
+
+def busy_answer(error: Busy) -> Any:
+    """A write still refused after every attempt: a 503 saying nothing was saved."""
+    headers = {"Retry-After": "1"}
+    if request.path.startswith(("/api/", "/webhooks/")):
+        return jsonify(error=str(error)), 503, headers
+    return render_template("400.html", reason=f"{error}."), 503, headers
 
 
 def engine() -> Engine:

@@ -2,23 +2,23 @@
 
 The webhook view applies a delivery as it arrives; the worker applies one that waited for
 its pull request to be read from GitHub (``replay``). Both get the same ``Answer``. Nothing
-here talks to GitHub. Every database failure is an answer: a race is retried, a lost
-connection or a deadlock that persists answers 503 (and the sweep asks GitHub to redeliver
-it), a payload the database refuses is a failed delivery (422).
+here talks to GitHub. Every database failure is an answer: a race, a busy database, a lost
+connection or a deadlock is retried (``db.writing``); one that persists answers 503 (and
+the sweep asks GitHub to redeliver it), a payload the database refuses is a failed
+delivery (422).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-import random
-import time
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import logs, outbox
+from gatekeeper import db, logs, outbox
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import PayloadError, envelope
@@ -63,59 +63,44 @@ def apply(
     a replay (the signature covers the body, not the id), acknowledged and not applied.
     ``replay`` applies a deferred delivery (the worker, once GitHub has been asked).
     """
-    error: Exception | None = None
-    for attempt in range(ATTEMPTS):
-        if attempt:
-            # Give the transaction in the way time to finish (SQLite refuses at once a
-            # transaction that read before another one wrote); jittered, so two retrying
-            # deliveries do not meet again.
-            time.sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + random.random()))
-        try:
-            seen = session.get(Delivery, delivery_id)
-            if seen is not None and seen.outcome not in ("failed", "deferred"):
-                session.commit()
-                return reply(200, delivery=delivery_id, outcome="duplicate")
-            if seen is not None and seen.outcome == "deferred" and not replay:
-                session.commit()
-                return reply(202, delivery=delivery_id, outcome="deferred")
-            if seen is None and digest is not None and _applied_before(session, digest):
-                session.commit()
-                log.warning("delivery %s replays a body already applied; ignored", delivery_id)
-                return reply(200, delivery=delivery_id, outcome="replay")
-            return _apply_once(
-                session,
-                settings,
-                seen,
-                event=event,
-                delivery_id=delivery_id,
-                payload=payload,
-                digest=digest,
-            )
-        except sa.exc.DataError as failure:  # a value the schema cannot hold: the payload's
-            session.rollback()
-            return _failed(session, event, delivery_id, payload, failure)
-        except sa.exc.IntegrityError as failure:
-            # Upserts make races rare; one that remains resolves on the next try. A refusal
-            # that persists is the payload's doing.
-            session.rollback()
-            error = failure
-        except sa.exc.DBAPIError as failure:
-            # A deadlock, a lost connection, a busy SQLite, a schema behind the code during
-            # a deploy: none is the payload's fault, so GitHub is asked to send it again.
-            session.rollback()
-            error = failure
-    assert error is not None
-    if isinstance(error, sa.exc.IntegrityError):
-        return _failed(session, event, delivery_id, payload, error)
-    log.warning(
-        "delivery %s (%s) not applied, database unavailable: %s",
-        delivery_id,
-        event,
-        type(error).__name__,
-    )
-    return reply(
-        503, delivery=delivery_id, outcome="retry", error="database unavailable; redeliver"
-    )
+
+    def attempt(session: Session) -> Answer:
+        seen = session.get(Delivery, delivery_id)
+        if seen is not None and seen.outcome not in ("failed", "deferred"):
+            return reply(200, delivery=delivery_id, outcome="duplicate")
+        if seen is not None and seen.outcome == "deferred" and not replay:
+            return reply(202, delivery=delivery_id, outcome="deferred")
+        if seen is None and digest is not None and _applied_before(session, digest):
+            log.warning("delivery %s replays a body already applied; ignored", delivery_id)
+            return reply(200, delivery=delivery_id, outcome="replay")
+        return _apply_once(
+            session,
+            settings,
+            seen,
+            event=event,
+            delivery_id=delivery_id,
+            payload=payload,
+            digest=digest,
+        )
+
+    try:
+        # A race (a unique key inserted by a concurrent delivery) resolves on the next try.
+        return db.writing(session, attempt, attempts=ATTEMPTS)
+    except (sa.exc.DataError, sa.exc.IntegrityError) as failure:
+        # A value the schema cannot hold, or a refusal that persists: the payload's doing.
+        return _failed(session, event, delivery_id, payload, failure)
+    except (db.Busy, sa.exc.DBAPIError) as error:
+        # A deadlock, a lost connection, a busy database, a schema behind the code during
+        # a deploy: none is the payload's fault, so GitHub is asked to send it again.
+        log.warning(
+            "delivery %s (%s) not applied, database unavailable: %s",
+            delivery_id,
+            event,
+            type(error).__name__,
+        )
+        return reply(
+            503, delivery=delivery_id, outcome="retry", error="database unavailable; redeliver"
+        )
 
 
 def _apply_once(
@@ -185,16 +170,18 @@ def _failed(
     action = action[:64] if isinstance(action, str) and action.isprintable() else None
     reason = str(error) if isinstance(error, PayloadError) else type(error).__name__
     log.warning("delivery %s (%s.%s) not applied: %s", delivery_id, event, action, reason)
-    try:
+
+    def record(session: Session) -> None:
         delivery = session.get(Delivery, delivery_id) or Delivery(
             delivery_id=delivery_id, event=event, received_at=utcnow()
         )
         delivery.action, delivery.outcome, delivery.error = action, "failed", reason[:500]
         delivery.processed_at, delivery.payload = utcnow(), None
         session.add(delivery)
-        session.commit()
-    except sa.exc.SQLAlchemyError:
-        session.rollback()  # the record of a failure is a courtesy; the answer says it all
+
+    # The record of a failure is a courtesy; the answer says it all.
+    with contextlib.suppress(db.Busy, sa.exc.SQLAlchemyError):
+        db.writing(session, record)
     return reply(
         422, delivery=delivery_id, outcome="failed", error=f"payload not understood: {reason[:200]}"
     )

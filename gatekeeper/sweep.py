@@ -205,6 +205,7 @@ def _reconcile_in(
 ) -> None:
     """The mentee's open pull requests that ``installation_id`` covers, read and re-decided."""
     report.mentees += 1
+    session.commit()  # no transaction stays open while GitHub answers (on SQLite: the lock)
     try:
         found = _found(
             session, mentorship, installation_id, github=github, searches=searches, report=report
@@ -213,7 +214,6 @@ def _reconcile_in(
         report.failures.append(f"{mentorship.mentee_display}: {error}")
         return
     targets: dict[tuple[str, int], datetime | None] = {}
-    session.commit()
 
     def covered(repo: str) -> bool:
         # Search finds the mentee's pull requests in every public repository: each is this
@@ -465,6 +465,7 @@ def _redeliver_failed(
         now - REDELIVERY_WINDOW,
         (last.finished_at - timedelta(hours=1)) if last else now - REDELIVERY_WINDOW,
     )
+    session.commit()  # no transaction stays open while GitHub answers
     try:
         failed = github.failed_deliveries(since=since)
     except GitHubUnavailable as error:
@@ -541,6 +542,7 @@ def _installations(session: Session, github: GitHubApp, report: Report) -> list[
         .where(col(Repository.installation_id).is_not(None))
         .distinct()
     ).all()
+    session.commit()  # no transaction stays open while GitHub answers
     if known:
         return sorted(i for i in known if i is not None)
     try:

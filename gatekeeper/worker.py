@@ -98,16 +98,16 @@ class Worker:
             return False
         with self.app.app_context(), Session(self.engine, expire_on_commit=False) as session:
             try:
-                return self._step(session)
-            except sa.exc.DBAPIError as error:
+                # Its transactions wait their turn to write; one the database refused for the
+                # moment is run again from the start (the claims make that safe).
+                return db.writing(session, self._step)
+            except db.Busy:
+                log.warning("worker step found the database busy; trying again shortly")
+                return False
+            except sa.exc.DBAPIError:
                 session.rollback()
-                if not db.is_transient(error):
-                    log.exception("worker step failed on the database")
-                    return False
-                # Another worker or a delivery changed the same rows: try again shortly.
-                log.info("worker step met a concurrent change, retrying: %s", type(error).__name__)
-                time.sleep(0.05)
-                return True
+                log.exception("worker step failed on the database")
+                return False
             except Exception:
                 session.rollback()
                 log.exception("worker step failed; its work is retried once its claim ends")

@@ -476,6 +476,9 @@ class FakeGitHub:
         # or, for a live server, ``requests.post(url, data=body, headers=headers).status_code``.
         self.hook_target: Callable[[dict[str, str], bytes], int] | None = None
         self.hook_secret = ""  # signs what is sent to hook_target
+        # Called with each request's method and path before it is answered (in the server's
+        # thread), to see what the app's side was doing when it asked GitHub.
+        self.on_request: Callable[[str, str], None] | None = None
         self._user(self.bot_login)
 
     # ------------------------------------------------------------------ server
@@ -1153,6 +1156,8 @@ class FakeGitHub:
         request = Request(environ)
         api = request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
         path = request.path.removeprefix(API_PREFIX) if api else request.path
+        if self.on_request is not None:
+            self.on_request(request.method, path)
         # Waited out before taking the lock, so concurrent requests wait side by side.
         self._stopping.wait(self._latency.of(request.method, path))
         fault = self._take_fault(request.method, path)
