@@ -404,7 +404,7 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
     # A private pull request the user may not see is answered as unknown, not as a refusal.
     if pull is None or not may_see_pull(session, pull, user=g.user):
         abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
-    refusal = approvals.approval_refusal(session, pull, login=g.user.login)
+    refusal = approvals.approval_refusal(session, pull, login=g.user.login, user_id=g.user.id)
     if refusal is not None and refusal.startswith(("only mentors", "authors")):
         abort(403, description=f"You cannot approve this pull request: {refusal}.")
     form = ApproveForm()
@@ -428,6 +428,7 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
         session,
         locked,
         login=g.user.display,
+        user_id=g.user.id,
         source="dashboard",
         settings=settings,
         now=now(),

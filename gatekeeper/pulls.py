@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import db, gate
+from gatekeeper import db, gate, people
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.models import Mentorship, PullHead, PullRequest, Repository, Review
@@ -52,6 +53,15 @@ def remember_installation(
         row.private = row.private if private is None else private
         session.add(row)
     return row
+
+
+def any_installation(session: Session) -> int | None:
+    """An installation of the App Gatekeeper knows of (any will do for a public read)."""
+    return session.exec(
+        select(Repository.installation_id)
+        .where(col(Repository.installation_id).is_not(None))
+        .order_by(col(Repository.full_name))
+    ).first()
 
 
 def installation_of(session: Session, *, repo: str) -> int | None:
@@ -101,8 +111,11 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
     """Store a snapshot of a pull request unless the stored one is newer (GitHub's updated_at).
 
     The row is locked first (created if new, without failing when another delivery creates
-    it at the same moment), so the comparison and the write see the same row.
+    it at the same moment), so the comparison and the write see the same row. The people it
+    names are learned first (``people.learn``), so a renamed author is followed.
     """
+    for person in info.people:
+        people.learn(session, person, at=info.updated_at or now)
     db.insert_missing(
         session,
         PullRequest,
@@ -113,6 +126,7 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
             "first_seen_at": now,
             "author": info.author,
             "author_display": info.author_display,
+            "author_id": info.author_id,
         },
         ["repo", "number"],
     )
@@ -129,6 +143,7 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
     if pull.head_sha != info.head_sha:
         touch_commit(session, repo=pull.repo, head_sha=pull.head_sha)  # it may lose a waiter
     pull.author, pull.author_display = info.author, info.author_display
+    pull.author_id = info.author_id or pull.author_id
     pull.title, pull.url, pull.base_ref = info.title, info.url, info.base_ref
     pull.head_sha, pull.state = info.head_sha, info.state
     pull.merged, pull.merged_at = info.merged, info.merged_at
@@ -178,6 +193,7 @@ def upsert_review(
 ) -> Review:
     """Store or update a review by its GitHub id. A dismissal is final, whatever arrives later."""
     assert pull.id is not None, "store the pull request before its reviews"
+    people.learn(session, info.person, at=info.submitted_at or now)
     db.insert_missing(
         session,
         Review,
@@ -187,6 +203,7 @@ def upsert_review(
             "source": "review",
             "reviewer": info.reviewer,
             "reviewer_display": info.reviewer_display,
+            "reviewer_id": info.reviewer_id,
             "state": info.state,
             "commit_id": info.commit_id,
             "submitted_at": info.submitted_at or now,
@@ -203,6 +220,7 @@ def upsert_review(
     if review.state != gate.DISMISSED:
         review.state = info.state
         review.commit_id = info.commit_id or review.commit_id
+    review.reviewer_id = review.reviewer_id or info.reviewer_id  # stored before ids were
     session.add(review)
     return review
 
@@ -213,6 +231,7 @@ def add_approval(
     pull: PullRequest,
     mentor: str,
     mentor_display: str,
+    mentor_id: int,
     source: str,
     now: datetime,
     github_id: int | None = None,
@@ -229,6 +248,7 @@ def add_approval(
         "source": source,
         "reviewer": mentor,
         "reviewer_display": mentor_display,
+        "reviewer_id": mentor_id,
         "state": gate.APPROVED,
         "commit_id": commit_id or pull.head_sha,
         "submitted_at": now,
@@ -274,6 +294,7 @@ def signals(reviews: Iterable[Review]) -> list[gate.Signal]:
             submitted_at=r.submitted_at,
             source=r.source,
             key=r.id or 0,
+            reviewer_id=r.reviewer_id,
         )
         for r in reviews
     ]
@@ -301,6 +322,7 @@ def gate_pull(pull: PullRequest) -> gate.Pull:
         head_sha=pull.head_sha,
         state=pull.state,
         merged=pull.merged,
+        author_id=pull.author_id,
     )
 
 
@@ -320,24 +342,28 @@ def terms_of(session: Session, mentorship: Mentorship) -> gate.Terms:
         id=mentorship.id,
         mentor_display=tuple(a.mentor_display for a in assignments),
         mentee_display=mentorship.mentee_display,
+        mentee_id=mentorship.mentee_id,
+        mentor_ids={a.mentor_id: a.mentor for a in assignments if a.mentor_id is not None},
     )
 
 
-def latest_terms(session: Session, *, login: str) -> gate.Terms | None:
-    """The terms of ``login``'s open (else most recent) mentorship, if they ever had one."""
-    try:
-        mentorship = lifecycle.latest_mentorship(session, mentee=login)
-    except lifecycle.MentorshipError:
-        return None
-    return terms_of(session, mentorship)
+def latest_terms(session: Session, *, login: str, account_id: int | None) -> gate.Terms | None:
+    """The terms of the account's open (else most recent) mentorship, if it ever had one."""
+    mentorship = lifecycle.latest_mentorship_of(session, account_id=account_id, login=login)
+    return terms_of(session, mentorship) if mentorship is not None else None
 
 
-def open_pulls_of(session: Session, *, author: str) -> list[PullRequest]:
-    """Stored open pull requests by ``author``."""
+def open_pulls_of(
+    session: Session, *, author: str, author_id: int | None = None
+) -> list[PullRequest]:
+    """Stored open pull requests by the account ``author_id`` or under the login ``author``."""
+    by_author = col(PullRequest.author) == author.lower()
+    if author_id is not None:
+        by_author = sa.or_(by_author, col(PullRequest.author_id) == author_id)
     return list(
         session.exec(
             select(PullRequest)
-            .where(PullRequest.author == author.lower())
+            .where(by_author)
             .where(PullRequest.state == "open")
             .order_by(col(PullRequest.id))
         )

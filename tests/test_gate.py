@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,6 +27,11 @@ HEAD = "a" * 40
 OLD = "b" * 40
 
 
+def uid(login: str) -> int:
+    """Each login's account id in these tests (a renamed or taken-over login gets others)."""
+    return sum(ord(c) * 31**i for i, c in enumerate(login)) % 1_000_000 + 1
+
+
 def terms(**changes) -> Terms:
     values = dict(
         mentee="mpage",
@@ -36,18 +42,22 @@ def terms(**changes) -> Terms:
         mentor_display=("colesbury", "vstinner"),
     )
     values.update(changes)
+    values.setdefault("mentee_id", uid(values["mentee"]))
+    values.setdefault("mentor_ids", {uid(m): m for m in values["mentors"]})
     return Terms(**values)
 
 
 def pull(**changes) -> Pull:
     values = dict(repo="python/cpython", number=7, author="mpage", head_sha=HEAD)
     values.update(changes)
+    values.setdefault("author_id", uid(values["author"]))
     return Pull(**values)
 
 
 def review(
     reviewer: str, state: str = "APPROVED", commit: str = HEAD, minutes: int = 0, **extra
 ) -> Signal:
+    extra.setdefault("reviewer_id", uid(reviewer))
     return Signal(
         reviewer=reviewer,
         state=state,
@@ -275,7 +285,7 @@ signal_lists = st.lists(
         commit_id=commits,
         submitted_at=st.integers(0, 10_000).map(lambda s: START + timedelta(seconds=s)),
         key=st.integers(0, 1_000_000),
-    ),
+    ).map(lambda s: dataclasses.replace(s, reviewer_id=uid(s.reviewer))),
     max_size=12,
     unique_by=lambda s: s.key,
 )
@@ -304,6 +314,7 @@ def test_signals_after_the_moment_do_not_count():
         state="APPROVED",
         commit_id=HEAD,
         submitted_at=NOW + timedelta(minutes=1),
+        reviewer_id=uid("colesbury"),
     )
     assert evaluate(pull(), terms(), [late], NOW).waiting
     assert evaluate(pull(), terms(), [late], NOW + timedelta(minutes=1)).conclusion == SUCCESS
@@ -323,7 +334,9 @@ def test_the_pages_verdicts_agree_with_evaluate(signals, keep_stale, at):
 
 def test_an_approval_after_the_merge_is_shown_as_not_counting():
     """A bypassed pull request's page does not call a post-merge approval one that counts."""
-    late = Signal("colesbury", "APPROVED", HEAD, NOW + timedelta(minutes=1), key=1)
+    late = Signal(
+        "colesbury", "APPROVED", HEAD, NOW + timedelta(minutes=1), key=1, reviewer_id=uid("colesbury")
+    )
     [verdict] = signal_verdicts(pull(merged=True, state="closed"), terms(), [late], NOW)
     assert (verdict.counts, verdict.why) == (False, "given after the merge")
 
