@@ -71,7 +71,9 @@ def learn(
         account = session.get(Account, person.id, populate_existing=True)
         assert account is not None
         _bind(session, person)
-    if (account.login, account.display) != (person.login, person.display) and at >= account.seen_at:
+    # At GitHub's precision (whole seconds): what Gatekeeper stamps itself has microseconds.
+    newer = at >= account.seen_at.replace(microsecond=0)
+    if (account.login, account.display) != (person.login, person.display) and newer:
         _rename(session, account, person, at=at)
     if person.login in set(maintainers):
         _bind_maintainer(session, person, at=at)

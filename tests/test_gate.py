@@ -335,7 +335,12 @@ def test_the_pages_verdicts_agree_with_evaluate(signals, keep_stale, at):
 def test_an_approval_after_the_merge_is_shown_as_not_counting():
     """A bypassed pull request's page does not call a post-merge approval one that counts."""
     late = Signal(
-        "colesbury", "APPROVED", HEAD, NOW + timedelta(minutes=1), key=1, reviewer_id=uid("colesbury")
+        "colesbury",
+        "APPROVED",
+        HEAD,
+        NOW + timedelta(minutes=1),
+        key=1,
+        reviewer_id=uid("colesbury"),
     )
     [verdict] = signal_verdicts(pull(merged=True, state="closed"), terms(), [late], NOW)
     assert (verdict.counts, verdict.why) == (False, "given after the merge")
