@@ -11,10 +11,11 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from gatekeeper import gate
+from gatekeeper import gate, people
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of, reevaluate
+from gatekeeper.events import Person
 from gatekeeper.models import PullRequest
 
 
@@ -54,8 +55,12 @@ def approve(
     """Record a mentor's approval (on ``commit_id``, else the current head) and re-evaluate.
 
     ``given_at`` is when the mentor gave it (a comment's creation), if not ``now``.
-    Returns why not, if refused.
+    Returns why not, if refused. Whoever approves is learned first (``people.learn``): the
+    sender of a signed event or a signed-in account says who they are.
     """
+    if user_id is not None:
+        account = Person(user_id, login.lower(), login)
+        people.learn(session, account, at=given_at or now, maintainers=settings.maintainers)
     reevaluate(session, pull, settings=settings, now=now)  # the stored gate may be out of date
     refusal = approval_refusal(session, pull, login=login, user_id=user_id)
     if refusal is not None or user_id is None:
