@@ -163,6 +163,7 @@ class Envelope:
     repo_private: bool | None = None
     sender_id: int | None = None
     sender_display: str | None = None
+    repo_id: int | None = None  # GitHub's ``repository.id``: the same through renames
 
     @property
     def sender_account(self) -> Person | None:
@@ -197,6 +198,7 @@ def envelope(event: str, payload: Mapping[str, Any]) -> Envelope:
         repo_private=_boolean(repository, "private", "repository") if repository else None,
         sender_id=_integer(sender, "id", "sender", optional=True) if sender else None,
         sender_display=login,
+        repo_id=_integer(repository, "id", "repository", optional=True) if repository else None,
     )
 
 
@@ -249,6 +251,7 @@ class PullInfo:
     author_id: int | None = None  # None only where a caller built it without one
     merged_by_id: int | None = None
     merged_by_display: str | None = None
+    repo_id: int | None = None  # ``base.repo.id``: the repository whatever its name now
 
     @property
     def people(self) -> tuple[Person, ...]:
@@ -265,9 +268,8 @@ def pull_info(data: Any) -> PullInfo:
     """Parse a pull request object (webhook ``pull_request`` or REST answer)."""
     where = "pull_request"
     base = _object(data, "base", where)
-    full_name = _required_text(
-        _object(base, "repo", "pull_request.base"), "full_name", "base.repo", pattern=REPOSITORY
-    )
+    base_repo = _object(base, "repo", "pull_request.base")
+    full_name = _required_text(base_repo, "full_name", "base.repo", pattern=REPOSITORY)
     author = person(data, "user", where)
     merger = person(data, "merged_by", where) if data.get("merged_by") is not None else None
     state = _text(data, "state", where, optional=True, limit=16) or "open"
@@ -293,6 +295,7 @@ def pull_info(data: Any) -> PullInfo:
         updated_at=_time(data, "updated_at", where),
         merged_by_id=merger.id if merger else None,
         merged_by_display=merger.display if merger else None,
+        repo_id=_integer(base_repo, "id", "base.repo", optional=True),
     )
 
 
@@ -440,10 +443,41 @@ def comment_info(payload: Mapping[str, Any]) -> CommentInfo:
     )
 
 
-def merge_group_head(payload: Mapping[str, Any]) -> str:
-    """The commit a merge queue asks the check for."""
+# GitHub names a group's branch after the pull request it adds to the queue and the commit
+# the group is built on (its ``base_sha``: the base branch's tip, or the group ahead of it).
+QUEUE_REF = re.compile(
+    r"refs/heads/gh-readonly-queue/(?P<base>.+)/pr-(?P<number>[1-9][0-9]{0,8})-(?P<parent>"
+    + SHA.pattern
+    + ")"
+)
+BRANCH_REF = "refs/heads/"
+
+
+@dataclasses.dataclass(frozen=True)
+class MergeGroupInfo:
+    """A merge queue's group: its commit, its branch, and the pull request it adds."""
+
+    head_sha: str
+    head_ref: str
+    base_ref: str  # the branch it merges into, without ``refs/heads/``
+    number: int | None  # None when its ref does not name a pull request for that branch
+    reason: str | None  # why it was destroyed: merged, invalidated or dequeued
+
+
+def merge_group_info(payload: Mapping[str, Any]) -> MergeGroupInfo:
+    """Parse a ``merge_group`` event."""
     group = _object(payload, "merge_group", "payload")
-    return _required_text(group, "head_sha", "merge_group", pattern=SHA)
+    head_ref = _required_text(group, "head_ref", "merge_group", limit=255)
+    base_ref = _required_text(group, "base_ref", "merge_group", limit=255).removeprefix(BRANCH_REF)
+    queued = QUEUE_REF.fullmatch(head_ref)
+    return MergeGroupInfo(
+        head_sha=_required_text(group, "head_sha", "merge_group", pattern=SHA),
+        head_ref=head_ref,
+        base_ref=base_ref,
+        # A ref whose branch is not the group's base is not one GitHub made: no pull request.
+        number=int(queued["number"]) if queued and queued["base"] == base_ref else None,
+        reason=_text(payload, "reason", "payload", optional=True, limit=32),
+    )
 
 
 def installation_id(payload: Mapping[str, Any]) -> int:
@@ -451,14 +485,32 @@ def installation_id(payload: Mapping[str, Any]) -> int:
     return _required_integer(_object(payload, "installation", "payload"), "id", "installation")
 
 
-def installation_repositories(payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+@dataclasses.dataclass(frozen=True)
+class RepositoryRef:
+    """A repository as an ``installation*`` event lists it (name as GitHub shows it)."""
+
+    full_name: str
+    github_id: int | None
+    private: bool | None
+
+
+def installation_repositories(
+    payload: Mapping[str, Any],
+) -> tuple[list[RepositoryRef], list[RepositoryRef]]:
     """Repositories added and removed by an ``installation``/``installation_repositories`` event."""
     added = _list(payload, "repositories_added", "payload") or _list(
         payload, "repositories", "payload"
     )
     removed = _list(payload, "repositories_removed", "payload")
 
-    def names(items: list[Any], where: str) -> list[str]:
-        return [_required_text(r, "full_name", where, pattern=REPOSITORY) for r in items]
+    def refs(items: list[Any], where: str) -> list[RepositoryRef]:
+        return [
+            RepositoryRef(
+                full_name=_required_text(r, "full_name", where, pattern=REPOSITORY),
+                github_id=_integer(r, "id", where, optional=True),
+                private=_boolean(r, "private", where),
+            )
+            for r in items
+        ]
 
-    return names(added, "repositories[]"), names(removed, "repositories_removed[]")
+    return refs(added, "repositories[]"), refs(removed, "repositories_removed[]")

@@ -48,6 +48,7 @@ class Pull:
     state: str = "open"
     merged: bool = False
     author_id: int | None = None
+    repo_id: int | None = None  # GitHub's repository id: the same through renames
 
     def is_author(self, person_id: int | None, login: str) -> bool:
         """Whether the account ``person_id`` (``login``) wrote this pull request (fail closed:
@@ -65,6 +66,8 @@ class Terms:
     ends_at: datetime
     ended_at: datetime | None = None
     repositories: frozenset[str] = frozenset()
+    # The scope's entries whose GitHub id is known, as (name, id) pairs.
+    repository_ids: frozenset[tuple[str, int]] = frozenset()
     approvals_required: int = 1
     dismiss_stale_approvals: bool = True
     gate_approved_prs: bool = False
@@ -82,9 +85,22 @@ class Terms:
             at, started_at=self.started_at, ends_at=self.ends_at, ended_at=self.ended_at
         )
 
-    def covers(self, repo: str) -> bool:
-        """Whether the gate applies in ``repo`` (an empty scope means everywhere)."""
-        return not self.repositories or repo in self.repositories
+    def covers(self, repo: str, repo_id: int | None = None) -> bool:
+        """Whether the gate applies in ``repo`` (an empty scope means everywhere).
+
+        A scope entry whose id is known matches that repository under any name (renamed or
+        transferred) and nothing else under its old name. An entry whose id is not known yet
+        matches by name, which is safe: every payload and answer carries the id, and seeing
+        a name with an id resolves the entries of that name, so a name still unresolved has
+        never been seen under any id (let alone another one). A pull request whose id is
+        unknown (stored before ids were kept) is matched by name as it always was.
+        """
+        if not self.repositories:
+            return True
+        resolved = dict(self.repository_ids)
+        if repo_id is not None and repo_id in resolved.values():
+            return True
+        return repo in self.repositories and (repo not in resolved or repo_id is None)
 
     @property
     def end(self) -> datetime:
@@ -188,7 +204,11 @@ def evaluate(
     ordered = sorted((s for s in signals if _seconds(s) <= now), key=signal_order)
     if mentorship is not None and not mentorship.is_mentee(pr.author_id, pr.author):
         mentorship = None  # the login's former holder's mentorship: not this author's
-    if mentorship is not None and mentorship.is_active(now) and mentorship.covers(pr.repo):
+    if (
+        mentorship is not None
+        and mentorship.is_active(now)
+        and mentorship.covers(pr.repo, pr.repo_id)
+    ):
         return _mentee_gate(pr, mentorship, ordered, reason="is under mentorship")
     for terms in sorted(reviewer_mentorships, key=lambda t: t.mentee):
         if (
@@ -196,11 +216,15 @@ def evaluate(
             and terms.mentee_id is not None
             and not terms.is_mentee(pr.author_id, pr.author)
             and terms.is_active(now)
-            and terms.covers(pr.repo)
+            and terms.covers(pr.repo, pr.repo_id)
             and _standing_approvers(ordered, pr, {terms.mentee_id}, stale_ok=True)
         ):
             return _mentee_gate(pr, terms, ordered, reason="approved this pull request")
-    if mentorship is not None and not mentorship.covers(pr.repo) and mentorship.is_active(now):
+    if (
+        mentorship is not None
+        and not mentorship.covers(pr.repo, pr.repo_id)
+        and mentorship.is_active(now)
+    ):
         scope = ", ".join(sorted(mentorship.repositories))
         return Decision(
             SUCCESS,
@@ -209,7 +233,7 @@ def evaluate(
             "scope, so no approval is needed.",
             "not_required",
         )
-    if mentorship is not None and mentorship.covers(pr.repo) and now >= mentorship.end:
+    if mentorship is not None and mentorship.covers(pr.repo, pr.repo_id) and now >= mentorship.end:
         return Decision(
             SUCCESS,
             "Mentorship ended",
@@ -460,16 +484,67 @@ def combine(verdicts: Sequence[PullVerdict]) -> CommitVerdict:
     )
 
 
-def merge_group_verdict() -> CommitVerdict:
-    """A merge queue's commit: GitHub lets a pull request into the queue only once its own
-    required checks (ours among them) passed, so the group's commit passes."""
-    return CommitVerdict(
-        SUCCESS,
-        "Merge queue",
-        "Every pull request in this merge group passed its own gate.",
-        lead=0,
-        numbers=(),
+def merge_group_verdict(
+    *, number: int | None, carried: PullVerdict | None, base: str, carried_base: str = ""
+) -> CommitVerdict:
+    """A merge queue's commit: the gate of the one pull request its group adds to the queue.
+
+    The groups ahead carry the pull requests ahead, each checked on its own group, so this
+    group passes only while pull request ``number`` passes now; an approval withdrawn after
+    it joined the queue fails it. What Gatekeeper cannot tell fails closed: a ref naming no
+    pull request, a pull request not read yet (``carried`` None), or one it knows as
+    targeting another branch (``carried_base``, "" when unknown) than the group merges into.
+    """
+    if number is None:
+        return _group(
+            ACTION_REQUIRED,
+            "Merge queue: which pull request is unknown",
+            "This merge group's branch does not name the pull request it adds to the queue, "
+            "so Gatekeeper cannot check that pull request's gate and does not let it merge.",
+            lead=0,
+        )
+    if carried is None:
+        return _group(
+            ACTION_REQUIRED,
+            f"Merge queue: #{number} not read yet",
+            f"Gatekeeper has not seen #{number} before and is reading it from GitHub; this "
+            "merge group waits until that pull request's gate is known.",
+            lead=number,
+        )
+    if carried_base and carried_base != base:
+        return _group(
+            ACTION_REQUIRED,
+            f"Merge queue: #{number} targets {carried_base}",
+            f"This merge group merges #{number} into `{base}`, but Gatekeeper knows it as a "
+            f"pull request into `{carried_base}`; it is read again from GitHub, and the group "
+            "waits until the two agree.",
+            lead=number,
+        )
+    preface = (
+        f"This merge group adds #{number} by @{carried.author} to `{base}`. Its check is "
+        f"#{number}'s own gate as it stands now: {carried.title}."
     )
+    if carried.waiting:
+        return _group(
+            ACTION_REQUIRED,
+            f"Merge queue: #{number} waits ({carried.title})",
+            f"{preface}\n\nThe queue must not merge it until a mentor approves #{number} "
+            "itself (a review, its own check's button, a comment or its page); the group's "
+            "check then passes.",
+            lead=number,
+        )
+    return _group(
+        SUCCESS,
+        f"Merge queue: #{number} passes ({carried.title})",
+        f"{preface}\n\nShould that change while #{number} is in the queue (an approval "
+        "withdrawn), this check fails and the queue drops it.",
+        lead=number,
+    )
+
+
+def _group(conclusion: str, title: str, summary: str, *, lead: int) -> CommitVerdict:
+    # No pull request has a group's commit as its head: ``numbers`` is empty.
+    return CommitVerdict(conclusion, title, summary, lead=lead, numbers=())
 
 
 # ---------------------------------------------------------------- why each signal counts

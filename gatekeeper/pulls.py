@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import db, gate, people
+from gatekeeper import db, gate, people, repositories
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.models import Mentorship, PullHead, PullRequest, Repository, Review
@@ -22,37 +22,17 @@ def remember_installation(
     display: str | None = None,
     installation_id: int | None,
     private: bool | None = None,
+    github_id: int | None = None,
 ) -> Repository:
-    """Record which installation covers ``repo`` (None once the App is removed from it).
-
-    An event naming the repository means it exists again for the App, if it was gone.
-    ``private`` is the payload's ``repository.private``; None (not said) keeps what is stored.
-    """
-    row = session.get(Repository, repo.lower())
-    if row is None:  # first seen (created without failing if another delivery races us)
-        db.insert_missing(
-            session,
-            Repository,
-            {
-                "full_name": repo.lower(),
-                "display_name": display or repo,
-                "installation_id": installation_id,
-                "private": bool(private),
-            },
-            ["full_name"],
-        )
-        row = session.get(Repository, repo.lower(), populate_existing=True)
-        assert row is not None
-    if (
-        (row.installation_id, row.gone_at) != (installation_id, None)
-        or (display and row.display_name != display)
-        or (private is not None and row.private != private)
-    ):
-        row.installation_id, row.gone_at = installation_id, None
-        row.display_name = display or row.display_name
-        row.private = row.private if private is None else private
-        session.add(row)
-    return row
+    """Record which installation covers ``repo`` (see :func:`repositories.remember`)."""
+    return repositories.remember(
+        session,
+        repo=repo,
+        display=display,
+        installation_id=installation_id,
+        private=private,
+        github_id=github_id,
+    )
 
 
 def any_installation(session: Session) -> int | None:
@@ -111,11 +91,18 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
     """Store a snapshot of a pull request unless the stored one is newer (GitHub's updated_at).
 
     The row is locked first (created if new, without failing when another delivery creates
-    it at the same moment), so the comparison and the write see the same row. The people it
-    names are learned first (``people.learn``), so a renamed author is followed.
+    it at the same moment), so the comparison and the write see the same row. A repository
+    known by its id under another name is followed there first (renamed or transferred), and
+    so are the people it names (``people.learn``): a renamed author is followed.
     """
     for person in info.people:
         people.learn(session, person, at=info.updated_at or now)
+    repositories.observe(
+        session,
+        github_id=info.repo_id,
+        repo=info.repo,
+        display=info.repo_display,
+    )
     db.insert_missing(
         session,
         PullRequest,
@@ -127,6 +114,7 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
             "author": info.author,
             "author_display": info.author_display,
             "author_id": info.author_id,
+            "repo_id": info.repo_id,
         },
         ["repo", "number"],
     )
@@ -146,6 +134,7 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
     pull.author_id = info.author_id or pull.author_id
     pull.title, pull.url, pull.base_ref = info.title, info.url, info.base_ref
     pull.head_sha, pull.state = info.head_sha, info.state
+    pull.repo_id = info.repo_id or pull.repo_id
     pull.merged, pull.merged_at = info.merged, info.merged_at
     # Review payloads carry a trimmed pull request: what they lack is unknown, not false.
     if info.draft is not None:
@@ -323,6 +312,7 @@ def gate_pull(pull: PullRequest) -> gate.Pull:
         state=pull.state,
         merged=pull.merged,
         author_id=pull.author_id,
+        repo_id=pull.repo_id,
     )
 
 
@@ -336,6 +326,7 @@ def terms_of(session: Session, mentorship: Mentorship) -> gate.Terms:
         ends_at=mentorship.ends_at,
         ended_at=mentorship.ended_at,
         repositories=frozenset(mentorship.repositories),
+        repository_ids=frozenset(mentorship.repository_ids.items()),
         approvals_required=mentorship.approvals_required,
         dismiss_stale_approvals=mentorship.dismiss_stale_approvals,
         gate_approved_prs=mentorship.gate_approved_prs,

@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fakegithub import default_user_id
+from fakegithub import default_repo_id, default_user_id
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
 _delivery_ids = itertools.count(1)
@@ -43,9 +43,10 @@ def _user(
     user["type"] = user_type
 
 
-def _repository(repo: dict[str, Any], full_name: str) -> None:
+def _repository(repo: dict[str, Any], full_name: str, repo_id: int | None = None) -> None:
     owner, name = full_name.split("/")
     repo["full_name"], repo["name"] = full_name, name
+    repo["id"] = repo_id or default_repo_id(full_name)
     if "owner" in repo:
         _user(repo["owner"], owner, user_type="Organization")
 
@@ -53,14 +54,20 @@ def _repository(repo: dict[str, Any], full_name: str) -> None:
 class Events:
     """Builds payloads for one repository and installation."""
 
-    def __init__(self, *, repo: str = "python/cpython", installation_id: int = 1) -> None:
+    def __init__(
+        self, *, repo: str = "python/cpython", installation_id: int = 1, repo_id: int | None = None
+    ) -> None:
+        """``repo_id`` is the repository's GitHub id in every payload: by default the one the
+        fake GitHub gives a repository of that name (``default_repo_id``); give the old one
+        to speak of a repository renamed or transferred since."""
         self.repo = repo
         self.installation_id = installation_id
+        self.repo_id = repo_id or default_repo_id(repo)
 
     def _envelope(
         self, payload: dict[str, Any], sender: str, sender_id: int | None = None
     ) -> dict[str, Any]:
-        _repository(payload["repository"], self.repo)
+        _repository(payload["repository"], self.repo, self.repo_id)
         kind = "Bot" if sender.endswith("[bot]") else "User"
         _user(payload["sender"], sender, user_type=kind, user_id=sender_id)
         payload["installation"] = {"id": self.installation_id, "node_id": "MDIz"}
@@ -83,8 +90,9 @@ class Events:
         _user(pr["user"], author, user_id=author_id)
         pr["head"]["sha"] = head_sha
         pr["head"]["ref"] = f"{author}/change-{number}"
-        _repository(pr["base"]["repo"], self.repo)
-        _repository(pr["head"]["repo"], fork or self.repo)
+        _repository(pr["base"]["repo"], self.repo, self.repo_id)
+        pr["base"]["ref"] = "main"  # the fake GitHub's default branch (the examples': master)
+        _repository(pr["head"]["repo"], fork or self.repo, None if fork else self.repo_id)
 
     def pull_request(
         self,
@@ -232,10 +240,33 @@ class Events:
             suite["pull_requests"].append(pr)
         return self._envelope(payload, sender)
 
-    def merge_group(self, *, head_sha: str, sender: str = "mpage") -> dict[str, Any]:
-        """A ``merge_group`` checks_requested event."""
+    def merge_group(
+        self,
+        action: str = "checks_requested",
+        *,
+        head_sha: str,
+        number: int | None = None,
+        base: str = "main",
+        parent_sha: str = "b" * 40,
+        reason: str = "merged",
+        sender: str = "mpage",
+    ) -> dict[str, Any]:
+        """A ``merge_group`` event for the group adding PR ``number`` to ``base``'s queue.
+
+        GitHub's branch for it is ``gh-readonly-queue/<base>/pr-<number>-<parent_sha>``, the
+        parent being the commit the group is built on (its ``base_sha``). Without ``number``
+        the example's own ref is kept. The examples have no ``destroyed``: it is the same
+        group with a ``reason`` (merged, invalidated or dequeued), as GitHub's schema has it.
+        """
         payload = example("merge_group", "checks_requested")
-        payload["merge_group"]["head_sha"] = head_sha
+        payload["action"] = action
+        group = payload["merge_group"]
+        group["head_sha"] = group["head_commit"]["id"] = head_sha
+        if number is not None:
+            group["head_ref"] = f"refs/heads/gh-readonly-queue/{base}/pr-{number}-{parent_sha}"
+            group["base_ref"], group["base_sha"] = f"refs/heads/{base}", parent_sha
+        if action == "destroyed":
+            payload["reason"] = reason
         return self._envelope(payload, sender)
 
     def installation(
@@ -244,7 +275,7 @@ class Events:
         """An ``installation`` event covering ``repos``."""
         payload = example("installation", action)
         payload["installation"]["id"] = self.installation_id
-        payload["repositories"] = [{"full_name": r, "name": r.split("/")[1]} for r in repos]
+        payload["repositories"] = [_listed(r) for r in repos]
         _user(payload["sender"], sender)
         return payload
 
@@ -254,11 +285,18 @@ class Events:
         """An ``installation_repositories`` event."""
         payload = example("installation_repositories", action)
         payload["installation"]["id"] = self.installation_id
-        payload["repositories_added"] = [{"full_name": r, "name": r.split("/")[1]} for r in added]
-        payload["repositories_removed"] = [
-            {"full_name": r, "name": r.split("/")[1]} for r in removed
-        ]
+        payload["repositories_added"] = [_listed(r) for r in added]
+        payload["repositories_removed"] = [_listed(r) for r in removed]
         return payload
+
+
+def _listed(full_name: str) -> dict[str, Any]:
+    """A repository as ``installation*`` events list it (``private`` left out: not said)."""
+    return {
+        "id": default_repo_id(full_name),
+        "full_name": full_name,
+        "name": full_name.split("/")[1],
+    }
 
 
 def signed(secret: str, body: bytes) -> str:

@@ -1,7 +1,7 @@
 """People are GitHub accounts: user ids beside logins, the accounts seen, maintainers' ids
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-05 18:50:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import gatekeeper.models
 
 revision: str = "0009"
-down_revision: str | None = "0008"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
