@@ -1,7 +1,8 @@
 """Mentor approvals without a review (the check's button, a comment, the dashboard):
 recording them, and the audit trail of every approval and refusal.
 
-Who may approve is ``gate.approval_refusal``, the same rule for all three ways.
+Who may approve is ``gate.approval_refusal``, the same rule for all three ways: a mentor is
+an account (``user_id``), not a login; the login is what the audit log shows.
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from gatekeeper import gate
+from gatekeeper import gate, people
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of, reevaluate
+from gatekeeper.events import Person
 from gatekeeper.models import PullRequest
 
 
-def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str | None:
-    """Why ``login`` may not approve ``pull`` now, or None if they may."""
+def approval_refusal(
+    session: Session, pull: PullRequest, *, login: str, user_id: int | None
+) -> str | None:
+    """Why the account ``user_id`` (``login``) may not approve ``pull`` now, or None if it may."""
     mentorship = mentorship_of(session, pull)
     refusal = gate.approval_refusal(
         store.gate_pull(pull),
@@ -27,6 +31,7 @@ def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str 
         # but takes no more approvals.
         gated=pull.gate == "waiting" or (pull.gate == "approved" and pull.lifted_at is None),
         login=login,
+        user_id=user_id,
     )
     if refusal is None and login.lower() in pull.approved_by:
         # A second press (or a second tab) would store a second record of the same approval.
@@ -39,6 +44,7 @@ def approve(
     pull: PullRequest,
     *,
     login: str,
+    user_id: int | None,
     source: str,
     settings: Settings,
     now: datetime,
@@ -49,25 +55,30 @@ def approve(
     """Record a mentor's approval (on ``commit_id``, else the current head) and re-evaluate.
 
     ``given_at`` is when the mentor gave it (a comment's creation), if not ``now``.
-    Returns why not, if refused.
+    Returns why not, if refused. Whoever approves is learned first (``people.learn``): the
+    sender of a signed event or a signed-in account says who they are.
     """
+    if user_id is not None:
+        account = Person(user_id, login.lower(), login)
+        people.learn(session, account, at=given_at or now, maintainers=settings.maintainers)
     reevaluate(session, pull, settings=settings, now=now)  # the stored gate may be out of date
-    refusal = approval_refusal(session, pull, login=login)
-    if refusal is not None:
+    refusal = approval_refusal(session, pull, login=login, user_id=user_id)
+    if refusal is not None or user_id is None:
         audit(
             session,
             pull,
             actor=login.lower(),
             kind="approval_refused",
-            detail=f"{source}: {refusal}",
+            detail=f"{source}: {refusal or 'who gave it is unknown'}",
             at=now,
         )
-        return refusal
+        return refusal or "who gave it is unknown"
     store.add_approval(
         session,
         pull=pull,
         mentor=login.lower(),
         mentor_display=login,
+        mentor_id=user_id,
         source=source,
         now=min(given_at or now, now),
         github_id=github_id,

@@ -26,11 +26,12 @@ from flask import (
 )
 from sqlmodel import Session, col
 
-from gatekeeper import db
+from gatekeeper import db, people
 from gatekeeper.config import Settings
+from gatekeeper.events import LOGIN, Person
 from gatekeeper.extensions import settings_of
 from gatekeeper.forms import ActionForm
-from gatekeeper.models import SessionGeneration
+from gatekeeper.models import SessionGeneration, utcnow
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,15 +39,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Only set in-process by ``gatekeeper demo`` (upper-case keys never come from the environment).
 DEMO_USERS = "GATEKEEPER_DEMO_USERS"
 # What a sign-in puts in the session; a void session loses these and keeps the rest.
-SIGNED_IN_KEYS = ("login", "display", "generation")
+SIGNED_IN_KEYS = ("login", "display", "generation", "user_id")
 
 
 @dataclasses.dataclass(frozen=True)
 class User:
-    """Whoever signed in: the canonical lowercase login and the form GitHub displays."""
+    """Whoever signed in: the canonical lowercase login, the form GitHub displays, and the
+    account's id (None in a session from before ids were kept: it approves nothing)."""
 
     login: str
     display: str
+    id: int | None = None
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -77,7 +80,12 @@ def load_user() -> None:
         for key in SIGNED_IN_KEYS:
             session.pop(key, None)
         login = None
-    g.user = User(login, display or login) if login else None
+    user_id = session.get("user_id")
+    g.user = (
+        User(login, display or login, user_id if isinstance(user_id, int) else None)
+        if login
+        else None
+    )
 
 
 def _signed_out_since(login: str) -> bool:
@@ -110,8 +118,19 @@ def end_sessions(db_session: Session, *, login: str) -> None:
 
 
 def is_maintainer(user: User | None) -> bool:
-    """Maintainers (GATEKEEPER_MAINTAINERS) start, extend and end mentorships."""
-    return user is not None and user.login in settings_of(current_app).maintainers
+    """Maintainers (GATEKEEPER_MAINTAINERS) start, extend and end mentorships: the accounts
+    that held those logins when Gatekeeper learned them (see ``people.is_maintainer``)."""
+    if user is None:
+        return False
+    asked = g.setdefault("gatekeeper_maintainer", {})
+    if (user.id, user.login) not in asked:
+        asked[(user.id, user.login)] = people.is_maintainer(
+            db.get_session(),
+            user_id=user.id,
+            login=user.login,
+            maintainers=settings_of(current_app).maintainers,
+        )
+    return bool(asked[(user.id, user.login)])
 
 
 def roles(user: User | None, *, mentee: str, mentors: Iterable[str]) -> frozenset[str]:
@@ -191,15 +210,26 @@ def callback():  # type: ignore[no-untyped-def]
         token = client.authorize_access_token()
         response = client.get("user", token=token)
         response.raise_for_status()
-        profile = response.json()
+        account = _account(response.json())
     except (OAuthError, AuthlibBaseError, requests.RequestException, ValueError) as error:
         # A callback without its code (a user who pressed "Cancel", a crafted URL) is
         # Authlib's OAuth2Error, not the client's OAuthError: both are a failed sign-in.
         current_app.logger.warning("sign-in failed: %s", type(error).__name__)
         return render_template("login.html", failed=True), 400
     target = safe_next(session.pop("next", None)) or "/"
-    _sign_in(profile["login"])
+    _sign_in(account)
     return redirect(target)
+
+
+def _account(profile: Any) -> Person:
+    """The account GitHub's ``/user`` names (a ValueError if it does not say it plainly)."""
+    login = profile.get("login") if isinstance(profile, dict) else None
+    user_id = profile.get("id") if isinstance(profile, dict) else None
+    if not isinstance(login, str) or not LOGIN.fullmatch(login):
+        raise ValueError("GitHub's /user has no valid login")
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
+        raise ValueError("GitHub's /user has no valid id")
+    return Person(user_id, login.lower(), login)
 
 
 @bp.post("/login/demo")
@@ -210,15 +240,20 @@ def demo_login():  # type: ignore[no-untyped-def]
     login = request.form.get("login", "")
     if not allowed or login not in allowed or not form.validate_on_submit():
         abort(404)
-    _sign_in(login)
+    _sign_in(Person(people.offline_id(login), login.lower(), login))
     return redirect(safe_next(request.form.get("next")) or "/")
 
 
-def _sign_in(login: str) -> None:
+def _sign_in(account: Person) -> None:
+    """Record who signed in (learning their id, following a rename: ``people.learn``)."""
+    db_session = db.get_session()
+    people.learn(db_session, account, at=utcnow(), maintainers=settings_of(current_app).maintainers)
+    db_session.commit()
     # A fresh session on sign-in, so nothing set before (by anyone) carries over.
     session.clear()
-    session["login"], session["display"] = login.lower(), login
-    session["generation"] = generation_of(db.get_session(), login=login.lower())
+    session["login"], session["display"] = account.login, account.display
+    session["user_id"] = account.id
+    session["generation"] = generation_of(db_session, login=account.login)
 
 
 @bp.post("/logout")

@@ -25,11 +25,12 @@ from markupsafe import Markup, escape
 from sqlmodel import Session
 from werkzeug.exceptions import HTTPException, NotFound
 
-from gatekeeper import approvals, auth, db, decisions, needs, outbox, reminders, timeline
+from gatekeeper import approvals, auth, db, decisions, needs, outbox, people, reminders, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper import report as reports
 from gatekeeper.auth import login_required, safe_next
+from gatekeeper.events import Person
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.forms import (
     AcknowledgeForm,
@@ -402,7 +403,7 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
     # A private pull request the user may not see is answered as unknown, not as a refusal.
     if pull is None or not may_see_pull(session, pull, user=g.user):
         abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
-    refusal = approvals.approval_refusal(session, pull, login=g.user.login)
+    refusal = approvals.approval_refusal(session, pull, login=g.user.login, user_id=g.user.id)
     if refusal is not None and refusal.startswith(("only mentors", "authors")):
         abort(403, description=f"You cannot approve this pull request: {refusal}.")
     form = ApproveForm()
@@ -418,6 +419,13 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
         return _render_pull(pull.repo, number, status=409)
 
     def record(session: Session) -> bool:
+        if g.user.id is not None:  # signing in said who this is: learned before the gate looks
+            people.learn(
+                session,
+                Person(g.user.id, g.user.login, g.user.display),
+                at=now(),
+                maintainers=settings.maintainers,
+            )
         locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
         if locked is None or locked.head_sha != form.head_sha.data:  # a push since the read
             return False
@@ -425,6 +433,7 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
             session,
             locked,
             login=g.user.display,
+            user_id=g.user.id,
             source="dashboard",
             settings=settings,
             now=now(),

@@ -24,11 +24,13 @@ def reevaluate(
 ) -> gate.Decision:
     """Decide the gate of ``pull`` now, store it, and note its commit for the outbox."""
     reviews = store.reviews_of(session, pull=pull)
-    author_terms = store.latest_terms(session, login=pull.author)
+    author_terms = store.latest_terms(session, login=pull.author, account_id=pull.author_id)
+    reviewers = {(r.reviewer_id, r.reviewer) for r in reviews if r.reviewer_id is not None}
     reviewer_terms = [
         terms
-        for login in sorted({r.reviewer for r in reviews} - {pull.author})
-        if (terms := store.latest_terms(session, login=login)) is not None
+        for reviewer_id, login in sorted(reviewers)
+        if reviewer_id != pull.author_id
+        and (terms := store.latest_terms(session, login=login, account_id=reviewer_id)) is not None
         and terms.gate_approved_prs
     ]
     # A merged pull request is judged as it stood when it merged.
@@ -193,7 +195,12 @@ def reevaluate_open_pulls(
     session: Session, mentorship: Mentorship, *, settings: Settings, now: datetime
 ) -> int:
     """Re-decide every stored open pull request a lifecycle change may affect; how many."""
-    pulls = {p.id: p for p in store.open_pulls_of(session, author=mentorship.mentee)}
+    pulls = {
+        p.id: p
+        for p in store.open_pulls_of(
+            session, author=mentorship.mentee, author_id=mentorship.mentee_id
+        )
+    }
     if mentorship.id is not None:
         pulls.update(
             {p.id: p for p in store.open_pulls_gated_by(session, mentorship_id=mentorship.id)}

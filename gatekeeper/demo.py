@@ -18,12 +18,12 @@ import click
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import approvals, create_app, db, decisions
+from gatekeeper import approvals, create_app, db, decisions, people
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.auth import DEMO_USERS
 from gatekeeper.config import Settings
-from gatekeeper.events import PullInfo, ReviewInfo
+from gatekeeper.events import Person, PullInfo, ReviewInfo
 from gatekeeper.extensions import settings_of
 from gatekeeper.models import PullRequest, utcnow
 
@@ -90,6 +90,13 @@ DEMO_INSTALLATION = 1
 
 def populate(session: Session, *, settings: Settings, now: datetime) -> None:
     """One active mentee with two mentors and pull requests in every gate state; one ended."""
+    for login in [*PEOPLE, FORMER_MENTEE]:  # their accounts, as if GitHub had named them
+        people.learn(
+            session,
+            Person(people.offline_id(login), login, login),
+            at=now - timedelta(days=90),
+            maintainers=settings.maintainers,
+        )
     # Public, as their events would say: a scope naming a repository never described is
     # hidden from visitors (it might be private).
     for name in ("python/cpython", "python/devguide", "python/pyperformance"):
@@ -166,7 +173,9 @@ def _former_mentorship(session: Session, *, settings: Settings, now: datetime) -
         actor=MAINTAINER,
         now=ended,
     )
-    for pull in store.open_pulls_of(session, author=FORMER_MENTEE):
+    for pull in store.open_pulls_of(
+        session, author=FORMER_MENTEE, author_id=people.offline_id(FORMER_MENTEE)
+    ):
         decisions.reevaluate(session, pull, settings=settings, now=ended)
     session.commit()
 
@@ -198,7 +207,15 @@ class _Sample:
 
     def review(self, pull: PullRequest, reviewer: str, *, at: datetime) -> None:
         """An approving review on the current head."""
-        info = ReviewInfo(next(self._review_ids), reviewer, reviewer, "APPROVED", pull.head_sha, at)
+        info = ReviewInfo(
+            next(self._review_ids),
+            reviewer,
+            reviewer,
+            "APPROVED",
+            pull.head_sha,
+            at,
+            reviewer_id=people.offline_id(reviewer),
+        )
         store.upsert_review(self.session, pull=pull, info=info, now=at)
         self.session.flush()
         self._evaluate(pull, at)
@@ -207,7 +224,13 @@ class _Sample:
     def button(self, pull: PullRequest, mentor: str, *, at: datetime) -> None:
         """An approval with the check run's button."""
         approvals.approve(
-            self.session, pull, login=mentor, source="button", settings=self.settings, now=at
+            self.session,
+            pull,
+            login=mentor,
+            user_id=people.offline_id(mentor),
+            source="button",
+            settings=self.settings,
+            now=at,
         )
 
     def _evaluate(self, pull: PullRequest, at: datetime) -> PullRequest:
@@ -243,4 +266,7 @@ class _Sample:
             merged_by=self.author if merged else None,
             merged_at=at if merged else None,
             updated_at=at,
+            author_id=people.offline_id(self.author),
+            merged_by_id=people.offline_id(self.author) if merged else None,
+            merged_by_display=self.author if merged else None,
         )

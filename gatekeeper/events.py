@@ -5,6 +5,8 @@ does not fit raises one ``PayloadError`` with a one-line reason, so nothing malf
 further than this module (nor to the database, which would refuse it less politely).
 GitHub's REST answers share these shapes, so the GitHub gateway parses with the same
 functions. Logins and repository names are normalised to lowercase, the display form kept.
+Wherever a login is read, so is the account's user id (``user.id``): people are compared by
+id, the login is only what is shown (see ``people.py``).
 """
 
 from __future__ import annotations
@@ -159,7 +161,16 @@ class Envelope:
     repo_display: str | None
     installation_id: int | None
     repo_private: bool | None = None
+    sender_id: int | None = None
+    sender_display: str | None = None
     repo_id: int | None = None  # GitHub's ``repository.id``: the same through renames
+
+    @property
+    def sender_account(self) -> Person | None:
+        """Whoever caused the event, as an account (None when the payload does not say)."""
+        if self.sender is None or self.sender_id is None:
+            return None
+        return Person(self.sender_id, self.sender, self.sender_display or self.sender)
 
 
 def envelope(event: str, payload: Mapping[str, Any]) -> Envelope:
@@ -185,14 +196,37 @@ def envelope(event: str, payload: Mapping[str, Any]) -> Envelope:
             _integer(installation, "id", "installation", optional=True) if installation else None
         ),
         repo_private=_boolean(repository, "private", "repository") if repository else None,
+        sender_id=_integer(sender, "id", "sender", optional=True) if sender else None,
+        sender_display=login,
         repo_id=_integer(repository, "id", "repository", optional=True) if repository else None,
     )
 
 
 def sender_login(payload: Mapping[str, Any]) -> str:
     """The display login of whoever caused the event (needed for an approval)."""
-    sender = _object(payload, "sender", "payload")
-    return _required_text(sender, "login", "sender", pattern=LOGIN)
+    return sender_of(payload).display
+
+
+@dataclasses.dataclass(frozen=True)
+class Person:
+    """A GitHub account as a payload names it: its user id, its login now and its display."""
+
+    id: int
+    login: str
+    display: str
+
+
+def person(data: Any, key: str, where: str) -> Person:
+    """The account in ``data[key]`` (a ``user``, ``sender`` or ``merged_by`` object)."""
+    user = _object(data, key, where)
+    login = _required_text(user, "login", f"{where}.{key}", pattern=LOGIN)
+    user_id = _required_integer(user, "id", f"{where}.{key}")
+    return Person(id=user_id, login=login.lower(), display=login)
+
+
+def sender_of(payload: Mapping[str, Any]) -> Person:
+    """Whoever caused the event (an approval needs to know who, by id)."""
+    return person(payload, "sender", "payload")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,7 +248,20 @@ class PullInfo:
     merged_by: str | None  # None: unknown or not merged
     merged_at: datetime | None
     updated_at: datetime | None
+    author_id: int | None = None  # None only where a caller built it without one
+    merged_by_id: int | None = None
+    merged_by_display: str | None = None
     repo_id: int | None = None  # ``base.repo.id``: the repository whatever its name now
+
+    @property
+    def people(self) -> tuple[Person, ...]:
+        """The accounts this snapshot names: the author, and who merged it if known."""
+        found = []
+        if self.author_id is not None:
+            found.append(Person(self.author_id, self.author, self.author_display))
+        if self.merged_by and self.merged_by_id is not None:
+            found.append(Person(self.merged_by_id, self.merged_by, self.merged_by_display or ""))
+        return tuple(found)
 
 
 def pull_info(data: Any) -> PullInfo:
@@ -223,9 +270,8 @@ def pull_info(data: Any) -> PullInfo:
     base = _object(data, "base", where)
     base_repo = _object(base, "repo", "pull_request.base")
     full_name = _required_text(base_repo, "full_name", "base.repo", pattern=REPOSITORY)
-    user = _required_text(_object(data, "user", where), "login", "user", pattern=LOGIN)
-    merged_by = _object(data, "merged_by", where, optional=True)
-    merger = _text(merged_by, "login", "merged_by", optional=True, pattern=LOGIN)
+    author = person(data, "user", where)
+    merger = person(data, "merged_by", where) if data.get("merged_by") is not None else None
     state = _text(data, "state", where, optional=True, limit=16) or "open"
     if state not in ("open", "closed"):
         raise PayloadError(f"pull_request.state is {state[:20]!r}, not open or closed")
@@ -234,8 +280,9 @@ def pull_info(data: Any) -> PullInfo:
         repo=full_name.lower(),
         repo_display=full_name,
         number=_required_integer(data, "number", where, high=INTEGER),
-        author=user.lower(),
-        author_display=user,
+        author=author.login,
+        author_display=author.display,
+        author_id=author.id,
         title=_text(data, "title", where, optional=True) or "",
         url=_text(data, "html_url", where, optional=True) or "",
         head_sha=_required_text(_object(data, "head", where), "sha", "head", pattern=SHA),
@@ -243,9 +290,11 @@ def pull_info(data: Any) -> PullInfo:
         draft=_boolean(data, "draft", where),
         state=state,
         merged=bool(_boolean(data, "merged", where) or merged_at),
-        merged_by=merger.lower() if merger else None,
+        merged_by=merger.login if merger else None,
         merged_at=merged_at,
         updated_at=_time(data, "updated_at", where),
+        merged_by_id=merger.id if merger else None,
+        merged_by_display=merger.display if merger else None,
         repo_id=_integer(base_repo, "id", "base.repo", optional=True),
     )
 
@@ -265,6 +314,14 @@ class ReviewInfo:
     state: str
     commit_id: str | None
     submitted_at: datetime | None
+    reviewer_id: int | None = None  # None: built without one; such a review approves nothing
+
+    @property
+    def person(self) -> Person | None:
+        """The reviewer's account, if known."""
+        if self.reviewer_id is None:
+            return None
+        return Person(self.reviewer_id, self.reviewer, self.reviewer_display)
 
 
 REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"})
@@ -272,14 +329,15 @@ REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMIS
 
 def review_info(data: Any) -> ReviewInfo:
     """Parse a review (webhook states are lowercase, REST's uppercase: normalise)."""
-    login = _required_text(_object(data, "user", "review"), "login", "review.user", pattern=LOGIN)
+    reviewer = person(data, "user", "review")
     state = _required_text(data, "state", "review", limit=32).upper()
     if state not in REVIEW_STATES:
         raise PayloadError(f"review.state is {state[:20]!r}, not a review state")
     return ReviewInfo(
         id=_required_integer(data, "id", "review"),
-        reviewer=login.lower(),
-        reviewer_display=login,
+        reviewer=reviewer.login,
+        reviewer_display=reviewer.display,
+        reviewer_id=reviewer.id,
         state=state,
         commit_id=_text(data, "commit_id", "review", optional=True, pattern=SHA),
         submitted_at=_time(data, "submitted_at", "review"),
@@ -368,6 +426,7 @@ class CommentInfo:
     id: int
     body: str
     created_at: datetime | None
+    author: Person | None = None
 
 
 def comment_info(payload: Mapping[str, Any]) -> CommentInfo:
@@ -380,6 +439,7 @@ def comment_info(payload: Mapping[str, Any]) -> CommentInfo:
         id=_required_integer(comment, "id", "comment"),
         body=_text(comment, "body", "comment", optional=True) or "",
         created_at=_time(comment, "created_at", "comment"),
+        author=person(comment, "user", "comment"),
     )
 
 

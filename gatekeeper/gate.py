@@ -1,12 +1,15 @@
 """The gate decision: a pure function of a pull request, its mentorship and its reviews.
 
 No Flask, no database and no network here, so every rule can be tested exhaustively.
+People are compared by GitHub user id, never by login (logins are renamed and reused): an
+unknown id approves nothing, and an author whose id is unknown is taken for the mentee when
+the logins match (both fail closed).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
 SUCCESS = "success"
@@ -44,7 +47,13 @@ class Pull:
     head_sha: str
     state: str = "open"
     merged: bool = False
+    author_id: int | None = None
     repo_id: int | None = None  # GitHub's repository id: the same through renames
+
+    def is_author(self, person_id: int | None, login: str) -> bool:
+        """Whether the account ``person_id`` (``login``) wrote this pull request (fail closed:
+        where an id is unknown, the same login is the author)."""
+        return same_person(self.author_id, self.author, person_id, login)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +74,10 @@ class Terms:
     id: int | None = None
     mentor_display: tuple[str, ...] = ()
     mentee_display: str = ""
+    mentee_id: int | None = None
+    # The mentors whose account is known, by id, with their (lowercase) login: only they
+    # approve. A mentor not learned yet is learned from their own first review or comment.
+    mentor_ids: Mapping[int, str] = dataclasses.field(default_factory=dict, hash=False)
 
     def is_active(self, at: datetime) -> bool:
         """Whether the mentorship gates at ``at`` (see :func:`is_active_at`)."""
@@ -99,6 +112,14 @@ class Terms:
         names = self.mentor_display or tuple(sorted(self.mentors))
         return [f"@{name}" for name in names]
 
+    def is_mentee(self, person_id: int | None, login: str) -> bool:
+        """Whether the account ``person_id`` (``login``) is this mentorship's mentee."""
+        return same_person(self.mentee_id, self.mentee, person_id, login)
+
+    def eligible(self, pr: Pull) -> set[int]:
+        """Ids of the mentors who may approve ``pr`` (not its author)."""
+        return {i for i, login in self.mentor_ids.items() if not pr.is_author(i, login)}
+
 
 @dataclasses.dataclass(frozen=True)
 class Signal:
@@ -110,6 +131,21 @@ class Signal:
     submitted_at: datetime
     source: str = "review"
     key: int = 0  # a stable tie-break for signals in the same second
+    reviewer_id: int | None = None  # None: who gave it is unknown, so it approves nothing
+
+
+def same_person(first_id: int | None, first: str, second_id: int | None, second: str) -> bool:
+    """Whether two accounts are one: by id when both are known, else (failing closed, for the
+    author and the mentee only) by login."""
+    if first_id is not None and second_id is not None:
+        return first_id == second_id
+    return first.lower() == second.lower()
+
+
+def _who(signal: Signal) -> int | str:
+    """The key a signal's reviewer is told apart by: the id, else the login (such a signal
+    never counts, but its verdict is still shown)."""
+    return signal.reviewer_id if signal.reviewer_id is not None else signal.reviewer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +202,8 @@ def evaluate(
     # Only what was said by ``now`` counts: a merged pull request is judged as it stood then,
     # whatever late reviews arrive afterwards.
     ordered = sorted((s for s in signals if _seconds(s) <= now), key=signal_order)
+    if mentorship is not None and not mentorship.is_mentee(pr.author_id, pr.author):
+        mentorship = None  # the login's former holder's mentorship: not this author's
     if (
         mentorship is not None
         and mentorship.is_active(now)
@@ -175,10 +213,11 @@ def evaluate(
     for terms in sorted(reviewer_mentorships, key=lambda t: t.mentee):
         if (
             terms.gate_approved_prs
-            and terms.mentee != pr.author
+            and terms.mentee_id is not None
+            and not terms.is_mentee(pr.author_id, pr.author)
             and terms.is_active(now)
             and terms.covers(pr.repo, pr.repo_id)
-            and terms.mentee in _standing_approvers(ordered, pr, {terms.mentee}, stale_ok=True)
+            and _standing_approvers(ordered, pr, {terms.mentee_id}, stale_ok=True)
         ):
             return _mentee_gate(pr, terms, ordered, reason="approved this pull request")
     if (
@@ -212,21 +251,26 @@ def evaluate(
 def standing_approvals(pr: Pull, terms: Terms, signals: Iterable[Signal]) -> list[str]:
     """Mentors whose approval currently counts for ``pr``, in login order."""
     ordered = sorted(signals, key=signal_order)
-    return sorted(
-        _standing_approvers(
-            ordered, pr, terms.mentors - {pr.author}, stale_ok=not terms.dismiss_stale_approvals
-        )
+    approvers = _standing_approvers(
+        ordered, pr, terms.eligible(pr), stale_ok=not terms.dismiss_stale_approvals
     )
+    return _logins(terms, approvers)
+
+
+def _logins(terms: Terms, ids: Iterable[int]) -> list[str]:
+    """Mentors' logins (as stored now, renames followed), sorted."""
+    return sorted(terms.mentor_ids[i] for i in ids)
 
 
 def _standing_approvers(
-    ordered: list[Signal], pr: Pull, eligible: set[str] | frozenset[str], *, stale_ok: bool
-) -> set[str]:
-    """Reviewers whose latest decisive signal is an approval that still holds."""
-    latest: dict[str, Signal] = {}
+    ordered: list[Signal], pr: Pull, eligible: Collection[int], *, stale_ok: bool
+) -> set[int]:
+    """Ids of the reviewers whose latest decisive signal is an approval that still holds."""
+    latest: dict[int, Signal] = {}
     for signal in ordered:
-        if signal.reviewer in eligible and signal.state in DECISIVE_STATES:
-            latest[signal.reviewer] = signal
+        who = signal.reviewer_id
+        if who is not None and who in eligible and signal.state in DECISIVE_STATES:
+            latest[who] = signal
     return {
         reviewer
         for reviewer, signal in latest.items()
@@ -248,7 +292,10 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
             terms.id,
         )
     missing = needed - len(approvers)
-    mentors = " or ".join(n for n in terms.mentor_names() if n[1:].lower() != pr.author)
+    authors = {login for i, login in terms.mentor_ids.items() if pr.is_author(i, login)}
+    mentors = " or ".join(
+        n for n in terms.mentor_names() if n[1:].lower() not in authors | {pr.author}
+    )
     if needed == 1:
         wanted = "a mentor's approval"
     else:
@@ -263,11 +310,11 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
     ]
     if approvers:
         lines += ["", f"Approved so far by {', '.join('@' + a for a in approvers)}."]
-    blocking = _changes_requested_by(ordered, terms.mentors - {pr.author})
+    blocking = _logins(terms, _changes_requested_by(ordered, terms.eligible(pr)))
     if blocking:
         # Named so that the run is posted again (and re-dated) whenever a mentor asks for
         # changes: the button pressed afterwards then dates after the request.
-        listed = ", ".join("@" + login for login in sorted(blocking))
+        listed = ", ".join("@" + login for login in blocking)
         lines += ["", f"Changes requested by {listed}."]
     stale = _stale_approvers(ordered, pr, terms) - set(approvers)
     if stale:
@@ -283,26 +330,30 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
     )
 
 
-def _changes_requested_by(ordered: list[Signal], eligible: frozenset[str] | set[str]) -> set[str]:
-    """Reviewers whose latest decisive word is a request for changes."""
-    latest: dict[str, Signal] = {}
+def _changes_requested_by(ordered: list[Signal], eligible: Collection[int]) -> set[int]:
+    """Ids of the reviewers whose latest decisive word is a request for changes."""
+    latest: dict[int, Signal] = {}
     for signal in ordered:
-        if signal.reviewer in eligible and signal.state in DECISIVE_STATES:
-            latest[signal.reviewer] = signal
+        who = signal.reviewer_id
+        if who is not None and who in eligible and signal.state in DECISIVE_STATES:
+            latest[who] = signal
     return {r for r, s in latest.items() if s.state == CHANGES_REQUESTED}
 
 
 def _stale_approvers(ordered: list[Signal], pr: Pull, terms: Terms) -> set[str]:
     if not terms.dismiss_stale_approvals:
         return set()
-    return _standing_approvers(ordered, pr, terms.mentors - {pr.author}, stale_ok=True)
+    return set(_logins(terms, _standing_approvers(ordered, pr, terms.eligible(pr), stale_ok=True)))
 
 
 # ---------------------------------------------------------------- who may approve
 
 
-def approval_refusal(pr: Pull, terms: Terms | None, *, gated: bool, login: str) -> str | None:
-    """Why ``login`` may not approve ``pr`` without a review (button, comment, dashboard).
+def approval_refusal(
+    pr: Pull, terms: Terms | None, *, gated: bool, login: str, user_id: int | None
+) -> str | None:
+    """Why the account ``user_id`` (``login``) may not approve ``pr`` without a review
+    (button, comment, dashboard).
 
     ``terms`` is the mentorship whose gate applies to ``pr`` and ``gated`` whether its stored
     gate is one a mentor can act on (waiting or approved). None means they may.
@@ -312,9 +363,9 @@ def approval_refusal(pr: Pull, terms: Terms | None, *, gated: bool, login: str) 
         return "the pull request is closed"
     if terms is None or not gated:
         return "no mentorship gates this pull request"
-    if login == pr.author:
+    if pr.is_author(user_id, login):
         return "authors cannot approve their own pull request"
-    if login not in terms.mentors:
+    if user_id is None or user_id not in terms.mentor_ids:
         return f"only mentors of {terms.mentee_display or terms.mentee} can approve"
     return None
 
@@ -326,7 +377,8 @@ def reviewers_to_request(
     if already_requested or draft or not waiting or terms is None or pr.state != "open":
         return []
     names = terms.mentor_display or tuple(sorted(terms.mentors))
-    return [name for name in names if name.lower() != pr.author]
+    authors = {login for i, login in terms.mentor_ids.items() if pr.is_author(i, login)}
+    return [name for name in names if name.lower() not in authors | {pr.author}]
 
 
 # ---------------------------------------------------------------- closing
@@ -518,7 +570,7 @@ def signal_verdicts(
     ordered = sorted(signals, key=signal_order)
     decisive = [s for s in ordered if s.state in DECISIVE_STATES]
     in_time = [s for s in decisive if _seconds(s) <= moment]
-    latest = {s.reviewer: s for s in in_time}
+    latest = {_who(s): s for s in in_time}
     standing = set(standing_approvals(pr, terms, in_time)) if terms is not None else set()
     return [_verdict_of(s, pr, terms, latest, standing, moment) for s in decisive]
 
@@ -527,13 +579,13 @@ def _verdict_of(
     signal: Signal,
     pr: Pull,
     terms: Terms | None,
-    latest: dict[str, Signal],
+    latest: dict[int | str, Signal],
     standing: set[str],
     moment: datetime,
 ) -> SignalVerdict:
     if _seconds(signal) > moment:
         return SignalVerdict(signal, False, "given after the merge")
-    superseded = latest[signal.reviewer] is not signal
+    superseded = latest[_who(signal)] is not signal
     if signal.state == DISMISSED:
         return SignalVerdict(signal, False, "dismissed on GitHub")
     if signal.state == CHANGES_REQUESTED:
@@ -541,13 +593,13 @@ def _verdict_of(
         return SignalVerdict(signal, False, why)
     if terms is None:
         return SignalVerdict(signal, False, "no mentorship gates this pull request")
-    if signal.reviewer == pr.author:
+    if pr.is_author(signal.reviewer_id, signal.reviewer):
         return SignalVerdict(signal, False, "authors cannot approve their own pull request")
-    if signal.reviewer not in terms.mentors:
+    if signal.reviewer_id is None or signal.reviewer_id not in terms.mentor_ids:
         return SignalVerdict(signal, False, f"not a mentor of {terms.mentee}")
     if superseded:
         return SignalVerdict(signal, False, "replaced by their later review")
-    if signal.reviewer not in standing:
+    if terms.mentor_ids[signal.reviewer_id] not in standing:
         sha = (signal.commit_id or "unknown")[:7]
         return SignalVerdict(signal, False, f"given on an older commit ({sha})")
     return SignalVerdict(signal, True, "counts")
@@ -572,15 +624,19 @@ def blocker(pr: Pull, terms: Terms, signals: Iterable[Signal], now: datetime) ->
     older commit (a new look is all it takes), then how many approvals are still missing.
     """
     ordered = sorted((s for s in signals if _seconds(s) <= now), key=signal_order)
-    eligible = terms.mentors - {pr.author}
-    given = sorted(
-        _standing_approvers(ordered, pr, eligible, stale_ok=not terms.dismiss_stale_approvals)
+    eligible = terms.eligible(pr)
+    given = _logins(
+        terms,
+        _standing_approvers(ordered, pr, eligible, stale_ok=not terms.dismiss_stale_approvals),
     )
     needed = terms.approvals_required
     count = f"{len(given)} of {needed} approvals" if needed > 1 else ""
-    others = [n for n in terms.mentor_names() if n[1:].lower() in eligible - set(given)]
+    # Mentors not learned yet are asked too: their first review teaches their id.
+    unknown = terms.mentors - set(terms.mentor_ids.values()) - {pr.author}
+    askable = (set(_logins(terms, eligible)) | unknown) - set(given)
+    others = [n for n in terms.mentor_names() if n[1:].lower() in askable]
     ask = " or ".join(others) or "another mentor"
-    changes = sorted(_changes_requested_by(ordered, eligible))
+    changes = _logins(terms, _changes_requested_by(ordered, eligible))
     stale = sorted(_stale_approvers(ordered, pr, terms) - set(given) - set(changes))
     shown = {name.lower(): name for name in terms.mentor_display}
     if changes:

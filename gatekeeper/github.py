@@ -25,8 +25,10 @@ from gatekeeper import metrics
 from gatekeeper.config import Settings
 from gatekeeper.events import (
     PayloadError,
+    Person,
     PullInfo,
     ReviewInfo,
+    person,
     pull_info,
     review_info,
     timestamp,
@@ -389,6 +391,18 @@ class GitHubApp:
             ]
 
         return _call(search)
+
+    def account(self, *, installation_id: int, login: str) -> Person | None:
+        """The account now under ``login`` (``GET /users/{login}``); None if there is none."""
+
+        def fetch() -> Person:
+            data = self._client(installation_id).get_user(login).raw_data
+            return person({"user": data}, "user", "users")
+
+        try:
+            return self._call_as(installation_id, fetch)
+        except GitHubNotFound:  # no such account (now): nothing to learn
+            return None
 
     def reviews(self, *, installation_id: int, repo: str, number: int) -> list[ReviewInfo]:
         """Every submitted review of a pull request, oldest first."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gatekeeper import approvals, decisions, events, jobs, merge_groups, outbox
+from gatekeeper import approvals, decisions, events, jobs, merge_groups, outbox, people
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import Envelope
@@ -114,17 +114,19 @@ def handler_for(event: str, action: str | None) -> Handler | None:
 )
 def pull_request_changed(ctx: Context) -> None:
     """Store the pull request as it now is and re-evaluate its gate."""
-    pull = store.upsert_pull(ctx.session, info=events.pull_of(ctx.payload), now=ctx.now)
+    info = events.pull_of(ctx.payload)
+    _learn_sender(ctx, at=info.updated_at)
+    pull = store.upsert_pull(ctx.session, info=info, now=ctx.now)
     decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
 
 
 @on("pull_request_review", "submitted", "edited", "dismissed")
 def review_changed(ctx: Context) -> None:
     """Record the review by its id (a review may arrive before its pull request) and re-evaluate."""
+    info = events.review_of(ctx.payload)
+    _learn_sender(ctx, at=info.submitted_at)
     pull = store.upsert_pull(ctx.session, info=events.pull_of(ctx.payload), now=ctx.now)
-    review = store.upsert_review(
-        ctx.session, pull=pull, info=events.review_of(ctx.payload), now=ctx.now
-    )
+    review = store.upsert_review(ctx.session, pull=pull, info=info, now=ctx.now)
     ctx.session.flush()
     before = set(pull.approved_by)
     decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
@@ -140,6 +142,7 @@ def check_run_action(ctx: Context) -> None:
     run = events.check_run_info(ctx.payload)
     if run.name != ctx.settings.check_name or not _ours(ctx, run):
         return
+    _learn_sender(ctx, at=run.completed_at)
     repo, head_sha = _repository(ctx), run.head_sha
     pulls = _pulls_of_check_run(ctx, run)
     if ctx.envelope.action == "rerequested":
@@ -159,7 +162,10 @@ def check_run_action(ctx: Context) -> None:
     allowed = [
         p
         for p in pulls
-        if approvals.approval_refusal(ctx.session, p, login=ctx.envelope.sender or "") is None
+        if approvals.approval_refusal(
+            ctx.session, p, login=ctx.envelope.sender or "", user_id=ctx.envelope.sender_id
+        )
+        is None
     ]
     # A refusal is audited once, on the pull request the run is about, not on every other
     # pull request that shares the commit.
@@ -197,6 +203,13 @@ def comment_created(ctx: Context) -> None:
     comment = events.comment_info(ctx.payload)
     if not comment.on_pull_request or not asks_to_approve(comment.body):
         return
+    people.learn(
+        ctx.session,
+        comment.author,
+        at=comment.created_at or ctx.now,
+        maintainers=ctx.settings.maintainers,
+    )
+    _learn_sender(ctx, at=comment.created_at)
     repo = _repository(ctx)
     pull = store.find_pull(ctx.session, repo=repo, number=comment.number, lock=True)
     if pull is None:
@@ -308,16 +321,29 @@ def _approve(
     github_id: int | None = None,
     at: datetime | None = None,
 ) -> None:
+    sender = events.sender_of(ctx.payload)
     approvals.approve(
         ctx.session,
         pull,
-        login=events.sender_login(ctx.payload),
+        login=sender.display,
+        user_id=sender.id,
         source=source,
         now=ctx.now,
         given_at=at,
         github_id=github_id,
         commit_id=commit_id,
         settings=ctx.settings,
+    )
+
+
+def _learn_sender(ctx: Context, *, at: datetime | None) -> None:
+    """Learn (or follow the rename of) whoever caused the event, before the gate decides;
+    ``at`` is the event's own time on GitHub, if it has one."""
+    people.learn(
+        ctx.session,
+        ctx.envelope.sender_account,
+        at=at or ctx.now,
+        maintainers=ctx.settings.maintainers,
     )
 
 

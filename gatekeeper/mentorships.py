@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import gate
+from gatekeeper import gate, people
 from gatekeeper import repositories as known_repositories
 from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship
 
@@ -338,6 +338,33 @@ def latest_mentorship(session: Session, *, mentee: str) -> Mentorship:
     return found
 
 
+def latest_mentorship_of(
+    session: Session, *, account_id: int | None, login: str
+) -> Mentorship | None:
+    """The open (else most recent) mentorship of the account ``account_id``, now ``login``.
+
+    A mentorship whose mentee's id is not learned yet is matched by login, and so is an
+    author whose id is unknown (failing closed: they are gated); one learned as another
+    account is not theirs, whatever the login.
+    """
+    query = select(Mentorship)
+    if account_id is None:
+        query = query.where(Mentorship.mentee == canonical_login(login))
+    else:
+        query = query.where(
+            sa.or_(
+                col(Mentorship.mentee_id) == account_id,
+                sa.and_(
+                    col(Mentorship.mentee_id).is_(None),
+                    col(Mentorship.mentee) == canonical_login(login),
+                ),
+            )
+        )
+    return session.exec(
+        query.order_by(col(Mentorship.ended_at).is_not(None), col(Mentorship.started_at).desc())
+    ).first()
+
+
 def active_mentorship(session: Session, *, mentee: str, at: datetime) -> Mentorship | None:
     """The mentorship that gates ``mentee`` at ``at``, if any."""
     found = open_mentorship(session, mentee=mentee)
@@ -447,6 +474,7 @@ def promote(
     mentorship = Mentorship(
         mentee=mentee_display.lower(),
         mentee_display=mentee_display,
+        mentee_id=_account_id(session, login=mentee_display, now=now),
         started_at=started_at,
         ends_at=ends_at,
         created_by=actor,
@@ -764,11 +792,20 @@ def _assign(
             mentorship_id=mentorship.id,
             mentor=mentor.lower(),
             mentor_display=mentor,
+            mentor_id=_account_id(session, login=mentor, now=at),
             added_at=at,
             added_by=actor,
         )
     )
     record(session, mentorship=mentorship, actor=actor, kind="mentor_added", detail=mentor, at=at)
+
+
+def _account_id(session: Session, *, login: str, now: datetime) -> int | None:
+    """The id of the account under ``login`` if one was seen; else the worker asks GitHub."""
+    found = people.known_id(session, login=login)
+    if found is None:
+        people.learn_later(session, login=login, now=now)
+    return found
 
 
 def _unique_mentors(mentors: Sequence[str]) -> list[str]:

@@ -1,4 +1,8 @@
-"""SQLModel tables. Logins and repository names are stored lowercase; display forms beside them."""
+"""SQLModel tables. Logins and repository names are stored lowercase; display forms beside them.
+
+People are GitHub accounts: beside each login is the account's user id (``*_id``), which is
+what the gate compares; ``people.py`` learns the ids and follows renames (see its docstring).
+"""
 
 from __future__ import annotations
 
@@ -61,6 +65,8 @@ class Mentorship(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     mentee: str = Field(max_length=39, index=True)
     mentee_display: str = Field(max_length=39)
+    # The mentee's GitHub user id; None until learned (see people.py).
+    mentee_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
     started_at: datetime = _when()
     ends_at: datetime = _when(index=True)
     ended_at: datetime | None = _when(nullable=True)
@@ -102,6 +108,7 @@ class MentorAssignment(SQLModel, table=True):
     mentorship_id: int = Field(foreign_key="mentorship.id", index=True)
     mentor: str = Field(max_length=39, index=True)
     mentor_display: str = Field(max_length=39)
+    mentor_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
     added_at: datetime = _when()
     added_by: str = Field(max_length=64)
     removed_at: datetime | None = _when(nullable=True)
@@ -156,6 +163,8 @@ class PullRequest(SQLModel, table=True):
     number: int
     author: str = Field(max_length=39, index=True)
     author_display: str = Field(max_length=39)
+    # None only for a row stored before ids were (or from a payload that lacked one).
+    author_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
     title: str = ""
     url: str = ""
     head_sha: str = Field(max_length=64)
@@ -194,6 +203,8 @@ class Review(SQLModel, table=True):
     source: str = Field(max_length=16)
     reviewer: str = Field(max_length=39)
     reviewer_display: str = Field(max_length=39)
+    # None: who gave it is unknown (an approval from then counts for nothing).
+    reviewer_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
     state: str = Field(max_length=24)
     commit_id: str | None = Field(default=None, max_length=64)
     submitted_at: datetime = _when()
@@ -341,6 +352,30 @@ class Delivery(SQLModel, table=True):
     payload: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     # SHA-256 of the exact body: a signed body applied once is a replay under any other id.
     body_digest: str | None = Field(default=None, max_length=64, index=True)
+
+
+class Account(SQLModel, table=True):
+    """A GitHub account Gatekeeper has seen: its id, and its login as last seen."""
+
+    github_id: int = Field(
+        primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    login: str = Field(max_length=39, index=True)
+    display: str = Field(max_length=39)
+    # GitHub's time of the newest event that named it: an older one never renames it back.
+    seen_at: datetime = _when()
+
+
+class Maintainer(SQLModel, table=True):
+    """The account a login in GATEKEEPER_MAINTAINERS belonged to when Gatekeeper learned it.
+
+    Whoever later holds that login (after a rename) is not a maintainer; the account that was,
+    renamed, still is while its former login stays configured.
+    """
+
+    login: str = Field(primary_key=True, max_length=39)  # as configured, lowercase
+    github_id: int = Field(sa_type=sa.BigInteger, index=True)
+    learned_at: datetime = _when()
 
 
 class SessionGeneration(SQLModel, table=True):

@@ -455,7 +455,7 @@ def pull_page(
         if user is not None and user.login in standing:
             viewer_roles |= {"viewer_standing"}
     if user is not None:
-        refusal = approval_refusal(session, pull, login=user.login)
+        refusal = approval_refusal(session, pull, login=user.login, user_id=user.id)
     blocker, remind_refusal, asks = None, None, False
     if terms is not None and pull.gate == "waiting" and pull.state == "open":
         blocker = gate.blocker(store.gate_pull(pull), terms, store.signals(reviews), now)

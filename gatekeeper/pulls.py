@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import db, gate, repositories
+from gatekeeper import db, gate, people, repositories
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.models import Mentorship, PullHead, PullRequest, Repository, Review
@@ -32,6 +33,15 @@ def remember_installation(
         private=private,
         github_id=github_id,
     )
+
+
+def any_installation(session: Session) -> int | None:
+    """An installation of the App Gatekeeper knows of (any will do for a public read)."""
+    return session.exec(
+        select(Repository.installation_id)
+        .where(col(Repository.installation_id).is_not(None))
+        .order_by(col(Repository.full_name))
+    ).first()
 
 
 def installation_of(session: Session, *, repo: str) -> int | None:
@@ -82,8 +92,11 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
 
     The row is locked first (created if new, without failing when another delivery creates
     it at the same moment), so the comparison and the write see the same row. A repository
-    known by its id under another name is followed there first (renamed or transferred).
+    known by its id under another name is followed there first (renamed or transferred), and
+    so are the people it names (``people.learn``): a renamed author is followed.
     """
+    for person in info.people:
+        people.learn(session, person, at=info.updated_at or now)
     repositories.observe(
         session,
         github_id=info.repo_id,
@@ -100,6 +113,7 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
             "first_seen_at": now,
             "author": info.author,
             "author_display": info.author_display,
+            "author_id": info.author_id,
             "repo_id": info.repo_id,
         },
         ["repo", "number"],
@@ -117,6 +131,7 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
     if pull.head_sha != info.head_sha:
         touch_commit(session, repo=pull.repo, head_sha=pull.head_sha)  # it may lose a waiter
     pull.author, pull.author_display = info.author, info.author_display
+    pull.author_id = info.author_id or pull.author_id
     pull.title, pull.url, pull.base_ref = info.title, info.url, info.base_ref
     pull.head_sha, pull.state = info.head_sha, info.state
     pull.repo_id = info.repo_id or pull.repo_id
@@ -167,6 +182,7 @@ def upsert_review(
 ) -> Review:
     """Store or update a review by its GitHub id. A dismissal is final, whatever arrives later."""
     assert pull.id is not None, "store the pull request before its reviews"
+    people.learn(session, info.person, at=info.submitted_at or now)
     db.insert_missing(
         session,
         Review,
@@ -176,6 +192,7 @@ def upsert_review(
             "source": "review",
             "reviewer": info.reviewer,
             "reviewer_display": info.reviewer_display,
+            "reviewer_id": info.reviewer_id,
             "state": info.state,
             "commit_id": info.commit_id,
             "submitted_at": info.submitted_at or now,
@@ -192,6 +209,7 @@ def upsert_review(
     if review.state != gate.DISMISSED:
         review.state = info.state
         review.commit_id = info.commit_id or review.commit_id
+    review.reviewer_id = review.reviewer_id or info.reviewer_id  # stored before ids were
     session.add(review)
     return review
 
@@ -202,6 +220,7 @@ def add_approval(
     pull: PullRequest,
     mentor: str,
     mentor_display: str,
+    mentor_id: int,
     source: str,
     now: datetime,
     github_id: int | None = None,
@@ -218,6 +237,7 @@ def add_approval(
         "source": source,
         "reviewer": mentor,
         "reviewer_display": mentor_display,
+        "reviewer_id": mentor_id,
         "state": gate.APPROVED,
         "commit_id": commit_id or pull.head_sha,
         "submitted_at": now,
@@ -263,6 +283,7 @@ def signals(reviews: Iterable[Review]) -> list[gate.Signal]:
             submitted_at=r.submitted_at,
             source=r.source,
             key=r.id or 0,
+            reviewer_id=r.reviewer_id,
         )
         for r in reviews
     ]
@@ -290,6 +311,7 @@ def gate_pull(pull: PullRequest) -> gate.Pull:
         head_sha=pull.head_sha,
         state=pull.state,
         merged=pull.merged,
+        author_id=pull.author_id,
         repo_id=pull.repo_id,
     )
 
@@ -311,24 +333,28 @@ def terms_of(session: Session, mentorship: Mentorship) -> gate.Terms:
         id=mentorship.id,
         mentor_display=tuple(a.mentor_display for a in assignments),
         mentee_display=mentorship.mentee_display,
+        mentee_id=mentorship.mentee_id,
+        mentor_ids={a.mentor_id: a.mentor for a in assignments if a.mentor_id is not None},
     )
 
 
-def latest_terms(session: Session, *, login: str) -> gate.Terms | None:
-    """The terms of ``login``'s open (else most recent) mentorship, if they ever had one."""
-    try:
-        mentorship = lifecycle.latest_mentorship(session, mentee=login)
-    except lifecycle.MentorshipError:
-        return None
-    return terms_of(session, mentorship)
+def latest_terms(session: Session, *, login: str, account_id: int | None) -> gate.Terms | None:
+    """The terms of the account's open (else most recent) mentorship, if it ever had one."""
+    mentorship = lifecycle.latest_mentorship_of(session, account_id=account_id, login=login)
+    return terms_of(session, mentorship) if mentorship is not None else None
 
 
-def open_pulls_of(session: Session, *, author: str) -> list[PullRequest]:
-    """Stored open pull requests by ``author``."""
+def open_pulls_of(
+    session: Session, *, author: str, author_id: int | None = None
+) -> list[PullRequest]:
+    """Stored open pull requests by the account ``author_id`` or under the login ``author``."""
+    by_author = col(PullRequest.author) == author.lower()
+    if author_id is not None:
+        by_author = sa.or_(by_author, col(PullRequest.author_id) == author_id)
     return list(
         session.exec(
             select(PullRequest)
-            .where(PullRequest.author == author.lower())
+            .where(by_author)
             .where(PullRequest.state == "open")
             .order_by(col(PullRequest.id))
         )

@@ -224,7 +224,9 @@ def _reconcile_in(
     for repo, number, updated_at in found:
         if covered(repo.lower()):
             targets[(repo.lower(), number)] = updated_at
-    for pull in store.open_pulls_of(session, author=mentorship.mentee):
+    for pull in store.open_pulls_of(
+        session, author=mentorship.mentee, author_id=mentorship.mentee_id
+    ):
         if covered(pull.repo):
             targets.setdefault((pull.repo, pull.number), None)
     for (repo, number), updated_at in sorted(targets.items()):

@@ -31,6 +31,7 @@ from gatekeeper import (
     logs,
     metrics,
     outbox,
+    people,
     repositories,
 )
 from gatekeeper import pulls as store
@@ -301,6 +302,7 @@ class Worker:
             "sync_pull": self._sync_pull,
             "reconcile": self._reconcile,
             "request_reviews": self._request_reviews,
+            people.JOB: self._learn_account,
             repositories.RESOLVE: self._resolve_repository,
             bypass_alerts.KIND: self._bypass_comment,
         }.get(job.kind)
@@ -374,6 +376,21 @@ class Worker:
                 self._give_up_job(session, job, "the pull request it names is not on GitHub")
                 return
             log.info("deferred delivery %s applied: %s", delivery_id, answer.outcome)
+
+    def _learn_account(self, session: Session, job: jobs.Claimed) -> None:
+        """Ask GitHub which account holds a mentee's or mentor's login, and learn its id."""
+        assert self.github is not None
+        installation_id = store.any_installation(session)
+        session.commit()
+        if installation_id is None:  # nothing installed yet: the first event teaches it
+            log.info("no installation to ask for %s's id with", job.args["login"])
+            return
+        found = self.github.account(installation_id=installation_id, login=job.args["login"])
+        if found is None:
+            log.warning("no GitHub account is called %s: its id stays unknown", job.args["login"])
+            return
+        people.learn(session, found, at=utcnow(), maintainers=self.settings.maintainers)
+        session.commit()
 
     def _reconcile(self, session: Session, job: jobs.Claimed) -> None:
         from gatekeeper import sweep  # the sweep enqueues jobs; it is only needed here

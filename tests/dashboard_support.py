@@ -11,11 +11,12 @@ import pytest
 from flask import Flask
 from sqlmodel import Session, select
 
+from fakegithub import default_user_id
 from gate_support import promote
-from gatekeeper import create_app, decisions, settings_of
+from gatekeeper import create_app, decisions, people, settings_of
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
-from gatekeeper.events import PullInfo, ReviewInfo
+from gatekeeper.events import Person, PullInfo, ReviewInfo
 from gatekeeper.models import AuditEvent, Mentorship, PullRequest, utcnow
 
 SHA, NEW_SHA = "a" * 40, "b" * 40
@@ -36,10 +37,16 @@ class Site:
 
     # -- visitors
 
-    def sign_in(self, login: str) -> None:
-        """Be signed in as ``login`` (what the OAuth callback leaves in the session)."""
+    def sign_in(self, login: str, *, user_id: int | None = None) -> None:
+        """Be signed in as ``login``, the account ``user_id`` (by default the one GitHub's
+        payloads give that login): what the OAuth callback records and leaves in the session."""
+        account = Person(user_id or default_user_id(login), login.lower(), login)
+        with self.session() as session:
+            people.learn(session, account, at=utcnow(), maintainers=self.settings.maintainers)
+            session.commit()
         with self.client.session_transaction() as session:
-            session["login"], session["display"] = login.lower(), login
+            session["login"], session["display"] = account.login, account.display
+            session["user_id"] = account.id
 
     def sign_out(self) -> None:
         """Lose the sign-in but keep the CSRF secret, like a session that timed out mid-form."""
@@ -99,6 +106,9 @@ class Site:
             merged_by=author if merged else None,
             merged_at=at if merged else None,
             updated_at=at,
+            author_id=default_user_id(author),
+            merged_by_id=default_user_id(author) if merged else None,
+            merged_by_display=author if merged else None,
         )
         with self.session() as session:
             pull = store.upsert_pull(session, info=info, now=at)
@@ -119,7 +129,9 @@ class Site:
         with self.session() as session:
             pull = store.find_pull(session, repo=REPO, number=number)
             assert pull is not None
-            info = ReviewInfo(id, reviewer, reviewer, state, commit_id, utcnow())
+            info = ReviewInfo(
+                id, reviewer, reviewer, state, commit_id, utcnow(), default_user_id(reviewer)
+            )
             store.upsert_review(session, pull=pull, info=info, now=utcnow())
             session.flush()
             decisions.reevaluate(session, pull, settings=self.settings, now=utcnow())

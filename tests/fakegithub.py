@@ -33,6 +33,11 @@ Gatekeeper uses, behaving as GitHub does where a client can tell:
 * Every JSON request body is validated against the operation's ``requestBody`` schema in
   GitHub's own OpenAPI description (``fixtures/openapi``) and the documented check-run limits;
   a failure is answered with 422 and recorded in ``violations``, which tests assert is empty.
+  The users the fake answers ``GET /users/{username}`` with are validated against that
+  operation's response schema the same way.
+* Users are accounts with ids: a login's account gets ``default_user_id(login)`` (the id the
+  webhook payloads of ``webhook_events`` carry) unless that id is taken. ``rename_user`` keeps
+  the id and frees the old login (404 until ``add_user`` gives it to a new account, new id).
 
 Tests set state up with the ``add_*`` methods, read what the app did from ``calls``,
 ``writes()``, ``counted_calls()``, ``check_runs`` (each run keeps its ``writes``, timed),
@@ -297,6 +302,34 @@ def _pem(key: rsa.RSAPrivateKey) -> str:
         serialization.PrivateFormat.TraditionalOpenSSL,  # PKCS#1, as GitHub hands it out
         serialization.NoEncryption(),
     ).decode()
+
+
+def default_user_id(login: str) -> int:
+    """The id the account of ``login`` has unless a test says otherwise (the same in the
+    webhook payloads ``webhook_events`` builds), whatever the login's case."""
+    return int(hashlib.sha1(login.lower().encode()).hexdigest()[:8], 16)
+
+
+@functools.cache
+def _response_validator(template: str) -> Any:
+    """A validator of ``GET template``'s 200 answer, from GitHub's OpenAPI description."""
+    spec = json.loads(SPEC_PATH.read_text())
+    resource = Resource.from_contents(spec, default_specification=DRAFT4)
+    registry = Registry().with_resource(SPEC_URI, resource)
+    pointer = "/".join(
+        part.replace("~", "~0").replace("/", "~1")
+        for part in ("paths", template, "get", "responses", "200", "content", "application/json")
+    )
+    schema = {"$ref": f"{SPEC_URI}#/{pointer}/schema"}
+    return OAS30Validator(schema, registry=registry, format_checker=OAS30Validator.FORMAT_CHECKER)
+
+
+def response_errors(template: str, body: Any) -> list[str]:
+    """Every way ``body`` breaks the documented shape of ``GET template``'s answer."""
+    return [
+        f"{'.'.join(map(str, error.absolute_path)) or '(body)'}: {error.message[:200]}"
+        for error in _response_validator(template).iter_errors(body)
+    ]
 
 
 @functools.cache
@@ -577,11 +610,38 @@ class FakeGitHub:
     def add_user(
         self, login: str, *, user_id: int | None = None, name: str | None = None
     ) -> dict[str, Any]:
+        """An account under ``login`` (a new one, with a new id, if ``login`` was renamed away)."""
         with self._lock:
             record = self._user(login)
             record["id"] = user_id or record["id"]
             record["name"] = name or record["name"]
             return self._user_json(login, full=True)
+
+    def rename_user(self, old: str, new: str) -> dict[str, Any]:
+        """Rename an account: it keeps its id; everything it wrote shows the new login, and
+        ``old`` is nobody's (404) until ``add_user(old)`` gives it to another account."""
+        with self._lock:
+            record = self._users.pop(old.lower(), None)
+            if record is None:
+                raise ValueError(f"no user {old!r} to rename")
+            if new.lower() in self._users:
+                raise ValueError(f"{new!r} is taken")
+            record["login"] = new
+            self._users[new.lower()] = record
+
+            def renamed(login: str | None) -> str | None:
+                return new if login is not None and login.lower() == old.lower() else login
+
+            for pull in self._pulls.values():
+                pull["author"], pull["merged_by"] = (
+                    renamed(pull["author"]),
+                    renamed(pull["merged_by"]),
+                )
+                for review in pull["reviews"]:
+                    review["login"] = renamed(review["login"])
+            for requested in self.requested_reviewers.values():
+                requested[:] = [renamed(login) or login for login in requested]
+            return self._user_json(new, full=True)
 
     def add_pull(
         self,
@@ -944,9 +1004,12 @@ class FakeGitHub:
     def _user(self, login: str, *, kind: str | None = None) -> dict[str, Any]:
         if login.lower() not in self._users:
             kind = kind or ("Bot" if login.endswith("[bot]") else "User")
+            taken = {user["id"] for user in self._users.values()}
+            wanted = default_user_id(login)
             self._users[login.lower()] = {
                 "login": login,
-                "id": next(self._ids),
+                # A login freed by a rename goes to a new account: the old id stays with its own.
+                "id": wanted if wanted not in taken else next(self._ids),
                 "name": None,
                 "type": kind,
             }
@@ -997,7 +1060,32 @@ class FakeGitHub:
             "url": f"{self.api_url}/users/{path}",
             "html_url": f"{self.url}/{path}",
         }
-        return {**data, "name": user["name"], "created_at": EPOCH} if full else data
+        if not full:
+            return data
+        links = {
+            f"{name}_url": f"{self.api_url}/users/{path}/{name}"
+            for name in ("followers", "organizations", "repos", "received_events", "subscriptions")
+        }
+        links |= {
+            "following_url": f"{self.api_url}/users/{path}/following{{/other_user}}",
+            "gists_url": f"{self.api_url}/users/{path}/gists{{/gist_id}}",
+            "starred_url": f"{self.api_url}/users/{path}/starred{{/owner}}{{/repo}}",
+            "events_url": f"{self.api_url}/users/{path}/events{{/privacy}}",
+        }
+        profile = dict.fromkeys(("bio", "blog", "company", "email", "hireable", "location"))
+        counts = dict.fromkeys(("followers", "following", "public_gists", "public_repos"), 0)
+        return {
+            **data,
+            **links,
+            **profile,
+            **counts,
+            "gravatar_id": "",
+            "site_admin": False,
+            "user_view_type": "public",
+            "name": user["name"],
+            "created_at": EPOCH,
+            "updated_at": EPOCH,
+        }
 
     def _repo_json(self, repo: dict[str, Any]) -> dict[str, Any]:
         full_name = repo["full_name"]
@@ -1869,7 +1957,11 @@ class FakeGitHub:
     def _get_user(self, req: _Req, login: str) -> Reply:
         if login.lower() not in self._users:
             raise not_found()
-        return 200, self._user_json(login, full=True), {}
+        body = self._user_json(login, full=True)
+        errors = response_errors("/users/{username}", body)
+        if errors:
+            self.violations.append(f"GET {req.path} answered: " + "; ".join(errors))
+        return 200, body, {}
 
     @route("GET", r"/rate_limit")
     def _rate_limit(self, req: _Req) -> Reply:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
 
 from gatekeeper.events import (
     PayloadError,
+    Person,
+    comment_info,
     envelope,
     installation_repositories,
     pull_info,
     review_info,
+    sender_of,
 )
 from webhook_events import FIXTURES, example
 
@@ -59,9 +63,15 @@ def test_review_fixtures_parse_with_uppercase_state(action):
 def test_rest_review_state_is_kept_uppercase():
     """REST reviews already say APPROVED; normalising leaves them so."""
     info = review_info(
-        {"id": 1, "user": {"login": "VStinner"}, "state": "APPROVED", "commit_id": "abc" * 13 + "a"}
+        {
+            "id": 1,
+            "user": {"login": "VStinner", "id": 42},
+            "state": "APPROVED",
+            "commit_id": "abc" * 13 + "a",
+        }
     )
     assert (info.state, info.reviewer, info.submitted_at) == ("APPROVED", "vstinner", None)
+    assert info.reviewer_id == 42
 
 
 def test_merged_pull_request_reports_merger():
@@ -70,10 +80,12 @@ def test_merged_pull_request_reports_merger():
     pr["merged"], pr["merged_at"], pr["merged_by"] = (
         True,
         "2024-11-20T10:00:00Z",
-        {"login": "Yhg1s"},
+        {"login": "Yhg1s", "id": 77},
     )
     info = pull_info(pr)
     assert info.merged and info.merged_by == "yhg1s"
+    assert (info.merged_by_id, info.merged_by_display) == (77, "Yhg1s")
+    assert info.author_id == pr["user"]["id"]
     assert info.merged_at == datetime(2024, 11, 20, 10, tzinfo=UTC)
 
 
@@ -92,3 +104,46 @@ def test_installation_repositories_lists_added_and_removed():
     assert removed == []
     added, removed = installation_repositories(example("installation_repositories", "removed"))
     assert removed and added == []
+
+
+@pytest.mark.parametrize(
+    ("where", "user", "message"),
+    [
+        ("pull", {"login": "mpage"}, "pull_request.user.id is missing"),
+        ("pull", {"login": "mpage", "id": "12"}, "pull_request.user.id is not a positive integer"),
+        ("pull", {"login": "mpage", "id": True}, "pull_request.user.id is not a positive integer"),
+        ("review", {"login": "colesbury", "id": -3}, "review.user.id is not a positive integer"),
+        ("merged_by", {"login": "yhg1s", "id": 1.5}, "pull_request.merged_by.id is not a positive"),
+        ("comment", {"login": "colesbury"}, "comment.user.id is missing"),
+    ],
+)
+def test_every_person_carries_a_valid_user_id(where, user, message):
+    """A person without an id (or with one of the wrong type) is a PayloadError: people are
+    accounts, so a login alone is never enough."""
+    if where == "review":
+        payload = example("pull_request_review", "submitted")
+        payload["review"]["user"] = user
+        parse = lambda: review_info(payload["review"])  # noqa: E731
+    elif where == "comment":
+        payload = example("issue_comment", "created")
+        payload["comment"]["user"] = user
+        parse = lambda: comment_info(payload)  # noqa: E731
+    else:
+        pr = example("pull_request", "closed")["pull_request"]
+        pr["merged_at"] = "2024-11-20T10:00:00Z"
+        pr["merged_by"] = {"login": "yhg1s", "id": 5}
+        pr["user" if where == "pull" else "merged_by"] = user
+        parse = lambda: pull_info(pr)  # noqa: E731
+    with pytest.raises(PayloadError, match=re.escape(message)):
+        parse()
+
+
+def test_the_sender_is_an_account():
+    """The envelope and ``sender_of`` read the sender's id beside the login."""
+    payload = example("issue_comment", "created")
+    payload["sender"] = {"login": "ColesBury", "id": 99, "type": "User"}
+    assert envelope("issue_comment", payload).sender_account == Person(99, "colesbury", "ColesBury")
+    assert sender_of(payload) == Person(99, "colesbury", "ColesBury")
+    payload["sender"]["id"] = "99"
+    with pytest.raises(PayloadError, match=r"sender\.id"):
+        envelope("issue_comment", payload)

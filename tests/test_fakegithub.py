@@ -32,7 +32,7 @@ from github.GithubException import RateLimitExceededExceedsMaxWait
 from github.HookDelivery import HookDeliverySummary
 from github.PaginatedList import PaginatedList
 
-from fakegithub import FakeGitHub
+from fakegithub import FakeGitHub, default_user_id, response_errors
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHA = "a" * 40
@@ -1022,6 +1022,32 @@ def test_users_and_rate_limit(fake: FakeGitHub, gh: Github) -> None:
     with pytest.raises(UnknownObjectException):
         gh.get_user("nobody")
     assert gh.get_rate_limit().resources.core.remaining == 4997
+
+
+def test_a_renamed_user_keeps_its_id_and_frees_the_old_login(fake: FakeGitHub, gh: Github) -> None:
+    """rename_user keeps the account's id (the one webhook payloads give the login); the old
+    login answers 404 until add_user gives it to a new account with another id."""
+    fake.add_user("colesbury")
+    fake.add_pull("python/cpython", 8, author="colesbury", head_sha="a" * 40)
+    fake.rename_user("colesbury", "colesbury-new")
+    renamed = gh.get_user("colesbury-new")
+    assert (renamed.login, renamed.id) == ("colesbury-new", default_user_id("colesbury"))
+    with pytest.raises(UnknownObjectException):
+        gh.get_user("colesbury")
+    assert gh.get_repo("python/cpython").get_pull(8).user.login == "colesbury-new"
+    stranger = fake.add_user("colesbury")
+    assert stranger["id"] != default_user_id("colesbury")
+    assert gh.get_user("colesbury").id == stranger["id"]
+
+
+def test_get_user_answers_in_githubs_documented_shape(fake: FakeGitHub) -> None:
+    """GET /users/{username} matches the operation's response schema in GitHub's OpenAPI
+    description (the fake checks each answer it gives; a wrong one would be a violation)."""
+    fake.add_user("Mentor", user_id=77, name="A Mentor")
+    answer = requests.get(f"{fake.api_url}/users/mentor", timeout=5)
+    assert answer.status_code == 200
+    assert response_errors("/users/{username}", answer.json()) == []
+    assert response_errors("/users/{username}", {"login": "mentor"}) != []
 
 
 # ---------------------------------------------------------------------------- fixtures

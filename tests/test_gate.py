@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,8 +15,10 @@ from gatekeeper.gate import (
     Pull,
     Signal,
     Terms,
+    approval_refusal,
     blocker,
     evaluate,
+    reviewers_to_request,
     signal_verdicts,
     standing_approvals,
 )
@@ -24,6 +27,11 @@ START = datetime(2024, 11, 8, 12, 0, tzinfo=UTC)
 NOW = START + timedelta(days=10)
 HEAD = "a" * 40
 OLD = "b" * 40
+
+
+def uid(login: str) -> int:
+    """Each login's account id in these tests (a renamed or taken-over login gets others)."""
+    return sum(ord(c) * 31**i for i, c in enumerate(login)) % 1_000_000 + 1
 
 
 def terms(**changes) -> Terms:
@@ -36,18 +44,22 @@ def terms(**changes) -> Terms:
         mentor_display=("colesbury", "vstinner"),
     )
     values.update(changes)
+    values.setdefault("mentee_id", uid(values["mentee"]))
+    values.setdefault("mentor_ids", {uid(m): m for m in values["mentors"]})
     return Terms(**values)
 
 
 def pull(**changes) -> Pull:
     values = dict(repo="python/cpython", number=7, author="mpage", head_sha=HEAD)
     values.update(changes)
+    values.setdefault("author_id", uid(values["author"]))
     return Pull(**values)
 
 
 def review(
     reviewer: str, state: str = "APPROVED", commit: str = HEAD, minutes: int = 0, **extra
 ) -> Signal:
+    extra.setdefault("reviewer_id", uid(reviewer))
     return Signal(
         reviewer=reviewer,
         state=state,
@@ -275,7 +287,7 @@ signal_lists = st.lists(
         commit_id=commits,
         submitted_at=st.integers(0, 10_000).map(lambda s: START + timedelta(seconds=s)),
         key=st.integers(0, 1_000_000),
-    ),
+    ).map(lambda s: dataclasses.replace(s, reviewer_id=uid(s.reviewer))),
     max_size=12,
     unique_by=lambda s: s.key,
 )
@@ -304,6 +316,7 @@ def test_signals_after_the_moment_do_not_count():
         state="APPROVED",
         commit_id=HEAD,
         submitted_at=NOW + timedelta(minutes=1),
+        reviewer_id=uid("colesbury"),
     )
     assert evaluate(pull(), terms(), [late], NOW).waiting
     assert evaluate(pull(), terms(), [late], NOW + timedelta(minutes=1)).conclusion == SUCCESS
@@ -323,7 +336,14 @@ def test_the_pages_verdicts_agree_with_evaluate(signals, keep_stale, at):
 
 def test_an_approval_after_the_merge_is_shown_as_not_counting():
     """A bypassed pull request's page does not call a post-merge approval one that counts."""
-    late = Signal("colesbury", "APPROVED", HEAD, NOW + timedelta(minutes=1), key=1)
+    late = Signal(
+        "colesbury",
+        "APPROVED",
+        HEAD,
+        NOW + timedelta(minutes=1),
+        key=1,
+        reviewer_id=uid("colesbury"),
+    )
     [verdict] = signal_verdicts(pull(merged=True, state="closed"), terms(), [late], NOW)
     assert (verdict.counts, verdict.why) == (False, "given after the merge")
 
@@ -381,3 +401,102 @@ def test_blocker_counts_what_evaluate_counts():
         NOW,
     )
     assert (found.given, found.needed) == (1, 3)
+
+
+# ---------------------------------------------------------------- people are accounts
+
+STRANGER = 999_999_999  # whoever took over a login after its account renamed away
+
+
+def test_a_renamed_mentor_still_approves_under_the_new_login():
+    """The mentor's id approves whatever the login it is seen under; the new login is named."""
+    renamed = terms(mentor_ids={uid("colesbury"): "colesbury-new", uid("vstinner"): "vstinner"})
+    signal = review("colesbury-new", reviewer_id=uid("colesbury"))
+    decision = evaluate(pull(), renamed, [signal], NOW)
+    assert (decision.conclusion, decision.approved_by) == (SUCCESS, ("colesbury-new",))
+
+
+@pytest.mark.parametrize("state", ["APPROVED", "CHANGES_REQUESTED"])
+def test_a_login_taken_over_neither_approves_nor_blocks(state):
+    """A mentor's login under another id is nobody to the gate: no approval, no request for
+    changes, and the page says why."""
+    impostor = review("colesbury", state, reviewer_id=STRANGER)
+    decision = evaluate(pull(), terms(), [impostor], NOW)
+    assert decision.waiting and decision.approved_by == ()
+    assert "Changes requested" not in decision.summary
+    [verdict] = signal_verdicts(pull(), terms(), [impostor], NOW)
+    assert not verdict.counts
+    if state == "APPROVED":
+        assert verdict.why == "not a mentor of mpage"
+    line = blocker(pull(), terms(), [impostor], NOW).line
+    assert line == "Waits for a mentor: ask @colesbury or @vstinner."
+
+
+def test_a_signal_whose_reviewer_is_unknown_counts_for_nothing():
+    """Fail closed: an approval with no reviewer id is not a mentor's."""
+    decision = evaluate(pull(), terms(), [review("colesbury", reviewer_id=None)], NOW)
+    assert decision.waiting and decision.approved_by == ()
+
+
+def test_a_mentor_whose_id_is_unknown_approves_nothing_but_is_still_asked():
+    """A mentor not learned yet cannot approve (their first review teaches the id before the
+    gate runs), yet is named as someone to ask."""
+    unlearned = terms(mentor_ids={uid("vstinner"): "vstinner"})
+    assert evaluate(pull(), unlearned, [review("colesbury")], NOW).waiting
+    assert blocker(pull(), unlearned, [], NOW).line == (
+        "Waits for a mentor: ask @colesbury or @vstinner."
+    )
+
+
+def test_the_mentorship_of_a_logins_former_holder_does_not_gate_its_new_holder():
+    """Same login, another id: the pull request is not the mentee's, nothing to approve."""
+    decision = evaluate(pull(author_id=STRANGER), terms(), [], NOW)
+    assert (decision.conclusion, decision.gate) == (SUCCESS, "not_required")
+
+
+def test_a_renamed_mentee_stays_gated():
+    """Same id, new login: still the mentee."""
+    assert evaluate(pull(author="mpage-renamed", author_id=uid("mpage")), terms(), [], NOW).waiting
+
+
+@pytest.mark.parametrize(
+    ("author_id", "mentee_id"), [(None, uid("mpage")), (uid("mpage"), None), (None, None)]
+)
+def test_an_unknown_id_on_either_side_gates_by_login(author_id, mentee_id):
+    """Fail closed: where the author's or the mentee's id is unknown, the login decides."""
+    assert evaluate(pull(author_id=author_id), terms(mentee_id=mentee_id), [], NOW).waiting
+
+
+def test_who_may_approve_is_decided_by_id():
+    """approval_refusal: the mentor's id approves under any login; another id under the
+    mentor's login, an unknown id, or the author's id do not."""
+    refusal = lambda login, user_id: approval_refusal(  # noqa: E731
+        pull(), terms(), gated=True, login=login, user_id=user_id
+    )
+    assert refusal("colesbury-new", uid("colesbury")) is None
+    assert refusal("colesbury", STRANGER) == "only mentors of mpage can approve"
+    assert refusal("colesbury", None) == "only mentors of mpage can approve"
+    assert refusal("mpage-renamed", uid("mpage")) == "authors cannot approve their own pull request"
+
+
+def test_a_mentor_who_is_the_author_by_id_is_not_asked_to_review():
+    """reviewers_to_request leaves out a mentor whose account wrote the pull request, even
+    under another login."""
+    mentors = terms(mentee="guido", mentee_id=uid("guido"), gate_approved_prs=True)
+    by_mentor = pull(author="colesbury-new", author_id=uid("colesbury"))
+    asked = reviewers_to_request(
+        by_mentor, mentors, draft=False, waiting=True, already_requested=False
+    )
+    assert asked == ["vstinner"]
+
+
+def test_a_mentee_approving_gates_only_by_their_id():
+    """gate_approved_prs: the mentee's approval (by id) gates someone else's pull request; the
+    same login under another id does not."""
+    reviewer = terms(gate_approved_prs=True)
+    other = pull(author="guido")
+    gated = evaluate(other, None, [review("mpage")], NOW, reviewer_mentorships=[reviewer])
+    assert gated.waiting
+    impostor = review("mpage", reviewer_id=STRANGER)
+    free = evaluate(other, None, [impostor], NOW, reviewer_mentorships=[reviewer])
+    assert not free.waiting

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard_support import REPO, SHA, TOKEN, Site
+from fakegithub import default_user_id
 from gatekeeper import cli as gatekeeper_cli
 from gatekeeper import db, decisions
 from gatekeeper import pulls as store
@@ -37,7 +38,15 @@ def month(site: Site) -> Site:
         store.upsert_review(
             session,
             pull=pull,
-            info=ReviewInfo(1, "colesbury", "colesbury", "APPROVED", SHA, approved_at),
+            info=ReviewInfo(
+                1,
+                "colesbury",
+                "colesbury",
+                "APPROVED",
+                SHA,
+                approved_at,
+                default_user_id("colesbury"),
+            ),
             now=approved_at,
         )
         session.flush()

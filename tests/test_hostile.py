@@ -13,6 +13,7 @@ import json
 import pytest
 from sqlmodel import select
 
+from fakegithub import default_user_id
 from gate_support import REPO, SECRET
 from gatekeeper.models import Delivery, Review, utcnow
 from webhook_events import deliver, example, signed
@@ -234,7 +235,13 @@ def test_a_changes_request_in_the_same_second_as_an_approval_wins(world):
         pull = store.find_pull(session, repo=REPO, number=7, lock=True)
         settings = settings_of(world.app)
         approvals.approve(
-            session, pull, login="colesbury", source="dashboard", settings=settings, now=moment
+            session,
+            pull,
+            login="colesbury",
+            user_id=default_user_id("colesbury"),
+            source="dashboard",
+            settings=settings,
+            now=moment,
         )
         outbox.flush(session, settings=settings, now=moment)
         session.commit()

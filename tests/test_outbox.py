@@ -148,7 +148,7 @@ def decided_check(world: World, head: str) -> dict[str, str]:
         for pull in pulls:
             decision = gate.evaluate(
                 store.gate_pull(pull),
-                store.latest_terms(session, login=pull.author),
+                store.latest_terms(session, login=pull.author, account_id=pull.author_id),
                 store.signals(store.reviews_of(session, pull=pull)),
                 utcnow(),
             )

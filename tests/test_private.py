@@ -17,11 +17,12 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from browser_support import WEBHOOK_SECRET, Live
-from fakegithub import FakeGitHub
+from fakegithub import FakeGitHub, default_user_id
 from gate_support import INSTALLATION, REPO, World, app_for, promote
-from gatekeeper import github_of
+from gatekeeper import github_of, people
 from gatekeeper.cli import cli
-from gatekeeper.models import Repository
+from gatekeeper.events import Person
+from gatekeeper.models import Repository, utcnow
 from gatekeeper.visibility import PRIVATE_PULL, hidden_from
 from webhook_events import Events, signed
 
@@ -56,11 +57,18 @@ class Story(World):
         return self.send("pull_request", payload)
 
     def sign_in(self, login: str | None) -> None:
-        """Be signed in as ``login`` (None: signed out), as the OAuth callback leaves it."""
+        """Be signed in as ``login`` (None: signed out), as the OAuth callback leaves it (and
+        records the account: see ``people.learn``)."""
+        if login is not None:
+            with self.session() as db_session:
+                account = Person(default_user_id(login), login.lower(), login)
+                people.learn(db_session, account, at=utcnow(), maintainers=("boss",))
+                db_session.commit()
         with self.client.session_transaction() as session:
             session.clear()
             if login is not None:
                 session["login"], session["display"] = login, login
+                session["user_id"] = default_user_id(login)
 
     def text(self, path: str, *, status: int = 200) -> str:
         response = self.client.get(path, follow_redirects=True)

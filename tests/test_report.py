@@ -15,7 +15,7 @@ from flask import Flask
 from markdown_it import MarkdownIt
 from sqlmodel import Session, select
 
-from gatekeeper import create_app, db, demo, report, settings_of
+from gatekeeper import create_app, db, demo, people, report, settings_of
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.cli import cli
@@ -59,6 +59,7 @@ def build(app: Flask, now, mentee: str = demo.MENTEE, **options) -> report.Repor
 def sign_in(client, login: str) -> None:
     with client.session_transaction() as cookie:
         cookie["login"], cookie["display"] = login.lower(), login
+        cookie["user_id"] = people.offline_id(login)  # the demo's accounts
 
 
 def make_private(app: Flask, *repos: str) -> None:

@@ -1,5 +1,9 @@
 """Test events built from GitHub's real webhook examples, changing only logins, shas and numbers.
 
+Every person in a payload is an account with an id: by default ``default_user_id(login)``
+(what the fake GitHub gives that login), or the id a builder is given (``author_id=``,
+``reviewer_id=``, ``sender_id=``, ...) for a renamed account or a login taken over.
+
 The payloads live in tests/fixtures/webhooks/<event>/<action>.json (see the README there).
 """
 
@@ -15,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fakegithub import default_repo_id
+from fakegithub import default_repo_id, default_user_id
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
 _delivery_ids = itertools.count(1)
@@ -31,9 +35,11 @@ def example(event: str, action: str) -> dict[str, Any]:
     return copy.deepcopy(_example(event, action))
 
 
-def _user(user: dict[str, Any], login: str, *, user_type: str = "User") -> None:
+def _user(
+    user: dict[str, Any], login: str, *, user_type: str = "User", user_id: int | None = None
+) -> None:
     user["login"] = login
-    user["id"] = int(hashlib.sha1(login.encode()).hexdigest()[:8], 16)
+    user["id"] = user_id or default_user_id(login)
     user["type"] = user_type
 
 
@@ -58,9 +64,12 @@ class Events:
         self.installation_id = installation_id
         self.repo_id = repo_id or default_repo_id(repo)
 
-    def _envelope(self, payload: dict[str, Any], sender: str) -> dict[str, Any]:
+    def _envelope(
+        self, payload: dict[str, Any], sender: str, sender_id: int | None = None
+    ) -> dict[str, Any]:
         _repository(payload["repository"], self.repo, self.repo_id)
-        _user(payload["sender"], sender, user_type="Bot" if sender.endswith("[bot]") else "User")
+        kind = "Bot" if sender.endswith("[bot]") else "User"
+        _user(payload["sender"], sender, user_type=kind, user_id=sender_id)
         payload["installation"] = {"id": self.installation_id, "node_id": "MDIz"}
         return payload
 
@@ -73,11 +82,12 @@ class Events:
         head_sha: str,
         updated_at: str,
         fork: str | None = None,
+        author_id: int | None = None,
     ) -> None:
         pr["number"] = number
         pr["html_url"] = f"https://github.com/{self.repo}/pull/{number}"
         pr["updated_at"] = updated_at
-        _user(pr["user"], author)
+        _user(pr["user"], author, user_id=author_id)
         pr["head"]["sha"] = head_sha
         pr["head"]["ref"] = f"{author}/change-{number}"
         _repository(pr["base"]["repo"], self.repo, self.repo_id)
@@ -97,15 +107,24 @@ class Events:
         merged: bool = False,
         merged_by: str | None = None,
         fork: str | None = None,
+        author_id: int | None = None,
+        sender_id: int | None = None,
+        merged_by_id: int | None = None,
     ) -> dict[str, Any]:
-        """A ``pull_request`` event."""
+        """A ``pull_request`` event (the sender is the author unless told otherwise)."""
         # The examples have no "edited" (nor every other action): those reuse "opened".
         known = (FIXTURES / "pull_request" / f"{action}.json").exists()
         payload = example("pull_request", action if known else "opened")
         payload["action"] = action
         pr = payload["pull_request"]
         self._pull(
-            pr, number=number, author=author, head_sha=head_sha, updated_at=updated_at, fork=fork
+            pr,
+            number=number,
+            author=author,
+            head_sha=head_sha,
+            updated_at=updated_at,
+            fork=fork,
+            author_id=author_id,
         )
         payload["number"] = number
         pr["draft"] = draft
@@ -115,8 +134,10 @@ class Events:
             pr["merged_at"] = updated_at if merged else None
             if merged:
                 pr["merged_by"] = {}
-                _user(pr["merged_by"], merged_by or author)
-        return self._envelope(payload, sender or author)
+                _user(pr["merged_by"], merged_by or author, user_id=merged_by_id)
+        if sender is None:
+            sender_id = sender_id or author_id
+        return self._envelope(payload, sender or author, sender_id)
 
     def review(
         self,
@@ -131,6 +152,8 @@ class Events:
         commit_id: str | None = None,
         submitted_at: str = "2024-11-20T11:00:00Z",
         updated_at: str = "2024-11-20T11:00:00Z",
+        reviewer_id: int | None = None,
+        author_id: int | None = None,
     ) -> dict[str, Any]:
         """A ``pull_request_review`` event (states lowercase, as webhooks send them)."""
         payload = example(
@@ -143,13 +166,14 @@ class Events:
             author=author,
             head_sha=head_sha,
             updated_at=updated_at,
+            author_id=author_id,
         )
         review = payload["review"]
         review["id"], review["state"] = review_id, state.lower()
         review["commit_id"] = commit_id or head_sha
         review["submitted_at"] = submitted_at
-        _user(review["user"], reviewer)
-        return self._envelope(payload, reviewer)
+        _user(review["user"], reviewer, user_id=reviewer_id)
+        return self._envelope(payload, reviewer, reviewer_id)
 
     def check_run(
         self,
@@ -161,6 +185,7 @@ class Events:
         app_id: int,
         name: str = "mentor-approval",
         identifier: str = "approve",
+        sender_id: int | None = None,
     ) -> dict[str, Any]:
         """A ``check_run`` event on our check run for PR ``number``."""
         payload = example("check_run", action)
@@ -172,7 +197,7 @@ class Events:
             pr["number"], pr["head"]["sha"] = number, head_sha
         if action == "requested_action":
             payload["requested_action"] = {"identifier": identifier}
-        return self._envelope(payload, sender)
+        return self._envelope(payload, sender, sender_id)
 
     def comment(
         self,
@@ -184,6 +209,7 @@ class Events:
         comment_id: int = 9001,
         on_pull: bool = True,
         created_at: str | None = None,
+        sender_id: int | None = None,
     ) -> dict[str, Any]:
         """An ``issue_comment`` event, by default on a pull request, written now (or then)."""
         payload = example("issue_comment", action)
@@ -198,8 +224,8 @@ class Events:
             issue.pop("pull_request", None)
         comment["id"], comment["body"] = comment_id, body
         comment["created_at"] = created_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        _user(comment["user"], sender)
-        return self._envelope(payload, sender)
+        _user(comment["user"], sender, user_id=sender_id)
+        return self._envelope(payload, sender, sender_id)
 
     def check_suite(self, action: str, *, head_sha: str, numbers: list[int], sender: str = "mpage"):
         """A ``check_suite`` event for ``head_sha`` and the pull requests ``numbers``."""
