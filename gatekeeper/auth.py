@@ -246,9 +246,10 @@ def demo_login():  # type: ignore[no-untyped-def]
 
 def _sign_in(account: Person) -> None:
     """Record who signed in (learning their id, following a rename: ``people.learn``)."""
-    db_session = db.get_session()
-    people.learn(db_session, account, at=utcnow(), maintainers=settings_of(current_app).maintainers)
-    db_session.commit()
+    db_session, maintainers = db.get_session(), settings_of(current_app).maintainers
+    db.writing(
+        db_session, lambda unit: people.learn(unit, account, at=utcnow(), maintainers=maintainers)
+    )
     # A fresh session on sign-in, so nothing set before (by anyone) carries over.
     session.clear()
     session["login"], session["display"] = account.login, account.display

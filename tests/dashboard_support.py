@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from fakegithub import default_user_id
 from gate_support import promote
-from gatekeeper import create_app, decisions, people, settings_of
+from gatekeeper import create_app, db, decisions, people, settings_of
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.events import Person, PullInfo, ReviewInfo
@@ -41,9 +41,12 @@ class Site:
         """Be signed in as ``login``, the account ``user_id`` (by default the one GitHub's
         payloads give that login): what the OAuth callback records and leaves in the session."""
         account = Person(user_id or default_user_id(login), login.lower(), login)
-        with self.session() as session:
-            people.learn(session, account, at=utcnow(), maintainers=self.settings.maintainers)
-            session.commit()
+        maintainers = self.settings.maintainers
+        with self.session() as session:  # as the sign-in does: a write that waits its turn
+            db.writing(
+                session,
+                lambda unit: people.learn(unit, account, at=utcnow(), maintainers=maintainers),
+            )
         with self.client.session_transaction() as session:
             session["login"], session["display"] = account.login, account.display
             session["user_id"] = account.id
