@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify
+from flask.typing import ResponseReturnValue
 from sqlmodel import Session
 
 from gatekeeper import mentorships as lifecycle
@@ -122,13 +123,13 @@ def list_documents(
 
 
 @bp.get("/mentorships")
-def mentorships_api():  # type: ignore[no-untyped-def]
+def mentorships_api() -> ResponseReturnValue:
     """Every mentorship, as ``gatekeeper list --all --json`` prints it (private names hidden)."""
     return jsonify(list_documents(get_session(), include_ended=True, now=utcnow(), viewer=g.user))
 
 
 @bp.get("/mentorships/<mentee>")
-def mentorship_api(mentee: str):  # type: ignore[no-untyped-def]
+def mentorship_api(mentee: str) -> ResponseReturnValue:
     """One mentee's mentorship, as ``gatekeeper status --json`` prints it (private names hidden)."""
     try:
         return jsonify(status_document(get_session(), mentee=mentee, now=utcnow(), viewer=g.user))
@@ -137,7 +138,7 @@ def mentorship_api(mentee: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/mentorships/<mentee>/report")
-def report_api(mentee: str):  # type: ignore[no-untyped-def]
+def report_api(mentee: str) -> ResponseReturnValue:
     """The month's report, as ``gatekeeper report --json`` prints it (private names hidden)."""
     base_url = settings_of(current_app).base_url
     try:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+
+if TYPE_CHECKING:  # Alembic is imported only by the commands that migrate
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -20,7 +23,7 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
         @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             # Readers never block the writer, nor the writer them.
@@ -30,7 +33,7 @@ def make_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None
 
         @sa.event.listens_for(engine, "begin")
-        def _begin(connection):  # type: ignore[no-untyped-def]
+        def _begin(connection: sa.Connection) -> None:
             # The driver would begin only at the first write, so what a transaction read
             # before it could be stale. Begun here, a transaction that writes after another
             # one changed what it read fails ("database is locked") instead of deciding from
@@ -87,7 +90,7 @@ def close_session(_error: BaseException | None = None) -> None:
         session.close()
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str) -> Config:
     """An Alembic configuration for Gatekeeper's migrations against ``url``."""
     from alembic.config import Config
 
