@@ -15,9 +15,10 @@ from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of, reevaluate
 from gatekeeper.models import PullRequest
+from gatekeeper.refusals import Refusal, RefusalKind
 
 
-def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str | None:
+def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> Refusal | None:
     """Why ``login`` may not approve ``pull`` now, or None if they may."""
     mentorship = mentorship_of(session, pull)
     refusal = gate.approval_refusal(
@@ -30,7 +31,7 @@ def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> str 
     )
     if refusal is None and login.lower() in pull.approved_by:
         # A second press (or a second tab) would store a second record of the same approval.
-        return "your approval already counts for this pull request"
+        return Refusal(RefusalKind.CONFLICT, "your approval already counts for this pull request")
     return refusal
 
 
@@ -45,7 +46,7 @@ def approve(
     github_id: int | None = None,
     commit_id: str | None = None,
     given_at: datetime | None = None,
-) -> str | None:
+) -> Refusal | None:
     """Record a mentor's approval (on ``commit_id``, else the current head) and re-evaluate.
 
     ``given_at`` is when the mentor gave it (a comment's creation), if not ``now``.

@@ -45,6 +45,7 @@ from gatekeeper.forms import (
 )
 from gatekeeper.models import Mentorship, PullRequest, utcnow
 from gatekeeper.pages import mentee_page, overview_page, pull_page, waiting_for
+from gatekeeper.refusals import RefusalKind, status_of
 from gatekeeper.visibility import PRIVATE_PULL, may_see_pull
 
 bp = Blueprint("dashboard", __name__)
@@ -400,14 +401,15 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
     if pull is None or not may_see_pull(session, pull, user=g.user):
         abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
     refusal = approvals.approval_refusal(session, pull, login=g.user.login)
-    if refusal is not None and refusal.startswith(("only mentors", "authors")):
-        abort(403, description=f"You cannot approve this pull request: {refusal}.")
+    # Who may never approve here is told so before the form is even read.
+    if refusal is not None and refusal.kind is RefusalKind.NOT_ALLOWED:
+        abort(status_of(refusal), description=f"You cannot approve this pull request: {refusal}.")
     form = ApproveForm()
     if not form.validate_on_submit():
         abort(400)
     if refusal is not None:
         flash(f"Not approved: {refusal}.", "error")
-        return _render_pull(pull.repo, number, status=409)
+        return _render_pull(pull.repo, number, status=status_of(refusal))
     if form.head_sha.data != pull.head_sha:
         flash(
             "New commits arrived since you opened this page; look at them, then approve.", "error"

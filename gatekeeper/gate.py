@@ -9,6 +9,8 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from gatekeeper.refusals import Refusal, RefusalKind
+
 SUCCESS = "success"
 ACTION_REQUIRED = "action_required"
 APPROVED = "APPROVED"
@@ -277,7 +279,7 @@ def _stale_approvers(ordered: list[Signal], pr: Pull, terms: Terms) -> set[str]:
 # ---------------------------------------------------------------- who may approve
 
 
-def approval_refusal(pr: Pull, terms: Terms | None, *, gated: bool, login: str) -> str | None:
+def approval_refusal(pr: Pull, terms: Terms | None, *, gated: bool, login: str) -> Refusal | None:
     """Why ``login`` may not approve ``pr`` without a review (button, comment, dashboard).
 
     ``terms`` is the mentorship whose gate applies to ``pr`` and ``gated`` whether its stored
@@ -285,13 +287,16 @@ def approval_refusal(pr: Pull, terms: Terms | None, *, gated: bool, login: str) 
     """
     login = login.lower()
     if pr.state != "open":
-        return "the pull request is closed"
+        return Refusal(RefusalKind.CONFLICT, "the pull request is closed")
     if terms is None or not gated:
-        return "no mentorship gates this pull request"
+        return Refusal(RefusalKind.CONFLICT, "no mentorship gates this pull request")
     if login == pr.author:
-        return "authors cannot approve their own pull request"
+        return Refusal(RefusalKind.NOT_ALLOWED, "authors cannot approve their own pull request")
     if login not in terms.mentors:
-        return f"only mentors of {terms.mentee_display or terms.mentee} can approve"
+        return Refusal(
+            RefusalKind.NOT_ALLOWED,
+            f"only mentors of {terms.mentee_display or terms.mentee} can approve",
+        )
     return None
 
 

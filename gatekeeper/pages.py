@@ -23,6 +23,7 @@ from gatekeeper.models import (
     PullRequest,
     Review,
 )
+from gatekeeper.refusals import Refusal
 from gatekeeper.visibility import (
     PRIVATE_PULL,
     Scope,
@@ -386,7 +387,7 @@ class PullPage:
     approvers: list[str]  # mentors who may approve (display form)
     standing: list[str]
     roles: frozenset[str]
-    refusal: str | None
+    refusal: Refusal | None
     check: CommitCheck | None = None  # the outbox row of the head commit
     waited: float | None = None  # seconds it waited (so far) for a mentor
     out_of_scope: bool = False  # its author's active mentorship does not cover its repository
