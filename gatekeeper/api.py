@@ -111,6 +111,8 @@ def status_document(
 ) -> dict[str, Any]:
     """``status --json``: the mentee's current mentorship, else their latest."""
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    if mentorship is None:  # the CLI says it in one line, /api as a 404
+        raise lifecycle.MentorshipError(lifecycle.no_mentorship(mentee))
     return documents(session, found=[mentorship], now=now, viewer=viewer)[0]
 
 

@@ -492,11 +492,9 @@ def _require_maintainer(what: str) -> None:
 
 def _open_for_change(mentee: str, what: str) -> Mentorship:
     """The mentorship a maintainer's change applies to: 404 unknown, 403 wrong role, 409 ended."""
-    session = db.get_session()
-    try:
-        mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
-    except lifecycle.MentorshipError as error:
-        abort(404, description=str(error))
+    mentorship = lifecycle.latest_mentorship(db.get_session(), mentee=mentee)
+    if mentorship is None:
+        abort(404, description=lifecycle.no_mentorship(mentee))
     _require_maintainer(what)
     if lifecycle.state_of(mentorship, now()) == "ended":
         flash(f"{mentorship.mentee_display}'s mentorship has already ended.", "error")
@@ -552,17 +550,15 @@ def _say_if_github_is_missing() -> None:
 
 
 def _render_mentee(mentee: str, *, status: int = 200, **forms: Any) -> tuple[str, int]:
-    session = db.get_session()
-    try:
-        page = mentee_page(
-            session,
-            mentee=mentee,
-            user=g.user,
-            now=now(),
-            request_reviews=settings_of(current_app).request_reviews,
-        )
-    except lifecycle.MentorshipError as error:
-        abort(404, description=str(error))
+    page = mentee_page(
+        db.get_session(),
+        mentee=mentee,
+        user=g.user,
+        now=now(),
+        request_reviews=settings_of(current_app).request_reviews,
+    )
+    if page is None:
+        abort(404, description=lifecycle.no_mentorship(mentee))
     forms.setdefault("extend_form", ExtendForm(formdata=None))
     forms.setdefault("mentor_form", MentorForm(formdata=None))
     forms.setdefault("terms_form", _terms_form_of(page.mentorship))

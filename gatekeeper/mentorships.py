@@ -325,16 +325,18 @@ def open_mentorship(session: Session, *, mentee: str) -> Mentorship | None:
     ).first()
 
 
-def latest_mentorship(session: Session, *, mentee: str) -> Mentorship:
-    """The mentee's open mentorship, else their most recent one; unknown mentees are an error."""
-    found = session.exec(
+def latest_mentorship(session: Session, *, mentee: str) -> Mentorship | None:
+    """The mentee's open mentorship, else their most recent one; None for someone never mentored."""
+    return session.exec(
         select(Mentorship)
         .where(Mentorship.mentee == canonical_login(mentee))
         .order_by(col(Mentorship.ended_at).is_not(None), col(Mentorship.started_at).desc())
     ).first()
-    if found is None:
-        raise MentorshipError(f"{display_login(mentee)} has no mentorship")
-    return found
+
+
+def no_mentorship(mentee: str) -> str:
+    """What a lookup of someone never mentored answers: a CLI line, a 404's description."""
+    return f"{display_login(mentee)} has no mentorship"
 
 
 def active_mentorship(session: Session, *, mentee: str, at: datetime) -> Mentorship | None:
@@ -350,7 +352,8 @@ def _current(session: Session, *, mentee: str, at: datetime) -> Mentorship:
         _mark_expired(session, found)
         found = None
     if found is None:
-        latest_mentorship(session, mentee=mentee)  # raises for someone never mentored
+        if latest_mentorship(session, mentee=mentee) is None:
+            raise MentorshipError(no_mentorship(mentee))
         raise MentorshipError(f"{display_login(mentee)}'s mentorship has already ended")
     return found
 

@@ -275,13 +275,15 @@ def mentee_page(
     user: User | None,
     now: datetime,
     request_reviews: bool = True,
-) -> MenteePage:
-    """The mentee's current (else latest) mentorship; raises MentorshipError for strangers.
+) -> MenteePage | None:
+    """The mentee's current (else latest) mentorship; None for someone never mentored.
 
     A viewer outside the mentorship sees its private pull requests as redacted rows, and the
     private repositories of its scope (now and in the audit log) counted, not named.
     """
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    if mentorship is None:
+        return None
     assert mentorship.id is not None
     mentors = lifecycle.mentors_of(session, mentorship=mentorship)
     viewer_roles = roles(user, mentee=mentorship.mentee, mentors=[a.mentor for a in mentors])

@@ -325,11 +325,8 @@ def terms_of(session: Session, mentorship: Mentorship) -> gate.Terms:
 
 def latest_terms(session: Session, *, login: str) -> gate.Terms | None:
     """The terms of ``login``'s open (else most recent) mentorship, if they ever had one."""
-    try:
-        mentorship = lifecycle.latest_mentorship(session, mentee=login)
-    except lifecycle.MentorshipError:
-        return None
-    return terms_of(session, mentorship)
+    mentorship = lifecycle.latest_mentorship(session, mentee=login)
+    return terms_of(session, mentorship) if mentorship is not None else None
 
 
 def open_pulls_of(session: Session, *, author: str) -> list[PullRequest]:

@@ -49,10 +49,7 @@ def mentorship_of_pull(session: Session, *, pull: PullRequest) -> Mentorship | N
         gating = session.get(Mentorship, pull.gated_mentorship_id)
         if gating is not None:
             return gating
-    try:
-        return lifecycle.latest_mentorship(session, mentee=pull.author)
-    except lifecycle.MentorshipError:
-        return None
+    return lifecycle.latest_mentorship(session, mentee=pull.author)
 
 
 def mentorships_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, Mentorship]:

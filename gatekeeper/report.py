@@ -173,6 +173,8 @@ def build(
     for a login never mentored. A web ``viewer`` who is not a maintainer, the mentee or one
     of the mentors sees pull requests in private repositories redacted."""
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    if mentorship is None:
+        raise lifecycle.MentorshipError(lifecycle.no_mentorship(mentee))
     assert mentorship.id is not None
     assignments = queries.assignments_of(session, mentorship=mentorship)
     pulls = queries.pulls_of_period(session, mentorship=mentorship)
