@@ -19,7 +19,7 @@ from gatekeeper.documents import (
     redacted_pull_document,
 )
 from gatekeeper.extensions import settings_of
-from gatekeeper.models import MentorAssignment, Mentorship, PullRequest, utcnow
+from gatekeeper.models import EndReason, MentorAssignment, Mentorship, PullRequest, utcnow
 from gatekeeper.visibility import (
     CLI,
     NOTHING_HIDDEN,
@@ -51,7 +51,8 @@ def mentorship_document(
         "started_at": iso(mentorship.started_at),
         "ends_at": iso(mentorship.ends_at),
         "ended_at": iso(lifecycle.effective_end(mentorship)) if state == "ended" else None,
-        "end_reason": mentorship.end_reason or ("expired" if now >= mentorship.ends_at else None),
+        "end_reason": mentorship.end_reason
+        or (EndReason.EXPIRED if now >= mentorship.ends_at else None),
         "days_left": lifecycle.days_left(mentorship, now),
         "promotion": promotion_document(mentorship),
         "approvals_required": mentorship.approvals_required,

@@ -14,6 +14,7 @@ from gatekeeper import gate
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of, reevaluate
+from gatekeeper.gate import ApprovalSource, GateState
 from gatekeeper.models import PullRequest
 from gatekeeper.refusals import Refusal, RefusalKind
 
@@ -26,7 +27,8 @@ def approval_refusal(session: Session, pull: PullRequest, *, login: str) -> Refu
         store.terms_of(session, mentorship) if mentorship is not None else None,
         # After its mentorship stopped gating it, an approved pull request keeps its record
         # but takes no more approvals.
-        gated=pull.gate == "waiting" or (pull.gate == "approved" and pull.lifted_at is None),
+        gated=pull.gate == GateState.WAITING
+        or (pull.gate == GateState.APPROVED and pull.lifted_at is None),
         login=login,
     )
     if refusal is None and login.lower() in pull.approved_by:
@@ -40,7 +42,7 @@ def approve(
     pull: PullRequest,
     *,
     login: str,
-    source: str,
+    source: ApprovalSource,
     settings: Settings,
     now: datetime,
     github_id: int | None = None,
@@ -91,7 +93,7 @@ def approve(
 
 
 def audit_approval(
-    session: Session, pull: PullRequest, *, login: str, source: str, now: datetime
+    session: Session, pull: PullRequest, *, login: str, source: ApprovalSource, now: datetime
 ) -> None:
     """Record that a mentor approved ``pull``."""
     audit(

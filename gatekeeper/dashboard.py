@@ -43,6 +43,7 @@ from gatekeeper.forms import (
     TermsForm,
     split_names,
 )
+from gatekeeper.gate import ApprovalSource, GateState
 from gatekeeper.models import Mentorship, PullRequest, utcnow
 from gatekeeper.pages import mentee_page, overview_page, pull_page, waiting_for
 from gatekeeper.refusals import RefusalKind, status_of
@@ -248,7 +249,7 @@ def end(mentee: str) -> ResponseReturnValue:
     if request.method == "GET" or not form.validate_on_submit():
         gated = store.open_pulls_gated_by(db.get_session(), mentorship_id=mentorship.id or 0)
         # Only those still waiting change colour; approved ones are green already.
-        waiting = [pull for pull in gated if pull.gate == "waiting"]
+        waiting = [pull for pull in gated if pull.gate == GateState.WAITING]
         status = 400 if request.method == "POST" else 200
         return render_template(
             "end.html", mentorship=mentorship, form=form, waiting=waiting
@@ -425,7 +426,7 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
         session,
         locked,
         login=g.user.display,
-        source="dashboard",
+        source=ApprovalSource.DASHBOARD,
         settings=settings,
         now=now(),
         commit_id=form.head_sha.data,
@@ -603,7 +604,7 @@ def _render_pull(
         abort(404, description=f"Gatekeeper has not seen {repo}#{number}.")
     form = ApproveForm(formdata=None, head_sha=page.pull.head_sha)
     acknowledged = None
-    if page.pull.gate == "bypassed":
+    if page.pull.gate == GateState.BYPASSED:
         acknowledged = needs.acknowledgement_of(session, pull=page.pull)
     if acknowledge_form is None:
         note = acknowledged.note if acknowledged else ""

@@ -23,7 +23,7 @@ from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import PayloadError, envelope
 from gatekeeper.handlers import Context, NeedsPull, handler_for, sync_later
-from gatekeeper.models import Delivery, utcnow
+from gatekeeper.models import APPLIED, Delivery, DeliveryOutcome, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +72,19 @@ def apply(
             time.sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + random.random()))
         try:
             seen = session.get(Delivery, delivery_id)
-            if seen is not None and seen.outcome not in ("failed", "deferred"):
+            if seen is not None and seen.outcome not in (
+                DeliveryOutcome.FAILED,
+                DeliveryOutcome.DEFERRED,
+            ):
                 session.commit()
-                return reply(200, delivery=delivery_id, outcome="duplicate")
-            if seen is not None and seen.outcome == "deferred" and not replay:
+                return reply(200, delivery=delivery_id, outcome=DeliveryOutcome.DUPLICATE)
+            if seen is not None and seen.outcome == DeliveryOutcome.DEFERRED and not replay:
                 session.commit()
-                return reply(202, delivery=delivery_id, outcome="deferred")
+                return reply(202, delivery=delivery_id, outcome=DeliveryOutcome.DEFERRED)
             if seen is None and digest is not None and _applied_before(session, digest):
                 session.commit()
                 log.warning("delivery %s replays a body already applied; ignored", delivery_id)
-                return reply(200, delivery=delivery_id, outcome="replay")
+                return reply(200, delivery=delivery_id, outcome=DeliveryOutcome.REPLAY)
             return _apply_once(
                 session,
                 settings,
@@ -114,7 +117,10 @@ def apply(
         type(error).__name__,
     )
     return reply(
-        503, delivery=delivery_id, outcome="retry", error="database unavailable; redeliver"
+        503,
+        delivery=delivery_id,
+        outcome=DeliveryOutcome.RETRY,
+        error="database unavailable; redeliver",
     )
 
 
@@ -148,7 +154,7 @@ def _apply_once(
     handler = handler_for(event, info.action)
     if handler is None or _from_ourselves(info.sender, info.sender_type, settings):
         log.info("delivery %s ignored: %s.%s", delivery_id, event, info.action)
-        return _finish(session, delivery, outcome="ignored")
+        return _finish(session, delivery, outcome=DeliveryOutcome.IGNORED)
     if info.repo and info.installation_id:
         store.remember_installation(
             session,
@@ -163,17 +169,18 @@ def _apply_once(
     except NeedsPull as missing:
         session.rollback()
         # Kept whole; the worker reads the pull request from GitHub, then applies it.
-        delivery.outcome, delivery.payload, delivery.processed_at = "deferred", payload, None
+        delivery.outcome = DeliveryOutcome.DEFERRED
+        delivery.payload, delivery.processed_at = payload, None
         session.add(delivery)
         sync_later(ctx, missing.repo, missing.number, delivery_id=delivery_id)
         session.commit()
-        return reply(202, delivery=delivery_id, outcome="deferred")
+        return reply(202, delivery=delivery_id, outcome=DeliveryOutcome.DEFERRED)
     except PayloadError as error:
         session.rollback()
         return _failed(session, event, delivery_id, payload, error)
     outbox.flush(session, settings=settings, now=now)
     delivery.payload = None
-    return _finish(session, delivery, outcome="processed")
+    return _finish(session, delivery, outcome=DeliveryOutcome.PROCESSED)
 
 
 def _failed(
@@ -188,18 +195,22 @@ def _failed(
         delivery = session.get(Delivery, delivery_id) or Delivery(
             delivery_id=delivery_id, event=event, received_at=utcnow()
         )
-        delivery.action, delivery.outcome, delivery.error = action, "failed", reason[:500]
+        delivery.outcome = DeliveryOutcome.FAILED
+        delivery.action, delivery.error = action, reason[:500]
         delivery.processed_at, delivery.payload = utcnow(), None
         session.add(delivery)
         session.commit()
     except sa.exc.SQLAlchemyError:
         session.rollback()  # the record of a failure is a courtesy; the answer says it all
     return reply(
-        422, delivery=delivery_id, outcome="failed", error=f"payload not understood: {reason[:200]}"
+        422,
+        delivery=delivery_id,
+        outcome=DeliveryOutcome.FAILED,
+        error=f"payload not understood: {reason[:200]}",
     )
 
 
-def _finish(session: Session, delivery: Delivery, *, outcome: str) -> Answer:
+def _finish(session: Session, delivery: Delivery, *, outcome: DeliveryOutcome) -> Answer:
     """Commit what the event changed, with the outbox's desires, and answer."""
     delivery.outcome, delivery.processed_at, delivery.error = outcome, utcnow(), None
     session.add(delivery)
@@ -212,7 +223,7 @@ def _applied_before(session: Session, digest: str) -> bool:
         session.exec(
             select(Delivery.delivery_id)
             .where(Delivery.body_digest == digest)
-            .where(col(Delivery.outcome).in_(("processed", "ignored", "deferred")))
+            .where(col(Delivery.outcome).in_(APPLIED))
             .limit(1)
         ).first()
         is not None

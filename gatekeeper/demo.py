@@ -25,7 +25,8 @@ from gatekeeper.auth import DEMO_USERS
 from gatekeeper.config import Settings
 from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.extensions import settings_of
-from gatekeeper.models import PullRequest, utcnow
+from gatekeeper.gate import ApprovalSource
+from gatekeeper.models import EndReason, PullRequest, utcnow
 
 MAINTAINER = "alex-maintainer"
 MENTEE, MENTORS = "mira-k", ("tomas-r", "june-h")
@@ -161,7 +162,7 @@ def _former_mentorship(session: Session, *, settings: Settings, now: datetime) -
     lifecycle.end(
         session,
         mentee=FORMER_MENTEE,
-        reason="graduated",
+        reason=EndReason.GRADUATED,
         note="Ready early: careful reviews throughout.",
         actor=MAINTAINER,
         now=ended,
@@ -202,12 +203,19 @@ class _Sample:
         store.upsert_review(self.session, pull=pull, info=info, now=at)
         self.session.flush()
         self._evaluate(pull, at)
-        approvals.audit_approval(self.session, pull, login=reviewer, source="review", now=at)
+        approvals.audit_approval(
+            self.session, pull, login=reviewer, source=ApprovalSource.REVIEW, now=at
+        )
 
     def button(self, pull: PullRequest, mentor: str, *, at: datetime) -> None:
         """An approval with the check run's button."""
         approvals.approve(
-            self.session, pull, login=mentor, source="button", settings=self.settings, now=at
+            self.session,
+            pull,
+            login=mentor,
+            source=ApprovalSource.BUTTON,
+            settings=self.settings,
+            now=at,
         )
 
     def _evaluate(self, pull: PullRequest, at: datetime) -> PullRequest:

@@ -6,6 +6,7 @@ No Flask, no database and no network here, so every rule can be tested exhaustiv
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -18,6 +19,26 @@ CHANGES_REQUESTED = "CHANGES_REQUESTED"
 DISMISSED = "DISMISSED"
 # States that settle what a reviewer thinks; a plain comment changes nothing.
 DECISIVE_STATES = frozenset({APPROVED, CHANGES_REQUESTED, DISMISSED})
+
+
+class GateState(enum.StrEnum):
+    """A pull request's stored gate (``PullRequest.gate``); equal to the string stored."""
+
+    WAITING = "waiting"  # open, its check blocks merging until a mentor approves
+    APPROVED = "approved"
+    NOT_REQUIRED = "not_required"  # no mentorship gates it (or it closed unmerged)
+    BYPASSED = "bypassed"  # merged while it waited
+    LIFTED = "lifted"  # it waited under a mentorship that ended (or stopped covering it)
+    OVERRIDDEN = "overridden"  # a maintainer let it merge without a mentor
+
+
+class ApprovalSource(enum.StrEnum):
+    """Where a mentor's approval came from (``Approval.source``, ``Signal.source``)."""
+
+    REVIEW = "review"
+    BUTTON = "button"  # the check run's "Approve" button
+    COMMENT = "comment"  # a ``/gatekeeper approve`` comment
+    DASHBOARD = "dashboard"
 
 
 def gating_end(ends_at: datetime, ended_at: datetime | None) -> datetime:
@@ -94,7 +115,7 @@ class Signal:
     state: str
     commit_id: str | None
     submitted_at: datetime
-    source: str = "review"
+    source: str = ApprovalSource.REVIEW
     key: int = 0  # a stable tie-break for signals in the same second
 
 
@@ -170,20 +191,20 @@ def evaluate(
             "Outside the mentorship's scope",
             f"@{pr.author}'s mentorship gates only {scope}; this repository is outside that "
             "scope, so no approval is needed.",
-            "not_required",
+            GateState.NOT_REQUIRED,
         )
     if mentorship is not None and mentorship.covers(pr.repo) and now >= mentorship.end:
         return Decision(
             SUCCESS,
             "Mentorship ended",
             f"@{pr.author}'s mentorship ended on {mentorship.end:%Y-%m-%d}; no approval is needed.",
-            "not_required",
+            GateState.NOT_REQUIRED,
         )
     return Decision(
         SUCCESS,
         "No mentorship applies",
         "The author is not under mentorship here; nothing to approve.",
-        "not_required",
+        GateState.NOT_REQUIRED,
     )
 
 
@@ -221,7 +242,7 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
             SUCCESS,
             f"Approved by {names}",
             f"@{terms.mentee} {reason}; mentor approval given by {names}. Ready to merge.",
-            "approved",
+            GateState.APPROVED,
             approvers,
             terms.id,
         )
@@ -255,7 +276,7 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
         ACTION_REQUIRED,
         f"Waiting for {wanted}",
         "\n".join(lines),
-        "waiting",
+        GateState.WAITING,
         approvers,
         terms.id,
     )
@@ -334,17 +355,19 @@ def settle_closed(
     (``bypass_cleared``).
     """
     if not pr.merged:
-        return Closing("not_required", "Closed without merging")
-    if decision.waiting and stored_gate != "bypassed":
-        return Closing("bypassed", "Merged without mentor approval", decision.approved_by, "bypass")
+        return Closing(GateState.NOT_REQUIRED, "Closed without merging")
+    if decision.waiting and stored_gate != GateState.BYPASSED:
+        return Closing(
+            GateState.BYPASSED, "Merged without mentor approval", decision.approved_by, "bypass"
+        )
     if decision.waiting:
         return Closing(
-            "bypassed",
+            GateState.BYPASSED,
             "Merged without mentor approval",
             event="merger_known" if merged_by else None,
         )
-    if stored_gate in ("waiting", "bypassed"):
-        event = "bypass_cleared" if stored_gate == "bypassed" else None
+    if stored_gate in (GateState.WAITING, GateState.BYPASSED):
+        event = "bypass_cleared" if stored_gate == GateState.BYPASSED else None
         return Closing(decision.gate, decision.title, decision.approved_by, event)
     return Closing(stored_gate, None)
 

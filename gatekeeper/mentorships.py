@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gatekeeper import gate
-from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship
+from gatekeeper.models import AuditEvent, EndReason, MentorAssignment, Mentorship
 
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
@@ -543,7 +543,7 @@ def end(
     note: str | None = None,
 ) -> Mentorship:
     """End an open mentorship early: the mentee graduated, or it was revoked."""
-    if reason not in ("graduated", "revoked"):
+    if reason not in (EndReason.GRADUATED, EndReason.REVOKED):
         raise MentorshipError("the reason must be graduated or revoked")
     end_note = bounded_text(note, what="the end note")
     mentorship = _current(session, mentee=mentee, at=now)
@@ -735,7 +735,7 @@ def expire_lapsed(session: Session, *, now: datetime) -> list[Mentorship]:
 
 def _mark_expired(session: Session, mentorship: Mentorship) -> None:
     """Record a lapsed mentorship as expired at its own end date (not when we noticed)."""
-    mentorship.ended_at, mentorship.end_reason = mentorship.ends_at, "expired"
+    mentorship.ended_at, mentorship.end_reason = mentorship.ends_at, EndReason.EXPIRED
     mentorship.ended_by = "gatekeeper"
     session.add(mentorship)
     record(

@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 from gatekeeper import db, outbox
 from gatekeeper.app_manifest import REQUIRED_EVENTS
 from gatekeeper.extensions import settings_of
+from gatekeeper.gate import GateState
 from gatekeeper.models import Mentorship, PullRequest, SweepRun, utcnow
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -189,7 +190,7 @@ def pulls_waiting(session: Session) -> int:
         select(sa.func.count())
         .select_from(PullRequest)
         .where(PullRequest.state == "open")
-        .where(PullRequest.gate == "waiting")
+        .where(PullRequest.gate == GateState.WAITING)
     ).one()
 
 
