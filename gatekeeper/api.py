@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify
+from flask.typing import ResponseReturnValue
 from sqlmodel import Session
 
 from gatekeeper import mentorships as lifecycle
@@ -18,7 +19,7 @@ from gatekeeper.documents import (
     redacted_pull_document,
 )
 from gatekeeper.extensions import settings_of
-from gatekeeper.models import MentorAssignment, Mentorship, PullRequest, utcnow
+from gatekeeper.models import EndReason, MentorAssignment, Mentorship, PullRequest, utcnow
 from gatekeeper.visibility import (
     CLI,
     NOTHING_HIDDEN,
@@ -50,7 +51,8 @@ def mentorship_document(
         "started_at": iso(mentorship.started_at),
         "ends_at": iso(mentorship.ends_at),
         "ended_at": iso(lifecycle.effective_end(mentorship)) if state == "ended" else None,
-        "end_reason": mentorship.end_reason or ("expired" if now >= mentorship.ends_at else None),
+        "end_reason": mentorship.end_reason
+        or (EndReason.EXPIRED if now >= mentorship.ends_at else None),
         "days_left": lifecycle.days_left(mentorship, now),
         "promotion": promotion_document(mentorship),
         "approvals_required": mentorship.approvals_required,
@@ -110,6 +112,8 @@ def status_document(
 ) -> dict[str, Any]:
     """``status --json``: the mentee's current mentorship, else their latest."""
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    if mentorship is None:  # the CLI says it in one line, /api as a 404
+        raise lifecycle.MentorshipError(lifecycle.no_mentorship(mentee))
     return documents(session, found=[mentorship], now=now, viewer=viewer)[0]
 
 
@@ -122,13 +126,13 @@ def list_documents(
 
 
 @bp.get("/mentorships")
-def mentorships_api():  # type: ignore[no-untyped-def]
+def mentorships_api() -> ResponseReturnValue:
     """Every mentorship, as ``gatekeeper list --all --json`` prints it (private names hidden)."""
     return jsonify(list_documents(get_session(), include_ended=True, now=utcnow(), viewer=g.user))
 
 
 @bp.get("/mentorships/<mentee>")
-def mentorship_api(mentee: str):  # type: ignore[no-untyped-def]
+def mentorship_api(mentee: str) -> ResponseReturnValue:
     """One mentee's mentorship, as ``gatekeeper status --json`` prints it (private names hidden)."""
     try:
         return jsonify(status_document(get_session(), mentee=mentee, now=utcnow(), viewer=g.user))
@@ -137,7 +141,7 @@ def mentorship_api(mentee: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/mentorships/<mentee>/report")
-def report_api(mentee: str):  # type: ignore[no-untyped-def]
+def report_api(mentee: str) -> ResponseReturnValue:
     """The month's report, as ``gatekeeper report --json`` prints it (private names hidden)."""
     base_url = settings_of(current_app).base_url
     try:

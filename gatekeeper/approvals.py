@@ -16,12 +16,14 @@ from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of, reevaluate
 from gatekeeper.events import Person
+from gatekeeper.gate import ApprovalSource, GateState
 from gatekeeper.models import PullRequest
+from gatekeeper.refusals import Refusal, RefusalKind
 
 
 def approval_refusal(
     session: Session, pull: PullRequest, *, login: str, user_id: int | None
-) -> str | None:
+) -> Refusal | None:
     """Why the account ``user_id`` (``login``) may not approve ``pull`` now, or None if it may."""
     mentorship = mentorship_of(session, pull)
     refusal = gate.approval_refusal(
@@ -29,13 +31,14 @@ def approval_refusal(
         store.terms_of(session, mentorship) if mentorship is not None else None,
         # After its mentorship stopped gating it, an approved pull request keeps its record
         # but takes no more approvals.
-        gated=pull.gate == "waiting" or (pull.gate == "approved" and pull.lifted_at is None),
+        gated=pull.gate == GateState.WAITING
+        or (pull.gate == GateState.APPROVED and pull.lifted_at is None),
         login=login,
         user_id=user_id,
     )
     if refusal is None and login.lower() in pull.approved_by:
         # A second press (or a second tab) would store a second record of the same approval.
-        return "your approval already counts for this pull request"
+        return Refusal(RefusalKind.CONFLICT, "your approval already counts for this pull request")
     return refusal
 
 
@@ -45,13 +48,13 @@ def approve(
     *,
     login: str,
     user_id: int | None,
-    source: str,
+    source: ApprovalSource,
     settings: Settings,
     now: datetime,
     github_id: int | None = None,
     commit_id: str | None = None,
     given_at: datetime | None = None,
-) -> str | None:
+) -> Refusal | None:
     """Record a mentor's approval (on ``commit_id``, else the current head) and re-evaluate.
 
     ``given_at`` is when the mentor gave it (a comment's creation), if not ``now``.
@@ -72,7 +75,7 @@ def approve(
             detail=f"{source}: {refusal or 'who gave it is unknown'}",
             at=now,
         )
-        return refusal or "who gave it is unknown"
+        return refusal or Refusal(RefusalKind.NOT_ALLOWED, "who gave it is unknown")
     store.add_approval(
         session,
         pull=pull,
@@ -101,7 +104,7 @@ def approve(
 
 
 def audit_approval(
-    session: Session, pull: PullRequest, *, login: str, source: str, now: datetime
+    session: Session, pull: PullRequest, *, login: str, source: ApprovalSource, now: datetime
 ) -> None:
     """Record that a mentor approved ``pull``."""
     audit(

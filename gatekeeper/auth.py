@@ -24,6 +24,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col
 
 from gatekeeper import db, people
@@ -185,7 +186,7 @@ def _client() -> Any:
 
 
 @bp.get("/login")
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     """Start signing in with GitHub (or explain why it is not possible here)."""
     target = safe_next(request.args.get("next")) or "/"
     if current_app.config.get(DEMO_USERS):
@@ -201,7 +202,7 @@ def login():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/login/callback")
-def callback():  # type: ignore[no-untyped-def]
+def callback() -> ResponseReturnValue:
     """GitHub sends the browser back here: trade the code for a token and read /user."""
     client = _client()
     if client is None:
@@ -233,7 +234,7 @@ def _account(profile: Any) -> Person:
 
 
 @bp.post("/login/demo")
-def demo_login():  # type: ignore[no-untyped-def]
+def demo_login() -> ResponseReturnValue:
     """In the demo only: sign in as one of the sample people, without GitHub."""
     allowed = current_app.config.get(DEMO_USERS) or ()
     form = ActionForm()
@@ -258,7 +259,7 @@ def _sign_in(account: Person) -> None:
 
 
 @bp.post("/logout")
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     """Sign out everywhere (a POST with the CSRF token, so no other site can sign you out)."""
     if g.user is not None:
         end_sessions(db.get_session(), login=g.user.login)

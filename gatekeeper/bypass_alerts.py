@@ -24,9 +24,10 @@ from sqlmodel import Session, col, select
 from gatekeeper import db, jobs
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.config import Settings
-from gatekeeper.models import BypassAlert, MentorAssignment, Mentorship, PullRequest
+from gatekeeper.gate import GateState
+from gatekeeper.models import BypassAlert, JobKind, MentorAssignment, Mentorship, PullRequest
 
-KIND = "bypass_comment"
+KIND = JobKind.BYPASS_COMMENT
 SETTLE_DELAY = timedelta(minutes=2)
 # Hidden in the rendered comment; found again when a post's answer was lost.
 MARKER = "<!-- gatekeeper:bypass -->"
@@ -79,7 +80,7 @@ def due(session: Session, *, repo: str, number: int, settings: Settings) -> Due 
     pull = session.exec(
         select(PullRequest).where(PullRequest.repo == repo).where(PullRequest.number == number)
     ).first()
-    if pull is None or pull.gate != "bypassed" or pull.gated_mentorship_id is None:
+    if pull is None or pull.gate != GateState.BYPASSED or pull.gated_mentorship_id is None:
         return None
     alert = session.exec(
         select(BypassAlert)

@@ -20,6 +20,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlmodel import Session
@@ -43,15 +44,17 @@ from gatekeeper.forms import (
     TermsForm,
     split_names,
 )
+from gatekeeper.gate import ApprovalSource, GateState
 from gatekeeper.models import Mentorship, PullRequest, utcnow
 from gatekeeper.pages import mentee_page, overview_page, pull_page, waiting_for
+from gatekeeper.refusals import RefusalKind, status_of
 from gatekeeper.visibility import PRIVATE_PULL, may_see_pull
 
 bp = Blueprint("dashboard", __name__)
 
 
 @bp.before_request
-def refuse_nul_characters():  # type: ignore[no-untyped-def]
+def refuse_nul_characters() -> ResponseReturnValue | None:
     """A NUL is no character of a login, a repository or a note (PostgreSQL refuses it in
     text): a request carrying one, anywhere, is a 400 before anything reads it."""
     values = [*(request.view_args or {}).values(), *request.args.values(), *request.form.values()]
@@ -62,27 +65,27 @@ def refuse_nul_characters():  # type: ignore[no-untyped-def]
 
 def now() -> datetime:
     """One clock reading per request, so a page never disagrees with itself."""
-    return g.setdefault("now", utcnow())  # type: ignore[no-any-return]
+    return g.setdefault("now", utcnow())
 
 
 # ---------------------------------------------------------------- reading
 
 
 @bp.get("/")
-def overview():  # type: ignore[no-untyped-def]
+def overview() -> ResponseReturnValue:
     """Active mentorships first, then scheduled and recently ended ones."""
     page = overview_page(db.get_session(), user=g.user, now=now())
     return render_template("overview.html", page=page, is_maintainer=auth.is_maintainer(g.user))
 
 
 @bp.get("/mentorships/<mentee>")
-def mentee(mentee: str):  # type: ignore[no-untyped-def]
+def mentee(mentee: str) -> ResponseReturnValue:
     """One mentee's month: timeline, promotion record, pull requests, audit log, actions."""
     return _render_mentee(mentee)
 
 
 @bp.get("/mentorships/<mentee>/report")
-def report(mentee: str):  # type: ignore[no-untyped-def]
+def report(mentee: str) -> ResponseReturnValue:
     """The month's report for the graduation decision, with its Markdown for the forum."""
     base_url = settings_of(current_app).base_url
     try:
@@ -97,14 +100,14 @@ def report(mentee: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/pulls/<owner>/<repo>/<int:number>")
-def pull(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
+def pull(owner: str, repo: str, number: int) -> ResponseReturnValue:
     """The check run's details page: why the pull request is gated and who can let it merge."""
     return _render_pull(f"{owner}/{repo}", number)
 
 
 @bp.get("/me")
 @login_required
-def me():  # type: ignore[no-untyped-def]
+def me() -> ResponseReturnValue:
     """What concerns the signed-in user: their own mentorship, or what waits for them."""
     session, user = db.get_session(), g.user
     waiting = waiting_for(session, login=user.login, now=now())
@@ -131,7 +134,7 @@ def me():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/healthz")
-def healthz():  # type: ignore[no-untyped-def]
+def healthz() -> ResponseReturnValue:
     """200 while the database answers, 503 otherwise (for the load balancer)."""
     if db.is_reachable():
         return jsonify(status="ok")
@@ -143,7 +146,7 @@ def healthz():  # type: ignore[no-untyped-def]
 
 @bp.route("/mentorships/new", methods=["GET", "POST"])
 @login_required
-def new():  # type: ignore[no-untyped-def]
+def new() -> ResponseReturnValue:
     """Start a mentorship; the PEP 13 result is shown before anything is saved."""
     _require_maintainer("start mentorships")
     form = StartForm()
@@ -217,7 +220,7 @@ def new():  # type: ignore[no-untyped-def]
 
 @bp.post("/mentorships/<mentee>/extend")
 @login_required
-def extend(mentee: str):  # type: ignore[no-untyped-def]
+def extend(mentee: str) -> ResponseReturnValue:
     """Move the end of a mentorship later."""
     mentorship = _open_for_change(mentee, "extend mentorships")
     form = ExtendForm()
@@ -241,14 +244,14 @@ def extend(mentee: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/mentorships/<mentee>/end", methods=["GET", "POST"])
 @login_required
-def end(mentee: str):  # type: ignore[no-untyped-def]
+def end(mentee: str) -> ResponseReturnValue:
     """Confirm, then end a mentorship early (graduated or revoked)."""
     mentorship = _open_for_change(mentee, "end mentorships")
     form = EndForm()
     if request.method == "GET" or not form.validate_on_submit():
         gated = store.open_pulls_gated_by(db.get_session(), mentorship_id=mentorship.id or 0)
         # Only those still waiting change colour; approved ones are green already.
-        waiting = [pull for pull in gated if pull.gate == "waiting"]
+        waiting = [pull for pull in gated if pull.gate == GateState.WAITING]
         status = 400 if request.method == "POST" else 200
         return render_template(
             "end.html", mentorship=mentorship, form=form, waiting=waiting
@@ -269,7 +272,7 @@ def end(mentee: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/mentorships/<mentee>/mentors")
 @login_required
-def add_mentor(mentee: str):  # type: ignore[no-untyped-def]
+def add_mentor(mentee: str) -> ResponseReturnValue:
     """Assign one more mentor."""
     mentorship = _open_for_change(mentee, "change mentors")
     form = MentorForm()
@@ -289,7 +292,7 @@ def add_mentor(mentee: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/mentorships/<mentee>/mentors/<login>/remove", methods=["GET", "POST"])
 @login_required
-def remove_mentor(mentee: str, login: str):  # type: ignore[no-untyped-def]
+def remove_mentor(mentee: str, login: str) -> ResponseReturnValue:
     """Confirm, then take a mentor off: the page says which pull requests it leaves waiting."""
     mentorship = _open_for_change(mentee, "change mentors")
     if request.method == "GET":
@@ -315,7 +318,7 @@ def remove_mentor(mentee: str, login: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/mentorships/<mentee>/terms")
 @login_required
-def change_terms(mentee: str):  # type: ignore[no-untyped-def]
+def change_terms(mentee: str) -> ResponseReturnValue:
     """Change a running mentorship's terms; the mentee's gates follow at once."""
     _open_for_change(mentee, "change a mentorship's terms")
     form = TermsForm()
@@ -356,7 +359,7 @@ def change_terms(mentee: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/pulls/<owner>/<repo>/<int:number>/acknowledge")
 @login_required
-def acknowledge(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
+def acknowledge(owner: str, repo: str, number: int) -> ResponseReturnValue:
     """A maintainer acknowledges a bypass, with a note for the record."""
     session = db.get_session()
     pull = store.find_pull(session, repo=f"{owner}/{repo}", number=number)
@@ -396,7 +399,7 @@ def acknowledge(owner: str, repo: str, number: int):  # type: ignore[no-untyped-
 
 @bp.post("/pulls/<owner>/<repo>/<int:number>/approve")
 @login_required
-def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
+def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
     """A mentor lets the pull request merge: record the approval and update GitHub at once."""
     session, settings = db.get_session(), settings_of(current_app)
     pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number)
@@ -404,14 +407,15 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
     if pull is None or not may_see_pull(session, pull, user=g.user):
         abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
     refusal = approvals.approval_refusal(session, pull, login=g.user.login, user_id=g.user.id)
-    if refusal is not None and refusal.startswith(("only mentors", "authors")):
-        abort(403, description=f"You cannot approve this pull request: {refusal}.")
+    # Who may never approve here is told so before the form is even read.
+    if refusal is not None and refusal.kind is RefusalKind.NOT_ALLOWED:
+        abort(status_of(refusal), description=f"You cannot approve this pull request: {refusal}.")
     form = ApproveForm()
     if not form.validate_on_submit():
         abort(400)
     if refusal is not None:
         flash(f"Not approved: {refusal}.", "error")
-        return _render_pull(pull.repo, number, status=409)
+        return _render_pull(pull.repo, number, status=status_of(refusal))
     if form.head_sha.data != pull.head_sha:
         flash(
             "New commits arrived since you opened this page; look at them, then approve.", "error"
@@ -434,7 +438,7 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
             locked,
             login=g.user.display,
             user_id=g.user.id,
-            source="dashboard",
+            source=ApprovalSource.DASHBOARD,
             settings=settings,
             now=now(),
             commit_id=form.head_sha.data,
@@ -461,7 +465,7 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/pulls/<owner>/<repo>/<int:number>/remind")
 @login_required
-def remind(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
+def remind(owner: str, repo: str, number: int) -> ResponseReturnValue:
     """The mentee asks their mentors for a review again (at most once a day per pull request)."""
     session = db.get_session()
     pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number, lock=True)
@@ -511,11 +515,9 @@ def _require_maintainer(what: str) -> None:
 
 def _open_for_change(mentee: str, what: str) -> Mentorship:
     """The mentorship a maintainer's change applies to: 404 unknown, 403 wrong role, 409 ended."""
-    session = db.get_session()
-    try:
-        mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
-    except lifecycle.MentorshipError as error:
-        abort(404, description=str(error))
+    mentorship = lifecycle.latest_mentorship(db.get_session(), mentee=mentee)
+    if mentorship is None:
+        abort(404, description=lifecycle.no_mentorship(mentee))
     _require_maintainer(what)
     if lifecycle.state_of(mentorship, now()) == "ended":
         flash(f"{mentorship.mentee_display}'s mentorship has already ended.", "error")
@@ -523,7 +525,13 @@ def _open_for_change(mentee: str, what: str) -> Mentorship:
     return mentorship
 
 
-def _apply(mentorship: Mentorship, change, *, done: str, **forms: Any):  # type: ignore[no-untyped-def]
+def _apply(
+    mentorship: Mentorship,
+    change: Callable[[Session], Mentorship],
+    *,
+    done: str,
+    **forms: Any,
+) -> ResponseReturnValue:
     """Run one lifecycle change and its effect on the gates in one transaction (again, from
     the start, if the database was busy: ``change`` only touches the database).
 
@@ -564,18 +572,16 @@ def _say_if_github_is_missing() -> None:
         flash("GitHub is not configured here: the checks will be posted once it is.", "warning")
 
 
-def _render_mentee(mentee: str, *, status: int = 200, **forms: Any):  # type: ignore[no-untyped-def]
-    session = db.get_session()
-    try:
-        page = mentee_page(
-            session,
-            mentee=mentee,
-            user=g.user,
-            now=now(),
-            request_reviews=settings_of(current_app).request_reviews,
-        )
-    except lifecycle.MentorshipError as error:
-        abort(404, description=str(error))
+def _render_mentee(mentee: str, *, status: int = 200, **forms: Any) -> tuple[str, int]:
+    page = mentee_page(
+        db.get_session(),
+        mentee=mentee,
+        user=g.user,
+        now=now(),
+        request_reviews=settings_of(current_app).request_reviews,
+    )
+    if page is None:
+        abort(404, description=lifecycle.no_mentorship(mentee))
     forms.setdefault("extend_form", ExtendForm(formdata=None))
     forms.setdefault("mentor_form", MentorForm(formdata=None))
     forms.setdefault("terms_form", _terms_form_of(page.mentorship))
@@ -603,9 +609,9 @@ def _terms_form_of(mentorship: Mentorship) -> TermsForm:
     )
 
 
-def _render_pull(  # type: ignore[no-untyped-def]
+def _render_pull(
     repo: str, number: int, *, status: int = 200, acknowledge_form: AcknowledgeForm | None = None
-):
+) -> tuple[str, int]:
     session = db.get_session()
     page = pull_page(
         session,
@@ -620,7 +626,7 @@ def _render_pull(  # type: ignore[no-untyped-def]
         abort(404, description=f"Gatekeeper has not seen {repo}#{number}.")
     form = ApproveForm(formdata=None, head_sha=page.pull.head_sha)
     acknowledged = None
-    if page.pull.gate == "bypassed":
+    if page.pull.gate == GateState.BYPASSED:
         acknowledged = needs.acknowledgement_of(session, pull=page.pull)
     if acknowledge_form is None:
         note = acknowledged.note if acknowledged else ""
@@ -833,7 +839,7 @@ ERROR_TEMPLATES = {400: "400.html", 403: "403.html", 404: "404.html"}
 JSON_PREFIXES = ("/api/", "/webhooks/")
 
 
-def error_page(error: HTTPException):  # type: ignore[no-untyped-def]
+def error_page(error: HTTPException) -> ResponseReturnValue:
     """403, 404 and 400 in the site's layout; the API and webhooks keep answering JSON."""
     code = error.code or 500
     if request.path.startswith(JSON_PREFIXES):

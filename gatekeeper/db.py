@@ -9,7 +9,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, jsonify, render_template, request
@@ -20,6 +20,8 @@ from sqlmodel import Session
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+if TYPE_CHECKING:  # Alembic is imported only by the commands that migrate
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT = 15  # seconds a SQLite writer waits for the one before it
@@ -41,7 +43,7 @@ def make_engine(url: str) -> Engine:
         )
 
         @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             # Readers never block the writer, nor the writer them.
@@ -51,7 +53,7 @@ def make_engine(url: str) -> Engine:
             dbapi_connection.isolation_level = None
 
         @sa.event.listens_for(engine, "begin")
-        def _begin(connection):  # type: ignore[no-untyped-def]
+        def _begin(connection: sa.Connection) -> None:
             # The driver would begin only at the first write, so what a transaction read
             # before it could be stale: begun here, it reads and writes one snapshot. A
             # deferred transaction that read cannot wait for the write lock (SQLite refuses
@@ -177,7 +179,7 @@ def close_session(_error: BaseException | None = None) -> None:
         session.close()
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str) -> Config:
     """An Alembic configuration for Gatekeeper's migrations against ``url``."""
     from alembic.config import Config
 

@@ -16,7 +16,8 @@ from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import PullInfo, ReviewInfo
-from gatekeeper.models import AuditEvent, Mentorship, PullRequest
+from gatekeeper.gate import GateState
+from gatekeeper.models import AuditEvent, JobKind, Mentorship, PullRequest
 
 
 def reevaluate(
@@ -64,7 +65,7 @@ def reevaluate(
 
 def _store_open(pull: PullRequest, decision: gate.Decision, *, now: datetime) -> None:
     """Store the gate of an open pull request, and when it began and stopped waiting."""
-    was_waiting = pull.gate == "waiting"
+    was_waiting = pull.gate == GateState.WAITING
     pull.gate, pull.gate_title = decision.gate, decision.title
     pull.gate_summary, pull.approved_by = decision.summary, list(decision.approved_by)
     if decision.mentorship_id is not None:
@@ -86,9 +87,9 @@ def _lift(pull: PullRequest, decision: gate.Decision, *, now: datetime) -> None:
     request approved before the end still reads "approved by @x"; one still waiting becomes
     "lifted", its wait ending now.
     """
-    if pull.gate == "waiting":
-        pull.gate, pull.settled_at = "lifted", now
-    elif pull.gate not in ("approved", "lifted"):
+    if pull.gate == GateState.WAITING:
+        pull.gate, pull.settled_at = GateState.LIFTED, now
+    elif pull.gate not in (GateState.APPROVED, GateState.LIFTED):
         pull.gate = decision.gate
     pull.gate_title, pull.gate_summary = decision.title, decision.summary
     pull.waiting_since = None
@@ -156,13 +157,13 @@ def _ask_for_reviews_once(session: Session, pull: PullRequest, *, now: datetime)
         store.gate_pull(pull),
         terms,
         draft=pull.draft,
-        waiting=pull.gate == "waiting",
+        waiting=pull.gate == GateState.WAITING,
         already_requested=pull.reviews_requested,
     )
     if reviewers:
         jobs.enqueue(
             session,
-            kind="request_reviews",
+            kind=JobKind.REQUEST_REVIEWS,
             key=f"request_reviews:{pull.repo}#{pull.number}",
             args={"repo": pull.repo, "number": pull.number, "logins": reviewers},
             now=now,
@@ -225,7 +226,7 @@ def follow_lifecycle_change(
     if mentorship.id is not None:
         jobs.enqueue(
             session,
-            kind="reconcile",
+            kind=JobKind.RECONCILE,
             key=f"reconcile:{mentorship.id}",
             args={"mentorship_id": mentorship.id},
             now=now,

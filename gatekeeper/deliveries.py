@@ -23,7 +23,7 @@ from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import PayloadError, envelope
 from gatekeeper.handlers import Context, NeedsPull, handler_for, sync_later
-from gatekeeper.models import Delivery, utcnow
+from gatekeeper.models import APPLIED, Delivery, DeliveryOutcome, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _apply_once(
     handler = handler_for(event, info.action)
     if handler is None or _from_ourselves(info.sender, info.sender_type, settings):
         log.info("delivery %s ignored: %s.%s", delivery_id, event, info.action)
-        return _finish(session, delivery, outcome="ignored")
+        return _finish(session, delivery, outcome=DeliveryOutcome.IGNORED)
     if info.repo and info.installation_id:
         store.remember_installation(
             session,
@@ -149,17 +149,18 @@ def _apply_once(
     except NeedsPull as missing:
         session.rollback()
         # Kept whole; the worker reads the pull request from GitHub, then applies it.
-        delivery.outcome, delivery.payload, delivery.processed_at = "deferred", payload, None
+        delivery.outcome = DeliveryOutcome.DEFERRED
+        delivery.payload, delivery.processed_at = payload, None
         session.add(delivery)
         sync_later(ctx, missing.repo, missing.number, delivery_id=delivery_id)
         session.commit()
-        return reply(202, delivery=delivery_id, outcome="deferred")
+        return reply(202, delivery=delivery_id, outcome=DeliveryOutcome.DEFERRED)
     except PayloadError as error:
         session.rollback()
         return _failed(session, event, delivery_id, payload, error)
     outbox.flush(session, settings=settings, now=now)
     delivery.payload = None
-    return _finish(session, delivery, outcome="processed")
+    return _finish(session, delivery, outcome=DeliveryOutcome.PROCESSED)
 
 
 def _failed(
@@ -175,7 +176,8 @@ def _failed(
         delivery = session.get(Delivery, delivery_id) or Delivery(
             delivery_id=delivery_id, event=event, received_at=utcnow()
         )
-        delivery.action, delivery.outcome, delivery.error = action, "failed", reason[:500]
+        delivery.outcome = DeliveryOutcome.FAILED
+        delivery.action, delivery.error = action, reason[:500]
         delivery.processed_at, delivery.payload = utcnow(), None
         session.add(delivery)
 
@@ -183,11 +185,14 @@ def _failed(
     with contextlib.suppress(db.Busy, sa.exc.SQLAlchemyError):
         db.writing(session, record)
     return reply(
-        422, delivery=delivery_id, outcome="failed", error=f"payload not understood: {reason[:200]}"
+        422,
+        delivery=delivery_id,
+        outcome=DeliveryOutcome.FAILED,
+        error=f"payload not understood: {reason[:200]}",
     )
 
 
-def _finish(session: Session, delivery: Delivery, *, outcome: str) -> Answer:
+def _finish(session: Session, delivery: Delivery, *, outcome: DeliveryOutcome) -> Answer:
     """Commit what the event changed, with the outbox's desires, and answer."""
     delivery.outcome, delivery.processed_at, delivery.error = outcome, utcnow(), None
     session.add(delivery)
@@ -200,7 +205,7 @@ def _applied_before(session: Session, digest: str) -> bool:
         session.exec(
             select(Delivery.delivery_id)
             .where(Delivery.body_digest == digest)
-            .where(col(Delivery.outcome).in_(("processed", "ignored", "deferred")))
+            .where(col(Delivery.outcome).in_(APPLIED))
             .limit(1)
         ).first()
         is not None

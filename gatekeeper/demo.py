@@ -25,7 +25,8 @@ from gatekeeper.auth import DEMO_USERS
 from gatekeeper.config import Settings
 from gatekeeper.events import Person, PullInfo, ReviewInfo
 from gatekeeper.extensions import settings_of
-from gatekeeper.models import PullRequest, utcnow
+from gatekeeper.gate import ApprovalSource
+from gatekeeper.models import EndReason, PullRequest, utcnow
 
 MAINTAINER = "alex-maintainer"
 MENTEE, MENTORS = "mira-k", ("tomas-r", "june-h")
@@ -168,7 +169,7 @@ def _former_mentorship(session: Session, *, settings: Settings, now: datetime) -
     lifecycle.end(
         session,
         mentee=FORMER_MENTEE,
-        reason="graduated",
+        reason=EndReason.GRADUATED,
         note="Ready early: careful reviews throughout.",
         actor=MAINTAINER,
         now=ended,
@@ -219,7 +220,9 @@ class _Sample:
         store.upsert_review(self.session, pull=pull, info=info, now=at)
         self.session.flush()
         self._evaluate(pull, at)
-        approvals.audit_approval(self.session, pull, login=reviewer, source="review", now=at)
+        approvals.audit_approval(
+            self.session, pull, login=reviewer, source=ApprovalSource.REVIEW, now=at
+        )
 
     def button(self, pull: PullRequest, mentor: str, *, at: datetime) -> None:
         """An approval with the check run's button."""
@@ -228,7 +231,7 @@ class _Sample:
             pull,
             login=mentor,
             user_id=people.offline_id(mentor),
-            source="button",
+            source=ApprovalSource.BUTTON,
             settings=self.settings,
             now=at,
         )

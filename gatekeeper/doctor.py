@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, current_app, g, render_template
+from flask.typing import ResponseReturnValue
 from sqlmodel import Session
 
 from gatekeeper.app_manifest import (
@@ -377,7 +378,7 @@ def command(*, as_json: bool, echo: Callable[[str], None] = click.echo) -> None:
 
 @bp.get("/admin/health")
 @login_required
-def health():  # type: ignore[no-untyped-def]
+def health() -> ResponseReturnValue:
     """The doctor's checks, for maintainers (they ask GitHub, so they take a moment)."""
     from gatekeeper.models import utcnow
 

@@ -9,8 +9,11 @@ the logins match (both fail closed).
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+
+from gatekeeper.refusals import Refusal, RefusalKind
 
 SUCCESS = "success"
 ACTION_REQUIRED = "action_required"
@@ -19,6 +22,26 @@ CHANGES_REQUESTED = "CHANGES_REQUESTED"
 DISMISSED = "DISMISSED"
 # States that settle what a reviewer thinks; a plain comment changes nothing.
 DECISIVE_STATES = frozenset({APPROVED, CHANGES_REQUESTED, DISMISSED})
+
+
+class GateState(enum.StrEnum):
+    """A pull request's stored gate (``PullRequest.gate``); equal to the string stored."""
+
+    WAITING = "waiting"  # open, its check blocks merging until a mentor approves
+    APPROVED = "approved"
+    NOT_REQUIRED = "not_required"  # no mentorship gates it (or it closed unmerged)
+    BYPASSED = "bypassed"  # merged while it waited
+    LIFTED = "lifted"  # it waited under a mentorship that ended (or stopped covering it)
+    OVERRIDDEN = "overridden"  # a maintainer let it merge without a mentor
+
+
+class ApprovalSource(enum.StrEnum):
+    """Where a mentor's approval came from (``Approval.source``, ``Signal.source``)."""
+
+    REVIEW = "review"
+    BUTTON = "button"  # the check run's "Approve" button
+    COMMENT = "comment"  # a ``/gatekeeper approve`` comment
+    DASHBOARD = "dashboard"
 
 
 def gating_end(ends_at: datetime, ended_at: datetime | None) -> datetime:
@@ -129,7 +152,7 @@ class Signal:
     state: str
     commit_id: str | None
     submitted_at: datetime
-    source: str = "review"
+    source: str = ApprovalSource.REVIEW
     key: int = 0  # a stable tie-break for signals in the same second
     reviewer_id: int | None = None  # None: who gave it is unknown, so it approves nothing
 
@@ -231,20 +254,20 @@ def evaluate(
             "Outside the mentorship's scope",
             f"@{pr.author}'s mentorship gates only {scope}; this repository is outside that "
             "scope, so no approval is needed.",
-            "not_required",
+            GateState.NOT_REQUIRED,
         )
     if mentorship is not None and mentorship.covers(pr.repo, pr.repo_id) and now >= mentorship.end:
         return Decision(
             SUCCESS,
             "Mentorship ended",
             f"@{pr.author}'s mentorship ended on {mentorship.end:%Y-%m-%d}; no approval is needed.",
-            "not_required",
+            GateState.NOT_REQUIRED,
         )
     return Decision(
         SUCCESS,
         "No mentorship applies",
         "The author is not under mentorship here; nothing to approve.",
-        "not_required",
+        GateState.NOT_REQUIRED,
     )
 
 
@@ -287,7 +310,7 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
             SUCCESS,
             f"Approved by {names}",
             f"@{terms.mentee} {reason}; mentor approval given by {names}. Ready to merge.",
-            "approved",
+            GateState.APPROVED,
             approvers,
             terms.id,
         )
@@ -324,7 +347,7 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
         ACTION_REQUIRED,
         f"Waiting for {wanted}",
         "\n".join(lines),
-        "waiting",
+        GateState.WAITING,
         approvers,
         terms.id,
     )
@@ -351,7 +374,7 @@ def _stale_approvers(ordered: list[Signal], pr: Pull, terms: Terms) -> set[str]:
 
 def approval_refusal(
     pr: Pull, terms: Terms | None, *, gated: bool, login: str, user_id: int | None
-) -> str | None:
+) -> Refusal | None:
     """Why the account ``user_id`` (``login``) may not approve ``pr`` without a review
     (button, comment, dashboard).
 
@@ -360,13 +383,16 @@ def approval_refusal(
     """
     login = login.lower()
     if pr.state != "open":
-        return "the pull request is closed"
+        return Refusal(RefusalKind.CONFLICT, "the pull request is closed")
     if terms is None or not gated:
-        return "no mentorship gates this pull request"
+        return Refusal(RefusalKind.CONFLICT, "no mentorship gates this pull request")
     if pr.is_author(user_id, login):
-        return "authors cannot approve their own pull request"
+        return Refusal(RefusalKind.NOT_ALLOWED, "authors cannot approve their own pull request")
     if user_id is None or user_id not in terms.mentor_ids:
-        return f"only mentors of {terms.mentee_display or terms.mentee} can approve"
+        return Refusal(
+            RefusalKind.NOT_ALLOWED,
+            f"only mentors of {terms.mentee_display or terms.mentee} can approve",
+        )
     return None
 
 
@@ -405,17 +431,19 @@ def settle_closed(
     (``bypass_cleared``).
     """
     if not pr.merged:
-        return Closing("not_required", "Closed without merging")
-    if decision.waiting and stored_gate != "bypassed":
-        return Closing("bypassed", "Merged without mentor approval", decision.approved_by, "bypass")
+        return Closing(GateState.NOT_REQUIRED, "Closed without merging")
+    if decision.waiting and stored_gate != GateState.BYPASSED:
+        return Closing(
+            GateState.BYPASSED, "Merged without mentor approval", decision.approved_by, "bypass"
+        )
     if decision.waiting:
         return Closing(
-            "bypassed",
+            GateState.BYPASSED,
             "Merged without mentor approval",
             event="merger_known" if merged_by else None,
         )
-    if stored_gate in ("waiting", "bypassed"):
-        event = "bypass_cleared" if stored_gate == "bypassed" else None
+    if stored_gate in (GateState.WAITING, GateState.BYPASSED):
+        event = "bypass_cleared" if stored_gate == GateState.BYPASSED else None
         return Closing(decision.gate, decision.title, decision.approved_by, event)
     return Closing(stored_gate, None)
 

@@ -81,7 +81,7 @@ class CountingRetry(GithubRetry):
 
     def increment(
         self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
-    ) -> Any:  # type: ignore[override]
+    ) -> Any:
         response = kwargs.get("response", args[0] if args else None)
         if response is None:  # no answer at all: a refused connection, a timeout
             metrics.github_request(method or "unknown", None)

@@ -19,7 +19,8 @@ from gatekeeper import approvals, decisions, events, jobs, merge_groups, outbox,
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import Envelope
-from gatekeeper.models import PullRequest, Repository
+from gatekeeper.gate import ApprovalSource
+from gatekeeper.models import JobKind, PullRequest, Repository
 
 # The command is a line of its own and nothing else: ASCII spaces only (a no-break space
 # is not one), outside quotes and code (see ``asks_to_approve``).
@@ -132,7 +133,7 @@ def review_changed(ctx: Context) -> None:
     decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
     if review.reviewer in set(pull.approved_by) - before:
         approvals.audit_approval(
-            ctx.session, pull, login=review.reviewer, source="review", now=ctx.now
+            ctx.session, pull, login=review.reviewer, source=ApprovalSource.REVIEW, now=ctx.now
         )
 
 
@@ -170,7 +171,7 @@ def check_run_action(ctx: Context) -> None:
     # A refusal is audited once, on the pull request the run is about, not on every other
     # pull request that shares the commit.
     for pull in allowed or pulls[:1]:
-        _approve(ctx, pull, source="button", commit_id=head_sha, at=run.completed_at)
+        _approve(ctx, pull, source=ApprovalSource.BUTTON, commit_id=head_sha, at=run.completed_at)
 
 
 @on("check_suite", "requested", "rerequested")
@@ -228,7 +229,9 @@ def comment_created(ctx: Context) -> None:
             at=ctx.now,
         )
         return
-    _approve(ctx, pull, source="comment", github_id=comment.id, at=written, commit_id=head)
+    _approve(
+        ctx, pull, source=ApprovalSource.COMMENT, github_id=comment.id, at=written, commit_id=head
+    )
 
 
 @on("merge_group", "checks_requested")
@@ -300,7 +303,7 @@ def sync_later(ctx: Context, repo: str, number: int, *, delivery_id: str | None 
     """Have the worker read ``repo#number`` from GitHub (then apply ``delivery_id``, if any)."""
     jobs.enqueue(
         ctx.session,
-        kind="sync_pull",
+        kind=JobKind.SYNC_PULL,
         key=f"sync_pull:{repo}#{number}" + (f":{delivery_id}" if delivery_id else ""),
         args={
             "repo": repo,
@@ -316,7 +319,7 @@ def _approve(
     ctx: Context,
     pull: PullRequest,
     *,
-    source: str,
+    source: ApprovalSource,
     commit_id: str | None = None,
     github_id: int | None = None,
     at: datetime | None = None,

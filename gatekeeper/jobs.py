@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from gatekeeper.models import Job
+from gatekeeper.models import Job, JobKind
 
 LEASE = timedelta(minutes=2)  # longer than any one job's GitHub calls may take
 
@@ -38,7 +38,7 @@ class Claimed:
 def enqueue(
     session: Session,
     *,
-    kind: str,
+    kind: JobKind,
     key: str,
     args: dict[str, Any],
     now: datetime,

@@ -148,14 +148,14 @@ class ScrubbingTextFormatter(logging.Formatter):
         return self.scrub(super().format(record))
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is now (a test runner swaps it), as logging's own
     last-resort handler does."""
 
     def __init__(self) -> None:
         super().__init__()
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> IO[str]:
         return sys.stderr
 

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from gatekeeper import gate, people
 from gatekeeper import repositories as known_repositories
-from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship
+from gatekeeper.models import AuditEvent, EndReason, MentorAssignment, Mentorship
 
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
@@ -326,16 +326,18 @@ def open_mentorship(session: Session, *, mentee: str) -> Mentorship | None:
     ).first()
 
 
-def latest_mentorship(session: Session, *, mentee: str) -> Mentorship:
-    """The mentee's open mentorship, else their most recent one; unknown mentees are an error."""
-    found = session.exec(
+def latest_mentorship(session: Session, *, mentee: str) -> Mentorship | None:
+    """The mentee's open mentorship, else their most recent one; None for someone never mentored."""
+    return session.exec(
         select(Mentorship)
         .where(Mentorship.mentee == canonical_login(mentee))
         .order_by(col(Mentorship.ended_at).is_not(None), col(Mentorship.started_at).desc())
     ).first()
-    if found is None:
-        raise MentorshipError(f"{display_login(mentee)} has no mentorship")
-    return found
+
+
+def no_mentorship(mentee: str) -> str:
+    """What a lookup of someone never mentored answers: a CLI line, a 404's description."""
+    return f"{display_login(mentee)} has no mentorship"
 
 
 def latest_mentorship_of(
@@ -378,7 +380,8 @@ def _current(session: Session, *, mentee: str, at: datetime) -> Mentorship:
         _mark_expired(session, found)
         found = None
     if found is None:
-        latest_mentorship(session, mentee=mentee)  # raises for someone never mentored
+        if latest_mentorship(session, mentee=mentee) is None:
+            raise MentorshipError(no_mentorship(mentee))
         raise MentorshipError(f"{display_login(mentee)}'s mentorship has already ended")
     return found
 
@@ -572,7 +575,7 @@ def end(
     note: str | None = None,
 ) -> Mentorship:
     """End an open mentorship early: the mentee graduated, or it was revoked."""
-    if reason not in ("graduated", "revoked"):
+    if reason not in (EndReason.GRADUATED, EndReason.REVOKED):
         raise MentorshipError("the reason must be graduated or revoked")
     end_note = bounded_text(note, what="the end note")
     mentorship = _current(session, mentee=mentee, at=now)
@@ -768,7 +771,7 @@ def expire_lapsed(session: Session, *, now: datetime) -> list[Mentorship]:
 
 def _mark_expired(session: Session, mentorship: Mentorship) -> None:
     """Record a lapsed mentorship as expired at its own end date (not when we noticed)."""
-    mentorship.ended_at, mentorship.end_reason = mentorship.ends_at, "expired"
+    mentorship.ended_at, mentorship.end_reason = mentorship.ends_at, EndReason.EXPIRED
     mentorship.ended_by = "gatekeeper"
     session.add(mentorship)
     record(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
+from flask.typing import ResponseReturnValue
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -34,6 +35,7 @@ from sqlmodel import Session, col, select
 from gatekeeper import db, outbox
 from gatekeeper.app_manifest import REQUIRED_EVENTS
 from gatekeeper.extensions import settings_of
+from gatekeeper.gate import GateState
 from gatekeeper.models import Mentorship, PullRequest, SweepRun, utcnow
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -188,7 +190,7 @@ def pulls_waiting(session: Session) -> int:
         select(sa.func.count())
         .select_from(PullRequest)
         .where(PullRequest.state == "open")
-        .where(PullRequest.gate == "waiting")
+        .where(PullRequest.gate == GateState.WAITING)
     ).one()
 
 
@@ -214,7 +216,7 @@ def authorised(expected: str | None, header: str | None) -> bool:
 
 
 @bp.get("/metrics")
-def metrics():  # type: ignore[no-untyped-def]
+def metrics() -> ResponseReturnValue:
     """Prometheus exposition: the processes' counters and the database's gauges."""
     if not authorised(settings_of(current_app).metrics_token, request.headers.get("Authorization")):
         return Response(
@@ -224,5 +226,5 @@ def metrics():  # type: ignore[no-untyped-def]
             mimetype="text/plain",
         )
     gauges = Gauges(database_gauges(db.get_session(), now=utcnow()))
-    body = process_metrics() + generate_latest(gauges)  # type: ignore[arg-type]
+    body = process_metrics() + generate_latest(gauges)
     return Response(body, 200, {"Content-Type": CONTENT_TYPE_LATEST})

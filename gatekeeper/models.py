@@ -6,6 +6,7 @@ what the gate compares; ``people.py`` learns the ids and follows renames (see it
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,10 +14,46 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-END_REASONS = ("expired", "graduated", "revoked")
-# "lifted": it waited under a mentorship that ended (or no longer covers it) before approval.
-GATE_STATES = ("waiting", "approved", "not_required", "bypassed", "lifted")
-APPROVAL_SOURCES = ("review", "button", "comment", "dashboard")
+# The gate's own words, ``gate.GateState`` and ``gate.ApprovalSource``, live beside the pure
+# decision that speaks them; the stored vocabularies only the storage layers use live here.
+from gatekeeper.gate import GateState
+
+
+class EndReason(enum.StrEnum):
+    """Why a mentorship ended (``Mentorship.end_reason``)."""
+
+    EXPIRED = "expired"  # its end date passed
+    GRADUATED = "graduated"
+    REVOKED = "revoked"
+
+
+class DeliveryOutcome(enum.StrEnum):
+    """What became of a webhook delivery (``Delivery.outcome``, and the answer's ``outcome``)."""
+
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    IGNORED = "ignored"  # an event or action Gatekeeper does not act on
+    FAILED = "failed"
+    DEFERRED = "deferred"  # stored whole for the worker, which asks GitHub first
+    # Answered, never stored:
+    DUPLICATE = "duplicate"  # this delivery id was applied already
+    REPLAY = "replay"  # the same signed body under another id
+    RETRY = "retry"  # the database was unavailable; GitHub should redeliver
+
+
+# A delivery stored with one of these was applied (or is kept to be): sent again, it is no news.
+APPLIED = (DeliveryOutcome.PROCESSED, DeliveryOutcome.IGNORED, DeliveryOutcome.DEFERRED)
+
+
+class JobKind(enum.StrEnum):
+    """What a queued job does (``Job.kind``); the worker runs each kind."""
+
+    SYNC_PULL = "sync_pull"
+    RECONCILE = "reconcile"
+    REQUEST_REVIEWS = "request_reviews"
+    RESOLVE_REPOSITORY = "resolve_repository"  # a scope's repository name to its id
+    BYPASS_COMMENT = "bypass_comment"
+    LEARN_ACCOUNT = "learn_account"  # a mentee's or mentor's login to their account id
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -177,7 +214,7 @@ class PullRequest(SQLModel, table=True):
     # GitHub's updated_at of the snapshot stored here: an older snapshot never overwrites it.
     github_updated_at: datetime | None = _when(nullable=True)
     first_seen_at: datetime = _when()
-    gate: str = Field(default="not_required", max_length=16)
+    gate: str = Field(default=GateState.NOT_REQUIRED, max_length=16)
     gate_title: str = ""
     gate_summary: str = Field(default="", sa_type=sa.Text)
     approved_by: list[str] = Field(default_factory=list, sa_type=sa.JSON)
@@ -345,7 +382,7 @@ class Delivery(SQLModel, table=True):
     installation_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     received_at: datetime = _when(index=True)
     processed_at: datetime | None = _when(nullable=True)
-    outcome: str = Field(default="received", max_length=16)
+    outcome: str = Field(default=DeliveryOutcome.RECEIVED, max_length=16)
     error: str | None = None
     # A delivery that needs something only GitHub can say (a pull request never seen) is
     # kept whole and applied by the worker once it has asked.

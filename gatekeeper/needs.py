@@ -15,6 +15,7 @@ from sqlmodel import Session
 from gatekeeper import gate, queries
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
+from gatekeeper.gate import GateState
 from gatekeeper.models import Mentorship, PullRequest
 from gatekeeper.queries import ACKNOWLEDGED
 
@@ -101,7 +102,7 @@ def acknowledge(
     the same note again records nothing, so there is never a second identical record.
     Lock ``pull`` first: two maintainers acknowledging at once then take turns.
     """
-    if pull.gate != "bypassed":
+    if pull.gate != GateState.BYPASSED:
         raise lifecycle.MentorshipError(
             f"{pull.repo}#{pull.number} was not merged without approval; there is nothing to"
             " acknowledge"
@@ -160,9 +161,9 @@ def removal_of(session: Session, *, mentorship: Mentorship, mentor: str, now: da
         after = gate.evaluate(
             store.gate_pull(pull), without, store.signals(reviews.get(pull.id or 0, [])), now
         )
-        if after.waiting and pull.gate == "waiting":
+        if after.waiting and pull.gate == GateState.WAITING:
             waiting.append(pull)
-        elif after.waiting and pull.gate == "approved":
+        elif after.waiting and pull.gate == GateState.APPROVED:
             reopened.append(pull)
     return Removal(
         mentor=display.get(login, mentor),

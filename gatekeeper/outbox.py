@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from gatekeeper import db, gate, merge_groups
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
+from gatekeeper.gate import GateState
 from gatekeeper.models import CommitCheck, MergeGroup, PullRequest
 
 APPROVE_ACTION = {
@@ -174,7 +175,7 @@ def _verdict(pull: PullRequest) -> gate.PullVerdict:
     return gate.PullVerdict(
         number=pull.number,
         author=pull.author_display,
-        waiting=pull.gate == "waiting",
+        waiting=pull.gate == GateState.WAITING,
         title=pull.gate_title or "No mentorship applies",
         summary=pull.gate_summary or pull.gate_title or "No mentorship applies",
     )

@@ -15,6 +15,7 @@ from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.approvals import approval_refusal
 from gatekeeper.auth import User, roles
+from gatekeeper.gate import GateState
 from gatekeeper.models import (
     AuditEvent,
     CommitCheck,
@@ -23,6 +24,7 @@ from gatekeeper.models import (
     PullRequest,
     Review,
 )
+from gatekeeper.refusals import Refusal
 from gatekeeper.visibility import (
     PRIVATE_PULL,
     Scope,
@@ -264,7 +266,7 @@ class MenteePage:
     @property
     def waiting(self) -> list[PullRow]:
         """Pull requests that still wait for a mentor."""
-        return [row for row in self.pulls if row.shown_state == "waiting"]
+        return [row for row in self.pulls if row.shown_state == GateState.WAITING]
 
 
 def mentee_page(
@@ -274,13 +276,15 @@ def mentee_page(
     user: User | None,
     now: datetime,
     request_reviews: bool = True,
-) -> MenteePage:
-    """The mentee's current (else latest) mentorship; raises MentorshipError for strangers.
+) -> MenteePage | None:
+    """The mentee's current (else latest) mentorship; None for someone never mentored.
 
     A viewer outside the mentorship sees its private pull requests as redacted rows, and the
     private repositories of its scope (now and in the audit log) counted, not named.
     """
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    if mentorship is None:
+        return None
     assert mentorship.id is not None
     mentors = lifecycle.mentors_of(session, mentorship=mentorship)
     viewer_roles = roles(user, mentee=mentorship.mentee, mentors=[a.mentor for a in mentors])
@@ -295,7 +299,7 @@ def mentee_page(
         scope=[*mentorship.repositories, *scope_names(events)],
     )
     terms = store.terms_of(session, mentorship)
-    waiting_ids = [p.id for p in pulls if p.id is not None and shown_state(p) == "waiting"]
+    waiting_ids = [p.id for p in pulls if p.id is not None and shown_state(p) == GateState.WAITING]
     reviews = store.reviews_by_pull(session, pull_ids=waiting_ids)
     reminded = reminders.last_reminders(session, pulls=[p for p in pulls if p.id in reviews])
     rows, lanes = [], []
@@ -321,8 +325,8 @@ def mentee_page(
                 label="private" if private else f"#{pull.number}",
                 href="#pulls" if private else f"/pulls/{pull.repo}/{pull.number}",
                 start=pull.gated_at or pull.first_seen_at,
-                end=None if shown == "waiting" else pull.settled_at,
-                state=shown if shown != "closed" else "not_required",
+                end=None if shown == GateState.WAITING else pull.settled_at,
+                state=shown if shown != "closed" else GateState.NOT_REQUIRED,
                 detail=PRIVATE_PULL if private else pull.title,  # the row says the state
             )
         )
@@ -353,10 +357,10 @@ STATE_WORDS = {
 
 def shown_state(pull: PullRequest) -> str:
     """The gate as people think of it: a merged approved PR is 'merged', a closed one 'closed'."""
-    if pull.gate in ("bypassed", "lifted"):
+    if pull.gate in (GateState.BYPASSED, GateState.LIFTED):
         return pull.gate
     if pull.merged:
-        return "merged" if pull.gate == "approved" else "not_required"
+        return "merged" if pull.gate == GateState.APPROVED else GateState.NOT_REQUIRED
     if pull.state != "open":
         return "closed"
     return pull.gate
@@ -386,7 +390,7 @@ class PullPage:
     approvers: list[str]  # mentors who may approve (display form)
     standing: list[str]
     roles: frozenset[str]
-    refusal: str | None
+    refusal: Refusal | None
     check: CommitCheck | None = None  # the outbox row of the head commit
     waited: float | None = None  # seconds it waited (so far) for a mentor
     out_of_scope: bool = False  # its author's active mentorship does not cover its repository
@@ -416,7 +420,7 @@ class PullPage:
         return (
             "mentor" in self.roles
             and self.refusal is None
-            and self.pull.gate == "waiting"
+            and self.pull.gate == GateState.WAITING
             and not viewer_counted
         )
 
@@ -457,7 +461,7 @@ def pull_page(
     if user is not None:
         refusal = approval_refusal(session, pull, login=user.login, user_id=user.id)
     blocker, remind_refusal, asks = None, None, False
-    if terms is not None and pull.gate == "waiting" and pull.state == "open":
+    if terms is not None and pull.gate == GateState.WAITING and pull.state == "open":
         blocker = gate.blocker(store.gate_pull(pull), terms, store.signals(reviews), now)
         asks = reminders.may_ask(pull, mentee=terms.mentee, login=user.login if user else None)
         if asks:

@@ -33,11 +33,19 @@ from sqlmodel import Session, col, select
 
 from gatekeeper import db, jobs
 from gatekeeper.events import Person
-from gatekeeper.models import Account, Maintainer, MentorAssignment, Mentorship, PullRequest, Review
+from gatekeeper.models import (
+    Account,
+    JobKind,
+    Maintainer,
+    MentorAssignment,
+    Mentorship,
+    PullRequest,
+    Review,
+)
 
 log = logging.getLogger(__name__)
 
-JOB = "learn_account"
+JOB = JobKind.LEARN_ACCOUNT
 
 
 def learn(
@@ -127,7 +135,7 @@ def _rename(session: Session, account: Account, person: Person, *, at: datetime)
     for model, account_id, login, display in renames:
         session.execute(
             sa.update(model)
-            .where(col(account_id) == person.id)  # type: ignore[arg-type]
+            .where(col(account_id) == person.id)
             .values({login: person.login, display: person.display})
         )
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from gatekeeper import db, gate, people, repositories
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.events import PullInfo, ReviewInfo
+from gatekeeper.gate import ApprovalSource, GateState
 from gatekeeper.models import Mentorship, PullHead, PullRequest, Repository, Review
 
 
@@ -189,7 +190,7 @@ def upsert_review(
         {
             "pull_request_id": pull.id,
             "github_id": info.id,
-            "source": "review",
+            "source": ApprovalSource.REVIEW,
             "reviewer": info.reviewer,
             "reviewer_display": info.reviewer_display,
             "reviewer_id": info.reviewer_id,
@@ -201,7 +202,7 @@ def upsert_review(
     )
     review = session.exec(
         select(Review)
-        .where(Review.source == "review")
+        .where(Review.source == ApprovalSource.REVIEW)
         .where(Review.github_id == info.id)
         .with_for_update()
         .execution_options(populate_existing=True)
@@ -221,7 +222,7 @@ def add_approval(
     mentor: str,
     mentor_display: str,
     mentor_id: int,
-    source: str,
+    source: ApprovalSource,
     now: datetime,
     github_id: int | None = None,
     commit_id: str | None = None,
@@ -295,7 +296,7 @@ def waited_seconds(pull: PullRequest, *, now: datetime) -> float | None:
     None when it never waited. The moments are stored on the pull request, so the figure stays
     the same after its mentorship ends.
     """
-    if pull.gate == "waiting" and pull.state == "open":
+    if pull.gate == GateState.WAITING and pull.state == "open":
         return (now - (pull.waiting_since or pull.gated_at or pull.first_seen_at)).total_seconds()
     if pull.gated_at is None or pull.settled_at is None:
         return None

@@ -16,7 +16,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from gatekeeper import mentorships as lifecycle
-from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship, PullRequest, Repository
+from gatekeeper.gate import GateState
+from gatekeeper.models import (
+    AuditEvent,
+    EndReason,
+    MentorAssignment,
+    Mentorship,
+    PullRequest,
+    Repository,
+)
 
 # The audit kind of a bypass's acknowledgement, as ``needs`` writes it and the report reads it.
 ACKNOWLEDGED = "bypass_acknowledged"
@@ -49,10 +57,7 @@ def mentorship_of_pull(session: Session, *, pull: PullRequest) -> Mentorship | N
         gating = session.get(Mentorship, pull.gated_mentorship_id)
         if gating is not None:
             return gating
-    try:
-        return lifecycle.latest_mentorship(session, mentee=pull.author)
-    except lifecycle.MentorshipError:
-        return None
+    return lifecycle.latest_mentorship(session, mentee=pull.author)
 
 
 def mentorships_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, Mentorship]:
@@ -126,7 +131,7 @@ def expired_since(session: Session, *, since: datetime) -> list[Mentorship]:
     return list(
         session.exec(
             select(Mentorship)
-            .where(Mentorship.end_reason == "expired")
+            .where(Mentorship.end_reason == EndReason.EXPIRED)
             .where(Mentorship.ends_at > since)
             .order_by(col(Mentorship.ends_at))
         )
@@ -215,17 +220,19 @@ def gate_counts(session: Session, *, mentorship_ids: list[int]) -> dict[int, dic
             func.count(),
         )
         .where(col(PullRequest.gated_mentorship_id).in_(mentorship_ids))
-        .where(col(PullRequest.gate).in_(["waiting", "approved", "bypassed"]))
+        .where(
+            col(PullRequest.gate).in_([GateState.WAITING, GateState.APPROVED, GateState.BYPASSED])
+        )
         .group_by(
             col(PullRequest.gated_mentorship_id), col(PullRequest.gate), col(PullRequest.state)
         )
     )
     counts: dict[int, dict[str, int]] = defaultdict(
-        lambda: {"waiting": 0, "approved": 0, "bypassed": 0}
+        lambda: {GateState.WAITING: 0, GateState.APPROVED: 0, GateState.BYPASSED: 0}
     )
     for mentorship_id, gate_state, state, number in rows:
         # A pull request closed unmerged while waiting no longer waits for anyone.
-        if mentorship_id is None or (gate_state == "waiting" and state != "open"):
+        if mentorship_id is None or (gate_state == GateState.WAITING and state != "open"):
             continue
         counts[mentorship_id][gate_state] += number
     return dict(counts)
@@ -243,7 +250,7 @@ def waiting_for_login(
         select(PullRequest)
         .where(col(PullRequest.gated_mentorship_id).in_(wanted))
         .where(PullRequest.state == "open")
-        .where(PullRequest.gate == "waiting")
+        .where(PullRequest.gate == GateState.WAITING)
         .order_by(col(PullRequest.waiting_since), col(PullRequest.id))
     )
     return [pull for pull in pulls if login not in pull.approved_by]
@@ -255,7 +262,7 @@ def waiting_since_before(session: Session, *, moment: datetime) -> list[PullRequ
         session.exec(
             select(PullRequest)
             .where(PullRequest.state == "open")
-            .where(PullRequest.gate == "waiting")
+            .where(PullRequest.gate == GateState.WAITING)
             .where(col(PullRequest.waiting_since) <= moment)
             .order_by(col(PullRequest.waiting_since), col(PullRequest.id))
         )
@@ -276,7 +283,7 @@ def unacknowledged_bypasses(session: Session) -> list[PullRequest]:
     return list(
         session.exec(
             select(PullRequest)
-            .where(PullRequest.gate == "bypassed")
+            .where(PullRequest.gate == GateState.BYPASSED)
             .where(~_acknowledged())
             .order_by(col(PullRequest.merged_at).desc(), col(PullRequest.id).desc())
         )

@@ -11,7 +11,8 @@ from gatekeeper import jobs
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of
-from gatekeeper.models import AuditEvent, PullRequest
+from gatekeeper.gate import GateState
+from gatekeeper.models import AuditEvent, JobKind, PullRequest
 
 # A day: long enough that mentors are not nagged, short enough that nothing is forgotten.
 WAIT_BEFORE_REMINDING = timedelta(days=1)
@@ -35,7 +36,7 @@ def refusal(
     """
     if not enabled:
         return "review requests are turned off here (GATEKEEPER_REQUEST_REVIEWS)"
-    if pull.state != "open" or pull.gate != "waiting":
+    if pull.state != "open" or pull.gate != GateState.WAITING:
         return "it does not wait for a mentor"
     waited = now - (pull.waiting_since or now)
     if waited < WAIT_BEFORE_REMINDING:
@@ -84,7 +85,7 @@ def remind(
     mentors = [name for name in terms.mentor_display if name.lower() != pull.author]
     jobs.enqueue(
         session,
-        kind="request_reviews",
+        kind=JobKind.REQUEST_REVIEWS,
         key=f"request_reviews:{pull.repo}#{pull.number}",
         args={"repo": pull.repo, "number": pull.number, "logins": mentors},
         now=now,

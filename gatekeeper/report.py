@@ -25,14 +25,22 @@ from gatekeeper import gate, queries
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.documents import promotion_document
-from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship, PullRequest, utcnow
+from gatekeeper.gate import GateState
+from gatekeeper.models import (
+    AuditEvent,
+    EndReason,
+    MentorAssignment,
+    Mentorship,
+    PullRequest,
+    utcnow,
+)
 from gatekeeper.pages import shown_state
 from gatekeeper.queries import ACKNOWLEDGED
 from gatekeeper.visibility import CLI, PRIVATE_PULL, Viewer, hidden_from, sees_all
 
 READY_BEFORE_END = timedelta(days=7)  # the report is linked this long before the end
 RECENTLY_EXPIRED = timedelta(days=14)  # an expired month still awaits a decision this long
-GATED = ("waiting", "approved", "bypassed", "lifted")
+GATED = (GateState.WAITING, GateState.APPROVED, GateState.BYPASSED, GateState.LIFTED)
 
 
 # ---------------------------------------------------------------- the report as data
@@ -173,6 +181,8 @@ def build(
     for a login never mentored. A web ``viewer`` who is not a maintainer, the mentee or one
     of the mentors sees pull requests in private repositories redacted."""
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
+    if mentorship is None:
+        raise lifecycle.MentorshipError(lifecycle.no_mentorship(mentee))
     assert mentorship.id is not None
     assignments = queries.assignments_of(session, mentorship=mentorship)
     pulls = queries.pulls_of_period(session, mentorship=mentorship)
@@ -195,11 +205,11 @@ def build(
         promotion=promotion_document(mentorship),
         counts=Counts(
             gated=len(gated),
-            approved=sum(p.gate == "approved" for p in gated),
+            approved=sum(p.gate == GateState.APPROVED for p in gated),
             merged=sum(p.merged for p in gated),
-            bypassed=sum(p.gate == "bypassed" for p in gated),
-            waiting=sum(p.gate == "waiting" and p.state == "open" for p in gated),
-            lifted=sum(p.gate == "lifted" for p in gated),
+            bypassed=sum(p.gate == GateState.BYPASSED for p in gated),
+            waiting=sum(p.gate == GateState.WAITING and p.state == "open" for p in gated),
+            lifted=sum(p.gate == GateState.LIFTED for p in gated),
         ),
         mentors=_mentor_lines(session, assignments, gated),
         wait_median_seconds=_seconds(statistics.median(waits)) if waits else None,
@@ -209,7 +219,7 @@ def build(
         bypasses=tuple(
             _bypass_line(pull, events, hidden=pull.repo in hidden)
             for pull in gated
-            if pull.gate == "bypassed"
+            if pull.gate == GateState.BYPASSED
         ),
         pulls=tuple(
             _pull_line(pull, gated=pull in gated, hidden=pull.repo in hidden, now=now)
@@ -235,7 +245,7 @@ def _period(mentorship: Mentorship, events: list[AuditEvent], *, now: datetime) 
         started_at=mentorship.started_at,
         ends_at=mentorship.ends_at,
         ended_at=end if state == "ended" else None,
-        end_reason=(mentorship.end_reason or "expired") if state == "ended" else None,
+        end_reason=(mentorship.end_reason or EndReason.EXPIRED) if state == "ended" else None,
         ended_by=mentorship.ended_by,
         end_note=mentorship.end_note,
         # A started day counts whole: 11 days and 3 hours is the 12th day.
@@ -421,7 +431,7 @@ def ending(report: Report) -> str:
             return f"scheduled, starts {period.started_at:%Y-%m-%d}"
         return f"{report.state}, ends {period.ends_at:%Y-%m-%d}"
     how = f"ended {period.ended_at:%Y-%m-%d}: {period.end_reason}"
-    if period.ended_by and period.end_reason != "expired":
+    if period.ended_by and period.end_reason != EndReason.EXPIRED:
         how += f" by {period.ended_by}"
     return how
 

@@ -16,9 +16,17 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gatekeeper import db, jobs
-from gatekeeper.models import AuditEvent, CommitCheck, Job, Mentorship, PullRequest, Repository
+from gatekeeper.models import (
+    AuditEvent,
+    CommitCheck,
+    Job,
+    JobKind,
+    Mentorship,
+    PullRequest,
+    Repository,
+)
 
-RESOLVE = "resolve_repository"  # the worker's job: a scope's name to its id
+RESOLVE = JobKind.RESOLVE_REPOSITORY  # the worker's job: a scope's name to its id
 # Rows keyed by a repository's name, moved together when the repository is renamed.
 NAMED_TABLES: tuple[type[PullRequest] | type[CommitCheck] | type[AuditEvent], ...] = (
     PullRequest,

@@ -22,7 +22,15 @@ from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.github import GitHubApp, GitHubNotFound, GitHubUnavailable
-from gatekeeper.models import Delivery, Mentorship, Redelivery, Repository, SweepRun, utcnow
+from gatekeeper.models import (
+    APPLIED,
+    Delivery,
+    Mentorship,
+    Redelivery,
+    Repository,
+    SweepRun,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -476,7 +484,7 @@ def _redeliver_failed(
     for delivery in failed:
         applied = session.get(Delivery, delivery.guid)
         if session.get(Redelivery, delivery.guid) is not None or (
-            applied is not None and applied.outcome in ("processed", "ignored", "deferred")
+            applied is not None and applied.outcome in APPLIED
         ):
             continue
         session.commit()

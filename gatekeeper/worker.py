@@ -37,7 +37,7 @@ from gatekeeper import (
 from gatekeeper import pulls as store
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.github import CheckRunBody, GitHubApp, GitHubNotFound, GitHubUnavailable
-from gatekeeper.models import Delivery, Mentorship, utcnow
+from gatekeeper.models import Delivery, DeliveryOutcome, JobKind, Mentorship, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -298,14 +298,16 @@ class Worker:
     # ------------------------------------------------------------------ jobs
 
     def _run(self, session: Session, job: jobs.Claimed) -> None:
-        run = {
-            "sync_pull": self._sync_pull,
-            "reconcile": self._reconcile,
-            "request_reviews": self._request_reviews,
+        # Keyed by the kind as stored (a string), so a kind no longer known is dropped below.
+        runners: dict[str, Callable[[Session, jobs.Claimed], None]] = {
+            JobKind.SYNC_PULL: self._sync_pull,
+            JobKind.RECONCILE: self._reconcile,
+            JobKind.REQUEST_REVIEWS: self._request_reviews,
+            JobKind.RESOLVE_REPOSITORY: self._resolve_repository,
             people.JOB: self._learn_account,
-            repositories.RESOLVE: self._resolve_repository,
-            bypass_alerts.KIND: self._bypass_comment,
-        }.get(job.kind)
+            JobKind.BYPASS_COMMENT: self._bypass_comment,
+        }
+        run = runners.get(job.kind)
         try:
             if run is None:
                 log.warning("job %s of unknown kind dropped", job.key)
@@ -339,8 +341,9 @@ class Worker:
         delivery_id = job.args.get("delivery_id")
         if delivery_id:
             delivery = session.get(Delivery, delivery_id)
-            if delivery is not None and delivery.outcome == "deferred":
-                delivery.outcome, delivery.error = "failed", f"GitHub could not say: {reason}"[:500]
+            if delivery is not None and delivery.outcome == DeliveryOutcome.DEFERRED:
+                delivery.outcome = DeliveryOutcome.FAILED
+                delivery.error = f"GitHub could not say: {reason}"[:500]
                 delivery.processed_at, delivery.payload = utcnow(), None
                 session.add(delivery)
         jobs.drop(session, job)
@@ -359,7 +362,11 @@ class Worker:
         session.commit()
         delivery_id = job.args.get("delivery_id")
         delivery = session.get(Delivery, delivery_id) if delivery_id else None
-        if delivery is not None and delivery.outcome == "deferred" and delivery.payload is not None:
+        if (
+            delivery is not None
+            and delivery.outcome == DeliveryOutcome.DEFERRED
+            and delivery.payload is not None
+        ):
             answer = deliveries.apply(  # as the endpoint applies it, for the same outcome
                 session,
                 self.settings,
@@ -370,7 +377,7 @@ class Worker:
             )
             if answer.status >= 500:  # the database failed it: GitHub will not resend it
                 raise GitHubUnavailable(f"deferred delivery not applied yet: {answer.fields}")
-            if answer.outcome == "deferred":
+            if answer.outcome == DeliveryOutcome.DEFERRED:
                 # GitHub's answer did not give us the pull request the delivery names (it
                 # moved, say): asking again would loop.
                 self._give_up_job(session, job, "the pull request it names is not on GitHub")

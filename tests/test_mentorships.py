@@ -710,6 +710,13 @@ def test_latest_mentorship_prefers_the_open_one_then_the_most_recent(session):
     assert first.end_reason == "expired"
 
 
+def test_latest_mentorship_of_someone_never_mentored_is_none(session):
+    """A lookup that misses answers None; the callers word it ("nobody has no mentorship")."""
+    promote(session, now=NOW)
+    assert lifecycle.latest_mentorship(session, mentee="Nobody") is None
+    assert lifecycle.no_mentorship("Nobody") == "Nobody has no mentorship"
+
+
 # ---------------------------------------------------------------- audit trail, nothing deleted
 
 
