@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 
 from dashboard_support import REPO, SHA, Site
+from fakegithub import default_user_id
 from gatekeeper import create_app, gate
 from gatekeeper.refusals import STATUS, Refusal, RefusalKind, status_of
 
@@ -22,8 +23,12 @@ TERMS = gate.Terms(
     started_at=START,
     ends_at=START + timedelta(days=30),
     mentee_display="mpage",
+    mentee_id=default_user_id("mpage"),
+    mentor_ids={default_user_id(m): m for m in ("colesbury", "vstinner")},
 )
-PULL = gate.Pull(repo=REPO, number=7, author="mpage", head_sha=SHA)
+PULL = gate.Pull(
+    repo=REPO, number=7, author="mpage", head_sha=SHA, author_id=default_user_id("mpage")
+)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +96,10 @@ def test_a_refusal_reads_as_its_message():
 )
 def test_the_gate_gives_each_refusal_its_kind(pull, terms, gated, login, expected):
     """Who may never approve is not_allowed; what the pull request's state refuses is a conflict."""
-    assert gate.approval_refusal(pull, terms, gated=gated, login=login) == expected
+    refusal = gate.approval_refusal(
+        pull, terms, gated=gated, login=login, user_id=default_user_id(login)
+    )
+    assert refusal == expected
 
 
 # ---------------------------------------------------------------- the dashboard
