@@ -12,10 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 if TYPE_CHECKING:
+    # Imported inside the functions that use the app, so that the commands which only read
+    # (``status``, ``list``) build their engine with this module without loading Flask.
     from flask import Flask
-
-# Flask is imported inside the functions that use the app, so that the commands which only
-# read (``status``, ``list``) open their session from this module without loading it.
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The lines of a revision file naming it and its parents: down_revision: str | None = "0008"
