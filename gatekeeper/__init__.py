@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gatekeeper.config import Settings
+from gatekeeper.config import Settings, instance_path
 from gatekeeper.extensions import github_of, settings_of
 
 if TYPE_CHECKING:
@@ -24,7 +24,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Imported here, not above, so that ``gatekeeper --help`` never loads Flask (see cli.py).
     from flask import Flask
 
-    app = Flask(__name__, template_folder=str(TEMPLATES), instance_relative_config=True)
+    app = Flask(
+        __name__,
+        template_folder=str(TEMPLATES),
+        instance_path=instance_path(),  # Flask's default, found as the app-free commands find it
+        instance_relative_config=True,
+    )
     overrides = dict(config or {})
     # Upper-case keys are Flask's own (TESTING, WTF_CSRF_ENABLED); the rest are Settings fields.
     flask_config = {key: overrides.pop(key) for key in list(overrides) if key.isupper()}

@@ -8,6 +8,7 @@ runs, so ``gatekeeper --help`` loads none of them (``benchmarks/startup.py`` mea
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import importlib
@@ -17,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -26,7 +27,9 @@ import click
 from gatekeeper.config import ConfigError
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from flask import Flask
+    from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
     from gatekeeper import worker as workers
@@ -61,12 +64,74 @@ def user_errors(command: F) -> F:
                 "the change conflicts with one made at the same time; nothing was saved, try again"
             ) from None
         except sa.exc.DBAPIError as error:  # unreachable, unmigrated (missing table), ...
-            reason = " ".join(str(error.orig).split())  # PostgreSQL's messages span lines
-            raise click.ClickException(
-                f"database error ({reason}); is it reachable and migrated (gatekeeper db upgrade)?"
-            ) from None
+            raise database_error(error) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def database_error(error: sa.exc.DBAPIError) -> click.ClickException:
+    """A database's failure in one line, saying what to check."""
+    reason = " ".join(str(error.orig).split())  # PostgreSQL's messages span lines
+    return click.ClickException(
+        f"database error ({reason}); is it reachable and migrated (gatekeeper db upgrade)?"
+    )
+
+
+@contextlib.contextmanager
+def reading_session() -> Iterator[Session]:
+    """A session for a command that only reads, rolled back at the end; refusals and database
+    errors become one line on stderr and exit status 1.
+
+    It needs no app: the engine is built from the settings alone, so ``status`` and ``list``
+    start without importing Flask (or Alembic, once the embedded database is migrated). When
+    a caller already built the app (Flask's test runner), its engine is used.
+    """
+    import sqlalchemy as sa
+    from sqlmodel import Session
+
+    from gatekeeper.mentorships import MentorshipError
+
+    try:
+        given = app_engine()
+        engine = given or settings_engine()
+        try:
+            with Session(engine, expire_on_commit=False) as session:
+                yield session
+        finally:
+            if given is None:
+                engine.dispose()  # ours alone: its connections end with the command
+    except (MentorshipError, ConfigError) as error:
+        raise click.ClickException(str(error)) from None
+    except sa.exc.DBAPIError as error:
+        raise database_error(error) from None
+
+
+def app_engine() -> Engine | None:
+    """The engine of the app a caller built: the current app, or the one Flask's test runner
+    hands over in a ``ScriptInfo``. Neither exists unless Flask was imported, so a plain
+    ``gatekeeper status`` does not import it to find out."""
+    if "flask" not in sys.modules:
+        return None
+    from flask import current_app
+    from flask.cli import ScriptInfo
+
+    if current_app:
+        return current_app.extensions["gatekeeper.engine"]
+    info = click.get_current_context().find_object(ScriptInfo)
+    return info.load_app().extensions["gatekeeper.engine"] if info is not None else None
+
+
+def settings_engine() -> Engine:
+    """An engine on the database the environment names; the embedded SQLite default is
+    migrated first if it is behind, as the app's commands do."""
+    from gatekeeper import db
+    from gatekeeper.config import Settings, instance_path
+
+    settings = Settings.from_env(instance_path=instance_path())
+    engine = db.engine_for(settings.database_url)
+    if settings.uses_embedded_database:
+        db.upgrade_if_behind(settings.database_url, engine)
+    return engine
 
 
 def parse_moment(text: str | None, *, name: str) -> datetime | None:
@@ -331,7 +396,7 @@ def create_cli_app() -> Flask:
     if not os.environ.get("GATEKEEPER_LOG_LEVEL"):
         logs.configure(settings, level="WARNING")
     if settings.uses_embedded_database:
-        db.upgrade(settings.database_url)
+        db.upgrade_if_behind(settings.database_url, app.extensions["gatekeeper.engine"])
     return app
 
 
@@ -771,16 +836,20 @@ def change_terms(
         click.echo(f"{mentorship.mentee_display}: {line}")
 
 
-@cli.command("list", epilog=examples("gatekeeper list", "gatekeeper list --all --json"))
+@cli.command(
+    "list",
+    with_appcontext=False,  # it only reads: reading_session, no app to build
+    epilog=examples("gatekeeper list", "gatekeeper list --all --json"),
+)
 @click.option("--all", "include_ended", is_flag=True, help="Include ended mentorships.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@user_errors
 def list_command(include_ended: bool, as_json: bool) -> None:
     """List mentorships: open ones, or all."""
-    from gatekeeper import api, db
+    from gatekeeper.documents import list_documents
     from gatekeeper.models import utcnow
 
-    found = api.list_documents(db.get_session(), include_ended=include_ended, now=utcnow())
+    with reading_session() as session:
+        found = list_documents(session, include_ended=include_ended, now=utcnow())
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -791,19 +860,22 @@ def list_command(include_ended: bool, as_json: bool) -> None:
         click.echo(_summary_line(document))
 
 
-@cli.command(epilog=examples("gatekeeper status mpage", "gatekeeper status mpage --json"))
+@cli.command(
+    with_appcontext=False,  # it only reads: reading_session, no app to build
+    epilog=examples("gatekeeper status mpage", "gatekeeper status mpage --json"),
+)
 @click.argument("mentee")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
-@user_errors
 def status(mentee: str, as_json: bool) -> None:
     """Show one mentee's mentorship.
 
     MENTEE's mentors, dates, vote and gated pull requests, as /api shows them.
     """
-    from gatekeeper import api, db
+    from gatekeeper.documents import status_document
     from gatekeeper.models import utcnow
 
-    document = api.status_document(db.get_session(), mentee=mentee, now=utcnow())
+    with reading_session() as session:
+        document = status_document(session, mentee=mentee, now=utcnow())
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 
@@ -137,6 +138,31 @@ class Settings:
         if settings.is_production and not settings.secret_key:
             raise ConfigError("SECRET_KEY must be set when GATEKEEPER_ENV=production")
         return settings
+
+
+def instance_path() -> str:
+    """The instance folder, where the embedded database and the App's env file live: beside the
+    package in a checkout, ``PREFIX/var/gatekeeper-instance`` when installed.
+
+    Flask's own choice (``App.auto_find_instance_path``), worked out here so that a command
+    which needs no app (``status``, ``list``) finds the same files without importing Flask;
+    ``create_app`` hands it to Flask.
+    """
+    package_path = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    prefix = os.path.abspath(sys.prefix)
+    if PurePath(package_path).is_relative_to(prefix):  # installed to the system
+        return os.path.join(prefix, "var", "gatekeeper-instance")
+    site_parent, site_folder = os.path.split(package_path)
+    if site_folder.lower() != "site-packages":  # a checkout, run where it lies
+        return os.path.join(package_path, "instance")
+    parent, folder = os.path.split(site_parent)
+    if folder.lower() == "lib":  # Windows: PREFIX/lib/site-packages
+        prefix = parent
+    elif os.path.basename(parent).lower() == "lib":  # PREFIX/lib/pythonX.Y/site-packages
+        prefix = os.path.dirname(parent)
+    else:  # PREFIX/site-packages
+        prefix = site_parent
+    return os.path.join(prefix, "var", "gatekeeper-instance")
 
 
 def env_file_path(env: Mapping[str, str], instance_path: str) -> Path:

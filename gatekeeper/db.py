@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g, jsonify, render_template, request
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -20,10 +20,18 @@ from sqlmodel import Session
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-if TYPE_CHECKING:  # Alembic is imported only by the commands that migrate
+if TYPE_CHECKING:
+    # Alembic is imported only by the commands that migrate, and Flask inside the functions
+    # that use the app, so that the commands which only read (``status``, ``list``) build
+    # their engine with this module without loading either.
     from alembic.config import Config
+    from flask import Flask
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The lines of a revision file naming it and its parents: down_revision: str | None = "0008"
+# (a merge names a tuple of them).
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=]*=(.*)$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
 BUSY_TIMEOUT = 15  # seconds a SQLite writer waits for the one before it
 ATTEMPTS = 5  # tries of a unit of work that meets a transient error
 WRITES = "gatekeeper_writes"  # the execution option of connections that will write
@@ -144,16 +152,24 @@ def is_transient(error: sa.exc.DBAPIError) -> bool:
 
 
 def init_app(app: Flask, url: str) -> None:
-    """Attach an engine to the app and close each request's session in teardown."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    app.extensions["gatekeeper.engine"] = make_engine(url)
+    """Attach an engine to the app, close each request's session in teardown, and answer a
+    write the database kept refusing with a 503."""
+    app.extensions["gatekeeper.engine"] = engine_for(url)
     app.teardown_appcontext(close_session)
     app.register_error_handler(Busy, busy_answer)
 
 
+def engine_for(url: str) -> Engine:
+    """The engine of ``url``; a SQLite file's folder is made first, so the file can be."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return make_engine(url)
+
+
 def busy_answer(error: Busy) -> Any:
     """A write still refused after every attempt: a 503 saying nothing was saved."""
+    from flask import jsonify, render_template, request
+
     headers = {"Retry-After": "1"}
     if request.path.startswith(("/api/", "/webhooks/")):
         return jsonify(error=str(error)), 503, headers
@@ -162,11 +178,15 @@ def busy_answer(error: Busy) -> Any:
 
 def engine() -> Engine:
     """The current app's engine."""
+    from flask import current_app
+
     return current_app.extensions["gatekeeper.engine"]
 
 
 def get_session() -> Session:
     """The session of the current request or command, opened on first use."""
+    from flask import g
+
     if "db_session" not in g:
         g.db_session = Session(engine(), expire_on_commit=False)
     return g.db_session
@@ -174,6 +194,8 @@ def get_session() -> Session:
 
 def close_session(_error: BaseException | None = None) -> None:
     """Close the session, rolling back anything not committed."""
+    from flask import g
+
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
@@ -194,6 +216,34 @@ def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
+
+
+def upgrade_if_behind(url: str, engine: Engine) -> None:
+    """Apply migrations up to head unless the database is there already: one query tells,
+    so Alembic (a tenth of a second to import) is loaded only when there is work."""
+    if schema_revisions(engine) != head_revisions():
+        upgrade(url)
+
+
+def head_revisions() -> set[str]:
+    """The newest migration's revision id (one, unless the history forks), read from the
+    revision files without importing Alembic: those no other revision names as its parent."""
+    named: dict[str, set[str]] = {"revision": set(), "down_revision": set()}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for kind, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            named[kind].update(_QUOTED.findall(value))
+    return named["revision"] - named["down_revision"]
+
+
+def schema_revisions(engine: Engine) -> set[str]:
+    """The revisions the database says it is at (Alembic's own table); none when it was never
+    migrated, or cannot be read (migrating then says why)."""
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return {revision for (revision,) in rows}
+    except sa.exc.DBAPIError:
+        return set()
 
 
 def is_reachable() -> bool:

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gatekeeper.app_manifest import OPTIONAL_PERMISSIONS, REQUIRED_EVENTS, REQUIRED_PERMISSIONS
-from gatekeeper.config import ConfigError, Settings, env_file_path, read_env_file
+from gatekeeper.config import (
+    ConfigError,
+    Settings,
+    env_file_path,
+    instance_path,
+    read_env_file,
+)
 
 if TYPE_CHECKING:
     from gatekeeper.github import RegisteredApp
@@ -377,13 +383,6 @@ def default_name(org: str | None, public_url: str) -> str:
     """A name GitHub is likely to accept (names are unique on the whole host, 34 characters)."""
     where = org or urllib.parse.urlsplit(public_url).hostname or ""
     return f"Gatekeeper {where}".strip()[:34]
-
-
-def instance_path() -> str:
-    """Flask's instance folder for the package: where the settings loader looks by default."""
-    from flask import Flask
-
-    return Flask("gatekeeper").instance_path
 
 
 def next_steps(app: RegisteredApp, plan: Plan, environ: Mapping[str, str]) -> Iterable[str]:

@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from sqlmodel import Session
 
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import queries
-from gatekeeper.auth import User, is_maintainer, roles
 from gatekeeper.models import AuditEvent, PullRequest
+
+if TYPE_CHECKING:
+    # Only a web visitor has roles: ``auth`` (Flask, Authlib) is imported where one is
+    # looked at, so the command line, which sees everything, starts without it.
+    from gatekeeper.auth import User
 
 # What someone who may not see a private repository's pull request is shown instead.
 PRIVATE_PULL = "a pull request in a private repository"
@@ -34,7 +38,7 @@ EVERY_REPOSITORY = "every repository the App is installed on"
 # The command line runs where the database is, with its credentials: it is shown everything.
 CLI: Final = "cli"
 # Who reads: the CLI, or a web visitor (signed in or not).
-Viewer = User | Literal["cli"] | None
+Viewer: TypeAlias = "User | Literal['cli'] | None"
 NOTHING_HIDDEN: frozenset[str] = frozenset()
 
 
@@ -47,6 +51,8 @@ def sees_all(viewer: Viewer, *, mentee: str, mentors: Iterable[str]) -> bool:
     """Whether ``viewer`` sees the named mentorship's private repositories."""
     if viewer == CLI:
         return True
+    from gatekeeper.auth import User, roles
+
     user = viewer if isinstance(viewer, User) else None
     return sees_private(roles(user, mentee=mentee, mentors=mentors))
 
@@ -83,6 +89,8 @@ def hidden_from(
 
 def may_see_pull(session: Session, pull: PullRequest, *, user: User | None) -> bool:
     """Whether ``user`` may see ``pull`` at all (a refused one is answered as never seen)."""
+    from gatekeeper.auth import is_maintainer, roles
+
     if is_maintainer(user) or not hidden_from(session, sees=False, pulls=[pull.repo]):
         return True
     mentorship = queries.mentorship_of_pull(session, pull=pull)

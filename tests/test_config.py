@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gatekeeper import create_app, settings_of
-from gatekeeper.config import ConfigError, Settings, normalise_database_url, parse_logins
+from gatekeeper.config import (
+    ConfigError,
+    Settings,
+    instance_path,
+    normalise_database_url,
+    parse_logins,
+)
 
 INSTANCE = "/srv/gatekeeper/instance"
 
@@ -289,3 +295,11 @@ def test_create_app_reads_the_env_file(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite'}")
     found = settings_of(create_app())
     assert (found.github_client_id, found.github_client_secret) == ("Iv1.file", "file-secret")
+
+
+def test_the_instance_folder_is_the_one_flask_would_choose():
+    """The instance folder found without Flask (for status and list) is Flask's own default,
+    so every command finds the same embedded database and env file."""
+    from flask import Flask
+
+    assert instance_path() == Flask("gatekeeper").instance_path

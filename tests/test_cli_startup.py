@@ -1,0 +1,190 @@
+"""``gatekeeper status`` and ``list`` read without building the app: no Flask, no Alembic once
+the database is at head, the same output, and the embedded SQLite default still migrated.
+
+Each test runs the command in a fresh interpreter, as a user's shell does, and looks at which
+modules it loaded (``benchmarks/startup.py`` measures what that saves; no test times it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import SQLModel
+
+import gatekeeper
+import gatekeeper.models  # registers every table on SQLModel.metadata
+from gatekeeper import create_app, db
+from gatekeeper.cli import cli
+from gatekeeper.config import normalise_database_url
+
+# What only the app's commands and views need: a read-only command loading one of them is slow.
+APP_ONLY = ("flask", "werkzeug", "jinja2", "authlib", "flask_wtf", "github", "alembic")
+CHECKOUT = Path(gatekeeper.__file__).resolve().parent.parent
+PROBE = """
+import json, sys
+sys.path.insert(0, {root!r})
+from gatekeeper.cli import main
+sys.argv = ["gatekeeper", *{args!r}]
+code = 0
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+loaded = sorted({{name.partition(".")[0] for name in sys.modules}} & set({modules!r}))
+print(json.dumps({{"exit": code, "loaded": loaded}}), file=sys.stderr)
+"""
+
+
+@dataclasses.dataclass
+class Probed:
+    """What one run of the command printed, how it exited, and the app-only modules it loaded."""
+
+    stdout: str
+    stderr: str
+    exit: int
+    loaded: list[str]
+
+
+def run_probe(args: list[str], *, env: dict[str, str], root: Path = CHECKOUT) -> Probed:
+    """Run ``gatekeeper ARGS`` from the package in ``root`` in a new interpreter."""
+    probe = PROBE.format(root=str(root), args=args, modules=APP_ONLY)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    *stderr, last = done.stderr.splitlines() or [""]
+    assert last.startswith("{"), done.stderr  # the probe got to its end: nothing crashed
+    report = json.loads(last)
+    return Probed(done.stdout, "".join(f"{line}\n" for line in stderr), **report)
+
+
+@pytest.fixture
+def holding_a_mentorship(tmp_path, migrated_sqlite) -> str:
+    """A migrated SQLite file's URL, holding mpage's mentorship (vote recorded) and an ended one."""
+    url = f"sqlite:///{tmp_path / 'held.sqlite'}"
+    shutil.copyfile(migrated_sqlite, tmp_path / "held.sqlite")
+    app = create_app({"database_url": url, "TESTING": True, "secret_key": "test"})
+    runner = app.test_cli_runner()
+    for args in (
+        [
+            "promote",
+            "mpage",
+            "--mentor",
+            "colesbury",
+            "--votes-for",
+            "30",
+            "--votes-against",
+            "2",
+            "--vote-opened",
+            "2024-11-01",
+            "--vote-closed",
+            "2024-11-08",
+        ],
+        ["promote", "eclips4", "--mentor", "ambv"],
+        ["end", "eclips4", "--reason", "graduated"],
+    ):
+        result = runner.invoke(cli, [*args, "--no-wait"])
+        assert result.exit_code == 0, result.output
+    app.extensions["gatekeeper.engine"].dispose()
+    return url
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "mpage"],
+        ["status", "MPage", "--json"],
+        ["list"],
+        ["list", "--all"],
+        ["list", "--all", "--json"],
+    ],
+    ids=["status", "status-json", "list", "list-all", "list-all-json"],
+)
+def test_reading_commands_load_no_app_and_print_what_the_app_prints(holding_a_mentorship, args):
+    """On a database at head, status and list import neither Flask nor Alembic (nor the rest
+    of the web side), and print byte for byte what they print run inside the app."""
+    app = create_app({"database_url": holding_a_mentorship, "TESTING": True, "secret_key": "t"})
+    inside_the_app = app.test_cli_runner().invoke(cli, args)
+    app.extensions["gatekeeper.engine"].dispose()
+    assert inside_the_app.exit_code == 0, inside_the_app.output
+
+    probed = run_probe(args, env={"DATABASE_URL": holding_a_mentorship})
+    assert (probed.exit, probed.stderr, probed.loaded) == (0, "", [])
+    assert probed.stdout == inside_the_app.stdout
+
+
+def test_a_refusal_without_the_app_is_one_line(holding_a_mentorship):
+    """A mentee with no mentorship: one Error: line on stderr, exit 1, still without Flask."""
+    probed = run_probe(["status", "nobody"], env={"DATABASE_URL": holding_a_mentorship})
+    assert (probed.stdout, probed.stderr) == ("", "Error: nobody has no mentorship\n")
+    assert probed.exit == 1
+    assert probed.loaded == []
+
+
+def test_an_unmigrated_database_says_to_migrate(database_url):
+    """A DATABASE_URL never migrated (on SQLite and PostgreSQL): one line saying to run
+    ``gatekeeper db upgrade``, exit 1; a set URL is not migrated implicitly."""
+    for args in (["status", "mpage"], ["list"]):
+        done = subprocess.run(
+            [sys.executable, "-c", "from gatekeeper.cli import main; main()", *args],
+            env={**os.environ, "DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1
+        [line] = done.stderr.splitlines()
+        assert line.startswith("Error: database error (")
+        assert line.endswith("is it reachable and migrated (gatekeeper db upgrade)?")
+    engine = db.make_engine(normalise_database_url(database_url))
+    try:
+        assert db.schema_revisions(engine) == set()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """A copy of the package, whose instance folder (the embedded database's) is a new one."""
+    root = tmp_path / "checkout"
+    shutil.copytree(
+        CHECKOUT / "gatekeeper",
+        root / "gatekeeper",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return root
+
+
+def test_the_embedded_database_is_migrated_on_first_status(checkout):
+    """With DATABASE_URL unset, the first status creates and migrates the instance folder's
+    SQLite file (Alembic loaded for it); the next command finds it at head and loads no
+    Alembic."""
+    env = {"DATABASE_URL": ""}
+    first = run_probe(["status", "mpage"], env=env, root=checkout)
+    assert (first.exit, first.stderr) == (1, "Error: mpage has no mentorship\n")
+    assert "alembic" in first.loaded
+
+    database = checkout / "instance" / "gatekeeper.sqlite"
+    with sqlite3.connect(database) as connection:
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
+        [(revision,)] = connection.execute("SELECT version_num FROM alembic_version")
+    assert {revision} == db.head_revisions()
+    assert set(SQLModel.metadata.tables) <= tables
+
+    again = run_probe(["list"], env=env, root=checkout)
+    assert (again.exit, again.stderr, again.loaded) == (0, "", [])
+    assert again.stdout.startswith("No mentorships yet.")
