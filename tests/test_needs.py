@@ -93,15 +93,22 @@ def test_only_a_bypass_can_be_acknowledged(session: Session):
         needs.acknowledge(session, pull=pull, actor="boss", note=None, now=NOW)
 
 
+def approved(session: Session, number: int, *, by: str) -> None:
+    """The mentee's pull request ``number``, approved by ``by``."""
+    pull = decide(session, pull_info(number))
+    store.upsert_review(session, pull=pull, info=review_info(number, reviewer=by), now=NOW)
+    session.flush()
+    decisions.reevaluate(session, pull, settings=QUIET, now=NOW)
+    session.commit()
+
+
 def test_removing_a_mentor_shows_what_waits_and_what_reopens(session: Session):
     """Without colesbury: the pull request they approved waits again, the waiting one still
-    waits, and vstinner remains."""
+    waits, the one vstinner approved stays approved, and vstinner remains."""
     gated = mentorship(session)
-    approved = decide(session, pull_info(1))
-    store.upsert_review(session, pull=approved, info=review_info(1), now=NOW)
-    session.flush()
-    decisions.reevaluate(session, approved, settings=QUIET, now=NOW)
+    approved(session, 1, by="colesbury")
     decide(session, pull_info(2))
+    approved(session, 3, by="vstinner")
     removal = needs.removal_of(session, mentorship=gated, mentor="Colesbury", now=NOW + HOUR)
     assert (removal.mentor, removal.remaining, removal.refusal) == (
         "colesbury",
