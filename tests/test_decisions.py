@@ -45,6 +45,13 @@ def review(session: Session, pull: PullRequest, *, at, **options) -> PullRequest
     return pull
 
 
+def gate_of(session: Session, number: int) -> str:
+    """The stored gate of ``python/cpython#number``."""
+    pull = store.find_pull(session, repo="python/cpython", number=number)
+    assert pull is not None
+    return pull.gate
+
+
 def bypasses(session: Session) -> list[str]:
     """Who each recorded bypass names as the merger."""
     session.expire_all()  # the merger may have been named in place
@@ -204,10 +211,7 @@ def test_reevaluate_open_pulls_re_decides_the_mentees_open_pull_requests(session
     gated = mentorship(session)
     count = decisions.reevaluate_open_pulls(session, gated, settings=QUIET, now=NOW + HOUR)
     session.commit()
-    gates = {
-        n: store.find_pull(session, repo="python/cpython", number=n).gate  # type: ignore[union-attr]
-        for n in (1, 2, 3, 4)
-    }
+    gates = {n: gate_of(session, n) for n in (1, 2, 3, 4)}
     assert count == 2
     assert gates == {1: "waiting", 2: "waiting", 3: "not_required", 4: "not_required"}
 
@@ -221,4 +225,4 @@ def test_follow_lifecycle_change_decides_now_and_asks_the_worker_to_reconcile(se
     session.commit()
     job = jobs_of(session)[f"reconcile:{gated.id}"]
     assert (job.kind, job.args) == ("reconcile", {"mentorship_id": gated.id})
-    assert store.find_pull(session, repo="python/cpython", number=7).gate == "waiting"  # type: ignore[union-attr]
+    assert gate_of(session, 7) == "waiting"
