@@ -125,6 +125,23 @@ def test_a_line_about_a_hidden_repository_names_no_pull_request():
     assert (shown.pull, shown.href) == ("python/cpython#7", "/pulls/python/cpython/7")
 
 
+def pull_page(**fields) -> pages.PullPage:
+    """A pull request page with nothing on it but ``fields`` (a waiting pull request)."""
+    values = {
+        "pull": row(gate="waiting"),
+        "mentorship": None,
+        "terms": None,
+        "shown_state": "waiting",
+        "verdicts": [],
+        "approvers": [],
+        "standing": [],
+        "roles": frozenset(),
+        "refusal": None,
+        **fields,
+    }
+    return pages.PullPage(**values)
+
+
 @pytest.mark.parametrize(
     ("check", "status"),
     [
@@ -145,9 +162,7 @@ def test_a_line_about_a_hidden_repository_names_no_pull_request():
 def test_check_status_says_where_the_check_stands(check: dict | None, status: str):
     """The head commit's check in a few words, from its outbox row."""
     outbox_row = None if check is None else CommitCheck(repo="r", head_sha=SHA, name="n", **check)
-    page = pages.PullPage(
-        row(gate="waiting"), None, None, "waiting", [], [], [], frozenset(), None, check=outbox_row
-    )
+    page = pull_page(check=outbox_row)
     assert page.check_status == status
 
 
@@ -163,7 +178,7 @@ def test_check_status_says_where_the_check_stands(check: dict | None, status: st
 )
 def test_the_approve_button_is_for_a_mentor_whose_approval_is_wanted(roles, refusal, gate, can):
     """Shown to a mentor who may approve a waiting pull request they have not approved yet."""
-    page = pages.PullPage(row(gate=gate), None, None, gate, [], [], [], frozenset(roles), refusal)
+    page = pull_page(pull=row(gate=gate), roles=frozenset(roles), refusal=refusal)
     assert page.can_approve is can
 
 
