@@ -1,0 +1,152 @@
+"""The job queue (``gatekeeper/jobs.py``) on SQLite and PostgreSQL: one pending job per key,
+leases that keep a job to one worker, and a job asked for again while it ran running again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from factories import NOW
+from gatekeeper import jobs
+from gatekeeper.models import Job
+
+SECOND = timedelta(seconds=1)
+
+
+def ask(session: Session, key: str = "sync_pull:python/cpython#7", **options) -> None:
+    """Ask for a job and commit, as the transaction that wanted it would."""
+    kind = options.pop("kind", key.split(":")[0])
+    args = options.pop("args", {"number": 7})
+    jobs.enqueue(session, kind=kind, key=key, args=args, now=options.pop("now", NOW), **options)
+    session.commit()
+
+
+def rows(session: Session) -> list[Job]:
+    session.expire_all()
+    return list(session.exec(select(Job)))
+
+
+# ---------------------------------------------------------------- enqueue
+
+
+def test_asking_twice_keeps_one_job_with_the_latest_arguments(session: Session):
+    """A second ask for a pending key bumps its generation and keeps one row, with the new args."""
+    ask(session, args={"logins": ["colesbury"]})
+    ask(session, args={"logins": ["vstinner"]})
+    [job] = rows(session)
+    assert job.generation == 2
+    assert job.args == {"logins": ["vstinner"]}
+
+
+def test_jobs_of_different_keys_are_separate(session: Session):
+    """Two keys are two jobs, each of the first generation."""
+    ask(session, "reconcile:1")
+    ask(session, "reconcile:2")
+    assert sorted((j.key, j.generation) for j in rows(session)) == [
+        ("reconcile:1", 1),
+        ("reconcile:2", 1),
+    ]
+
+
+# ---------------------------------------------------------------- claim
+
+
+def test_a_claimed_job_is_not_claimed_again_until_its_lease_ends(session: Session):
+    """A second worker finds nothing while the first holds the job; once the lease ends
+    (the first worker died), the job is theirs."""
+    ask(session)
+    first = jobs.claim(session, now=NOW)
+    assert first is not None and first.kind == "sync_pull" and first.args == {"number": 7}
+    assert jobs.claim(session, now=NOW + jobs.LEASE - SECOND) is None
+    again = jobs.claim(session, now=NOW + jobs.LEASE + SECOND)
+    assert again is not None and again.id == first.id
+
+
+def test_a_job_asked_for_later_waits_for_its_time(session: Session):
+    """``run_after`` holds a job back until then."""
+    ask(session, now=NOW, run_after=NOW + timedelta(minutes=2))
+    assert jobs.claim(session, now=NOW + timedelta(minutes=1)) is None
+    assert jobs.claim(session, now=NOW + timedelta(minutes=2)) is not None
+
+
+def test_the_job_due_first_is_claimed_first(session: Session):
+    """Oldest due first, whatever the order they were asked in; ``kinds`` narrows the choice."""
+    ask(session, "reconcile:1", now=NOW)
+    ask(session, "sync_pull:python/cpython#7", now=NOW - SECOND)
+    ask(session, "request_reviews:python/cpython#7", now=NOW - 2 * SECOND)
+    reconcile = jobs.claim(session, now=NOW, kinds=("reconcile",))
+    assert reconcile is not None and reconcile.key == "reconcile:1"
+    claimed = [jobs.claim(session, now=NOW) for _ in range(3)]
+    assert [c.key if c else None for c in claimed] == [
+        "request_reviews:python/cpython#7",
+        "sync_pull:python/cpython#7",
+        None,
+    ]
+
+
+# ---------------------------------------------------------------- done, retry, drop
+
+
+def test_done_finishes_a_job(session: Session):
+    """A job done is gone."""
+    ask(session)
+    job = jobs.claim(session, now=NOW)
+    assert job is not None
+    jobs.done(session, job)
+    assert rows(session) == []
+
+
+def test_a_job_asked_for_again_while_it_ran_runs_again(session: Session):
+    """What changed while the job ran was not seen by it: done keeps the job, released
+    at once, with the newer arguments."""
+    ask(session, args={"number": 7})
+    job = jobs.claim(session, now=NOW)
+    assert job is not None
+    ask(session, args={"number": 8}, now=NOW + SECOND)
+    jobs.done(session, job)
+    [row] = rows(session)
+    assert row.claimed_until is None
+    again = jobs.claim(session, now=NOW + SECOND)
+    assert again is not None and again.args == {"number": 8} and again.generation == 2
+    jobs.done(session, again)
+    assert rows(session) == []
+
+
+def test_retry_later_counts_the_attempt_and_waits(session: Session):
+    """A failed job keeps its (shortened) error, counts the attempt and runs again at ``at``."""
+    ask(session)
+    job = jobs.claim(session, now=NOW)
+    assert job is not None
+    jobs.retry_later(session, job, error="x" * 600, at=NOW + timedelta(minutes=5))
+    [row] = rows(session)
+    assert (row.attempts, len(row.last_error or "")) == (1, 500)
+    assert jobs.claim(session, now=NOW + timedelta(minutes=4)) is None
+    retried = jobs.claim(session, now=NOW + timedelta(minutes=5))
+    assert retried is not None and retried.attempts == 1
+
+
+def test_drop_gives_a_job_up_even_if_asked_for_again(session: Session):
+    """A job dropped is gone, even one asked for again meanwhile."""
+    ask(session)
+    job = jobs.claim(session, now=NOW)
+    assert job is not None
+    ask(session, now=NOW + SECOND)
+    jobs.drop(session, job)
+    assert rows(session) == []
+
+
+# ---------------------------------------------------------------- pending
+
+
+def test_pending_counts_due_and_retried_jobs_not_ones_asked_for_later(session: Session):
+    """Due jobs and jobs being retried wait; one asked for later and never tried does not yet."""
+    ask(session, "reconcile:1")
+    ask(session, "bypass_comment:python/cpython#7", run_after=NOW + timedelta(minutes=2))
+    ask(session, "sync_pull:python/cpython#8")
+    assert jobs.pending(session, now=NOW) == 2
+    job = jobs.claim(session, now=NOW, kinds=("sync_pull",))
+    assert job is not None
+    jobs.retry_later(session, job, error="502", at=NOW + timedelta(hours=1))
+    assert jobs.pending(session, now=NOW) == 2  # the retried one still counts
+    assert jobs.pending(session, now=NOW + timedelta(minutes=2)) == 3
