@@ -37,6 +37,9 @@ class CountField(IntegerField):
 
 # The browser stops typing at the limit; the server checks it again (lifecycle.TEXT_LIMIT).
 LIMITED = {"maxlength": lifecycle.TEXT_LIMIT}
+SAME_CONTENT = (
+    "An approval holds for a later commit with the same content (a squash, a reworded message)"
+)
 
 
 def split_names(text: str | None) -> list[str]:
@@ -116,6 +119,7 @@ class StartForm(FlaskForm):
         "Mentor approvals needed per pull request", [InputRequired(), NumberRange(min=1)], default=1
     )
     dismiss_stale_approvals = BooleanField("A new push needs a new approval", default=True)
+    same_content_approvals = BooleanField(SAME_CONTENT, default=True)
     gate_approved_prs = BooleanField("Also gate others' pull requests the mentee approves")
     bypass_alerts = BooleanField(
         "Comment on a pull request merged without approval, naming the mentors", default=True
@@ -222,6 +226,7 @@ class TermsForm(FlaskForm):
         [Optional(), entries_checked_by(lifecycle.canonical_repo, noun="repository")],
     )
     dismiss_stale_approvals = BooleanField("A new push needs a new approval")
+    same_content_approvals = BooleanField(SAME_CONTENT)
     gate_approved_prs = BooleanField("Also gate others' pull requests the mentee approves")
     bypass_alerts = BooleanField("Comment on a pull request merged without approval")
     note = TextAreaField(

@@ -44,6 +44,11 @@ class Pull:
     head_sha: str
     state: str = "open"
     merged: bool = False
+    # The head commit's tree, once known: a later commit with an approved commit's tree holds
+    # the same content, so the approval holds for it too.
+    head_tree: str | None = None
+    # When the base branch last changed: approvals given before it were for another base.
+    base_changed_at: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +64,7 @@ class Terms:
     approvals_required: int = 1
     dismiss_stale_approvals: bool = True
     gate_approved_prs: bool = False
+    same_content_approvals: bool = True
     id: int | None = None
     mentor_display: tuple[str, ...] = ()
     mentee_display: str = ""
@@ -94,6 +100,18 @@ class Signal:
     submitted_at: datetime
     source: str = "review"
     key: int = 0  # a stable tie-break for signals in the same second
+    tree: str | None = None  # the tree of ``commit_id``, once known
+
+
+@dataclasses.dataclass(frozen=True)
+class Overriding:
+    """A maintainer's override: the pull request may merge without a mentor, for this content."""
+
+    maintainer: str
+    reason: str
+    commit_id: str
+    given_at: datetime
+    tree: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +143,11 @@ def signal_order(signal: Signal) -> tuple[datetime, int, int]:
 
 
 def _seconds(signal: Signal) -> datetime:
-    return signal.submitted_at.replace(microsecond=0)
+    return _seconds_of(signal.submitted_at)
+
+
+def _seconds_of(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
 
 
 HOW_TO_APPROVE = (
@@ -141,32 +163,44 @@ def evaluate(
     now: datetime,
     *,
     reviewer_mentorships: Sequence[Terms] = (),
+    overrides: Sequence[Overriding] = (),
 ) -> Decision:
     """Decide the check for ``pr`` at ``now``.
 
     ``mentorship`` is the author's latest mentorship, if any. ``reviewer_mentorships`` are
     those of other people who reviewed the PR, which matter when they gate what they approve.
+    ``overrides`` are the maintainers' overrides of its gate.
     """
+    standing_overrides = [o for o in overrides if _seconds_of(o.given_at) <= now]
     # Only what was said by ``now`` counts: a merged pull request is judged as it stood then,
     # whatever late reviews arrive afterwards.
     ordered = sorted((s for s in signals if _seconds(s) <= now), key=signal_order)
     if mentorship is not None and mentorship.is_active(now) and mentorship.covers(pr.repo):
-        return _mentee_gate(pr, mentorship, ordered, reason="is under mentorship")
+        return _mentee_gate(
+            pr, mentorship, ordered, reason="is under mentorship", overrides=standing_overrides
+        )
     for terms in sorted(reviewer_mentorships, key=lambda t: t.mentee):
         if (
             terms.gate_approved_prs
             and terms.mentee != pr.author
             and terms.is_active(now)
             and terms.covers(pr.repo)
-            and terms.mentee in _standing_approvers(ordered, pr, {terms.mentee}, stale_ok=True)
+            and terms.mentee in _standing_approvers(ordered, pr, {terms.mentee}, any_commit=True)
         ):
-            return _mentee_gate(pr, terms, ordered, reason="approved this pull request")
+            return _mentee_gate(
+                pr,
+                terms,
+                ordered,
+                reason="approved this pull request",
+                overrides=standing_overrides,
+            )
     if mentorship is not None and not mentorship.covers(pr.repo) and mentorship.is_active(now):
-        scope = ", ".join(sorted(mentorship.repositories))
+        # The scope is not named: a check on a public pull request must never show the name
+        # of a private repository the mentorship also covers.
         return Decision(
             SUCCESS,
             "Outside the mentorship's scope",
-            f"@{pr.author}'s mentorship gates only {scope}; this repository is outside that "
+            f"@{pr.author}'s mentorship gates other repositories; this one is outside its "
             "scope, so no approval is needed.",
             "not_required",
         )
@@ -188,17 +222,19 @@ def evaluate(
 def standing_approvals(pr: Pull, terms: Terms, signals: Iterable[Signal]) -> list[str]:
     """Mentors whose approval currently counts for ``pr``, in login order."""
     ordered = sorted(signals, key=signal_order)
-    return sorted(
-        _standing_approvers(
-            ordered, pr, terms.mentors - {pr.author}, stale_ok=not terms.dismiss_stale_approvals
-        )
-    )
+    return sorted(_standing_approvers(ordered, pr, terms.mentors - {pr.author}, terms=terms))
 
 
 def _standing_approvers(
-    ordered: list[Signal], pr: Pull, eligible: set[str] | frozenset[str], *, stale_ok: bool
+    ordered: list[Signal],
+    pr: Pull,
+    eligible: set[str] | frozenset[str],
+    *,
+    terms: Terms | None = None,
+    any_commit: bool = False,
 ) -> set[str]:
-    """Reviewers whose latest decisive signal is an approval that still holds."""
+    """Reviewers whose latest decisive signal is an approval that still holds: for this base,
+    and (unless ``any_commit``) for the head's content under ``terms``' rules."""
     latest: dict[str, Signal] = {}
     for signal in ordered:
         if signal.reviewer in eligible and signal.state in DECISIVE_STATES:
@@ -206,11 +242,39 @@ def _standing_approvers(
     return {
         reviewer
         for reviewer, signal in latest.items()
-        if signal.state == APPROVED and (stale_ok or signal.commit_id == pr.head_sha)
+        if signal.state == APPROVED
+        and for_this_base(signal.submitted_at, pr)
+        and (any_commit or holds_on_head(signal, pr, terms))
     }
 
 
-def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) -> Decision:
+def for_this_base(given_at: datetime, pr: Pull) -> bool:
+    """Whether something given at ``given_at`` came after the pull request's latest change of
+    base. GitHub's times have whole seconds: given in the same second, it fails closed."""
+    return pr.base_changed_at is None or _seconds_of(given_at) > _seconds_of(pr.base_changed_at)
+
+
+def holds_on_head(signal: Signal, pr: Pull, terms: Terms | None) -> bool:
+    """Whether an approval given on ``signal.commit_id`` holds for the head now: the same
+    commit; any commit when the mentorship keeps approvals on push; else a commit with the
+    same tree, if the mentorship lets approvals follow the same content and both trees are
+    known (until the head's tree is read, it does not)."""
+    if signal.commit_id == pr.head_sha:
+        return True
+    if terms is not None and not terms.dismiss_stale_approvals:
+        return True
+    same_content = terms is None or terms.same_content_approvals
+    return same_content and signal.tree is not None and signal.tree == pr.head_tree
+
+
+def _mentee_gate(
+    pr: Pull,
+    terms: Terms,
+    ordered: list[Signal],
+    *,
+    reason: str,
+    overrides: Sequence[Overriding] = (),
+) -> Decision:
     approvers = tuple(standing_approvals(pr, terms, ordered))
     needed = terms.approvals_required
     if len(approvers) >= needed:
@@ -220,6 +284,19 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
             f"Approved by {names}",
             f"@{terms.mentee} {reason}; mentor approval given by {names}. Ready to merge.",
             "approved",
+            approvers,
+            terms.id,
+        )
+    override = standing_override(pr, overrides)
+    if override is not None:
+        return Decision(
+            SUCCESS,
+            f"Overridden by @{override.maintainer}",
+            f"@{terms.mentee} {reason}, and no mentor has approved this pull request, but "
+            f"maintainer @{override.maintainer} overrode the gate for commit "
+            f"{override.commit_id[:12]}:\n\n> {_one_line(override.reason)}\n\n"
+            "A push with other content needs a mentor's approval or a new override.",
+            "overridden",
             approvers,
             terms.id,
         )
@@ -248,7 +325,12 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
     stale = _stale_approvers(ordered, pr, terms) - set(approvers)
     if stale:
         listed = ", ".join("@" + login for login in sorted(stale))
-        lines += ["", f"Not counted: approval from {listed} was given on an older commit."]
+        why = "on an older commit or before the base branch changed"
+        if pr.base_changed_at is None:
+            why = "on an older commit"
+            if pr.head_tree is None and terms.same_content_approvals:
+                why += " (whether the new head holds the same content is being checked)"
+        lines += ["", f"Not counted: approval from {listed} was given {why}."]
     return Decision(
         ACTION_REQUIRED,
         f"Waiting for {wanted}",
@@ -257,6 +339,21 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
         approvers,
         terms.id,
     )
+
+
+def standing_override(pr: Pull, overrides: Iterable[Overriding]) -> Overriding | None:
+    """The latest override that holds for the head's content and base, if any."""
+    holding = [
+        o
+        for o in overrides
+        if for_this_base(o.given_at, pr)
+        and (o.commit_id == pr.head_sha or (o.tree is not None and o.tree == pr.head_tree))
+    ]
+    return max(holding, key=lambda o: o.given_at) if holding else None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _changes_requested_by(ordered: list[Signal], eligible: frozenset[str] | set[str]) -> set[str]:
@@ -269,9 +366,18 @@ def _changes_requested_by(ordered: list[Signal], eligible: frozenset[str] | set[
 
 
 def _stale_approvers(ordered: list[Signal], pr: Pull, terms: Terms) -> set[str]:
-    if not terms.dismiss_stale_approvals:
-        return set()
-    return _standing_approvers(ordered, pr, terms.mentors - {pr.author}, stale_ok=True)
+    """Mentors whose latest word is an approval that no longer holds: given on other content
+    or before the base changed."""
+    latest: dict[str, Signal] = {}
+    for signal in ordered:
+        if signal.reviewer in terms.mentors - {pr.author} and signal.state in DECISIVE_STATES:
+            latest[signal.reviewer] = signal
+    return {
+        reviewer
+        for reviewer, signal in latest.items()
+        if signal.state == APPROVED
+        and not (for_this_base(signal.submitted_at, pr) and holds_on_head(signal, pr, terms))
+    }
 
 
 # ---------------------------------------------------------------- who may approve
@@ -473,7 +579,15 @@ def _verdict_of(
     if superseded:
         return SignalVerdict(signal, False, "replaced by their later review")
     if signal.reviewer not in standing:
+        if not for_this_base(signal.submitted_at, pr):
+            return SignalVerdict(signal, False, "given before the base branch changed")
         sha = (signal.commit_id or "unknown")[:7]
+        if pr.head_tree is None and terms.same_content_approvals:
+            return SignalVerdict(
+                signal,
+                False,
+                f"given on an older commit ({sha}); the new head's content is being read",
+            )
         return SignalVerdict(signal, False, f"given on an older commit ({sha})")
     return SignalVerdict(signal, True, "counts")
 
@@ -498,9 +612,7 @@ def blocker(pr: Pull, terms: Terms, signals: Iterable[Signal], now: datetime) ->
     """
     ordered = sorted((s for s in signals if _seconds(s) <= now), key=signal_order)
     eligible = terms.mentors - {pr.author}
-    given = sorted(
-        _standing_approvers(ordered, pr, eligible, stale_ok=not terms.dismiss_stale_approvals)
-    )
+    given = sorted(_standing_approvers(ordered, pr, eligible, terms=terms))
     needed = terms.approvals_required
     count = f"{len(given)} of {needed} approvals" if needed > 1 else ""
     others = [n for n in terms.mentor_names() if n[1:].lower() in eligible - set(given)]

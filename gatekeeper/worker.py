@@ -291,6 +291,7 @@ class Worker:
             "sync_pull": self._sync_pull,
             "reconcile": self._reconcile,
             "request_reviews": self._request_reviews,
+            "read_tree": self._read_tree,
             bypass_alerts.KIND: self._bypass_comment,
         }.get(job.kind)
         try:
@@ -365,6 +366,22 @@ class Worker:
                 self._give_up_job(session, job, "the pull request it names is not on GitHub")
                 return
             log.info("deferred delivery %s applied: %s", delivery_id, answer.outcome)
+
+    def _read_tree(self, session: Session, job: jobs.Claimed) -> None:
+        """Read a head commit's tree, so an approval of the same content can hold for it."""
+        assert self.github is not None
+        repo, sha = job.args["repo"], job.args["sha"]
+        if store.trees_of(session, repo=repo, shas=[sha]):
+            return  # a check_suite's payload said it meanwhile
+        installation_id = self._installation(session, repo)
+        session.commit()  # no transaction stays open while GitHub answers
+        tree_sha = self.github.commit_tree(installation_id=installation_id, repo=repo, sha=sha)
+        now = utcnow()
+        decisions.learn_tree(
+            session, repo=repo, sha=sha, tree_sha=tree_sha, settings=self.settings, now=now
+        )
+        outbox.flush(session, settings=self.settings, now=now)
+        session.commit()
 
     def _reconcile(self, session: Session, job: jobs.Claimed) -> None:
         from gatekeeper import sweep  # the sweep enqueues jobs; it is only needed here

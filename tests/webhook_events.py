@@ -64,6 +64,7 @@ class Events:
         head_sha: str,
         updated_at: str,
         fork: str | None = None,
+        base: str = "main",
     ) -> None:
         pr["number"] = number
         pr["html_url"] = f"https://github.com/{self.repo}/pull/{number}"
@@ -71,6 +72,7 @@ class Events:
         _user(pr["user"], author)
         pr["head"]["sha"] = head_sha
         pr["head"]["ref"] = f"{author}/change-{number}"
+        pr["base"]["ref"] = base  # the fake GitHub's default branch, unless told
         _repository(pr["base"]["repo"], self.repo)
         _repository(pr["head"]["repo"], fork or self.repo)
 
@@ -87,17 +89,27 @@ class Events:
         merged: bool = False,
         merged_by: str | None = None,
         fork: str | None = None,
+        base: str = "main",
+        base_from: str | None = None,
     ) -> dict[str, Any]:
-        """A ``pull_request`` event."""
+        """A ``pull_request`` event; ``base_from`` makes an ``edited`` one a change of base."""
         # The examples have no "edited" (nor every other action): those reuse "opened".
         known = (FIXTURES / "pull_request" / f"{action}.json").exists()
         payload = example("pull_request", action if known else "opened")
         payload["action"] = action
         pr = payload["pull_request"]
         self._pull(
-            pr, number=number, author=author, head_sha=head_sha, updated_at=updated_at, fork=fork
+            pr,
+            number=number,
+            author=author,
+            head_sha=head_sha,
+            updated_at=updated_at,
+            fork=fork,
+            base=base,
         )
         payload["number"] = number
+        if base_from is not None:
+            payload["changes"] = {"base": {"ref": {"from": base_from}, "sha": {"from": "0" * 40}}}
         pr["draft"] = draft
         if action == "closed":
             pr["state"] = "closed"
@@ -121,6 +133,7 @@ class Events:
         commit_id: str | None = None,
         submitted_at: str = "2024-11-20T11:00:00Z",
         updated_at: str = "2024-11-20T11:00:00Z",
+        base: str = "main",
     ) -> dict[str, Any]:
         """A ``pull_request_review`` event (states lowercase, as webhooks send them)."""
         payload = example(
@@ -133,6 +146,7 @@ class Events:
             author=author,
             head_sha=head_sha,
             updated_at=updated_at,
+            base=base,
         )
         review = payload["review"]
         review["id"], review["state"] = review_id, state.lower()
