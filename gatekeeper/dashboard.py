@@ -38,6 +38,7 @@ from gatekeeper.forms import (
     EndForm,
     ExtendForm,
     MentorForm,
+    OverrideForm,
     StartForm,
     TermsForm,
     split_names,
@@ -449,6 +450,43 @@ def approve(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
     return redirect(back or url_for(".pull", owner=owner, repo=repo, number=number))
 
 
+@bp.post("/pulls/<owner>/<repo>/<int:number>/override")
+@login_required
+def override(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
+    """A maintainer lets the pull request merge without a mentor, for the commit shown, and why."""
+    session, settings = db.get_session(), settings_of(current_app)
+    pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number)
+    if pull is None or not may_see_pull(session, pull, user=g.user):
+        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+    _require_maintainer("override the gate")
+    form = OverrideForm()
+    if not form.validate_on_submit():
+        return _render_pull(pull.repo, number, status=400, override_form=form)
+    locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
+    if locked is None or locked.head_sha != form.head_sha.data:  # a push since the page
+        flash(
+            "New commits arrived since you opened this page; look at them, then override.", "error"
+        )
+        return _render_pull(pull.repo, number, status=409)
+    refusal = approvals.override(
+        session,
+        locked,
+        login=g.user.display,
+        reason=form.reason.data or "",
+        source="dashboard",
+        commit_id=form.head_sha.data,
+        settings=settings,
+        now=now(),
+    )
+    outbox.flush(session, settings=settings, now=now())
+    session.commit()
+    if refusal is not None:
+        flash(f"Not overridden: {refusal}.", "error")
+        return _render_pull(pull.repo, number, status=409)
+    flash("Overridden. The check on GitHub is being updated.", "success")
+    return redirect(url_for(".pull", owner=owner, repo=repo, number=number))
+
+
 @bp.post("/pulls/<owner>/<repo>/<int:number>/remind")
 @login_required
 def remind(owner: str, repo: str, number: int):  # type: ignore[no-untyped-def]
@@ -591,7 +629,12 @@ def _terms_form_of(mentorship: Mentorship) -> TermsForm:
 
 
 def _render_pull(  # type: ignore[no-untyped-def]
-    repo: str, number: int, *, status: int = 200, acknowledge_form: AcknowledgeForm | None = None
+    repo: str,
+    number: int,
+    *,
+    status: int = 200,
+    acknowledge_form: AcknowledgeForm | None = None,
+    override_form: OverrideForm | None = None,
 ):
     session = db.get_session()
     page = pull_page(
@@ -618,6 +661,7 @@ def _render_pull(  # type: ignore[no-untyped-def]
         form=form,
         acknowledged=acknowledged,
         acknowledge_form=acknowledge_form,
+        override_form=override_form or OverrideForm(formdata=None, head_sha=page.pull.head_sha),
         is_maintainer=auth.is_maintainer(g.user),
     ), status
 

@@ -19,7 +19,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from gatekeeper import mentorships as lifecycle
 
@@ -236,6 +243,20 @@ class TermsForm(FlaskForm):
     )
     # Which terms the editor saw (lifecycle.terms_digest): a change since is not overwritten.
     seen = HiddenField()
+
+
+class OverrideForm(FlaskForm):
+    """A maintainer lets a pull request merge without a mentor, for the commit shown, and why."""
+
+    head_sha = HiddenField(validators=[DataRequired()])
+    reason = TextAreaField(
+        "Reason (shown on the check, kept in the audit log and the month's report)",
+        [
+            DataRequired(message="Say why this pull request cannot wait for a mentor."),
+            Length(max=500, message="Keep the reason under 500 characters."),
+        ],
+        render_kw={"maxlength": 500},
+    )
 
 
 class AcknowledgeForm(FlaskForm):

@@ -487,7 +487,7 @@ STATE_WORDS = {
 
 def shown_state(pull: PullRequest) -> str:
     """The gate as people think of it: a merged approved PR is 'merged', a closed one 'closed'."""
-    if pull.gate in ("bypassed", "lifted"):
+    if pull.gate in ("bypassed", "lifted", "overridden"):
         return pull.gate
     if pull.merged:
         return "merged" if pull.gate == "approved" else "not_required"

@@ -312,3 +312,63 @@ def test_a_redelivered_override_comment_overrides_once(world):
     for _ in range(2):
         assert deliver(world.client, "issue_comment", payload, secret=SECRET).status_code == 200
     assert len(_audit(world, "override")) == 1
+
+
+def _sign_in(world: World, login: str) -> str:
+    """Sign ``login`` in and return the CSRF token of the pull request's page."""
+    with world.client.session_transaction() as session:
+        session["login"], session["display"] = login.lower(), login
+    token = TOKEN.search(world.client.get(f"/pulls/{REPO}/7").get_data(as_text=True))
+    assert token
+    return token.group(1)
+
+
+def test_the_override_button_records_the_reason_and_turns_the_check_green(world):
+    """A maintainer's Override on the page: the gate is overridden for the shown commit."""
+    world.promote()
+    world.open_pull(head_sha=A)
+    token = _sign_in(world, "ambv")
+    page = world.client.get(f"/pulls/{REPO}/7").get_data(as_text=True)
+    assert "Override the gate" in page
+    answer = world.client.post(
+        f"/pulls/{REPO}/7/override",
+        data={"csrf_token": token, "head_sha": A, "reason": "CVE fix, mentors away"},
+    )
+    assert answer.status_code == 302
+    world.work()
+    assert world.pull().gate == "overridden"
+    assert world.check(A)["output"]["title"] == "Overridden by @ambv"
+    assert "Overridden by a maintainer" in world.client.get(f"/pulls/{REPO}/7").get_data(
+        as_text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("login", "form", "status", "said"),
+    [
+        ("ambv", {"head_sha": A, "reason": ""}, 400, "Say why this pull request cannot wait"),
+        ("ambv", {"head_sha": B, "reason": "hotfix"}, 409, "New commits arrived"),
+        ("colesbury", {"head_sha": A, "reason": "hotfix"}, 403, "maintainers"),
+    ],
+    ids=["no-reason", "an-older-head", "a-mentor"],
+)
+def test_the_override_button_refuses_what_it_must(world, login, form, status, said):
+    """No reason, a page older than the head, or a non-maintainer: refused, nothing stored."""
+    world.promote()
+    world.open_pull(head_sha=A)
+    token = _sign_in(world, login)
+    answer = world.client.post(f"/pulls/{REPO}/7/override", data={"csrf_token": token, **form})
+    assert answer.status_code == status
+    assert said in answer.get_data(as_text=True)
+    assert world.pull().gate == "waiting"
+    assert _audit(world, "override") == []
+
+
+def test_the_override_button_needs_its_csrf_token(world):
+    """A forged POST without the form's token is refused."""
+    world.promote()
+    world.open_pull(head_sha=A)
+    _sign_in(world, "ambv")
+    answer = world.client.post(f"/pulls/{REPO}/7/override", data={"head_sha": A, "reason": "x"})
+    assert answer.status_code == 400
+    assert world.pull().gate == "waiting"
