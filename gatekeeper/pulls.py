@@ -407,6 +407,20 @@ def signals(reviews: Iterable[Review], trees: dict[str, str] | None = None) -> l
     ]
 
 
+def overrides_by_pull(session: Session, *, pull_ids: Iterable[int]) -> dict[int, list[Override]]:
+    """The overrides of several pull requests in one query, each list oldest first."""
+    wanted = sorted(set(pull_ids))
+    grouped: dict[int, list[Override]] = {pull_id: [] for pull_id in wanted}
+    if wanted:
+        for override in session.exec(
+            select(Override)
+            .where(col(Override.pull_request_id).in_(wanted))
+            .order_by(col(Override.given_at), col(Override.id))
+        ):
+            grouped[override.pull_request_id].append(override)
+    return grouped
+
+
 def overridings(overrides: Iterable[Override], trees: dict[str, str]) -> list[gate.Overriding]:
     """Overrides as the gate sees them."""
     return [

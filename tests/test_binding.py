@@ -372,3 +372,26 @@ def test_the_override_button_needs_its_csrf_token(world):
     answer = world.client.post(f"/pulls/{REPO}/7/override", data={"head_sha": A, "reason": "x"})
     assert answer.status_code == 400
     assert world.pull().gate == "waiting"
+
+
+def test_the_months_report_lists_an_override_in_every_form(world):
+    """The report (plain, Markdown, JSON, web) names the override, who gave it and why."""
+    from gatekeeper import report
+    from gatekeeper.models import utcnow
+
+    world.promote()
+    world.open_pull(head_sha=A)
+    _comment(world, "/gatekeeper override hotfix for the release", sender="ambv",
+             created_at=world.tick())  # fmt: skip
+    with world.session() as session:
+        built = report.build(session, mentee="mpage", now=utcnow(), base_url="https://gk.example")
+    [line] = built.overrides
+    assert (line.repo, line.number, line.by, line.reason) == (
+        REPO, 7, "ambv", "hotfix for the release"
+    )  # fmt: skip
+    assert built.counts.overridden == 1
+    assert "override python/cpython#7 by ambv: hotfix for the release" in report.plain(built)
+    assert "**Overridden by a maintainer:**" in report.markdown(built)
+    assert report.document(built)["overrides"][0]["reason"] == "hotfix for the release"
+    page = world.client.get("/mentorships/mpage/report").get_data(as_text=True)
+    assert "Overridden by a maintainer" in page and "hotfix for the release" in page
