@@ -3,54 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any
 
-from flask import Blueprint, abort, g, jsonify
-from sqlmodel import Session, col, select
+from flask import Blueprint, abort, current_app, g, jsonify
+from sqlmodel import Session
 
 from gatekeeper import mentorships as lifecycle
-from gatekeeper.auth import User, roles
+from gatekeeper import queries, report
 from gatekeeper.db import get_session
+from gatekeeper.documents import (
+    iso,
+    promotion_document,
+    pull_request_document,
+    redacted_pull_document,
+)
+from gatekeeper.extensions import settings_of
 from gatekeeper.models import MentorAssignment, Mentorship, PullRequest, utcnow
-from gatekeeper.pages import PRIVATE_PULL, private_repositories, sees_private
+from gatekeeper.visibility import (
+    CLI,
+    NOTHING_HIDDEN,
+    Scope,
+    Viewer,
+    hidden_names,
+    sees_all,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-# The command line runs where the database is, with its credentials: it is shown everything.
-CLI: Final = "cli"
-# Who reads a document: the CLI, or a web visitor (signed in or not).
-Viewer = User | Literal["cli"] | None
-
-
-def pull_request_document(pull: PullRequest) -> dict[str, Any]:
-    """One tracked pull request and its gate."""
-    return {
-        "repo": pull.repo,
-        "number": pull.number,
-        "title": pull.title,
-        "url": pull.url,
-        "author": pull.author_display,
-        "head_sha": pull.head_sha,
-        "state": "merged" if pull.merged else pull.state,
-        "gate": pull.gate,
-        "approved_by": list(pull.approved_by),
-    }
-
-
-def redacted_pull_document(pull: PullRequest) -> dict[str, Any]:
-    """A pull request in a private repository, for a reader who may not see it: its gate only."""
-    return {
-        "redacted": PRIVATE_PULL,
-        "repo": None,
-        "number": None,
-        "title": None,
-        "url": None,
-        "author": None,
-        "head_sha": None,
-        "state": "merged" if pull.merged else pull.state,
-        "gate": pull.gate,
-        "approved_by": None,
-    }
 
 
 def mentorship_document(
@@ -59,39 +37,25 @@ def mentorship_document(
     mentors: list[MentorAssignment],
     pulls: list[PullRequest],
     now: datetime,
-    hidden: frozenset[str] = frozenset(),
+    hidden: frozenset[str] = NOTHING_HIDDEN,
 ) -> dict[str, Any]:
-    """The document describing one mentorship at ``now``; pulls in ``hidden`` repos redacted."""
-    vote = lifecycle.vote_of(mentorship)
-    promotion = None
-    if vote is not None or mentorship.override_reason:
-        promotion = {
-            "vote_url": mentorship.vote_url,
-            "votes_for": mentorship.votes_for,
-            "votes_against": mentorship.votes_against,
-            "vote_opened": _iso(mentorship.vote_opened),
-            "vote_closed": _iso(mentorship.vote_closed),
-            # "discourse" (read from the forum's poll at fetched_at) or "manual" (typed).
-            "source": mentorship.vote_source if vote is not None else None,
-            "fetched_at": _iso(mentorship.vote_fetched_at),
-            "pep13_passed": vote.passes if vote else None,
-            "pep13_problems": vote.problems() if vote else [],
-            "override_reason": mentorship.override_reason,
-        }
+    """The document describing one mentorship at ``now``; the ``hidden`` repositories' pull
+    requests redacted, and in its scope only counted (``repositories_hidden``)."""
+    state = lifecycle.state_of(mentorship, now)
+    scope = Scope.of(mentorship.repositories, hidden=hidden)
     return {
         "mentee": mentorship.mentee_display,
         "mentors": [assignment.mentor_display for assignment in mentors],
-        "state": lifecycle.state_of(mentorship, now),
-        "started_at": _iso(mentorship.started_at),
-        "ends_at": _iso(mentorship.ends_at),
-        "ended_at": _iso(lifecycle.effective_end(mentorship))
-        if lifecycle.state_of(mentorship, now) == "ended"
-        else None,
+        "state": state,
+        "started_at": iso(mentorship.started_at),
+        "ends_at": iso(mentorship.ends_at),
+        "ended_at": iso(lifecycle.effective_end(mentorship)) if state == "ended" else None,
         "end_reason": mentorship.end_reason or ("expired" if now >= mentorship.ends_at else None),
         "days_left": lifecycle.days_left(mentorship, now),
-        "promotion": promotion,
+        "promotion": promotion_document(mentorship),
         "approvals_required": mentorship.approvals_required,
-        "repositories": list(mentorship.repositories),
+        "repositories": list(scope.named),
+        "repositories_hidden": scope.hidden,
         "dismiss_stale_approvals": mentorship.dismiss_stale_approvals,
         "same_content_approvals": mentorship.same_content_approvals,
         "gate_approved_prs": mentorship.gate_approved_prs,
@@ -107,38 +71,35 @@ def documents(
 ) -> list[dict[str, Any]]:
     """Documents for several mentorships from three queries, whatever their number.
 
-    For a web ``viewer``, a fourth finds the private repositories: their pull requests are
-    redacted in each mentorship the viewer is not a maintainer, the mentee or a mentor of.
+    For a web ``viewer``, a fourth tells which repositories are private: in each mentorship
+    the viewer is not a maintainer, the mentee or a mentor of, those are hidden.
     """
     ids = [m.id for m in found if m.id is not None]
     mentors = lifecycle.mentors_by_mentorship(session, mentorship_ids=ids)
-    pulls: dict[int, list[PullRequest]] = {mid: [] for mid in ids}
-    if ids:
-        rows = session.exec(
-            select(PullRequest)
-            .where(col(PullRequest.gated_mentorship_id).in_(ids))
-            .order_by(col(PullRequest.first_seen_at), col(PullRequest.id))
-        )
-        for row in rows:
-            assert row.gated_mentorship_id is not None
-            pulls[row.gated_mentorship_id].append(row)
-    outsider = {
-        m.id
+    pulls = queries.pulls_by_mentorship(session, mentorship_ids=ids)
+    outsider = [
+        m
         for m in found
         if m.id is not None
-        and viewer != CLI
-        and not sees_private(
-            roles(viewer, mentee=m.mentee, mentors=[a.mentor for a in mentors[m.id]])
+        and not sees_all(viewer, mentee=m.mentee, mentors=[a.mentor for a in mentors[m.id]])
+    ]
+    named = [
+        name for m in outsider for name in [*m.repositories, *(p.repo for p in pulls[m.id or 0])]
+    ]
+    known = queries.repository_privacy(session, repos=named)
+    hidden = {
+        m.id: hidden_names(
+            pulls=[p.repo for p in pulls[m.id or 0]], scope=m.repositories, private=known
         )
+        for m in outsider
     }
-    private = private_repositories(session, repos=[p.repo for mid in outsider for p in pulls[mid]])
     return [
         mentorship_document(
             m,
             mentors=mentors[m.id],
             pulls=pulls[m.id],
             now=now,
-            hidden=private if m.id in outsider else frozenset(),
+            hidden=hidden.get(m.id, NOTHING_HIDDEN),
         )
         for m in found
         if m.id is not None
@@ -161,19 +122,15 @@ def list_documents(
     return documents(session, found=found, now=now, viewer=viewer)
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 @bp.get("/mentorships")
 def mentorships_api():  # type: ignore[no-untyped-def]
-    """Every mentorship, as ``gatekeeper list --all --json`` prints it (private pulls redacted)."""
+    """Every mentorship, as ``gatekeeper list --all --json`` prints it (private names hidden)."""
     return jsonify(list_documents(get_session(), include_ended=True, now=utcnow(), viewer=g.user))
 
 
 @bp.get("/mentorships/<mentee>")
 def mentorship_api(mentee: str):  # type: ignore[no-untyped-def]
-    """One mentee's mentorship, as ``gatekeeper status --json`` prints it (private pulls redacted)."""
+    """One mentee's mentorship, as ``gatekeeper status --json`` prints it (private names hidden)."""
     try:
         return jsonify(status_document(get_session(), mentee=mentee, now=utcnow(), viewer=g.user))
     except lifecycle.MentorshipError as error:
@@ -182,12 +139,7 @@ def mentorship_api(mentee: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/mentorships/<mentee>/report")
 def report_api(mentee: str):  # type: ignore[no-untyped-def]
-    """The month's report, as ``gatekeeper report --json`` prints it (private pulls redacted)."""
-    from flask import current_app
-
-    from gatekeeper import report  # it builds on this module's documents
-    from gatekeeper.extensions import settings_of
-
+    """The month's report, as ``gatekeeper report --json`` prints it (private names hidden)."""
     base_url = settings_of(current_app).base_url
     try:
         found = report.current(get_session(), mentee=mentee, base_url=base_url, viewer=g.user)

@@ -44,14 +44,8 @@ from gatekeeper.forms import (
     split_names,
 )
 from gatekeeper.models import Mentorship, PullRequest, utcnow
-from gatekeeper.pages import (
-    PRIVATE_PULL,
-    may_see_pull,
-    mentee_page,
-    overview_page,
-    pull_page,
-    waiting_for,
-)
+from gatekeeper.pages import mentee_page, overview_page, pull_page, waiting_for
+from gatekeeper.visibility import PRIVATE_PULL, may_see_pull
 
 bp = Blueprint("dashboard", __name__)
 

@@ -85,8 +85,17 @@ def demo_command(host: str, port: int, database: Path) -> None:
     app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
 
+DEMO_INSTALLATION = 1
+
+
 def populate(session: Session, *, settings: Settings, now: datetime) -> None:
     """One active mentee with two mentors and pull requests in every gate state; one ended."""
+    # Public, as their events would say: a scope naming a repository never described is
+    # hidden from visitors (it might be private).
+    for name in ("python/cpython", "python/devguide", "python/pyperformance"):
+        store.remember_installation(
+            session, repo=name, installation_id=DEMO_INSTALLATION, private=False
+        )
     _former_mentorship(session, settings=settings, now=now)
     start = now - timedelta(days=11, hours=3)
     lifecycle.promote(

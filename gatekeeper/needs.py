@@ -1,7 +1,8 @@
 """What needs a maintainer: bypasses not yet acknowledged, months about to end, pull requests
 waiting long, mentorships short of mentors; and what acknowledging or removing does.
 
-Each list is one query (or two), never one per row; ``/me`` shows them to maintainers.
+Each list is one query (or two) from ``queries``, never one per row; ``/me`` shows them to
+maintainers.
 """
 
 from __future__ import annotations
@@ -9,16 +10,14 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
-from gatekeeper import gate
+from gatekeeper import gate, queries
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
-from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship, PullRequest, Review
+from gatekeeper.models import Mentorship, PullRequest
+from gatekeeper.queries import ACKNOWLEDGED
 
-# The audit kind of a bypass's acknowledgement; report.py reads the same kind (its ACKNOWLEDGED).
-ACKNOWLEDGED = "bypass_acknowledged"
 ENDING_WITHIN = timedelta(days=3)
 WAITING_LONGER_THAN = timedelta(days=2)
 
@@ -58,91 +57,20 @@ def for_maintainer(session: Session, *, now: datetime) -> Needs:
     """The maintainer's list at ``now``, from five queries whatever its length."""
     return Needs(
         bypasses=unacknowledged_bypasses(session),
-        ending=ending_soon(session, now=now),
-        waiting=waiting_long(session, now=now),
-        short=short_of_mentors(session, now=now),
-    )
-
-
-def _acknowledged() -> sa.Exists:
-    """Whether an acknowledgement names the pull request of the enclosing query."""
-    return sa.exists().where(
-        col(AuditEvent.kind) == ACKNOWLEDGED,
-        col(AuditEvent.repo) == col(PullRequest.repo),
-        col(AuditEvent.pr_number) == col(PullRequest.number),
+        ending=queries.running_and_ending(session, now=now, after=now, until=now + ENDING_WITHIN),
+        waiting=queries.waiting_since_before(session, moment=now - WAITING_LONGER_THAN),
+        short=[Short(m, count) for m, count in queries.short_of_mentors(session, now=now)],
     )
 
 
 def unacknowledged_bypasses(session: Session) -> list[Bypass]:
-    """Bypassed pull requests no maintainer has acknowledged yet, most recent merge first."""
-    pulls = list(
-        session.exec(
-            select(PullRequest)
-            .where(PullRequest.gate == "bypassed")
-            .where(~_acknowledged())
-            .order_by(col(PullRequest.merged_at).desc(), col(PullRequest.id).desc())
-        )
+    """Bypassed pull requests no maintainer has acknowledged yet, most recent merge first,
+    each with the mentorship it bypassed."""
+    pulls = queries.unacknowledged_bypasses(session)
+    mentorships = queries.mentorships_by_id(
+        session, ids=[p.gated_mentorship_id for p in pulls if p.gated_mentorship_id is not None]
     )
-    ids = {p.gated_mentorship_id for p in pulls if p.gated_mentorship_id is not None}
-    mentorships = (
-        {m.id: m for m in session.exec(select(Mentorship).where(col(Mentorship.id).in_(ids)))}
-        if ids
-        else {}
-    )
-    return [Bypass(pull, mentorships.get(pull.gated_mentorship_id)) for pull in pulls]
-
-
-def ending_soon(
-    session: Session, *, now: datetime, within: timedelta = ENDING_WITHIN
-) -> list[Mentorship]:
-    """Active mentorships whose gate lifts within ``within`` of ``now``, soonest first."""
-    return list(
-        session.exec(
-            select(Mentorship)
-            .where(col(Mentorship.ended_at).is_(None))
-            .where(Mentorship.started_at <= now)
-            .where(Mentorship.ends_at > now)
-            .where(Mentorship.ends_at <= now + within)
-            .order_by(col(Mentorship.ends_at))
-        )
-    )
-
-
-def waiting_long(
-    session: Session, *, now: datetime, longer_than: timedelta = WAITING_LONGER_THAN
-) -> list[PullRequest]:
-    """Open pull requests that have waited for a mentor longer than ``longer_than``, longest first."""
-    return list(
-        session.exec(
-            select(PullRequest)
-            .where(PullRequest.state == "open")
-            .where(PullRequest.gate == "waiting")
-            .where(col(PullRequest.waiting_since) <= now - longer_than)
-            .order_by(col(PullRequest.waiting_since), col(PullRequest.id))
-        )
-    )
-
-
-def short_of_mentors(session: Session, *, now: datetime) -> list[Short]:
-    """Active mentorships with fewer current mentors than approvals required: their pull
-    requests can never be approved (none at all when the last mentor was taken off)."""
-    current = (
-        select(col(MentorAssignment.mentorship_id), func.count().label("mentors"))
-        .where(col(MentorAssignment.removed_at).is_(None))
-        .group_by(col(MentorAssignment.mentorship_id))
-        .subquery()
-    )
-    mentors = func.coalesce(current.c.mentors, 0)
-    rows = session.exec(
-        select(Mentorship, mentors)
-        .outerjoin(current, current.c.mentorship_id == Mentorship.id)
-        .where(col(Mentorship.ended_at).is_(None))
-        .where(Mentorship.started_at <= now)
-        .where(Mentorship.ends_at > now)
-        .where((mentors < Mentorship.approvals_required) | (mentors == 0))
-        .order_by(col(Mentorship.ends_at))
-    )
-    return [Short(mentorship, count) for mentorship, count in rows]
+    return [Bypass(pull, mentorships.get(pull.gated_mentorship_id or 0)) for pull in pulls]
 
 
 # ---------------------------------------------------------------- acknowledging a bypass
@@ -159,13 +87,7 @@ class Acknowledgement:
 
 def acknowledgement_of(session: Session, *, pull: PullRequest) -> Acknowledgement | None:
     """The latest acknowledgement of ``pull``'s bypass, as the report reads it too."""
-    event = session.exec(
-        select(AuditEvent)
-        .where(AuditEvent.kind == ACKNOWLEDGED)
-        .where(AuditEvent.repo == pull.repo)
-        .where(AuditEvent.pr_number == pull.number)
-        .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
-    ).first()
+    event = queries.latest_acknowledgement(session, repo=pull.repo, number=pull.number)
     return Acknowledgement(event.actor, event.at, event.detail) if event else None
 
 
@@ -232,14 +154,7 @@ def removal_of(session: Session, *, mentorship: Mentorship, mentor: str, now: da
         mentor_display=tuple(n for n in terms.mentor_display if n.lower() != login),
     )
     pulls = store.open_pulls_gated_by(session, mentorship_id=mentorship.id)
-    reviews: dict[int, list[Review]] = {p.id: [] for p in pulls if p.id is not None}
-    if reviews:
-        for review in session.exec(
-            select(Review)
-            .where(col(Review.pull_request_id).in_(sorted(reviews)))
-            .order_by(col(Review.submitted_at), col(Review.id))
-        ):
-            reviews[review.pull_request_id].append(review)
+    reviews = store.reviews_by_pull(session, pull_ids=[p.id for p in pulls if p.id is not None])
     waiting, reopened = [], []
     for pull in pulls:
         after = gate.evaluate(

@@ -8,78 +8,33 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
-from gatekeeper import gate, outbox, reminders, timeline
+from gatekeeper import gate, outbox, queries, reminders, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.approvals import approval_refusal
-from gatekeeper.auth import User, is_maintainer, roles
+from gatekeeper.auth import User, roles
 from gatekeeper.models import (
     AuditEvent,
     CommitCheck,
     MentorAssignment,
     Mentorship,
     PullRequest,
-    Repository,
     Review,
+)
+from gatekeeper.visibility import (
+    PRIVATE_PULL,
+    Scope,
+    hidden_from,
+    may_see_pull,
+    scope_names,
+    sees_private,
+    shown_detail,
 )
 
 RECENTLY_ENDED = 10
 AUDIT_SHOWN = 200
-
-# What someone who may not see a private repository's pull request is shown instead.
-PRIVATE_PULL = "a pull request in a private repository"
-SEES_PRIVATE = frozenset({"maintainer", "mentor", "mentee"})
-
-
-# ---------------------------------------------------------------- private repositories
-
-
-def sees_private(viewer_roles: frozenset[str]) -> bool:
-    """Maintainers and the mentorship's own mentee and mentors see its private pull requests."""
-    return not SEES_PRIVATE.isdisjoint(viewer_roles)
-
-
-def private_repositories(session: Session, *, repos: Iterable[str]) -> frozenset[str]:
-    """Which of ``repos`` (lowercase full names) are private, in one query.
-
-    A repository no payload has described yet counts as public, as GitHub's default is.
-    """
-    wanted = sorted(set(repos))
-    if not wanted:
-        return frozenset()
-    return frozenset(
-        session.exec(
-            select(Repository.full_name)
-            .where(col(Repository.full_name).in_(wanted))
-            .where(col(Repository.private))
-        )
-    )
-
-
-def page_mentorship(session: Session, pull: PullRequest) -> Mentorship | None:
-    """The mentorship a pull request is shown under: the one gating it, else its author's latest."""
-    if pull.gated_mentorship_id is not None:
-        gating = session.get(Mentorship, pull.gated_mentorship_id)
-        if gating is not None:
-            return gating
-    try:
-        return lifecycle.latest_mentorship(session, mentee=pull.author)
-    except lifecycle.MentorshipError:
-        return None
-
-
-def may_see_pull(session: Session, pull: PullRequest, *, user: User | None) -> bool:
-    """Whether ``user`` may see ``pull`` at all (a refused one is answered as never seen)."""
-    if is_maintainer(user) or not private_repositories(session, repos=[pull.repo]):
-        return True
-    mentorship = page_mentorship(session, pull)
-    if mentorship is None:
-        return False
-    mentors = [a.mentor for a in lifecycle.mentors_of(session, mentorship=mentorship)]
-    return sees_private(roles(user, mentee=mentorship.mentee, mentors=mentors))
 
 
 @dataclasses.dataclass
@@ -156,19 +111,11 @@ class Overview:
 def overview_page(session: Session, *, user: User | None, now: datetime) -> Overview:
     """Open mentorships and the most recently ended ones, from five queries whatever their number."""
     current = lifecycle.all_mentorships(session, include_ended=False, now=now)
-    finished = col(Mentorship.ended_at).is_not(None) | (Mentorship.ends_at <= now)
-    ended = list(
-        session.exec(
-            select(Mentorship)
-            .where(finished)
-            .order_by(func.coalesce(Mentorship.ended_at, Mentorship.ends_at).desc())
-            .limit(RECENTLY_ENDED)
-        )
-    )
+    ended = queries.recently_ended(session, now=now, limit=RECENTLY_ENDED)
     found = current + ended
     ids = [m.id for m in found if m.id is not None]
     mentors = lifecycle.mentors_by_mentorship(session, mentorship_ids=ids)
-    counts = gate_counts(session, mentorship_ids=ids)
+    counts = queries.gate_counts(session, mentorship_ids=ids)
     rows = []
     for mentorship in found:
         assert mentorship.id is not None
@@ -189,7 +136,7 @@ def overview_page(session: Session, *, user: User | None, now: datetime) -> Over
         mine = [
             r.mentorship.id for r in rows if "mentor" in r.roles and r.progress.state == "active"
         ]
-        for_viewer = _waiting_in(session, mentorship_ids=mine, login=user.login)
+        for_viewer = queries.waiting_for_login(session, mentorship_ids=mine, login=user.login)
         per_mentorship: dict[int | None, int] = defaultdict(int)
         for pull in for_viewer:
             per_mentorship[pull.gated_mentorship_id] += 1
@@ -199,7 +146,9 @@ def overview_page(session: Session, *, user: User | None, now: datetime) -> Over
         if own:
             own_waiting = [
                 pull
-                for pull in _waiting_in(session, mentorship_ids=[own[0].id], login=user.login)
+                for pull in queries.waiting_for_login(
+                    session, mentorship_ids=[own[0].id], login=user.login
+                )
                 if pull.author == user.login
             ]
             yours = Yours(own[0], own_waiting)
@@ -212,51 +161,6 @@ def overview_page(session: Session, *, user: User | None, now: datetime) -> Over
     )
 
 
-def gate_counts(session: Session, *, mentorship_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Waiting (open), approved and bypassed pull requests per mentorship, in one GROUP BY."""
-    if not mentorship_ids:
-        return {}
-    rows = session.exec(
-        select(
-            PullRequest.gated_mentorship_id,
-            PullRequest.gate,
-            PullRequest.state,
-            func.count(),
-        )
-        .where(col(PullRequest.gated_mentorship_id).in_(mentorship_ids))
-        .where(col(PullRequest.gate).in_(["waiting", "approved", "bypassed"]))
-        .group_by(
-            col(PullRequest.gated_mentorship_id), col(PullRequest.gate), col(PullRequest.state)
-        )
-    )
-    counts: dict[int, dict[str, int]] = defaultdict(
-        lambda: {"waiting": 0, "approved": 0, "bypassed": 0}
-    )
-    for mentorship_id, gate_state, state, number in rows:
-        # A pull request closed unmerged while waiting no longer waits for anyone.
-        if mentorship_id is None or (gate_state == "waiting" and state != "open"):
-            continue
-        counts[mentorship_id][gate_state] += number
-    return dict(counts)
-
-
-def _waiting_in(
-    session: Session, *, mentorship_ids: list[int | None], login: str
-) -> list[PullRequest]:
-    """Open pull requests of these mentorships still waiting, that ``login`` has not approved."""
-    wanted = [i for i in mentorship_ids if i is not None]
-    if not wanted:
-        return []
-    pulls = session.exec(
-        select(PullRequest)
-        .where(col(PullRequest.gated_mentorship_id).in_(wanted))
-        .where(PullRequest.state == "open")
-        .where(PullRequest.gate == "waiting")
-        .order_by(col(PullRequest.waiting_since), col(PullRequest.id))
-    )
-    return [pull for pull in pulls if login not in pull.approved_by]
-
-
 @dataclasses.dataclass
 class Queue:
     """What waits for one mentor."""
@@ -267,20 +171,10 @@ class Queue:
 
 def waiting_for(session: Session, *, login: str, now: datetime) -> Queue:
     """The active mentorships ``login`` mentors and their pull requests waiting for approval."""
-    mentored = [
-        m
-        for m in session.exec(
-            select(Mentorship)
-            .join(MentorAssignment, col(MentorAssignment.mentorship_id) == Mentorship.id)
-            .where(MentorAssignment.mentor == login.lower())
-            .where(col(MentorAssignment.removed_at).is_(None))
-            .where(col(Mentorship.ended_at).is_(None))
-            .order_by(col(Mentorship.ends_at))
-        )
-        if lifecycle.is_active(m, now)
-    ]
+    mentored = [m for m in queries.mentored_by(session, login=login) if lifecycle.is_active(m, now)]
     return Queue(
-        mentored, _waiting_in(session, mentorship_ids=[m.id for m in mentored], login=login)
+        mentored,
+        queries.waiting_for_login(session, mentorship_ids=[m.id for m in mentored], login=login),
     )
 
 
@@ -316,24 +210,19 @@ class LogLine:
 
     @classmethod
     def of(cls, event: AuditEvent, *, hidden: frozenset[str]) -> LogLine:
-        """The event, without its pull request's name or detail when its repository is hidden."""
+        """The event as the viewer may read it: a pull request in a ``hidden`` repository
+        unnamed, and the detail as ``visibility.shown_detail`` leaves it."""
+        detail = shown_detail(event, hidden=hidden)
         if event.repo is None or event.pr_number is None:
-            return cls(event.at, event.actor, event.kind, event.detail, None)
+            return cls(event.at, event.actor, event.kind, detail, None)
         if event.repo in hidden:
-            # The detail may hold the head commit or the gate's title: only the kind is shown.
-            return cls(
-                event.at,
-                event.actor,
-                event.kind,
-                "",
-                PRIVATE_PULL,
-                subject=f"{event.repo}#{event.pr_number}",
-            )
+            subject = f"{event.repo}#{event.pr_number}"
+            return cls(event.at, event.actor, event.kind, detail, PRIVATE_PULL, subject=subject)
         return cls(
             event.at,
             event.actor,
             event.kind,
-            event.detail,
+            detail,
             f"{event.repo}#{event.pr_number}",
             href=f"/pulls/{event.repo}/{event.pr_number}",
         )
@@ -370,6 +259,7 @@ class MenteePage:
     events: list[LogLine]
     lanes: list[timeline.Lane]
     earlier: list[Mentorship]
+    scope: Scope  # the repositories it gates, as the viewer may see them
 
     @property
     def waiting(self) -> list[PullRow]:
@@ -387,47 +277,22 @@ def mentee_page(
 ) -> MenteePage:
     """The mentee's current (else latest) mentorship; raises MentorshipError for strangers.
 
-    A viewer outside the mentorship sees its private pull requests as redacted rows.
+    A viewer outside the mentorship sees its private pull requests as redacted rows, and the
+    private repositories of its scope (now and in the audit log) counted, not named.
     """
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
     assert mentorship.id is not None
     mentors = lifecycle.mentors_of(session, mentorship=mentorship)
     viewer_roles = roles(user, mentee=mentorship.mentee, mentors=[a.mentor for a in mentors])
-    in_period = sa.and_(
-        col(PullRequest.author) == mentorship.mentee,
-        col(PullRequest.first_seen_at) >= mentorship.started_at,
-        col(PullRequest.first_seen_at) < lifecycle.effective_end(mentorship),
+    pulls = queries.pulls_of_period(session, mentorship=mentorship)
+    events = queries.audit_events(
+        session, mentorship_id=mentorship.id, newest_first=True, limit=AUDIT_SHOWN
     )
-    pulls = list(
-        session.exec(
-            select(PullRequest)
-            .where(sa.or_(col(PullRequest.gated_mentorship_id) == mentorship.id, in_period))
-            .order_by(col(PullRequest.first_seen_at), col(PullRequest.id))
-        )
-    )
-    events = list(
-        session.exec(
-            select(AuditEvent)
-            .where(AuditEvent.mentorship_id == mentorship.id)
-            .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
-            .limit(AUDIT_SHOWN)
-        )
-    )
-    earlier = [
-        m
-        for m in session.exec(
-            select(Mentorship)
-            .where(Mentorship.mentee == mentorship.mentee)
-            .where(Mentorship.id != mentorship.id)
-            .order_by(col(Mentorship.started_at).desc())
-        )
-    ]
-    hidden = (
-        frozenset()
-        if sees_private(viewer_roles)
-        else private_repositories(
-            session, repos=[p.repo for p in pulls] + [e.repo for e in events if e.repo]
-        )
+    hidden = hidden_from(
+        session,
+        sees=sees_private(viewer_roles),
+        pulls=[p.repo for p in pulls] + [e.repo for e in events if e.repo],
+        scope=[*mentorship.repositories, *scope_names(events)],
     )
     terms = store.terms_of(session, mentorship)
     waiting_ids = [p.id for p in pulls if p.id is not None and shown_state(p) == "waiting"]
@@ -470,7 +335,8 @@ def mentee_page(
         pulls=list(reversed(rows)),
         events=collapse(LogLine.of(event, hidden=hidden) for event in events),
         lanes=lanes,
-        earlier=earlier,
+        earlier=queries.earlier_mentorships(session, mentorship=mentorship),
+        scope=Scope.of(mentorship.repositories, hidden=hidden),
     )
 
 
@@ -527,6 +393,7 @@ class PullPage:
     blocker: gate.Blocker | None = None  # what it still needs, while it waits
     may_remind: bool = False  # the viewer is its author and may remind the mentors now
     remind_refusal: str | None = None  # why the author may not remind them yet
+    scope: Scope | None = None  # what its mentorship gates, as the viewer may see it, when outside
 
     @property
     def check_status(self) -> str:
@@ -571,7 +438,7 @@ def pull_page(
     pull = store.find_pull(session, repo=repo, number=number)
     if pull is None or not may_see_pull(session, pull, user=user):
         return None
-    mentorship = page_mentorship(session, pull)
+    mentorship = queries.mentorship_of_pull(session, pull=pull)
     terms = store.terms_of(session, mentorship) if mentorship is not None else None
     reviews = store.reviews_of(session, pull=pull)
     standing = (
@@ -596,6 +463,21 @@ def pull_page(
         if asks:
             last = reminders.last_reminders(session, pulls=[pull]).get(pull.id or 0)
             remind_refusal = reminders.refusal(pull, last=last, now=now, enabled=request_reviews)
+    out_of_scope = (
+        terms is not None
+        and terms.mentee == pull.author
+        and terms.is_active(now)
+        and not terms.covers(pull.repo)
+    )
+    scope = None
+    if out_of_scope and mentorship is not None:
+        hidden = hidden_from(
+            session,
+            sees=sees_private(viewer_roles),
+            pulls=[pull.repo],
+            scope=mentorship.repositories,
+        )
+        scope = Scope.of(mentorship.repositories, hidden=hidden)
     return PullPage(
         blocker=blocker,
         may_remind=blocker is not None and asks and remind_refusal is None,
@@ -611,10 +493,8 @@ def pull_page(
         refusal=refusal,
         check=outbox.check_of(session, repo=pull.repo, head_sha=pull.head_sha, name=check_name),
         waited=store.waited_seconds(pull, now=now),
-        out_of_scope=terms is not None
-        and terms.mentee == pull.author
-        and terms.is_active(now)
-        and not terms.covers(pull.repo),
+        out_of_scope=out_of_scope,
+        scope=scope,
     )
 
 

@@ -19,28 +19,27 @@ import statistics
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from gatekeeper import api, gate
+from gatekeeper import gate, queries
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
-from gatekeeper.auth import User, roles
+from gatekeeper.documents import promotion_document
 from gatekeeper.models import (
     AuditEvent,
     MentorAssignment,
     Mentorship,
     Override,
     PullRequest,
-    Review,
     utcnow,
 )
-from gatekeeper.pages import PRIVATE_PULL, private_repositories, sees_private, shown_state
+from gatekeeper.pages import shown_state
+from gatekeeper.queries import ACKNOWLEDGED
+from gatekeeper.visibility import CLI, PRIVATE_PULL, Viewer, hidden_from, sees_all
 
 READY_BEFORE_END = timedelta(days=7)  # the report is linked this long before the end
 RECENTLY_EXPIRED = timedelta(days=14)  # an expired month still awaits a decision this long
 GATED = ("waiting", "approved", "overridden", "bypassed", "lifted")
-ACKNOWLEDGED = "bypass_acknowledged"  # the audit kind of a bypass's acknowledgement
 
 
 # ---------------------------------------------------------------- the report as data
@@ -176,24 +175,10 @@ def ready(mentorship: Mentorship, now: datetime) -> bool:
 def awaiting_decision(session: Session, *, now: datetime) -> list[Mentorship]:
     """Mentorships ready for a graduation decision: active and ending within a week, or
     expired lately (graduated and revoked ones were decided), soonest end first."""
-    ending = list(
-        session.exec(
-            select(Mentorship)
-            .where(col(Mentorship.ended_at).is_(None))
-            .where(Mentorship.started_at <= now)
-            .where(Mentorship.ends_at <= now + READY_BEFORE_END)
-            .where(Mentorship.ends_at > now - RECENTLY_EXPIRED)
-            .order_by(col(Mentorship.ends_at))
-        )
+    ending = queries.running_and_ending(
+        session, now=now, after=now - RECENTLY_EXPIRED, until=now + READY_BEFORE_END
     )
-    expired = list(
-        session.exec(
-            select(Mentorship)
-            .where(Mentorship.end_reason == "expired")
-            .where(Mentorship.ends_at > now - RECENTLY_EXPIRED)
-            .order_by(col(Mentorship.ends_at))
-        )
-    )
+    expired = queries.expired_since(session, since=now - RECENTLY_EXPIRED)
     found = {m.id: m for m in ending + expired}
     return sorted(found.values(), key=lambda m: m.ends_at)
 
@@ -204,30 +189,24 @@ def build(
     mentee: str,
     now: datetime,
     base_url: str,
-    viewer: api.Viewer = api.CLI,
+    viewer: Viewer = CLI,
 ) -> Report:
     """The report of the mentee's current (else latest) mentorship; raises MentorshipError
     for a login never mentored. A web ``viewer`` who is not a maintainer, the mentee or one
     of the mentors sees pull requests in private repositories redacted."""
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
     assert mentorship.id is not None
-    assignments = list(
-        session.exec(
-            select(MentorAssignment)
-            .where(MentorAssignment.mentorship_id == mentorship.id)
-            .order_by(col(MentorAssignment.added_at), col(MentorAssignment.id))
-        )
+    assignments = queries.assignments_of(session, mentorship=mentorship)
+    pulls = queries.pulls_of_period(session, mentorship=mentorship)
+    events = queries.audit_events(
+        session, mentorship_id=mentorship.id, kinds=["extended", ACKNOWLEDGED]
     )
-    pulls = _pulls_of(session, mentorship)
-    events = list(
-        session.exec(
-            select(AuditEvent)
-            .where(AuditEvent.mentorship_id == mentorship.id)
-            .where(col(AuditEvent.kind).in_(["extended", ACKNOWLEDGED]))
-            .order_by(col(AuditEvent.at), col(AuditEvent.id))
-        )
+    current = [a.mentor for a in assignments if a.removed_at is None]
+    hidden = hidden_from(
+        session,
+        sees=sees_all(viewer, mentee=mentorship.mentee, mentors=current),
+        pulls=[pull.repo for pull in pulls],
     )
-    hidden = _hidden(session, mentorship, assignments, pulls, viewer=viewer)
     overrides = store.overrides_by_pull(session, pull_ids=[p.id for p in pulls if p.id])
     gated = [pull for pull in pulls if _gated(pull, mentorship)]
     waits = [w for pull in gated if (w := store.waited_seconds(pull, now=now)) is not None]
@@ -236,7 +215,7 @@ def build(
         mentee=mentorship.mentee_display,
         state=lifecycle.state_of(mentorship, now),
         period=_period(mentorship, events, now=now),
-        promotion=api.mentorship_document(mentorship, mentors=[], pulls=[], now=now)["promotion"],
+        promotion=promotion_document(mentorship),
         counts=Counts(
             gated=len(gated),
             approved=sum(p.gate == "approved" for p in gated),
@@ -270,45 +249,11 @@ def build(
     )
 
 
-def _pulls_of(session: Session, mentorship: Mentorship) -> list[PullRequest]:
-    """The mentee's pull requests the mentorship gated, or first seen during its period."""
-    in_period = sa.and_(
-        col(PullRequest.author) == mentorship.mentee,
-        col(PullRequest.first_seen_at) >= mentorship.started_at,
-        col(PullRequest.first_seen_at) < lifecycle.effective_end(mentorship),
-    )
-    return list(
-        session.exec(
-            select(PullRequest)
-            .where(sa.or_(col(PullRequest.gated_mentorship_id) == mentorship.id, in_period))
-            .order_by(col(PullRequest.first_seen_at), col(PullRequest.id))
-        )
-    )
-
-
 def _gated(pull: PullRequest, mentorship: Mentorship) -> bool:
     """Whether the mentorship's gate applied to ``pull`` (it waited, or was let through)."""
     return pull.gated_mentorship_id == mentorship.id and (
         pull.gate in GATED or pull.gated_at is not None
     )
-
-
-def _hidden(
-    session: Session,
-    mentorship: Mentorship,
-    assignments: list[MentorAssignment],
-    pulls: list[PullRequest],
-    *,
-    viewer: api.Viewer,
-) -> frozenset[str]:
-    """The private repositories the viewer may not see named (the pages' rule)."""
-    if viewer == api.CLI:
-        return frozenset()
-    user = viewer if isinstance(viewer, User) else None
-    current = [a.mentor for a in assignments if a.removed_at is None]
-    if sees_private(roles(user, mentee=mentorship.mentee, mentors=current)):
-        return frozenset()
-    return private_repositories(session, repos=[pull.repo for pull in pulls])
 
 
 def _period(mentorship: Mentorship, events: list[AuditEvent], *, now: datetime) -> Period:
@@ -339,14 +284,10 @@ def _mentor_lines(
     and the median time from the pull request's first wait to their first approval of it."""
     by_id = {pull.id: pull for pull in gated if pull.id is not None}
     first: dict[tuple[str, int], datetime] = {}
-    if by_id:
-        for review in session.exec(
-            select(Review)
-            .where(col(Review.pull_request_id).in_(sorted(by_id)))
-            .where(Review.state == gate.APPROVED)
-            .order_by(col(Review.submitted_at))
-        ):
-            first.setdefault((review.reviewer, review.pull_request_id), review.submitted_at)
+    for reviews in store.reviews_by_pull(session, pull_ids=by_id).values():
+        for review in reviews:
+            if review.state == gate.APPROVED:
+                first.setdefault((review.reviewer, review.pull_request_id), review.submitted_at)
     ordered = sorted(assignments, key=lambda a: (a.removed_at is not None, a.added_at))
     lines, seen = [], set()
     for assignment in ordered:
@@ -687,8 +628,6 @@ def plain(report: Report) -> str:
     return "\n".join(out)
 
 
-def current(
-    session: Session, *, mentee: str, base_url: str, viewer: api.Viewer = api.CLI
-) -> Report:
+def current(session: Session, *, mentee: str, base_url: str, viewer: Viewer = CLI) -> Report:
     """The report as of now (one clock for the command and the pages)."""
     return build(session, mentee=mentee, now=utcnow(), base_url=base_url, viewer=viewer)

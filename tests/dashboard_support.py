@@ -106,6 +106,12 @@ class Site:
             session.commit()
             return pull
 
+    def repository(self, name: str, *, private: bool) -> None:
+        """A repository as an event from it describes it, its visibility included."""
+        with self.session() as session:
+            store.remember_installation(session, repo=name, installation_id=1, private=private)
+            session.commit()
+
     def review(
         self, number: int, reviewer: str, *, commit_id: str = SHA, state: str = "APPROVED", id=1
     ):

@@ -106,6 +106,7 @@ def test_document_of_an_active_mentorship(session):
         },
         "approvals_required": 2,
         "repositories": ["python/cpython"],
+        "repositories_hidden": 0,
         "dismiss_stale_approvals": True,
         "gate_approved_prs": False,
         "pull_requests": [

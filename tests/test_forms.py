@@ -131,8 +131,11 @@ def test_a_start_89_days_away_is_not_soon(site: Site):
 
 
 def test_a_repository_outside_the_scope_is_named_as_such(site: Site):
-    """The pull request page says the repository is outside the scope and names the scope."""
+    """The pull request page says the repository is outside the scope and names the scope
+    (both public repositories, as their events said)."""
     site.promote(repositories=["python/devguide", "python/peps"])
+    for name in ("python/devguide", "python/peps"):
+        site.repository(name, private=False)
     site.pull(7, repo=REPO)
     page = site.page(f"/pulls/{REPO}/7").replace("&#39;", "'")
     assert "mentorship gates only python/devguide, python/peps" in page

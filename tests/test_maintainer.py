@@ -24,7 +24,8 @@ from gatekeeper import mentorships as lifecycle
 from gatekeeper import needs, report
 from gatekeeper import pulls as store
 from gatekeeper.models import AuditEvent, MentorAssignment, PullRequest, Repository, utcnow
-from gatekeeper.pages import PRIVATE_PULL, LogLine, collapse
+from gatekeeper.pages import LogLine, collapse
+from gatekeeper.visibility import PRIVATE_PULL
 from webhook_events import signed
 
 TIMES = "\N{MULTIPLICATION SIGN}"

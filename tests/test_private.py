@@ -22,7 +22,7 @@ from gate_support import INSTALLATION, REPO, World, app_for, promote
 from gatekeeper import github_of
 from gatekeeper.cli import cli
 from gatekeeper.models import Repository
-from gatekeeper.pages import PRIVATE_PULL, private_repositories
+from gatekeeper.visibility import PRIVATE_PULL, hidden_from
 from webhook_events import Events, signed
 
 SECRET_REPO = "python/embargo"
@@ -327,11 +327,13 @@ def test_redaction_costs_one_query_whatever_the_number_of_private_pulls(story: S
 
 
 def test_a_repository_no_payload_described_is_public(story: Story):
-    """A repository with no stored row counts as public; asking about none costs no query."""
+    """A pull request's repository with no stored row counts as public (the payload that
+    brought it would have said otherwise); one who sees everything costs no lookup."""
     with story.session() as session:
-        assert private_repositories(session, repos=["nobody/knows", REPO]) == frozenset()
-        assert private_repositories(session, repos=[SECRET_REPO, REPO]) == {SECRET_REPO}
-        assert private_repositories(session, repos=[]) == frozenset()
+        assert hidden_from(session, sees=False, pulls=["nobody/knows", REPO]) == frozenset()
+        assert hidden_from(session, sees=False, pulls=[SECRET_REPO, REPO]) == {SECRET_REPO}
+        assert hidden_from(session, sees=False, pulls=[]) == frozenset()
+        assert hidden_from(session, sees=True, pulls=[SECRET_REPO]) == frozenset()
 
 
 # ---------------------------------------------------------------- in a real browser
