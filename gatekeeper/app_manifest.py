@@ -17,6 +17,8 @@ REQUIRED_PERMISSIONS: Mapping[str, str] = {
     "pull_requests": "write",
     "contents": "read",
     "metadata": "read",
+    # GitHub sends ``merge_group`` only to an App that may read merge queues.
+    "merge_queues": "read",
 }
 
 # Only `gatekeeper protect` writes branch protection; without it doctor reports, not fails.

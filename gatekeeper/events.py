@@ -394,10 +394,41 @@ def comment_info(payload: Mapping[str, Any]) -> CommentInfo:
     )
 
 
-def merge_group_head(payload: Mapping[str, Any]) -> str:
-    """The commit a merge queue asks the check for."""
+# GitHub names a group's branch after the pull request it adds to the queue and the commit
+# the group is built on (its ``base_sha``: the base branch's tip, or the group ahead of it).
+QUEUE_REF = re.compile(
+    r"refs/heads/gh-readonly-queue/(?P<base>.+)/pr-(?P<number>[1-9][0-9]{0,8})-(?P<parent>"
+    + SHA.pattern
+    + ")"
+)
+BRANCH_REF = "refs/heads/"
+
+
+@dataclasses.dataclass(frozen=True)
+class MergeGroupInfo:
+    """A merge queue's group: its commit, its branch, and the pull request it adds."""
+
+    head_sha: str
+    head_ref: str
+    base_ref: str  # the branch it merges into, without ``refs/heads/``
+    number: int | None  # None when its ref does not name a pull request for that branch
+    reason: str | None  # why it was destroyed: merged, invalidated or dequeued
+
+
+def merge_group_info(payload: Mapping[str, Any]) -> MergeGroupInfo:
+    """Parse a ``merge_group`` event."""
     group = _object(payload, "merge_group", "payload")
-    return _required_text(group, "head_sha", "merge_group", pattern=SHA)
+    head_ref = _required_text(group, "head_ref", "merge_group", limit=255)
+    base_ref = _required_text(group, "base_ref", "merge_group", limit=255).removeprefix(BRANCH_REF)
+    queued = QUEUE_REF.fullmatch(head_ref)
+    return MergeGroupInfo(
+        head_sha=_required_text(group, "head_sha", "merge_group", pattern=SHA),
+        head_ref=head_ref,
+        base_ref=base_ref,
+        # A ref whose branch is not the group's base is not one GitHub made: no pull request.
+        number=int(queued["number"]) if queued and queued["base"] == base_ref else None,
+        reason=_text(payload, "reason", "payload", optional=True, limit=32),
+    )
 
 
 def installation_id(payload: Mapping[str, Any]) -> int:

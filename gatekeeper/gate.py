@@ -514,16 +514,67 @@ def combine(verdicts: Sequence[PullVerdict]) -> CommitVerdict:
     )
 
 
-def merge_group_verdict() -> CommitVerdict:
-    """A merge queue's commit: GitHub lets a pull request into the queue only once its own
-    required checks (ours among them) passed, so the group's commit passes."""
-    return CommitVerdict(
-        SUCCESS,
-        "Merge queue",
-        "Every pull request in this merge group passed its own gate.",
-        lead=0,
-        numbers=(),
+def merge_group_verdict(
+    *, number: int | None, carried: PullVerdict | None, base: str, carried_base: str = ""
+) -> CommitVerdict:
+    """A merge queue's commit: the gate of the one pull request its group adds to the queue.
+
+    The groups ahead carry the pull requests ahead, each checked on its own group, so this
+    group passes only while pull request ``number`` passes now; an approval withdrawn after
+    it joined the queue fails it. What Gatekeeper cannot tell fails closed: a ref naming no
+    pull request, a pull request not read yet (``carried`` None), or one it knows as
+    targeting another branch (``carried_base``, "" when unknown) than the group merges into.
+    """
+    if number is None:
+        return _group(
+            ACTION_REQUIRED,
+            "Merge queue: which pull request is unknown",
+            "This merge group's branch does not name the pull request it adds to the queue, "
+            "so Gatekeeper cannot check that pull request's gate and does not let it merge.",
+            lead=0,
+        )
+    if carried is None:
+        return _group(
+            ACTION_REQUIRED,
+            f"Merge queue: #{number} not read yet",
+            f"Gatekeeper has not seen #{number} before and is reading it from GitHub; this "
+            "merge group waits until that pull request's gate is known.",
+            lead=number,
+        )
+    if carried_base and carried_base != base:
+        return _group(
+            ACTION_REQUIRED,
+            f"Merge queue: #{number} targets {carried_base}",
+            f"This merge group merges #{number} into `{base}`, but Gatekeeper knows it as a "
+            f"pull request into `{carried_base}`; it is read again from GitHub, and the group "
+            "waits until the two agree.",
+            lead=number,
+        )
+    preface = (
+        f"This merge group adds #{number} by @{carried.author} to `{base}`. Its check is "
+        f"#{number}'s own gate as it stands now: {carried.title}."
     )
+    if carried.waiting:
+        return _group(
+            ACTION_REQUIRED,
+            f"Merge queue: #{number} waits ({carried.title})",
+            f"{preface}\n\nThe queue must not merge it until a mentor approves #{number} "
+            "itself (a review, its own check's button, a comment or its page); the group's "
+            "check then passes.",
+            lead=number,
+        )
+    return _group(
+        SUCCESS,
+        f"Merge queue: #{number} passes ({carried.title})",
+        f"{preface}\n\nShould that change while #{number} is in the queue (an approval "
+        "withdrawn), this check fails and the queue drops it.",
+        lead=number,
+    )
+
+
+def _group(conclusion: str, title: str, summary: str, *, lead: int) -> CommitVerdict:
+    # No pull request has a group's commit as its head: ``numbers`` is empty.
+    return CommitVerdict(conclusion, title, summary, lead=lead, numbers=())
 
 
 # ---------------------------------------------------------------- why each signal counts

@@ -1,5 +1,16 @@
 """gunicorn settings for the Procfile's web process (``--config python:gatekeeper.gunicorn_conf``).
 
+Threaded workers (``gthread``): a sync worker is given whole to one connection, so one
+client per worker that sends its request slowly (headers never finished, a body a byte at
+a time) stopped the service until gunicorn killed the workers, 30 s later. A slow client
+now holds one of a worker's ``threads`` (one that sends nothing is let go after 5 s), and
+the other threads go on answering. A worker takes no more connections than it has
+threads, so a connection it could not serve yet stays in the listen queue for a worker
+that can; ``workers * threads`` slow clients at once still hold every thread, and beyond
+that the proxy in front (Caddy or nginx, Heroku's router) is what holds them. Threads
+share little: each request has its own database session, the GitHub clients are kept
+under a lock, and prometheus_client locks its own values.
+
 GitHub's sign-in sends the browser to /login/callback?code=...&state=...; the code is
 single-use and short-lived but still a credential, so the access log never holds it.
 
@@ -55,6 +66,17 @@ def without_secret_query(url: str) -> str:
 
 
 logger_class = RedactingLogger
+
+worker_class = "gthread"
+# Connections each worker serves at once; each may hold one of the database pool's
+# connections (5, and 10 more on demand), so 8 stay within it.
+threads = 8
+# No more connections than threads: one more would wait inside a worker whose threads are
+# all held, behind slow clients, instead of going to a worker with a thread free. So no
+# connection is kept alive idle either (the proxy in front opens a new one; sync workers
+# never kept any). A command line that changes --threads gives --worker-connections too.
+worker_connections = threads
+keepalive = 0
 
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gatekeeper import approvals, decisions, events, jobs, outbox
+from gatekeeper import approvals, decisions, events, jobs, merge_groups, outbox
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import Envelope
@@ -264,13 +264,32 @@ def comment_created(ctx: Context) -> None:
 
 @on("merge_group", "checks_requested")
 def merge_group_requested(ctx: Context) -> None:
-    """Pull requests enter the merge queue only after their own gate passed."""
-    outbox.desire_merge_group(
-        ctx.session,
-        repo=_repository(ctx),
-        head_sha=events.merge_group_head(ctx.payload),
-        settings=ctx.settings,
-        now=ctx.now,
+    """A merge group's check is the gate of the pull request it adds to the queue."""
+    repo = _repository(ctx)
+    group = merge_groups.remember(
+        ctx.session, repo=repo, info=events.merge_group_info(ctx.payload), now=ctx.now
+    )
+    if group.destroyed_at is not None:
+        return  # a late delivery: the queue has already moved on from this group
+    pull = merge_groups.carried_pull(ctx.session, group)
+    stale = pull is not None and pull.base_ref not in ("", group.base_ref)
+    if group.number is not None and (pull is None or stale):
+        # Fails closed until the worker has read it; its gate then re-derives this group.
+        sync_later(ctx, repo, group.number)
+    outbox.desire(
+        ctx.session, repo=repo, head_sha=group.head_sha, settings=ctx.settings, now=ctx.now
+    )
+
+
+@on("merge_group", "destroyed")
+def merge_group_destroyed(ctx: Context) -> None:
+    """The queue is done with a group (merged, invalidated or dequeued): its check lapses."""
+    repo = _repository(ctx)
+    group = merge_groups.destroy(
+        ctx.session, repo=repo, info=events.merge_group_info(ctx.payload), now=ctx.now
+    )
+    outbox.end_merge_group(
+        ctx.session, repo=repo, head_sha=group.head_sha, settings=ctx.settings, now=ctx.now
     )
 
 

@@ -283,6 +283,28 @@ class CommitCheck(SQLModel, table=True):
     claim_token: str | None = Field(default=None, max_length=32)
 
 
+class MergeGroup(SQLModel, table=True):
+    """A merge queue's group while it lives: the pull request it carries decides its check.
+
+    Kept after ``destroyed`` (``destroyed_at``) so that a late or redelivered
+    ``checks_requested`` cannot bring a group the queue has moved on from back to life.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("repo", "head_sha"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    repo: str = Field(max_length=140)
+    head_sha: str = Field(max_length=64)
+    head_ref: str = Field(default="", max_length=255)
+    base_ref: str = Field(default="", max_length=255)
+    # The pull request the group adds to the queue (``pr-<N>`` in its ref); None if the
+    # ref does not say, and then its check fails closed.
+    number: int | None = Field(default=None, index=True)
+    created_at: datetime = _when()
+    destroyed_at: datetime | None = _when(nullable=True)
+    destroyed_reason: str | None = Field(default=None, max_length=32)
+
+
 class Job(SQLModel, table=True):
     """Work that needs GitHub and so never runs in a request: the worker does it.
 

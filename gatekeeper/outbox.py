@@ -1,7 +1,8 @@
 """The check each commit should show, and the versioned outbox that gets it onto GitHub.
 
 A check run belongs to a commit, so what is posted is derived per commit from the stored
-decisions of every open pull request on it (``gate.combine``). ``flush`` stores that desire,
+decisions of every open pull request on it (``gate.combine``), and of the pull request each
+merge group on it carries (``gate.merge_group_verdict``). ``flush`` stores that desire,
 with a new version when it changed, in the transaction of the event that caused it. The
 worker then ``claim``s a commit whose posted version is behind, posts its latest desire, and
 ``record_posted`` moves ``posted_version`` forward only if it is still behind (a
@@ -20,10 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import db, gate
+from gatekeeper import db, gate, merge_groups
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
-from gatekeeper.models import CommitCheck, PullRequest
+from gatekeeper.models import CommitCheck, MergeGroup, PullRequest
 
 APPROVE_ACTION = {
     "label": "Approve merge",
@@ -53,33 +54,75 @@ def flush(session: Session, *, settings: Settings, now: datetime) -> int:
 def desire(
     session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
 ) -> bool:
-    """Derive the check of one commit from its open pull requests; True if it changed."""
+    """Derive the check of one commit, and of the merge groups carrying a pull request it
+    heads; True if any changed."""
+    changed = _derive(session, repo=repo, head_sha=head_sha, settings=settings, now=now)
+    groups = desire_groups_of(session, repo=repo, head_sha=head_sha, settings=settings, now=now)
+    return changed or groups > 0
+
+
+def desire_groups_of(
+    session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
+) -> int:
+    """Derive again the check of every living merge group whose pull request's head is
+    ``head_sha``, so that a gate that changed while its pull request is in the merge queue
+    reaches the queue (an approval withdrawn there drops it); how many changed.
+
+    Each group's commit is locked after the pull request's own, and its pull request is read
+    after that lock, so of two transactions the later one's reading is what is posted.
+    """
+    groups = merge_groups.living_carrying(session, repo=repo, head_sha=head_sha)
+    return sum(
+        _derive(session, repo=repo, head_sha=group.head_sha, settings=settings, now=now)
+        for group in groups
+        if group.head_sha != head_sha  # derived just now, as a commit of its own
+    )
+
+
+def _derive(
+    session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
+) -> bool:
+    """The check of one commit from its open pull requests and the living merge groups whose
+    commit it is; True if it changed."""
     row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
     pulls = store.open_pulls_on(session, repo=repo, head_sha=head_sha)
-    if not pulls:
+    groups = merge_groups.living_on(session, repo=repo, head_sha=head_sha)
+    if not pulls and not groups:
         return False  # nobody asks anything of this commit any more; leave what it shows
-    verdict = gate.combine([_verdict(p) for p in pulls])
+    verdicts = [gate.combine([_verdict(p) for p in pulls])] if pulls else []
+    verdicts += [_group_verdict(session, group) for group in groups]
+    # A merge group never turns a pull request's waiting head green, nor does a pull request
+    # from the group's commit let the pull request the group carries through: the commit
+    # passes only if everything asking of it passes.
+    verdict = next((v for v in verdicts if v.waiting), verdicts[0])
+    # A queue gives up on its commit long before a pull request does.
+    row.expires_at = None if pulls else now + MERGE_GROUP_PATIENCE
     return _want(session, row, render(verdict, repo=repo, settings=settings), now=now)
 
 
-def desire_merge_group(
+def _group_verdict(session: Session, group: MergeGroup) -> gate.CommitVerdict:
+    pull = merge_groups.carried_pull(session, group)
+    return gate.merge_group_verdict(
+        number=group.number,
+        carried=_verdict(pull) if pull is not None else None,
+        base=group.base_ref,
+        carried_base=pull.base_ref if pull is not None else "",
+    )
+
+
+def end_merge_group(
     session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
-) -> bool:
-    """A merge queue's commit: ``gate.merge_group_verdict``, kept until posted or moot."""
-    row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
-    verdict = gate.merge_group_verdict()
-    body = {
-        "conclusion": verdict.conclusion,
-        "title": verdict.title,
-        "summary": verdict.summary,
-        "details_url": f"{settings.base_url}/",
-        "external_id": f"{repo}@{head_sha}",
-        "actions": [],
-    }
-    changed = _want(session, row, body, now=now)
-    row.expires_at = row.expires_at or now + MERGE_GROUP_PATIENCE
-    session.add(row)
-    return changed
+) -> None:
+    """A destroyed group's commit: its check is derived without the group, and what is not
+    posted yet is moot unless a pull request still asks for it (the queue has moved on)."""
+    desire(session, repo=repo, head_sha=head_sha, settings=settings, now=now)
+    row = check_of(session, repo=repo, head_sha=head_sha, name=settings.check_name)
+    asked = store.open_pulls_on(session, repo=repo, head_sha=head_sha) or merge_groups.living_on(
+        session, repo=repo, head_sha=head_sha
+    )
+    if row is not None and not asked and (row.expires_at is None or row.expires_at > now):
+        row.expires_at = now
+        session.add(row)
 
 
 def request_fresh(
@@ -143,10 +186,14 @@ def render(verdict: gate.CommitVerdict, *, repo: str, settings: Settings) -> dic
         "conclusion": verdict.conclusion,
         "title": verdict.title,
         "summary": truncate_bytes(verdict.summary, SUMMARY_LIMIT),
-        "details_url": f"{settings.base_url}/pulls/{repo}/{verdict.lead}",
+        "details_url": f"{settings.base_url}/pulls/{repo}/{verdict.lead}"
+        if verdict.lead
+        else f"{settings.base_url}/",
         # The check run handler finds the pull requests by the commit; this names the lead.
-        "external_id": f"{repo}#{verdict.lead}",
-        "actions": [APPROVE_ACTION] if verdict.waiting else [],
+        "external_id": f"{repo}#{verdict.lead}" if verdict.lead else repo,
+        # A merge group's commit is no pull request's head (``numbers``): nothing to approve
+        # there; its pull request is approved on its own head.
+        "actions": [APPROVE_ACTION] if verdict.waiting and verdict.numbers else [],
     }
 
 

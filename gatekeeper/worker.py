@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import bypass_alerts, db, decisions, jobs, logs, metrics, outbox
+from gatekeeper import bypass_alerts, db, decisions, deliveries, jobs, logs, metrics, outbox
 from gatekeeper import pulls as store
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
@@ -348,9 +348,7 @@ class Worker:
         delivery_id = job.args.get("delivery_id")
         delivery = session.get(Delivery, delivery_id) if delivery_id else None
         if delivery is not None and delivery.outcome == "deferred" and delivery.payload is not None:
-            from gatekeeper import webhooks  # the endpoint's own apply, for the same outcome
-
-            answer = webhooks.apply(
+            answer = deliveries.apply(  # as the endpoint applies it, for the same outcome
                 session,
                 self.settings,
                 event=delivery.event,

@@ -85,7 +85,7 @@ REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMIS
 # ``permissions`` and ``events`` to plant what `gatekeeper doctor` must find.
 PERMISSIONS = {
     **dict.fromkeys(["administration", "checks", "issues", "pull_requests", "statuses"], "write"),
-    **dict.fromkeys(["contents", "members", "metadata"], "read"),
+    **dict.fromkeys(["contents", "members", "merge_queues", "metadata"], "read"),
 }
 EVENTS = [
     "check_run",

@@ -115,21 +115,21 @@ def test_a_bug_in_a_piece_of_work_does_not_end_the_worker(world, monkeypatch):
 def test_a_deferred_delivery_whose_replay_meets_a_database_failure_is_kept(world, monkeypatch):
     """The worker read the pull request, but applying the waiting delivery failed on the
     database: the job is retried, not dropped, and the approval lands."""
-    from gatekeeper import webhooks
+    from gatekeeper import deliveries
 
     world.promote()
     world.fake.add_pull(REPO, 7, author="mpage", head_sha=HEAD)
     payload = world.events.comment("created", number=7, sender="colesbury",
                                    body="/gatekeeper approve")  # fmt: skip
     assert deliver(world.client, "issue_comment", payload, secret=SECRET).status_code == 202
-    real = webhooks._apply_once
+    real = deliveries._apply_once
 
     def database_down(*args, **kwargs):
         raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(webhooks, "_apply_once", database_down)
+    monkeypatch.setattr(deliveries, "_apply_once", database_down)
     world.work()
-    monkeypatch.setattr(webhooks, "_apply_once", real)
+    monkeypatch.setattr(deliveries, "_apply_once", real)
     world.retry_now()
     world.work()
     with world.session() as session:

@@ -330,10 +330,14 @@ def test_merged_after_approval_is_no_bypass(world):
     assert "bypass" not in world.audit_kinds()
 
 
-def test_merge_group_gets_success(world):
-    """A merge group's head sha gets a success check (its PRs passed their own gates)."""
+def test_merge_group_gets_the_gate_of_its_pull_request(world):
+    """A merge group's head sha gets the check of the PR it adds to the queue (see
+    test_merge_queue.py for the rest of the story)."""
+    world.promote()
+    world.open_pull()
+    world.review(review_id=1)
     world.fake.add_commit(REPO, "e" * 40)
-    world.send("merge_group", world.events.merge_group(head_sha="e" * 40))
+    world.send("merge_group", world.events.merge_group(head_sha="e" * 40, number=7))
     run = world.check("e" * 40)
     assert run["conclusion"] == "success"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tracemalloc
 
 import pytest
 from sqlmodel import select
@@ -73,6 +75,62 @@ def test_body_over_25_mib_is_413(world):
     body = b" " * (25 * 1024 * 1024 + 1)
     response = post(world.client, body, good_headers(b"{}"))
     assert response.status_code == 413
+
+
+class Zeros(io.RawIOBase):
+    """A body of ``size`` zero bytes made as it is read, so that the test holds none of it."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = min(len(buffer), self.left)
+        buffer[:count] = bytes(count)
+        self.left -= count
+        return count
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # refused before the database
+def test_an_unsigned_body_costs_a_chunk_of_memory_not_its_size(world):
+    """24 MiB with a wrong signature: 401, and while it was read and refused the process's
+    allocations never rose by more than a small fraction of the body (it went to disk)."""
+    size = 24 * 2**20
+    body = {"wsgi.input": Zeros(size), "CONTENT_LENGTH": str(size)}
+    tracemalloc.start()
+    try:
+        response = world.client.post(
+            "/webhooks/github", headers=good_headers(b"{}"), environ_overrides=body
+        )
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 401
+    assert peak < size // 8, f"{peak / 2**20:.1f} MiB held for a {size // 2**20} MiB body"
+
+
+def test_a_signed_body_larger_than_the_spool_is_applied(world):
+    """A signed delivery of 3 MiB (padded with whitespace, as JSON allows), spooled to disk
+    while it was checked, is read back whole and processed."""
+    body = json.dumps(example("ping", "ping")).encode() + b" " * 3 * 2**20
+    response = post(world.client, body, good_headers(body))
+    assert response.status_code == 200
+    assert response.get_json()["outcome"] == "ignored"
+    [delivery] = deliveries(world)
+    assert delivery.event == "ping"
+
+
+@pytest.mark.parametrize("size", [10, 3 * 2**20], ids=["small", "spooled"])
+def test_a_signed_body_that_is_malformed_json_is_400(world, size):
+    """A correctly signed body that stops half-way through its JSON is a 400 saying so, in
+    memory or spooled, never a 5xx; nothing is recorded."""
+    body = b'{"zen": "' + b"x" * size
+    response = post(world.client, body, good_headers(body))
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "the body is not JSON"
+    assert deliveries(world) == []
 
 
 def test_unknown_event_is_acknowledged_and_logged(world):

@@ -74,6 +74,7 @@ class Events:
         pr["head"]["ref"] = f"{author}/change-{number}"
         pr["base"]["ref"] = base  # the fake GitHub's default branch, unless told
         _repository(pr["base"]["repo"], self.repo)
+        pr["base"]["ref"] = "main"  # the fake GitHub's default branch (the examples': master)
         _repository(pr["head"]["repo"], fork or self.repo)
 
     def pull_request(
@@ -218,10 +219,33 @@ class Events:
             suite["pull_requests"].append(pr)
         return self._envelope(payload, sender)
 
-    def merge_group(self, *, head_sha: str, sender: str = "mpage") -> dict[str, Any]:
-        """A ``merge_group`` checks_requested event."""
+    def merge_group(
+        self,
+        action: str = "checks_requested",
+        *,
+        head_sha: str,
+        number: int | None = None,
+        base: str = "main",
+        parent_sha: str = "b" * 40,
+        reason: str = "merged",
+        sender: str = "mpage",
+    ) -> dict[str, Any]:
+        """A ``merge_group`` event for the group adding PR ``number`` to ``base``'s queue.
+
+        GitHub's branch for it is ``gh-readonly-queue/<base>/pr-<number>-<parent_sha>``, the
+        parent being the commit the group is built on (its ``base_sha``). Without ``number``
+        the example's own ref is kept. The examples have no ``destroyed``: it is the same
+        group with a ``reason`` (merged, invalidated or dequeued), as GitHub's schema has it.
+        """
         payload = example("merge_group", "checks_requested")
-        payload["merge_group"]["head_sha"] = head_sha
+        payload["action"] = action
+        group = payload["merge_group"]
+        group["head_sha"] = group["head_commit"]["id"] = head_sha
+        if number is not None:
+            group["head_ref"] = f"refs/heads/gh-readonly-queue/{base}/pr-{number}-{parent_sha}"
+            group["base_ref"], group["base_sha"] = f"refs/heads/{base}", parent_sha
+        if action == "destroyed":
+            payload["reason"] = reason
         return self._envelope(payload, sender)
 
     def installation(

@@ -1,0 +1,230 @@
+"""Applying a stored delivery: once, in one transaction with the outbox's new desires.
+
+The webhook view applies a delivery as it arrives; the worker applies one that waited for
+its pull request to be read from GitHub (``replay``). Both get the same ``Answer``. Nothing
+here talks to GitHub. Every database failure is an answer: a race is retried, a lost
+connection or a deadlock that persists answers 503 (and the sweep asks GitHub to redeliver
+it), a payload the database refuses is a failed delivery (422).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from gatekeeper import logs, outbox
+from gatekeeper import pulls as store
+from gatekeeper.config import Settings
+from gatekeeper.events import PayloadError, envelope
+from gatekeeper.handlers import Context, NeedsPull, handler_for, sync_later
+from gatekeeper.models import Delivery, utcnow
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 8  # a race resolves in one more try; a deadlock or busy database in a few
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """What a delivery got: the HTTP status and the JSON fields of the answer."""
+
+    status: int
+    fields: dict[str, Any]
+
+    @property
+    def outcome(self) -> str | None:
+        return self.fields.get("outcome")
+
+
+def reply(status: int, **fields: Any) -> Answer:
+    """An answer with ``status`` and these JSON fields."""
+    return Answer(status, fields)
+
+
+def apply(
+    session: Session,
+    settings: Settings,
+    *,
+    event: str,
+    delivery_id: str,
+    payload: dict[str, Any],
+    digest: str | None = None,
+    replay: bool = False,
+) -> Answer:
+    """Apply a delivery once, retrying what a concurrent delivery or the database got in the way of.
+
+    ``digest`` is the SHA-256 of the signed body: the same body under another delivery id is
+    a replay (the signature covers the body, not the id), acknowledged and not applied.
+    ``replay`` applies a deferred delivery (the worker, once GitHub has been asked).
+    """
+    error: Exception | None = None
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            # Give the transaction in the way time to finish (SQLite refuses at once a
+            # transaction that read before another one wrote); jittered, so two retrying
+            # deliveries do not meet again.
+            time.sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + random.random()))
+        try:
+            seen = session.get(Delivery, delivery_id)
+            if seen is not None and seen.outcome not in ("failed", "deferred"):
+                session.commit()
+                return reply(200, delivery=delivery_id, outcome="duplicate")
+            if seen is not None and seen.outcome == "deferred" and not replay:
+                session.commit()
+                return reply(202, delivery=delivery_id, outcome="deferred")
+            if seen is None and digest is not None and _applied_before(session, digest):
+                session.commit()
+                log.warning("delivery %s replays a body already applied; ignored", delivery_id)
+                return reply(200, delivery=delivery_id, outcome="replay")
+            return _apply_once(
+                session,
+                settings,
+                seen,
+                event=event,
+                delivery_id=delivery_id,
+                payload=payload,
+                digest=digest,
+            )
+        except sa.exc.DataError as failure:  # a value the schema cannot hold: the payload's
+            session.rollback()
+            return _failed(session, event, delivery_id, payload, failure)
+        except sa.exc.IntegrityError as failure:
+            # Upserts make races rare; one that remains resolves on the next try. A refusal
+            # that persists is the payload's doing.
+            session.rollback()
+            error = failure
+        except sa.exc.DBAPIError as failure:
+            # A deadlock, a lost connection, a busy SQLite, a schema behind the code during
+            # a deploy: none is the payload's fault, so GitHub is asked to send it again.
+            session.rollback()
+            error = failure
+    assert error is not None
+    if isinstance(error, sa.exc.IntegrityError):
+        return _failed(session, event, delivery_id, payload, error)
+    log.warning(
+        "delivery %s (%s) not applied, database unavailable: %s",
+        delivery_id,
+        event,
+        type(error).__name__,
+    )
+    return reply(
+        503, delivery=delivery_id, outcome="retry", error="database unavailable; redeliver"
+    )
+
+
+def _apply_once(
+    session: Session,
+    settings: Settings,
+    seen: Delivery | None,
+    *,
+    event: str,
+    delivery_id: str,
+    payload: dict[str, Any],
+    digest: str | None,
+) -> Answer:
+    try:
+        info = envelope(event, payload)
+    except PayloadError as error:
+        return _failed(session, event, delivery_id, payload, error)
+    logs.bind(  # for the rest of the request or the worker's job
+        delivery=delivery_id,
+        event=event,
+        action=info.action,
+        installation=info.installation_id,
+        repository=info.repo,
+        pull_request=logs.pull_number_of(payload),
+    )
+    now = utcnow()
+    delivery = seen or Delivery(delivery_id=delivery_id, event=event, received_at=now)
+    delivery.body_digest = digest or delivery.body_digest
+    delivery.action = (info.action or "")[:64] or None
+    delivery.installation_id = info.installation_id
+    handler = handler_for(event, info.action)
+    if handler is None or _from_ourselves(info.sender, info.sender_type, settings):
+        log.info("delivery %s ignored: %s.%s", delivery_id, event, info.action)
+        return _finish(session, delivery, outcome="ignored")
+    if info.repo and info.installation_id:
+        store.remember_installation(
+            session,
+            repo=info.repo,
+            display=info.repo_display,
+            installation_id=info.installation_id,
+            private=info.repo_private,
+        )
+    ctx = Context(session, settings, now, info, payload)
+    try:
+        handler(ctx)
+    except NeedsPull as missing:
+        session.rollback()
+        # Kept whole; the worker reads the pull request from GitHub, then applies it.
+        delivery.outcome, delivery.payload, delivery.processed_at = "deferred", payload, None
+        session.add(delivery)
+        sync_later(ctx, missing.repo, missing.number, delivery_id=delivery_id)
+        session.commit()
+        return reply(202, delivery=delivery_id, outcome="deferred")
+    except PayloadError as error:
+        session.rollback()
+        return _failed(session, event, delivery_id, payload, error)
+    outbox.flush(session, settings=settings, now=now)
+    delivery.payload = None
+    return _finish(session, delivery, outcome="processed")
+
+
+def _failed(
+    session: Session, event: str, delivery_id: str, payload: dict[str, Any], error: Exception
+) -> Answer:
+    """Keep the delivery as failed, with why (a 4xx: GitHub will not send it again as is)."""
+    action = payload.get("action")
+    action = action[:64] if isinstance(action, str) and action.isprintable() else None
+    reason = str(error) if isinstance(error, PayloadError) else type(error).__name__
+    log.warning("delivery %s (%s.%s) not applied: %s", delivery_id, event, action, reason)
+    try:
+        delivery = session.get(Delivery, delivery_id) or Delivery(
+            delivery_id=delivery_id, event=event, received_at=utcnow()
+        )
+        delivery.action, delivery.outcome, delivery.error = action, "failed", reason[:500]
+        delivery.processed_at, delivery.payload = utcnow(), None
+        session.add(delivery)
+        session.commit()
+    except sa.exc.SQLAlchemyError:
+        session.rollback()  # the record of a failure is a courtesy; the answer says it all
+    return reply(
+        422, delivery=delivery_id, outcome="failed", error=f"payload not understood: {reason[:200]}"
+    )
+
+
+def _finish(session: Session, delivery: Delivery, *, outcome: str) -> Answer:
+    """Commit what the event changed, with the outbox's desires, and answer."""
+    delivery.outcome, delivery.processed_at, delivery.error = outcome, utcnow(), None
+    session.add(delivery)
+    session.commit()
+    return reply(200, delivery=delivery.delivery_id, outcome=outcome)
+
+
+def _applied_before(session: Session, digest: str) -> bool:
+    return (
+        session.exec(
+            select(Delivery.delivery_id)
+            .where(Delivery.body_digest == digest)
+            .where(col(Delivery.outcome).in_(("processed", "ignored", "deferred")))
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _from_ourselves(sender: str | None, sender_type: str | None, settings: Settings) -> bool:
+    """Events our own bot caused (posting check runs, requesting reviews) need no answer.
+
+    The bot's login is known from the App's slug without asking GitHub; without a slug
+    configured such events are applied like any other, which changes nothing.
+    """
+    if sender_type != "Bot" or sender is None or not settings.github_app_slug:
+        return False
+    return sender == f"{settings.github_app_slug.lower()}[bot]"

@@ -1,0 +1,94 @@
+"""The merge queue's groups as Gatekeeper knows them: born with ``checks_requested``, ended by
+``destroyed``, each carrying the one pull request whose gate decides its check.
+
+Deliveries come late, twice or out of order: a group is stored on whichever event comes
+first, and once destroyed it stays so, whatever arrives after.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from gatekeeper import db
+from gatekeeper.events import MergeGroupInfo
+from gatekeeper.models import MergeGroup, PullRequest
+
+
+def remember(session: Session, *, repo: str, info: MergeGroupInfo, now: datetime) -> MergeGroup:
+    """The stored group of ``info``'s commit, created if new, locked until the transaction ends."""
+    db.insert_missing(
+        session,
+        MergeGroup,
+        {
+            "repo": repo,
+            "head_sha": info.head_sha,
+            "head_ref": info.head_ref,
+            "base_ref": info.base_ref,
+            "number": info.number,
+            "created_at": now,
+        },
+        ["repo", "head_sha"],
+    )
+    return session.exec(
+        select(MergeGroup)
+        .where(MergeGroup.repo == repo)
+        .where(MergeGroup.head_sha == info.head_sha)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def destroy(session: Session, *, repo: str, info: MergeGroupInfo, now: datetime) -> MergeGroup:
+    """End a group's life (the first ``destroyed`` counts; a redelivery changes nothing)."""
+    group = remember(session, repo=repo, info=info, now=now)
+    if group.destroyed_at is None:
+        group.destroyed_at, group.destroyed_reason = now, info.reason
+        session.add(group)
+        session.flush()
+    return group
+
+
+def living_on(session: Session, *, repo: str, head_sha: str) -> list[MergeGroup]:
+    """Groups whose commit is ``head_sha`` and that the queue has not destroyed."""
+    return list(
+        session.exec(
+            select(MergeGroup)
+            .where(MergeGroup.repo == repo)
+            .where(MergeGroup.head_sha == head_sha)
+            .where(col(MergeGroup.destroyed_at).is_(None))
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def living_carrying(session: Session, *, repo: str, head_sha: str) -> list[MergeGroup]:
+    """Living groups that carry a pull request (open or not) whose head is ``head_sha``:
+    their check follows that pull request's gate."""
+    return list(
+        session.exec(
+            select(MergeGroup)
+            .join(
+                PullRequest,
+                (col(PullRequest.repo) == col(MergeGroup.repo))
+                & (col(PullRequest.number) == col(MergeGroup.number)),
+            )
+            .where(MergeGroup.repo == repo)
+            .where(PullRequest.head_sha == head_sha)
+            .where(col(MergeGroup.destroyed_at).is_(None))
+            .order_by(col(MergeGroup.head_sha))
+        )
+    )
+
+
+def carried_pull(session: Session, group: MergeGroup) -> PullRequest | None:
+    """The stored pull request the group adds to the queue, read afresh (None: not seen yet)."""
+    if group.number is None:
+        return None
+    return session.exec(
+        select(PullRequest)
+        .where(PullRequest.repo == group.repo)
+        .where(PullRequest.number == group.number)
+        .execution_options(populate_existing=True)
+    ).first()
