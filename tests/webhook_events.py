@@ -74,7 +74,6 @@ class Events:
         pr["head"]["ref"] = f"{author}/change-{number}"
         pr["base"]["ref"] = base  # the fake GitHub's default branch, unless told
         _repository(pr["base"]["repo"], self.repo)
-        pr["base"]["ref"] = "main"  # the fake GitHub's default branch (the examples': master)
         _repository(pr["head"]["repo"], fork or self.repo)
 
     def pull_request(
