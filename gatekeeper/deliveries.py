@@ -156,6 +156,7 @@ def _apply_once(
             display=info.repo_display,
             installation_id=info.installation_id,
             private=info.repo_private,
+            github_id=info.repo_id,
         )
     ctx = Context(session, settings, now, info, payload)
     try:

@@ -159,6 +159,7 @@ class Envelope:
     repo_display: str | None
     installation_id: int | None
     repo_private: bool | None = None
+    repo_id: int | None = None  # GitHub's ``repository.id``: the same through renames
 
 
 def envelope(event: str, payload: Mapping[str, Any]) -> Envelope:
@@ -184,6 +185,7 @@ def envelope(event: str, payload: Mapping[str, Any]) -> Envelope:
             _integer(installation, "id", "installation", optional=True) if installation else None
         ),
         repo_private=_boolean(repository, "private", "repository") if repository else None,
+        repo_id=_integer(repository, "id", "repository", optional=True) if repository else None,
     )
 
 
@@ -212,15 +214,15 @@ class PullInfo:
     merged_by: str | None  # None: unknown or not merged
     merged_at: datetime | None
     updated_at: datetime | None
+    repo_id: int | None = None  # ``base.repo.id``: the repository whatever its name now
 
 
 def pull_info(data: Any) -> PullInfo:
     """Parse a pull request object (webhook ``pull_request`` or REST answer)."""
     where = "pull_request"
     base = _object(data, "base", where)
-    full_name = _required_text(
-        _object(base, "repo", "pull_request.base"), "full_name", "base.repo", pattern=REPOSITORY
-    )
+    base_repo = _object(base, "repo", "pull_request.base")
+    full_name = _required_text(base_repo, "full_name", "base.repo", pattern=REPOSITORY)
     user = _required_text(_object(data, "user", where), "login", "user", pattern=LOGIN)
     merged_by = _object(data, "merged_by", where, optional=True)
     merger = _text(merged_by, "login", "merged_by", optional=True, pattern=LOGIN)
@@ -244,6 +246,7 @@ def pull_info(data: Any) -> PullInfo:
         merged_by=merger.lower() if merger else None,
         merged_at=merged_at,
         updated_at=_time(data, "updated_at", where),
+        repo_id=_integer(base_repo, "id", "base.repo", optional=True),
     )
 
 
@@ -436,14 +439,32 @@ def installation_id(payload: Mapping[str, Any]) -> int:
     return _required_integer(_object(payload, "installation", "payload"), "id", "installation")
 
 
-def installation_repositories(payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+@dataclasses.dataclass(frozen=True)
+class RepositoryRef:
+    """A repository as an ``installation*`` event lists it (name as GitHub shows it)."""
+
+    full_name: str
+    github_id: int | None
+    private: bool | None
+
+
+def installation_repositories(
+    payload: Mapping[str, Any],
+) -> tuple[list[RepositoryRef], list[RepositoryRef]]:
     """Repositories added and removed by an ``installation``/``installation_repositories`` event."""
     added = _list(payload, "repositories_added", "payload") or _list(
         payload, "repositories", "payload"
     )
     removed = _list(payload, "repositories_removed", "payload")
 
-    def names(items: list[Any], where: str) -> list[str]:
-        return [_required_text(r, "full_name", where, pattern=REPOSITORY) for r in items]
+    def refs(items: list[Any], where: str) -> list[RepositoryRef]:
+        return [
+            RepositoryRef(
+                full_name=_required_text(r, "full_name", where, pattern=REPOSITORY),
+                github_id=_integer(r, "id", where, optional=True),
+                private=_boolean(r, "private", where),
+            )
+            for r in items
+        ]
 
-    return names(added, "repositories[]"), names(removed, "repositories_removed[]")
+    return refs(added, "repositories[]"), refs(removed, "repositories_removed[]")

@@ -49,6 +49,7 @@ class Pull:
     head_tree: str | None = None
     # When the base branch last changed: approvals given before it were for another base.
     base_changed_at: datetime | None = None
+    repo_id: int | None = None  # GitHub's repository id: the same through renames
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +62,8 @@ class Terms:
     ends_at: datetime
     ended_at: datetime | None = None
     repositories: frozenset[str] = frozenset()
+    # The scope's entries whose GitHub id is known, as (name, id) pairs.
+    repository_ids: frozenset[tuple[str, int]] = frozenset()
     approvals_required: int = 1
     dismiss_stale_approvals: bool = True
     gate_approved_prs: bool = False
@@ -75,9 +78,22 @@ class Terms:
             at, started_at=self.started_at, ends_at=self.ends_at, ended_at=self.ended_at
         )
 
-    def covers(self, repo: str) -> bool:
-        """Whether the gate applies in ``repo`` (an empty scope means everywhere)."""
-        return not self.repositories or repo in self.repositories
+    def covers(self, repo: str, repo_id: int | None = None) -> bool:
+        """Whether the gate applies in ``repo`` (an empty scope means everywhere).
+
+        A scope entry whose id is known matches that repository under any name (renamed or
+        transferred) and nothing else under its old name. An entry whose id is not known yet
+        matches by name, which is safe: every payload and answer carries the id, and seeing
+        a name with an id resolves the entries of that name, so a name still unresolved has
+        never been seen under any id (let alone another one). A pull request whose id is
+        unknown (stored before ids were kept) is matched by name as it always was.
+        """
+        if not self.repositories:
+            return True
+        resolved = dict(self.repository_ids)
+        if repo_id is not None and repo_id in resolved.values():
+            return True
+        return repo in self.repositories and (repo not in resolved or repo_id is None)
 
     @property
     def end(self) -> datetime:
@@ -175,7 +191,11 @@ def evaluate(
     # Only what was said by ``now`` counts: a merged pull request is judged as it stood then,
     # whatever late reviews arrive afterwards.
     ordered = sorted((s for s in signals if _seconds(s) <= now), key=signal_order)
-    if mentorship is not None and mentorship.is_active(now) and mentorship.covers(pr.repo):
+    if (
+        mentorship is not None
+        and mentorship.is_active(now)
+        and mentorship.covers(pr.repo, pr.repo_id)
+    ):
         return _mentee_gate(
             pr, mentorship, ordered, reason="is under mentorship", overrides=standing_overrides
         )
@@ -184,7 +204,7 @@ def evaluate(
             terms.gate_approved_prs
             and terms.mentee != pr.author
             and terms.is_active(now)
-            and terms.covers(pr.repo)
+            and terms.covers(pr.repo, pr.repo_id)
             and terms.mentee in _standing_approvers(ordered, pr, {terms.mentee}, any_commit=True)
         ):
             return _mentee_gate(
@@ -194,7 +214,11 @@ def evaluate(
                 reason="approved this pull request",
                 overrides=standing_overrides,
             )
-    if mentorship is not None and not mentorship.covers(pr.repo) and mentorship.is_active(now):
+    if (
+        mentorship is not None
+        and not mentorship.covers(pr.repo, pr.repo_id)
+        and mentorship.is_active(now)
+    ):
         # The scope is not named: a check on a public pull request must never show the name
         # of a private repository the mentorship also covers.
         return Decision(
@@ -204,7 +228,7 @@ def evaluate(
             "scope, so no approval is needed.",
             "not_required",
         )
-    if mentorship is not None and mentorship.covers(pr.repo) and now >= mentorship.end:
+    if mentorship is not None and mentorship.covers(pr.repo, pr.repo_id) and now >= mentorship.end:
         return Decision(
             SUCCESS,
             "Mentorship ended",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -185,6 +186,22 @@ class GitHubApp:
         owner, name = repo.split("/", 1)
         return self._call_as(None, lambda: self._integration.get_repo_installation(owner, name).id)
 
+    def repository(self, *, installation_id: int, repo: str) -> RepositoryInfo:
+        """A repository's id, current name and visibility (a former name is redirected)."""
+
+        def fetch() -> RepositoryInfo:
+            data = self._repo(installation_id, repo).raw_data  # lazy: this is the GET
+            try:
+                return RepositoryInfo(
+                    github_id=int(data["id"]),
+                    full_name=str(data["full_name"]),
+                    private=bool(data.get("private")),
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                raise PayloadError(f"the repository lacks {error}") from None
+
+        return self._call_as(installation_id, fetch)
+
     def installations(self) -> dict[int, list[str]]:
         """Every installation of the App and the repositories it covers."""
 
@@ -346,6 +363,12 @@ class GitHubApp:
                         if (info := _parsed(pull_info, item)) is not None
                     ]
                     more = 'rel="next"' in lowered.get("link", "")
+                    if more and _next_page(lowered.get("link", "")) != page + 1:
+                        # A renamed repository's list is redirected, and PyGithub follows
+                        # the redirect without the query: every page would be the first.
+                        raise GitHubUnavailable(
+                            f"{repo}'s pull requests are redirected (renamed or transferred?)"
+                        )
                 else:
                     raise _status_error(status, lowered, body)
                 if not more:
@@ -355,12 +378,14 @@ class GitHubApp:
         return self._call_as(installation_id, fetch)
 
     def open_pulls_by(
-        self, *, installation_id: int, author: str
+        self, *, installation_id: int, author: str, private_only: bool = False
     ) -> list[tuple[str, int, datetime | None]]:
-        """(repo, number, updated_at) of open pull requests by ``author`` the installation sees."""
+        """(repo, number, updated_at) of open pull requests by ``author`` the installation sees:
+        those of every public repository and of its own private ones (``private_only``: those)."""
+        query = f"is:pr is:open author:{author}" + (" is:private" if private_only else "")
 
         def search() -> list[tuple[str, int, datetime | None]]:
-            found = self._client(installation_id).search_issues(f"is:pr is:open author:{author}")
+            found = self._client(installation_id).search_issues(query)
             return [
                 (
                     item.repository_url.rsplit("/repos/", 1)[1],
@@ -515,6 +540,15 @@ class AppInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class RepositoryInfo:
+    """What ``GET /repos/{owner}/{repo}`` says of a repository that Gatekeeper keeps."""
+
+    github_id: int
+    full_name: str
+    private: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class FailedDelivery:
     """A webhook delivery GitHub could not hand to us."""
 
@@ -573,6 +607,12 @@ def _next_link(headers: dict[str, Any]) -> str | None:
         if 'rel="next"' in part:
             return part.split(";")[0].strip().strip("<>")
     return None
+
+
+def _next_page(link: str) -> int | None:
+    """The page number a ``Link`` header's ``rel="next"`` asks for."""
+    found = re.search(r"[?&]page=(\d+)[^>]*>;\s*rel=\"next\"", link)
+    return int(found.group(1)) if found else None
 
 
 def _status_error(status: int, headers: dict[str, str], body: str) -> GitHubUnavailable:

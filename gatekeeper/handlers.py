@@ -301,10 +301,8 @@ def installation_changed(ctx: Context) -> None:
     if ctx.envelope.action in ("deleted", "suspend"):
         _forget_installation(ctx.session, installation_id)
         return
-    for name in added:
-        store.remember_installation(
-            ctx.session, repo=name, display=name, installation_id=installation_id
-        )
+    for ref in added:
+        _remember(ctx, ref, installation_id)
 
 
 @on("installation_repositories", "added", "removed")
@@ -312,12 +310,21 @@ def installation_repositories_changed(ctx: Context) -> None:
     """Repositories added to or removed from an installation."""
     installation_id = events.installation_id(ctx.payload)
     added, removed = events.installation_repositories(ctx.payload)
-    for name in added:
-        store.remember_installation(
-            ctx.session, repo=name, display=name, installation_id=installation_id
-        )
-    for name in removed:
-        store.remember_installation(ctx.session, repo=name, display=name, installation_id=None)
+    for ref in added:
+        _remember(ctx, ref, installation_id)
+    for ref in removed:
+        _remember(ctx, ref, None)
+
+
+def _remember(ctx: Context, ref: events.RepositoryRef, installation_id: int | None) -> None:
+    store.remember_installation(
+        ctx.session,
+        repo=ref.full_name,
+        display=ref.full_name,
+        installation_id=installation_id,
+        private=ref.private,
+        github_id=ref.github_id,
+    )
 
 
 def sync_later(ctx: Context, repo: str, number: int, *, delivery_id: str | None = None) -> None:

@@ -2,7 +2,8 @@
 
 Kinds (run by ``worker.py``): ``sync_pull`` (read a pull request and its reviews from GitHub,
 then apply a delivery that was waiting for it), ``reconcile`` (a mentee's pull requests after
-a lifecycle change), ``request_reviews`` and ``bypass_comment`` (see ``bypass_alerts.py``).
+a lifecycle change), ``request_reviews``, ``bypass_comment`` (see ``bypass_alerts.py``) and
+``resolve_repository`` (the id of a repository a scope names, see ``repositories.py``).
 One pending job per key; see ``models.Job``.
 """
 

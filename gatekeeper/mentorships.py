@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gatekeeper import gate
+from gatekeeper import repositories as known_repositories
 from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship
 
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
@@ -465,6 +466,9 @@ def promote(
         mentorship.votes_for, mentorship.votes_against = vote.votes_for, vote.votes_against
         mentorship.vote_opened, mentorship.vote_closed = vote.opened, vote.closed
         mentorship.vote_source, mentorship.vote_fetched_at = vote.source, vote.fetched_at
+    mentorship.repository_ids = known_repositories.scope_ids(
+        session, names=mentorship.repositories, now=now
+    )
     session.add(mentorship)
     session.flush()
     detail = f"mentors {', '.join(mentor_displays)}; ends {ends_at:%Y-%m-%d %H:%M} UTC"
@@ -699,6 +703,10 @@ def change_terms(
             session, mentorship=mentorship, actor=actor, kind="terms_changed", detail=line, at=now
         )
         changed.append(line)
+    if "repositories" in wanted:  # the ids of the new scope, looked up by the worker if unknown
+        mentorship.repository_ids = known_repositories.scope_ids(
+            session, names=mentorship.repositories, now=now
+        )
     session.add(mentorship)
     return mentorship, changed
 

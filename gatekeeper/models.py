@@ -71,6 +71,10 @@ class Mentorship(SQLModel, table=True):
     created_by: str = Field(max_length=64)
     created_at: datetime = _when()
     repositories: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # The scope's entries resolved to GitHub repository ids (name in ``repositories`` -> id):
+    # the gate compares ids, so the scope follows a rename or a transfer. An entry not in
+    # here yet is resolved by the worker; until then it matches by name.
+    repository_ids: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
     approvals_required: int = 1
     dismiss_stale_approvals: bool = True
     gate_approved_prs: bool = False
@@ -121,9 +125,14 @@ class AuditEvent(SQLModel, table=True):
 
 
 class Repository(SQLModel, table=True):
-    """A repository the App is (or was) installed on."""
+    """A repository the App is (or was) installed on, or that search showed it is not on
+    (``installation_id`` None), so that it is not asked about again."""
 
     full_name: str = Field(primary_key=True, max_length=140)
+    # GitHub's id of the repository: it stays the same through a rename or a transfer, so
+    # an event carrying it under a new name moves every row stored under the old one.
+    # None until a payload or an answer names it (rows stored before ids were kept).
+    github_id: int | None = Field(default=None, sa_type=sa.BigInteger, unique=True)
     display_name: str = Field(max_length=140)
     installation_id: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
     # GitHub answered 404 for it (deleted, transferred, or removed from the installation
@@ -145,6 +154,8 @@ class PullRequest(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     repo: str = Field(max_length=140)
+    # The repository's GitHub id (``base.repo.id``), which the gate's scope compares.
+    repo_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     number: int
     author: str = Field(max_length=39, index=True)
     author_display: str = Field(max_length=39)

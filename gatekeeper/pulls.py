@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from gatekeeper import db, gate
+from gatekeeper import db, gate, repositories
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.models import (
@@ -29,37 +29,17 @@ def remember_installation(
     display: str | None = None,
     installation_id: int | None,
     private: bool | None = None,
+    github_id: int | None = None,
 ) -> Repository:
-    """Record which installation covers ``repo`` (None once the App is removed from it).
-
-    An event naming the repository means it exists again for the App, if it was gone.
-    ``private`` is the payload's ``repository.private``; None (not said) keeps what is stored.
-    """
-    row = session.get(Repository, repo.lower())
-    if row is None:  # first seen (created without failing if another delivery races us)
-        db.insert_missing(
-            session,
-            Repository,
-            {
-                "full_name": repo.lower(),
-                "display_name": display or repo,
-                "installation_id": installation_id,
-                "private": bool(private),
-            },
-            ["full_name"],
-        )
-        row = session.get(Repository, repo.lower(), populate_existing=True)
-        assert row is not None
-    if (
-        (row.installation_id, row.gone_at) != (installation_id, None)
-        or (display and row.display_name != display)
-        or (private is not None and row.private != private)
-    ):
-        row.installation_id, row.gone_at = installation_id, None
-        row.display_name = display or row.display_name
-        row.private = row.private if private is None else private
-        session.add(row)
-    return row
+    """Record which installation covers ``repo`` (see :func:`repositories.remember`)."""
+    return repositories.remember(
+        session,
+        repo=repo,
+        display=display,
+        installation_id=installation_id,
+        private=private,
+        github_id=github_id,
+    )
 
 
 def installation_of(session: Session, *, repo: str) -> int | None:
@@ -111,10 +91,17 @@ def upsert_pull(
     """Store a snapshot of a pull request unless the stored one is newer (GitHub's updated_at).
 
     The row is locked first (created if new, without failing when another delivery creates
-    it at the same moment), so the comparison and the write see the same row. Every snapshot
-    is also a sighting of its head and base at its time; ``base_changed`` says the event
-    itself is a change of base (``edited`` with ``changes.base``).
+    it at the same moment), so the comparison and the write see the same row. A repository
+    known by its id under another name is followed there first (renamed or transferred).
+    Every snapshot is also a sighting of its head and base at its time; ``base_changed`` says
+    the event itself is a change of base (``edited`` with ``changes.base``).
     """
+    repositories.observe(
+        session,
+        github_id=info.repo_id,
+        repo=info.repo,
+        display=info.repo_display,
+    )
     db.insert_missing(
         session,
         PullRequest,
@@ -125,6 +112,7 @@ def upsert_pull(
             "first_seen_at": now,
             "author": info.author,
             "author_display": info.author_display,
+            "repo_id": info.repo_id,
         },
         ["repo", "number"],
     )
@@ -146,6 +134,7 @@ def upsert_pull(
     pull.author, pull.author_display = info.author, info.author_display
     pull.title, pull.url, pull.base_ref = info.title, info.url, info.base_ref
     pull.head_sha, pull.state = info.head_sha, info.state
+    pull.repo_id = info.repo_id or pull.repo_id
     pull.merged, pull.merged_at = info.merged, info.merged_at
     # Review payloads carry a trimmed pull request: what they lack is unknown, not false.
     if info.draft is not None:
@@ -459,6 +448,7 @@ def gate_pull(pull: PullRequest, trees: dict[str, str] | None = None) -> gate.Pu
         merged=pull.merged,
         head_tree=(trees or {}).get(pull.head_sha),
         base_changed_at=pull.base_changed_at,
+        repo_id=pull.repo_id,
     )
 
 
@@ -472,6 +462,7 @@ def terms_of(session: Session, mentorship: Mentorship) -> gate.Terms:
         ends_at=mentorship.ends_at,
         ended_at=mentorship.ended_at,
         repositories=frozenset(mentorship.repositories),
+        repository_ids=frozenset(mentorship.repository_ids.items()),
         approvals_required=mentorship.approvals_required,
         dismiss_stale_approvals=mentorship.dismiss_stale_approvals,
         gate_approved_prs=mentorship.gate_approved_prs,

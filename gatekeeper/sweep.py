@@ -107,9 +107,9 @@ def _sweep(
         # Nothing was read from GitHub: an ended mentorship stays due, so the first sweep
         # that can reach GitHub still reconciles it.
         return report
-    installations = _installations(session, github, report)
     incomplete: set[int | None] = set()  # mentorships GitHub left something undone for
-    for installation_id in installations:
+    searches = Searches()
+    for installation_id in _each_installation(session, github, report):
         with _holding(session, installation_id) as mine:
             if not mine:
                 report.skipped.append(installation_id)
@@ -125,6 +125,7 @@ def _sweep(
                     github=github,
                     now=now,
                     report=report,
+                    searches=searches,
                 )
                 if len(report.failures) > failed:
                     incomplete.add(mentorship.id)
@@ -156,7 +157,8 @@ def reconcile(
     report = Report()
     report.changed += _reevaluate_stored(session, mentorship, settings=settings, now=now)
     if github is not None:
-        for installation_id in _installations(session, github, report):
+        searches = Searches()
+        for installation_id in _each_installation(session, github, report):
             _reconcile_in(
                 session,
                 mentorship,
@@ -165,6 +167,7 @@ def reconcile(
                 github=github,
                 now=now,
                 report=report,
+                searches=searches,
             )
     if github is not None and not report.failures:
         _mark_swept(session, mentorship, now=now)
@@ -198,11 +201,14 @@ def _reconcile_in(
     github: GitHubApp,
     now: datetime,
     report: Report,
+    searches: Searches,
 ) -> None:
     """The mentee's open pull requests that ``installation_id`` covers, read and re-decided."""
     report.mentees += 1
     try:
-        found = github.open_pulls_by(installation_id=installation_id, author=mentorship.mentee)
+        found = _found(
+            session, mentorship, installation_id, github=github, searches=searches, report=report
+        )
     except GitHubUnavailable as error:
         report.failures.append(f"{mentorship.mentee_display}: {error}")
         return
@@ -210,8 +216,8 @@ def _reconcile_in(
     session.commit()
 
     def covered(repo: str) -> bool:
-        # Search also finds public pull requests in repositories the App is not installed
-        # on (or not through this installation); those are none of its business here.
+        # Search finds the mentee's pull requests in every public repository: each is this
+        # installation's business only if it covers the repository (see _learn_installations).
         row = session.get(Repository, repo)
         return row is not None and row.installation_id == installation_id and row.gone_at is None
 
@@ -233,6 +239,94 @@ def _reconcile_in(
             now=now,
             report=report,
         )
+
+
+Found = tuple[str, int, datetime | None]  # (repository, number, updated_at) from search
+
+
+@dataclasses.dataclass
+class Searches:
+    """What one round searched: a search with any installation's token sees every public
+    repository (as on GitHub), so each mentee is searched once, not once per installation;
+    each hit is then routed to the installation that covers its repository."""
+
+    public: dict[int | None, list[Found]] = dataclasses.field(default_factory=dict)
+    token_of: dict[int | None, int] = dataclasses.field(default_factory=dict)
+
+
+def _found(
+    session: Session,
+    mentorship: Mentorship,
+    installation_id: int,
+    *,
+    github: GitHubApp,
+    searches: Searches,
+    report: Report,
+) -> list[Found]:
+    """The mentee's open pull requests that search shows ``installation_id``: the round's one
+    search (which also saw the private repositories of the installation whose token ran it),
+    plus, for another installation with private repositories, a search of those alone."""
+    key = mentorship.id
+    if key not in searches.public:
+        hits = github.open_pulls_by(installation_id=installation_id, author=mentorship.mentee)
+        searches.public[key], searches.token_of[key] = hits, installation_id
+        _learn_installations(session, hits, github=github, report=report)
+    found = list(searches.public[key])
+    if searches.token_of[key] != installation_id and _has_private(session, installation_id):
+        private = github.open_pulls_by(
+            installation_id=installation_id, author=mentorship.mentee, private_only=True
+        )
+        _learn_installations(session, private, github=github, report=report)
+        found += private
+    return found
+
+
+def _has_private(session: Session, installation_id: int) -> bool:
+    return (
+        session.exec(
+            select(Repository.full_name)
+            .where(col(Repository.installation_id) == installation_id)
+            .where(col(Repository.private))
+            .where(col(Repository.gone_at).is_(None))
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _learn_installations(
+    session: Session, found: list[Found], *, github: GitHubApp, report: Report
+) -> None:
+    """Repositories search showed that no event told of (an ``installation_repositories``
+    lost): GitHub is asked once which installation covers each (and, if one does, the
+    repository's id and visibility), and the answer remembered, so their pull requests get
+    their check at this sweep. One with no installation of this App (404) is remembered as
+    not covered, and not asked about again."""
+    names = {repo.lower(): repo for repo, _, _ in found}
+    for name, display in sorted(names.items()):
+        if session.get(Repository, name) is not None:
+            continue
+        session.commit()  # no transaction stays open while GitHub answers
+        try:
+            installation_id = github.installation_for(display)
+            info = github.repository(installation_id=installation_id, repo=display)
+        except GitHubNotFound:
+            store.remember_installation(session, repo=name, display=display, installation_id=None)
+            session.commit()
+            continue
+        except GitHubUnavailable as error:
+            report.failures.append(f"{display}: {error}")
+            continue
+        store.remember_installation(
+            session,
+            repo=info.full_name,
+            display=info.full_name,
+            installation_id=installation_id,
+            private=info.private,
+            github_id=info.github_id,
+        )
+        session.commit()
+        log.info("%s: installation %d learned from search", display, installation_id)
 
 
 def _sync(
@@ -428,6 +522,16 @@ def _due(session: Session, *, now: datetime) -> list[Mentorship]:
             select(Mentorship).where(sa.or_(active, ended_unswept)).order_by(col(Mentorship.id))
         )
     )
+
+
+def _each_installation(session: Session, github: GitHubApp, report: Report) -> Iterator[int]:
+    """Every known installation, and then those the round learns of as it goes (search
+    found a repository of one that no event told of)."""
+    visited: set[int] = set()
+    while todo := [i for i in _installations(session, github, report) if i not in visited]:
+        for installation_id in todo:
+            visited.add(installation_id)
+            yield installation_id
 
 
 def _installations(session: Session, github: GitHubApp, report: Report) -> list[int]:

@@ -22,10 +22,20 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import bypass_alerts, db, decisions, deliveries, jobs, logs, metrics, outbox
+from gatekeeper import (
+    bypass_alerts,
+    db,
+    decisions,
+    deliveries,
+    jobs,
+    logs,
+    metrics,
+    outbox,
+    repositories,
+)
 from gatekeeper import pulls as store
 from gatekeeper.extensions import github_of, settings_of
-from gatekeeper.github import CheckRunBody, GitHubApp, GitHubUnavailable
+from gatekeeper.github import CheckRunBody, GitHubApp, GitHubNotFound, GitHubUnavailable
 from gatekeeper.models import Delivery, Mentorship, utcnow
 
 log = logging.getLogger(__name__)
@@ -292,6 +302,7 @@ class Worker:
             "reconcile": self._reconcile,
             "request_reviews": self._request_reviews,
             "read_tree": self._read_tree,
+            repositories.RESOLVE: self._resolve_repository,
             bypass_alerts.KIND: self._bypass_comment,
         }.get(job.kind)
         try:
@@ -391,6 +402,29 @@ class Worker:
             )
             if report.failures:
                 raise GitHubUnavailable("; ".join(report.failures[:3]))
+
+    def _resolve_repository(self, session: Session, job: jobs.Claimed) -> None:
+        """Learn the id of a repository a scope names, so the scope follows its renames."""
+        assert self.github is not None
+        name = job.args["repo"]
+        session.commit()  # no transaction stays open while GitHub answers
+        try:
+            installation_id = self.github.installation_for(name)
+        except GitHubNotFound:
+            # Not installed there (or no such repository): no event, check or sweep of the
+            # App's ever concerns it, and its entry keeps matching by name until one does.
+            log.info("scope's %s is not covered by the App: its id is left unknown", name)
+            return
+        found = self.github.repository(installation_id=installation_id, repo=name)
+        repositories.resolved(
+            session,
+            asked=name,
+            github_id=found.github_id,
+            repo=found.full_name,
+            private=found.private,
+            installation_id=installation_id,
+        )
+        session.commit()
 
     def _request_reviews(self, session: Session, job: jobs.Claimed) -> None:
         assert self.github is not None

@@ -135,6 +135,13 @@ class GitHubError(Exception):
         super().__init__(message)
         self.code = code
         self.body = {"message": message, **extra, "documentation_url": DOCS_URL}
+        self.headers: dict[str, str] = {}
+
+
+def default_repo_id(full_name: str) -> int:
+    """The id a repository gets unless a test names one: derived from its name, so that the
+    payloads of ``webhook_events.Events`` and the fake's answers agree without being told."""
+    return int(hashlib.sha1(full_name.lower().encode()).hexdigest()[:8], 16)
 
 
 def not_found(message: str = "Not Found") -> GitHubError:
@@ -440,6 +447,8 @@ class FakeGitHub:
         self._manifest_codes: dict[str, tuple[int, float]] = {}  # code -> (App id, expiry)
         self.manifest_owner = "octocat"  # who is signed in to GitHub's "new App" page
         self._repos: dict[str, dict[str, Any]] = {}  # by lowercase full name
+        # Former names (lowercase) of renamed or transferred repositories -> their ids.
+        self._former_names: dict[str, int] = {}
         self._pulls: dict[tuple[str, int], dict[str, Any]] = {}  # by (lowercase repo, number)
         self._protection: dict[tuple[str, str], dict[str, Any]] = {}
         self._trees: dict[tuple[str, str], str] = {}  # (repo, sha) -> tree, where set
@@ -538,13 +547,21 @@ class FakeGitHub:
         default_branch: str = "main",
         private: bool = False,
         fork: bool = False,
+        repo_id: int | None = None,
     ) -> dict[str, Any]:
+        """A repository; its id is ``default_repo_id(full_name)`` unless given (or taken)."""
         with self._lock:
             if installation_id is not None and installation_id not in self._installations:
                 raise ValueError(f"call add_installation({installation_id}) first")
             self._user(full_name.split("/")[0], kind="Organization")
+            taken = {r["id"] for r in self._repos.values()} | set(self._former_names.values())
+            if repo_id is None:
+                repo_id = default_repo_id(full_name)
+                repo_id = next(self._ids) if repo_id in taken else repo_id
+            # A new repository under a former name ends that name's redirect, as on GitHub.
+            self._former_names.pop(full_name.lower(), None)
             repo = self._repos[full_name.lower()] = {
-                "id": next(self._ids),
+                "id": repo_id,
                 "full_name": full_name,
                 "installation_id": installation_id,
                 "default_branch": default_branch,
@@ -689,11 +706,75 @@ class FakeGitHub:
             pull = self._pull(repo, number)
             self._store_comment(repo, pull, author=author, body=body)
 
+    def rename_repo(self, full_name: str, new_name: str) -> dict[str, Any]:
+        """Rename a repository to ``new_name`` (OWNER/NAME), keeping its id, pull requests,
+        checks, comments and protection, as GitHub does.
+
+        GitHub keeps answering the former name with a redirect to the same path under the
+        new one: ``301 Moved Permanently`` for a GET, ``307 Temporary Redirect`` for any other
+        method. PyGithub follows a 301 itself (to the new path, without the query string),
+        so a GET by the former name is answered; it does not follow a 307, so a write by the
+        former name fails (GitHubUnavailable 307) until the app uses the new name.
+        """
+        with self._lock:
+            repo = self._repo(full_name)
+            old, new = repo["full_name"], new_name
+            if new.lower() in self._repos and new.lower() != old.lower():
+                raise ValueError(f"{new} already exists")
+            self._user(new.split("/")[0], kind="Organization")
+            del self._repos[old.lower()]
+            repo["full_name"] = new
+            repo["shas"] |= {_sha(new, branch) for branch in repo["branches"]}
+            self._repos[new.lower()] = repo
+            self._former_names[old.lower()] = repo["id"]
+            self._former_names.pop(new.lower(), None)
+            for (repo_key, number), pull in list(self._pulls.items()):
+                if pull["head_repo"].lower() == old.lower():
+                    pull["head_repo"] = new
+                if repo_key == old.lower():
+                    del self._pulls[(repo_key, number)]
+                    pull["repo"] = new
+                    self._pulls[(new.lower(), number)] = pull
+            for store in (self.comments, self.requested_reviewers):
+                for repo_name, number in [key for key in store if key[0] == old]:
+                    store[(new, number)] = store.pop((repo_name, number))
+            for repo_key, branch in [key for key in self._protection if key[0] == old.lower()]:
+                self._protection[(new.lower(), branch)] = self._protection.pop((repo_key, branch))
+            for run in self.check_runs.values():
+                for key in ("url", "html_url"):
+                    run[key] = (
+                        run[key]
+                        .replace(f"/repos/{old}/", f"/repos/{new}/")
+                        .replace(f"{self.url}/{old}/", f"{self.url}/{new}/")
+                    )
+            return self._repo_json(repo)
+
+    def transfer_repo(
+        self, full_name: str, new_owner: str, *, installation_id: int | None = None
+    ) -> dict[str, Any]:
+        """Transfer a repository to ``new_owner`` (a rename of its owner, keeping its id).
+
+        The installation on the former owner no longer covers it: ``installation_id`` is the
+        new owner's installation of the App that does, if any.
+        """
+        with self._lock:
+            if installation_id is not None and installation_id not in self._installations:
+                raise ValueError(f"call add_installation({installation_id}) first")
+            name = self._repo(full_name)["full_name"].split("/")[1]
+            data = self.rename_repo(full_name, f"{new_owner}/{name}")
+            self._repo(data["full_name"])["installation_id"] = installation_id
+            return data
+
     def remove_repo(self, full_name: str) -> None:
         """Delete a repository, or transfer it away: every API call about it answers 404 and
         no installation lists it. Pull requests from it as a fork lose their ``head.repo``."""
         with self._lock:
-            del self._repos[self._repo(full_name)["full_name"].lower()]
+            repo = self._repos.pop(self._repo(full_name)["full_name"].lower())
+            self._former_names = {
+                name: repo_id
+                for name, repo_id in self._former_names.items()
+                if repo_id != repo["id"]
+            }
 
     def add_review(
         self,
@@ -1231,7 +1312,7 @@ class FakeGitHub:
                     return handler(self, req, **self._resolve(req, app, match.groupdict()))
             raise not_found()
         except GitHubError as error:
-            return error.code, error.body, {}
+            return error.code, error.body, error.headers
         except Exception as error:  # a bug in the fake must fail the test, not pass as a 500
             self.violations.append(f"{req.method} {req.path}: the fake crashed: {error!r}")
             return 500, {"message": "Server Error", "documentation_url": DOCS_URL}, {}
@@ -1251,7 +1332,11 @@ class FakeGitHub:
                 raise GitHubError(422, "Validation Failed", errors=[{"message": e} for e in errors])
         resolved: dict[str, Any] = {}
         if "owner" in args:
-            repo = self._repo(f"{args.pop('owner')}/{args.pop('name')}")
+            full_name = f"{args.pop('owner')}/{args.pop('name')}"
+            moved = self._moved(full_name)
+            if moved is not None and (app or moved in self._visible_repos(req)):
+                raise self._redirect(req, full_name, moved)
+            repo = self._repo(full_name)
             if not app and repo not in self._visible_repos(req):
                 raise not_found()
             resolved["repo"] = repo
@@ -1260,6 +1345,25 @@ class FakeGitHub:
             if "branch" in args and args["branch"] not in repo["branches"]:
                 raise not_found("Branch not found")
         return {**args, **resolved}
+
+    def _moved(self, full_name: str) -> dict[str, Any] | None:
+        """The repository ``full_name`` was renamed or transferred to, if it was."""
+        if full_name.lower() in self._repos or full_name.lower() not in self._former_names:
+            return None
+        repo_id = self._former_names[full_name.lower()]
+        return next((r for r in self._repos.values() if r["id"] == repo_id), None)
+
+    def _redirect(self, req: _Req, full_name: str, repo: dict[str, Any]) -> GitHubError:
+        """GitHub's answer to a former name: the same path and query under the new name."""
+        rest = req.path[len(f"/repos/{full_name}") :]
+        query = f"?{urllib.parse.urlencode(req.query)}" if req.query else ""
+        location = f"{self.api_url}/repos/{repo['full_name']}{rest}{query}"
+        get = req.method == "GET"
+        error = GitHubError(301 if get else 307, "Moved Permanently", url=location)
+        if not get:
+            error.body["message"] = "Temporary Redirect"
+        error.headers = {"Location": location}
+        return error
 
     def _fault_reply(self, fault: _Fault, req: _Req) -> Reply:
         if not fault.rate_limited:
@@ -1687,6 +1791,10 @@ class FakeGitHub:
         visible = {repo["full_name"].lower() for repo in self._visible_repos(req)}
         visible |= {key for key, repo in self._repos.items() if not repo["private"]}
         terms = req.query.get("q", "").lower().split()
+        for term, private in (("is:private", True), ("is:public", False)):
+            if term in terms:  # a repository qualifier, not one of the pull request's own
+                terms.remove(term)
+                visible = {key for key in visible if self._repos[key]["private"] == private}
         if not terms:
             raise invalid("The q parameter is required", resource="Search", field="q")
         for term in terms:

@@ -88,7 +88,7 @@ def test_pull_request_without_head_is_a_payload_error():
 def test_installation_repositories_lists_added_and_removed():
     """installation_repositories names the repositories added and removed."""
     added, removed = installation_repositories(example("installation_repositories", "added"))
-    assert added and all("/" in name for name in added)
+    assert added and all("/" in ref.full_name and ref.github_id for ref in added)
     assert removed == []
     added, removed = installation_repositories(example("installation_repositories", "removed"))
     assert removed and added == []

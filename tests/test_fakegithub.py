@@ -405,6 +405,62 @@ def test_search_sees_public_repos_and_the_installations_own(fake: FakeGitHub, gh
     assert raised.value.status == 422
 
 
+def test_search_by_visibility(fake: FakeGitHub, app: GithubIntegration) -> None:
+    """is:private keeps the token's own private repositories, is:public the public ones."""
+    fake.add_repo("tiran/secret", installation_id=2, private=True)
+    fake.add_pull("tiran/secret", 1, author="alice", head_sha=SHA)
+    with app.get_github_for_installation(2) as tiran:
+        private = tiran.search_issues("is:pr author:alice is:private")
+        public = tiran.search_issues("is:pr author:alice is:public")
+        assert [item.repository_url.rsplit("/repos/")[1] for item in private] == ["tiran/secret"]
+        assert [item.repository_url.rsplit("/repos/")[1] for item in public] == ["python/cpython"]
+
+
+# ---------------------------------------------------------------------------- renames
+
+
+def test_a_renamed_repository_keeps_its_id_and_redirects(
+    fake: FakeGitHub, app: GithubIntegration, gh: Github
+) -> None:
+    """A rename keeps the id and the pull requests; the former name answers a GET with a 301
+    to the same path under the new name (PyGithub follows it) and a write with a 307."""
+    before = gh.get_repo("python/cpython").id
+    fake.rename_repo("python/cpython", "python/cpython-renamed")
+    pull = gh.get_repo("python/cpython").get_pull(7)  # through the redirect
+    assert pull.base.repo.full_name == "python/cpython-renamed"
+    assert pull.base.repo.id == before
+    old = f"{fake.api_url}/repos/python/cpython/pulls/7?per_page=5"
+    answer = requests.get(old, headers=_auth(app), allow_redirects=False, timeout=5)
+    assert answer.status_code == 301
+    assert answer.headers["Location"] == (
+        f"{fake.api_url}/repos/python/cpython-renamed/pulls/7?per_page=5"
+    )
+    comment = requests.post(
+        f"{fake.api_url}/repos/python/cpython/issues/7/comments",
+        json={"body": "hello"},
+        headers=_auth(app),
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert comment.status_code == 307
+    item = next(iter(gh.search_issues("is:pr author:alice")))
+    assert item.repository_url == f"{fake.api_url}/repos/python/cpython-renamed"
+
+
+def test_a_transferred_repository_moves_to_the_new_owners_installation(
+    fake: FakeGitHub, app: GithubIntegration
+) -> None:
+    """A transfer keeps the id; the former owner's installation no longer sees it."""
+    fake.add_installation(3, account="psf")
+    before = fake.transfer_repo("python/cpython", "psf", installation_id=3)
+    assert before["full_name"] == "psf/cpython"
+    assert app.get_repo_installation("psf", "cpython").id == 3
+    with app.get_github_for_installation(1) as python, pytest.raises(UnknownObjectException):
+        python.get_repo("psf/cpython").get_pull(7)
+    with app.get_github_for_installation(3) as psf:
+        assert psf.get_repo("python/cpython").get_pull(7).number == 7
+
+
 # ---------------------------------------------------------------------------- branch protection
 
 

@@ -15,6 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from fakegithub import default_repo_id
+
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
 _delivery_ids = itertools.count(1)
 
@@ -35,9 +37,10 @@ def _user(user: dict[str, Any], login: str, *, user_type: str = "User") -> None:
     user["type"] = user_type
 
 
-def _repository(repo: dict[str, Any], full_name: str) -> None:
+def _repository(repo: dict[str, Any], full_name: str, repo_id: int | None = None) -> None:
     owner, name = full_name.split("/")
     repo["full_name"], repo["name"] = full_name, name
+    repo["id"] = repo_id or default_repo_id(full_name)
     if "owner" in repo:
         _user(repo["owner"], owner, user_type="Organization")
 
@@ -45,12 +48,18 @@ def _repository(repo: dict[str, Any], full_name: str) -> None:
 class Events:
     """Builds payloads for one repository and installation."""
 
-    def __init__(self, *, repo: str = "python/cpython", installation_id: int = 1) -> None:
+    def __init__(
+        self, *, repo: str = "python/cpython", installation_id: int = 1, repo_id: int | None = None
+    ) -> None:
+        """``repo_id`` is the repository's GitHub id in every payload: by default the one the
+        fake GitHub gives a repository of that name (``default_repo_id``); give the old one
+        to speak of a repository renamed or transferred since."""
         self.repo = repo
         self.installation_id = installation_id
+        self.repo_id = repo_id or default_repo_id(repo)
 
     def _envelope(self, payload: dict[str, Any], sender: str) -> dict[str, Any]:
-        _repository(payload["repository"], self.repo)
+        _repository(payload["repository"], self.repo, self.repo_id)
         _user(payload["sender"], sender, user_type="Bot" if sender.endswith("[bot]") else "User")
         payload["installation"] = {"id": self.installation_id, "node_id": "MDIz"}
         return payload
@@ -72,9 +81,9 @@ class Events:
         _user(pr["user"], author)
         pr["head"]["sha"] = head_sha
         pr["head"]["ref"] = f"{author}/change-{number}"
+        _repository(pr["base"]["repo"], self.repo, self.repo_id)
         pr["base"]["ref"] = base  # the fake GitHub's default branch, unless told
-        _repository(pr["base"]["repo"], self.repo)
-        _repository(pr["head"]["repo"], fork or self.repo)
+        _repository(pr["head"]["repo"], fork or self.repo, None if fork else self.repo_id)
 
     def pull_request(
         self,
@@ -253,7 +262,7 @@ class Events:
         """An ``installation`` event covering ``repos``."""
         payload = example("installation", action)
         payload["installation"]["id"] = self.installation_id
-        payload["repositories"] = [{"full_name": r, "name": r.split("/")[1]} for r in repos]
+        payload["repositories"] = [_listed(r) for r in repos]
         _user(payload["sender"], sender)
         return payload
 
@@ -263,11 +272,18 @@ class Events:
         """An ``installation_repositories`` event."""
         payload = example("installation_repositories", action)
         payload["installation"]["id"] = self.installation_id
-        payload["repositories_added"] = [{"full_name": r, "name": r.split("/")[1]} for r in added]
-        payload["repositories_removed"] = [
-            {"full_name": r, "name": r.split("/")[1]} for r in removed
-        ]
+        payload["repositories_added"] = [_listed(r) for r in added]
+        payload["repositories_removed"] = [_listed(r) for r in removed]
         return payload
+
+
+def _listed(full_name: str) -> dict[str, Any]:
+    """A repository as ``installation*`` events list it (``private`` left out: not said)."""
+    return {
+        "id": default_repo_id(full_name),
+        "full_name": full_name,
+        "name": full_name.split("/")[1],
+    }
 
 
 def signed(secret: str, body: bytes) -> str:

@@ -1,7 +1,7 @@
 """The merge queue's living groups, each carrying one pull request whose gate decides it
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-05 18:40:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import gatekeeper.models
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
