@@ -395,3 +395,20 @@ def test_the_months_report_lists_an_override_in_every_form(world):
     assert report.document(built)["overrides"][0]["reason"] == "hotfix for the release"
     page = world.client.get("/mentorships/mpage/report").get_data(as_text=True)
     assert "Overridden by a maintainer" in page and "hotfix for the release" in page
+
+
+def test_a_repository_first_learned_without_its_visibility_is_taken_as_private(world):
+    """An installation lookup or a listing that does not say ``private`` records the
+    repository as private (fail closed) until an event says otherwise."""
+    from gatekeeper import pulls
+    from gatekeeper.models import Repository
+
+    with world.session() as session:
+        pulls.remember_installation(session, repo="python/secret-infra", installation_id=1)
+        session.commit()
+        assert session.get(Repository, "python/secret-infra").private is True
+        pulls.remember_installation(
+            session, repo="python/secret-infra", installation_id=1, private=False
+        )
+        session.commit()
+        assert session.get(Repository, "python/secret-infra").private is False
