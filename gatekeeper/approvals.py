@@ -1,5 +1,5 @@
-"""Mentor approvals without a review (the check's button, a comment, the dashboard):
-recording them, and the audit trail of every approval and refusal.
+"""Mentor approvals without a review (the check's button, a comment, the dashboard) and
+maintainers' overrides: recording them, and the audit trail of every one and every refusal.
 
 Who may approve is ``gate.approval_refusal``, the same rule for all three ways: a mentor is
 an account (``user_id``), not a login; the login is what the audit log shows.
@@ -22,9 +22,15 @@ from gatekeeper.refusals import Refusal, RefusalKind
 
 
 def approval_refusal(
-    session: Session, pull: PullRequest, *, login: str, user_id: int | None
+    session: Session,
+    pull: PullRequest,
+    *,
+    login: str,
+    user_id: int | None,
+    repeat_ok: bool = False,
 ) -> Refusal | None:
-    """Why the account ``user_id`` (``login``) may not approve ``pull`` now, or None if it may."""
+    """Why the account ``user_id`` (``login``) may not approve ``pull`` now, or None if it may
+    (``repeat_ok``: even when their approval already counts)."""
     mentorship = mentorship_of(session, pull)
     refusal = gate.approval_refusal(
         store.gate_pull(pull),
@@ -32,11 +38,11 @@ def approval_refusal(
         # After its mentorship stopped gating it, an approved pull request keeps its record
         # but takes no more approvals.
         gated=pull.gate == GateState.WAITING
-        or (pull.gate == GateState.APPROVED and pull.lifted_at is None),
+        or (pull.gate in (GateState.APPROVED, GateState.OVERRIDDEN) and pull.lifted_at is None),
         login=login,
         user_id=user_id,
     )
-    if refusal is None and login.lower() in pull.approved_by:
+    if refusal is None and not repeat_ok and login.lower() in pull.approved_by:
         # A second press (or a second tab) would store a second record of the same approval.
         return Refusal(RefusalKind.CONFLICT, "your approval already counts for this pull request")
     return refusal
@@ -65,7 +71,11 @@ def approve(
         account = Person(user_id, login.lower(), login)
         people.learn(session, account, at=given_at or now, maintainers=settings.maintainers)
     reevaluate(session, pull, settings=settings, now=now)  # the stored gate may be out of date
-    refusal = approval_refusal(session, pull, login=login, user_id=user_id)
+    # A comment is bound to the head of its moment, which a push delivered later may change
+    # (``pulls.rebind_comments``): each is kept, so a later one can still count then.
+    refusal = approval_refusal(
+        session, pull, login=login, user_id=user_id, repeat_ok=source == ApprovalSource.COMMENT
+    )
     if refusal is not None or user_id is None:
         audit(
             session,
@@ -115,3 +125,86 @@ def audit_approval(
         detail=f"{source} on {pull.head_sha[:12]}",
         at=now,
     )
+
+
+REASON_LIMIT = 500
+
+
+def override_refusal(
+    session: Session,
+    pull: PullRequest,
+    *,
+    login: str,
+    user_id: int | None,
+    reason: str,
+    settings: Settings,
+) -> str | None:
+    """Why the account ``user_id`` (``login``) may not override ``pull``'s gate with
+    ``reason``, or None if it may. Maintainers are accounts, as everywhere (``people``)."""
+    if not people.is_maintainer(
+        session, user_id=user_id, login=login.lower(), maintainers=settings.maintainers
+    ):
+        return "only maintainers can override the gate"
+    if pull.state != "open":
+        return "the pull request is closed"
+    if pull.gated_mentorship_id is None or pull.lifted_at is not None:
+        return "no mentorship gates this pull request"
+    if not reason.strip():
+        return "an override needs a reason: /gatekeeper override REASON"
+    if len(reason) > REASON_LIMIT:
+        return f"the reason is longer than {REASON_LIMIT} characters"
+    return None
+
+
+def override(
+    session: Session,
+    pull: PullRequest,
+    *,
+    login: str,
+    user_id: int | None,
+    reason: str,
+    source: str,
+    commit_id: str,
+    settings: Settings,
+    now: datetime,
+    given_at: datetime | None = None,
+    comment_id: int | None = None,
+) -> str | None:
+    """Record a maintainer's override of ``pull``'s gate for ``commit_id``'s content and
+    re-evaluate; why not, if refused. It holds until a push brings other content."""
+    reevaluate(session, pull, settings=settings, now=now)
+    reason = " ".join(reason.split())
+    refusal = override_refusal(
+        session, pull, login=login, user_id=user_id, reason=reason, settings=settings
+    )
+    if refusal is not None:
+        audit(
+            session,
+            pull,
+            actor=login.lower(),
+            kind="override_refused",
+            detail=f"{source}: {refusal}",
+            at=now,
+        )
+        return refusal
+    store.add_override(
+        session,
+        pull=pull,
+        maintainer=login.lower(),
+        maintainer_display=login,
+        reason=reason,
+        commit_id=commit_id,
+        given_at=min(given_at or now, now),
+        comment_id=comment_id,
+    )
+    session.flush()
+    reevaluate(session, pull, settings=settings, now=now)
+    audit(
+        session,
+        pull,
+        actor=login.lower(),
+        kind="override",
+        detail=f"{source} on {commit_id[:12]}: {reason}",
+        at=now,
+    )
+    return None

@@ -543,6 +543,11 @@ def db_upgrade(revision: str) -> None:
 )
 @click.option("--keep-approvals-on-push", is_flag=True, help="Approvals survive new commits.")
 @click.option(
+    "--every-push",
+    is_flag=True,
+    help="Even a push with the same content needs a new approval.",
+)
+@click.option(
     "--gate-approved-prs", is_flag=True, help="Also gate others' PRs the mentee approves."
 )
 @click.option(
@@ -616,6 +621,7 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
             repositories=options["repos"],
             approvals_required=options["approvals"],
             dismiss_stale_approvals=not options["keep_approvals_on_push"],
+            same_content_approvals=not options["every_push"],
             gate_approved_prs=options["gate_approved_prs"],
             bypass_alerts=not options["no_bypass_alerts"],
             vote=vote,
@@ -769,6 +775,11 @@ def mentors(
     help="Whether a new push needs a new approval.",
 )
 @click.option(
+    "--same-content/--every-push",
+    default=None,
+    help="Whether an approval holds for a push with the same content.",
+)
+@click.option(
     "--gate-approved/--no-gate-approved",
     default=None,
     help="Whether others' pull requests the mentee approves wait too.",
@@ -798,6 +809,7 @@ def change_terms(
     repos: tuple[str, ...],
     every_repo: bool,
     dismiss_stale: bool | None,
+    same_content: bool | None,
     gate_approved: bool | None,
     bypass_alerts: bool | None,
     note: str | None,
@@ -821,6 +833,7 @@ def change_terms(
             approvals_required=approvals,
             repositories=[] if every_repo else (list(repos) or None),
             dismiss_stale_approvals=dismiss_stale,
+            same_content_approvals=same_content,
             gate_approved_prs=gate_approved,
             bypass_alerts=bypass_alerts,
             note=note,

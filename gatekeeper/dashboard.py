@@ -40,6 +40,7 @@ from gatekeeper.forms import (
     EndForm,
     ExtendForm,
     MentorForm,
+    OverrideForm,
     StartForm,
     TermsForm,
     split_names,
@@ -192,6 +193,7 @@ def new() -> ResponseReturnValue:
             repositories=split_names(form.repositories.data),
             approvals_required=form.approvals_required.data or 1,
             dismiss_stale_approvals=form.dismiss_stale_approvals.data,
+            same_content_approvals=form.same_content_approvals.data,
             gate_approved_prs=form.gate_approved_prs.data,
             bypass_alerts=form.bypass_alerts.data,
             vote=vote,
@@ -334,6 +336,7 @@ def change_terms(mentee: str) -> ResponseReturnValue:
             approvals_required=form.approvals_required.data,
             repositories=split_names(form.repositories.data),
             dismiss_stale_approvals=form.dismiss_stale_approvals.data,
+            same_content_approvals=form.same_content_approvals.data,
             gate_approved_prs=form.gate_approved_prs.data,
             bypass_alerts=form.bypass_alerts.data,
             note=form.note.data or "",
@@ -461,6 +464,49 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
     # From the "wait for you" list, back to the list.
     back = safe_next(request.form.get("next"))
     return redirect(back or url_for(".pull", owner=owner, repo=repo, number=number))
+
+
+@bp.post("/pulls/<owner>/<repo>/<int:number>/override")
+@login_required
+def override(owner: str, repo: str, number: int) -> ResponseReturnValue:
+    """A maintainer lets the pull request merge without a mentor, for the commit shown, and why."""
+    session, settings = db.get_session(), settings_of(current_app)
+    pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number)
+    if pull is None or not may_see_pull(session, pull, user=g.user):
+        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+    _require_maintainer("override the gate")
+    form = OverrideForm()
+    if not form.validate_on_submit():
+        return _render_pull(pull.repo, number, status=400, override_form=form)
+    stale = "New commits arrived since you opened this page; look at them, then override."
+
+    def record(session: Session) -> str | None:
+        locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
+        if locked is None or locked.head_sha != form.head_sha.data:  # a push since the page
+            return stale
+        refusal = approvals.override(
+            session,
+            locked,
+            login=g.user.display,
+            user_id=g.user.id,
+            reason=form.reason.data or "",
+            source="dashboard",
+            commit_id=form.head_sha.data,
+            settings=settings,
+            now=now(),
+        )
+        outbox.flush(session, settings=settings, now=now())
+        return refusal
+
+    refusal = db.writing(session, record)
+    if refusal == stale:
+        flash(stale, "error")
+        return _render_pull(pull.repo, number, status=409)
+    if refusal is not None:
+        flash(f"Not overridden: {refusal}.", "error")
+        return _render_pull(pull.repo, number, status=409)
+    flash("Overridden. The check on GitHub is being updated.", "success")
+    return redirect(url_for(".pull", owner=owner, repo=repo, number=number))
 
 
 @bp.post("/pulls/<owner>/<repo>/<int:number>/remind")
@@ -602,6 +648,7 @@ def _terms_form_of(mentorship: Mentorship) -> TermsForm:
         approvals_required=mentorship.approvals_required,
         repositories="\n".join(mentorship.repositories),
         dismiss_stale_approvals=mentorship.dismiss_stale_approvals,
+        same_content_approvals=mentorship.same_content_approvals,
         gate_approved_prs=mentorship.gate_approved_prs,
         bypass_alerts=mentorship.bypass_alerts,
         note=mentorship.note or "",
@@ -610,7 +657,12 @@ def _terms_form_of(mentorship: Mentorship) -> TermsForm:
 
 
 def _render_pull(
-    repo: str, number: int, *, status: int = 200, acknowledge_form: AcknowledgeForm | None = None
+    repo: str,
+    number: int,
+    *,
+    status: int = 200,
+    acknowledge_form: AcknowledgeForm | None = None,
+    override_form: OverrideForm | None = None,
 ) -> tuple[str, int]:
     session = db.get_session()
     page = pull_page(
@@ -637,6 +689,7 @@ def _render_pull(
         form=form,
         acknowledged=acknowledged,
         acknowledge_form=acknowledge_form,
+        override_form=override_form or OverrideForm(formdata=None, head_sha=page.pull.head_sha),
         is_maintainer=auth.is_maintainer(g.user),
     ), status
 

@@ -17,7 +17,7 @@ from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.gate import GateState
-from gatekeeper.models import AuditEvent, JobKind, Mentorship, PullRequest
+from gatekeeper.models import AuditEvent, JobKind, Mentorship, Override, PullRequest, Review
 
 
 def reevaluate(
@@ -25,6 +25,17 @@ def reevaluate(
 ) -> gate.Decision:
     """Decide the gate of ``pull`` now, store it, and note its commit for the outbox."""
     reviews = store.reviews_of(session, pull=pull)
+    overrides = store.overrides_of(session, pull=pull)
+    store.rebind_comments(session, pull, [*reviews, *overrides])
+    trees = store.trees_of(
+        session,
+        repo=pull.repo,
+        shas=[
+            pull.head_sha,
+            *(r.commit_id or "" for r in reviews),
+            *(o.commit_id for o in overrides),
+        ],
+    )
     author_terms = store.latest_terms(session, login=pull.author, account_id=pull.author_id)
     reviewers = {(r.reviewer_id, r.reviewer) for r in reviews if r.reviewer_id is not None}
     reviewer_terms = [
@@ -37,12 +48,16 @@ def reevaluate(
     # A merged pull request is judged as it stood when it merged.
     moment = pull.merged_at if pull.merged and pull.merged_at else now
     decision = gate.evaluate(
-        store.gate_pull(pull),
+        store.gate_pull(pull, trees),
         author_terms,
-        store.signals(reviews),
+        store.signals(reviews, trees),
         moment,
         reviewer_mentorships=reviewer_terms,
+        overrides=store.overridings(overrides, trees),
     )
+    if decision.waiting:
+        for sha in _trees_that_would_tell(pull, author_terms, reviews, overrides, trees):
+            read_tree_later(session, repo=pull.repo, sha=sha, now=now)
     store.touch_commit(session, repo=pull.repo, head_sha=pull.head_sha)
     if pull.state != "open":
         _settle_closed(session, pull, decision, now=now)
@@ -89,7 +104,7 @@ def _lift(pull: PullRequest, decision: gate.Decision, *, now: datetime) -> None:
     """
     if pull.gate == GateState.WAITING:
         pull.gate, pull.settled_at = GateState.LIFTED, now
-    elif pull.gate not in (GateState.APPROVED, GateState.LIFTED):
+    elif pull.gate not in (GateState.APPROVED, GateState.OVERRIDDEN, GateState.LIFTED):
         pull.gate = decision.gate
     pull.gate_title, pull.gate_summary = decision.title, decision.summary
     pull.waiting_since = None
@@ -169,6 +184,48 @@ def _ask_for_reviews_once(session: Session, pull: PullRequest, *, now: datetime)
             now=now,
         )
         pull.reviews_requested = True
+
+
+def _trees_that_would_tell(
+    pull: PullRequest,
+    terms: gate.Terms | None,
+    reviews: list[Review],
+    overrides: list[Override],
+    trees: dict[str, str],
+) -> list[str]:
+    """Commits whose unknown tree could let an approval or override given on another commit
+    hold for the head (the same content): only those are worth a request to GitHub."""
+    carried = {o.commit_id for o in overrides if o.commit_id}
+    if terms is not None and terms.dismiss_stale_approvals and terms.same_content_approvals:
+        carried |= {r.commit_id for r in reviews if r.state == gate.APPROVED and r.commit_id}
+    carried.discard(pull.head_sha)
+    if not carried:
+        return []
+    return sorted(sha for sha in {pull.head_sha, *carried} if sha not in trees)
+
+
+def read_tree_later(session: Session, *, repo: str, sha: str, now: datetime) -> None:
+    """Have the worker read a commit's tree, so an approval of the same content can hold."""
+    jobs.enqueue(
+        session,
+        kind=JobKind.READ_TREE,
+        key=f"read_tree:{repo}@{sha}",
+        args={"repo": repo, "sha": sha},
+        now=now,
+    )
+
+
+def learn_tree(
+    session: Session, *, repo: str, sha: str, tree_sha: str, settings: Settings, now: datetime
+) -> None:
+    """Keep a commit's tree and re-decide the open pull requests it may tell about: those
+    whose head it is, and those approved or overridden on it."""
+    store.remember_tree(session, repo=repo, sha=sha, tree_sha=tree_sha)
+    session.flush()
+    for pull_id in store.open_pulls_concerning(session, repo=repo, sha=sha):
+        locked = store.lock_pull(session, pull_id=pull_id)
+        if locked is not None and locked.state == "open":
+            reevaluate(session, locked, settings=settings, now=now)
 
 
 def audit(

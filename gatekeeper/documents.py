@@ -110,6 +110,7 @@ def mentorship_document(
         "repositories": list(scope.named),
         "repositories_hidden": scope.hidden,
         "dismiss_stale_approvals": mentorship.dismiss_stale_approvals,
+        "same_content_approvals": mentorship.same_content_approvals,
         "gate_approved_prs": mentorship.gate_approved_prs,
         "pull_requests": [
             redacted_pull_document(pull) if pull.repo in hidden else pull_request_document(pull)

@@ -304,6 +304,12 @@ def pull_of(payload: Mapping[str, Any]) -> PullInfo:
     return pull_info(_object(payload, "pull_request", "payload"))
 
 
+def base_changed(payload: Mapping[str, Any]) -> bool:
+    """Whether an ``edited`` pull request event moved it to another base branch."""
+    changes = _object(payload, "changes", "payload", optional=True)
+    return bool(_object(changes, "base", "changes", optional=True))
+
+
 @dataclasses.dataclass(frozen=True)
 class ReviewInfo:
     """A pull request review; states are uppercase as the REST API gives them."""
@@ -399,14 +405,22 @@ class CheckSuiteInfo:
 
     head_sha: str
     pull_numbers: tuple[int, ...]
+    head_tree: str | None  # the pushed commit's tree, when the payload says
 
 
 def check_suite_info(payload: Mapping[str, Any]) -> CheckSuiteInfo:
     """Parse a ``check_suite`` event."""
     suite = _object(payload, "check_suite", "payload")
+    head_sha = _required_text(suite, "head_sha", "check_suite", pattern=SHA)
+    commit = _object(suite, "head_commit", "check_suite", optional=True)
+    # The tree is the head commit's only if the payload's commit is that head.
+    same = bool(commit) and _text(commit, "id", "head_commit", optional=True) == head_sha
     return CheckSuiteInfo(
-        head_sha=_required_text(suite, "head_sha", "check_suite", pattern=SHA),
+        head_sha=head_sha,
         pull_numbers=_numbers(suite, "check_suite"),
+        head_tree=_text(commit, "tree_id", "head_commit", optional=True, pattern=SHA)
+        if same
+        else None,
     )
 
 

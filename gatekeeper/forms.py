@@ -19,7 +19,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from gatekeeper import mentorships as lifecycle
 
@@ -37,6 +44,9 @@ class CountField(IntegerField):
 
 # The browser stops typing at the limit; the server checks it again (lifecycle.TEXT_LIMIT).
 LIMITED = {"maxlength": lifecycle.TEXT_LIMIT}
+SAME_CONTENT = (
+    "An approval holds for a later commit with the same content (a squash, a reworded message)"
+)
 
 
 def split_names(text: str | None) -> list[str]:
@@ -116,6 +126,7 @@ class StartForm(FlaskForm):
         "Mentor approvals needed per pull request", [InputRequired(), NumberRange(min=1)], default=1
     )
     dismiss_stale_approvals = BooleanField("A new push needs a new approval", default=True)
+    same_content_approvals = BooleanField(SAME_CONTENT, default=True)
     gate_approved_prs = BooleanField("Also gate others' pull requests the mentee approves")
     bypass_alerts = BooleanField(
         "Comment on a pull request merged without approval, naming the mentors", default=True
@@ -222,6 +233,7 @@ class TermsForm(FlaskForm):
         [Optional(), entries_checked_by(lifecycle.canonical_repo, noun="repository")],
     )
     dismiss_stale_approvals = BooleanField("A new push needs a new approval")
+    same_content_approvals = BooleanField(SAME_CONTENT)
     gate_approved_prs = BooleanField("Also gate others' pull requests the mentee approves")
     bypass_alerts = BooleanField("Comment on a pull request merged without approval")
     note = TextAreaField(
@@ -231,6 +243,20 @@ class TermsForm(FlaskForm):
     )
     # Which terms the editor saw (lifecycle.terms_digest): a change since is not overwritten.
     seen = HiddenField()
+
+
+class OverrideForm(FlaskForm):
+    """A maintainer lets a pull request merge without a mentor, for the commit shown, and why."""
+
+    head_sha = HiddenField(validators=[DataRequired()])
+    reason = TextAreaField(
+        "Reason (shown on the check, kept in the audit log and the month's report)",
+        [
+            DataRequired(message="Say why this pull request cannot wait for a mentor."),
+            Length(max=500, message="Keep the reason under 500 characters."),
+        ],
+        render_kw={"maxlength": 500},
+    )
 
 
 class AcknowledgeForm(FlaskForm):

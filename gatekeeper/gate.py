@@ -71,6 +71,11 @@ class Pull:
     state: str = "open"
     merged: bool = False
     author_id: int | None = None
+    # The head commit's tree, once known: a later commit with an approved commit's tree holds
+    # the same content, so the approval holds for it too.
+    head_tree: str | None = None
+    # When the base branch last changed: approvals given before it were for another base.
+    base_changed_at: datetime | None = None
     repo_id: int | None = None  # GitHub's repository id: the same through renames
 
     def is_author(self, person_id: int | None, login: str) -> bool:
@@ -94,6 +99,7 @@ class Terms:
     approvals_required: int = 1
     dismiss_stale_approvals: bool = True
     gate_approved_prs: bool = False
+    same_content_approvals: bool = True
     id: int | None = None
     mentor_display: tuple[str, ...] = ()
     mentee_display: str = ""
@@ -155,6 +161,18 @@ class Signal:
     source: str = ApprovalSource.REVIEW
     key: int = 0  # a stable tie-break for signals in the same second
     reviewer_id: int | None = None  # None: who gave it is unknown, so it approves nothing
+    tree: str | None = None  # the tree of ``commit_id``, once known
+
+
+@dataclasses.dataclass(frozen=True)
+class Overriding:
+    """A maintainer's override: the pull request may merge without a mentor, for this content."""
+
+    maintainer: str
+    reason: str
+    commit_id: str
+    given_at: datetime
+    tree: str | None = None
 
 
 def same_person(first_id: int | None, first: str, second_id: int | None, second: str) -> bool:
@@ -200,7 +218,11 @@ def signal_order(signal: Signal) -> tuple[datetime, int, int]:
 
 
 def _seconds(signal: Signal) -> datetime:
-    return signal.submitted_at.replace(microsecond=0)
+    return _seconds_of(signal.submitted_at)
+
+
+def _seconds_of(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
 
 
 HOW_TO_APPROVE = (
@@ -216,12 +238,15 @@ def evaluate(
     now: datetime,
     *,
     reviewer_mentorships: Sequence[Terms] = (),
+    overrides: Sequence[Overriding] = (),
 ) -> Decision:
     """Decide the check for ``pr`` at ``now``.
 
     ``mentorship`` is the author's latest mentorship, if any. ``reviewer_mentorships`` are
     those of other people who reviewed the PR, which matter when they gate what they approve.
+    ``overrides`` are the maintainers' overrides of its gate.
     """
+    standing_overrides = [o for o in overrides if _seconds_of(o.given_at) <= now]
     # Only what was said by ``now`` counts: a merged pull request is judged as it stood then,
     # whatever late reviews arrive afterwards.
     ordered = sorted((s for s in signals if _seconds(s) <= now), key=signal_order)
@@ -232,7 +257,9 @@ def evaluate(
         and mentorship.is_active(now)
         and mentorship.covers(pr.repo, pr.repo_id)
     ):
-        return _mentee_gate(pr, mentorship, ordered, reason="is under mentorship")
+        return _mentee_gate(
+            pr, mentorship, ordered, reason="is under mentorship", overrides=standing_overrides
+        )
     for terms in sorted(reviewer_mentorships, key=lambda t: t.mentee):
         if (
             terms.gate_approved_prs
@@ -240,19 +267,26 @@ def evaluate(
             and not terms.is_mentee(pr.author_id, pr.author)
             and terms.is_active(now)
             and terms.covers(pr.repo, pr.repo_id)
-            and _standing_approvers(ordered, pr, {terms.mentee_id}, stale_ok=True)
+            and _standing_approvers(ordered, pr, {terms.mentee_id}, any_commit=True)
         ):
-            return _mentee_gate(pr, terms, ordered, reason="approved this pull request")
+            return _mentee_gate(
+                pr,
+                terms,
+                ordered,
+                reason="approved this pull request",
+                overrides=standing_overrides,
+            )
     if (
         mentorship is not None
         and not mentorship.covers(pr.repo, pr.repo_id)
         and mentorship.is_active(now)
     ):
-        scope = ", ".join(sorted(mentorship.repositories))
+        # The scope is not named: a check on a public pull request must never show the name
+        # of a private repository the mentorship also covers.
         return Decision(
             SUCCESS,
             "Outside the mentorship's scope",
-            f"@{pr.author}'s mentorship gates only {scope}; this repository is outside that "
+            f"@{pr.author}'s mentorship gates other repositories; this one is outside its "
             "scope, so no approval is needed.",
             GateState.NOT_REQUIRED,
         )
@@ -274,9 +308,7 @@ def evaluate(
 def standing_approvals(pr: Pull, terms: Terms, signals: Iterable[Signal]) -> list[str]:
     """Mentors whose approval currently counts for ``pr``, in login order."""
     ordered = sorted(signals, key=signal_order)
-    approvers = _standing_approvers(
-        ordered, pr, terms.eligible(pr), stale_ok=not terms.dismiss_stale_approvals
-    )
+    approvers = _standing_approvers(ordered, pr, terms.eligible(pr), terms=terms)
     return _logins(terms, approvers)
 
 
@@ -286,9 +318,15 @@ def _logins(terms: Terms, ids: Iterable[int]) -> list[str]:
 
 
 def _standing_approvers(
-    ordered: list[Signal], pr: Pull, eligible: Collection[int], *, stale_ok: bool
+    ordered: list[Signal],
+    pr: Pull,
+    eligible: Collection[int | None],
+    *,
+    terms: Terms | None = None,
+    any_commit: bool = False,
 ) -> set[int]:
-    """Ids of the reviewers whose latest decisive signal is an approval that still holds."""
+    """Ids of the reviewers whose latest decisive signal is an approval that still holds: for
+    this base, and (unless ``any_commit``) for the head's content under ``terms``' rules."""
     latest: dict[int, Signal] = {}
     for signal in ordered:
         who = signal.reviewer_id
@@ -297,11 +335,39 @@ def _standing_approvers(
     return {
         reviewer
         for reviewer, signal in latest.items()
-        if signal.state == APPROVED and (stale_ok or signal.commit_id == pr.head_sha)
+        if signal.state == APPROVED
+        and for_this_base(signal.submitted_at, pr)
+        and (any_commit or holds_on_head(signal, pr, terms))
     }
 
 
-def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) -> Decision:
+def for_this_base(given_at: datetime, pr: Pull) -> bool:
+    """Whether something given at ``given_at`` came after the pull request's latest change of
+    base. GitHub's times have whole seconds: given in the same second, it fails closed."""
+    return pr.base_changed_at is None or _seconds_of(given_at) > _seconds_of(pr.base_changed_at)
+
+
+def holds_on_head(signal: Signal, pr: Pull, terms: Terms | None) -> bool:
+    """Whether an approval given on ``signal.commit_id`` holds for the head now: the same
+    commit; any commit when the mentorship keeps approvals on push; else a commit with the
+    same tree, if the mentorship lets approvals follow the same content and both trees are
+    known (until the head's tree is read, it does not)."""
+    if signal.commit_id == pr.head_sha:
+        return True
+    if terms is not None and not terms.dismiss_stale_approvals:
+        return True
+    same_content = terms is None or terms.same_content_approvals
+    return same_content and signal.tree is not None and signal.tree == pr.head_tree
+
+
+def _mentee_gate(
+    pr: Pull,
+    terms: Terms,
+    ordered: list[Signal],
+    *,
+    reason: str,
+    overrides: Sequence[Overriding] = (),
+) -> Decision:
     approvers = tuple(standing_approvals(pr, terms, ordered))
     needed = terms.approvals_required
     if len(approvers) >= needed:
@@ -311,6 +377,19 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
             f"Approved by {names}",
             f"@{terms.mentee} {reason}; mentor approval given by {names}. Ready to merge.",
             GateState.APPROVED,
+            approvers,
+            terms.id,
+        )
+    override = standing_override(pr, overrides)
+    if override is not None:
+        return Decision(
+            SUCCESS,
+            f"Overridden by @{override.maintainer}",
+            f"@{terms.mentee} {reason}, and no mentor has approved this pull request, but "
+            f"maintainer @{override.maintainer} overrode the gate for commit "
+            f"{override.commit_id[:12]}:\n\n> {_one_line(override.reason)}\n\n"
+            "A push with other content needs a mentor's approval or a new override.",
+            "overridden",
             approvers,
             terms.id,
         )
@@ -342,7 +421,12 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
     stale = _stale_approvers(ordered, pr, terms) - set(approvers)
     if stale:
         listed = ", ".join("@" + login for login in sorted(stale))
-        lines += ["", f"Not counted: approval from {listed} was given on an older commit."]
+        why = "on an older commit or before the base branch changed"
+        if pr.base_changed_at is None:
+            why = "on an older commit"
+            if pr.head_tree is None and terms.same_content_approvals:
+                why += " (whether the new head holds the same content is being checked)"
+        lines += ["", f"Not counted: approval from {listed} was given {why}."]
     return Decision(
         ACTION_REQUIRED,
         f"Waiting for {wanted}",
@@ -351,6 +435,21 @@ def _mentee_gate(pr: Pull, terms: Terms, ordered: list[Signal], *, reason: str) 
         approvers,
         terms.id,
     )
+
+
+def standing_override(pr: Pull, overrides: Iterable[Overriding]) -> Overriding | None:
+    """The latest override that holds for the head's content and base, if any."""
+    holding = [
+        o
+        for o in overrides
+        if for_this_base(o.given_at, pr)
+        and (o.commit_id == pr.head_sha or (o.tree is not None and o.tree == pr.head_tree))
+    ]
+    return max(holding, key=lambda o: o.given_at) if holding else None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _changes_requested_by(ordered: list[Signal], eligible: Collection[int]) -> set[int]:
@@ -364,9 +463,21 @@ def _changes_requested_by(ordered: list[Signal], eligible: Collection[int]) -> s
 
 
 def _stale_approvers(ordered: list[Signal], pr: Pull, terms: Terms) -> set[str]:
-    if not terms.dismiss_stale_approvals:
-        return set()
-    return set(_logins(terms, _standing_approvers(ordered, pr, terms.eligible(pr), stale_ok=True)))
+    """Mentors whose latest word is an approval that no longer holds: given on other content
+    or before the base changed."""
+    latest: dict[int, Signal] = {}
+    eligible = terms.eligible(pr)
+    for signal in ordered:
+        who = signal.reviewer_id
+        if who is not None and who in eligible and signal.state in DECISIVE_STATES:
+            latest[who] = signal
+    stale = {
+        reviewer
+        for reviewer, signal in latest.items()
+        if signal.state == APPROVED
+        and not (for_this_base(signal.submitted_at, pr) and holds_on_head(signal, pr, terms))
+    }
+    return set(_logins(terms, stale))
 
 
 # ---------------------------------------------------------------- who may approve
@@ -628,7 +739,15 @@ def _verdict_of(
     if superseded:
         return SignalVerdict(signal, False, "replaced by their later review")
     if terms.mentor_ids[signal.reviewer_id] not in standing:
+        if not for_this_base(signal.submitted_at, pr):
+            return SignalVerdict(signal, False, "given before the base branch changed")
         sha = (signal.commit_id or "unknown")[:7]
+        if pr.head_tree is None and terms.same_content_approvals:
+            return SignalVerdict(
+                signal,
+                False,
+                f"given on an older commit ({sha}); the new head's content is being read",
+            )
         return SignalVerdict(signal, False, f"given on an older commit ({sha})")
     return SignalVerdict(signal, True, "counts")
 
@@ -653,10 +772,7 @@ def blocker(pr: Pull, terms: Terms, signals: Iterable[Signal], now: datetime) ->
     """
     ordered = sorted((s for s in signals if _seconds(s) <= now), key=signal_order)
     eligible = terms.eligible(pr)
-    given = _logins(
-        terms,
-        _standing_approvers(ordered, pr, eligible, stale_ok=not terms.dismiss_stale_approvals),
-    )
+    given = _logins(terms, _standing_approvers(ordered, pr, eligible, terms=terms))
     needed = terms.approvals_required
     count = f"{len(given)} of {needed} approvals" if needed > 1 else ""
     # Mentors not learned yet are asked too: their first review teaches their id.

@@ -322,6 +322,13 @@ class GitHubApp:
             lambda: pull_info(self._repo(installation_id, repo).get_pull(number).raw_data),
         )
 
+    def commit_tree(self, *, installation_id: int, repo: str, sha: str) -> str:
+        """The tree (the content) of one commit: ``GET /repos/{o}/{r}/git/commits/{sha}``."""
+        return self._call_as(
+            installation_id,
+            lambda: self._repo(installation_id, repo).get_git_commit(sha).tree.sha,
+        )
+
     def open_pulls_if_changed(
         self, *, installation_id: int, repo: str, etags: list[str]
     ) -> tuple[list[PullInfo], list[str]]:

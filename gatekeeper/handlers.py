@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,15 +25,33 @@ from gatekeeper.models import JobKind, PullRequest, Repository
 # The command is a line of its own and nothing else: ASCII spaces only (a no-break space
 # is not one), outside quotes and code (see ``asks_to_approve``).
 APPROVE_COMMAND = re.compile(r"[ \t]*/gatekeeper[ \t]+approve[ \t]*", re.IGNORECASE)
+# A maintainer's override names its reason on the same line (an empty one is refused).
+OVERRIDE_COMMAND = re.compile(
+    r"[ \t]*/gatekeeper[ \t]+override(?:[ \t]+(.*?))?[ \t]*", re.IGNORECASE
+)
 FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 CLOSING_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
 
 
 def asks_to_approve(body: str) -> bool:
-    """Whether a comment holds the approve command as a line of its own, written by its
-    author: not quoted (``>``, and the lines a quote runs on into), not inside a fenced or
-    indented code block, not inside an HTML comment. Lines end only at ``\n``, as GitHub's
-    Markdown has it (a U+2028 is not a line break there)."""
+    """Whether a comment holds the approve command as a line of its own (see ``_own_lines``)."""
+    return any(APPROVE_COMMAND.fullmatch(line) for line in _own_lines(body))
+
+
+def override_reason(body: str) -> str | None:
+    """The reason of a ``/gatekeeper override REASON`` line of a comment's own ("" when the
+    line gives none); None when it has no such line."""
+    for line in _own_lines(body):
+        if command := OVERRIDE_COMMAND.fullmatch(line):
+            return command.group(1) or ""
+    return None
+
+
+def _own_lines(body: str) -> Iterator[str]:
+    """The lines a comment's author wrote as their own: not quoted (``>``, and the lines a
+    quote runs on into), not inside a fenced or indented code block, not inside an HTML
+    comment. Lines end only at ``\n``, as GitHub's Markdown has it (a U+2028 is not a line
+    break there)."""
     fence: str | None = None
     quoted = hidden = False
     for line in body.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
@@ -59,9 +77,7 @@ def asks_to_approve(body: str) -> bool:
             continue
         if quoted or line.startswith(("    ", "\t")):  # a quote's lazy continuation; code
             continue
-        if APPROVE_COMMAND.fullmatch(line):
-            return True
-    return False
+        yield line
 
 
 class NeedsPull(Exception):
@@ -117,7 +133,12 @@ def pull_request_changed(ctx: Context) -> None:
     """Store the pull request as it now is and re-evaluate its gate."""
     info = events.pull_of(ctx.payload)
     _learn_sender(ctx, at=info.updated_at)
-    pull = store.upsert_pull(ctx.session, info=info, now=ctx.now)
+    pull = store.upsert_pull(
+        ctx.session,
+        info=info,
+        now=ctx.now,
+        base_changed=ctx.envelope.action == "edited" and events.base_changed(ctx.payload),
+    )
     decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
 
 
@@ -185,6 +206,9 @@ def check_suite_requested(ctx: Context) -> None:
     suite = events.check_suite_info(ctx.payload)
     head_sha = suite.head_sha
     repo = _repository(ctx)
+    if suite.head_tree is not None:  # the content of the push, free with the event
+        store.remember_tree(ctx.session, repo=repo, sha=head_sha, tree_sha=suite.head_tree)
+        ctx.session.flush()
     for number in sorted(set(suite.pull_numbers)):  # one lock order for every path
         pull = store.find_pull(ctx.session, repo=repo, number=number, lock=True)
         if pull is not None and pull.head_sha == head_sha:
@@ -200,9 +224,13 @@ def check_suite_requested(ctx: Context) -> None:
 
 @on("issue_comment", "created")
 def comment_created(ctx: Context) -> None:
-    """A line ``/gatekeeper approve`` in a new comment on a pull request, from a mentor."""
+    """A line ``/gatekeeper approve`` from a mentor, or ``/gatekeeper override REASON`` from a
+    maintainer, in a new comment on a pull request."""
     comment = events.comment_info(ctx.payload)
-    if not comment.on_pull_request or not asks_to_approve(comment.body):
+    if not comment.on_pull_request:
+        return
+    reason = override_reason(comment.body)
+    if reason is None and not asks_to_approve(comment.body):
         return
     people.learn(
         ctx.session,
@@ -219,14 +247,31 @@ def comment_created(ctx: Context) -> None:
     # bound to the commit that was the head then, so a push since needs a new look.
     written = comment.created_at or ctx.now
     head = store.head_at(ctx.session, pull=pull, at=written)
-    if head is None:  # written before any head Gatekeeper saw: which commit is unknown
+    if head is None:  # Gatekeeper cannot tell which commit the comment's author saw
+        kind, again = ("approval", "approve") if reason is None else ("override", "override")
         decisions.audit(
             ctx.session,
             pull,
             actor=ctx.envelope.sender or "unknown",
-            kind="approval_refused",
-            detail="comment: written before the commits Gatekeeper knows; approve again",
+            kind=f"{kind}_refused",
+            detail="comment: the head it was written on is unknown (a push in the same second, "
+            f"or before the commits Gatekeeper knows); {again} again",
             at=ctx.now,
+        )
+        return
+    if reason is not None:
+        approvals.override(
+            ctx.session,
+            pull,
+            login=events.sender_login(ctx.payload),
+            user_id=ctx.envelope.sender_id,
+            reason=reason,
+            source=ApprovalSource.COMMENT,
+            commit_id=head,
+            settings=ctx.settings,
+            now=ctx.now,
+            given_at=written,
+            comment_id=comment.id,
         )
         return
     _approve(

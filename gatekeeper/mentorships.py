@@ -427,6 +427,7 @@ def promote(
     repositories: Iterable[str] = (),
     approvals_required: int = 1,
     dismiss_stale_approvals: bool = True,
+    same_content_approvals: bool = True,
     gate_approved_prs: bool = False,
     bypass_alerts: bool = True,
     vote: Vote | None = None,
@@ -485,6 +486,7 @@ def promote(
         repositories=sorted({canonical_repo(name) for name in repositories}),
         approvals_required=approvals_required,
         dismiss_stale_approvals=dismiss_stale_approvals,
+        same_content_approvals=same_content_approvals,
         gate_approved_prs=gate_approved_prs,
         bypass_alerts=bypass_alerts,
         override_reason=override_reason,
@@ -644,6 +646,7 @@ TERM_NAMES = {
     "approvals_required": "approvals required",
     "repositories": "repositories",
     "dismiss_stale_approvals": "a new push needs a new approval",
+    "same_content_approvals": "an approval holds for a push with the same content",
     "gate_approved_prs": "gate pull requests the mentee approves",
     "bypass_alerts": "comment on a bypass",
     "note": "note",
@@ -659,6 +662,7 @@ def change_terms(
     approvals_required: int | None = None,
     repositories: Iterable[str] | None = None,
     dismiss_stale_approvals: bool | None = None,
+    same_content_approvals: bool | None = None,
     gate_approved_prs: bool | None = None,
     bypass_alerts: bool | None = None,
     note: str | None = None,
@@ -713,6 +717,7 @@ def change_terms(
             raise MentorshipError(str(error), field="note") from None
     for name, flag in (
         ("dismiss_stale_approvals", dismiss_stale_approvals),
+        ("same_content_approvals", same_content_approvals),
         ("gate_approved_prs", gate_approved_prs),
         ("bypass_alerts", bypass_alerts),
     ):

@@ -54,6 +54,7 @@ class JobKind(enum.StrEnum):
     RESOLVE_REPOSITORY = "resolve_repository"  # a scope's repository name to its id
     BYPASS_COMMENT = "bypass_comment"
     LEARN_ACCOUNT = "learn_account"  # a mentee's or mentor's login to their account id
+    READ_TREE = "read_tree"  # a commit's tree, so an approval of the same content holds
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -121,6 +122,9 @@ class Mentorship(SQLModel, table=True):
     approvals_required: int = 1
     dismiss_stale_approvals: bool = True
     gate_approved_prs: bool = False
+    # With stale approvals dismissed: an approval still holds on a later head with the same
+    # tree (the same content), unless this asks for a new approval on every push.
+    same_content_approvals: bool = True
     vote_url: str | None = None
     votes_for: int | None = None
     votes_against: int | None = None
@@ -206,6 +210,9 @@ class PullRequest(SQLModel, table=True):
     url: str = ""
     head_sha: str = Field(max_length=64)
     base_ref: str = Field(default="", max_length=255)
+    # When the base branch last changed (GitHub's time): approvals given before it are for
+    # another base, and end, as GitHub's own stale-review dismissal ends them.
+    base_changed_at: datetime | None = _when(nullable=True)
     draft: bool = False
     state: str = Field(default="open", max_length=8, index=True)
     merged: bool = False
@@ -247,16 +254,53 @@ class Review(SQLModel, table=True):
     submitted_at: datetime = _when()
 
 
-class PullHead(SQLModel, table=True):
-    """A commit that was a pull request's head, and since when (GitHub's time), so that an
-    approval written on one commit never approves a later one."""
+class HeadSeen(SQLModel, table=True):
+    """A pull request's head commit and base branch as one snapshot of it showed them, at
+    GitHub's time (its ``updated_at``).
 
-    __table_args__ = (sa.UniqueConstraint("pull_request_id", "head_sha"),)
+    Each snapshot is a moment at which the head is known, so a commit that comes back (a
+    force-push back to it) is seen again at its new moment: what was the head at a given time
+    is the latest sighting at or before it, never the first time a commit was seen.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("pull_request_id", "seen_at", "head_sha", "base_ref"),)
 
     id: int | None = Field(default=None, primary_key=True)
     pull_request_id: int = Field(foreign_key="pullrequest.id", index=True)
     head_sha: str = Field(max_length=64)
-    since: datetime = _when()
+    base_ref: str = Field(default="", max_length=255)
+    seen_at: datetime = _when()
+
+
+class CommitTree(SQLModel, table=True):
+    """The tree (the content) of a commit: two commits with one tree hold the same files, so
+    an approval of one holds for the other (a squash, a reworded message)."""
+
+    __table_args__ = (sa.UniqueConstraint("repo", "sha"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    repo: str = Field(max_length=140)
+    sha: str = Field(max_length=64)
+    tree_sha: str = Field(max_length=64)
+
+
+class Override(SQLModel, table=True):
+    """A maintainer let a pull request merge without a mentor's approval, and said why.
+
+    It holds for the content it was given on (the commit's tree), like an approval.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("comment_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pull_request_id: int = Field(foreign_key="pullrequest.id", index=True)
+    maintainer: str = Field(max_length=39)
+    maintainer_display: str = Field(max_length=39)
+    reason: str = Field(sa_type=sa.Text)
+    commit_id: str = Field(max_length=64)
+    given_at: datetime = _when()
+    # The comment's id for ``/gatekeeper override``: a redelivered comment overrides once.
+    comment_id: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
 class CommitCheck(SQLModel, table=True):

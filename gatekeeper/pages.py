@@ -357,7 +357,7 @@ STATE_WORDS = {
 
 def shown_state(pull: PullRequest) -> str:
     """The gate as people think of it: a merged approved PR is 'merged', a closed one 'closed'."""
-    if pull.gate in (GateState.BYPASSED, GateState.LIFTED):
+    if pull.gate in (GateState.BYPASSED, GateState.LIFTED, GateState.OVERRIDDEN):
         return pull.gate
     if pull.merged:
         return "merged" if pull.gate == GateState.APPROVED else GateState.NOT_REQUIRED

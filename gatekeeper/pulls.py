@@ -13,7 +13,15 @@ from gatekeeper import db, gate, people, repositories
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.gate import ApprovalSource, GateState
-from gatekeeper.models import Mentorship, PullHead, PullRequest, Repository, Review
+from gatekeeper.models import (
+    CommitTree,
+    HeadSeen,
+    Mentorship,
+    Override,
+    PullRequest,
+    Repository,
+    Review,
+)
 
 
 def remember_installation(
@@ -88,13 +96,17 @@ def lock_pull(session: Session, *, pull_id: int) -> PullRequest | None:
     ).first()
 
 
-def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullRequest:
+def upsert_pull(
+    session: Session, *, info: PullInfo, now: datetime, base_changed: bool = False
+) -> PullRequest:
     """Store a snapshot of a pull request unless the stored one is newer (GitHub's updated_at).
 
     The row is locked first (created if new, without failing when another delivery creates
     it at the same moment), so the comparison and the write see the same row. A repository
     known by its id under another name is followed there first (renamed or transferred), and
     so are the people it names (``people.learn``): a renamed author is followed.
+    Every snapshot is also a sighting of its head and base at its time; ``base_changed`` says
+    the event itself is a change of base (``edited`` with ``changes.base``).
     """
     for person in info.people:
         people.learn(session, person, at=info.updated_at or now)
@@ -121,7 +133,10 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
     )
     pull = find_pull(session, repo=info.repo, number=info.number, lock=True)
     assert pull is not None
-    _remember_head(session, pull, head_sha=info.head_sha, since=info.updated_at or now)
+    seen_at = info.updated_at or now
+    _record_sighting(session, pull, head_sha=info.head_sha, base_ref=info.base_ref, at=seen_at)
+    if info.base_ref != pull.base_ref or base_changed:
+        _date_base_change(session, pull, current=info, at=seen_at, explicit=base_changed)
     if pull.github_updated_at is not None and _older(info, pull):
         # A late, older delivery: keep the newer state, but learn who merged if a trimmed
         # newer payload (a review's) could not say.
@@ -148,24 +163,162 @@ def upsert_pull(session: Session, *, info: PullInfo, now: datetime) -> PullReque
     return pull
 
 
-def _remember_head(session: Session, pull: PullRequest, *, head_sha: str, since: datetime) -> None:
-    """Keep when a commit was first seen as the pull request's head (GitHub's time)."""
+def _record_sighting(
+    session: Session, pull: PullRequest, *, head_sha: str, base_ref: str, at: datetime
+) -> None:
+    """Keep that a snapshot showed ``head_sha`` on ``base_ref`` at ``at`` (GitHub's time)."""
     db.insert_missing(
         session,
-        PullHead,
-        {"pull_request_id": pull.id, "head_sha": head_sha, "since": since},
-        ["pull_request_id", "head_sha"],
+        HeadSeen,
+        {"pull_request_id": pull.id, "head_sha": head_sha, "base_ref": base_ref, "seen_at": at},
+        ["pull_request_id", "seen_at", "head_sha", "base_ref"],
     )
 
 
+def _sightings(session: Session, pull: PullRequest) -> list[HeadSeen]:
+    return list(
+        session.exec(
+            select(HeadSeen)
+            .where(HeadSeen.pull_request_id == pull.id)
+            .order_by(col(HeadSeen.seen_at), col(HeadSeen.id))
+        )
+    )
+
+
+def _date_base_change(
+    session: Session, pull: PullRequest, *, current: PullInfo, at: datetime, explicit: bool
+) -> None:
+    """Date the latest change of ``pull``'s base from what was seen, whatever the order of
+    delivery: the first sighting of the newest base after the last sighting of another one
+    (it changed somewhere in between, so what was given then fails closed), or the moment of
+    an ``edited`` event that says it changed the base. The date only ever moves later."""
+    sightings = _sightings(session, pull)
+    newest = sightings[-1]
+    others = [s.seen_at for s in sightings if s.base_ref != newest.base_ref]
+    candidates = [min(s.seen_at for s in sightings if s.seen_at > max(others))] if others else []
+    if explicit and newest.seen_at <= at and current.base_ref == newest.base_ref:
+        candidates.append(at)
+    if pull.base_changed_at is not None:
+        candidates.append(pull.base_changed_at)
+    if candidates and max(candidates) != pull.base_changed_at:
+        pull.base_changed_at = max(candidates)
+        session.add(pull)
+
+
 def head_at(session: Session, *, pull: PullRequest, at: datetime) -> str | None:
-    """The commit that was ``pull``'s head at ``at``, as far as Gatekeeper saw; None before
-    the first head it saw (its ``opened`` may have been lost: the commit is unknown)."""
-    heads = session.exec(
-        select(PullHead).where(PullHead.pull_request_id == pull.id).order_by(col(PullHead.since))
-    ).all()
-    earlier = [h for h in heads if h.since <= at]
-    return earlier[-1].head_sha if earlier else None
+    """The commit that was ``pull``'s head at ``at``, by the latest sighting at or before it
+    (see :func:`head_among`)."""
+    return head_among(_sightings(session, pull), at=at)
+
+
+def head_among(sightings: list[HeadSeen], *, at: datetime) -> str | None:
+    """The head at ``at`` by the latest of ``sightings`` (oldest first) at or before it.
+
+    None where Gatekeeper cannot tell (GitHub's times have whole seconds): before the first
+    head it saw (its ``opened`` may have been lost), when two heads were seen in one second,
+    or when the head it would name replaced another in ``at``'s own second (``at`` may be
+    just before the push).
+    """
+    second = _second(at)
+    earlier = [s for s in sightings if _second(s.seen_at) <= second]
+    if not earlier:
+        return None
+    last_second = _second(earlier[-1].seen_at)
+    if len({s.head_sha for s in earlier if _second(s.seen_at) == last_second}) > 1:
+        return None
+    if last_second == second:
+        before = [s for s in earlier if _second(s.seen_at) < second]
+        if before and before[-1].head_sha != earlier[-1].head_sha:
+            return None
+    return earlier[-1].head_sha
+
+
+def rebind_comments(session: Session, pull: PullRequest, bound: list[Review | Override]) -> None:
+    """Bind each approval or override given by a comment to the head of its moment, by every
+    sighting known now: a push delivered after the comment (GitHub does not order deliveries)
+    may show that another commit was the head when it was written. One Gatekeeper cannot name
+    any more counts for nothing (an empty commit)."""
+    by_comment = [
+        row
+        for row in bound
+        if (row.source == "comment" if isinstance(row, Review) else row.comment_id is not None)
+    ]
+    if not by_comment:
+        return
+    sightings = _sightings(session, pull)
+    for row in by_comment:
+        moment = row.submitted_at if isinstance(row, Review) else row.given_at
+        head = head_among(sightings, at=moment) or ""
+        if row.commit_id != head:
+            row.commit_id = head
+            session.add(row)
+
+
+def _second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+# ---------------------------------------------------------------- trees
+
+
+def trees_of(session: Session, *, repo: str, shas: Iterable[str]) -> dict[str, str]:
+    """The known trees of some commits of ``repo``, by commit."""
+    wanted = sorted({sha for sha in shas if sha})
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(CommitTree).where(CommitTree.repo == repo).where(col(CommitTree.sha).in_(wanted))
+    )
+    return {row.sha: row.tree_sha for row in rows}
+
+
+def remember_tree(session: Session, *, repo: str, sha: str, tree_sha: str) -> None:
+    """Keep a commit's tree (a commit's tree never changes, so a second answer is the same)."""
+    db.insert_missing(
+        session, CommitTree, {"repo": repo, "sha": sha, "tree_sha": tree_sha}, ["repo", "sha"]
+    )
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def add_override(
+    session: Session,
+    *,
+    pull: PullRequest,
+    maintainer: str,
+    maintainer_display: str,
+    reason: str,
+    commit_id: str,
+    given_at: datetime,
+    comment_id: int | None = None,
+) -> None:
+    """A maintainer's override of ``pull``'s gate for ``commit_id``'s content."""
+    assert pull.id is not None, "store the pull request before its overrides"
+    values: dict[str, Any] = {
+        "pull_request_id": pull.id,
+        "maintainer": maintainer,
+        "maintainer_display": maintainer_display,
+        "reason": reason,
+        "commit_id": commit_id,
+        "given_at": given_at,
+        "comment_id": comment_id,
+    }
+    if comment_id is None:
+        session.add(Override(**values))
+    else:  # a comment delivered twice overrides once
+        db.insert_missing(session, Override, values, ["comment_id"])
+
+
+def overrides_of(session: Session, *, pull: PullRequest) -> list[Override]:
+    """Every override of ``pull``'s gate, oldest first."""
+    return list(
+        session.exec(
+            select(Override)
+            .where(Override.pull_request_id == pull.id)
+            .order_by(col(Override.given_at), col(Override.id))
+        )
+    )
 
 
 def _older(info: PullInfo, pull: PullRequest) -> bool:
@@ -274,8 +427,9 @@ def reviews_by_pull(session: Session, *, pull_ids: Iterable[int]) -> dict[int, l
     return grouped
 
 
-def signals(reviews: Iterable[Review]) -> list[gate.Signal]:
-    """Reviews as the gate sees them."""
+def signals(reviews: Iterable[Review], trees: dict[str, str] | None = None) -> list[gate.Signal]:
+    """Reviews as the gate sees them, with their commits' trees where known."""
+    trees = trees or {}
     return [
         gate.Signal(
             reviewer=r.reviewer,
@@ -285,8 +439,37 @@ def signals(reviews: Iterable[Review]) -> list[gate.Signal]:
             source=r.source,
             key=r.id or 0,
             reviewer_id=r.reviewer_id,
+            tree=trees.get(r.commit_id or ""),
         )
         for r in reviews
+    ]
+
+
+def overrides_by_pull(session: Session, *, pull_ids: Iterable[int]) -> dict[int, list[Override]]:
+    """The overrides of several pull requests in one query, each list oldest first."""
+    wanted = sorted(set(pull_ids))
+    grouped: dict[int, list[Override]] = {pull_id: [] for pull_id in wanted}
+    if wanted:
+        for override in session.exec(
+            select(Override)
+            .where(col(Override.pull_request_id).in_(wanted))
+            .order_by(col(Override.given_at), col(Override.id))
+        ):
+            grouped[override.pull_request_id].append(override)
+    return grouped
+
+
+def overridings(overrides: Iterable[Override], trees: dict[str, str]) -> list[gate.Overriding]:
+    """Overrides as the gate sees them."""
+    return [
+        gate.Overriding(
+            maintainer=o.maintainer_display,
+            reason=o.reason,
+            commit_id=o.commit_id,
+            given_at=o.given_at,
+            tree=trees.get(o.commit_id),
+        )
+        for o in overrides
     ]
 
 
@@ -303,8 +486,8 @@ def waited_seconds(pull: PullRequest, *, now: datetime) -> float | None:
     return max((pull.settled_at - pull.gated_at).total_seconds(), 0.0)
 
 
-def gate_pull(pull: PullRequest) -> gate.Pull:
-    """A stored pull request as the gate sees it."""
+def gate_pull(pull: PullRequest, trees: dict[str, str] | None = None) -> gate.Pull:
+    """A stored pull request as the gate sees it (with its head's tree, if known)."""
     return gate.Pull(
         repo=pull.repo,
         number=pull.number,
@@ -313,6 +496,8 @@ def gate_pull(pull: PullRequest) -> gate.Pull:
         state=pull.state,
         merged=pull.merged,
         author_id=pull.author_id,
+        head_tree=(trees or {}).get(pull.head_sha),
+        base_changed_at=pull.base_changed_at,
         repo_id=pull.repo_id,
     )
 
@@ -331,6 +516,7 @@ def terms_of(session: Session, mentorship: Mentorship) -> gate.Terms:
         approvals_required=mentorship.approvals_required,
         dismiss_stale_approvals=mentorship.dismiss_stale_approvals,
         gate_approved_prs=mentorship.gate_approved_prs,
+        same_content_approvals=mentorship.same_content_approvals,
         id=mentorship.id,
         mentor_display=tuple(a.mentor_display for a in assignments),
         mentee_display=mentorship.mentee_display,
@@ -386,3 +572,27 @@ def open_pulls_on(session: Session, *, repo: str, head_sha: str) -> list[PullReq
             .execution_options(populate_existing=True)
         )
     )
+
+
+def open_pulls_concerning(session: Session, *, repo: str, sha: str) -> list[int]:
+    """Ids of ``repo``'s open pull requests whose head is ``sha`` or that were approved or
+    overridden on it, in id order (the one lock order)."""
+    ids = set(
+        session.exec(
+            select(PullRequest.id)
+            .where(PullRequest.repo == repo)
+            .where(PullRequest.state == "open")
+            .where(PullRequest.head_sha == sha)
+        )
+    )
+    for table in (Review, Override):
+        ids |= set(
+            session.exec(
+                select(PullRequest.id)
+                .join(table, table.pull_request_id == PullRequest.id)  # type: ignore[arg-type]
+                .where(PullRequest.repo == repo)
+                .where(PullRequest.state == "open")
+                .where(table.commit_id == sha)
+            )
+        )
+    return sorted(i for i in ids if i is not None)

@@ -31,6 +31,7 @@ from gatekeeper.models import (
     EndReason,
     MentorAssignment,
     Mentorship,
+    Override,
     PullRequest,
     utcnow,
 )
@@ -40,7 +41,13 @@ from gatekeeper.visibility import CLI, PRIVATE_PULL, Viewer, hidden_from, sees_a
 
 READY_BEFORE_END = timedelta(days=7)  # the report is linked this long before the end
 RECENTLY_EXPIRED = timedelta(days=14)  # an expired month still awaits a decision this long
-GATED = (GateState.WAITING, GateState.APPROVED, GateState.BYPASSED, GateState.LIFTED)
+GATED = (
+    GateState.WAITING,
+    GateState.APPROVED,
+    GateState.OVERRIDDEN,
+    GateState.BYPASSED,
+    GateState.LIFTED,
+)
 
 
 # ---------------------------------------------------------------- the report as data
@@ -118,6 +125,19 @@ class BypassLine:
 
 
 @dataclasses.dataclass(frozen=True)
+class OverrideLine:
+    """A maintainer let a pull request through without a mentor; ``None`` fields (and an
+    empty reason, which may name it) when the pull request is redacted."""
+
+    repo: str | None
+    number: int | None
+    url: str | None
+    by: str
+    at: datetime
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Counts:
     """The month's pull requests by what became of them."""
 
@@ -127,6 +147,7 @@ class Counts:
     bypassed: int
     waiting: int
     lifted: int
+    overridden: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +165,7 @@ class Report:
     repositories: tuple[str, ...]
     repositories_hidden: int
     bypasses: tuple[BypassLine, ...]
+    overrides: tuple[OverrideLine, ...]
     pulls: tuple[PullLine, ...]
     dashboard_url: str
     generated_at: datetime
@@ -195,6 +217,7 @@ def build(
         sees=sees_all(viewer, mentee=mentorship.mentee, mentors=current),
         pulls=[pull.repo for pull in pulls],
     )
+    overrides = store.overrides_by_pull(session, pull_ids=[p.id for p in pulls if p.id])
     gated = [pull for pull in pulls if _gated(pull, mentorship)]
     waits = [w for pull in gated if (w := store.waited_seconds(pull, now=now)) is not None]
     repositories = sorted({pull.repo for pull in pulls})
@@ -210,6 +233,7 @@ def build(
             bypassed=sum(p.gate == GateState.BYPASSED for p in gated),
             waiting=sum(p.gate == GateState.WAITING and p.state == "open" for p in gated),
             lifted=sum(p.gate == GateState.LIFTED for p in gated),
+            overridden=sum(p.gate == GateState.OVERRIDDEN for p in gated),
         ),
         mentors=_mentor_lines(session, assignments, gated),
         wait_median_seconds=_seconds(statistics.median(waits)) if waits else None,
@@ -220,6 +244,11 @@ def build(
             _bypass_line(pull, events, hidden=pull.repo in hidden)
             for pull in gated
             if pull.gate == GateState.BYPASSED
+        ),
+        overrides=tuple(
+            _override_line(pull, override, hidden=pull.repo in hidden)
+            for pull in gated
+            for override in overrides.get(pull.id or 0, [])
         ),
         pulls=tuple(
             _pull_line(pull, gated=pull in gated, hidden=pull.repo in hidden, now=now)
@@ -322,6 +351,19 @@ def _bypass_line(pull: PullRequest, events: list[AuditEvent], *, hidden: bool) -
     )
 
 
+def _override_line(pull: PullRequest, override: Override, *, hidden: bool) -> OverrideLine:
+    if hidden:
+        return OverrideLine(None, None, None, override.maintainer_display, override.given_at, "")
+    return OverrideLine(
+        pull.repo,
+        pull.number,
+        pull.url,
+        override.maintainer_display,
+        override.given_at,
+        override.reason,
+    )
+
+
 def _seconds(value: float) -> int:
     return round(value)
 
@@ -373,6 +415,17 @@ def document(report: Report) -> dict[str, Any]:
             }
             for b in report.bypasses
         ],
+        "overrides": [
+            {
+                "repo": o.repo,
+                "number": o.number,
+                "url": o.url,
+                "by": o.by,
+                "at": _iso(o.at),
+                "reason": o.reason,
+            }
+            for o in report.overrides
+        ],
         "pulls": [
             {
                 "redacted": PRIVATE_PULL if line.redacted else None,
@@ -417,6 +470,7 @@ STATE_WORDS = {
     "approved": "approved",
     "merged": "approved, merged",
     "bypassed": "merged without approval",
+    "overridden": "overridden by a maintainer",
     "lifted": "gate lifted unapproved",
     "not_required": "not gated",
     "closed": "closed",
@@ -452,7 +506,7 @@ def vote_words(promotion: dict[str, Any] | None) -> str:
     return words
 
 
-def pull_name(line: PullLine | BypassLine) -> str:
+def pull_name(line: PullLine | BypassLine | OverrideLine) -> str:
     """``owner/repo#7``, or the redacted stand-in."""
     return PRIVATE_PULL if line.repo is None else f"{line.repo}#{line.number}"
 
@@ -532,6 +586,11 @@ def markdown(report: Report) -> str:
             )
             merger = f" by {md_text(bypass.merged_by)}" if bypass.merged_by else ""
             lines.append(f"- {_md_link(pull_name(bypass), bypass.url)}, merged{merger}; {note}")
+    if report.overrides:
+        lines += ["", "**Overridden by a maintainer:**", ""]
+        for o in report.overrides:
+            why = f": {md_text(o.reason)}" if o.reason else ""
+            lines.append(f"- {_md_link(pull_name(o), o.url)}, by {md_text(o.by)}{why}")
     lines += ["", f"Full record: {_md_link('Gatekeeper', report.dashboard_url)}", ""]
     return "\n".join(lines)
 
@@ -574,6 +633,8 @@ def plain(report: Report) -> str:
             else "not acknowledged"
         )
         out.append(f"  bypass {pull_name(bypass)} by {bypass.merged_by or 'unknown'}; {note}")
+    for o in report.overrides:
+        out.append(f"  override {pull_name(o)} by {o.by}" + (f": {o.reason}" if o.reason else ""))
     return "\n".join(out)
 
 

@@ -47,7 +47,9 @@ def remember(
     """Record which installation covers ``repo`` (None: none does, or no longer).
 
     An event naming the repository means it exists again for the App, if it was gone.
-    ``private`` is the payload's ``repository.private``; None (not said) keeps what is stored.
+    ``private`` is the payload's ``repository.private``; None (not said) keeps what is stored,
+    and a repository first recorded without it is taken as private until an event says
+    otherwise (fail closed: its name is not shown to outsiders meanwhile).
     ``github_id``, when said, moves what was stored under the repository's former name.
     """
     follow(session, github_id=github_id, repo=repo, display=display)
@@ -60,7 +62,7 @@ def remember(
                 "full_name": repo.lower(),
                 "display_name": display or repo,
                 "installation_id": installation_id,
-                "private": bool(private),
+                "private": True if private is None else private,
             },
             ["full_name"],
         )

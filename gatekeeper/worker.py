@@ -303,6 +303,7 @@ class Worker:
             JobKind.SYNC_PULL: self._sync_pull,
             JobKind.RECONCILE: self._reconcile,
             JobKind.REQUEST_REVIEWS: self._request_reviews,
+            JobKind.READ_TREE: self._read_tree,
             JobKind.RESOLVE_REPOSITORY: self._resolve_repository,
             people.JOB: self._learn_account,
             JobKind.BYPASS_COMMENT: self._bypass_comment,
@@ -397,6 +398,22 @@ class Worker:
             log.warning("no GitHub account is called %s: its id stays unknown", job.args["login"])
             return
         people.learn(session, found, at=utcnow(), maintainers=self.settings.maintainers)
+        session.commit()
+
+    def _read_tree(self, session: Session, job: jobs.Claimed) -> None:
+        """Read a head commit's tree, so an approval of the same content can hold for it."""
+        assert self.github is not None
+        repo, sha = job.args["repo"], job.args["sha"]
+        if store.trees_of(session, repo=repo, shas=[sha]):
+            return  # a check_suite's payload said it meanwhile
+        installation_id = self._installation(session, repo)
+        session.commit()  # no transaction stays open while GitHub answers
+        tree_sha = self.github.commit_tree(installation_id=installation_id, repo=repo, sha=sha)
+        now = utcnow()
+        decisions.learn_tree(
+            session, repo=repo, sha=sha, tree_sha=tree_sha, settings=self.settings, now=now
+        )
+        outbox.flush(session, settings=self.settings, now=now)
         session.commit()
 
     def _reconcile(self, session: Session, job: jobs.Claimed) -> None:

@@ -484,6 +484,7 @@ class FakeGitHub:
         self._former_names: dict[str, int] = {}
         self._pulls: dict[tuple[str, int], dict[str, Any]] = {}  # by (lowercase repo, number)
         self._protection: dict[tuple[str, str], dict[str, Any]] = {}
+        self._trees: dict[tuple[str, str], str] = {}  # (repo, sha) -> tree, where set
         self._tokens: dict[str, tuple[int, float]] = {}  # token -> (installation, expiry)
         self._oauth_apps: dict[str, str] = {}
         self._oauth_codes: dict[str, tuple[str, ...]] = {}  # code -> client, redirect, login, scope
@@ -702,6 +703,32 @@ class FakeGitHub:
         """A commit outside any pull request (a merge queue's temporary branch, say)."""
         with self._lock:
             self._repo(full_name)["shas"].add(sha)
+
+    def base_of(self, full_name: str, number: int) -> str:
+        """The base branch of a pull request."""
+        with self._lock:
+            return str(self._pull(self._repo(full_name), number)["base"])
+
+    def set_base(self, full_name: str, number: int, base: str) -> None:
+        """Move a pull request to another base branch, as its Edit button does."""
+        with self._lock:
+            repo = self._repo(full_name)
+            pull = self._pull(repo, number)
+            repo["branches"].add(base)
+            repo["shas"].add(_sha(repo["full_name"], base))
+            pull.update(base=base, updated_at=_iso(_now()))
+
+    def set_tree(self, full_name: str, sha: str, tree: str) -> None:
+        """Give commit ``sha`` the tree ``tree`` (two commits with one tree hold the same
+        content: a squash, a reworded message). Unset, each commit has a tree of its own."""
+        with self._lock:
+            self._repo(full_name)["shas"].add(sha)
+            self._trees[(full_name.lower(), sha)] = tree
+
+    def tree_of(self, full_name: str, sha: str) -> str:
+        """The tree of commit ``sha``."""
+        with self._lock:
+            return self._trees.get((full_name.lower(), sha), _sha("tree", sha))
 
     def push(self, full_name: str, number: int, head_sha: str) -> None:
         """Push ``head_sha`` to the pull's head branch, moving every open pull made from it."""
@@ -1669,6 +1696,32 @@ class FakeGitHub:
             "commit": {"message": "A change", "author": author, "committer": author},
             "parents": [],
             "files": [],
+        }
+        return 200, data, {}
+
+    @route("GET", REPO + r"/git/commits/(?P<sha>[0-9a-fA-F]{40})")
+    def _get_git_commit(self, req: _Req, repo: dict[str, Any], sha: str) -> Reply:
+        sha = self._require_commit(repo, sha)
+        api = f"{self.api_url}/repos/{repo['full_name']}"
+        tree = self.tree_of(repo["full_name"], sha)
+        person = {"name": "A Developer", "email": "dev@example.com", "date": EPOCH}
+        data = {
+            "sha": sha,
+            "node_id": _node_id("Commit", int(sha[:7], 16)),
+            "url": f"{api}/git/commits/{sha}",
+            "html_url": f"{self.url}/{repo['full_name']}/commit/{sha}",
+            "author": person,
+            "committer": person,
+            "message": "A change",
+            "tree": {"sha": tree, "url": f"{api}/git/trees/{tree}"},
+            "parents": [],
+            "verification": {
+                "verified": False,
+                "reason": "unsigned",
+                "signature": None,
+                "payload": None,
+                "verified_at": None,
+            },
         }
         return 200, data, {}
 

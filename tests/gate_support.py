@@ -152,6 +152,7 @@ class World:
             head_sha=head_sha,
             updated_at=self.tick(),
             fork=options.get("head_repo"),
+            base=options.get("base", "main"),
         )
         return self.send("pull_request", payload)
 
@@ -159,7 +160,12 @@ class World:
         """New commits on a pull request (``synchronize``)."""
         self.fake.push(REPO, number, head_sha)
         payload = self.events.pull_request(
-            "synchronize", number=number, author=author, head_sha=head_sha, updated_at=self.tick()
+            "synchronize",
+            number=number,
+            author=author,
+            head_sha=head_sha,
+            updated_at=self.tick(),
+            base=self.fake.base_of(REPO, number),
         )
         return self.send("pull_request", payload)
 
@@ -204,6 +210,7 @@ class World:
             commit_id=commit_id,
             submitted_at=submitted_at or stamp,
             updated_at=stamp,
+            base=self.fake.base_of(REPO, number),
         )
         if merged_at is not None:
             payload["pull_request"].update(state="closed", merged_at=merged_at, closed_at=merged_at)

@@ -108,6 +108,7 @@ def test_document_of_an_active_mentorship(session):
         "repositories": ["python/cpython"],
         "repositories_hidden": 0,
         "dismiss_stale_approvals": True,
+        "same_content_approvals": True,
         "gate_approved_prs": False,
         "pull_requests": [
             {

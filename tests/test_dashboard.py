@@ -281,6 +281,7 @@ def start_form(**fields: str) -> dict[str, str]:
         "mentors": "colesbury, vstinner",
         "approvals_required": "1",
         "dismiss_stale_approvals": "y",
+        "same_content_approvals": "y",
         "action": "start",
         **fields,
     }

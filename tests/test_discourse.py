@@ -593,6 +593,7 @@ def start_form(csrf: str, **fields: str) -> dict[str, str]:
         "mentors": "colesbury",
         "approvals_required": "1",
         "dismiss_stale_approvals": "y",
+        "same_content_approvals": "y",
         **fields,
     }
 

@@ -144,7 +144,7 @@ def test_a_schema_behind_the_code_is_a_503_not_a_lost_delivery(world):
     not the payload's fault, so GitHub is asked to send it again (503)."""
     engine = world.app.extensions["gatekeeper.engine"]
     with engine.begin() as connection:
-        connection.execute(sa.text("ALTER TABLE pullhead RENAME TO pullhead_old"))
+        connection.execute(sa.text("ALTER TABLE headseen RENAME TO headseen_old"))
     world.fake.add_pull(REPO, 7, author="mpage", head_sha=HEAD)
     payload = world.events.pull_request("opened", number=7, author="mpage", head_sha=HEAD)
     assert deliver(world.client, "pull_request", payload, secret=SECRET).status_code == 503

@@ -215,8 +215,11 @@ def test_repository_outside_scope():
     outside = evaluate(pull(), scoped, [], NOW)
     assert not outside.waiting and outside.gate == "not_required"
     assert outside.title == "Outside the mentorship's scope"
-    # It names the scope, not "not under mentorship", which would be untrue.
-    assert "gates only python/devguide, python/peps" in outside.summary
+    # It says the mentorship gates elsewhere (not "not under mentorship", which would be
+    # untrue), without naming the scope: a private repository's name must not show on a
+    # public pull request's check.
+    assert "gates other repositories" in outside.summary
+    assert "python/devguide" not in outside.summary
     assert "not under mentorship" not in outside.summary
     assert evaluate(pull(repo="python/devguide"), scoped, [], NOW).waiting
 

@@ -316,6 +316,7 @@ def terms(site: Site, mentee: str = "mpage", **changes: str | bool) -> dict[str,
         "approvals_required": str(m.approvals_required),
         "repositories": "\n".join(m.repositories),
         "dismiss_stale_approvals": m.dismiss_stale_approvals,
+        "same_content_approvals": m.same_content_approvals,
         "gate_approved_prs": m.gate_approved_prs,
         "bypass_alerts": m.bypass_alerts,
         "note": m.note or "",
@@ -776,3 +777,14 @@ def test_a_stale_terms_form_does_not_undo_a_change_made_since(site: Site):
     assert mentorship.note is None
     [change] = events(site, "terms_changed")
     assert change.actor == "boss" and "python/peps" in change.detail
+
+
+def test_the_terms_form_can_ask_for_a_new_approval_on_every_push(site: Site):
+    """Unticking 'an approval holds for a push with the same content' is one audited change."""
+    site.promote()
+    site.sign_in("boss")
+    response = site.post("/mentorships/mpage/terms", terms(site, same_content_approvals=False))
+    assert response.status_code == 302
+    assert site.mentorship("mpage").same_content_approvals is False
+    [event] = events(site, "terms_changed")
+    assert event.detail == "an approval holds for a push with the same content: yes → no"

@@ -96,6 +96,7 @@ def test_each_figure_of_the_active_month(month):
         "bypassed": 1,
         "waiting": 2,
         "lifted": 0,
+        "overridden": 0,
     }
     assert found["mentors"] == [
         {"login": "tomas-r", "approvals": 1, "median_seconds_to_approve": 20 * HOUR},
@@ -168,6 +169,7 @@ def test_an_ended_month_says_how_it_ended(month):
         "bypassed": 0,
         "waiting": 0,
         "lifted": 1,
+        "overridden": 0,
     }
     assert found["mentors"] == [
         {"login": "june-h", "approvals": 1, "median_seconds_to_approve": 4 * HOUR}

@@ -83,6 +83,7 @@ class Events:
         updated_at: str,
         fork: str | None = None,
         author_id: int | None = None,
+        base: str = "main",
     ) -> None:
         pr["number"] = number
         pr["html_url"] = f"https://github.com/{self.repo}/pull/{number}"
@@ -91,7 +92,7 @@ class Events:
         pr["head"]["sha"] = head_sha
         pr["head"]["ref"] = f"{author}/change-{number}"
         _repository(pr["base"]["repo"], self.repo, self.repo_id)
-        pr["base"]["ref"] = "main"  # the fake GitHub's default branch (the examples': master)
+        pr["base"]["ref"] = base  # the fake GitHub's default branch, unless told
         _repository(pr["head"]["repo"], fork or self.repo, None if fork else self.repo_id)
 
     def pull_request(
@@ -110,8 +111,11 @@ class Events:
         author_id: int | None = None,
         sender_id: int | None = None,
         merged_by_id: int | None = None,
+        base: str = "main",
+        base_from: str | None = None,
     ) -> dict[str, Any]:
-        """A ``pull_request`` event (the sender is the author unless told otherwise)."""
+        """A ``pull_request`` event (the sender is the author unless told otherwise);
+        ``base_from`` makes an ``edited`` one a change of base."""
         # The examples have no "edited" (nor every other action): those reuse "opened".
         known = (FIXTURES / "pull_request" / f"{action}.json").exists()
         payload = example("pull_request", action if known else "opened")
@@ -125,8 +129,11 @@ class Events:
             updated_at=updated_at,
             fork=fork,
             author_id=author_id,
+            base=base,
         )
         payload["number"] = number
+        if base_from is not None:
+            payload["changes"] = {"base": {"ref": {"from": base_from}, "sha": {"from": "0" * 40}}}
         pr["draft"] = draft
         if action == "closed":
             pr["state"] = "closed"
@@ -154,6 +161,7 @@ class Events:
         updated_at: str = "2024-11-20T11:00:00Z",
         reviewer_id: int | None = None,
         author_id: int | None = None,
+        base: str = "main",
     ) -> dict[str, Any]:
         """A ``pull_request_review`` event (states lowercase, as webhooks send them)."""
         payload = example(
@@ -167,6 +175,7 @@ class Events:
             head_sha=head_sha,
             updated_at=updated_at,
             author_id=author_id,
+            base=base,
         )
         review = payload["review"]
         review["id"], review["state"] = review_id, state.lower()
