@@ -1,7 +1,7 @@
 """What an approval binds to: heads and bases as seen over time, commit trees, overrides
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0009
 Create Date: 2026-12-05 19:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import gatekeeper.models
 
 revision: str = "0012"
-down_revision: str | None = "0011"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
