@@ -152,6 +152,7 @@ def removal_of(session: Session, *, mentorship: Mentorship, mentor: str, now: da
     without = dataclasses.replace(
         terms,
         mentors=terms.mentors - {login},
+        mentor_ids={i: m for i, m in terms.mentor_ids.items() if m != login},
         mentor_display=tuple(n for n in terms.mentor_display if n.lower() != login),
     )
     pulls = store.open_pulls_gated_by(session, mentorship_id=mentorship.id)

@@ -9,9 +9,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from fakegithub import default_user_id
 from gatekeeper import mentorships as lifecycle
+from gatekeeper import people
 from gatekeeper.config import Settings
-from gatekeeper.events import PullInfo, ReviewInfo
+from gatekeeper.events import Person, PullInfo, ReviewInfo
 from gatekeeper.models import AuditEvent, Job, Mentorship
 
 REPO = "python/cpython"
@@ -26,14 +28,19 @@ def settings(**overrides: Any) -> Settings:
 
 
 def pull_info(number: int = 7, **fields: Any) -> PullInfo:
-    """A snapshot of an open pull request by ``mpage`` on ``SHA``, updated at ``NOW``."""
+    """A snapshot of an open pull request by ``mpage`` on ``SHA``, updated at ``NOW``; each
+    person is the account GitHub's payloads give their login (``default_user_id``)."""
     author = fields.pop("author", "mpage")
+    merged_by = fields.get("merged_by")
     values: dict[str, Any] = {
         "repo": REPO,
         "repo_display": REPO,
         "number": number,
         "author": author,
         "author_display": author,
+        "author_id": default_user_id(author),
+        "merged_by_id": default_user_id(merged_by) if merged_by else None,
+        "merged_by_display": merged_by,
         "title": "A change",
         "url": f"https://github.com/{REPO}/pull/{number}",
         "head_sha": SHA,
@@ -66,8 +73,8 @@ def review_info(
     commit_id: str | None = SHA,
     at: datetime = NOW,
 ) -> ReviewInfo:
-    """A review as GitHub reports it."""
-    return ReviewInfo(id, reviewer, reviewer, state, commit_id, at)
+    """A review as GitHub reports it, by the account of ``reviewer``'s ``default_user_id``."""
+    return ReviewInfo(id, reviewer, reviewer, state, commit_id, at, default_user_id(reviewer))
 
 
 def mentorship(
@@ -78,7 +85,10 @@ def mentorship(
     start: datetime = NOW - DAY,
     **options: Any,
 ) -> Mentorship:
-    """A mentorship started by ``boss`` at ``start`` (active at ``NOW`` by default), committed."""
+    """A mentorship started by ``boss`` at ``start`` (active at ``NOW`` by default), committed;
+    its people are accounts already seen (``default_user_id``), as after their first event."""
+    for login in (mentee, *mentors):
+        people.learn(session, Person(default_user_id(login), login.lower(), login), at=start)
     made = lifecycle.promote(
         session, mentee=mentee, mentors=list(mentors), actor="boss", now=start, **options
     )

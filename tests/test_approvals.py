@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session
 
 from factories import HOUR, NEW_SHA, NOW, SHA, audit_kinds, mentorship, pull_info, settings
+from fakegithub import default_user_id
 from gatekeeper import approvals, decisions
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
@@ -26,13 +27,21 @@ def waiting_pull(session: Session, *, head_sha: str = SHA, at: datetime = NOW) -
 
 
 def approve(session: Session, pull: PullRequest, login: str, **options) -> str | None:
-    """``login`` presses the button at ``NOW + HOUR`` (unless ``now`` says otherwise); committed."""
+    """The account of ``login`` presses the button at ``NOW + HOUR`` (unless ``now`` says
+    otherwise); committed. The refusal's message, if refused."""
     now = options.pop("now", NOW + HOUR)
     refusal = approvals.approve(
-        session, pull, login=login, source="button", settings=QUIET, now=now, **options
-    )
+        session, pull, login=login, user_id=default_user_id(login), source="button",
+        settings=QUIET, now=now, **options,
+    )  # fmt: skip
     session.commit()
-    return refusal
+    return None if refusal is None else str(refusal)
+
+
+def refusal_for(session: Session, pull: PullRequest, login: str) -> str | None:
+    """Why the account of ``login`` may not approve ``pull`` now (its message), if it may not."""
+    refusal = approvals.approval_refusal(session, pull, login=login, user_id=default_user_id(login))
+    return None if refusal is None else str(refusal)
 
 
 def test_a_mentors_approval_approves_and_is_audited(session: Session):
@@ -107,10 +116,9 @@ def test_a_lifted_gate_takes_no_more_approvals(session: Session, approved_first:
     pull = waiting_pull(session)
     if approved_first:
         approve(session, pull, "colesbury")
-    assert approvals.approval_refusal(session, pull, login="vstinner") is None
+    assert refusal_for(session, pull, "vstinner") is None
     lifecycle.end(session, mentee="mpage", reason="graduated", actor="boss", now=NOW + 2 * HOUR)
     session.commit()
     decisions.reevaluate(session, pull, settings=QUIET, now=NOW + 3 * HOUR)
     session.commit()
-    refusal = approvals.approval_refusal(session, pull, login="vstinner")
-    assert refusal == "no mentorship gates this pull request"
+    assert refusal_for(session, pull, "vstinner") == "no mentorship gates this pull request"

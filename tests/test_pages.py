@@ -12,6 +12,7 @@ from flask import Flask
 from sqlmodel import Session
 
 from factories import DAY, HOUR, NOW, SHA, mentorship, pull_info, settings
+from fakegithub import default_user_id
 from gatekeeper import decisions, pages
 from gatekeeper import pulls as store
 from gatekeeper.auth import User
@@ -205,15 +206,18 @@ def waiting_pull(session: Session, *, repo: str = "python/cpython") -> None:
     session.commit()
 
 
+def account(login: str) -> User:
+    """Signed in as ``login``: the account GitHub's payloads give that login."""
+    return User(login, login, default_user_id(login))
+
+
 @pytest.mark.usefixtures("context")
 def test_the_author_may_remind_from_the_mentee_page(session: Session):
     """The mentee sees what their waiting pull request needs and may remind; a mentor may not."""
     mentorship(session, start=NOW - 3 * DAY)
     waiting_pull(session)
-    mine = pages.mentee_page(session, mentee="mpage", user=User("mpage", "mpage"), now=NOW)
-    theirs = pages.mentee_page(
-        session, mentee="mpage", user=User("colesbury", "colesbury"), now=NOW
-    )
+    mine = pages.mentee_page(session, mentee="mpage", user=account("mpage"), now=NOW)
+    theirs = pages.mentee_page(session, mentee="mpage", user=account("colesbury"), now=NOW)
     [row_mine], [row_theirs] = mine.pulls, theirs.pulls
     assert (row_mine.shown_state, row_mine.may_remind, row_theirs.may_remind) == (
         "waiting",
@@ -231,7 +235,7 @@ def test_a_stranger_sees_a_private_pull_request_redacted(session: Session):
     and its own page is not found."""
     mentorship(session, start=NOW - 3 * DAY)
     waiting_pull(session, repo="python/secret")
-    stranger, mentor = User("guido", "guido"), User("colesbury", "colesbury")
+    stranger, mentor = account("guido"), account("colesbury")
     [hidden] = pages.mentee_page(session, mentee="mpage", user=stranger, now=NOW).pulls
     [shown] = pages.mentee_page(session, mentee="mpage", user=mentor, now=NOW).pulls
     assert (hidden.pull, hidden.shown_state) == (None, "waiting")

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from factories import HOUR, NEW_SHA, NOW, SHA, merged_info, pull_info, review_info
+from fakegithub import default_user_id
 from gatekeeper import gate
 from gatekeeper import pulls as store
 from gatekeeper.models import PullRequest, Review
@@ -122,11 +123,11 @@ def test_a_comment_delivered_twice_approves_once(session: Session):
     for _ in range(2):
         store.add_approval(
             session, pull=pull, mentor="colesbury", mentor_display="colesbury",
-            source="comment", now=NOW, github_id=55,
+            mentor_id=default_user_id("colesbury"), source="comment", now=NOW, github_id=55,
         )  # fmt: skip
     store.add_approval(
         session, pull=pull, mentor="vstinner", mentor_display="vstinner",
-        source="button", now=NOW, commit_id=NEW_SHA,
+        mentor_id=default_user_id("vstinner"), source="button", now=NOW, commit_id=NEW_SHA,
     )  # fmt: skip
     session.commit()
     found = [(r.source, r.reviewer, r.commit_id) for r in store.reviews_of(session, pull=pull)]
