@@ -409,6 +409,13 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
     # A private pull request the user may not see is answered as unknown, not as a refusal.
     if pull is None or not may_see_pull(session, pull, user=g.user):
         abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+    if g.user.id is not None:  # signing in said who this is: learned before the gate looks
+        account = Person(g.user.id, g.user.login, g.user.display)
+        db.writing(
+            session,
+            lambda unit: people.learn(unit, account, at=now(), maintainers=settings.maintainers),
+        )
+        pull = store.find_pull(session, repo=pull.repo, number=number) or pull
     refusal = approvals.approval_refusal(session, pull, login=g.user.login, user_id=g.user.id)
     # Who may never approve here is told so before the form is even read.
     if refusal is not None and refusal.kind is RefusalKind.NOT_ALLOWED:
@@ -426,13 +433,6 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
         return _render_pull(pull.repo, number, status=409)
 
     def record(session: Session) -> bool:
-        if g.user.id is not None:  # signing in said who this is: learned before the gate looks
-            people.learn(
-                session,
-                Person(g.user.id, g.user.login, g.user.display),
-                at=now(),
-                maintainers=settings.maintainers,
-            )
         locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
         if locked is None or locked.head_sha != form.head_sha.data:  # a push since the read
             return False

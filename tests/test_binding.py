@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from fakegithub import FakeGitHub
+from fakegithub import FakeGitHub, default_user_id
 from gate_support import REPO, SECRET, World, app_for
 from gatekeeper import github_of
 from gatekeeper.models import AuditEvent, BypassAlert
@@ -36,6 +36,7 @@ def _dashboard_approve(world: World, login: str, head_sha: str) -> None:
     """A mentor signed in presses Approve on the pull request's page."""
     with world.client.session_transaction() as session:
         session["login"], session["display"] = login.lower(), login
+        session["user_id"] = default_user_id(login)
     page = world.client.get(f"/pulls/{REPO}/7").get_data(as_text=True)
     token = TOKEN.search(page)
     assert token, "no form on the pull request's page"
@@ -318,6 +319,7 @@ def _sign_in(world: World, login: str) -> str:
     """Sign ``login`` in and return the CSRF token of the pull request's page."""
     with world.client.session_transaction() as session:
         session["login"], session["display"] = login.lower(), login
+        session["user_id"] = default_user_id(login)
     token = TOKEN.search(world.client.get(f"/pulls/{REPO}/7").get_data(as_text=True))
     assert token
     return token.group(1)
