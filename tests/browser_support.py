@@ -167,9 +167,16 @@ def serving(folder: Path, migrated_sqlite: Path) -> Iterator[Live]:
     holder["app"] = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    running = set(threading.enumerate())
     stop_worker = worker.start_background(app)  # as ``gatekeeper serve`` does
+    [background] = [
+        t for t in threading.enumerate() if t not in running and t.name == "gatekeeper-worker"
+    ]
     yield Live(app, url, fake)
     stop_worker.set()
+    # Wait for its last job: left running, it would call the stopped fake and log that GitHub
+    # could not be reached into whichever test this process runs next.
+    background.join(timeout=60)
     server.shutdown()
     server.server_close()
     thread.join()
