@@ -109,6 +109,7 @@ def test_a_bug_in_a_piece_of_work_does_not_end_the_worker(world, monkeypatch):
     assert thread.is_alive() and calls
     stop.set()
     thread.join(60)
+    assert not thread.is_alive()  # left running, it would post into the process's next tests
     monkeypatch.undo()
     assert "RuntimeError" in world.outbox().last_error
     world.retry_now()
