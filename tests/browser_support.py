@@ -130,8 +130,14 @@ def live(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Live]:
 
 
 @contextmanager
-def serving(folder: Path, migrated_sqlite: Path) -> Iterator[Live]:
-    """The live service with its database in ``folder``, for a fixture of any scope."""
+def serving(
+    folder: Path, migrated_sqlite: Path, *, before_worker: Callable[[Any], None] | None = None
+) -> Iterator[Live]:
+    """The live service with its database in ``folder``, for a fixture of any scope.
+
+    ``before_worker(app)`` fills the database before the background worker starts: SQLite
+    refuses ("database is locked") a write that races the worker's, as the app's callers retry.
+    """
     fake = FakeGitHub()
     fake.start()
     fake.add_installation(INSTALLATION, account="python")
@@ -167,6 +173,8 @@ def serving(folder: Path, migrated_sqlite: Path) -> Iterator[Live]:
     holder["app"] = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    if before_worker is not None:
+        before_worker(app)
     running = set(threading.enumerate())
     stop_worker = worker.start_background(app)  # as ``gatekeeper serve`` does
     [background] = [

@@ -175,10 +175,12 @@ def axe_script() -> Path:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> Iterator[Live]:
     """One live service for the module, holding the demo's month (nothing here changes it)."""
-    with serving(tmp_path_factory.mktemp("a11y"), migrated_sqlite) as live:
-        engine = live.app.extensions["gatekeeper.engine"]
-        with Session(engine, expire_on_commit=False) as session:
-            populate(session, settings=settings_of(live.app), now=utcnow())
+
+    def fill(app: Any) -> None:
+        with Session(app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
+            populate(session, settings=settings_of(app), now=utcnow())
+
+    with serving(tmp_path_factory.mktemp("a11y"), migrated_sqlite, before_worker=fill) as live:
         yield live
 
 
