@@ -6,9 +6,11 @@ signs people in (OAuth) and receives check runs (the App).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,16 +41,25 @@ CLIENT_ID, CLIENT_SECRET = "Iv1.browser", "browser-oauth-secret"
 WEBHOOK_SECRET = "browser-webhook-secret"
 
 
+@contextmanager
+def installing(what: str) -> Iterator[None]:
+    """One process at a time installs ``what``: pytest-xdist's workers would race apt and npm."""
+    with (Path(tempfile.gettempdir()) / f"gatekeeper-tests-{what}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's Chromium, installed when missing and we are root; a missing browser fails, never skips."""
-    if not Path(CHROMIUM).exists() and os.geteuid() == 0:
-        subprocess.run(
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
-            shell=True,
-            check=False,
-            capture_output=True,
-        )
+    with installing("chromium"):
+        if not Path(CHROMIUM).exists() and os.geteuid() == 0:
+            subprocess.run(
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+                shell=True,
+                check=False,
+                capture_output=True,
+            )
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` "
@@ -60,7 +71,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def browser(chromium: str) -> Iterator[Any]:
-    """One Chromium for the session (Playwright's sync API; it runs its own event loop)."""
+    """One Chromium for the session, per xdist worker (Playwright's sync API runs its own loop)."""
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
@@ -119,8 +130,14 @@ def live(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Live]:
 
 
 @contextmanager
-def serving(folder: Path, migrated_sqlite: Path) -> Iterator[Live]:
-    """The live service with its database in ``folder``, for a fixture of any scope."""
+def serving(
+    folder: Path, migrated_sqlite: Path, *, before_worker: Callable[[Any], None] | None = None
+) -> Iterator[Live]:
+    """The live service with its database in ``folder``, for a fixture of any scope.
+
+    ``before_worker(app)`` fills the database before the background worker starts: SQLite
+    refuses ("database is locked") a write that races the worker's, as the app's callers retry.
+    """
     fake = FakeGitHub()
     fake.start()
     fake.add_installation(INSTALLATION, account="python")
@@ -156,9 +173,18 @@ def serving(folder: Path, migrated_sqlite: Path) -> Iterator[Live]:
     holder["app"] = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    if before_worker is not None:
+        before_worker(app)
+    running = set(threading.enumerate())
     stop_worker = worker.start_background(app)  # as ``gatekeeper serve`` does
+    [background] = [
+        t for t in threading.enumerate() if t not in running and t.name == "gatekeeper-worker"
+    ]
     yield Live(app, url, fake)
     stop_worker.set()
+    # Wait for its last job: left running, it would call the stopped fake and log that GitHub
+    # could not be reached into whichever test this process runs next.
+    background.join(timeout=60)
     server.shutdown()
     server.server_close()
     thread.join()

@@ -110,6 +110,30 @@ from browser_support import browser, chromium, live  # noqa: E402, F401
 from dashboard_support import site  # noqa: E402, F401  (test_dashboard has its own, on SQLite)
 from gate_support import gate_app, github_fake, world  # noqa: E402, F401
 
+# The modules with the longest tests (``pytest -n 0 --durations=30``: 30-80 s each), started
+# first: the parallel run (pytest-xdist, see addopts) hands tests out in order, and one of
+# these left for the end would keep a worker busy while the others sit idle.
+SLOW_MODULES = (
+    "test_outbox",
+    "test_metrics",
+    "test_sweep",
+    "test_ordering",
+    "test_fuzz",
+    "test_concurrency",
+    "test_tooling",
+    "test_a11y",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow modules' tests first, in the order above; the rest keep their order."""
+
+    def rank(item: pytest.Item) -> int:
+        module = item.path.stem
+        return SLOW_MODULES.index(module) if module in SLOW_MODULES else len(SLOW_MODULES)
+
+    items.sort(key=rank)
+
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis's own hook loads the profile asked for
 def pytest_configure(config: pytest.Config) -> None:

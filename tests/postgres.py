@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 
 SUPERUSER = "postgres"
+PORT_ATTEMPTS = 3
 
 
 class PostgresUnavailable(RuntimeError):
@@ -56,7 +57,7 @@ class PostgresServer:
         except FileNotFoundError as error:
             raise PostgresUnavailable(f"{error.filename} is not on the PATH") from None
         except subprocess.CalledProcessError as error:
-            log = self.log.read_text() if self.log.exists() else ""
+            log = self._log_text()
             raise PostgresUnavailable(
                 f"{' '.join(argv[:2])} failed with status {error.returncode}:\n"
                 f"{error.stdout}{error.stderr}{log}"
@@ -78,12 +79,28 @@ class PostgresServer:
             "UTF8",
             "--no-sync",
         )
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                self._start_on(self.port)
+            except PostgresUnavailable:
+                # Another process (an xdist worker, another checkout's run) may have taken the
+                # port between our probe and the server's bind: try a fresh one.
+                if attempt == PORT_ATTEMPTS - 1 or "already in use" not in self._log_text():
+                    raise
+                self.port = _free_port()
+            else:
+                self._started = True
+                return
+
+    def _start_on(self, port: int) -> None:
         options = (
-            f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
+            f"-h 127.0.0.1 -p {port} -k {self.root} -c fsync=off"
             " -c synchronous_commit=off -c full_page_writes=off"
         )
         self._run("pg_ctl", "start", "-D", str(self.data), "-w", "-l", str(self.log), "-o", options)
-        self._started = True
+
+    def _log_text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
 
     def stop(self) -> None:
         """Stop the server at once and remove its files."""

@@ -21,7 +21,7 @@ import pytest
 from sqlmodel import Session
 from werkzeug.serving import make_server
 
-from browser_support import REPO, SCREENSHOTS, Live, serving
+from browser_support import REPO, SCREENSHOTS, Live, installing, serving
 from gatekeeper import create_app, settings_of
 from gatekeeper.demo import PEOPLE as DEMO_PEOPLE
 from gatekeeper.demo import demo_app, populate
@@ -156,28 +156,31 @@ PAGES = [
 @pytest.fixture(scope="session")
 def axe_script() -> Path:
     """axe-core as the lock file pins it, installed with npm when missing (fails, never skips)."""
-    if not AXE_SCRIPT.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is missing: the accessibility tests install axe-core with it")
-        installed = subprocess.run(
-            [npm, "ci", "--prefix", str(AXE), "--no-audit", "--no-fund"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if installed.returncode != 0 or not AXE_SCRIPT.exists():
-            pytest.fail(f"npm ci in {AXE} failed:\n{installed.stdout}\n{installed.stderr}")
+    with installing("axe"):  # npm ci empties node_modules first: one xdist worker at a time
+        if not AXE_SCRIPT.exists():
+            npm = shutil.which("npm")
+            if npm is None:
+                pytest.fail("npm is missing: the accessibility tests install axe-core with it")
+            installed = subprocess.run(
+                [npm, "ci", "--prefix", str(AXE), "--no-audit", "--no-fund"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if installed.returncode != 0 or not AXE_SCRIPT.exists():
+                pytest.fail(f"npm ci in {AXE} failed:\n{installed.stdout}\n{installed.stderr}")
     return AXE_SCRIPT
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> Iterator[Live]:
     """One live service for the module, holding the demo's month (nothing here changes it)."""
-    with serving(tmp_path_factory.mktemp("a11y"), migrated_sqlite) as live:
-        engine = live.app.extensions["gatekeeper.engine"]
-        with Session(engine, expire_on_commit=False) as session:
-            populate(session, settings=settings_of(live.app), now=utcnow())
+
+    def fill(app: Any) -> None:
+        with Session(app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
+            populate(session, settings=settings_of(app), now=utcnow())
+
+    with serving(tmp_path_factory.mktemp("a11y"), migrated_sqlite, before_worker=fill) as live:
         yield live
 
 

@@ -6,6 +6,7 @@ send. Each test reproduces what a cold review of the outbox found, and proves it
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -101,10 +102,14 @@ def test_a_bug_in_a_piece_of_work_does_not_end_the_worker(world, monkeypatch):
     thread = threading.Thread(target=Worker(world.app).run_forever, args=(stop,), daemon=True)
     thread.start()
     world.fake.reset_calls()
-    thread.join(0.5)
+    called = time.monotonic() + 60  # a loaded machine (a parallel run) may take seconds
+    while not calls and time.monotonic() < called:
+        time.sleep(0.05)
+    thread.join(0.5)  # time enough for the exception to end the thread, had it escaped
     assert thread.is_alive() and calls
     stop.set()
-    thread.join(5)
+    thread.join(60)
+    assert not thread.is_alive()  # left running, it would post into the process's next tests
     monkeypatch.undo()
     assert "RuntimeError" in world.outbox().last_error
     world.retry_now()
