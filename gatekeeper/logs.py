@@ -65,6 +65,16 @@ def bound(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+@contextlib.contextmanager
+def unbound() -> Iterator[None]:
+    """No fields on the lines logged inside the block, whatever was bound outside it."""
+    token = _context.set(None)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
 def bind(**fields: Any) -> None:
     """Add ``fields`` to the lines of the rest of the enclosing ``bound`` block or request."""
     _context.set({**(_context.get() or {}), **_present(fields)})

@@ -327,17 +327,26 @@ def open_mentorship(session: Session, *, mentee: str) -> Mentorship | None:
 
 
 def latest_mentorship(session: Session, *, mentee: str) -> Mentorship | None:
-    """The mentee's open mentorship, else their most recent one; None for someone never mentored."""
+    """The mentee's open mentorship, else their most recent one; None for someone never
+    mentored (a name that is no GitHub login never was)."""
+    try:
+        login = canonical_login(mentee)
+    except MentorshipError:
+        return None
     return session.exec(
         select(Mentorship)
-        .where(Mentorship.mentee == canonical_login(mentee))
+        .where(Mentorship.mentee == login)
         .order_by(col(Mentorship.ended_at).is_not(None), col(Mentorship.started_at).desc())
     ).first()
 
 
 def no_mentorship(mentee: str) -> str:
-    """What a lookup of someone never mentored answers: a CLI line, a 404's description."""
-    return f"{display_login(mentee)} has no mentorship"
+    """What a lookup of someone never mentored answers: a CLI line, a 404's description (a
+    name that is no GitHub login is said to be none)."""
+    try:
+        return f"{display_login(mentee)} has no mentorship"
+    except MentorshipError as error:
+        return str(error)
 
 
 def latest_mentorship_of(

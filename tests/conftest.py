@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlmodel import Session
 
-from gatekeeper import create_app, db
+from gatekeeper import create_app, db, logs
 from gatekeeper.config import normalise_database_url
 from postgres import PostgresServer, PostgresUnavailable
 
@@ -29,6 +29,14 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     # Nor may a developer's instance/github-app.env (`gatekeeper register`): an empty file.
     monkeypatch.setenv("GATEKEEPER_ENV_FILE", os.devnull)
+
+
+@pytest.fixture(autouse=True)
+def clean_log_context() -> Iterator[None]:
+    """Each test starts with no log fields bound: a delivery applied outside any request
+    (as some tests do) binds its fields for the rest of the thread, not of the test."""
+    with logs.unbound():
+        yield
 
 
 @pytest.fixture(scope="session")

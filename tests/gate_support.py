@@ -70,18 +70,21 @@ def gate_app(database_url, github_fake):
 def promote(app, mentee="mpage", mentors=("colesbury", "vstinner"), *, actor, **options):
     """A mentorship started by ``actor``, active since yesterday unless ``start`` says otherwise."""
     now = options.pop("now", None) or utcnow()
+    start = options.pop("start", now - timedelta(days=1))
+    # As the app writes: a unit of work that waits its turn (a live worker may be writing).
     with Session(app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
-        mentorship = lifecycle.promote(
+        return db.writing(
             session,
-            mentee=mentee,
-            mentors=list(mentors),
-            actor=actor,
-            now=now,
-            start=options.pop("start", now - timedelta(days=1)),
-            **options,
+            lambda unit: lifecycle.promote(
+                unit,
+                mentee=mentee,
+                mentors=list(mentors),
+                actor=actor,
+                now=now,
+                start=start,
+                **options,
+            ),
         )
-        session.commit()
-        return mentorship
 
 
 class World:

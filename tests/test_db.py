@@ -351,7 +351,12 @@ def terms_form(world: World, number: int) -> dict[str, str]:
         "note": f"Edited while busy, {number}.",
         "seen": lifecycle.terms_digest(mentorship),
     }
-    for box in ("dismiss_stale_approvals", "gate_approved_prs", "bypass_alerts"):
+    for box in (
+        "dismiss_stale_approvals",
+        "same_content_approvals",
+        "gate_approved_prs",
+        "bypass_alerts",
+    ):
         if getattr(mentorship, box):  # an unticked box is not sent, as a browser does
             fields[box] = "y"
     return fields

@@ -441,6 +441,7 @@ FORMS = {
         forms.StartForm,
         submissions(
             {**NEW, "action": "start", "dismiss_stale_approvals": "y"},
+            {**NEW, "action": "start", "same_content_approvals": "y"},
             {**NEW, **VOTE, "action": "preview"},  # "Check the vote": shown, nothing saved
             # "Fetch from the vote thread", and a start after one (the forum is read again):
             # a link that is no forum topic is refused before any request leaves.
@@ -466,6 +467,7 @@ FORMS = {
         forms.TermsForm,
         submissions(
             {"approvals_required": "1", "repositories": REPO, "dismiss_stale_approvals": "y"},
+            {"approvals_required": "1", "same_content_approvals": "y"},
             {
                 "approvals_required": "2",
                 "gate_approved_prs": "y",
@@ -483,6 +485,10 @@ FORMS = {
     "/pulls/<owner>/<repo>/<int:number>/approve": (
         forms.ApproveForm,
         submissions({"head_sha": HEAD}, {"head_sha": HEAD, "next": "/me"}),
+    ),
+    "/pulls/<owner>/<repo>/<int:number>/override": (
+        forms.OverrideForm,
+        submissions({"head_sha": HEAD, "reason": "CVE fix"}, {"head_sha": HEAD, "reason": ""}),
     ),
     "/pulls/<owner>/<repo>/<int:number>/remind": (
         forms.ActionForm,
