@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import secrets
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -89,12 +90,21 @@ def demo_command(host: str, port: int, database: Path) -> None:
 DEMO_INSTALLATION = 1
 
 
-def populate(session: Session, *, settings: Settings, now: datetime) -> None:
-    """One active mentee with two mentors and pull requests in every gate state; one ended."""
+def populate(
+    session: Session,
+    *,
+    settings: Settings,
+    now: datetime,
+    account_id: Callable[[str], int] = people.offline_id,
+) -> None:
+    """One active mentee with two mentors and pull requests in every gate state; one ended.
+
+    ``account_id`` gives each sample person's GitHub id: offline ones for the demo, which
+    never asks GitHub; a test whose (fake) GitHub signs them in gives that GitHub's."""
     for login in [*PEOPLE, FORMER_MENTEE]:  # their accounts, as if GitHub had named them
         people.learn(
             session,
-            Person(people.offline_id(login), login, login),
+            Person(account_id(login), login, login),
             at=now - timedelta(days=90),
             maintainers=settings.maintainers,
         )
@@ -104,7 +114,7 @@ def populate(session: Session, *, settings: Settings, now: datetime) -> None:
         store.remember_installation(
             session, repo=name, installation_id=DEMO_INSTALLATION, private=False
         )
-    _former_mentorship(session, settings=settings, now=now)
+    _former_mentorship(session, settings=settings, now=now, account_id=account_id)
     start = now - timedelta(days=11, hours=3)
     lifecycle.promote(
         session,
@@ -123,7 +133,7 @@ def populate(session: Session, *, settings: Settings, now: datetime) -> None:
         note="Focus areas: asyncio and the docs.",
     )
     session.commit()
-    sample = _Sample(session, settings, author=MENTEE)
+    sample = _Sample(session, settings, author=MENTEE, account_id=account_id)
     day = lambda n, hours=0: start + timedelta(days=n, hours=hours)  # noqa: E731
 
     merged = sample.open(101, "gh-118: Fix a reference leak in list.sort()", at=day(1))
@@ -144,7 +154,9 @@ def populate(session: Session, *, settings: Settings, now: datetime) -> None:
     session.commit()
 
 
-def _former_mentorship(session: Session, *, settings: Settings, now: datetime) -> None:
+def _former_mentorship(
+    session: Session, *, settings: Settings, now: datetime, account_id: Callable[[str], int]
+) -> None:
     """A mentee who graduated early, whose last open pull request was released by the end."""
     start = now - timedelta(days=75)
     lifecycle.promote(
@@ -158,7 +170,7 @@ def _former_mentorship(session: Session, *, settings: Settings, now: datetime) -
         ),
     )
     session.commit()
-    sample = _Sample(session, settings, author=FORMER_MENTEE)
+    sample = _Sample(session, settings, author=FORMER_MENTEE, account_id=account_id)
     first = sample.open(
         88, "Fix the grammar of the tutorial's first page", at=start + timedelta(days=2)
     )
@@ -175,7 +187,7 @@ def _former_mentorship(session: Session, *, settings: Settings, now: datetime) -
         now=ended,
     )
     for pull in store.open_pulls_of(
-        session, author=FORMER_MENTEE, author_id=people.offline_id(FORMER_MENTEE)
+        session, author=FORMER_MENTEE, author_id=account_id(FORMER_MENTEE)
     ):
         decisions.reevaluate(session, pull, settings=settings, now=ended)
     session.commit()
@@ -186,8 +198,16 @@ class _Sample:
 
     _review_ids = itertools.count(900001)
 
-    def __init__(self, session: Session, settings: Settings, *, author: str) -> None:
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        *,
+        author: str,
+        account_id: Callable[[str], int],
+    ) -> None:
         self.session, self.settings, self.author = session, settings, author
+        self.account_id = account_id
 
     def open(
         self, number: int, title: str, *, at: datetime, repo: str = "python/cpython"
@@ -215,7 +235,7 @@ class _Sample:
             "APPROVED",
             pull.head_sha,
             at,
-            reviewer_id=people.offline_id(reviewer),
+            reviewer_id=self.account_id(reviewer),
         )
         store.upsert_review(self.session, pull=pull, info=info, now=at)
         self.session.flush()
@@ -230,7 +250,7 @@ class _Sample:
             self.session,
             pull,
             login=mentor,
-            user_id=people.offline_id(mentor),
+            user_id=self.account_id(mentor),
             source=ApprovalSource.BUTTON,
             settings=self.settings,
             now=at,
@@ -269,7 +289,7 @@ class _Sample:
             merged_by=self.author if merged else None,
             merged_at=at if merged else None,
             updated_at=at,
-            author_id=people.offline_id(self.author),
-            merged_by_id=people.offline_id(self.author) if merged else None,
+            author_id=self.account_id(self.author),
+            merged_by_id=self.account_id(self.author) if merged else None,
             merged_by_display=self.author if merged else None,
         )

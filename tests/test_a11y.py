@@ -22,6 +22,7 @@ from sqlmodel import Session
 from werkzeug.serving import make_server
 
 from browser_support import REPO, SCREENSHOTS, Live, installing, serving
+from fakegithub import default_user_id
 from gatekeeper import create_app, db, settings_of
 from gatekeeper.demo import PEOPLE as DEMO_PEOPLE
 from gatekeeper.demo import demo_app, populate
@@ -178,7 +179,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> Ite
 
     def fill(app: Any) -> None:
         with Session(app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
-            populate(session, settings=settings_of(app), now=utcnow())
+            populate(session, settings=settings_of(app), now=utcnow(), account_id=default_user_id)
 
     with serving(tmp_path_factory.mktemp("a11y"), migrated_sqlite, before_worker=fill) as live:
         yield live
@@ -573,7 +574,12 @@ def test_axe_finds_nothing_in_the_messages_an_action_leaves(
     # The live service's worker is running: the month is written as the app writes, waiting
     # its turn for SQLite's lock.
     with Session(live.app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
-        db.writing(session, lambda unit: populate(unit, settings=settings, now=utcnow()))
+        db.writing(
+            session,
+            lambda unit: populate(
+                unit, settings=settings, now=utcnow(), account_id=default_user_id
+            ),
+        )
     visitor = Visitor(browser, live, axe_script, role="mentor", width=width)
     found: dict[str, list[dict[str, Any]]] = {}
     try:

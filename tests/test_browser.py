@@ -9,8 +9,9 @@ import pytest
 from sqlmodel import Session
 
 from browser_support import REPO, Live, screenshot
+from fakegithub import default_user_id
 from gate_support import promote
-from gatekeeper import settings_of
+from gatekeeper import db, settings_of
 from gatekeeper.demo import populate
 from gatekeeper.models import utcnow
 
@@ -131,8 +132,15 @@ def test_the_month_from_start_to_end_in_a_browser(page, live: Live):
 
 def test_pages_are_readable_on_a_phone(browser, live: Live):
     """At a phone's width nothing overflows sideways, the timeline included (it reflows)."""
+    settings = settings_of(live.app)
+    # The live service's worker is running: written as the app writes, waiting its turn.
     with Session(live.app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
-        populate(session, settings=settings_of(live.app), now=utcnow())
+        db.writing(
+            session,
+            lambda unit: populate(
+                unit, settings=settings, now=utcnow(), account_id=default_user_id
+            ),
+        )
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
     for path, name in [
@@ -187,8 +195,15 @@ class PolicyWatch:
 def test_pages_carry_the_headers_and_work_under_the_policy(browser, live: Live):
     """In Chromium every page has the headers and reports no CSP violation; the live PEP 13
     check still runs (its script is a static file), and no other site can frame a page."""
+    settings = settings_of(live.app)
+    # The live service's worker is running: written as the app writes, waiting its turn.
     with Session(live.app.extensions["gatekeeper.engine"], expire_on_commit=False) as session:
-        populate(session, settings=settings_of(live.app), now=utcnow())
+        db.writing(
+            session,
+            lambda unit: populate(
+                unit, settings=settings, now=utcnow(), account_id=default_user_id
+            ),
+        )
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     watch = PolicyWatch(context)
     page = context.new_page()
