@@ -129,9 +129,36 @@ def settings_engine() -> Engine:
 
     settings = Settings.from_env(instance_path=instance_path())
     engine = db.engine_for(settings.database_url)
-    if settings.uses_embedded_database:
-        db.upgrade_if_behind(settings.database_url, engine)
+    set_up_sqlite(settings.database_url, engine, embedded=settings.uses_embedded_database)
     return engine
+
+
+def set_up_sqlite(url: str, engine: Engine, *, embedded: bool) -> None:
+    """Set up a SQLite database on first use, as ``serve`` does: the embedded default is
+    migrated whenever it is behind, a file DATABASE_URL names when it holds no table yet
+    (one it does not find is created). Anything else, PostgreSQL above all, is migrated by
+    ``gatekeeper db upgrade`` alone: a release step, which the error then names."""
+    from gatekeeper import db
+
+    if embedded:
+        db.upgrade_if_behind(url, engine)
+    elif is_new_sqlite(url, engine):
+        db.upgrade(url)
+
+
+def is_new_sqlite(url: str, engine: Engine) -> bool:
+    """Whether ``url`` is a SQLite file that does not exist yet or holds no table."""
+    import sqlalchemy as sa
+
+    if not url.startswith("sqlite:///") or url.removeprefix("sqlite:///") in ("", ":memory:"):
+        return False
+    if not os.path.exists(url.removeprefix("sqlite:///")):
+        return True
+    with engine.connect() as connection:
+        tables = connection.execute(
+            sa.text("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+        )
+        return tables.scalar_one() == 0
 
 
 def parse_moment(text: str | None, *, name: str) -> datetime | None:
@@ -386,8 +413,8 @@ def cli() -> None:
 
 
 def create_cli_app() -> Flask:
-    """The app for a command; the embedded SQLite default is migrated so it just works."""
-    from gatekeeper import create_app, db, logs, settings_of
+    """The app for a command; a new SQLite database is set up so it just works."""
+    from gatekeeper import create_app, logs, settings_of
 
     app = create_app()
     settings = settings_of(app)
@@ -395,8 +422,11 @@ def create_cli_app() -> Flask:
     # unless GATEKEEPER_LOG_LEVEL asks (serve and worker log at that level regardless).
     if not os.environ.get("GATEKEEPER_LOG_LEVEL"):
         logs.configure(settings, level="WARNING")
-    if settings.uses_embedded_database:
-        db.upgrade_if_behind(settings.database_url, app.extensions["gatekeeper.engine"])
+    set_up_sqlite(
+        settings.database_url,
+        app.extensions["gatekeeper.engine"],
+        embedded=settings.uses_embedded_database,
+    )
     return app
 
 

@@ -608,7 +608,7 @@ def test_a_usage_error_is_not_a_crash(gatekeeper):
 
 
 def test_main_builds_the_app_from_the_environment(tmp_path, monkeypatch, capsys):
-    """The entry point reads DATABASE_URL itself (a set URL is not migrated implicitly)."""
+    """The entry point reads DATABASE_URL itself."""
     url = f"sqlite:///{tmp_path / 'main.sqlite'}"
     monkeypatch.setenv("DATABASE_URL", url)
     for argv in (["db", "upgrade"], ["list"]):

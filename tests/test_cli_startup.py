@@ -134,10 +134,11 @@ def test_a_refusal_without_the_app_is_one_line(holding_a_mentorship):
     assert probed.loaded == []
 
 
-def test_an_unmigrated_database_says_to_migrate(database_url):
-    """A DATABASE_URL never migrated (on SQLite and PostgreSQL): one line saying to run
-    ``gatekeeper db upgrade``, exit 1; a set URL is not migrated implicitly."""
-    for args in (["status", "mpage"], ["list"]):
+def test_an_unmigrated_postgresql_database_says_to_run_db_upgrade(postgres_server):
+    """A PostgreSQL DATABASE_URL never migrated: one line naming ``gatekeeper db upgrade``,
+    exit 1; PostgreSQL is not migrated implicitly (that is the release step)."""
+    database_url = postgres_server.empty_database()
+    for args in (["status", "mpage"], ["list"], ["promote", "mpage", "--mentor", "colesbury"]):
         done = subprocess.run(
             [sys.executable, "-c", "from gatekeeper.cli import main; main()", *args],
             env={**os.environ, "DATABASE_URL": database_url},
@@ -153,6 +154,56 @@ def test_an_unmigrated_database_says_to_migrate(database_url):
     engine = db.make_engine(normalise_database_url(database_url))
     try:
         assert db.schema_revisions(engine) == set()
+    finally:
+        engine.dispose()
+
+
+def an_old_empty_file(path: Path) -> Path:
+    """A SQLite file holding no table, as a failed command of an older version left behind."""
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE scratch (x)")
+        connection.execute("DROP TABLE scratch")
+    connection.close()
+    assert path.stat().st_size > 0
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "output"),
+    [
+        (["list"], 0, "No mentorships yet."),
+        (["status", "mpage"], 1, "Error: mpage has no mentorship"),
+        (["report", "mpage"], 1, "Error: mpage has no mentorship"),
+        (["promote", "mpage", "--mentor", "colesbury", "--no-wait"], 0, "mpage: active"),
+        (["end", "mpage", "--reason", "graduated"], 1, "Error: mpage has no mentorship"),
+    ],
+    ids=["list", "status", "report", "promote", "end"],
+)
+@pytest.mark.parametrize("fresh", ["missing", "left-empty"])
+def test_every_command_sets_up_a_new_sqlite_database_named_by_database_url(
+    tmp_path, args, status, output, fresh
+):
+    """DATABASE_URL naming a SQLite file that does not exist yet (in a folder that does not
+    either), or an empty one an older version left: the first command of any kind migrates
+    it to head and does its work (no "no such table" error, no empty file left)."""
+    database = tmp_path / "new" / "gatekeeper.sqlite"
+    if fresh == "left-empty":
+        database.parent.mkdir()
+        an_old_empty_file(database)
+    done = subprocess.run(
+        [sys.executable, "-c", "from gatekeeper.cli import main; main()", *args],
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{database}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == status, done.stderr
+    assert output in (done.stdout if status == 0 else done.stderr)
+    assert "database error" not in done.stderr
+    engine = db.make_engine(f"sqlite:///{database}")
+    try:
+        assert db.schema_revisions(engine) == db.head_revisions()
     finally:
         engine.dispose()
 
