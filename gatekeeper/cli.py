@@ -188,6 +188,11 @@ def parse_day(text: str | None, *, name: str) -> date | None:
         raise MentorshipError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def split_logins(given: tuple[str, ...]) -> tuple[str, ...]:
+    """Repeated options and comma-separated lists alike: ``--mentor a,b --mentor c``."""
+    return tuple(login.strip() for value in given for login in value.split(",") if login.strip())
+
+
 def refuse(message: str) -> NoReturn:
     """Refuse the command: one ``Error:`` line, exit status 1 (``user_errors`` rolls back)."""
     from gatekeeper.mentorships import MentorshipError
@@ -330,6 +335,37 @@ def in_app_context(command: F) -> F:
     return functools.update_wrapper(wrapper, command)  # type: ignore[return-value]
 
 
+class Misuse(click.UsageError):
+    """A usage error said as every refusal is: one ``Error:`` line on stderr and exit status
+    1, as the README promises (click's own prints its usage block and exits 2)."""
+
+    exit_code = 1
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(" ".join(error.format_message().split()), error.ctx)
+
+    def format_message(self) -> str:
+        if self.ctx is None:
+            return self.message
+        # Named as the console script is, whatever name the group was invoked under.
+        path = " ".join(["gatekeeper", *self.ctx.command_path.split()[1:]])
+        return f"{self.message.rstrip('.')}; see {path} -h"
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", file=file, err=True)
+
+
+@contextlib.contextmanager
+def usage_in_one_line() -> Iterator[None]:
+    """Turn click's usage errors into Misuse; a bare ``gatekeeper`` still shows its help."""
+    try:
+        yield
+    except (Misuse, click.exceptions.NoArgsIsHelpError):
+        raise
+    except click.UsageError as error:
+        raise Misuse(error) from None
+
+
 class Gatekeeper(click.Group):
     """The command group: its commands run in the app's context (as under Flask's
     ``AppGroup``; ``with_appcontext=False`` opts out), and those in ``lazy`` are imported
@@ -355,6 +391,14 @@ class Gatekeeper(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with usage_in_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with usage_in_one_line():  # the subcommand's parsing, and its body's UsageError
+            return super().invoke(ctx)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy and name not in self.commands:
@@ -558,7 +602,9 @@ def db_upgrade(revision: str) -> None:
     "mentors",
     multiple=True,
     required=True,
-    help="A mentor's GitHub login (repeat for more).",
+    callback=lambda ctx, param, value: split_logins(value),
+    metavar="LOGIN[,LOGIN...]",
+    help="A mentor's GitHub login (repeat, or give a comma-separated list, as the web form takes).",
 )
 @click.option("--start", help="When the mentorship starts (ISO 8601; default now).")
 @click.option("--days", type=click.IntRange(min=1), help="Length in days (default one month).")
@@ -964,7 +1010,7 @@ def report(mentee: str, as_json: bool, markdown: bool) -> None:
     from gatekeeper import report as reports
 
     if as_json and markdown:
-        raise click.UsageError("give --json or --markdown, not both")
+        raise click.UsageError("give --json or --markdown, not both", click.get_current_context())
     found = reports.current(
         db.get_session(), mentee=mentee, base_url=settings_of(current_app).base_url
     )
