@@ -1077,7 +1077,7 @@ def _sweep_document(
 
 
 @cli.command(
-    short_help="Require the check, from this App only, in a ruleset.",
+    short_help="Require the check from this App (a ruleset).",
     epilog=examples(
         "gatekeeper protect python/cpython --dry-run",
         "gatekeeper protect python/cpython --branch main --branch 3.13",
@@ -1086,7 +1086,7 @@ def _sweep_document(
         "gatekeeper protect python/cpython --branch-protection",
     ),
 )
-@click.argument("repositories", nargs=-1, metavar="[OWNER/REPO | REPO...]")
+@click.argument("repositories", nargs=-1, metavar="[REPOSITORY]...")
 @click.option(
     "--org",
     metavar="ORG",
@@ -1114,9 +1114,10 @@ def protect(
 ) -> None:
     """Require the mentor-approval check, accepted only from this App.
 
-    With OWNER/REPO: one repository ruleset named after the check (created, or updated in
-    place; other rulesets are left alone). With --org ORG: one organisation ruleset. With
-    --branch-protection: the branch's classic required status checks.
+    [REPOSITORY]... is one OWNER/REPO: its ruleset named after the check is created, or
+    updated in place (other rulesets are left alone). With --org ORG they are the
+    organisation's repositories its one ruleset covers (REPO or ORG/REPO; none: all). With
+    --branch-protection: the branch's classic required status checks instead.
     """
     from flask import current_app
 
@@ -1188,8 +1189,9 @@ def _org_repository(org: str, name: str) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def doctor(as_json: bool) -> None:
-    """Check the settings, the App's permissions and events, every installation and its
-    repositories' branch protection, the database's migrations, the outbox and the sweep.
+    """Check the settings, the App's permissions and events, every installation and whether
+    its repositories require the check (rulesets or branch protection), the database's
+    migrations, the outbox and the sweep.
 
     Each failed check names its fix; exits 1 when any check fails.
     """
