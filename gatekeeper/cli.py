@@ -1128,15 +1128,11 @@ def protect(
     settings, github = settings_of(current_app), github_of(current_app)
     if github is None:
         refuse(f"GitHub is not configured: {GITHUB_SETTINGS}")
-    if org is not None:
-        if branch_protection:
-            refuse("--branch-protection works on one repository at a time; drop --org")
-        names = tuple(_org_repository(org, name) for name in repositories)
-        where = org
-    elif len(repositories) != 1:
+    if org is not None and branch_protection:
+        refuse("--branch-protection works on one repository at a time; drop --org")
+    if org is None and len(repositories) != 1:
         refuse("give one OWNER/REPO, or --org ORG for an organisation ruleset")
-    else:
-        where = lifecycle.canonical_repo(repositories[0])
+    where = org or lifecycle.canonical_repo(repositories[0])
     try:
         if branch_protection:
             for branch in branches or (None,):
@@ -1148,8 +1144,8 @@ def protect(
                     dry_run=dry_run,
                 )
                 click.echo(change.describe(dry_run=dry_run))
-            return
-        if org is not None:
+        elif org is not None:
+            names = tuple(_org_repository(org, name) for name in repositories)
             ruleset = protection.require_check_for_organisation(
                 github,
                 org=org,
@@ -1168,9 +1164,10 @@ def protect(
             )
     except GitHubUnavailable as error:
         raise lifecycle.MentorshipError(f"{where}: {error}") from None
-    click.echo(
-        ruleset.describe(dry_run=dry_run, check_name=settings.check_name, app_id=github.app_id)
-    )
+    if not branch_protection:
+        click.echo(
+            ruleset.describe(dry_run=dry_run, check_name=settings.check_name, app_id=github.app_id)
+        )
 
 
 def _org_repository(org: str, name: str) -> str:

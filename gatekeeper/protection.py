@@ -264,7 +264,8 @@ def refusal(error: GitHubUnavailable, *, org: str | None) -> GitHubUnavailable:
         )
     if error.status == 403 and "Upgrade" in message:
         return GitHubUnavailable(
-            f"{message}: this repository's plan has no rulesets; use --branch-protection",
+            f"{message}: its owner's plan has no rulesets for this repository (GitHub's"
+            " message says what would)",
             status=403,
         )
     return error
