@@ -13,7 +13,7 @@ from gate_support import INSTALLATION, REPO
 from gatekeeper import github_of
 from gatekeeper.cli import cli
 from gatekeeper.github import GitHubUnavailable, StatusChecks
-from gatekeeper.protection import require_check, ruleset_body, with_check
+from gatekeeper.protection import refusal, require_check, ruleset_body, with_check
 
 CHECK = "mentor-approval"
 
@@ -363,3 +363,42 @@ def test_usage_mistakes_are_one_clear_line(gate_app, github_fake, args, message)
     [line] = result.stderr.splitlines()
     assert message in line
     assert github_fake.writes() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "org", "advice"),
+    [
+        (
+            403,
+            "Resource not accessible by integration",
+            None,
+            "grant the App Administration: write",
+        ),
+        (
+            403,
+            "Resource not accessible by integration",
+            "python",
+            "grant the App Organization administration: write",
+        ),
+        (403, "Upgrade to GitHub Enterprise", "python", "run `gatekeeper protect python/REPO`"),
+        (404, "Not Found", "python", "run `gatekeeper protect python/REPO`"),
+        (
+            403,
+            "Upgrade to GitHub Pro or make this repository public",
+            None,
+            "its owner's plan has no rulesets for this repository",
+        ),
+    ],
+)
+def test_refusals_say_what_to_do(status, message, org, advice):
+    """Each way GitHub refuses a ruleset gets its advice after GitHub's own message."""
+    error = GitHubUnavailable(f"GitHub answered {status}: {message}", status=status)
+    said = str(refusal(error, org=org))
+    assert said.startswith(f"GitHub answered {status}: {message}: ")
+    assert advice in said
+
+
+def test_other_failures_pass_through_unchanged():
+    """A 5xx or a 422 is not a refusal of rulesets: it is reported as GitHub said it."""
+    error = GitHubUnavailable("GitHub answered 422: Validation Failed", status=422)
+    assert refusal(error, org=None) is error
