@@ -405,6 +405,29 @@ def test_maintainers_see_the_checks_on_admin_health(service):
     assert f"protection: {REPO}" in html
 
 
+def test_admin_health_reads_rulesets_too(service):
+    """/admin/health passes a repository its organisation's ruleset covers and shows, with
+    its fix, one whose ruleset accepts the check from any source."""
+    service.fake.add_repo("python/peps", installation_id=INSTALLATION)
+    service.fake.add_repo("python/devguide", installation_id=INSTALLATION)
+    pinned = {"context": CHECK, "integration_id": service.fake.app_id}
+    org = service.fake.add_ruleset(
+        "python", name=CHECK, rules=[status_checks_rule(pinned)], repository_include=["peps"]
+    )
+    service.fake.add_ruleset(
+        "python/devguide", name="any", rules=[status_checks_rule({"context": CHECK})]
+    )
+    client = service.app.test_client()
+    _signed_in(client, "ambv")
+    html = client.get("/admin/health").get_data(as_text=True)
+    assert "1 of 16 checks failed." in html
+    assert (
+        f"main requires {CHECK} from this App (organisation ruleset {org['id']} of python)" in html
+    )
+    assert "from any source, not only this App (repository ruleset" in html
+    assert "run `gatekeeper protect python/devguide`" in html
+
+
 def test_others_may_not_see_admin_health(service):
     """Signed out: sent to sign in. Signed in but not a maintainer: 403, and GitHub is not asked."""
     client = service.app.test_client()
