@@ -1140,16 +1140,17 @@ class FakeGitHub:
 
     def _store_ruleset(self, owner: dict[str, Any] | str, body: dict[str, Any]) -> dict[str, Any]:
         """A new ruleset of a repository (its record) or an organisation (its login)."""
-        is_repo = isinstance(owner, dict)
-        key = owner["id"] if is_repo else owner.lower()  # type: ignore[index, union-attr]
+        if isinstance(owner, dict):  # a repository is known by its id
+            key, source, kind = owner["id"], owner["full_name"], "Repository"
+        else:
+            key, source, kind = owner.lower(), self._user(owner)["login"], "Organization"
         if any(r["owner"] == key and r["name"] == body["name"] for r in self._rulesets.values()):
             raise invalid("Name must be unique", resource="Ruleset", field="name")
         ruleset_id = next(self._ids)
-        source = owner["full_name"] if is_repo else self._user(owner)["login"]  # type: ignore[arg-type, index]
         self._rulesets[ruleset_id] = ruleset = {
             "id": ruleset_id,
             "owner": key,
-            "source_type": "Repository" if is_repo else "Organization",
+            "source_type": kind,
             "source": source,
             "target": "branch",
             "bypass_actors": [],
