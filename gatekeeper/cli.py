@@ -1153,20 +1153,47 @@ def _sweep_document(
 
 
 @cli.command(
-    short_help="Require the check in branch protection.",
+    short_help="Require the check from this App (a ruleset).",
     epilog=examples(
         "gatekeeper protect python/cpython --dry-run",
-        "gatekeeper protect python/cpython --branch 3.13",
+        "gatekeeper protect python/cpython --branch main --branch 3.13",
+        "gatekeeper protect --org python",
+        "gatekeeper protect --org python cpython peps",
+        "gatekeeper protect python/cpython --branch-protection",
     ),
 )
-@click.argument("repository")
-@click.option("--branch", help="Branch to protect (default: the repository's default branch).")
-@click.option("--dry-run", is_flag=True, help="Print the change without making it.")
+@click.argument("repositories", nargs=-1, metavar="[REPOSITORY]...")
+@click.option(
+    "--org",
+    metavar="ORG",
+    help="One organisation ruleset over the REPOs given (default: every repository).",
+)
+@click.option(
+    "--branch",
+    "branches",
+    multiple=True,
+    help="Branch to cover; repeatable (default: the repository's default branch).",
+)
+@click.option(
+    "--branch-protection",
+    is_flag=True,
+    help="Edit classic branch protection instead (GitHub Enterprise Server without rulesets).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be sent without sending it.")
 @user_errors
-def protect(repository: str, branch: str | None, dry_run: bool) -> None:
-    """Require the mentor-approval check on a branch, accepted only from this App.
+def protect(
+    repositories: tuple[str, ...],
+    org: str | None,
+    branches: tuple[str, ...],
+    branch_protection: bool,
+    dry_run: bool,
+) -> None:
+    """Require the mentor-approval check, accepted only from this App.
 
-    REPOSITORY is OWNER/REPO, one the App is installed on.
+    [REPOSITORY]... is one OWNER/REPO: its ruleset named after the check is created, or
+    updated in place (other rulesets are left alone). With --org ORG they are the
+    organisation's repositories its one ruleset covers (REPO or ORG/REPO; none: all). With
+    --branch-protection: the branch's classic required status checks instead.
     """
     from flask import current_app
 
@@ -1177,14 +1204,56 @@ def protect(repository: str, branch: str | None, dry_run: bool) -> None:
     settings, github = settings_of(current_app), github_of(current_app)
     if github is None:
         refuse(f"GitHub is not configured: {GITHUB_SETTINGS}")
-    repo = lifecycle.canonical_repo(repository)
+    if org is not None and branch_protection:
+        refuse("--branch-protection works on one repository at a time; drop --org")
+    if org is None and len(repositories) != 1:
+        refuse("give one OWNER/REPO, or --org ORG for an organisation ruleset")
+    where = org or lifecycle.canonical_repo(repositories[0])
     try:
-        change = protection.require_check(
-            github, repo=repo, branch=branch, check_name=settings.check_name, dry_run=dry_run
-        )
+        if branch_protection:
+            for branch in branches or (None,):
+                change = protection.require_check(
+                    github,
+                    repo=where,
+                    branch=branch,
+                    check_name=settings.check_name,
+                    dry_run=dry_run,
+                )
+                click.echo(change.describe(dry_run=dry_run))
+        elif org is not None:
+            names = tuple(_org_repository(org, name) for name in repositories)
+            ruleset = protection.require_check_for_organisation(
+                github,
+                org=org,
+                repositories=names,
+                branches=branches,
+                check_name=settings.check_name,
+                dry_run=dry_run,
+            )
+        else:
+            ruleset = protection.require_check_by_ruleset(
+                github,
+                repo=where,
+                branches=branches,
+                check_name=settings.check_name,
+                dry_run=dry_run,
+            )
     except GitHubUnavailable as error:
-        raise lifecycle.MentorshipError(f"{repo}: {error}") from None
-    click.echo(change.describe(dry_run=dry_run))
+        raise lifecycle.MentorshipError(f"{where}: {error}") from None
+    if not branch_protection:
+        click.echo(
+            ruleset.describe(dry_run=dry_run, check_name=settings.check_name, app_id=github.app_id)
+        )
+
+
+def _org_repository(org: str, name: str) -> str:
+    """A repository of ``org`` as an organisation ruleset names it: without the owner."""
+    owner, _, repo = name.strip().rpartition("/")
+    if owner and owner.lower() != org.lower():
+        refuse(f"{name} is not a repository of {org}")
+    if not repo:
+        refuse(f"{name!r} is not a repository name")
+    return repo
 
 
 @cli.command(
@@ -1193,8 +1262,9 @@ def protect(repository: str, branch: str | None, dry_run: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def doctor(as_json: bool) -> None:
-    """Check the settings, the App's permissions and events, every installation and its
-    repositories' branch protection, the database's migrations, the outbox and the sweep.
+    """Check the settings, the App's permissions and events, every installation and whether
+    its repositories require the check (rulesets or branch protection), the database's
+    migrations, the outbox and the sweep.
 
     Each failed check names its fix; exits 1 when any check fails.
     """

@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gatekeeper.app_manifest import OPTIONAL_PERMISSIONS, REQUIRED_EVENTS, REQUIRED_PERMISSIONS
+from gatekeeper.app_manifest import (
+    OPTIONAL_PERMISSIONS,
+    ORGANISATION_PERMISSIONS,
+    REQUIRED_EVENTS,
+    REQUIRED_PERMISSIONS,
+)
 from gatekeeper.config import (
     ConfigError,
     Settings,
@@ -91,8 +96,10 @@ class Plan:
 def manifest(plan: Plan, *, redirect_url: str) -> dict[str, Any]:
     """The App manifest: everything Gatekeeper needs, so the user only confirms the name."""
     permissions = dict(REQUIRED_PERMISSIONS)
-    if plan.with_protect:  # only `gatekeeper protect` edits branch protection
+    if plan.with_protect:  # only `gatekeeper protect` writes rulesets and branch protection
         permissions.update(OPTIONAL_PERMISSIONS)
+        if plan.org:  # `protect --org`: the organisation's rulesets
+            permissions.update(ORGANISATION_PERMISSIONS)
     return {
         "name": plan.name,
         "url": plan.public_url,
@@ -462,7 +469,8 @@ def next_steps(app: RegisteredApp, plan: Plan, environ: Mapping[str, str]) -> It
 @click.option(
     "--with-protect",
     is_flag=True,
-    help="Also ask for Administration: write, for gatekeeper protect.",
+    help="Also ask for Administration: write (and with --org, Organization administration:"
+    " write), for gatekeeper protect.",
 )
 def register_command(
     org: str | None,

@@ -29,7 +29,12 @@ from click.testing import CliRunner
 from test_serve import answers, free_port, wait_for
 
 from fakegithub import FakeGitHub
-from gatekeeper.app_manifest import OPTIONAL_PERMISSIONS, REQUIRED_EVENTS, REQUIRED_PERMISSIONS
+from gatekeeper.app_manifest import (
+    OPTIONAL_PERMISSIONS,
+    ORGANISATION_PERMISSIONS,
+    REQUIRED_EVENTS,
+    REQUIRED_PERMISSIONS,
+)
 from gatekeeper.cli import cli
 from gatekeeper.config import Settings, read_env_file
 from gatekeeper.github import RegisteredApp
@@ -247,7 +252,12 @@ def test_the_manifest_asks_for_what_gatekeeper_needs_on_the_organisation(fake, t
         "callback_urls": [f"{PUBLIC}/login/callback"],
         "request_oauth_on_install": False,
         "public": False,
-        "default_permissions": {**REQUIRED_PERMISSIONS, **OPTIONAL_PERMISSIONS},
+        # --with-protect on an organisation: its rulesets too, for `protect --org`.
+        "default_permissions": {
+            **REQUIRED_PERMISSIONS,
+            **OPTIONAL_PERMISSIONS,
+            **ORGANISATION_PERMISSIONS,
+        },
         "default_events": list(REQUIRED_EVENTS),
     }
     status, _, stderr = registration.through(form)
@@ -255,6 +265,7 @@ def test_the_manifest_asks_for_what_gatekeeper_needs_on_the_organisation(fake, t
     app = fake.app_by_slug("gatekeeper-python")
     assert app.owner == "python"
     assert app.permissions["administration"] == "write"
+    assert app.permissions["organization_administration"] == "write"
 
 
 def test_without_with_protect_no_administration_is_asked_for(fake, tmp_path):
