@@ -993,16 +993,26 @@ def status(mentee: str, as_json: bool) -> None:
         "gatekeeper report mpage",
         "gatekeeper report mpage --markdown",
         "gatekeeper report mpage --json",
+        "gatekeeper report mpage --post   # reply in the vote's forum thread, once",
     ),
 )
 @click.argument("mentee")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document, as /api does.")
 @click.option("--markdown", is_flag=True, help="Print Markdown to paste into the forum thread.")
+@click.option(
+    "--post",
+    is_flag=True,
+    help="Post the Markdown as a reply in the promotion vote's forum topic (once).",
+)
+@click.option("--again", is_flag=True, help="With --post: post it even though it was posted.")
+@by_option
 @user_errors
-def report(mentee: str, as_json: bool, markdown: bool) -> None:
+def report(mentee: str, as_json: bool, markdown: bool, post: bool, again: bool, actor: str) -> None:
     """The month's report, for the graduation decision.
 
-    MENTEE's period, vote, pull requests, mentors' approvals, waits and bypasses.
+    MENTEE's period, vote, pull requests, mentors' approvals, waits and bypasses. With
+    --post, the Markdown (as someone signed out would read it) is posted in the vote's
+    forum thread using DISCOURSE_API_KEY and DISCOURSE_API_USERNAME.
     """
     from flask import current_app
 
@@ -1011,6 +1021,26 @@ def report(mentee: str, as_json: bool, markdown: bool) -> None:
 
     if as_json and markdown:
         raise click.UsageError("give --json or --markdown, not both", click.get_current_context())
+    if again and not post:
+        raise click.UsageError("--again goes with --post", click.get_current_context())
+    if post and (as_json or markdown):
+        raise click.UsageError(
+            "--post goes alone: it prints where the report was posted", click.get_current_context()
+        )
+    if post:
+        from gatekeeper import forum_posts
+        from gatekeeper.models import utcnow
+
+        posted = forum_posts.post_report(
+            db.get_session(),
+            mentee=mentee,
+            actor=actor,
+            settings=settings_of(current_app),
+            now=utcnow(),
+            again=again,
+        )
+        click.echo(f"posted {mentee}'s report in the vote's thread: {posted.url}")
+        return
     found = reports.current(
         db.get_session(), mentee=mentee, base_url=settings_of(current_app).base_url
     )

@@ -26,7 +26,19 @@ from markupsafe import Markup, escape
 from sqlmodel import Session
 from werkzeug.exceptions import HTTPException, NotFound
 
-from gatekeeper import approvals, auth, db, decisions, needs, outbox, people, reminders, timeline
+from gatekeeper import (
+    approvals,
+    auth,
+    db,
+    decisions,
+    discourse,
+    forum_posts,
+    needs,
+    outbox,
+    people,
+    reminders,
+    timeline,
+)
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper import report as reports
@@ -41,6 +53,7 @@ from gatekeeper.forms import (
     ExtendForm,
     MentorForm,
     OverrideForm,
+    ReportPostForm,
     StartForm,
     TermsForm,
     split_names,
@@ -88,6 +101,10 @@ def mentee(mentee: str) -> ResponseReturnValue:
 @bp.get("/mentorships/<mentee>/report")
 def report(mentee: str) -> ResponseReturnValue:
     """The month's report for the graduation decision, with its Markdown for the forum."""
+    return _render_report(mentee)
+
+
+def _render_report(mentee: str) -> str:
     base_url = settings_of(current_app).base_url
     try:
         found = reports.build(
@@ -95,9 +112,47 @@ def report(mentee: str) -> ResponseReturnValue:
         )
     except lifecycle.MentorshipError as error:
         abort(404, description=str(error))
+    maintainer = auth.is_maintainer(g.user)
     return render_template(
-        "report.html", report=found, markdown=reports.markdown(found), words=reports
+        "report.html",
+        report=found,
+        markdown=reports.markdown(found),
+        words=reports,
+        post_form=ReportPostForm() if maintainer else None,
+        # What "Post to the vote thread" sends: the report as someone signed out reads it.
+        public_markdown=forum_posts.public_markdown(
+            db.get_session(), mentee=mentee, base_url=base_url, now=now()
+        )
+        if maintainer
+        else None,
     )
+
+
+@bp.post("/mentorships/<mentee>/report/post")
+@login_required
+def post_report(mentee: str) -> ResponseReturnValue:
+    """A maintainer posts the report as a reply in the promotion vote's forum thread."""
+    _require_maintainer("post the report to the forum")
+    form = ReportPostForm()
+    if not form.validate_on_submit():
+        abort(400, description="The form expired; reload the report and post again.")
+    try:
+        posted = forum_posts.post_report(
+            db.get_session(),
+            mentee=mentee,
+            actor=g.user.login,
+            settings=settings_of(current_app),
+            now=now(),
+            again=form.again.data,
+        )
+    except discourse.ForumUnavailable as error:
+        flash(f"Not posted: {error}.", "error")
+        return _render_report(mentee), 502
+    except lifecycle.MentorshipError as error:
+        flash(f"Not posted: {str(error).rstrip('.')}.", "error")
+        return _render_report(mentee), 409
+    flash(f"Posted in the vote's thread: {posted.url}", "success")
+    return redirect(url_for(".report", mentee=mentee))
 
 
 @bp.get("/pulls/<owner>/<repo>/<int:number>")

@@ -259,6 +259,12 @@ class OverrideForm(FlaskForm):
     )
 
 
+class ReportPostForm(FlaskForm):
+    """A maintainer posts the month's report in the vote's forum thread (once, unless again)."""
+
+    again = BooleanField("Post it again (it was posted already)")
+
+
 class AcknowledgeForm(FlaskForm):
     """A maintainer's acknowledgement of a bypass, with a note for the record."""
 

@@ -468,3 +468,25 @@ class SessionGeneration(SQLModel, table=True):
 
     login: str = Field(primary_key=True, max_length=39)
     generation: int = 0
+
+
+class ReportPost(SQLModel, table=True):
+    """The month's report posted as a reply in the promotion vote's forum topic.
+
+    The row is claimed (``url`` None) in a unit of work of its own before the forum is called,
+    and ``(mentorship_id, ordinal)`` is unique: two people posting at once post one reply, and
+    a second post is a new ordinal, asked for on purpose.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("mentorship_id", "ordinal"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    mentorship_id: int = Field(foreign_key="mentorship.id", index=True)
+    ordinal: int  # 1 for the first post of this mentorship's report, 2 for a second, ...
+    claimed_by: str = Field(max_length=64)
+    claimed_at: datetime = _when()
+    # Set once the forum answered with the post; None while it is under way, or when the
+    # forum's answer never came (the reply may be in the thread: ``uncertain``).
+    url: str | None = Field(default=None, max_length=2048)
+    posted_at: datetime | None = _when(nullable=True)
+    uncertain: bool = False

@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,29 +24,19 @@ import sqlalchemy as sa
 from click.testing import Result
 from fakediscourse import FakeDiscourse, Poll
 from flask import Flask
+from forum_support import KEY, STAFF, STAFF_KEY, USER
 from sqlmodel import Session, SQLModel, col, select
 
-from gatekeeper import create_app, db, discourse
+from gatekeeper import discourse
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.cli import cli
-from gatekeeper.config import ConfigError, Settings, normalise_database_url
+from gatekeeper.config import ConfigError, Settings
 from gatekeeper.models import AuditEvent, utcnow
 
-KEY, USER = "d1s-c0urse-key-kept-secret", "gatekeeper-bot"
-STAFF_KEY, STAFF = "staff-key-also-secret", "forum-admin"
 OPEN_UNTIL = "2099-01-08T15:00:00.000Z"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 # What the app reads from the environment: none of the developer's own reaches a test.
 ENV_PREFIXES = ("GITHUB_", "GATEKEEPER_", "DISCOURSE_", "DATABASE_URL", "SECRET_KEY")
-
-
-@pytest.fixture
-def forum() -> Iterator[FakeDiscourse]:
-    """The fake forum, knowing the service's API key (a member of the private categories)."""
-    with FakeDiscourse() as fake:
-        fake.add_user(USER, KEY)
-        fake.add_user(STAFF, STAFF_KEY, staff=True)
-        yield fake
 
 
 def settings_for(forum: FakeDiscourse, **overrides) -> Settings:
@@ -450,31 +439,6 @@ def test_a_forum_failing_is_one_sentence(forum, status, expected):
 
 
 # ---------------------------------------------------------------- the command line
-
-
-@pytest.fixture
-def forum_app(
-    request: pytest.FixtureRequest, database_url: str, forum: FakeDiscourse
-) -> Iterator[Flask]:
-    """The app on SQLite or PostgreSQL, reading votes from the fake forum; boss maintains."""
-    if database_url.startswith("sqlite:///"):
-        shutil.copyfile(
-            request.getfixturevalue("migrated_sqlite"), database_url.removeprefix("sqlite:///")
-        )
-    else:
-        db.upgrade(normalise_database_url(database_url))
-    app = create_app(
-        {
-            "database_url": database_url,
-            "secret_key": "test",
-            "maintainers": "boss",
-            "discourse_url": forum.url,
-            "discourse_api_key": KEY,
-            "discourse_api_username": USER,
-        }
-    )
-    yield app
-    app.extensions["gatekeeper.engine"].dispose()
 
 
 def run(app: Flask, *args: str) -> Result:
