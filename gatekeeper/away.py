@@ -33,9 +33,10 @@ def day_words(day: date) -> str:
     return f"{day:%b} {day.day}, {day.year}"
 
 
-def words(absence: Absence) -> str:
-    """``june-h is away until Dec 20, 2026``."""
-    return f"{absence.login} is away until {day_words(absence.until)}"
+def words(absence: Absence, *, login: str | None = None) -> str:
+    """``june-h is away until Dec 20, 2026`` (``login``: the account's login now, when the
+    caller read it; the absence keeps the one it was set under)."""
+    return f"{login or absence.login} is away until {day_words(absence.until)}"
 
 
 def parse_until(text: str | None, *, now: datetime) -> date:
@@ -128,7 +129,7 @@ def tell(
     absent = of_terms(session, deciding, now=now)
     if not absent:
         return decision
-    lines = [f"@{words(a)}" for _, a in sorted(absent.items())]
+    lines = [f"@{words(a, login=login)}" for login, a in sorted(absent.items())]
     note = "Away: " + "; ".join(lines) + ". An approval from them still counts."
     return dataclasses.replace(decision, summary=f"{decision.summary}\n\n{note}")
 

@@ -89,7 +89,7 @@ def remind(
     if not mentors:
         return (
             "all your mentors are away ("
-            + "; ".join(away.words(a) for _, a in sorted(absent.items()))
+            + "; ".join(away.words(a, login=login) for login, a in sorted(absent.items()))
             + ")"
         )
     jobs.enqueue(
