@@ -111,6 +111,15 @@ def present(names: Iterable[str], absent: dict[str, Absence]) -> list[str]:
     return [name for name in names if name.lower() not in absent]
 
 
+def asking(terms: gate.Terms, absent: dict[str, Absence]) -> gate.Terms:
+    """``terms`` whose mentors to ask (``gate.blocker``'s "ask @x") are those present, while
+    any is; who approves, and who counts, is unchanged."""
+    here = tuple(present(terms.mentor_display, absent))
+    if not absent or not here:
+        return terms
+    return dataclasses.replace(terms, mentor_display=here)
+
+
 def tell(
     session: Session,
     decision: gate.Decision,

@@ -315,7 +315,9 @@ def mentee_page(
         pulls=[p.repo for p in pulls] + [e.repo for e in events if e.repo],
         scope=[*mentorship.repositories, *scope_names(events)],
     )
-    terms = store.terms_of(session, mentorship)
+    absent = away.of_mentors(session, mentors, now=now)
+    # Whom to ask: the mentors who are present (an away mentor's approval still counts).
+    terms = away.asking(store.terms_of(session, mentorship), absent)
     waiting_ids = [p.id for p in pulls if p.id is not None and shown_state(p) == GateState.WAITING]
     reviews = store.reviews_by_pull(session, pull_ids=waiting_ids)
     reminded = reminders.last_reminders(session, pulls=[p for p in pulls if p.id in reviews])
@@ -364,7 +366,7 @@ def mentee_page(
         lanes=lanes,
         earlier=queries.earlier_mentorships(session, mentorship=mentorship),
         scope=Scope.of(mentorship.repositories, hidden=hidden),
-        away=away.of_mentors(session, mentors, now=now),
+        away=absent,
     )
 
 
@@ -491,7 +493,8 @@ def pull_page(
         refusal = approval_refusal(session, pull, login=user.login, user_id=user.id)
     blocker, remind_refusal, asks = None, None, False
     if terms is not None and pull.gate == GateState.WAITING and pull.state == "open":
-        blocker = gate.blocker(store.gate_pull(pull), terms, store.signals(reviews), now)
+        asking = away.asking(terms, away.of_terms(session, terms, now=now))  # who is present
+        blocker = gate.blocker(store.gate_pull(pull), asking, store.signals(reviews), now)
         asks = reminders.may_ask(pull, mentee=terms.mentee, login=user.login if user else None)
         if asks:
             last = reminders.last_reminders(session, pulls=[pull]).get(pull.id or 0)

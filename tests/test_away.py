@@ -12,11 +12,11 @@ from sqlmodel import Session, select
 from factories import DAY, HOUR, NOW, audit_kinds, jobs_of, mentorship, pull_info, review_info
 from factories import settings as make_settings
 from fakegithub import default_user_id
-from gatekeeper import away, decisions, reminders
+from gatekeeper import away, decisions, outbox, reminders
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.gate import GateState
-from gatekeeper.models import Absence, AuditEvent, PullRequest
+from gatekeeper.models import Absence, AuditEvent, CommitCheck, PullRequest
 
 TODAY = NOW.date()
 REQUESTS = "request_reviews:python/cpython#7"
@@ -105,6 +105,13 @@ def test_the_check_summary_says_who_is_away_until_when(session: Session):
     assert pull.gate == GateState.WAITING
     assert "@colesbury is away until Nov 20, 2024" in pull.gate_summary
     assert "vstinner is away" not in pull.gate_summary
+    outbox.flush(session, settings=make_settings(), now=NOW)
+    session.commit()
+    check = session.exec(select(CommitCheck)).one()
+    assert (
+        "@colesbury is away until Nov 20, 2024. An approval from them still counts."
+        in (check.body["summary"])
+    )
 
 
 def test_the_summary_says_nothing_once_the_date_has_passed(session: Session):
