@@ -27,7 +27,7 @@ pytestmark = pytest.mark.browser
 WIDTHS = {"desktop": (1280, 640), "phone": (390, 700)}
 
 
-class Visit:
+class Browsing:
     """One person's browser at one width, signed in through (the fake) GitHub."""
 
     def __init__(self, browser: Any, live: Live, axe: Path, *, login: str, width: str) -> None:
@@ -59,12 +59,12 @@ class Visit:
 
 
 @pytest.fixture
-def people_at(browser: Any, axe_script: Path) -> Iterator[Callable[..., Visit]]:  # noqa: F811
+def people_at(browser: Any, axe_script: Path) -> Iterator[Callable[..., Browsing]]:  # noqa: F811
     """Open a browser for a person at a width; all are closed at the end."""
-    opened: list[Visit] = []
+    opened: list[Browsing] = []
 
-    def open_for(live: Live, login: str, width: str) -> Visit:
-        made = Visit(browser, live, axe_script, login=login, width=width)
+    def open_for(live: Live, login: str, width: str) -> Browsing:
+        made = Browsing(browser, live, axe_script, login=login, width=width)
         opened.append(made)
         return made
 
