@@ -828,6 +828,63 @@ def mentors(
 
 
 @cli.command(
+    short_help="Mark a mentor away until a date, or back.",
+    epilog=examples(
+        'gatekeeper away colesbury --until 2026-12-20 --note "on holiday"',
+        "gatekeeper away colesbury --back",
+    ),
+)
+@click.argument("login")
+@click.option("--until", help="The last day away (YYYY-MM-DD, UTC).")
+@click.option("--note", help="Why, or whom to ask meanwhile, in a sentence.")
+@click.option("--back", is_flag=True, help="They are back: end the absence now.")
+@by_option
+@no_wait_option
+@user_errors
+def away(
+    login: str, until: str | None, note: str | None, back: bool, actor: str, no_wait: bool
+) -> None:
+    """Mark LOGIN away until a date, across all their mentorships, or back (--back).
+
+    While away, review requests and reminders go to the other mentors, and the checks and
+    the mentee's page say who is away until when; an approval they give still counts.
+    """
+    from gatekeeper import away as absences
+    from gatekeeper import db
+    from gatekeeper.models import utcnow
+
+    if back == (until is not None):
+        refuse("give --until DATE or --back, one of them")
+    if back and note is not None:
+        refuse("--note goes with --until, not with --back")
+    now = utcnow()
+    day = None if back else absences.parse_until(until, now=now)
+
+    def change(session: Session) -> absences.Change:
+        if day is None:
+            done = absences.come_back(session, login=login, actor=actor, now=now)
+        else:
+            done = absences.set_away(
+                session, login=login, until=day, note=note, actor=actor, now=now
+            )
+        for mentorship in done.mentorships:
+            gates_follow(session, mentorship)
+        return done
+
+    done = db.writing(db.get_session(), change)
+    post(wait=not no_wait)
+    count = len(done.mentorships)
+    where = f"{count} mentorship{'s' if count != 1 else ''}"
+    if day is None:
+        click.echo(f"{done.login} is back; review requests in {where} go to them again.")
+    else:
+        click.echo(
+            f"{done.login} is away until {absences.day_words(day)}; review requests and"
+            f" reminders in {where} go to the other mentors."
+        )
+
+
+@cli.command(
     short_help="Change a running mentorship's terms.",
     epilog=examples(
         "gatekeeper change mpage --approvals 1",

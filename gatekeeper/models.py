@@ -490,3 +490,20 @@ class ReportPost(SQLModel, table=True):
     url: str | None = Field(default=None, max_length=2048)
     posted_at: datetime | None = _when(nullable=True)
     uncertain: bool = False
+
+
+class Absence(SQLModel, table=True):
+    """A person (an account) is away until a date, across all the mentorships they are in.
+
+    One row per account: marking oneself away again replaces the date, coming back deletes
+    the row (the audit log keeps both). Away through ``until`` (a UTC calendar date).
+    """
+
+    account_id: int = Field(
+        primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    login: str = Field(max_length=39)  # as last seen, for the pages; the id is what counts
+    until: date
+    note: str | None = None
+    set_by: str = Field(max_length=64)
+    set_at: datetime = _when()

@@ -1,7 +1,7 @@
 """The month's report posted to the promotion vote's forum topic
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-05 22:10:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import gatekeeper.models
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
