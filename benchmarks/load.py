@@ -85,6 +85,7 @@ STEP = 1.0  # seconds between two deliveries for one pull request
 SCRIPT_LENGTH = 6  # deliveries per pull request: opened, comment, review, push, approval, comment
 IDLE_SECONDS = 2.0
 WARM_REQUESTS = 12  # before the clock starts, every web worker has imported and connected
+STARTUP_LIMIT = 300.0  # seconds a server or worker may take to start (imports on a busy machine)
 TIMEOUT = 10.0  # GitHub gives up on a delivery after 10 s: a later answer counts as none
 APP_ENV_PREFIXES = ("GITHUB_", "GATEKEEPER_")
 APP_ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "WEB_CONCURRENCY")
@@ -345,7 +346,7 @@ class Processes:
         self.started.append(process)
         return process
 
-    def wait_for(self, text: str, names: list[str], *, limit: float = 60.0) -> None:
+    def wait_for(self, text: str, names: list[str], *, limit: float = STARTUP_LIMIT) -> None:
         """Wait until each named log shows ``text`` (a process has started up)."""
         deadline = time.monotonic() + limit
         while not all(text in self.log(name) for name in names):
@@ -406,7 +407,7 @@ def free_port() -> int:
 def wait_ready(port: int, path: str, *, process: subprocess.Popen[bytes], warm: int) -> None:
     """Wait until the server answers ``path``, then ask ``warm`` more times (every worker
     imports, connects to the database and answers once before the clock starts)."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + STARTUP_LIMIT
     answered = 0
     while answered < warm:
         if process.poll() is not None or time.monotonic() > deadline:
