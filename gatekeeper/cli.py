@@ -78,25 +78,25 @@ def database_error(error: sa.exc.DBAPIError) -> click.ClickException:
 
 
 @contextlib.contextmanager
-def reading_session() -> Iterator[Session]:
-    """A session for a command that only reads, rolled back at the end; refusals and database
-    errors become one line on stderr and exit status 1.
+def reading_connection() -> Iterator[sa.Connection]:
+    """A connection for a command that only reads (``status``, ``list``); refusals and
+    database errors become one line on stderr and exit status 1.
 
-    It needs no app: the engine is built from the settings alone, so ``status`` and ``list``
-    start without importing Flask (or Alembic, once the embedded database is migrated). When
-    a caller already built the app (Flask's test runner), its engine is used.
+    It needs no app and no ORM: the engine is built from the settings alone and the reads are
+    SQLAlchemy Core (``readings.py``), so these commands start without importing Flask,
+    SQLModel or the models (nor Alembic, once the embedded database is migrated). When a
+    caller already built the app (Flask's test runner), its engine is used.
     """
     import sqlalchemy as sa
-    from sqlmodel import Session
 
-    from gatekeeper.mentorships import MentorshipError
+    from gatekeeper.standing import MentorshipError
 
     try:
         given = app_engine()
         engine = given or settings_engine()
         try:
-            with Session(engine, expire_on_commit=False) as session:
-                yield session
+            with engine.connect() as connection:
+                yield connection
         finally:
             if given is None:
                 engine.dispose()  # ours alone: its connections end with the command
@@ -122,14 +122,27 @@ def app_engine() -> Engine | None:
 
 
 def settings_engine() -> Engine:
-    """An engine on the database the environment names; the embedded SQLite default is
-    migrated first if it is behind, as the app's commands do."""
-    from gatekeeper import db
+    """A plain engine on the database the environment names, for reading; the embedded SQLite
+    default is made and migrated first if it is behind, and a SQLite file DATABASE_URL names
+    is set up the first time, as the app's commands do (that alone loads ``db``, and Alembic
+    when there is a migration to run)."""
+    import sqlalchemy as sa
+
     from gatekeeper.config import Settings, instance_path
 
     settings = Settings.from_env(instance_path=instance_path())
-    engine = db.engine_for(settings.database_url)
-    set_up_sqlite(settings.database_url, engine, embedded=settings.uses_embedded_database)
+    url = settings.database_url
+    if not settings.uses_embedded_database:
+        engine = sa.create_engine(url)
+        if is_new_sqlite(url, engine):  # a file DATABASE_URL names, used the first time
+            from gatekeeper import db
+
+            db.upgrade(url)
+        return engine
+    from gatekeeper import db
+
+    engine = db.engine_for(url)
+    db.upgrade_if_behind(url, engine)
     return engine
 
 
@@ -984,18 +997,19 @@ def change_terms(
 
 @cli.command(
     "list",
-    with_appcontext=False,  # it only reads: reading_session, no app to build
+    with_appcontext=False,  # it only reads: reading_connection, no app to build
     epilog=examples("gatekeeper list", "gatekeeper list --all --json"),
 )
 @click.option("--all", "include_ended", is_flag=True, help="Include ended mentorships.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def list_command(include_ended: bool, as_json: bool) -> None:
     """List mentorships: open ones, or all."""
-    from gatekeeper.documents import list_documents
-    from gatekeeper.models import utcnow
+    from gatekeeper import readings
 
-    with reading_session() as session:
-        found = list_documents(session, include_ended=include_ended, now=utcnow())
+    with reading_connection() as connection:
+        found = readings.list_documents(
+            connection, include_ended=include_ended, now=datetime.now(UTC)
+        )
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -1007,7 +1021,7 @@ def list_command(include_ended: bool, as_json: bool) -> None:
 
 
 @cli.command(
-    with_appcontext=False,  # it only reads: reading_session, no app to build
+    with_appcontext=False,  # it only reads: reading_connection, no app to build
     epilog=examples("gatekeeper status mpage", "gatekeeper status mpage --json"),
 )
 @click.argument("mentee")
@@ -1017,11 +1031,10 @@ def status(mentee: str, as_json: bool) -> None:
 
     MENTEE's mentors, dates, vote and gated pull requests, as /api shows them.
     """
-    from gatekeeper.documents import status_document
-    from gatekeeper.models import utcnow
+    from gatekeeper import readings
 
-    with reading_session() as session:
-        document = status_document(session, mentee=mentee, now=utcnow())
+    with reading_connection() as connection:
+        document = readings.status_document(connection, mentee=mentee, now=datetime.now(UTC))
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return

@@ -11,20 +11,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from gatekeeper.columns import UTCDateTime
 
 # The gate's own words, ``gate.GateState`` and ``gate.ApprovalSource``, live beside the pure
 # decision that speaks them; the stored vocabularies only the storage layers use live here.
 from gatekeeper.gate import GateState
-
-
-class EndReason(enum.StrEnum):
-    """Why a mentorship ended (``Mentorship.end_reason``)."""
-
-    EXPIRED = "expired"  # its end date passed
-    GRADUATED = "graduated"
-    REVOKED = "revoked"
+from gatekeeper.standing import EndReason  # noqa: F401  (kept importable from here)
 
 
 class DeliveryOutcome(enum.StrEnum):
@@ -55,26 +49,6 @@ class JobKind(enum.StrEnum):
     BYPASS_COMMENT = "bypass_comment"
     LEARN_ACCOUNT = "learn_account"  # a mentee's or mentor's login to their account id
     READ_TREE = "read_tree"  # a commit's tree, so an approval of the same content holds
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite keeps no offset of its own)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use timezone-aware UTC")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def utcnow() -> datetime:

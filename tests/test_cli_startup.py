@@ -14,19 +14,22 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 import gatekeeper
 import gatekeeper.models  # registers every table on SQLModel.metadata
-from gatekeeper import create_app, db
+from gatekeeper import create_app, db, documents
 from gatekeeper.cli import cli
 from gatekeeper.config import normalise_database_url
 
 # What only the app's commands and views need: a read-only command loading one of them is slow.
 APP_ONLY = ("flask", "werkzeug", "jinja2", "authlib", "flask_wtf", "github", "alembic")
+# The ORM and the models: status and list read with SQLAlchemy Core (readings.py) instead.
+ORM = ("sqlmodel", "pydantic", "sqlalchemy.orm", "gatekeeper.models", "gatekeeper.mentorships")
 CHECKOUT = Path(gatekeeper.__file__).resolve().parent.parent
 PROBE = """
 import json, sys
@@ -39,23 +42,26 @@ try:
 except SystemExit as exit:
     code = exit.code
 loaded = sorted({{name.partition(".")[0] for name in sys.modules}} & set({modules!r}))
-print(json.dumps({{"exit": code, "loaded": loaded}}), file=sys.stderr)
+orm = sorted(set(sys.modules) & set({orm!r}))
+print(json.dumps({{"exit": code, "loaded": loaded, "orm": orm}}), file=sys.stderr)
 """
 
 
 @dataclasses.dataclass
 class Probed:
-    """What one run of the command printed, how it exited, and the app-only modules it loaded."""
+    """What one run of the command printed, how it exited, and the app-only and ORM modules
+    it loaded."""
 
     stdout: str
     stderr: str
     exit: int
     loaded: list[str]
+    orm: list[str]
 
 
 def run_probe(args: list[str], *, env: dict[str, str], root: Path = CHECKOUT) -> Probed:
     """Run ``gatekeeper ARGS`` from the package in ``root`` in a new interpreter."""
-    probe = PROBE.format(root=str(root), args=args, modules=APP_ONLY)
+    probe = PROBE.format(root=str(root), args=args, modules=APP_ONLY, orm=ORM)
     done = subprocess.run(
         [sys.executable, "-c", probe],
         env={**os.environ, **env},
@@ -72,11 +78,9 @@ def run_probe(args: list[str], *, env: dict[str, str], root: Path = CHECKOUT) ->
 
 
 @pytest.fixture
-def holding_a_mentorship(tmp_path, migrated_sqlite) -> str:
-    """A migrated SQLite file's URL, holding mpage's mentorship (vote recorded) and an ended one."""
-    url = f"sqlite:///{tmp_path / 'held.sqlite'}"
-    shutil.copyfile(migrated_sqlite, tmp_path / "held.sqlite")
-    app = create_app({"database_url": url, "TESTING": True, "secret_key": "test"})
+def holding_a_mentorship(app, database_url) -> str:
+    """A migrated database's URL (SQLite and PostgreSQL), holding mpage's mentorship (vote
+    recorded) and an ended one."""
     runner = app.test_cli_runner()
     for args in (
         [
@@ -98,8 +102,7 @@ def holding_a_mentorship(tmp_path, migrated_sqlite) -> str:
     ):
         result = runner.invoke(cli, [*args, "--no-wait"])
         assert result.exit_code == 0, result.output
-    app.extensions["gatekeeper.engine"].dispose()
-    return url
+    return database_url
 
 
 @pytest.mark.parametrize(
@@ -122,8 +125,36 @@ def test_reading_commands_load_no_app_and_print_what_the_app_prints(holding_a_me
     assert inside_the_app.exit_code == 0, inside_the_app.output
 
     probed = run_probe(args, env={"DATABASE_URL": holding_a_mentorship})
-    assert (probed.exit, probed.stderr, probed.loaded) == (0, "", [])
+    assert (probed.exit, probed.stderr, probed.loaded, probed.orm) == (0, "", [], [])
     assert probed.stdout == inside_the_app.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["status", "mpage", "--json"], ["status", "eclips4", "--json"], ["list", "--all", "--json"]],
+    ids=["status-active", "status-ended", "list-all"],
+)
+def test_core_reads_give_the_documents_the_orm_gives(holding_a_mentorship, args):
+    """status and list, read with SQLAlchemy Core and no ORM, print the very documents that
+    ``documents.py`` builds from the models (what /api serves), a vote and an ended
+    mentorship included."""
+    app = create_app({"database_url": holding_a_mentorship, "TESTING": True, "secret_key": "t"})
+    with app.app_context(), Session(app.extensions["gatekeeper.engine"]) as session:
+        now = datetime.now(UTC)
+        if args[0] == "status":
+            expected: object = documents.status_document(session, mentee=args[1], now=now)
+        else:
+            expected = documents.list_documents(session, include_ended=True, now=now)
+    app.extensions["gatekeeper.engine"].dispose()
+
+    probed = run_probe(args, env={"DATABASE_URL": holding_a_mentorship})
+    assert (probed.exit, probed.stderr, probed.orm) == (0, "", [])
+    printed = json.loads(probed.stdout)
+    for document in printed if isinstance(printed, list) else [printed]:
+        assert document.pop("days_left") >= 0  # a day may turn between the two reads
+    for document in expected if isinstance(expected, list) else [expected]:
+        document.pop("days_left")
+    assert printed == json.loads(json.dumps(expected))
 
 
 def test_a_refusal_without_the_app_is_one_line(holding_a_mentorship):
@@ -131,7 +162,7 @@ def test_a_refusal_without_the_app_is_one_line(holding_a_mentorship):
     probed = run_probe(["status", "nobody"], env={"DATABASE_URL": holding_a_mentorship})
     assert (probed.stdout, probed.stderr) == ("", "Error: nobody has no mentorship\n")
     assert probed.exit == 1
-    assert probed.loaded == []
+    assert (probed.loaded, probed.orm) == ([], [])
 
 
 def test_an_unmigrated_postgresql_database_says_to_run_db_upgrade(postgres_server):
