@@ -133,16 +133,16 @@ def settings_engine() -> Engine:
     settings = Settings.from_env(instance_path=instance_path())
     url = settings.database_url
     if not settings.uses_embedded_database:
+        # PostgreSQL is migrated by ``gatekeeper db upgrade``, a release step; a SQLite file
+        # DATABASE_URL names is set up below only while it is new.
         engine = sa.create_engine(url)
-        if is_new_sqlite(url, engine):  # a file DATABASE_URL names, used the first time
-            from gatekeeper import db
-
-            db.upgrade(url)
-        return engine
+        if not is_new_sqlite(url, engine):
+            return engine
+        engine.dispose()
     from gatekeeper import db
 
     engine = db.engine_for(url)
-    db.upgrade_if_behind(url, engine)
+    set_up_sqlite(url, engine, embedded=settings.uses_embedded_database)
     return engine
 
 
