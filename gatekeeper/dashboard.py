@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -88,16 +89,33 @@ def mentee(mentee: str) -> ResponseReturnValue:
 @bp.get("/mentorships/<mentee>/report")
 def report(mentee: str) -> ResponseReturnValue:
     """The month's report for the graduation decision, with its Markdown for the forum."""
+    found = _report_of(mentee)
+    return render_template(
+        "report.html", report=found, markdown=reports.markdown(found), words=reports
+    )
+
+
+@bp.get("/mentorships/<mentee>/report.csv")
+def report_csv(mentee: str) -> ResponseReturnValue:
+    """The report's pull requests as CSV, to download (private names hidden as on the page)."""
+    found = _report_of(mentee)
+    filename = f"{found.mentee}-pull-requests.csv"
+    return Response(
+        reports.csv_text(found),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _report_of(mentee: str) -> reports.Report:
+    """The report as the signed-in viewer may read it; 404 for a login never mentored."""
     base_url = settings_of(current_app).base_url
     try:
-        found = reports.build(
+        return reports.build(
             db.get_session(), mentee=mentee, now=now(), base_url=base_url, viewer=g.user
         )
     except lifecycle.MentorshipError as error:
         abort(404, description=str(error))
-    return render_template(
-        "report.html", report=found, markdown=reports.markdown(found), words=reports
-    )
 
 
 @bp.get("/pulls/<owner>/<repo>/<int:number>")
@@ -214,6 +232,7 @@ def new() -> ResponseReturnValue:
         status = 409 if error.field == "mentee" else 400
         return _render_new(form, vote=vote, status=status)
     flash(f"Mentorship for {mentorship.mentee_display} started.", "success")
+    _warn_few_mentors(len(split_names(form.mentors.data)))
     if vote is not None and vote.overrides:
         flash(f"Typed over the forum's numbers: {'; '.join(vote.overrides)}.", "warning")
     _say_if_github_is_missing()
@@ -613,6 +632,13 @@ def _gates_follow(session: Session, mentorship: Mentorship) -> Mentorship:
     return mentorship
 
 
+def _warn_few_mentors(count: int) -> None:
+    """Warn, without refusing, when fewer mentors than the form asks for were named."""
+    warning = lifecycle.few_mentors_warning(count)
+    if warning is not None:
+        flash(warning, "warning")
+
+
 def _say_if_github_is_missing() -> None:
     if github_of(current_app) is None:
         flash("GitHub is not configured here: the checks will be posted once it is.", "warning")
@@ -817,6 +843,12 @@ def waited(pull: PullRequest) -> str:
 def days(count: int) -> str:
     """``1 day``, ``19 days``."""
     return f"{count} day{'s' if count != 1 else ''}"
+
+
+@bp.app_template_filter("left_words")
+def left_words(days: int) -> str:
+    """``18 days left``, ``last day``: the one day rule (``mentorships.days_left``)."""
+    return lifecycle.left_words(days)
 
 
 @bp.app_template_filter("days_left")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -55,11 +54,9 @@ class Progress:
         """Day N of M, counted from the start; a finished period shows full."""
         state = lifecycle.state_of(mentorship, now)
         end = lifecycle.effective_end(mentorship)
-        total = max(
-            math.ceil((mentorship.ends_at - mentorship.started_at).total_seconds() / 86400), 1
-        )
+        total = lifecycle.total_days(mentorship)
+        day = lifecycle.day_of(mentorship, now)
         elapsed = (min(now, end) - mentorship.started_at).total_seconds()
-        day = min(max(math.floor(elapsed / 86400) + 1, 1), total) if elapsed >= 0 else 0
         span = max((mentorship.ends_at - mentorship.started_at).total_seconds(), 1)
         percent = 100 if state == "ended" else min(max(int(100 * elapsed / span), 0), 100)
         return cls(
@@ -70,6 +67,11 @@ class Progress:
             lifecycle.days_left(mentorship, now),
             lifecycle.days_until_start(mentorship, now),
         )
+
+    @property
+    def left(self) -> str:
+        """ "18 days left", or "last day"."""
+        return lifecycle.left_words(self.days_left)
 
 
 @dataclasses.dataclass
