@@ -287,7 +287,7 @@ def end(mentee: str) -> ResponseReturnValue:
             actor=g.user.login,
             now=now(),
         ),
-        done=f"Mentorship ended ({form.reason.data}); the gate is lifted.",
+        done=f"Mentorship ended ({form.reason.data}); the pull requests no longer wait for a mentor.",
     )
 
 
