@@ -48,11 +48,12 @@ from gatekeeper.forms import (
 )
 from gatekeeper.gate import ApprovalSource, GateState
 from gatekeeper.models import Mentorship, PullRequest, utcnow
-from gatekeeper.pages import mentee_page, overview_page, pull_page, waiting_for
+from gatekeeper.pages import ended_page, mentee_page, overview_page, pull_page, waiting_for
 from gatekeeper.refusals import RefusalKind, status_of
 from gatekeeper.visibility import PRIVATE_PULL, may_see_pull
 
 bp = Blueprint("dashboard", __name__)
+SEARCH_LIMIT = 39  # GitHub's longest login
 
 
 @bp.before_request
@@ -76,8 +77,25 @@ def now() -> datetime:
 @bp.get("/")
 def overview() -> ResponseReturnValue:
     """Active mentorships first, then scheduled and recently ended ones."""
-    page = overview_page(db.get_session(), user=g.user, now=now())
-    return render_template("overview.html", page=page, is_maintainer=auth.is_maintainer(g.user))
+    session, maintainer = db.get_session(), auth.is_maintainer(g.user)
+    page = overview_page(session, user=g.user, now=now())
+    # What needs a maintainer, first: the same list as /me, its urgent part shown here.
+    needed = needs.for_maintainer(session, now=now()) if maintainer else None
+    return render_template("overview.html", page=page, is_maintainer=maintainer, needs=needed)
+
+
+# Not under /mentorships/, where any login (even "ended") names a mentee.
+@bp.get("/past-mentorships")
+def ended() -> ResponseReturnValue:
+    """Every past mentorship, a page at a time, searched by the mentee's login."""
+    search = request.args.get("q", "").strip().removeprefix("@")
+    page = request.args.get("page", "1")
+    if len(search) > SEARCH_LIMIT:
+        abort(400, description=f"A GitHub login has at most {SEARCH_LIMIT} characters.")
+    if not page.isdigit() or int(page) < 1:
+        abort(400, description="The page number must be a whole number from 1.")
+    found = ended_page(db.get_session(), search=search, page=int(page), now=now())
+    return render_template("ended.html", found=found, words=reports)
 
 
 @bp.get("/mentorships/<mentee>")

@@ -40,6 +40,14 @@ class Short:
 
 
 @dataclasses.dataclass(frozen=True)
+class Unattended:
+    """An active mentorship whose every mentor is away, and the mentee's waiting pull requests."""
+
+    mentorship: Mentorship
+    waiting: list[PullRequest]
+
+
+@dataclasses.dataclass(frozen=True)
 class Needs:
     """Everything on a maintainer's list."""
 
@@ -47,11 +55,23 @@ class Needs:
     ending: list[Mentorship]
     waiting: list[PullRequest]
     short: list[Short]
+    unattended: list[Unattended] = dataclasses.field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         """Nothing needs the maintainer."""
-        return not (self.bypasses or self.ending or self.waiting or self.short)
+        return not (self.bypasses or self.ending or self.waiting or self.short or self.unattended)
+
+    @property
+    def urgent(self) -> int:
+        """How many things the landing page puts first: unacknowledged bypasses, pull
+        requests waiting long, and mentorships whose every mentor is away."""
+        return len(self.bypasses) + len(self.waiting) + len(self.unattended)
+
+    @property
+    def count(self) -> int:
+        """How many things the maintainer's list (``/me``) holds."""
+        return self.urgent + len(self.ending) + len(self.short)
 
 
 def for_maintainer(session: Session, *, now: datetime) -> Needs:
@@ -61,7 +81,18 @@ def for_maintainer(session: Session, *, now: datetime) -> Needs:
         ending=queries.running_and_ending(session, now=now, after=now, until=now + ENDING_WITHIN),
         waiting=queries.waiting_since_before(session, moment=now - WAITING_LONGER_THAN),
         short=[Short(m, count) for m, count in queries.short_of_mentors(session, now=now)],
+        unattended=every_mentor_away(session, now=now),
     )
+
+
+def every_mentor_away(session: Session, *, now: datetime) -> list[Unattended]:
+    """Active mentorships whose every current mentor is away at ``now``, with the mentee's
+    waiting pull requests; the landing page and ``/me`` show them to maintainers.
+
+    Nobody can be marked away yet, so there are none: the mentors-away work fills this in
+    (one query for the mentorships, one for their waiting pull requests).
+    """
+    return []
 
 
 def unacknowledged_bypasses(session: Session) -> list[Bypass]:

@@ -165,6 +165,40 @@ def overview_page(session: Session, *, user: User | None, now: datetime) -> Over
     )
 
 
+ENDED_PER_PAGE = 25
+
+
+@dataclasses.dataclass(frozen=True)
+class EndedPage:
+    """One page of the past mentorships, searched by the mentee's login."""
+
+    mentorships: list[Mentorship]
+    mentors: dict[int, list[MentorAssignment]]
+    search: str
+    page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the search fills (at least one, perhaps empty)."""
+        return max((self.total + ENDED_PER_PAGE - 1) // ENDED_PER_PAGE, 1)
+
+
+def ended_page(session: Session, *, search: str, page: int, now: datetime) -> EndedPage:
+    """Page ``page`` (from 1) of the mentorships that ended, latest end first, from two
+    queries (three with their mentors) whatever their number."""
+    found, total = queries.ended_page(
+        session,
+        now=now,
+        search=search,
+        offset=(page - 1) * ENDED_PER_PAGE,
+        limit=ENDED_PER_PAGE,
+    )
+    ids = [m.id for m in found if m.id is not None]
+    mentors = lifecycle.mentors_by_mentorship(session, mentorship_ids=ids) if ids else {}
+    return EndedPage(found, dict(mentors), search, page, total)
+
+
 @dataclasses.dataclass
 class Queue:
     """What waits for one mentor."""
