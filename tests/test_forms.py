@@ -162,3 +162,20 @@ def test_a_repository_outside_the_scope_is_named_as_such(site: Site):
     page = site.page(f"/pulls/{REPO}/7").replace("&#39;", "'")
     assert "mentorship gates only python/devguide, python/peps" in page
     assert "not under mentorship" not in page
+
+
+@pytest.mark.parametrize(
+    ("mentors", "warned"),
+    [("colesbury", True), ("colesbury, vstinner", False)],
+    ids=["one-mentor", "two-mentors"],
+)
+def test_fewer_than_two_mentors_is_started_with_a_warning(site: Site, mentors, warned):
+    """The form asks for two or three mentors: one is accepted (the mentorship starts) with a
+    warning that says two or three are recommended; two start without it."""
+    site.sign_in("boss")
+    response = site.post("/mentorships/new", {**START_FORM, "mentors": mentors})
+    assert response.status_code == 302
+    assert [m.mentee for m in stored(site)] == ["eclips4"]
+    page = site.page(response.headers["Location"])
+    warning = "This mentorship has only 1 mentor; two or three are recommended"
+    assert (warning in page.replace("&#39;", "'")) is warned
