@@ -408,6 +408,7 @@ def document(report: Report) -> dict[str, Any]:
             "started_at": _iso(period.started_at),
             "ends_at": _iso(period.ends_at),
             "ended_at": _iso(period.ended_at),
+            "ended_early": period.ended_early,
             "end_reason": period.end_reason,
             "ended_by": period.ended_by,
             "end_note": period.end_note,
