@@ -731,6 +731,16 @@ def promote(mentee: str, mentors: tuple[str, ...], **options: Any) -> None:
         f"{mentorship.mentee_display}: {state} mentorship with {', '.join(names)}"
         f" until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC."
     )
+    warn_few_mentors(len(names))
+
+
+def warn_few_mentors(count: int) -> None:
+    """Say on stderr (the command still succeeds) when fewer than two mentors are left."""
+    from gatekeeper import mentorships as lifecycle
+
+    warning = lifecycle.few_mentors_warning(count)
+    if warning is not None:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command(
@@ -838,6 +848,7 @@ def mentors(
     session = db.get_session()
     names = [a.mentor_display for a in lifecycle.mentors_of(session, mentorship=mentorship)]
     click.echo(f"{mentorship.mentee_display}: mentors are now {', '.join(names)}.")
+    warn_few_mentors(len(names))
 
 
 @cli.command(
@@ -1386,13 +1397,15 @@ def _progress_printer(*, quiet: bool) -> Callable[[str], None]:
 
 
 def _summary_line(document: dict[str, Any]) -> str:
+    from gatekeeper import mentorships as lifecycle
+
     mentors = ", ".join(document["mentors"]) or "no mentors"
     if document["state"] == "ended":
         when = f"ended {document['ended_at'][:10]} ({document['end_reason']})"
     elif document["state"] == "scheduled":
         when = f"scheduled, starts {document['started_at'][:10]}, ends {document['ends_at'][:10]}"
     else:
-        when = f"active, ends {document['ends_at'][:10]}, {document['days_left']} days left"
+        when = f"active, ends {document['ends_at'][:10]}, {lifecycle.left_words(document['days_left'])}"
     waiting = sum(1 for pull in document["pull_requests"] if pull["gate"] == "waiting")
     return f"{document['mentee']}: {when}; mentors {mentors}; {waiting} PRs waiting"
 

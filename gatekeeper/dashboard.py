@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -63,11 +64,12 @@ from gatekeeper.forms import (
 )
 from gatekeeper.gate import ApprovalSource, GateState
 from gatekeeper.models import Mentorship, PullRequest, utcnow
-from gatekeeper.pages import mentee_page, overview_page, pull_page, waiting_for
+from gatekeeper.pages import ended_page, mentee_page, overview_page, pull_page, waiting_for
 from gatekeeper.refusals import RefusalKind, status_of
 from gatekeeper.visibility import PRIVATE_PULL, may_see_pull
 
 bp = Blueprint("dashboard", __name__)
+SEARCH_LIMIT = 39  # GitHub's longest login
 
 
 @bp.before_request
@@ -91,8 +93,25 @@ def now() -> datetime:
 @bp.get("/")
 def overview() -> ResponseReturnValue:
     """Active mentorships first, then scheduled and recently ended ones."""
-    page = overview_page(db.get_session(), user=g.user, now=now())
-    return render_template("overview.html", page=page, is_maintainer=auth.is_maintainer(g.user))
+    session, maintainer = db.get_session(), auth.is_maintainer(g.user)
+    page = overview_page(session, user=g.user, now=now())
+    # What needs a maintainer, first: the same list as /me, its urgent part shown here.
+    needed = needs.for_maintainer(session, now=now()) if maintainer else None
+    return render_template("overview.html", page=page, is_maintainer=maintainer, needs=needed)
+
+
+# Not under /mentorships/, where any login (even "ended") names a mentee.
+@bp.get("/past-mentorships")
+def ended() -> ResponseReturnValue:
+    """Every past mentorship, a page at a time, searched by the mentee's login."""
+    search = request.args.get("q", "").strip().removeprefix("@")
+    page = request.args.get("page", "1")
+    if len(search) > SEARCH_LIMIT:
+        abort(400, description=f"A GitHub login has at most {SEARCH_LIMIT} characters.")
+    if not page.isdigit() or int(page) < 1:
+        abort(400, description="The page number must be a whole number from 1.")
+    found = ended_page(db.get_session(), search=search, page=int(page), now=now())
+    return render_template("ended.html", found=found, words=reports)
 
 
 @bp.get("/mentorships/<mentee>")
@@ -108,13 +127,7 @@ def report(mentee: str) -> ResponseReturnValue:
 
 
 def _render_report(mentee: str) -> str:
-    base_url = settings_of(current_app).base_url
-    try:
-        found = reports.build(
-            db.get_session(), mentee=mentee, now=now(), base_url=base_url, viewer=g.user
-        )
-    except lifecycle.MentorshipError as error:
-        abort(404, description=str(error))
+    found = _report_of(mentee)
     maintainer = auth.is_maintainer(g.user)
     return render_template(
         "report.html",
@@ -124,11 +137,37 @@ def _render_report(mentee: str) -> str:
         post_form=ReportPostForm() if maintainer else None,
         # What "Post to the vote thread" sends: the report as someone signed out reads it.
         public_markdown=forum_posts.public_markdown(
-            db.get_session(), mentee=mentee, base_url=base_url, now=now()
+            db.get_session(),
+            mentee=mentee,
+            base_url=settings_of(current_app).base_url,
+            now=now(),
         )
         if maintainer
         else None,
     )
+
+
+@bp.get("/mentorships/<mentee>/report.csv")
+def report_csv(mentee: str) -> ResponseReturnValue:
+    """The report's pull requests as CSV, to download (private names hidden as on the page)."""
+    found = _report_of(mentee)
+    filename = f"{found.mentee}-pull-requests.csv"
+    return Response(
+        reports.csv_text(found),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _report_of(mentee: str) -> reports.Report:
+    """The report as the signed-in viewer may read it; 404 for a login never mentored."""
+    base_url = settings_of(current_app).base_url
+    try:
+        return reports.build(
+            db.get_session(), mentee=mentee, now=now(), base_url=base_url, viewer=g.user
+        )
+    except lifecycle.MentorshipError as error:
+        abort(404, description=str(error))
 
 
 @bp.post("/mentorships/<mentee>/report/post")
@@ -178,9 +217,10 @@ def _render_me(*, status: int = 200, away_form: AwayForm | None = None) -> Respo
     maintainer = auth.is_maintainer(user)
     # Maintainers decide graduations: months ending within a week, or expired lately.
     decide = reports.awaiting_decision(session, now=now()) if maintainer else []
-    # And what else needs them: bypasses to look at, months ending, long waits, no mentors.
+    # And what else needs them: bypasses to look at, months ending, long waits, no mentors,
+    # mentorships whose every mentor is away.
     needed = needs.for_maintainer(session, now=now()) if maintainer else None
-    stranded = away.stranded(session, now=now()) if maintainer else []
+    stranded = needed.unattended if needed is not None else []
     absence = away.of_person(session, account_id=user.id, now=now())
     if (
         own is not None
@@ -288,6 +328,7 @@ def new() -> ResponseReturnValue:
         status = 409 if error.field == "mentee" else 400
         return _render_new(form, vote=vote, status=status)
     flash(f"Mentorship for {mentorship.mentee_display} started.", "success")
+    _warn_few_mentors(len(split_names(form.mentors.data)))
     if vote is not None and vote.overrides:
         flash(f"Typed over the forum's numbers: {'; '.join(vote.overrides)}.", "warning")
     _say_if_github_is_missing()
@@ -342,7 +383,7 @@ def end(mentee: str) -> ResponseReturnValue:
             actor=g.user.login,
             now=now(),
         ),
-        done=f"Mentorship ended ({form.reason.data}); the gate is lifted.",
+        done=f"Mentorship ended ({form.reason.data}); the pull requests no longer wait for a mentor.",
     )
 
 
@@ -786,6 +827,13 @@ def _gates_follow(session: Session, mentorship: Mentorship) -> Mentorship:
     return mentorship
 
 
+def _warn_few_mentors(count: int) -> None:
+    """Warn, without refusing, when fewer mentors than the form asks for were named."""
+    warning = lifecycle.few_mentors_warning(count)
+    if warning is not None:
+        flash(warning, "warning")
+
+
 def _say_if_github_is_missing() -> None:
     if github_of(current_app) is None:
         flash("GitHub is not configured here: the checks will be posted once it is.", "warning")
@@ -1004,6 +1052,12 @@ def waited(pull: PullRequest) -> str:
 def days(count: int) -> str:
     """``1 day``, ``19 days``."""
     return f"{count} day{'s' if count != 1 else ''}"
+
+
+@bp.app_template_filter("left_words")
+def left_words(days: int) -> str:
+    """``18 days left``, ``last day``: the one day rule (``mentorships.days_left``)."""
+    return lifecycle.left_words(days)
 
 
 @bp.app_template_filter("days_left")

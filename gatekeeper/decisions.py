@@ -67,7 +67,8 @@ def reevaluate(
     previous, lifted_before = pull.gate, pull.lifted_at
     if decision.mentorship_id is None and pull.gated_mentorship_id is not None:
         _lift(pull, decision, now=now)
-        changed = lifted_before is None
+        # Only a gate still waiting was lifted: an approved (or overridden) one had passed.
+        changed = lifted_before is None and pull.gate == GateState.LIFTED
     else:
         _store_open(pull, decision, now=now)
         changed = previous != pull.gate

@@ -26,11 +26,14 @@ from gatekeeper.standing import (  # noqa: F401
     MentorshipError,
     Vote,
     canonical_login,
+    day_of,
     days_left,
     display_login,
     effective_end,
+    left_words,
     no_mentorship,
     state_of,
+    total_days,
     vote_of,
     whole_days,
 )
@@ -72,6 +75,20 @@ def is_active(mentorship: Mentorship, at: datetime) -> bool:
         started_at=mentorship.started_at,
         ends_at=mentorship.ends_at,
         ended_at=mentorship.ended_at,
+    )
+
+
+RECOMMENDED_MENTORS = 2  # the new-mentorship form asks for "two or three mentors"
+
+
+def few_mentors_warning(count: int) -> str | None:
+    """A warning (never a refusal) when fewer mentors than recommended were named."""
+    if count >= RECOMMENDED_MENTORS:
+        return None
+    named = "no mentor" if count == 0 else "only 1 mentor"
+    return (
+        f"This mentorship has {named}; two or three are recommended, so that a mentor who is "
+        "busy or away does not hold the mentee's pull requests up."
     )
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from gatekeeper import gate, queries
+from gatekeeper import away, gate, queries
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.gate import GateState
@@ -48,11 +48,23 @@ class Needs:
     ending: list[Mentorship]
     waiting: list[PullRequest]
     short: list[Short]
+    unattended: list[away.Stranded] = dataclasses.field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         """Nothing needs the maintainer."""
-        return not (self.bypasses or self.ending or self.waiting or self.short)
+        return not (self.bypasses or self.ending or self.waiting or self.short or self.unattended)
+
+    @property
+    def urgent(self) -> int:
+        """How many things the landing page puts first: unacknowledged bypasses, pull
+        requests waiting long, and mentorships whose every mentor is away."""
+        return len(self.bypasses) + len(self.waiting) + len(self.unattended)
+
+    @property
+    def count(self) -> int:
+        """How many things the maintainer's list (``/me``) holds."""
+        return self.urgent + len(self.ending) + len(self.short)
 
 
 def for_maintainer(session: Session, *, now: datetime) -> Needs:
@@ -62,7 +74,14 @@ def for_maintainer(session: Session, *, now: datetime) -> Needs:
         ending=queries.running_and_ending(session, now=now, after=now, until=now + ENDING_WITHIN),
         waiting=queries.waiting_since_before(session, moment=now - WAITING_LONGER_THAN),
         short=[Short(m, count) for m, count in queries.short_of_mentors(session, now=now)],
+        unattended=every_mentor_away(session, now=now),
     )
+
+
+def every_mentor_away(session: Session, *, now: datetime) -> list[away.Stranded]:
+    """Active mentorships whose every current mentor is away at ``now``, with the mentee's
+    waiting pull requests; the landing page and ``/me`` show them to maintainers."""
+    return away.stranded(session, now=now)
 
 
 def unacknowledged_bypasses(session: Session) -> list[Bypass]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -56,11 +55,9 @@ class Progress:
         """Day N of M, counted from the start; a finished period shows full."""
         state = lifecycle.state_of(mentorship, now)
         end = lifecycle.effective_end(mentorship)
-        total = max(
-            math.ceil((mentorship.ends_at - mentorship.started_at).total_seconds() / 86400), 1
-        )
+        total = lifecycle.total_days(mentorship)
+        day = lifecycle.day_of(mentorship, now)
         elapsed = (min(now, end) - mentorship.started_at).total_seconds()
-        day = min(max(math.floor(elapsed / 86400) + 1, 1), total) if elapsed >= 0 else 0
         span = max((mentorship.ends_at - mentorship.started_at).total_seconds(), 1)
         percent = 100 if state == "ended" else min(max(int(100 * elapsed / span), 0), 100)
         return cls(
@@ -71,6 +68,11 @@ class Progress:
             lifecycle.days_left(mentorship, now),
             lifecycle.days_until_start(mentorship, now),
         )
+
+    @property
+    def left(self) -> str:
+        """ "18 days left", or "last day"."""
+        return lifecycle.left_words(self.days_left)
 
 
 @dataclasses.dataclass
@@ -162,6 +164,40 @@ def overview_page(session: Session, *, user: User | None, now: datetime) -> Over
         for_viewer=for_viewer,
         yours=yours,
     )
+
+
+ENDED_PER_PAGE = 25
+
+
+@dataclasses.dataclass(frozen=True)
+class EndedPage:
+    """One page of the past mentorships, searched by the mentee's login."""
+
+    mentorships: list[Mentorship]
+    mentors: dict[int, list[MentorAssignment]]
+    search: str
+    page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the search fills (at least one, perhaps empty)."""
+        return max((self.total + ENDED_PER_PAGE - 1) // ENDED_PER_PAGE, 1)
+
+
+def ended_page(session: Session, *, search: str, page: int, now: datetime) -> EndedPage:
+    """Page ``page`` (from 1) of the mentorships that ended, latest end first, from two
+    queries (three with their mentors) whatever their number."""
+    found, total = queries.ended_page(
+        session,
+        now=now,
+        search=search,
+        offset=(page - 1) * ENDED_PER_PAGE,
+        limit=ENDED_PER_PAGE,
+    )
+    ids = [m.id for m in found if m.id is not None]
+    mentors = lifecycle.mentors_by_mentorship(session, mentorship_ids=ids) if ids else {}
+    return EndedPage(found, dict(mentors), search, page, total)
 
 
 @dataclasses.dataclass

@@ -83,6 +83,28 @@ def recently_ended(session: Session, *, now: datetime, limit: int) -> list[Mento
     )
 
 
+def ended_page(
+    session: Session, *, now: datetime, search: str, offset: int, limit: int
+) -> tuple[list[Mentorship], int]:
+    """One page of the mentorships that ended before ``now``, latest end first, whose mentee's
+    login contains ``search`` (any, when empty); and how many there are in all."""
+    finished = col(Mentorship.ended_at).is_not(None) | (Mentorship.ends_at <= now)
+    query = select(Mentorship).where(finished)
+    if search:
+        # Logins are stored lowercase; LIKE's wildcards in what was typed match themselves.
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(col(Mentorship.mentee).like(f"%{escaped}%", escape="\\"))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    found = session.exec(
+        query.order_by(
+            func.coalesce(Mentorship.ended_at, Mentorship.ends_at).desc(), col(Mentorship.id)
+        )
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(found), total
+
+
 def earlier_mentorships(session: Session, *, mentorship: Mentorship) -> list[Mentorship]:
     """The mentee's other mentorships, latest start first."""
     return list(

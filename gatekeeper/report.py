@@ -13,9 +13,12 @@ the audit log (extensions, bypass acknowledgements).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import math
 import statistics
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +40,15 @@ from gatekeeper.models import (
 )
 from gatekeeper.pages import shown_state
 from gatekeeper.queries import ACKNOWLEDGED
-from gatekeeper.visibility import CLI, PRIVATE_PULL, Viewer, hidden_from, sees_all
+from gatekeeper.visibility import (
+    CLI,
+    EVERY_REPOSITORY,
+    PRIVATE_PULL,
+    Viewer,
+    hidden_from,
+    private_count,
+    sees_all,
+)
 
 READY_BEFORE_END = timedelta(days=7)  # the report is linked this long before the end
 RECENTLY_EXPIRED = timedelta(days=14)  # an expired month still awaits a decision this long
@@ -75,6 +86,11 @@ class Period:
     days_active: int
     extensions: tuple[Extension, ...]
 
+    @property
+    def ended_early(self) -> bool:
+        """Ended (graduated or revoked) before its planned end."""
+        return self.ended_at is not None and self.ended_at < self.ends_at
+
 
 @dataclasses.dataclass(frozen=True)
 class PullLine:
@@ -96,11 +112,14 @@ class PullLine:
 
 @dataclasses.dataclass(frozen=True)
 class MentorLine:
-    """One mentor's part: pull requests approved and the median time from waiting to approval."""
+    """One mentor's part: their approvals that counted (the pull requests whose "approved by"
+    names them, as the pull request table does) and the median time from the pull request's
+    first wait to their approval; ``removed`` when no longer a mentor."""
 
     login: str
     approvals: int
     median_seconds_to_approve: int | None
+    removed: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +192,7 @@ class Report:
     wait_longest_seconds: int | None
     repositories: tuple[str, ...]
     repositories_hidden: int
+    repositories_everywhere: bool  # an empty scope: the gate applied in every repository
     bypasses: tuple[BypassLine, ...]
     overrides: tuple[OverrideLine, ...]
     pulls: tuple[PullLine, ...]
@@ -227,11 +247,13 @@ def build(
         session,
         sees=sees_all(viewer, mentee=mentorship.mentee, mentors=current),
         pulls=[pull.repo for pull in pulls],
+        scope=mentorship.repositories,
     )
     overrides = store.overrides_by_pull(session, pull_ids=[p.id for p in pulls if p.id])
     gated = [pull for pull in pulls if _gated(pull, mentorship)]
     waits = [w for pull in gated if (w := store.waited_seconds(pull, now=now)) is not None]
-    repositories = sorted({pull.repo for pull in pulls})
+    # The mentorship's scope; with none (every repository), those its gate applied in.
+    repositories = sorted(mentorship.repositories or {pull.repo for pull in gated})
     return Report(
         mentee=mentorship.mentee_display,
         state=lifecycle.state_of(mentorship, now),
@@ -251,6 +273,7 @@ def build(
         wait_longest_seconds=_seconds(max(waits)) if waits else None,
         repositories=tuple(r for r in repositories if r not in hidden),
         repositories_hidden=sum(r in hidden for r in repositories),
+        repositories_everywhere=not mentorship.repositories,
         bypasses=tuple(
             _bypass_line(pull, events, hidden=pull.repo in hidden)
             for pull in gated
@@ -309,8 +332,9 @@ def _period(mentorship: Mentorship, events: list[AuditEvent], *, now: datetime) 
 def _mentor_lines(
     session: Session, assignments: list[MentorAssignment], gated: list[PullRequest]
 ) -> tuple[MentorLine, ...]:
-    """Each mentor (current first, then removed ones), the gated pull requests they approved,
-    and the median time from the pull request's first wait to their first approval of it."""
+    """Each mentor (current first, then removed ones), their approvals that counted (the
+    gated pull requests whose "approved by" names them) and the median time from the pull
+    request's first wait to their first approval of it."""
     by_id = {pull.id: pull for pull in gated if pull.id is not None}
     first: dict[tuple[str, int], datetime] = {}
     for reviews in store.reviews_by_pull(session, pull_ids=by_id).values():
@@ -324,16 +348,19 @@ def _mentor_lines(
             continue
         seen.add(assignment.mentor)
         spans = []
-        for (reviewer, pull_id), at in first.items():
-            pull = by_id[pull_id]
+        for pull_id, pull in by_id.items():
+            if assignment.mentor not in {login.lower() for login in pull.approved_by}:
+                continue  # not approved by them, or their approval no longer counts
             start = pull.gated_at or pull.first_seen_at
-            if reviewer == assignment.mentor and at >= start - timedelta(seconds=1):
-                spans.append(max((at - start).total_seconds(), 0.0))
+            at = first.get((assignment.mentor, pull_id), start)
+            spans.append(max((at - start).total_seconds(), 0.0))
         lines.append(
             MentorLine(
                 login=assignment.mentor_display,
                 approvals=len(spans),
                 median_seconds_to_approve=_seconds(statistics.median(spans)) if spans else None,
+                # Current assignments come first: a mentor removed and added again is current.
+                removed=assignment.removed_at is not None,
             )
         )
     return tuple(lines)
@@ -400,6 +427,7 @@ def document(report: Report) -> dict[str, Any]:
             "started_at": _iso(period.started_at),
             "ends_at": _iso(period.ends_at),
             "ended_at": _iso(period.ended_at),
+            "ended_early": period.ended_early,
             "end_reason": period.end_reason,
             "ended_by": period.ended_by,
             "end_note": period.end_note,
@@ -410,6 +438,7 @@ def document(report: Report) -> dict[str, Any]:
         },
         "promotion": report.promotion,
         "pull_requests": dataclasses.asdict(report.counts),
+        # "approvals": the approvals that counted, as each pull request's "approved_by".
         "mentors": [dataclasses.asdict(line) for line in report.mentors],
         "wait": {
             "median_seconds": report.wait_median_seconds,
@@ -417,6 +446,7 @@ def document(report: Report) -> dict[str, Any]:
         },
         "repositories": list(report.repositories),
         "repositories_hidden": report.repositories_hidden,
+        "repositories_everywhere": report.repositories_everywhere,
         "bypasses": [
             {
                 "repo": b.repo,
@@ -505,6 +535,36 @@ STATE_WORDS = {
 }
 
 
+DASH = " \N{EN DASH} "
+
+
+def span(period: Period, day: Callable[[datetime], str]) -> str:
+    """When the period ran, its real end first: "Sep 21 to Oct 12, ended early; was due
+    Oct 21" (with an en dash); a period not yet over gives its planned end as planned. ``day`` writes a date."""
+    start = day(period.started_at)
+    if period.ended_at is None:
+        return f"{start}{DASH}{day(period.ends_at)} (planned end)"
+    if period.ended_early:
+        return f"{start}{DASH}{day(period.ended_at)}, ended early; was due {day(period.ends_at)}"
+    return f"{start}{DASH}{day(period.ended_at)}"
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 approval``, ``2 approvals``; ``words`` when the plural is not word + s."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
+
+
+def repository_words(report: Report) -> str:
+    """The repositories the mentorship gated: its scope, or every repository (naming those
+    its gate applied in); "none" only when there is truly none to name."""
+    named = ", ".join(report.repositories)
+    hidden = private_count(report.repositories_hidden) if report.repositories_hidden else ""
+    listed = " and ".join(part for part in (named, hidden) if part)
+    if report.repositories_everywhere:
+        return f"{EVERY_REPOSITORY}" + (f" (gated pull requests in {listed})" if listed else "")
+    return listed or "none"
+
+
 def ending(report: Report) -> str:
     """How the period ended (or when it will), in a sentence's words."""
     period = report.period
@@ -564,44 +624,87 @@ def _md_link(label: str, url: str | None) -> str:
     return f"[{md_text(label)}](<{url.replace('>', '%3E').replace(' ', '%20')}>)"
 
 
+def day_words(moment: datetime) -> str:
+    """A date as the pages write it: "Dec 5, 2026" (UTC)."""
+    return f"{moment:%b} {moment.day}, {moment.year}"
+
+
+def _plain_day(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def counts_words(counts: Counts) -> str:
+    """The month's pull requests by what became of them, one phrase."""
+    words = [
+        f"{counts.gated} gated",
+        f"{counts.approved} approved",
+        f"{counts.merged} merged",
+        f"{counts.bypassed} merged without approval",
+        f"{counts.waiting} still waiting",
+    ]
+    if counts.lifted:
+        words.append(f"{counts.lifted} lifted unapproved when the mentorship ended")
+    if counts.overridden:
+        words.append(f"{counts.overridden} overridden by a maintainer")
+    return ", ".join(words)
+
+
+def mentor_name(line: MentorLine) -> str:
+    """The mentor's login, marked when they no longer mentor."""
+    return f"{line.login} (removed)" if line.removed else line.login
+
+
+# What the mentors' count counts, said wherever it is shown.
+APPROVALS_COUNTED = "Approvals that counted"
+APPROVALS_NOTE = (
+    "An approval counts when the pull request's gate took it: one on an older commit that "
+    "the gate no longer accepts does not."
+)
+
+
 def markdown(report: Report) -> str:
     """The report as Markdown to paste into the forum thread: tables and links, no HTML."""
     counts, period = report.counts, report.period
     lines = [
         f"## {md_text(report.mentee)}'s first month as a core developer",
         "",
-        f"- **Period:** {period.started_at:%Y-%m-%d} to {period.ends_at:%Y-%m-%d}, "
-        f"{period.days_active} days active; {md_text(ending(report))}",
+        f"- **Period:** {md_text(span(period, day_words))}, "
+        f"{plural(period.days_active, 'day')} active; {md_text(ending(report))}",
     ]
     if period.extensions:
         lines.append(
-            f"- **Extended** {len(period.extensions)} time(s): "
+            f"- **Extended** {plural(len(period.extensions), 'time')}: "
             + "; ".join(f"{md_text(e.detail)} by {md_text(e.by)}" for e in period.extensions)
         )
     if period.end_note:
         lines.append(f"- **End note:** {md_text(period.end_note)}")
     lines += [
         f"- **Promotion vote:** {md_text(vote_words(report.promotion))}",
-        f"- **Pull requests:** {counts.gated} gated, {counts.approved} approved, "
-        f"{counts.merged} merged, {counts.bypassed} merged without approval, "
-        f"{counts.waiting} still waiting" + (f", {counts.lifted} lifted" if counts.lifted else ""),
+        f"- **Pull requests:** {counts_words(counts)}",
         f"- **Wait for approval:** median {duration(report.wait_median_seconds)}, "
         f"longest {duration(report.wait_longest_seconds)}",
-        f"- **Repositories:** {md_text(', '.join(report.repositories)) or 'none'}"
-        + (f" and {report.repositories_hidden} private" if report.repositories_hidden else ""),
-        "",
-        "| Mentor | Approvals | Median time to approve |",
-        "| --- | ---: | ---: |",
+        f"- **Repositories:** {md_text(repository_words(report))}",
     ]
-    lines += [
-        f"| {md_text(m.login)} | {m.approvals} | {duration(m.median_seconds_to_approve)} |"
-        for m in report.mentors
-    ]
-    lines += [
-        "",
-        "| Pull request | Title | Gate | Approved by | Waited |",
-        "| --- | --- | --- | --- | ---: |",
-    ]
+    if report.mentors:
+        lines += [
+            "",
+            f"| Mentor | {APPROVALS_COUNTED} | Median time to approve |",
+            "| --- | ---: | ---: |",
+        ]
+        lines += [
+            f"| {md_text(mentor_name(m))} | {m.approvals} "
+            f"| {duration(m.median_seconds_to_approve)} |"
+            for m in report.mentors
+        ]
+        lines += ["", md_text(APPROVALS_NOTE)]
+    if report.pulls:
+        lines += [
+            "",
+            "| Pull request | Title | Gate | Approved by | Waited |",
+            "| --- | --- | --- | --- | ---: |",
+        ]
+    else:
+        lines += ["", "No pull requests in the period."]
     for line in report.pulls:
         approvers = ", ".join(line.approved_by or ())
         lines.append(
@@ -637,23 +740,22 @@ def plain(report: Report) -> str:
     counts, period = report.counts, report.period
     out = [
         f"{report.mentee}: {ending(report)}",
-        f"  period: {period.started_at:%Y-%m-%d %H:%M} to {period.ends_at:%Y-%m-%d %H:%M} UTC,"
-        f" {period.days_active} days active, extended {len(period.extensions)} time(s)",
+        f"  period: {span(period, _plain_day)}, {plural(period.days_active, 'day')} active,"
+        f" extended {plural(len(period.extensions), 'time')}",
     ]
     out += [f"    extended {e.detail} by {e.by}" for e in period.extensions]
     if period.end_note:
         out.append(f"  end note: {period.end_note}")
     out += [
         f"  vote: {vote_words(report.promotion)}",
-        f"  pull requests: {counts.gated} gated, {counts.approved} approved, {counts.merged}"
-        f" merged, {counts.bypassed} bypassed, {counts.waiting} waiting, {counts.lifted} lifted",
+        f"  pull requests: {counts_words(counts)}",
         f"  wait for approval: median {duration(report.wait_median_seconds)},"
         f" longest {duration(report.wait_longest_seconds)}",
-        f"  repositories: {', '.join(report.repositories) or 'none'}",
+        f"  repositories: {repository_words(report)}",
     ]
     for m in report.mentors:
         out.append(
-            f"  mentor {m.login}: {m.approvals} approval(s),"
+            f"  mentor {mentor_name(m)}: {plural(m.approvals, 'approval')} that counted,"
             f" median {duration(m.median_seconds_to_approve)} to approve"
         )
     for line in report.pulls:
@@ -670,6 +772,37 @@ def plain(report: Report) -> str:
     for o in report.overrides:
         out.append(f"  override {pull_name(o)} by {o.by}" + (f": {o.reason}" if o.reason else ""))
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------- CSV
+
+
+CSV_COLUMNS = ("pull_request", "url", "title", "gate", "gated", "approved_by", "waited_seconds")
+
+
+def csv_text(report: Report) -> str:
+    """The pull requests as CSV, one row each (redacted ones say only that, and their gate)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for line in report.pulls:
+        writer.writerow(
+            [
+                pull_name(line),
+                line.url or "",
+                _cell(line.title or ""),
+                line.state,
+                "yes" if line.gated else "no",
+                _cell(" ".join(line.approved_by or ())),
+                "" if line.waited_seconds is None else line.waited_seconds,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _cell(text: str) -> str:
+    """Text that a spreadsheet will not run as a formula (a title is typed by anyone)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def current(session: Session, *, mentee: str, base_url: str, viewer: Viewer = CLI) -> Report:

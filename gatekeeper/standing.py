@@ -103,14 +103,38 @@ def whole_days(seconds: float) -> int:
     return max(math.ceil(seconds / 86400), 0)
 
 
-def days_left(mentorship: Dated, now: datetime) -> int:
-    """Days until the gate lifts (rounded up, from the start if later); 0 once ended.
+def total_days(mentorship: Dated) -> int:
+    """How many days the period runs: its length in days, a started day counting whole."""
+    return max(whole_days((mentorship.ends_at - mentorship.started_at).total_seconds()), 1)
 
-    The one count of days left: the pages, ``status`` and ``/api`` all say this number.
+
+def day_of(mentorship: Dated, now: datetime) -> int:
+    """Which day of the period ``now`` is, the first being day 1; 0 before the start, the
+    last day once it ended."""
+    elapsed = (min(now, effective_end(mentorship)) - mentorship.started_at).total_seconds()
+    if elapsed < 0:
+        return 0
+    return min(math.floor(elapsed / 86400) + 1, total_days(mentorship))
+
+
+def days_left(mentorship: Dated, now: datetime) -> int:
+    """The days of the period after today: on day N of M, M - N (0 on the last day and once
+    ended; all M before the start).
+
+    The one day rule: "Day N of M · M - N days left", so the two always add up to M; a new
+    mentorship of a 30-day month reads "Day 1 of 30 · 29 days left". The pages, ``status``
+    and ``/api`` all say this number.
     """
     if state_of(mentorship, now) == "ended":
         return 0
-    return whole_days((mentorship.ends_at - max(now, mentorship.started_at)).total_seconds())
+    return total_days(mentorship) - day_of(mentorship, now)
+
+
+def left_words(days: int) -> str:
+    """The days left as the pages and ``status`` say them: "18 days left", "last day"."""
+    if days == 0:
+        return "last day"
+    return f"{days} day{'s' if days != 1 else ''} left"
 
 
 def effective_end(mentorship: Dated) -> datetime:

@@ -8,6 +8,7 @@ Playwright route, so each page is checked under its real Content-Security-Policy
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -125,6 +126,8 @@ PAGES = [
     Visit("mentee-ended", "/mentorships/sam-o"),
     Visit("report", "/mentorships/mira-k/report"),
     Visit("report-ended", "/mentorships/sam-o/report"),
+    Visit("past-mentorships", "/past-mentorships"),
+    Visit("past-mentorships-searched", "/past-mentorships?q=nobody"),
     Visit("pull-waiting", f"/pulls/{REPO}/110"),
     Visit("pull-approved-older-commit", f"/pulls/{REPO}/107"),
     Visit("pull-approved", f"/pulls/{REPO}/104"),
@@ -599,3 +602,41 @@ def test_axe_finds_nothing_in_the_messages_an_action_leaves(
     finally:
         visitor.close()
     assert not found, "axe-core violations:\n" + report(found)
+
+
+# ---------------------------------------------------------------- the maintainer's landing page
+
+WIDER_THAN_THE_SCREEN = "() => document.documentElement.scrollWidth > window.innerWidth"
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_the_maintainer_sees_what_waits_on_the_landing_page(
+    browser: Any, site: Live, axe_script: Path, width: str
+):
+    """At a desktop's and a phone's width, a maintainer's `/` shows first what waits for them
+    in the demo's month: #109's unacknowledged bypass and #107 waiting over two days, and a
+    visible, counted link to their list on /me, which it opens; the page fits the screen and
+    axe finds nothing on it."""
+    visitor = Visitor(browser, site, axe_script, role="maintainer", width=width)
+    try:
+        visitor.page.goto(site.url + "/")
+        panel = visitor.page.locator("#for-maintainer")
+        panel.wait_for()
+        assert panel.get_by_role("heading", name="What waits for you: 2").is_visible()
+        assert panel.get_by_role("link", name=f"{REPO}#109").is_visible()
+        assert panel.get_by_role("link", name=f"{REPO}#107").is_visible()
+        link = panel.get_by_role("link", name=re.compile(r"^Your list: \d+ things? to look at$"))
+        assert link.is_visible()
+        box = link.bounding_box()
+        assert box is not None and box["width"] >= 24 and box["height"] >= 24
+        # The panel comes before the list of mentorships, where a reader starts.
+        first = visitor.page.locator("main section").nth(1)
+        assert first.get_attribute("id") == "for-maintainer"
+        assert not visitor.page.evaluate(WIDER_THAN_THE_SCREEN)
+        visitor.screenshot("landing")
+        assert not visitor.violations(), report({"landing": visitor.violations()})
+        link.click()
+        visitor.page.wait_for_url(re.compile(r"/me#needs$"))
+        assert visitor.page.get_by_role("heading", name="Needs a maintainer").is_visible()
+    finally:
+        visitor.close()

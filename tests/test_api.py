@@ -91,7 +91,7 @@ def test_document_of_an_active_mentorship(session):
         "ends_at": "2024-12-12T15:30:00+00:00",
         "ended_at": None,
         "end_reason": None,
-        "days_left": 29,
+        "days_left": 28,
         "promotion": {
             "vote_url": "https://discuss.python.org/t/1",
             "votes_for": 30,
@@ -161,16 +161,18 @@ def test_document_of_an_override_without_a_vote(session):
     ("at", "state", "days_left"),
     [
         (NOW - timedelta(days=2), "scheduled", 30),
-        (NOW, "active", 30),
-        (NOW + timedelta(seconds=1), "active", 30),
-        (NOW + timedelta(days=29, hours=23), "active", 1),
-        (datetime(2024, 12, 12, 15, 29, 59, tzinfo=UTC), "active", 1),
+        (NOW, "active", 29),
+        (NOW + timedelta(seconds=1), "active", 29),
+        (NOW + timedelta(days=28, hours=23), "active", 1),
+        (NOW + timedelta(days=29, hours=23), "active", 0),
+        (datetime(2024, 12, 12, 15, 29, 59, tzinfo=UTC), "active", 0),
         (datetime(2024, 12, 12, 15, 30, tzinfo=UTC), "ended", 0),
     ],
-    ids=["scheduled", "start", "just-after-start", "last-day", "last-second", "end"],
+    ids=["scheduled", "start", "just-after-start", "day-29", "last-day", "last-second", "end"],
 )
 def test_state_and_days_left(session, at, state, days_left):
-    """days_left counts whole days up to the end (rounded up); scheduled counts from the start."""
+    """The one day rule: on day N of a 30-day period, 30 - N days are left (day 1: 29, the
+    last day: 0); a scheduled one has all 30 ahead; an ended one none."""
     promote(session, now=NOW - timedelta(days=3), start=NOW)
     document = api.status_document(session, mentee="mpage", now=at)
     assert (document["state"], document["days_left"]) == (state, days_left)

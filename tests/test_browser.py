@@ -115,7 +115,9 @@ def test_the_month_from_start_to_end_in_a_browser(page, live: Live):
     page.get_by_label("Note (kept in the audit log)").fill("Ready early.")
     screenshot(page, "07-end-confirm")
     page.get_by_role("button", name="End mentorship").click()
-    page.get_by_text("Mentorship ended (graduated); the gate is lifted.").wait_for()
+    page.get_by_text(
+        "Mentorship ended (graduated); the pull requests no longer wait for a mentor."
+    ).wait_for()
     assert page.locator(".mentee-head .badge").inner_text() == "Ended"
     screenshot(page, "08-mentee-ended")
     page.goto(live.url + "/")

@@ -329,7 +329,7 @@ def test_status_json_of_the_done_when_example(gatekeeper):
     assert document["mentors"] == ["colesbury"]
     assert document["state"] == "active"
     assert (document["ended_at"], document["end_reason"]) == (None, None)
-    assert document["days_left"] == (ends - started).days
+    assert document["days_left"] == (ends - started).days - 1  # day 1 of the month
     assert document["approvals_required"] == 1
     assert document["pull_requests"] == []
     assert document["promotion"] == {
@@ -720,3 +720,21 @@ def test_console_script_configuration_error_is_one_line(script_env):
     assert result.returncode == 1
     assert result.stderr.splitlines() == ["Error: GITHUB_APP_ID must be a number, got 'twelve'"]
     assert "Traceback" not in result.stderr + result.stdout
+
+
+# ---------------------------------------------------------------- fewer mentors than asked for
+
+
+def test_one_mentor_is_accepted_with_a_warning(gatekeeper, session):
+    """ "Two or three mentors" is advice: promoting with one succeeds (exit 0) and says on
+    stderr that two or three are recommended; with two, nothing is said."""
+    result = gatekeeper.ok(*DONE_WHEN_PROMOTE)
+    assert stored(session).mentee == "mpage"
+    assert result.stderr == (
+        "warning: This mentorship has only 1 mentor; two or three are recommended, so that a"
+        " mentor who is busy or away does not hold the mentee's pull requests up.\n"
+    )
+    added = gatekeeper.ok("mentors", "mpage", "--add", "ambv")
+    assert added.stderr == ""
+    removed = gatekeeper.ok("mentors", "mpage", "--remove", "ambv")
+    assert removed.stderr.startswith("warning: This mentorship has only 1 mentor;")

@@ -156,7 +156,8 @@ def test_promote_without_github_says_nothing_was_posted(runner, session):
     """A promotion that changes a stored gate, with GitHub not configured, says no check was
     posted and who will post it, and claims no 'Checks posted'."""
     add_open_pull(session)
-    result = ok(runner, "promote", "mpage", "--mentor", "colesbury")
+    # Two mentors: one would add the warning that two or three are recommended.
+    result = ok(runner, "promote", "mpage", "--mentor", "colesbury", "--mentor", "ambv")
     assert result.stderr == (
         NOT_CONFIGURED + "nothing was read from or posted to GitHub; 1 check(s) wait to be"
         " posted, and a worker posts them once GitHub is configured.\n"

@@ -282,7 +282,9 @@ def test_an_unmigrated_database_is_named_with_its_fix(github_fake, database_url)
     failed = {c["name"]: c for c in document["checks"] if not c["ok"]}
     assert result.exit_code == 1
     assert {"database", "outbox", "sweep"} <= set(failed)
-    assert failed["database"]["detail"].startswith("at 0001, the code needs ")
+    assert failed["database"]["detail"].startswith(
+        "its tables are out of date: at migration 0001, the code needs "
+    )
     assert failed["database"]["fix"] == "run `gatekeeper db upgrade` (the Procfile's release step)"
     github_of(broken).close()
     broken.extensions["gatekeeper.engine"].dispose()
@@ -438,3 +440,55 @@ def test_others_may_not_see_admin_health(service):
     assert page.status_code == 403
     assert "Only maintainers can see the service" in page.get_data(as_text=True)
     assert service.fake.calls == []
+
+
+def test_admin_health_says_things_in_words_and_renders_code_as_code(service):
+    """The database's verdict is a sentence, not "reachable, at 0012"; a fix naming a command
+    shows it as code, with no backtick left on the page."""
+    with service.session() as session:
+        session.delete(session.get(SweepRun, "sweep"))
+        session.commit()
+    client = service.app.test_client()
+    _signed_in(client, "ambv")
+    html = client.get("/admin/health").get_data(as_text=True)
+    assert "answers, and its tables are up to date (migration " in html
+    assert "reachable, at" not in html
+    assert "<code>gatekeeper sweep --loop 300</code>" in html
+    assert "`" not in html
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("run `gatekeeper protect a/b`", "run <code>gatekeeper protect a/b</code>"),
+        ("`<b>` and `x`", "<code>&lt;b&gt;</code> and <code>x</code>"),
+        ("one ` alone <i>", "one ` alone &lt;i&gt;"),
+    ],
+    ids=["a-command", "escaped-inside", "unpaired-stays-text"],
+)
+def test_code_spans_escape_everything_and_pair_backticks(text, shown):
+    """Backticked parts become code, everything else stays escaped text."""
+    from gatekeeper.doctor import code_spans
+
+    assert str(code_spans(text)) == shown
+
+
+def test_admin_health_in_the_demo_knows_it_is_the_demo(tmp_path):
+    """In ``gatekeeper demo`` (no GitHub, sample people signed in without it) the health page
+    says so and fails nothing: never "nobody can sign in" to someone signed in."""
+    from gatekeeper import demo, people
+
+    app = demo.demo_app(tmp_path / "demo.sqlite")
+    try:
+        client = app.test_client()
+        _signed_in(client, demo.MAINTAINER)
+        with client.session_transaction() as session:
+            session["user_id"] = people.offline_id(demo.MAINTAINER)  # the demo's accounts
+        html = client.get("/admin/health").get_data(as_text=True)
+    finally:
+        app.extensions["gatekeeper.engine"].dispose()
+    assert "This is <code>gatekeeper demo</code>" in html
+    assert "nobody can sign in" not in html
+    assert "the demo signs its sample people in without GitHub" in html
+    assert '<tr class="failed">' not in html
+    assert "Every check passed." in html

@@ -109,17 +109,39 @@ def test_an_override_reason_a_passing_vote_does_not_need_is_dropped(site: Site):
 
 
 def test_days_left_is_one_number_on_every_page_the_api_and_the_cli(site: Site):
-    """18.5 days before the end, the overview, mentee page, /api and status all say 19."""
+    """Started 2 days ago, ending in 18.5: a 21-day period on its day 3, 18 days after today
+    (3 + 18 = 21), on the overview, the mentee page, /api and status alike."""
     now = utcnow()
     site.promote(start=now - timedelta(days=2), until=now + timedelta(days=18, hours=12))
-    assert "19 days left" in site.page("/")
-    assert "19 days left" in site.page("/mentorships/mpage")
-    assert site.client.get("/api/mentorships/mpage").get_json()["days_left"] == 19
+    assert "Day 3 of 21 · 18 days left" in site.page("/")
+    assert "Day 3 of 21 · 18 days left" in site.page("/mentorships/mpage")
+    assert site.client.get("/api/mentorships/mpage").get_json()["days_left"] == 18
     result = site.app.test_cli_runner().invoke(gatekeeper_cli.cli, ["status", "mpage"])
     assert result.exit_code == 0, result.output
-    assert "19 days left" in result.output
+    assert "18 days left" in result.output
     document = site.app.test_cli_runner().invoke(gatekeeper_cli.cli, ["status", "mpage", "--json"])
-    assert json.loads(document.output)["days_left"] == 19
+    assert json.loads(document.output)["days_left"] == 18
+
+
+@pytest.mark.parametrize(
+    ("started", "ends", "shown"),
+    [
+        pytest.param(timedelta(0), timedelta(days=30), "Day 1 of 30 · 29 days left", id="new"),
+        pytest.param(
+            timedelta(days=11, hours=3), timedelta(days=30), "Day 12 of 30 · 18 days left", id="d12"
+        ),
+        pytest.param(
+            timedelta(days=29, hours=1), timedelta(days=30), "Day 30 of 30 · last day", id="last"
+        ),
+    ],
+)
+def test_day_and_days_left_add_up_to_the_period(site: Site, started, ends, shown):
+    """Day N of M and the days left always add up to M: a new 30-day mentorship is on day 1
+    with 29 days after today, day 12 leaves 18, the last day says so."""
+    now = utcnow()
+    site.promote(start=now - started, until=now - started + ends)
+    assert shown in site.page("/mentorships/mpage")
+    assert shown in site.page("/")
 
 
 def test_a_start_89_days_away_is_not_soon(site: Site):
@@ -140,3 +162,20 @@ def test_a_repository_outside_the_scope_is_named_as_such(site: Site):
     page = site.page(f"/pulls/{REPO}/7").replace("&#39;", "'")
     assert "mentorship gates only python/devguide, python/peps" in page
     assert "not under mentorship" not in page
+
+
+@pytest.mark.parametrize(
+    ("mentors", "warned"),
+    [("colesbury", True), ("colesbury, vstinner", False)],
+    ids=["one-mentor", "two-mentors"],
+)
+def test_fewer_than_two_mentors_is_started_with_a_warning(site: Site, mentors, warned):
+    """The form asks for two or three mentors: one is accepted (the mentorship starts) with a
+    warning that says two or three are recommended; two start without it."""
+    site.sign_in("boss")
+    response = site.post("/mentorships/new", {**START_FORM, "mentors": mentors})
+    assert response.status_code == 302
+    assert [m.mentee for m in stored(site)] == ["eclips4"]
+    page = site.page(response.headers["Location"])
+    warning = "This mentorship has only 1 mentor; two or three are recommended"
+    assert (warning in page.replace("&#39;", "'")) is warned

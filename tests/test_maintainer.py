@@ -788,3 +788,156 @@ def test_the_terms_form_can_ask_for_a_new_approval_on_every_push(site: Site):
     assert site.mentorship("mpage").same_content_approvals is False
     [event] = events(site, "terms_changed")
     assert event.detail == "an approval holds for a push with the same content: yes → no"
+
+
+# ---------------------------------------------------------------- the maintainer's landing page
+
+
+def test_the_landing_page_shows_a_maintainer_what_waits(site: Site):
+    """A bypass not acknowledged and a pull request waiting 3 days are on a maintainer's `/`,
+    with a link to /me that counts the whole list; a pull request waiting an hour is not."""
+    site.promote("mpage", days=3)  # ends in 2 days: on /me's list, not in the urgent part
+    site.pull(7, title="Waited long")
+    site.pull(9, title="Waited an hour")
+    site.pull(8, title="Merged past the gate")
+    site.pull(8, title="Merged past the gate", merged=True)
+    with site.session() as session:
+        for number, waited in ((7, timedelta(days=3)), (9, timedelta(hours=1))):
+            pull = session.exec(select(PullRequest).where(PullRequest.number == number)).one()
+            pull.waiting_since = utcnow() - waited
+            session.add(pull)
+        session.commit()
+
+    site.sign_in("boss")
+    page = site.page("/")
+    panel = page[
+        page.index('id="for-maintainer"') : page.index(
+            "</section>", page.index('id="for-maintainer"')
+        )
+    ]
+    assert "What waits for you: 2" in panel
+    assert f'href="/pulls/{REPO}/8"' in panel and f'href="/pulls/{REPO}/7"' in panel
+    assert f'href="/pulls/{REPO}/9"' not in panel
+    # The bypass, the long wait and the month ending within 3 days.
+    assert '<a class="button" href="/me#needs">Your list: 3 things to look at</a>' in panel
+    assert 'href="/admin/health"' in panel and 'href="/past-mentorships"' in panel
+
+
+def test_the_landing_page_says_when_nothing_waits_and_only_maintainers_see_it(bypassed: Site):
+    """Once the bypass is acknowledged the panel says nothing waits; a mentor and a visitor
+    see no maintainer's panel."""
+    bypassed.sign_in("boss")
+    bypassed.post(f"/pulls/{REPO}/8/acknowledge", {"note": NOTE})
+    page = bypassed.page("/")
+    assert "What waits for you</h2>" in page
+    assert "No unacknowledged bypass and no pull request waiting more than 2 days." in page
+    bypassed.sign_in("colesbury")
+    assert 'id="for-maintainer"' not in bypassed.page("/")
+    bypassed.client.post("/logout", data={"csrf_token": bypassed.token()})
+    assert 'id="for-maintainer"' not in bypassed.page("/")
+
+
+def test_every_mentor_away_is_a_hook_that_lists_nothing_yet(bypassed: Site):
+    """The list of mentorships whose every mentor is away is empty until mentors can be away;
+    the panel counts it with the bypasses and long waits."""
+    with bypassed.session() as session:
+        found = needs.for_maintainer(session, now=utcnow())
+        assert needs.every_mentor_away(session, now=utcnow()) == []
+    assert found.unattended == [] and found.urgent == 1 and found.count == 1
+
+
+def test_me_links_the_health_page_and_the_past_mentorships(site: Site):
+    """A maintainer's /me links /admin/health and the past mentorships; a mentor's does not."""
+    site.promote()
+    site.sign_in("boss")
+    page = site.page("/me")
+    assert 'href="/admin/health"' in page and 'href="/past-mentorships"' in page
+    site.sign_in("colesbury")
+    assert 'href="/admin/health"' not in site.page("/me")
+
+
+# ---------------------------------------------------------------- all past mentorships
+
+
+def ended_mentorships(site: Site, count: int) -> None:
+    """``count`` mentorships (mentee-00, mentee-01, ...) started and ended in turn, the
+    latest ending last."""
+    start = utcnow() - timedelta(days=400)
+    with site.session() as session:
+        for index in range(count):
+            at = start + timedelta(days=10 * index)
+            lifecycle.promote(
+                session, mentee=f"mentee-{index:02}", mentors=["colesbury"], actor="boss",
+                now=at, start=at,
+            )  # fmt: skip
+            lifecycle.end(
+                session, mentee=f"mentee-{index:02}", reason="graduated", actor="boss",
+                now=at + timedelta(days=5),
+            )  # fmt: skip
+        session.commit()
+
+
+def mentees_listed(page: str) -> list[str]:
+    return re.findall(r'<th scope="row"><a href="/mentorships/([\w-]+)">', page)
+
+
+def test_every_past_mentorship_is_listed_a_page_at_a_time(site: Site):
+    """30 ended mentorships: the overview shows the 10 latest and links the list, whose first
+    page holds the 25 latest, newest first, and whose second the 5 oldest."""
+    ended_mentorships(site, 30)
+    overview = site.page("/")
+    assert '<a href="/past-mentorships">All past mentorships</a>' in overview
+    first = site.page("/past-mentorships")
+    assert mentees_listed(first) == [f"mentee-{i:02}" for i in range(29, 4, -1)]
+    assert "30 past mentorships, page 1 of 2." in first
+    assert 'rel="next" href="/past-mentorships?page=2"' in first and 'rel="prev"' not in first
+    second = site.page("/past-mentorships?page=2")
+    assert mentees_listed(second) == [f"mentee-{i:02}" for i in range(4, -1, -1)]
+    assert 'rel="prev" href="/past-mentorships?page=1"' in second
+    assert "ended early; was due" in second
+    assert "There is no page 3" in site.page("/past-mentorships?page=3")
+
+
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [
+        ("mentee-2", [f"mentee-{i:02}" for i in range(29, 19, -1)]),
+        ("@MENTEE-07", ["mentee-07"]),
+        ("%", []),
+        ("_", []),
+    ],
+    ids=["part-of-a-login", "at-and-any-case", "percent-is-no-wildcard", "underscore-too"],
+)
+def test_past_mentorships_are_searched_by_login(site: Site, typed: str, found: list[str]):
+    """The search matches part of the mentee's login, whatever its case, with or without @;
+    SQL's wildcards typed in it match only themselves."""
+    ended_mentorships(site, 30)
+    page = site.client.get("/past-mentorships", query_string={"q": typed})
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert mentees_listed(body) == found
+    if not found:
+        assert "No past mentorship of a mentee whose login contains" in body
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"page": "0"}, "The page number must be a whole number from 1."),
+        ({"page": "two"}, "The page number must be a whole number from 1."),
+        ({"q": "x" * 40}, "A GitHub login has at most 39 characters."),
+    ],
+    ids=["page-zero", "page-words", "search-too-long"],
+)
+def test_a_bad_page_or_search_is_a_clear_400(site: Site, query, message):
+    """A page that is no number from 1, or a search longer than any login: 400, said why."""
+    page = site.client.get("/past-mentorships", query_string=query)
+    assert page.status_code == 400
+    main = page.get_data(as_text=True).split("<main>")[1]
+    assert message in main and "x" * 40 not in main  # the value is not echoed
+
+
+def test_no_past_mentorship_yet_says_so(site: Site):
+    """Before any mentorship ended the list says so."""
+    site.promote()
+    assert "No mentorship has ended yet." in site.page("/past-mentorships")

@@ -6,6 +6,8 @@ month through the service's own functions; each figure here is worked out from t
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -98,13 +100,28 @@ def test_each_figure_of_the_active_month(month):
         "lifted": 0,
         "overridden": 0,
     }
+    # Approvals that counted, as the table's "approved by": june-h's on #107's older commit
+    # does not (#107 waits again), so she has one, #104's.
     assert found["mentors"] == [
-        {"login": "tomas-r", "approvals": 1, "median_seconds_to_approve": 20 * HOUR},
-        {"login": "june-h", "approvals": 2, "median_seconds_to_approve": int(5.5 * HOUR)},
+        {
+            "login": "tomas-r",
+            "approvals": 1,
+            "median_seconds_to_approve": 20 * HOUR,
+            "removed": False,
+        },
+        {
+            "login": "june-h",
+            "approvals": 1,
+            "median_seconds_to_approve": 5 * HOUR,
+            "removed": False,
+        },
     ]
+    assert sum(m["approvals"] for m in found["mentors"]) == found["pull_requests"]["approved"]
     # Waits: 1 h (#109), 5 h (#104), 5 h (#110), 20 h (#101), 2 d 3 h (#107, since the push).
     assert found["wait"] == {"median_seconds": 5 * HOUR, "longest_seconds": 2 * DAY + 3 * HOUR}
-    assert found["repositories"] == ["python/cpython", "python/pyperformance"]
+    # The mentorship's scope, not pyperformance (outside it, where #12 was not gated).
+    assert found["repositories"] == ["python/cpython", "python/devguide"]
+    assert found["repositories_everywhere"] is False
     assert found["bypasses"] == [
         {
             "repo": "python/cpython",
@@ -172,7 +189,7 @@ def test_an_ended_month_says_how_it_ended(month):
         "overridden": 0,
     }
     assert found["mentors"] == [
-        {"login": "june-h", "approvals": 1, "median_seconds_to_approve": 4 * HOUR}
+        {"login": "june-h", "approvals": 1, "median_seconds_to_approve": 4 * HOUR, "removed": False}
     ]
     assert found["wait"] == {"median_seconds": 26 * HOUR, "longest_seconds": 2 * DAY}
 
@@ -207,7 +224,7 @@ def test_extensions_and_an_acknowledged_bypass(month):
         "note": "A typo fix; fine to merge.",
     }
     text = report.plain(build(app, now))
-    assert "extended 1 time(s)" in text and "acknowledged by tomas-r: A typo fix" in text
+    assert "extended 1 time\n" in text and "acknowledged by tomas-r: A typo fix" in text
 
 
 # ---------------------------------------------------------------- Markdown
@@ -274,7 +291,9 @@ def test_the_command_prints_all_three_forms(month):
     text = runner.invoke(cli, ["report", demo.MENTEE])
     assert text.exit_code == 0, text.output
     assert text.stdout.startswith("mira-k: active, ends ")
-    assert "5 gated, 2 approved, 2 merged, 1 bypassed, 2 waiting" in text.stdout
+    assert (
+        "5 gated, 2 approved, 2 merged, 1 merged without approval, 2 still waiting" in text.stdout
+    )
     markdown = runner.invoke(cli, ["report", demo.MENTEE, "--markdown"])
     assert markdown.stdout.startswith("## mira-k's first month")
     document = json.loads(runner.invoke(cli, ["report", demo.MENTEE, "--json"]).stdout)
@@ -335,7 +354,8 @@ def test_private_repositories_are_redacted_for_outsiders(month):
     client = app.test_client()
 
     outsider = client.get("/api/mentorships/mira-k/report").get_json()
-    assert outsider["repositories"] == [] and outsider["repositories_hidden"] == 2
+    # The scope: python/devguide (public) named, python/cpython counted.
+    assert outsider["repositories"] == ["python/devguide"] and outsider["repositories_hidden"] == 1
     assert outsider["pull_requests"]["gated"] == 5
     assert all(
         p["redacted"] and p["repo"] is None and p["title"] is None for p in outsider["pulls"]
@@ -349,25 +369,31 @@ def test_private_repositories_are_redacted_for_outsiders(month):
 
     sign_in(client, "tomas-r")
     mentor = client.get("/api/mentorships/mira-k/report").get_json()
-    assert mentor["repositories"] == ["python/cpython", "python/pyperformance"]
+    assert mentor["repositories"] == ["python/cpython", "python/devguide"]
     assert mentor["bypasses"][0]["acknowledged"]["note"] == "secret-project detail"
     assert "asyncio.gather" in client.get("/mentorships/mira-k/report").get_data(as_text=True)
     printed = app.test_cli_runner().invoke(cli, ["report", "mira-k", "--json"]).stdout
     assert "pyperformance" in printed
 
 
-def test_the_mentee_page_links_the_report_once_the_end_is_near(month):
-    """No link on day 12 of 30; a link within a week of the end, and once ended."""
+def test_the_mentee_page_links_the_report_all_month(month):
+    """The report is linked all month: "so far" on day 12 of 30; "for the graduation
+    decision" within a week of the end, and once ended."""
     app, _ = month
     client = app.test_client()
-    assert "The month's report" not in client.get("/mentorships/mira-k").get_data(as_text=True)
-    assert "The month's report" in client.get("/mentorships/sam-o").get_data(as_text=True)
+    assert "The month's report</a> so far." in client.get("/mentorships/mira-k").get_data(
+        as_text=True
+    )
+    ended = client.get("/mentorships/sam-o").get_data(as_text=True)
+    assert "The month's report</a>, for the graduation decision." in ended
     with session_of(app) as session:
         mentorship = session.exec(select(Mentorship).where(Mentorship.mentee == "mira-k")).one()
         mentorship.ends_at = utcnow() + timedelta(days=6)
         session.add(mentorship)
         session.commit()
-    assert "The month's report" in client.get("/mentorships/mira-k").get_data(as_text=True)
+    assert "report</a>, for the graduation decision." in client.get("/mentorships/mira-k").get_data(
+        as_text=True
+    )
 
 
 def test_maintainers_see_whose_month_is_ready_for_a_decision(month):
@@ -418,3 +444,138 @@ def test_a_scheduled_month_says_when_it_starts(month):
     assert report.ending(found) == f"scheduled, starts {start:%Y-%m-%d}"
     assert f"starts {start:%Y-%m-%d}" in report.plain(found)
     assert f"starts {start:%Y-%m-%d}" in report.markdown(found)
+
+
+# ---------------------------------------------------------------- what the report says is true
+
+
+def test_an_early_end_is_the_real_end_everywhere(month):
+    """sam-o graduated on day 21 of a month due to run 30 days: the page, the Markdown, the
+    JSON and the command all give the real end first and the planned one as planned."""
+    app, now = month
+    found = build(app, now, mentee=demo.FORMER_MENTEE)
+    start, ended = now - timedelta(days=75), now - timedelta(days=54)
+    due = lifecycle.add_months(start, 1)
+    words = f"{report.day_words(start)}{report.DASH}{report.day_words(ended)}, ended early; was due"
+    assert report.span(found.period, report.day_words) == f"{words} {report.day_words(due)}"
+
+    page = app.test_client().get("/mentorships/sam-o/report").get_data(as_text=True)
+    assert f"{words} {report.day_words(due)}, 21 days active" in page
+    assert f"**Period:** {words} {report.day_words(due)}, 21 days active" in report.markdown(found)
+    document = report.document(found)["period"]
+    assert (document["ended_at"], document["ends_at"]) == (ended.isoformat(), due.isoformat())
+    text = app.test_cli_runner().invoke(cli, ["report", "sam-o"]).stdout
+    assert (
+        f"period: {start:%Y-%m-%d %H:%M} UTC{report.DASH}{ended:%Y-%m-%d %H:%M} UTC, ended early;"
+        in text
+    )
+    assert f"was due {due:%Y-%m-%d %H:%M} UTC" in text
+    assert f"to {due:%Y-%m-%d}" not in text
+
+
+def test_a_running_month_gives_its_end_as_planned(month):
+    """mira-k's month still runs: its end is the planned one, and said to be."""
+    app, now = month
+    found = build(app, now)
+    assert report.span(found.period, report.day_words).endswith(" (planned end)")
+    assert "ended early" not in report.markdown(found)
+
+
+def test_the_mentors_counts_agree_with_the_table(month):
+    """Each mentor's count is the pull requests whose "Approved by" cell names them, on the
+    page, in the Markdown and on the command line, and the header says what it counts."""
+    app, now = month
+    found = build(app, now)
+    for mentor in found.mentors:
+        named = sum(mentor.login in (line.approved_by or ()) for line in found.pulls)
+        assert mentor.approvals == named
+    page = app.test_client().get("/mentorships/mira-k/report").get_data(as_text=True)
+    assert "<th>Approvals that counted</th>" in page
+    assert "<tr><td>june-h</td><td>1</td>" in page
+    assert "| june-h | 1 |" in report.markdown(found)
+    assert "mentor june-h: 1 approval that counted" in report.plain(found)
+
+
+def test_a_removed_mentor_is_marked_removed(month):
+    """tomas-r taken off mira-k's mentorship: still in the report for #101, marked removed."""
+    app, now = month
+    with session_of(app) as session:
+        lifecycle.remove_mentor(
+            session, mentee=demo.MENTEE, mentor="tomas-r", actor=demo.MAINTAINER, now=now
+        )
+        session.commit()
+    found = build(app, now)
+    assert [(m.login, m.removed, m.approvals) for m in found.mentors] == [
+        ("june-h", False, 1),
+        ("tomas-r", True, 1),
+    ]
+    assert "| tomas-r (removed) | 1 |" in report.markdown(found)
+    assert "mentor tomas-r (removed):" in report.plain(found)
+    page = app.test_client().get("/mentorships/mira-k/report").get_data(as_text=True)
+    assert 'tomas-r <span class="muted">(removed)</span>' in page
+
+
+def test_a_month_without_pull_requests_names_its_scope_and_no_empty_table(month):
+    """A new mentorship in python/peps with no pull request yet: the repositories are its
+    scope (never "none"), and the Markdown says there were none instead of an empty table."""
+    app, now = month
+    with session_of(app) as session:
+        lifecycle.promote(
+            session, mentee="newbie", mentors=["june-h"], actor=demo.MAINTAINER, now=now,
+            repositories=["python/peps"],
+        )  # fmt: skip
+        session.commit()
+    found = build(app, now, mentee="newbie")
+    assert found.repositories == ("python/peps",) and found.pulls == ()
+    text = report.markdown(found)
+    assert "- **Repositories:** python/peps" in text
+    assert "No pull requests in the period." in text
+    assert sum(t.type == "table_open" for t in parsed(text)) == 1  # the mentors' only
+    printed = app.test_cli_runner().invoke(cli, ["report", "newbie"]).stdout
+    assert "repositories: python/peps" in printed and "repositories: none" not in printed
+    page = app.test_client().get("/mentorships/newbie/report").get_data(as_text=True)
+    assert "No pull requests in the period." in page and 'class="pulls"' not in page
+
+
+def test_an_empty_scope_names_every_repository_and_where_it_gated(month):
+    """sam-o's mentorship named no repository: the report says every repository, and where
+    its gate applied."""
+    app, now = month
+    found = build(app, now, mentee=demo.FORMER_MENTEE)
+    assert found.repositories_everywhere and found.repositories == ("python/cpython",)
+    assert report.repository_words(found) == (
+        "every repository the App is installed on (gated pull requests in python/cpython)"
+    )
+
+
+def test_the_csv_and_the_downloads(month):
+    """The report page offers the JSON, a CSV of the pull requests (one row each, a title
+    starting with "=" kept as text) and a copy button for the Markdown (shown by the script)."""
+    app, now = month
+    client = app.test_client()
+    page = client.get("/mentorships/mira-k/report").get_data(as_text=True)
+    assert 'href="/api/mentorships/mira-k/report" download="mira-k-report.json"' in page
+    assert 'href="/mentorships/mira-k/report.csv"' in page
+    assert 'data-copy="report-markdown" hidden>Copy the Markdown</button>' in page
+    assert '<script src="/static/gatekeeper.js" defer></script>' in page
+    with session_of(app) as session:
+        pull = store.find_pull(session, repo="python/cpython", number=110)
+        pull.title = "=HYPERLINK(1)"
+        session.add(pull)
+        session.commit()
+    answer = client.get("/mentorships/mira-k/report.csv")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    assert 'filename="mira-k-pull-requests.csv"' in answer.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(answer.get_data(as_text=True))))
+    assert rows[0] == list(report.CSV_COLUMNS)
+    assert [row[0] for row in rows[1:]] == [
+        f"{line.repo}#{line.number}" for line in build(app, now).pulls
+    ]
+    last = rows[-1]
+    assert (last[0], last[2], last[3], last[4]) == (
+        "python/cpython#110",
+        "'=HYPERLINK(1)",
+        "waiting",
+        "yes",
+    )
+    assert client.get("/mentorships/nobody/report.csv").status_code == 404

@@ -28,3 +28,24 @@ document.addEventListener("submit", function (event) {
   const question = event.target.getAttribute && event.target.getAttribute("data-confirm");
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// "Copy the Markdown": the button shows only where JavaScript can copy, and says it copied.
+document.querySelectorAll("button[data-copy]").forEach(function (button) {
+  const source = document.getElementById(button.getAttribute("data-copy"));
+  const status = button.parentElement.querySelector(".copied");
+  if (!source) return;
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    const said = (words) => { if (status) status.textContent = words; };
+    function fallback() {
+      source.focus();
+      source.select();
+      said(document.execCommand("copy") ? "Copied." : "Selected: press Ctrl+C (⌘C) to copy.");
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.value).then(() => said("Copied."), fallback);
+    } else {
+      fallback();
+    }
+  });
+});
