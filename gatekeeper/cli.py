@@ -1397,7 +1397,7 @@ def _progress_printer(*, quiet: bool) -> Callable[[str], None]:
 
 
 def _summary_line(document: dict[str, Any]) -> str:
-    from gatekeeper import mentorships as lifecycle
+    from gatekeeper.standing import left_words  # no models: status and list stay light
 
     mentors = ", ".join(document["mentors"]) or "no mentors"
     if document["state"] == "ended":
@@ -1405,7 +1405,7 @@ def _summary_line(document: dict[str, Any]) -> str:
     elif document["state"] == "scheduled":
         when = f"scheduled, starts {document['started_at'][:10]}, ends {document['ends_at'][:10]}"
     else:
-        when = f"active, ends {document['ends_at'][:10]}, {lifecycle.left_words(document['days_left'])}"
+        when = f"active, ends {document['ends_at'][:10]}, {left_words(document['days_left'])}"
     waiting = sum(1 for pull in document["pull_requests"] if pull["gate"] == "waiting")
     return f"{document['mentee']}: {when}; mentors {mentors}; {waiting} PRs waiting"
 

@@ -300,7 +300,7 @@ def test_the_command_prints_all_three_forms(month):
     assert document["pull_requests"]["gated"] == 5
 
     both = runner.invoke(cli, ["report", demo.MENTEE, "--json", "--markdown"])
-    assert both.exit_code == 2 and "not both" in both.stderr
+    assert both.exit_code == 1 and "not both" in both.stderr
     unknown = runner.invoke(cli, ["report", "nobody"])
     assert unknown.exit_code == 1
     assert unknown.stderr.startswith("Error: ") and "Traceback" not in unknown.output
