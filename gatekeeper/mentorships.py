@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import gate, people
+from gatekeeper import gate, people, words
 from gatekeeper import repositories as known_repositories
 from gatekeeper.models import AuditEvent, EndReason, MentorAssignment, Mentorship
 
+LOGIN_LIMIT = 39  # characters in a GitHub login, GitHub's own limit
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 PEP13_MINIMUM_DAYS = 7
@@ -51,8 +52,14 @@ def canonical_login(login: str) -> str:
 def display_login(login: str) -> str:
     """Validate a GitHub login and return it as typed, without a leading @."""
     cleaned = login.strip().removeprefix("@")
+    if len(cleaned) > LOGIN_LIMIT:
+        # Said without repeating it: a 300-character login quoted whole widens every page.
+        raise MentorshipError(
+            f"a GitHub login has at most {LOGIN_LIMIT} characters, "
+            f"and {words.shorten(cleaned, 20)!r} has {len(cleaned):,}"
+        )
     if not LOGIN_PATTERN.match(cleaned):
-        raise MentorshipError(f"{login!r} is not a valid GitHub login")
+        raise MentorshipError(f"{words.shorten(login)!r} is not a valid GitHub login")
     return cleaned
 
 
@@ -60,7 +67,9 @@ def canonical_repo(name: str) -> str:
     """Validate an OWNER/REPO name and return it lowercase."""
     cleaned = name.strip()
     if not REPO_PATTERN.match(cleaned):
-        raise MentorshipError(f"{name!r} is not a repository name of the form OWNER/REPO")
+        raise MentorshipError(
+            f"{words.shorten(name)!r} is not a repository name of the form OWNER/REPO"
+        )
     return cleaned.lower()
 
 
@@ -153,7 +162,9 @@ def web_url(url: str | None, *, what: str) -> str | None:
     """``url`` without surrounding blanks (None when empty), refused unless an http(s) link."""
     cleaned = bounded_text(url, what=what)
     if cleaned is not None and not is_web_url(cleaned):
-        raise MentorshipError(f"{what} must be an http or https link, got {cleaned!r}")
+        raise MentorshipError(
+            f"{what} must be an http or https link, got {words.shorten(cleaned)!r}"
+        )
     return cleaned
 
 
@@ -187,7 +198,8 @@ class Vote:
         open_days = (self.closed - self.opened).days
         if open_days < PEP13_MINIMUM_DAYS:
             found.append(
-                f"the vote was open {open_days} days, PEP 13 asks for {PEP13_MINIMUM_DAYS}"
+                f"the vote was open {words.plural(open_days, 'day')},"
+                f" PEP 13 asks for {PEP13_MINIMUM_DAYS}"
             )
         return found
 
@@ -644,8 +656,9 @@ def removal_refusal(session: Session, *, mentorship: Mentorship, mentor: str) ->
         return f"{display_login(mentor)} is not a mentor of {mentorship.mentee_display}"
     if len(assignments) - 1 < max(1, mentorship.approvals_required):
         return (
-            f"{mentorship.mentee_display} needs at least {max(1, mentorship.approvals_required)}"
-            " mentor(s); add another before removing this one"
+            f"{mentorship.mentee_display} needs at least"
+            f" {words.plural(max(1, mentorship.approvals_required), 'mentor')};"
+            " add another before removing this one"
         )
     return None
 

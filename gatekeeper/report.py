@@ -38,6 +38,7 @@ from gatekeeper.models import (
 from gatekeeper.pages import shown_state
 from gatekeeper.queries import ACKNOWLEDGED
 from gatekeeper.visibility import CLI, PRIVATE_PULL, Viewer, hidden_from, sees_all
+from gatekeeper.words import plural
 
 READY_BEFORE_END = timedelta(days=7)  # the report is linked this long before the end
 RECENTLY_EXPIRED = timedelta(days=14)  # an expired month still awaits a decision this long
@@ -541,7 +542,7 @@ def markdown(report: Report) -> str:
     ]
     if period.extensions:
         lines.append(
-            f"- **Extended** {len(period.extensions)} time(s): "
+            f"- **Extended** {plural(len(period.extensions), 'time')}: "
             + "; ".join(f"{md_text(e.detail)} by {md_text(e.by)}" for e in period.extensions)
         )
     if period.end_note:
@@ -604,7 +605,7 @@ def plain(report: Report) -> str:
     out = [
         f"{report.mentee}: {ending(report)}",
         f"  period: {period.started_at:%Y-%m-%d %H:%M} to {period.ends_at:%Y-%m-%d %H:%M} UTC,"
-        f" {period.days_active} days active, extended {len(period.extensions)} time(s)",
+        f" {period.days_active} days active, extended {plural(len(period.extensions), 'time')}",
     ]
     out += [f"    extended {e.detail} by {e.by}" for e in period.extensions]
     if period.end_note:
@@ -619,7 +620,7 @@ def plain(report: Report) -> str:
     ]
     for m in report.mentors:
         out.append(
-            f"  mentor {m.login}: {m.approvals} approval(s),"
+            f"  mentor {m.login}: {plural(m.approvals, 'approval')},"
             f" median {duration(m.median_seconds_to_approve)} to approve"
         )
     for line in report.pulls:

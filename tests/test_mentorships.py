@@ -174,7 +174,7 @@ def test_the_same_mentor_given_twice_is_assigned_once(session):
         ("mpage", (), "at least one mentor"),
         ("not a login", ("colesbury",), "'not a login' is not a valid GitHub login"),
         ("-mpage", ("colesbury",), "is not a valid GitHub login"),
-        ("m" * 40, ("colesbury",), "is not a valid GitHub login"),
+        ("m" * 40, ("colesbury",), "has at most 39 characters"),
         ("mpage", ("cole--sbury",), "is not a valid GitHub login"),
     ],
     ids=[
