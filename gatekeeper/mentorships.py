@@ -233,10 +233,10 @@ class FetchedVote:
 
     def summary(self) -> str:
         """One line saying what the forum's poll holds."""
-        closed = f"{self.closed_at:%Y-%m-%d %H:%M} UTC" if self.closed_at else "(not said)"
+        closed = words.exact_time(self.closed_at) if self.closed_at else "(not said)"
         return (
             f"{self.votes_for} for, {self.votes_against} against in poll {self.poll!r},"
-            f" open {self.opened_at:%Y-%m-%d %H:%M} UTC to {closed}"
+            f" open {words.exact_time(self.opened_at)} to {closed}"
         )
 
 
@@ -483,7 +483,7 @@ def promote(
     ends_at = _end_from(started_at, days=days, until=until)
     if ends_at <= now:
         raise MentorshipError(
-            f"that mentorship would already have ended on {ends_at:%Y-%m-%d}", field="until"
+            f"that mentorship would already have ended on {words.day(ends_at)}", field="until"
         )
 
     existing = open_mentorship(session, mentee=mentee_display)
@@ -523,10 +523,10 @@ def promote(
     )
     session.add(mentorship)
     session.flush()
-    detail = f"mentors {', '.join(mentor_displays)}; ends {ends_at:%Y-%m-%d %H:%M} UTC"
+    detail = f"mentors {', '.join(mentor_displays)}; ends {words.exact_time(ends_at)}"
     record(session, mentorship=mentorship, actor=actor, kind="created", detail=detail, at=now)
     if vote is not None and vote.source == "discourse":
-        fetched = f"{vote.fetched_at:%Y-%m-%d %H:%M} UTC" if vote.fetched_at else "?"
+        fetched = words.exact_time(vote.fetched_at) if vote.fetched_at else "?"
         typed = f"; given over the forum's: {'; '.join(vote.overrides)}" if vote.overrides else ""
         record(
             session,
@@ -572,7 +572,7 @@ def extend(
         new_end = until
         if new_end <= mentorship.ends_at:
             raise MentorshipError(
-                f"the mentorship already runs until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC;"
+                f"the mentorship already runs until {words.exact_time(mentorship.ends_at)};"
                 " use end to stop it earlier"
             )
     old_end, mentorship.ends_at = mentorship.ends_at, new_end
@@ -582,7 +582,7 @@ def extend(
         mentorship=mentorship,
         actor=actor,
         kind="extended",
-        detail=f"from {old_end:%Y-%m-%d %H:%M} to {new_end:%Y-%m-%d %H:%M} UTC",
+        detail=f"from {words.exact_time(old_end)} to {words.exact_time(new_end)}",
         at=now,
     )
     return mentorship
@@ -806,7 +806,7 @@ def _mark_expired(session: Session, mentorship: Mentorship) -> None:
         mentorship=mentorship,
         actor="gatekeeper",
         kind="expired",
-        detail=f"ended on {mentorship.ends_at:%Y-%m-%d %H:%M} UTC",
+        detail=f"ended on {words.exact_time(mentorship.ends_at)}",
         at=mentorship.ends_at,
     )
     # Flush now: the partial unique index must see this row ended before a new one is added.
