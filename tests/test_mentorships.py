@@ -456,7 +456,10 @@ def test_extend_until_a_later_date(session):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"until": datetime(2024, 12, 1, tzinfo=UTC)}, "already runs until Dec 12, 2024, 15:30 UTC"),
+        (
+            {"until": datetime(2024, 12, 1, tzinfo=UTC)},
+            "already runs until Dec 12, 2024, 15:30 UTC",
+        ),
         ({"until": datetime(2024, 12, 12, 15, 30, tzinfo=UTC)}, "already runs until"),
         ({"days": 0}, "at least one day"),
         ({}, "either a number of days or an end date"),

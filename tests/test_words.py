@@ -39,9 +39,17 @@ def test_shorten_keeps_short_text_and_cuts_long_text_with_an_ellipsis():
     ("message", "names", "expected"),
     [
         ("a mentorship needs at least one mentor", (), "A mentorship needs at least one mentor."),
-        ("mira-k already has an active mentorship", ("mira-k",), "mira-k already has an active mentorship."),
+        (
+            "mira-k already has an active mentorship",
+            ("mira-k",),
+            "mira-k already has an active mentorship.",
+        ),
         ("alex already mentors sam", ("@Alex",), "alex already mentors sam."),
-        ("mpage's mentorship has already ended", ("mpage",), "mpage's mentorship has already ended."),
+        (
+            "mpage's mentorship has already ended",
+            ("mpage",),
+            "mpage's mentorship has already ended.",
+        ),
         ("the vote fails. Say why", ("vote",), "The vote fails. Say why."),
         ("Already a sentence.", (), "Already a sentence."),
         ("  ", (), ""),
