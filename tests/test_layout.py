@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import pytest
 
 from dashboard_support import REPO, Site
+from gatekeeper import create_app
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.models import utcnow
 
@@ -195,3 +196,25 @@ def test_without_sign_in_the_header_offers_none_and_the_page_says_how_to_set_it_
     text = shown_text(page)
     assert "Sign-in is not set up on this server" in text
     assert "GITHUB_CLIENT_ID" in text and "GITHUB_CLIENT_SECRET" in text and "restart" in text
+
+
+def test_with_sign_in_set_up_the_header_and_a_waiting_pull_request_offer_it(
+    month: Site, database_url: str
+):
+    """Where GitHub's OAuth client is configured, a signed-out visitor is offered "Sign in with
+    GitHub", and a waiting pull request's page asks mentors to sign in to approve."""
+    configured = create_app(
+        {
+            "database_url": database_url,
+            "secret_key": "test",
+            "github_client_id": "Iv1.layout",
+            "github_client_secret": "layout-secret",
+        }
+    )
+    try:
+        visitor = Site(configured)
+        overview = visitor.page("/")
+        assert "Sign in with GitHub" in overview and "Sign-in is not set up" not in overview
+        assert "sign in</a> to approve" in visitor.page(f"/pulls/{REPO}/7")
+    finally:
+        configured.extensions["gatekeeper.engine"].dispose()
