@@ -377,7 +377,7 @@ def acknowledge(owner: str, repo: str, number: int) -> ResponseReturnValue:
     session = db.get_session()
     pull = store.find_pull(session, repo=f"{owner}/{repo}", number=number)
     if pull is None or not may_see_pull(session, pull, user=g.user):
-        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+        abort(404, description=_unseen(f"{owner}/{repo}", number))
     _require_maintainer("acknowledge bypasses")
     form = AcknowledgeForm()
     if not form.validate_on_submit():
@@ -418,7 +418,7 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
     pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number)
     # A private pull request the user may not see is answered as unknown, not as a refusal.
     if pull is None or not may_see_pull(session, pull, user=g.user):
-        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+        abort(404, description=_unseen(f"{owner}/{repo}", number))
     if g.user.id is not None:  # signing in said who this is: learned before the gate looks
         account = Person(g.user.id, g.user.login, g.user.display)
         db.writing(
@@ -483,7 +483,7 @@ def override(owner: str, repo: str, number: int) -> ResponseReturnValue:
     session, settings = db.get_session(), settings_of(current_app)
     pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number)
     if pull is None or not may_see_pull(session, pull, user=g.user):
-        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+        abort(404, description=_unseen(f"{owner}/{repo}", number))
     _require_maintainer("override the gate")
     form = OverrideForm()
     if not form.validate_on_submit():
@@ -526,7 +526,7 @@ def remind(owner: str, repo: str, number: int) -> ResponseReturnValue:
     session = db.get_session()
     pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number, lock=True)
     if pull is None or not may_see_pull(session, pull, user=g.user):
-        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+        abort(404, description=_unseen(f"{owner}/{repo}", number))
     if g.user.login != pull.author:
         abort(403, description="Only the pull request's author reminds their mentors.")
     if not ActionForm().validate_on_submit():
@@ -615,6 +615,11 @@ def _mark(form: Any, error: lifecycle.MentorshipError) -> None:
     field.errors = [*field.errors, message]
 
 
+def _unseen(repo: str, number: int) -> str:
+    """A 404's words for a pull request never seen; a long name from the URL is cut short."""
+    return f"Gatekeeper has not seen {words.shorten(repo, 80)}#{number}."
+
+
 def _sentence(message: str) -> str:
     """A refusal worded as a sentence; a login or repository typed in this request, or named
     in its URL, keeps its case at the start ("mira-k already mentors…", not "Mira-k")."""
@@ -692,7 +697,7 @@ def _render_pull(
         request_reviews=settings_of(current_app).request_reviews,
     )
     if page is None:
-        abort(404, description=f"Gatekeeper has not seen {repo}#{number}.")
+        abort(404, description=_unseen(repo, number))
     form = ApproveForm(formdata=None, head_sha=page.pull.head_sha)
     acknowledged = None
     if page.pull.gate == GateState.BYPASSED:
@@ -946,4 +951,6 @@ def error_page(error: HTTPException) -> ResponseReturnValue:
         reason = "The form's security token was missing or had expired, so it was refused."
     elif code == 404 and reason == NotFound.description:
         reason = None
+    elif reason:
+        reason = _sentence(reason)
     return render_template(ERROR_TEMPLATES.get(code, "400.html"), reason=reason), code

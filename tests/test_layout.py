@@ -109,6 +109,19 @@ def test_a_login_opening_a_message_keeps_its_case(month: Site):
     assert errors(own.get_data(as_text=True)) == ["ambv cannot be their own mentor."]
 
 
+def test_a_404_is_a_sentence_that_keeps_the_login_and_cuts_a_long_name(month: Site):
+    """An unknown mentee's page says "nobody has no mentorship." (the login as typed, a full
+    stop); an unknown pull request in a 1,000-character repository name is named cut short."""
+    response = month.client.get("/mentorships/nobody")
+    assert response.status_code == 404
+    assert "nobody has no mentorship." in response.get_data(as_text=True)
+    long_repo = "r" * 1_000
+    response = month.client.get(f"/pulls/python/{long_repo}/7")
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "Gatekeeper has not seen python/rrr" in page and "r" * 100 not in page
+
+
 def test_every_field_shows_one_error(month: Site):
     """A field wrong in two ways ("12x" days: not a number, so not in range either) shows only
     the first error, a sentence with a full stop."""
