@@ -247,7 +247,7 @@ def test_the_skip_link_is_the_first_stop_and_moves_focus_to_the_content(
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
-@pytest.mark.parametrize("role", ["signed-out", "maintainer"])
+@pytest.mark.parametrize("role", ["signed-out", "mentee", "mentor", "maintainer"])
 def test_the_dark_theme_follows_the_system_and_axe_finds_nothing(
     browser: Any, site: Live, axe_script: Path, role: str, width: str
 ):
