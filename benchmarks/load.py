@@ -1,23 +1,30 @@
-"""Open-loop webhook load on gunicorn and workers over PostgreSQL, against a fake GitHub: figures only.
+"""A delivery's cost, Gatekeeper's webhook endpoint beside a bare one, in one run: figures only.
 
-Run with ``uv run python benchmarks/load.py [--rate 100] [--seconds 60] [--quick]``. It starts a
-throwaway PostgreSQL (as the tests do) and the test suite's fake GitHub in this process, with
-every write answered after 300 ms as GitHub's are, and the App installed on 8 installations of 3
-repositories each. Then, one after the other, each on a fresh database:
+Run with ``uv run python benchmarks/load.py [--seconds 30] [--rate 100] [--workers 4]
+[--writes-per-installation 8]``. It starts a throwaway PostgreSQL (the tests' ``postgres.py``)
+and the test suite's fake GitHub in this process, every write answered after 300 ms as
+GitHub's are, the App installed on 8 installations of 3 repositories each. Then:
 
-* a bare Flask endpoint (``bare_endpoint.py``: HMAC and JSON only) under gunicorn;
-* Gatekeeper under the same gunicorn settings, with 1 and with 4 ``gatekeeper worker``
-  processes, and with 4 workers again and GATEKEEPER_WRITES_PER_INSTALLATION raised to 8;
+1. Each kind of delivery once, in this process through the test client, after a warm-up:
+   the SQL statements it runs (``before_cursor_execute``) and the calls of Gatekeeper's own
+   functions (``sys.setprofile``, the package only) before its answer.
+2. The bare endpoint (``bare_endpoint.py``: HMAC and JSON only), then Gatekeeper with
+   ``--workers`` worker processes, each served as the Procfile's ``web`` line serves the app
+   (gunicorn with ``gatekeeper/gunicorn_conf.py``: gthread workers), the workers started as
+   its ``worker`` line. Both get the same deliveries at ``--rate`` a second, each sent on
+   schedule whatever became of the earlier ones (open loop: latency counts from the
+   scheduled time, so queueing counts): pull requests of a mentee and of others, opened,
+   pushed to, reviewed, commented on, approved.
 
-each gets the same deliveries at a fixed rate, each sent on schedule whatever became of the
-earlier ones (latency counts from the scheduled time, so queueing counts): pull requests of a
-mentee and of others, opened, pushed to, reviewed, commented on, approved. It prints answer
-latency, status counts, gunicorn's CPU per 1,000 deliveries against the bare endpoint's, and the
-post lag (from the answer of the delivery that changed a commit's check to the moment the fake
-GitHub stored that check). Then, in this process, where the time of a webhook request goes
-(SQLite and PostgreSQL), and the GitHub calls: writes per gate change, reads on the webhook
-path, token mints and the calls of a sweep where nothing changed. Everything is on loopback.
-The figures depend on the machine and on whatever else runs on it; nothing is asserted.
+It prints answer p50/p99, the web tier's CPU (gunicorn's master and workers, from /proc) and
+the workers' per 1,000 deliveries, the post lag (from the answer of the delivery that changed a
+commit's check to the moment the fake GitHub stored that check), and the commits whose final
+check is unlike the plan. Everything is on loopback; nothing is asserted, and on a shared
+machine only the columns of one run compare.
+
+The goals on a 2-core machine: answer p99 < 50 ms at 100 deliveries a second; web CPU at most
+twice the bare endpoint's; a mentor's review in at most 8 SQL statements; post lag p99 < 2 s
+with 4 workers and 8 writes per installation; no final check unlike the plan.
 """
 
 from __future__ import annotations
@@ -25,16 +32,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import cProfile
 import dataclasses
-import functools
 import hashlib
 import http.client
 import json
 import math
 import os
-import pstats
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -44,29 +49,26 @@ import time
 import types
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 from sqlmodel import Session, select
 
 ROOT = Path(__file__).resolve().parent.parent
+PROCFILE = ROOT / "Procfile"
+PACKAGE = str(ROOT / "gatekeeper") + os.sep
 sys.path.insert(0, str(ROOT / "tests"))  # the fake GitHub, the payload builders, PostgreSQL
 
-import bare_endpoint  # noqa: E402  (beside this file)
 
 from fakegithub import FakeGitHub  # noqa: E402
-from gatekeeper import create_app, db, gate, handlers, outbox, webhooks  # noqa: E402
+from gatekeeper import create_app, db, gate, outbox  # noqa: E402
 from gatekeeper import mentorships as lifecycle  # noqa: E402
-from gatekeeper import pulls as store  # noqa: E402
-from gatekeeper import sweep as sweeper  # noqa: E402
 from gatekeeper.config import normalise_database_url  # noqa: E402
 from gatekeeper.extensions import github_of, settings_of  # noqa: E402
 from gatekeeper.models import CommitCheck, Delivery, Job, utcnow  # noqa: E402
-from gatekeeper.worker import Worker  # noqa: E402
 from postgres import PostgresServer  # noqa: E402
 from webhook_events import Events, signed  # noqa: E402
 
@@ -82,6 +84,8 @@ WRITE_LATENCY = 0.3  # seconds GitHub takes to answer a write
 STEP = 1.0  # seconds between two deliveries for one pull request
 SCRIPT_LENGTH = 6  # deliveries per pull request: opened, comment, review, push, approval, comment
 IDLE_SECONDS = 2.0
+WARM_REQUESTS = 12  # before the clock starts, every web worker has imported and connected
+STARTUP_LIMIT = 300.0  # seconds a server or worker may take to start (imports on a busy machine)
 TIMEOUT = 10.0  # GitHub gives up on a delivery after 10 s: a later answer counts as none
 APP_ENV_PREFIXES = ("GITHUB_", "GATEKEEPER_")
 APP_ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "WEB_CONCURRENCY")
@@ -320,6 +324,7 @@ def app_env(fake: FakeGitHub, database_url: str, **extra: str) -> dict[str, str]
         GITHUB_WEBHOOK_SECRET=SECRET,
         GITHUB_APP_SLUG=fake.app_slug,
         GATEKEEPER_BASE_URL=BASE_URL,
+        SECRET_KEY="bench-secret-key-" + "x" * 32,
         PYTHONUNBUFFERED="1",  # the worker's "running" line reaches its log at once
         **extra,
     )
@@ -341,7 +346,7 @@ class Processes:
         self.started.append(process)
         return process
 
-    def wait_for(self, text: str, names: list[str], *, limit: float = 60.0) -> None:
+    def wait_for(self, text: str, names: list[str], *, limit: float = STARTUP_LIMIT) -> None:
         """Wait until each named log shows ``text`` (a process has started up)."""
         deadline = time.monotonic() + limit
         while not all(text in self.log(name) for name in names):
@@ -366,24 +371,31 @@ class Processes:
                 process.wait()
 
 
-def gunicorn_argv(app: str, *, port: int, workers: int, cores: int, chdir: Path) -> list[str]:
-    """The same gunicorn settings for both endpoints, pinned to ``cores`` CPUs if there are more."""
-    argv = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
-    argv += ["--bind", f"127.0.0.1:{port}", "--chdir", str(chdir), app]
+def procfile(process: str, *, port: int) -> tuple[list[str], dict[str, str]]:
+    """The Procfile's command for ``process`` as this interpreter runs it, on ``port`` of
+    loopback, and the variables the line sets before it."""
+    line = next(x for x in PROCFILE.read_text().splitlines() if x.startswith(f"{process}:"))
+    line = line.partition(":")[2].replace("${PORT:-8000}", str(port))
+    words, env = shlex.split(line.replace("0.0.0.0:", "127.0.0.1:")), {}
+    while "=" in words[0]:
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    program = (
+        [sys.executable, "-m", "gunicorn"] if words[0] == "gunicorn" else [str(BIN / words[0])]
+    )
+    return [*program, *words[1:]], env
+
+
+def web_argv(app: str, *, port: int, cores: int) -> tuple[list[str], dict[str, str]]:
+    """The Procfile's web process serving ``app`` (its last word), pinned to ``cores`` CPUs
+    if there are more; the bare endpoint is found beside this file."""
+    argv, env = procfile("web", port=port)
+    if app != argv[-1]:
+        argv[-1:] = ["--pythonpath", str(ROOT / "benchmarks"), app]
     available = sorted(os.sched_getaffinity(0))
     if len(available) > cores and shutil.which("taskset"):
         argv = ["taskset", "-c", ",".join(map(str, available[:cores])), *argv]
-    return argv
-
-
-def worker_argv(concurrency: int) -> list[str]:
-    script = BIN / "gatekeeper"
-    start = (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-c", "from gatekeeper.cli import main; main()"]
-    )
-    return [*start, "worker", "--concurrency", str(concurrency)]
+    return argv, env
 
 
 def free_port() -> int:
@@ -395,7 +407,7 @@ def free_port() -> int:
 def wait_ready(port: int, path: str, *, process: subprocess.Popen[bytes], warm: int) -> None:
     """Wait until the server answers ``path``, then ask ``warm`` more times (every worker
     imports, connects to the database and answers once before the clock starts)."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + STARTUP_LIMIT
     answered = 0
     while answered < warm:
         if process.poll() is not None or time.monotonic() > deadline:
@@ -502,6 +514,8 @@ class Run:
     drain_seconds: float = 0.0
     duplicate_runs: int = 0
     wrong_final: int = 0
+    wrong_stories: list[int] = dataclasses.field(default_factory=list)  # one per wrong commit
+    wrong_unapplied: int = 0  # of wrong_final: a delivery of its pull request never stored
     commits: int = 0
     max_concurrent_writes: int = 0
     webhook_path_calls: int = 0
@@ -536,17 +550,10 @@ def run_bare(pg: PostgresServer, deliveries: list[Planned], options: argparse.Na
     processes = Processes(folder)
     port = free_port()
     with FakeGitHub() as fake:
-        env = app_env(fake, pg.url())
-        argv = gunicorn_argv(
-            "bare_endpoint:create_app()",
-            port=port,
-            workers=options.web_workers,
-            cores=options.cores,
-            chdir=ROOT / "benchmarks",
-        )
-        server = processes.start("gunicorn", argv, env)
+        argv, procfile_env = web_argv("bare_endpoint:create_app()", port=port, cores=options.cores)
+        server = processes.start("gunicorn", argv, app_env(fake, pg.url(), **procfile_env))
         try:
-            wait_ready(port, "/", process=server, warm=options.web_workers * 3)
+            wait_ready(port, "/", process=server, warm=WARM_REQUESTS)
             cpu, own = cpu_seconds(server.pid), time.process_time()
             sent, late = fire(port, deliveries)
             own = time.process_time() - own
@@ -581,28 +588,19 @@ def run_gatekeeper(
     # counted apart from the workers' (the goal is none).
     fake = build_fake(stories, write_latency=WRITE_LATENCY)
     web_fake = build_fake(stories, write_latency=WRITE_LATENCY)
-    label = f"{workers} worker{'s' if workers > 1 else ''}"
-    if writes_per_installation > 1:
-        label += f", {writes_per_installation} writes/inst."
+    label = f"Gatekeeper, {workers} worker{'s' if workers > 1 else ''}"
+    label += f", {writes_per_installation} write{'s' if writes_per_installation > 1 else ''}/inst."
     try:
         fake.start()
         web_fake.start()
-        argv = gunicorn_argv(
-            "gatekeeper:create_app()",
-            port=port,
-            workers=options.web_workers,
-            cores=options.cores,
-            chdir=ROOT,
-        )
-        server = processes.start("gunicorn", argv, app_env(web_fake, url))
+        argv, procfile_env = web_argv("gatekeeper:create_app()", port=port, cores=options.cores)
+        server = processes.start("gunicorn", argv, app_env(web_fake, url, **procfile_env))
         worker_env = app_env(
             fake, url, GATEKEEPER_WRITES_PER_INSTALLATION=str(writes_per_installation)
         )
-        pool = [
-            processes.start(f"worker{n}", worker_argv(options.concurrency), worker_env)
-            for n in range(workers)
-        ]
-        wait_ready(port, "/healthz", process=server, warm=options.web_workers * 3)
+        worker_command, _ = procfile("worker", port=port)
+        pool = [processes.start(f"worker{n}", worker_command, worker_env) for n in range(workers)]
+        wait_ready(port, "/healthz", process=server, warm=WARM_REQUESTS)
         processes.wait_for("Worker running", [f"worker{n}" for n in range(workers)])
         progress("  servers up; idle, then the load")
         # Idle, the workers poll the outbox and the job queue: what that costs, per second.
@@ -636,7 +634,7 @@ def run_gatekeeper(
         run.webhook_path_calls = len(web_fake.calls)
         run.tokens = fake.tokens_issued - marks[2]
         _github_figures(run, fake, marks, deliveries)
-        _database_figures(run, engine)
+        _database_figures(run, engine, deliveries)
         run.worker_timeouts = processes.log("gunicorn").count("WORKER TIMEOUT")
         run.errors_logged = sum(
             len(re.findall(r"Traceback|ERROR", processes.log(name)))
@@ -709,7 +707,9 @@ def _github_figures(
         expected = made[-1][0].change
         shown_runs = fake.check_runs_for(repo, sha)
         final = shown_runs[-1]["conclusion"] if shown_runs else None
-        run.wrong_final += expected is None or final != expected[2]
+        if expected is None or final != expected[2]:
+            run.wrong_final += 1
+            run.wrong_stories.append(made[-1][0].story)
     run.max_concurrent_writes = _most_at_once(writes)
 
 
@@ -729,13 +729,18 @@ def _most_at_once(writes: list[Any]) -> int:
     return most
 
 
-def _database_figures(run: Run, engine: sa.Engine) -> None:
+def _database_figures(run: Run, engine: sa.Engine, deliveries: list[Planned]) -> None:
+    """Desired-check versions, deliveries by outcome, and the wrong final checks whose pull
+    request had a delivery never stored (GitHub gave up on it: the sweep redelivers those)."""
     with Session(engine) as session:
+        stored = set(session.exec(select(Delivery.delivery_id)))
         run.changes = session.exec(
             select(sa.func.coalesce(sa.func.sum(CommitCheck.version), 0))
         ).one()
         rows = session.exec(select(Delivery.outcome, sa.func.count()).group_by(Delivery.outcome))
         run.outcomes = {outcome or "none": count for outcome, count in rows}
+    unapplied = {d.story for d in deliveries if d.delivery_id not in stored}
+    run.wrong_unapplied = sum(story in unapplied for story in run.wrong_stories)
 
 
 def _kind(method: str, path: str) -> str:
@@ -783,11 +788,6 @@ def in_process_app(fake: FakeGitHub, url: str, *, mentee: bool = True) -> Any:
     return app
 
 
-def whole_stories(deliveries: list[Planned], count: int) -> list[Planned]:
-    """The first ``count`` deliveries in story order: each pull request's in turn, as a mix."""
-    return sorted(deliveries, key=lambda d: (d.story, d.step))[:count]
-
-
 def post(client: Any, delivery: Planned) -> int:
     response = client.post(
         "/webhooks/github",
@@ -810,233 +810,112 @@ def close_app(app: Any) -> None:
     app.extensions["gatekeeper.engine"].dispose()
 
 
-class Phases:
-    """Wall time by phase of a request, each moment charged to the innermost phase."""
+@dataclasses.dataclass
+class Cost:
+    """What one delivery cost in this process: SQL statements, and calls of Gatekeeper's own
+    functions (how many, how many distinct) from the request's start to its answer."""
 
-    def __init__(self) -> None:
-        self.seconds: collections.Counter[str] = collections.Counter()
-        self.statements = 0
-        self._stack: list[str] = []
-        self._mark = 0.0
-
-    def push(self, name: str) -> None:
-        now = time.perf_counter()
-        if self._stack:
-            self.seconds[self._stack[-1]] += now - self._mark
-        self._stack.append(name)
-        self._mark = now
-
-    def pop(self) -> None:
-        now = time.perf_counter()
-        self.seconds[self._stack.pop()] += now - self._mark
-        self._mark = now
-
-    def wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(function)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            self.push(name)
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.pop()
-
-        return timed
-
-
-SIGNATURE, DATABASE, HANDLER, REPOSITORY, OUTBOX, COMMIT, OTHER = (
-    "signature + JSON parse",
-    "database round trips (SQL statements)",
-    "handler logic (decide the gate, store)",
-    "repository row (remember_installation)",
-    "outbox flush (derive the commit's check)",
-    "commit (ORM flush + COMMIT)",
-    "the rest (Flask, routing, ORM, answer)",
-)
+    statements: int = 0
+    calls: int = 0
+    functions: set[str] = dataclasses.field(default_factory=set)
+    status: int = 0
 
 
 @contextmanager
-def instrumented(phases: Phases, engine: sa.Engine) -> Iterator[None]:
-    """Charge the webhook path's phases while inside; everything is put back after."""
+def costing(cost: Cost) -> Iterator[None]:
+    """Count SQL statements (every engine's ``before_cursor_execute``) and Gatekeeper's
+    function calls (``sys.setprofile``, this thread: the test client answers in it)."""
 
-    def replace(owner: Any, name: str, value: Any) -> None:
-        original = getattr(owner, name)
-        setattr(owner, name, value)
-        stack.callback(setattr, owner, name, original)
+    def statement(*_args: Any) -> None:
+        cost.statements += 1
 
-    def before(*_args: Any) -> None:
-        phases.statements += 1
-        phases.push(DATABASE)
+    def profile(frame: types.FrameType, event: str, _arg: Any) -> None:
+        code = frame.f_code
+        if event == "call" and code.co_filename.startswith(PACKAGE):
+            cost.calls += 1
+            cost.functions.add(f"{code.co_filename}:{code.co_firstlineno}")
 
-    def after(*_args: Any) -> None:
-        phases.pop()
-
-    with ExitStack() as stack:
-        replace(webhooks, "signature_matches", phases.wrap(SIGNATURE, webhooks.signature_matches))
-        replace(webhooks, "json", types.SimpleNamespace(loads=phases.wrap(SIGNATURE, json.loads)))
-        replace(
-            store, "remember_installation", phases.wrap(REPOSITORY, store.remember_installation)
-        )
-        replace(outbox, "flush", phases.wrap(OUTBOX, outbox.flush))
-        replace(orm.Session, "commit", phases.wrap(COMMIT, orm.Session.commit))
-        originals = dict(handlers.HANDLERS)
-        handlers.HANDLERS.update({key: phases.wrap(HANDLER, h) for key, h in originals.items()})
-        stack.callback(handlers.HANDLERS.update, originals)
-        for event, listener in (
-            ("before_cursor_execute", before),
-            ("after_cursor_execute", after),
-            ("handle_error", after),
-        ):
-            sa.event.listen(engine, event, listener)
-            stack.callback(sa.event.remove, engine, event, listener)
-        yield
-
-
-def where_the_time_goes(
-    pg: PostgresServer, deliveries: list[Planned], count: int
-) -> dict[str, Any]:
-    """Deliveries one by one through the test client, per database: wall time by phase, then
-    cProfile's busiest Gatekeeper functions (a second pass, on a fresh database)."""
-    found: dict[str, Any] = {}
-    chosen = whole_stories(deliveries, count)
-    with tempfile.TemporaryDirectory() as folder, FakeGitHub() as fake:
-        for installation in range(1, INSTALLATIONS + 1):
-            fake.add_installation(installation, account=f"org{installation}")
-        for name in ("SQLite", "PostgreSQL"):
-            urls = [
-                f"sqlite:///{Path(folder) / f'profile{n}.sqlite'}"
-                if name == "SQLite"
-                else pg.create_database()
-                for n in range(2)
-            ]
-            app = in_process_app(fake, urls[0])
-            client, phases = app.test_client(), Phases()
-            with instrumented(phases, app.extensions["gatekeeper.engine"]):
-                cpu = time.process_time()
-                for delivery in chosen:
-                    phases.push(OTHER)
-                    post(client, delivery)
-                    phases.pop()
-                cpu = time.process_time() - cpu
-            close_app(app)
-            app = in_process_app(fake, urls[1])
-            client, profile = app.test_client(), cProfile.Profile()
-            profile.enable()
-            for delivery in chosen:
-                post(client, delivery)
-            profile.disable()
-            close_app(app)
-            found[name] = {"phases": phases, "cpu": cpu, "top": _top(profile, count)}
-    os.environ["GITHUB_WEBHOOK_SECRET"] = SECRET
+    sa.event.listen(sa.Engine, "before_cursor_execute", statement)
+    sys.setprofile(profile)
     try:
-        client = bare_endpoint.create_app().test_client()
+        yield
     finally:
-        del os.environ["GITHUB_WEBHOOK_SECRET"]
-    started = time.perf_counter()
-    for delivery in chosen:
-        post(client, delivery)
-    found["bare"] = time.perf_counter() - started
-    return found
+        sys.setprofile(None)
+        sa.event.remove(sa.Engine, "before_cursor_execute", statement)
 
 
-def _top(profile: cProfile.Profile, count: int, limit: int = 12) -> list[tuple[str, float, float]]:
-    """(function, ms per delivery cumulative, calls per delivery) of Gatekeeper's busiest."""
-    stats = pstats.Stats(profile)
-    rows = []
-    for (filename, _line, function), entry in stats.stats.items():  # type: ignore[attr-defined]
-        if f"{os.sep}gatekeeper{os.sep}" in filename and "migrations" not in filename:
-            calls, cumulative = entry[1], entry[3]
-            rows.append(
-                (f"{Path(filename).stem}.{function}", cumulative * 1000 / count, calls / count)
-            )
-    return sorted(rows, key=lambda row: -row[1])[:limit]
+def one_of_each(story: Story) -> list[tuple[str, Planned]]:
+    """A mentee's pull request delivery by delivery, each kind once: opened, a comment,
+    a push, its check suite, a mentor's approving review."""
+    events = Events(repo=story.repo, installation_id=REPOS[story.repo])
+    pull = {"number": story.number, "author": story.author}
+    stamp = "2024-06-01T12:00:{:02d}Z"
+    comment = events.comment(
+        "created", number=story.number, sender="dev1", body="Looks good.", comment_id=story.index
+    )
+    kinds = [
+        (
+            "pull_request opened",
+            "pull_request",
+            events.pull_request(
+                "opened", head_sha=story.first_sha, updated_at=stamp.format(1), **pull
+            ),
+        ),
+        ("issue_comment", "issue_comment", comment),
+        (
+            "pull_request synchronize",
+            "pull_request",
+            events.pull_request(
+                "synchronize", head_sha=story.head_sha, updated_at=stamp.format(2), **pull
+            ),
+        ),
+        (
+            "check_suite",
+            "check_suite",
+            events.check_suite("requested", head_sha=story.head_sha, numbers=[story.number]),
+        ),
+        (
+            "review (a mentor approves)",
+            "pull_request_review",
+            events.review(
+                "submitted",
+                head_sha=story.head_sha,
+                reviewer=MENTORS[0],
+                state="approved",
+                review_id=story.index * 10 + 1,
+                submitted_at=stamp.format(3),
+                updated_at=stamp.format(3),
+                **pull,
+            ),
+        ),
+    ]
+    return [(kind, delivery(event, payload)) for kind, event, payload in kinds]
 
 
-def calls_per_change(
-    pg: PostgresServer, deliveries: list[Planned], stories: list[Story], count: int
-) -> dict[str, Any]:
-    """One delivery at a time, each followed by a worker drain: check-run writes per gate
-    change, and GitHub calls during the requests themselves."""
-    url = pg.create_database()
+def delivery(event: str, payload: dict[str, Any]) -> Planned:
+    """A delivery sent by itself, not on the load's schedule."""
+    body = json.dumps(payload).encode()
+    return Planned(0.0, -1, -1, event, str(uuid.uuid4()), body, signed(SECRET, body), None)
+
+
+def cost_per_kind(pg: PostgresServer, stories: list[Story]) -> dict[str, Cost]:
+    """Each kind of delivery once, through the test client on a fresh PostgreSQL database,
+    after the same kinds for two other pull requests of the mentee (the warm-up: imports,
+    caches, the repository and installation rows)."""
+    mentee_pulls = [story for story in stories if story.mentee and story.number % 2][:3]
+    found: dict[str, Cost] = {}
     with build_fake(stories) as fake:
-        app = in_process_app(fake, url)
-        client, engine = app.test_client(), app.extensions["gatekeeper.engine"]
-        changes = writes = request_calls = 0
-        worker_calls: collections.Counter[str] = collections.Counter()
-        for delivery in whole_stories(deliveries, count):
-            versions, stored, calls = _versions(engine), len(fake.check_run_writes), len(fake.calls)
-            post(client, delivery)
-            request_calls += len(fake.calls) - calls
-            calls = len(fake.calls)
-            Worker(app).drain()
-            changes += _versions(engine) - versions
-            writes += len(fake.check_run_writes) - stored
-            worker_calls.update(_kind(c.method, c.path) for c in fake.calls[calls:])
+        app = in_process_app(fake, pg.create_database())
+        client = app.test_client()
+        for story in mentee_pulls[:-1]:
+            for _name, warm in one_of_each(story):
+                post(client, warm)
+        for kind, measured in one_of_each(mentee_pulls[-1]):
+            cost = found[kind] = Cost()
+            with costing(cost):
+                cost.status = post(client, measured)
         close_app(app)
-    return {
-        "deliveries": count,
-        "changes": changes,
-        "writes": writes,
-        "request_calls": request_calls,
-        "worker_calls": dict(worker_calls),
-    }
-
-
-def _versions(engine: sa.Engine) -> int:
-    with Session(engine) as session:
-        return int(
-            session.exec(select(sa.func.coalesce(sa.func.sum(CommitCheck.version), 0))).one()
-        )
-
-
-def sweep_calls(
-    pg: PostgresServer, *, mentees: int, pulls_each: int, others_each: int
-) -> dict[str, Any]:
-    """GitHub calls of sweeps once everything is known and nothing changed on GitHub.
-
-    Sweep 1 learns the installations and pull requests, a worker posts what it asked for
-    (checks, review requests), sweep 2 and 3 follow, each after the scan interval elapsed.
-    """
-    names = [f"mentee{n}" for n in range(1, mentees + 1)]
-    repos = sorted(REPOS)
-    with FakeGitHub() as fake:
-        for installation in range(1, INSTALLATIONS + 1):
-            fake.add_installation(installation, account=f"org{installation}")
-        for repo, installation in REPOS.items():
-            fake.add_repo(repo, installation_id=installation)
-        number = 0
-        for index, mentee in enumerate(names):
-            for n in range(pulls_each):
-                number += 1
-                repo = repos[(index * 7 + n * 5) % len(repos)]
-                fake.add_pull(repo, number, author=mentee, head_sha=_sha("sweep", number))
-        for repo in repos:
-            for _ in range(others_each):
-                number += 1
-                fake.add_pull(repo, number, author=f"dev{number}", head_sha=_sha("sweep", number))
-        app = in_process_app(fake, pg.create_database(), mentee=False)
-        engine, settings = app.extensions["gatekeeper.engine"], settings_of(app)
-        for mentee in names:
-            promote(engine, mentee, MENTORS)
-        interval = timedelta(seconds=settings.scan_interval + 60)
-        start, found = utcnow(), []
-        for round_ in range(3):
-            mark = len(fake.calls)
-            with Session(engine, expire_on_commit=False) as session:
-                report = sweeper.sweep(
-                    session, settings=settings, github=github_of(app), now=start + round_ * interval
-                )
-            calls = fake.calls[mark:]
-            found.append((report, calls))
-            Worker(app).drain()
-        close_app(app)
-    return {
-        "mentees": mentees,
-        "pulls": mentees * pulls_each,
-        "others": len(repos) * others_each,
-        "repos": len(repos),
-        "installations": INSTALLATIONS,
-        "rounds": found,
-    }
+    return found
 
 
 # ---------------------------------------------------------------- printing
@@ -1131,6 +1010,7 @@ def print_run(run: Run) -> None:
         f"  deliveries stored: {outcomes}; GitHub calls from webhook requests:"
         f" {run.webhook_path_calls}; commits with 2+ check runs: {run.duplicate_runs};"
         f" final check unlike the plan: {run.wrong_final} of {run.commits}"
+        f" ({run.wrong_unapplied} with a delivery never stored)"
     )
     print(
         f"  most check-run writes in flight for one installation: {run.max_concurrent_writes};"
@@ -1139,64 +1019,7 @@ def print_run(run: Run) -> None:
     )
 
 
-def print_profile(found: dict[str, Any], count: int) -> None:
-    """Where the time of a request goes, by phase and by function."""
-    names = [name for name in found if name != "bare"]
-    print(
-        f"\n== where the time of a webhook request goes: {count} deliveries one by one through"
-        " the test client =="
-    )
-    print(f"  {'ms per delivery (exclusive wall time)':<44}" + "".join(f"{n:>16}" for n in names))
-    for phase in (SIGNATURE, DATABASE, COMMIT, HANDLER, OUTBOX, REPOSITORY, OTHER):
-        cells = []
-        for name in names:
-            phases: Phases = found[name]["phases"]
-            value = phases.seconds[phase]
-            cells.append(f"{value * 1000 / count:.2f} ({value / sum(phases.seconds.values()):.0%})")
-        print(f"  {phase:<44}" + "".join(f"{cell:>16}" for cell in cells))
-
-    def line(label: str, values: list[float], digits: int = 2) -> None:
-        print(f"  {label:<44}" + "".join(f"{value:16.{digits}f}" for value in values))
-
-    line("total", [sum(found[n]["phases"].seconds.values()) * 1000 / count for n in names])
-    line("  of which CPU (this process)", [found[n]["cpu"] * 1000 / count for n in names])
-    line("SQL statements per delivery", [found[n]["phases"].statements / count for n in names], 1)
-    print(f"  the bare endpoint, the same way: {found['bare'] * 1000 / count:.2f} ms per delivery")
-    for name in names:
-        print(f"  cProfile on {name}, Gatekeeper's functions by cumulative time:")
-        print("    ms/delivery  calls/delivery")
-        for function, cumulative, calls in found[name]["top"]:
-            print(f"    {cumulative:11.2f}  {calls:14.1f}  {function}")
-
-
-def _sweep_line(calls: list[Any]) -> str:
-    kinds: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
-    for call in calls:
-        counts = kinds[_kind(call.method, call.path)]
-        counts[0] += 1
-        counts[1] += call.status == 304
-    detail = ", ".join(
-        f"{kind} {n}" + (f" ({not_modified} x 304)" if not_modified else "")
-        for kind, (n, not_modified) in sorted(kinds.items())
-    )
-    return f"{len(calls)} calls, {sum(c.counted for c in calls)} counted: {detail}"
-
-
-def print_sweeps(found: dict[str, Any]) -> None:
-    print(
-        f"\n== sweeps: {found['mentees']} mentees with {found['pulls']} open pull requests,"
-        f" {found['others']} other open pull requests, {found['repos']} repositories in"
-        f" {found['installations']} installations; each sweep a scan interval after the last =="
-    )
-    for number, (report, calls) in enumerate(found["rounds"], start=1):
-        print(f"  sweep {number}: {_sweep_line(calls)}; failures {len(report.failures)}")
-    print(
-        "  (sweep 2 finds the pull-request pages that sweep 1's review requests changed;"
-        " sweep 3 is the steady state)"
-    )
-
-
-def summary_table(runs: list[Run], extra: dict[str, Any], options: argparse.Namespace) -> None:
+def summary_table(runs: list[Run], options: argparse.Namespace) -> None:
     """Everything in one table, to paste into an issue note."""
     bare = runs[0]
     bare_p99 = percentile(bare.latencies, 0.99)
@@ -1246,11 +1069,16 @@ def summary_table(runs: list[Run], extra: dict[str, Any], options: argparse.Name
         bare=False,
     )
     row("commits with 2+ check runs", lambda r: str(r.duplicate_runs), "0", bare=False)
-    row("final check unlike the plan", lambda r: f"{r.wrong_final} / {r.commits}", "0", bare=False)
+    row(
+        "final check unlike the plan (a delivery never stored)",
+        lambda r: f"{r.wrong_final} / {r.commits} ({r.wrong_unapplied})",
+        "0",
+        bare=False,
+    )
     row(
         "most writes in flight, one installation",
         lambda r: str(r.max_concurrent_writes),
-        "1",
+        f"≤ {options.writes_per_installation}",
         bare=False,
     )
     row("GitHub calls from webhook requests", lambda r: str(r.webhook_path_calls), "0", bare=False)
@@ -1279,8 +1107,8 @@ def summary_table(runs: list[Run], extra: dict[str, Any], options: argparse.Name
     )
     print(f"machine: {machine()}")
     print(
-        f"gunicorn --workers {options.web_workers} (sync) on {options.cores} cores;"
-        f" gatekeeper worker --concurrency {options.concurrency} per worker process;"
+        f"the Procfile's web line ({' '.join(procfile('web', port=8000)[0][3:])}) on"
+        f" {options.cores} cores; {options.workers} x the Procfile's worker line;"
         f" PostgreSQL with fsync off; fake GitHub answers writes after"
         f" {WRITE_LATENCY * 1000:.0f} ms; {INSTALLATIONS} installations x {REPOS_EACH}"
         " repositories; a third of the pull requests a mentee's"
@@ -1290,96 +1118,70 @@ def summary_table(runs: list[Run], extra: dict[str, Any], options: argparse.Name
     print("|" + "---|" * len(header))
     for name, cells, goal in rows:
         print(f"| {name} | " + " | ".join(cells) + f" | {goal} |")
-    per_change, sweeps = extra["per_change"], extra["sweeps"]
-    print("\n| GitHub calls | measured | goal |")
-    print("|---|---|---|")
-    print(
-        f"| check-run writes per gate change, each delivery drained"
-        f" ({per_change['deliveries']} deliveries) | {per_change['writes']} /"
-        f" {per_change['changes']} = {per_change['writes'] / max(1, per_change['changes']):.2f}"
-        " | exactly 1 |"
-    )
-    worker_reads = per_change["worker_calls"].get("GET check runs of commit", 0)
-    print(
-        f"| worker reads per check-run write (same deliveries) |"
-        f" {worker_reads / max(1, per_change['writes']):.2f} (GET check runs of the commit) | |"
-    )
-    print(
-        f"| GitHub calls during webhook requests, in process | {per_change['request_calls']}"
-        " (under load: see the table above) | 0 |"
-    )
-    print(
-        "| token mints per installation per hour | one per worker process and installation"
-        f" (the 4-worker runs: {runs[2].tokens / INSTALLATIONS:.1f} each); a token lives an"
-        " hour | ≤ 1 |"
-    )
-    goal = (
-        f"{sweeps['mentees']} searches + {sweeps['pulls']} review lists + {sweeps['repos']} x 304"
-    )
-    for number in (2, 3):
-        _report, calls = sweeps["rounds"][number - 1]
-        print(
-            f"| sweep {number}, nothing changed (M={sweeps['mentees']}, P={sweeps['pulls']},"
-            f" R={sweeps['repos']}, {sweeps['installations']} installations) |"
-            f" {_sweep_line(calls)} | {goal} |"
-        )
     print(
         "(the machine is shared with another engineer's work running at the same time: expect"
         " noise, and compare columns of one run rather than runs of different days)"
     )
 
 
+def print_costs(costs: dict[str, Cost]) -> None:
+    """What each kind of delivery cost in the request, against the goal for a review."""
+    print(
+        "\n| one delivery of each kind, in process, PostgreSQL | answer | SQL statements |"
+        " Gatekeeper calls (distinct) | goal |"
+    )
+    print("|---|---|---|---|---|")
+    for kind, cost in costs.items():
+        goal = "≤ 8 statements" if kind.startswith("review") else ""
+        print(
+            f"| {kind} | {cost.status} | {cost.statements} | {cost.calls} ({len(cost.functions)})"
+            f" | {goal} |"
+        )
+
+
 def main() -> None:
+    """Parse the options, start PostgreSQL, run the bare endpoint and Gatekeeper, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=100.0, help="deliveries a second")
-    parser.add_argument("--seconds", type=float, default=60.0, help="length of each load run")
-    parser.add_argument("--quick", action="store_true", help="10-second runs, a smaller profile")
-    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each load run")
+    parser.add_argument("--workers", type=int, default=4, help="gatekeeper worker processes")
+    parser.add_argument(
+        "--writes-per-installation",
+        type=int,
+        default=8,
+        help="GATEKEEPER_WRITES_PER_INSTALLATION: check-run writes in flight per installation",
+    )
     parser.add_argument("--cores", type=int, default=2, help="CPUs gunicorn may use")
-    parser.add_argument("--concurrency", type=int, default=4, help="threads per worker process")
-    parser.add_argument("--drain", type=float, default=None, help="seconds to wait for posts")
+    parser.add_argument("--drain", type=float, default=15.0, help="seconds to wait for posts")
     options = parser.parse_args()
-    if options.quick:
-        options.seconds = min(options.seconds, 10.0)
-    if options.drain is None:
-        options.drain = 10.0 if options.quick else 15.0
     for name in list(os.environ):  # this process's own apps read only what they are given
         if name in APP_ENV_NAMES or name.startswith(APP_ENV_PREFIXES):
             del os.environ[name]
-    profile_count = 120 if options.quick else 240
     deliveries, stories = plan(int(options.rate * options.seconds), options.rate)
     print(f"machine: {machine()}", flush=True)
     pg = PostgresServer()
     pg.start()
     try:
+        progress("each kind of delivery once, in process")
+        costs = cost_per_kind(pg, stories)
+        print_costs(costs)
         progress("the bare endpoint")
         runs = [run_bare(pg, deliveries, options)]
         print_run(runs[-1])
-        for workers, writes in ((1, 1), (4, 1), (4, 8)):
-            progress(
-                f"Gatekeeper, {workers} worker process(es), {writes} write(s) per installation"
+        progress(f"Gatekeeper, {options.workers} worker processes")
+        runs.append(
+            run_gatekeeper(
+                pg,
+                deliveries,
+                stories,
+                options,
+                workers=options.workers,
+                writes_per_installation=options.writes_per_installation,
             )
-            runs.append(
-                run_gatekeeper(
-                    pg,
-                    deliveries,
-                    stories,
-                    options,
-                    workers=workers,
-                    writes_per_installation=writes,
-                )
-            )
-            print_run(runs[-1])
-        progress("where the time goes")
-        found = where_the_time_goes(pg, deliveries, profile_count)
-        print_profile(found, profile_count)
-        progress("GitHub calls per change, sweeps")
-        extra = {
-            "per_change": calls_per_change(pg, deliveries, stories, 60 if options.quick else 120),
-            "sweeps": sweep_calls(pg, mentees=3, pulls_each=4, others_each=2),
-        }
-        print_sweeps(extra["sweeps"])
-        summary_table(runs, extra, options)
+        )
+        print_run(runs[-1])
+        summary_table(runs, options)
+        print_costs(costs)
         progress("done")
     finally:
         pg.stop()

@@ -21,9 +21,16 @@ REQUIRED_PERMISSIONS: Mapping[str, str] = {
     "merge_queues": "read",
 }
 
-# Only `gatekeeper protect` writes branch protection; without it doctor reports, not fails.
+# Only `gatekeeper protect` writes a repository's rulesets and branch protection; without it
+# doctor reports, not fails (reading a branch's effective rules needs only metadata: read).
 OPTIONAL_PERMISSIONS: Mapping[str, str] = {
     "administration": "write",
+}
+
+# Only `gatekeeper protect --org` writes an organisation's rulesets: asked for, optionally,
+# only by an App that belongs to an organisation.
+ORGANISATION_PERMISSIONS: Mapping[str, str] = {
+    "organization_administration": "write",
 }
 
 # Webhook events the App must be subscribed to (installation events are always sent).

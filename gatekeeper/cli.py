@@ -79,25 +79,25 @@ def database_error(error: sa.exc.DBAPIError) -> click.ClickException:
 
 
 @contextlib.contextmanager
-def reading_session() -> Iterator[Session]:
-    """A session for a command that only reads, rolled back at the end; refusals and database
-    errors become one line on stderr and exit status 1.
+def reading_connection() -> Iterator[sa.Connection]:
+    """A connection for a command that only reads (``status``, ``list``); refusals and
+    database errors become one line on stderr and exit status 1.
 
-    It needs no app: the engine is built from the settings alone, so ``status`` and ``list``
-    start without importing Flask (or Alembic, once the embedded database is migrated). When
-    a caller already built the app (Flask's test runner), its engine is used.
+    It needs no app and no ORM: the engine is built from the settings alone and the reads are
+    SQLAlchemy Core (``readings.py``), so these commands start without importing Flask,
+    SQLModel or the models (nor Alembic, once the embedded database is migrated). When a
+    caller already built the app (Flask's test runner), its engine is used.
     """
     import sqlalchemy as sa
-    from sqlmodel import Session
 
-    from gatekeeper.mentorships import MentorshipError
+    from gatekeeper.standing import MentorshipError
 
     try:
         given = app_engine()
         engine = given or settings_engine()
         try:
-            with Session(engine, expire_on_commit=False) as session:
-                yield session
+            with engine.connect() as connection:
+                yield connection
         finally:
             if given is None:
                 engine.dispose()  # ours alone: its connections end with the command
@@ -123,16 +123,56 @@ def app_engine() -> Engine | None:
 
 
 def settings_engine() -> Engine:
-    """An engine on the database the environment names; the embedded SQLite default is
-    migrated first if it is behind, as the app's commands do."""
-    from gatekeeper import db
+    """A plain engine on the database the environment names, for reading; the embedded SQLite
+    default is made and migrated first if it is behind, and a SQLite file DATABASE_URL names
+    is set up the first time, as the app's commands do (that alone loads ``db``, and Alembic
+    when there is a migration to run)."""
+    import sqlalchemy as sa
+
     from gatekeeper.config import Settings, instance_path
 
     settings = Settings.from_env(instance_path=instance_path())
-    engine = db.engine_for(settings.database_url)
-    if settings.uses_embedded_database:
-        db.upgrade_if_behind(settings.database_url, engine)
+    url = settings.database_url
+    if not settings.uses_embedded_database:
+        engine = sa.create_engine(url)
+        if is_new_sqlite(url, engine):  # a file DATABASE_URL names, used the first time
+            from gatekeeper import db
+
+            db.upgrade(url)
+        return engine
+    from gatekeeper import db
+
+    engine = db.engine_for(url)
+    db.upgrade_if_behind(url, engine)
     return engine
+
+
+def set_up_sqlite(url: str, engine: Engine, *, embedded: bool) -> None:
+    """Set up a SQLite database on first use, as ``serve`` does: the embedded default is
+    migrated whenever it is behind, a file DATABASE_URL names when it holds no table yet
+    (one it does not find is created). Anything else, PostgreSQL above all, is migrated by
+    ``gatekeeper db upgrade`` alone: a release step, which the error then names."""
+    from gatekeeper import db
+
+    if embedded:
+        db.upgrade_if_behind(url, engine)
+    elif is_new_sqlite(url, engine):
+        db.upgrade(url)
+
+
+def is_new_sqlite(url: str, engine: Engine) -> bool:
+    """Whether ``url`` is a SQLite file that does not exist yet or holds no table."""
+    import sqlalchemy as sa
+
+    if not url.startswith("sqlite:///") or url.removeprefix("sqlite:///") in ("", ":memory:"):
+        return False
+    if not os.path.exists(url.removeprefix("sqlite:///")):
+        return True
+    with engine.connect() as connection:
+        tables = connection.execute(
+            sa.text("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+        )
+        return tables.scalar_one() == 0
 
 
 def parse_moment(text: str | None, *, name: str) -> datetime | None:
@@ -160,6 +200,11 @@ def parse_day(text: str | None, *, name: str) -> date | None:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise MentorshipError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def split_logins(given: tuple[str, ...]) -> tuple[str, ...]:
+    """Repeated options and comma-separated lists alike: ``--mentor a,b --mentor c``."""
+    return tuple(login.strip() for value in given for login in value.split(",") if login.strip())
 
 
 def refuse(message: str) -> NoReturn:
@@ -307,6 +352,37 @@ def in_app_context(command: F) -> F:
     return functools.update_wrapper(wrapper, command)  # type: ignore[return-value]
 
 
+class Misuse(click.UsageError):
+    """A usage error said as every refusal is: one ``Error:`` line on stderr and exit status
+    1, as the README promises (click's own prints its usage block and exits 2)."""
+
+    exit_code = 1
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(" ".join(error.format_message().split()), error.ctx)
+
+    def format_message(self) -> str:
+        if self.ctx is None:
+            return self.message
+        # Named as the console script is, whatever name the group was invoked under.
+        path = " ".join(["gatekeeper", *self.ctx.command_path.split()[1:]])
+        return f"{self.message.rstrip('.')}; see {path} -h"
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", file=file, err=True)
+
+
+@contextlib.contextmanager
+def usage_in_one_line() -> Iterator[None]:
+    """Turn click's usage errors into Misuse; a bare ``gatekeeper`` still shows its help."""
+    try:
+        yield
+    except (Misuse, click.exceptions.NoArgsIsHelpError):
+        raise
+    except click.UsageError as error:
+        raise Misuse(error) from None
+
+
 class Gatekeeper(click.Group):
     """The command group: its commands run in the app's context (as under Flask's
     ``AppGroup``; ``with_appcontext=False`` opts out), and those in ``lazy`` are imported
@@ -332,6 +408,14 @@ class Gatekeeper(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with usage_in_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with usage_in_one_line():  # the subcommand's parsing, and its body's UsageError
+            return super().invoke(ctx)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy and name not in self.commands:
@@ -390,8 +474,8 @@ def cli() -> None:
 
 
 def create_cli_app() -> Flask:
-    """The app for a command; the embedded SQLite default is migrated so it just works."""
-    from gatekeeper import create_app, db, logs, settings_of
+    """The app for a command; a new SQLite database is set up so it just works."""
+    from gatekeeper import create_app, logs, settings_of
 
     app = create_app()
     settings = settings_of(app)
@@ -399,8 +483,11 @@ def create_cli_app() -> Flask:
     # unless GATEKEEPER_LOG_LEVEL asks (serve and worker log at that level regardless).
     if not os.environ.get("GATEKEEPER_LOG_LEVEL"):
         logs.configure(settings, level="WARNING")
-    if settings.uses_embedded_database:
-        db.upgrade_if_behind(settings.database_url, app.extensions["gatekeeper.engine"])
+    set_up_sqlite(
+        settings.database_url,
+        app.extensions["gatekeeper.engine"],
+        embedded=settings.uses_embedded_database,
+    )
     return app
 
 
@@ -532,7 +619,9 @@ def db_upgrade(revision: str) -> None:
     "mentors",
     multiple=True,
     required=True,
-    help="A mentor's GitHub login (repeat for more).",
+    callback=lambda ctx, param, value: split_logins(value),
+    metavar="LOGIN[,LOGIN...]",
+    help="A mentor's GitHub login (repeat, or give a comma-separated list, as the web form takes).",
 )
 @click.option("--start", help="When the mentorship starts (ISO 8601; default now).")
 @click.option("--days", type=click.IntRange(min=1), help="Length in days (default one month).")
@@ -756,6 +845,63 @@ def mentors(
 
 
 @cli.command(
+    short_help="Mark a mentor away until a date, or back.",
+    epilog=examples(
+        'gatekeeper away colesbury --until 2026-12-20 --note "on holiday"',
+        "gatekeeper away colesbury --back",
+    ),
+)
+@click.argument("login")
+@click.option("--until", help="The last day away (YYYY-MM-DD, UTC).")
+@click.option("--note", help="Why, or whom to ask meanwhile, in a sentence.")
+@click.option("--back", is_flag=True, help="They are back: end the absence now.")
+@by_option
+@no_wait_option
+@user_errors
+def away(
+    login: str, until: str | None, note: str | None, back: bool, actor: str, no_wait: bool
+) -> None:
+    """Mark LOGIN away until a date, across all their mentorships, or back (--back).
+
+    While away, review requests and reminders go to the other mentors, and the checks and
+    the mentee's page say who is away until when; an approval they give still counts.
+    """
+    from gatekeeper import away as absences
+    from gatekeeper import db
+    from gatekeeper.models import utcnow
+
+    if back == (until is not None):
+        refuse("give --until DATE or --back, one of them")
+    if back and note is not None:
+        refuse("--note goes with --until, not with --back")
+    now = utcnow()
+    day = None if back else absences.parse_until(until, now=now)
+
+    def change(session: Session) -> absences.Change:
+        if day is None:
+            done = absences.come_back(session, login=login, actor=actor, now=now)
+        else:
+            done = absences.set_away(
+                session, login=login, until=day, note=note, actor=actor, now=now
+            )
+        for mentorship in done.mentorships:
+            gates_follow(session, mentorship)
+        return done
+
+    done = db.writing(db.get_session(), change)
+    post(wait=not no_wait)
+    count = len(done.mentorships)
+    where = f"{count} mentorship{'s' if count != 1 else ''}"
+    if day is None:
+        click.echo(f"{done.login} is back; review requests in {where} go to them again.")
+    else:
+        click.echo(
+            f"{done.login} is away until {absences.day_words(day)}; review requests and"
+            f" reminders in {where} go to the other mentors."
+        )
+
+
+@cli.command(
     short_help="Change a running mentorship's terms.",
     epilog=examples(
         "gatekeeper change mpage --approvals 1",
@@ -855,18 +1001,19 @@ def change_terms(
 
 @cli.command(
     "list",
-    with_appcontext=False,  # it only reads: reading_session, no app to build
+    with_appcontext=False,  # it only reads: reading_connection, no app to build
     epilog=examples("gatekeeper list", "gatekeeper list --all --json"),
 )
 @click.option("--all", "include_ended", is_flag=True, help="Include ended mentorships.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def list_command(include_ended: bool, as_json: bool) -> None:
     """List mentorships: open ones, or all."""
-    from gatekeeper.documents import list_documents
-    from gatekeeper.models import utcnow
+    from gatekeeper import readings
 
-    with reading_session() as session:
-        found = list_documents(session, include_ended=include_ended, now=utcnow())
+    with reading_connection() as connection:
+        found = readings.list_documents(
+            connection, include_ended=include_ended, now=datetime.now(UTC)
+        )
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -878,7 +1025,7 @@ def list_command(include_ended: bool, as_json: bool) -> None:
 
 
 @cli.command(
-    with_appcontext=False,  # it only reads: reading_session, no app to build
+    with_appcontext=False,  # it only reads: reading_connection, no app to build
     epilog=examples("gatekeeper status mpage", "gatekeeper status mpage --json"),
 )
 @click.argument("mentee")
@@ -888,11 +1035,10 @@ def status(mentee: str, as_json: bool) -> None:
 
     MENTEE's mentors, dates, vote and gated pull requests, as /api shows them.
     """
-    from gatekeeper.documents import status_document
-    from gatekeeper.models import utcnow
+    from gatekeeper import readings
 
-    with reading_session() as session:
-        document = status_document(session, mentee=mentee, now=utcnow())
+    with reading_connection() as connection:
+        document = readings.status_document(connection, mentee=mentee, now=datetime.now(UTC))
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
@@ -921,16 +1067,26 @@ def status(mentee: str, as_json: bool) -> None:
         "gatekeeper report mpage",
         "gatekeeper report mpage --markdown",
         "gatekeeper report mpage --json",
+        "gatekeeper report mpage --post   # reply in the vote's forum thread, once",
     ),
 )
 @click.argument("mentee")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON document, as /api does.")
 @click.option("--markdown", is_flag=True, help="Print Markdown to paste into the forum thread.")
+@click.option(
+    "--post",
+    is_flag=True,
+    help="Post the Markdown as a reply in the promotion vote's forum topic (once).",
+)
+@click.option("--again", is_flag=True, help="With --post: post it even though it was posted.")
+@by_option
 @user_errors
-def report(mentee: str, as_json: bool, markdown: bool) -> None:
+def report(mentee: str, as_json: bool, markdown: bool, post: bool, again: bool, actor: str) -> None:
     """The month's report, for the graduation decision.
 
-    MENTEE's period, vote, pull requests, mentors' approvals, waits and bypasses.
+    MENTEE's period, vote, pull requests, mentors' approvals, waits and bypasses. With
+    --post, the Markdown (as someone signed out would read it) is posted in the vote's
+    forum thread using DISCOURSE_API_KEY and DISCOURSE_API_USERNAME.
     """
     from flask import current_app
 
@@ -938,7 +1094,27 @@ def report(mentee: str, as_json: bool, markdown: bool) -> None:
     from gatekeeper import report as reports
 
     if as_json and markdown:
-        raise click.UsageError("give --json or --markdown, not both")
+        raise click.UsageError("give --json or --markdown, not both", click.get_current_context())
+    if again and not post:
+        raise click.UsageError("--again goes with --post", click.get_current_context())
+    if post and (as_json or markdown):
+        raise click.UsageError(
+            "--post goes alone: it prints where the report was posted", click.get_current_context()
+        )
+    if post:
+        from gatekeeper import forum_posts
+        from gatekeeper.models import utcnow
+
+        posted = forum_posts.post_report(
+            db.get_session(),
+            mentee=mentee,
+            actor=actor,
+            settings=settings_of(current_app),
+            now=utcnow(),
+            again=again,
+        )
+        click.echo(f"posted {mentee}'s report in the vote's thread: {posted.url}")
+        return
     found = reports.current(
         db.get_session(), mentee=mentee, base_url=settings_of(current_app).base_url
     )
@@ -1083,20 +1259,47 @@ def _sweep_document(
 
 
 @cli.command(
-    short_help="Require the check in branch protection.",
+    short_help="Require the check from this App (a ruleset).",
     epilog=examples(
         "gatekeeper protect python/cpython --dry-run",
-        "gatekeeper protect python/cpython --branch 3.13",
+        "gatekeeper protect python/cpython --branch main --branch 3.13",
+        "gatekeeper protect --org python",
+        "gatekeeper protect --org python cpython peps",
+        "gatekeeper protect python/cpython --branch-protection",
     ),
 )
-@click.argument("repository")
-@click.option("--branch", help="Branch to protect (default: the repository's default branch).")
-@click.option("--dry-run", is_flag=True, help="Print the change without making it.")
+@click.argument("repositories", nargs=-1, metavar="[REPOSITORY]...")
+@click.option(
+    "--org",
+    metavar="ORG",
+    help="One organisation ruleset over the REPOs given (default: every repository).",
+)
+@click.option(
+    "--branch",
+    "branches",
+    multiple=True,
+    help="Branch to cover; repeatable (default: the repository's default branch).",
+)
+@click.option(
+    "--branch-protection",
+    is_flag=True,
+    help="Edit classic branch protection instead (GitHub Enterprise Server without rulesets).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be sent without sending it.")
 @user_errors
-def protect(repository: str, branch: str | None, dry_run: bool) -> None:
-    """Require the mentor-approval check on a branch, accepted only from this App.
+def protect(
+    repositories: tuple[str, ...],
+    org: str | None,
+    branches: tuple[str, ...],
+    branch_protection: bool,
+    dry_run: bool,
+) -> None:
+    """Require the mentor-approval check, accepted only from this App.
 
-    REPOSITORY is OWNER/REPO, one the App is installed on.
+    [REPOSITORY]... is one OWNER/REPO: its ruleset named after the check is created, or
+    updated in place (other rulesets are left alone). With --org ORG they are the
+    organisation's repositories its one ruleset covers (REPO or ORG/REPO; none: all). With
+    --branch-protection: the branch's classic required status checks instead.
     """
     from flask import current_app
 
@@ -1107,14 +1310,56 @@ def protect(repository: str, branch: str | None, dry_run: bool) -> None:
     settings, github = settings_of(current_app), github_of(current_app)
     if github is None:
         refuse(f"GitHub is not configured: {GITHUB_SETTINGS}")
-    repo = lifecycle.canonical_repo(repository)
+    if org is not None and branch_protection:
+        refuse("--branch-protection works on one repository at a time; drop --org")
+    if org is None and len(repositories) != 1:
+        refuse("give one OWNER/REPO, or --org ORG for an organisation ruleset")
+    where = org or lifecycle.canonical_repo(repositories[0])
     try:
-        change = protection.require_check(
-            github, repo=repo, branch=branch, check_name=settings.check_name, dry_run=dry_run
-        )
+        if branch_protection:
+            for branch in branches or (None,):
+                change = protection.require_check(
+                    github,
+                    repo=where,
+                    branch=branch,
+                    check_name=settings.check_name,
+                    dry_run=dry_run,
+                )
+                click.echo(change.describe(dry_run=dry_run))
+        elif org is not None:
+            names = tuple(_org_repository(org, name) for name in repositories)
+            ruleset = protection.require_check_for_organisation(
+                github,
+                org=org,
+                repositories=names,
+                branches=branches,
+                check_name=settings.check_name,
+                dry_run=dry_run,
+            )
+        else:
+            ruleset = protection.require_check_by_ruleset(
+                github,
+                repo=where,
+                branches=branches,
+                check_name=settings.check_name,
+                dry_run=dry_run,
+            )
     except GitHubUnavailable as error:
-        raise lifecycle.MentorshipError(f"{repo}: {error}") from None
-    click.echo(change.describe(dry_run=dry_run))
+        raise lifecycle.MentorshipError(f"{where}: {error}") from None
+    if not branch_protection:
+        click.echo(
+            ruleset.describe(dry_run=dry_run, check_name=settings.check_name, app_id=github.app_id)
+        )
+
+
+def _org_repository(org: str, name: str) -> str:
+    """A repository of ``org`` as an organisation ruleset names it: without the owner."""
+    owner, _, repo = name.strip().rpartition("/")
+    if owner and owner.lower() != org.lower():
+        refuse(f"{name} is not a repository of {org}")
+    if not repo:
+        refuse(f"{name!r} is not a repository name")
+    return repo
 
 
 @cli.command(
@@ -1123,8 +1368,9 @@ def protect(repository: str, branch: str | None, dry_run: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def doctor(as_json: bool) -> None:
-    """Check the settings, the App's permissions and events, every installation and its
-    repositories' branch protection, the database's migrations, the outbox and the sweep.
+    """Check the settings, the App's permissions and events, every installation and whether
+    its repositories require the check (rulesets or branch protection), the database's
+    migrations, the outbox and the sweep.
 
     Each failed check names its fix; exits 1 when any check fails.
     """

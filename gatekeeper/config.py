@@ -56,6 +56,8 @@ class Settings:
     discourse_api_key: str | None = dataclasses.field(default=None, repr=False)
     discourse_api_username: str | None = None
     discourse_timeout: float = 10.0
+    # Other forums a vote link may name (host or host:port), besides DISCOURSE_URL's host.
+    forum_hosts: frozenset[str] = frozenset()
     # A bearer token /metrics asks for; without one it is open (keep it off the internet).
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
     log_format: str = "text"  # "json" in production unless GATEKEEPER_LOG_FORMAT says
@@ -116,6 +118,7 @@ class Settings:
             "discourse_url": (env.get("DISCOURSE_URL") or cls.discourse_url).rstrip("/"),
             "discourse_api_key": env.get("DISCOURSE_API_KEY") or None,
             "discourse_api_username": env.get("DISCOURSE_API_USERNAME") or None,
+            "forum_hosts": parse_forum_hosts(env.get("GATEKEEPER_FORUM_HOSTS", "")),
             "metrics_token": env.get("GATEKEEPER_METRICS_TOKEN") or None,
             "log_level": _choice(
                 env, "GATEKEEPER_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"
@@ -222,6 +225,21 @@ def normalise_database_url(url: str) -> str:
 def parse_logins(text: str) -> frozenset[str]:
     """Split a comma-separated list of GitHub logins into their canonical lowercase form."""
     return frozenset(part.strip().lstrip("@").lower() for part in text.split(",") if part.strip())
+
+
+_FORUM_HOST = re.compile(r"(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def parse_forum_hosts(text: str) -> frozenset[str]:
+    """GATEKEEPER_FORUM_HOSTS: comma-separated ``host`` or ``host:port``, lowercased."""
+    hosts = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
+    for host in sorted(hosts):
+        if not _FORUM_HOST.fullmatch(host):
+            raise ConfigError(
+                f"GATEKEEPER_FORUM_HOSTS must list host names (or host:port), comma-separated,"
+                f" got {host!r}"
+            )
+    return hosts
 
 
 def _as_login_set(value: str | list[str] | tuple[str, ...] | set[str]) -> frozenset[str]:

@@ -29,8 +29,11 @@ from werkzeug.exceptions import HTTPException, NotFound
 from gatekeeper import (
     approvals,
     auth,
+    away,
     db,
     decisions,
+    discourse,
+    forum_posts,
     needs,
     outbox,
     people,
@@ -48,10 +51,13 @@ from gatekeeper.forms import (
     AcknowledgeForm,
     ActionForm,
     ApproveForm,
+    AwayForm,
+    BackForm,
     EndForm,
     ExtendForm,
     MentorForm,
     OverrideForm,
+    ReportPostForm,
     StartForm,
     TermsForm,
     split_names,
@@ -99,6 +105,10 @@ def mentee(mentee: str) -> ResponseReturnValue:
 @bp.get("/mentorships/<mentee>/report")
 def report(mentee: str) -> ResponseReturnValue:
     """The month's report for the graduation decision, with its Markdown for the forum."""
+    return _render_report(mentee)
+
+
+def _render_report(mentee: str) -> str:
     base_url = settings_of(current_app).base_url
     try:
         found = reports.build(
@@ -106,9 +116,47 @@ def report(mentee: str) -> ResponseReturnValue:
         )
     except lifecycle.MentorshipError as error:
         abort(404, description=str(error))
+    maintainer = auth.is_maintainer(g.user)
     return render_template(
-        "report.html", report=found, markdown=reports.markdown(found), words=reports
+        "report.html",
+        report=found,
+        markdown=reports.markdown(found),
+        words=reports,
+        post_form=ReportPostForm() if maintainer else None,
+        # What "Post to the vote thread" sends: the report as someone signed out reads it.
+        public_markdown=forum_posts.public_markdown(
+            db.get_session(), mentee=mentee, base_url=base_url, now=now()
+        )
+        if maintainer
+        else None,
     )
+
+
+@bp.post("/mentorships/<mentee>/report/post")
+@login_required
+def post_report(mentee: str) -> ResponseReturnValue:
+    """A maintainer posts the report as a reply in the promotion vote's forum thread."""
+    _require_maintainer("post the report to the forum")
+    form = ReportPostForm()
+    if not form.validate_on_submit():
+        abort(400, description="The form expired; reload the report and post again.")
+    try:
+        posted = forum_posts.post_report(
+            db.get_session(),
+            mentee=mentee,
+            actor=g.user.login,
+            settings=settings_of(current_app),
+            now=now(),
+            again=form.again.data,
+        )
+    except discourse.ForumUnavailable as error:
+        flash(f"Not posted: {error}.", "error")
+        return _render_report(mentee), 502
+    except lifecycle.MentorshipError as error:
+        flash(f"Not posted: {str(error).rstrip('.')}.", "error")
+        return _render_report(mentee), 409
+    flash(f"Posted in the vote's thread: {posted.url}", "success")
+    return redirect(url_for(".report", mentee=mentee))
 
 
 @bp.get("/pulls/<owner>/<repo>/<int:number>")
@@ -121,18 +169,28 @@ def pull(owner: str, repo: str, number: int) -> ResponseReturnValue:
 @login_required
 def me() -> ResponseReturnValue:
     """What concerns the signed-in user: their own mentorship, or what waits for them."""
+    return _render_me()
+
+
+def _render_me(*, status: int = 200, away_form: AwayForm | None = None) -> ResponseReturnValue:
     session, user = db.get_session(), g.user
     waiting = waiting_for(session, login=user.login, now=now())
     own = lifecycle.open_mentorship(session, mentee=user.login)
+    maintainer = auth.is_maintainer(user)
     # Maintainers decide graduations: months ending within a week, or expired lately.
-    decide = reports.awaiting_decision(session, now=now()) if auth.is_maintainer(user) else []
+    decide = reports.awaiting_decision(session, now=now()) if maintainer else []
     # And what else needs them: bypasses to look at, months ending, long waits, no mentors.
-    needed = needs.for_maintainer(session, now=now()) if auth.is_maintainer(user) else None
+    needed = needs.for_maintainer(session, now=now()) if maintainer else None
+    stranded = away.stranded(session, now=now()) if maintainer else []
+    absence = away.of_person(session, account_id=user.id, now=now())
     if (
         own is not None
         and not waiting.mentorships
         and not decide
         and (needed is None or needed.empty)
+        and not stranded
+        and absence is None
+        and away_form is None
     ):
         return redirect(url_for(".mentee", mentee=own.mentee_display))
     return render_template(
@@ -141,8 +199,14 @@ def me() -> ResponseReturnValue:
         own=own,
         decide=decide,
         needs=needed,
+        stranded=stranded,
+        absence=absence,
+        away_everyone=away.everyone(session, now=now()) if maintainer else [],
+        is_maintainer=maintainer,
+        away_form=away_form or AwayForm(formdata=None),
+        back_form=BackForm(formdata=None),
         acknowledge_form=AcknowledgeForm(formdata=None, back="me"),
-    )
+    ), status
 
 
 @bp.get("/healthz")
@@ -556,6 +620,105 @@ def remind(owner: str, repo: str, number: int) -> ResponseReturnValue:
     return redirect(back or url_for(".pull", owner=owner, repo=repo, number=number))
 
 
+@bp.post("/away")
+@login_required
+def set_away() -> ResponseReturnValue:
+    """A mentor marks themselves away until a date; a maintainer may mark anyone."""
+    form = AwayForm()
+    if not form.validate_on_submit():
+        return _render_me(status=400, away_form=form)
+    login = _whose_absence(form.login.data)
+    try:
+        until = away.parse_until(form.until.data, now=now())
+    except lifecycle.MentorshipError as error:
+        _mark(form, error)
+        return _render_me(status=400, away_form=form)
+    mine = login == g.user.login
+    if mine and not auth.is_maintainer(g.user) and not _mentors_now():
+        abort(403, description="Only mentors mark themselves away: you mentor no one now.")
+
+    def change(session: Session) -> away.Change:
+        done = away.set_away(
+            session,
+            login=login,
+            until=until,
+            note=form.note.data,
+            actor=g.user.login,
+            now=now(),
+            account_id=g.user.id if mine else None,
+        )
+        for mentorship in done.mentorships:
+            _gates_follow(session, mentorship)
+        return done
+
+    try:
+        done = db.writing(db.get_session(), change)
+    except lifecycle.MentorshipError as error:
+        _mark(form, error)
+        return _render_me(status=400, away_form=form)
+    who = "You are" if mine else f"{done.login} is"
+    flash(
+        f"{who} away until {away.day_words(until)}: review requests and reminders go to the"
+        " other mentors meanwhile.",
+        "success",
+    )
+    return redirect(url_for(".me", _anchor="away"))
+
+
+@bp.post("/away/back")
+@login_required
+def come_back() -> ResponseReturnValue:
+    """Someone who was away is back: they are asked for reviews again."""
+    form = BackForm()
+    if not form.validate_on_submit():
+        abort(400)
+    login = _whose_absence(form.login.data)
+    mine = login == g.user.login
+
+    def change(session: Session) -> away.Change:
+        done = away.come_back(
+            session,
+            login=login,
+            actor=g.user.login,
+            now=now(),
+            account_id=g.user.id if mine else None,
+        )
+        for mentorship in done.mentorships:
+            _gates_follow(session, mentorship)
+        return done
+
+    try:
+        done = db.writing(db.get_session(), change)
+    except lifecycle.MentorshipError as error:
+        flash(_sentence(str(error)), "error")
+        return _render_me(status=409)
+    flash(f"{'Welcome back' if mine else done.login + ' is back'}: marked present.", "success")
+    return redirect(url_for(".me", _anchor="away"))
+
+
+def _mentors_now() -> bool:
+    """Whether the signed-in person mentors a mentorship that has not ended."""
+    user = g.user
+    return bool(away.mentored(db.get_session(), account_id=user.id, login=user.login, now=now()))
+
+
+def _whose_absence(typed: str | None) -> str:
+    """The login an away form changes: the signed-in person's own unless a maintainer typed
+    another (400 for a name that is no login, 403 for anyone else's)."""
+    if not (typed or "").strip():
+        return str(g.user.login)
+    try:
+        login = lifecycle.canonical_login(typed or "")
+    except lifecycle.MentorshipError:
+        abort(400, description="That is not a GitHub login.")
+    if login != g.user.login and not auth.is_maintainer(g.user):
+        abort(
+            403,
+            description="Only maintainers mark someone else away or back; you may mark yourself.",
+        )
+    return login
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -852,6 +1015,20 @@ def exact(moment: datetime | None) -> Markup:
 def _aware(moment: datetime) -> datetime:
     """``moment`` marked as UTC (SQLite gives naive datetimes), so a browser reads it right."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@bp.app_template_filter("away_day")
+def away_day(day: date) -> str:
+    """The last day someone is away: ``Dec 20, 2026``."""
+    return away.day_words(day)
+
+
+@bp.app_template_filter("next_time")
+def next_time(moment: datetime) -> str:
+    """A time within the next days, said from today: ``tomorrow at 14:05 UTC``."""
+    ahead = (moment.date() - now().date()).days
+    named = {0: "today", 1: "tomorrow"}.get(ahead, f"{moment:%b} {moment.day}")
+    return f"{named} at {moment:%H:%M} UTC"
 
 
 @bp.app_template_filter("waited")

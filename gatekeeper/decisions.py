@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from gatekeeper import bypass_alerts, gate, jobs, outbox
+from gatekeeper import away, bypass_alerts, gate, jobs, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
@@ -55,6 +55,8 @@ def reevaluate(
         reviewer_mentorships=reviewer_terms,
         overrides=store.overridings(overrides, trees),
     )
+    # The check names the mentors who are away (the decision itself does not depend on it).
+    decision = away.tell(session, decision, [author_terms, *reviewer_terms], now=now)
     if decision.waiting:
         for sha in _trees_that_would_tell(pull, author_terms, reviews, overrides, trees):
             read_tree_later(session, repo=pull.repo, sha=sha, now=now)
@@ -175,6 +177,9 @@ def _ask_for_reviews_once(session: Session, pull: PullRequest, *, now: datetime)
         waiting=pull.gate == GateState.WAITING,
         already_requested=pull.reviews_requested,
     )
+    # Only present mentors are asked; with all away, none is, and a return re-decides.
+    if reviewers:
+        reviewers = away.present(reviewers, away.of_terms(session, terms, now=now))
     if reviewers:
         jobs.enqueue(
             session,

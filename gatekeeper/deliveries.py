@@ -65,12 +65,12 @@ def apply(
     """
 
     def attempt(session: Session) -> Answer:
-        seen = session.get(Delivery, delivery_id)
+        seen, body_applied = _recorded(session, delivery_id=delivery_id, digest=digest)
         if seen is not None and seen.outcome not in ("failed", "deferred"):
             return reply(200, delivery=delivery_id, outcome="duplicate")
         if seen is not None and seen.outcome == "deferred" and not replay:
             return reply(202, delivery=delivery_id, outcome="deferred")
-        if seen is None and digest is not None and _applied_before(session, digest):
+        if seen is None and body_applied:
             log.warning("delivery %s replays a body already applied; ignored", delivery_id)
             return reply(200, delivery=delivery_id, outcome="replay")
         return _apply_once(
@@ -200,16 +200,22 @@ def _finish(session: Session, delivery: Delivery, *, outcome: DeliveryOutcome) -
     return reply(200, delivery=delivery.delivery_id, outcome=outcome)
 
 
-def _applied_before(session: Session, digest: str) -> bool:
-    return (
-        session.exec(
-            select(Delivery.delivery_id)
-            .where(Delivery.body_digest == digest)
-            .where(col(Delivery.outcome).in_(APPLIED))
-            .limit(1)
-        ).first()
-        is not None
+def _recorded(
+    session: Session, *, delivery_id: str, digest: str | None
+) -> tuple[Delivery | None, bool]:
+    """This delivery's record, if it has one, and whether another delivery applied the same
+    body (``digest``): every delivery asks both, so one query answers them."""
+    this_one = col(Delivery.delivery_id) == delivery_id
+    same_body = (
+        (col(Delivery.body_digest) == digest) & col(Delivery.outcome).in_(APPLIED)
+        if digest is not None
+        else sa.false()
     )
+    found = session.exec(
+        select(Delivery).where(this_one | same_body).order_by(this_one.desc()).limit(2)
+    ).all()
+    seen = next((row for row in found if row.delivery_id == delivery_id), None)
+    return seen, any(row.delivery_id != delivery_id for row in found)
 
 
 def _from_ourselves(sender: str | None, sender_type: str | None, settings: Settings) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import secrets
-import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,11 +39,21 @@ PEOPLE = {
     MENTEE: "new core developer, in their first month",
     "casual-visitor": "anyone else: can read, cannot change",
 }
-DEFAULT_DATABASE = Path(tempfile.gettempdir()) / "gatekeeper-demo.sqlite"
+DEFAULT_DATABASE_SHOWN = (
+    "$XDG_CACHE_HOME/gatekeeper/demo.sqlite, else ~/.cache/gatekeeper/demo.sqlite"
+)
+
+
+def default_database() -> Path:
+    """The demo's file, its user's own: a fixed name in the shared temporary folder was
+    recreated under whoever ran the demo last, and another user could put a link there."""
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(cache) / "gatekeeper" / "demo.sqlite"
 
 
 def demo_app(database: Path, *, now: datetime | None = None) -> Flask:
     """A fresh demo database at ``database``, filled, and an app serving it (GitHub switched off)."""
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     database.unlink(missing_ok=True)
     url = f"sqlite:///{database}"
     db.upgrade(url)
@@ -68,16 +78,17 @@ def demo_app(database: Path, *, now: datetime | None = None) -> Flask:
 
 @click.command(
     "demo",
-    epilog="\b\nExamples:\n  gatekeeper demo\n  gatekeeper demo --port 8080",
+    epilog="\b\nExamples:\n  gatekeeper demo\n  gatekeeper demo --port 8080\n"
+    "  gatekeeper demo --database /tmp/my-demo.sqlite",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 @click.option(
     "--database",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_DATABASE,
-    show_default=True,
-    help="The demo's own SQLite file (recreated on each run).",
+    default=default_database,
+    show_default=DEFAULT_DATABASE_SHOWN,
+    help="The demo's own SQLite file, recreated on each run.",
 )
 def demo_command(host: str, port: int, database: Path) -> None:
     """Serve the dashboard on a sample month (a separate database; nothing real is touched)."""

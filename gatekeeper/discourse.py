@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import ipaddress
 import re
+import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -101,6 +103,7 @@ def fetch_vote(
 ) -> FetchedVote:
     """Read the promotion vote from the poll in the forum post (the topic's first by default)."""
     where = parse_topic_url(url)
+    check_forum_host(where.origin, settings)
     client = _Client(where, settings)
     post = _find_post(client, where)
     poll = _choose_poll(post, poll_name=poll_name, where=where)
@@ -165,6 +168,74 @@ def promotion_vote(
     return vote, fetched
 
 
+# ---------------------------------------------------------------- which hosts
+
+
+def allowed_forums(settings: Settings) -> list[str]:
+    """The forums a vote link may name: DISCOURSE_URL's host, then GATEKEEPER_FORUM_HOSTS."""
+    configured = urlsplit(settings.discourse_url).netloc.lower()
+    return [configured, *sorted(settings.forum_hosts - {configured})]
+
+
+def _host_and_port(netloc: str, scheme: str) -> tuple[str, int | None]:
+    parts = urlsplit(f"{scheme}://{netloc}")
+    try:
+        port = parts.port
+    except ValueError:
+        return netloc, -1  # an impossible port: names nothing allowed
+    return (parts.hostname or "").lower(), port
+
+
+def check_forum_host(origin: str, settings: Settings) -> None:
+    """Refuse a link to any host but the configured forums, before a request is made: a
+    maintainer's pasted link must not make the server GET an address of its choosing.
+    A configured entry without a port allows the scheme's default port only."""
+    parts = urlsplit(origin)
+    host, port = _host_and_port(parts.netloc, parts.scheme)
+    port = port or (443 if parts.scheme == "https" else 80)
+    for entry in allowed_forums(settings):
+        allowed_host, allowed_port = _host_and_port(entry, parts.scheme)
+        if host == allowed_host and port in ((allowed_port,) if allowed_port else (80, 443)):
+            return
+    allowed = ", ".join(allowed_forums(settings))
+    raise ForumError(
+        f"votes are read only from {allowed} (DISCOURSE_URL, and GATEKEEPER_FORUM_HOSTS for"
+        f" others), not from {parts.netloc}; link the vote on that forum"
+    )
+
+
+def check_public_address(origin: str) -> None:
+    """Refuse a host name that resolves to a loopback, private, link-local (the cloud
+    metadata service's 169.254.169.254) or otherwise non-public address. A forum named by
+    an address (DISCOURSE_URL=http://10.0.0.5) is the operator's explicit choice and kept."""
+    parts = urlsplit(origin)
+    host = parts.hostname or ""
+    if _address(host) is not None:
+        return
+    try:
+        found = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise ForumUnavailable(f"the forum at {origin} cannot be reached") from None
+    for *_, sockaddr in found:
+        address = _address(str(sockaddr[0]))
+        if address is None or not address.is_global or address.is_multicast:
+            raise ForumError(
+                f"{host} resolves to {sockaddr[0]}, which is not a public address; votes are"
+                " not read from this machine or its network (give such a forum by its address"
+                " in DISCOURSE_URL)"
+            )
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.split("%")[0].strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 # ---------------------------------------------------------------- HTTP
 
 
@@ -189,6 +260,7 @@ class _Client:
     def get(self, url: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """The JSON object at ``url``; every failure is a ForumError of one sentence."""
         for _ in range(MAX_REDIRECTS + 1):
+            check_public_address(self.where.origin)  # each time: DNS may answer otherwise
             try:
                 response = self.session.get(
                     url,

@@ -2,7 +2,7 @@
 
 Each check is a one-line verdict and, when it fails, the fix. They read the settings, ask
 GitHub as the App (its permissions and events, each installation, each repository's branch
-protection), and look at the database (reachable, migrated, the outbox, the last sweep).
+protection and effective rules), and look at the database (reachable, migrated, the outbox, the last sweep).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from gatekeeper.app_manifest import (
     OPTIONAL_PERMISSIONS,
+    ORGANISATION_PERMISSIONS,
     REQUIRED_EVENTS,
     REQUIRED_PERMISSIONS,
     missing_events,
@@ -31,7 +32,7 @@ from gatekeeper.config import Settings
 from gatekeeper.extensions import github_of, settings_of
 
 if TYPE_CHECKING:
-    from gatekeeper.github import GitHubApp
+    from gatekeeper.github import GitHubApp, RuleCheck, StatusChecks
 
 OUTBOX_PATIENCE = timedelta(minutes=10)  # a check not posted by then means the worker is stuck
 # The clock sweeps every five minutes (Procfile); six missed rounds is no hiccup.
@@ -155,16 +156,7 @@ def github_checks(settings: Settings, github: GitHubApp | None) -> list[Check]:
     else:
         needed = ", ".join(f"{n}: {a}" for n, a in REQUIRED_PERMISSIONS.items())
         checks.append(passed("GitHub: permissions", needed))
-    optional = missing_permissions(app.permissions, OPTIONAL_PERMISSIONS)
-    checks.append(
-        passed(
-            "GitHub: administration permission (optional)",
-            "not granted: `gatekeeper protect` cannot edit branch protection (set the required"
-            " check by hand)"
-            if optional
-            else "granted: `gatekeeper protect` can edit branch protection",
-        )
-    )
+    checks.append(optional_permissions_check(app.permissions))
     events = missing_events(app.events)
     if events:
         checks.append(
@@ -177,6 +169,20 @@ def github_checks(settings: Settings, github: GitHubApp | None) -> list[Check]:
     else:
         checks.append(passed("GitHub: events", ", ".join(REQUIRED_EVENTS)))
     return checks + installation_checks(settings, github, slug=app.slug)
+
+
+def optional_permissions_check(granted: dict[str, str]) -> Check:
+    """Administration: write lets `protect` write rulesets; it stays optional."""
+    if missing_permissions(granted, OPTIONAL_PERMISSIONS):
+        detail = (
+            "not granted: `gatekeeper protect` cannot edit rulesets or branch protection (make"
+            " the check required by hand)"
+        )
+    else:
+        detail = "granted: `gatekeeper protect` can edit repository rulesets and branch protection"
+    if not missing_permissions(granted, ORGANISATION_PERMISSIONS):
+        detail += "; organization administration granted: `protect --org` can too"
+    return passed("GitHub: administration permission (optional)", detail)
 
 
 def installation_checks(settings: Settings, github: GitHubApp, *, slug: str) -> list[Check]:
@@ -225,35 +231,58 @@ def installation_checks(settings: Settings, github: GitHubApp, *, slug: str) -> 
 def protection_check(
     settings: Settings, github: GitHubApp, installation_id: int, repo: str, branch: str
 ) -> Check:
-    """The default branch requires the check, with this App as its only accepted source."""
+    """The default branch requires the check from this App, by branch protection or by an
+    effective rule (the repository's ruleset or its organisation's): either is enough, as
+    GitHub enforces both."""
     from gatekeeper.github import GitHubUnavailable
 
     name = f"protection: {repo}"
     try:
-        required = github.branch_required_checks(
+        protected = github.branch_required_checks(
             installation_id=installation_id, repo=repo, branch=branch
         )
+        ruled = github.branch_rule_checks(installation_id=installation_id, repo=repo, branch=branch)
     except GitHubUnavailable as error:
         return failed(name, f"could not read {branch}: {error}", "try again")
+    sources = _check_sources(settings.check_name, protected, ruled)
     protect = f"run `gatekeeper protect {repo}`"
-    if required is None:
-        return failed(
-            name,
-            f"{branch} requires no status checks: a waiting check does not stop a merge",
-            f"turn on 'Require status checks to pass' for {branch} in the repository's"
-            f" settings, then {protect}",
-        )
-    sources = [app_id for context, app_id in required.checks if context == settings.check_name]
+    pinned = [where for app_id, where in sources if app_id == github.app_id]
+    if pinned:
+        return passed(name, f"{branch} requires {settings.check_name} from this App ({pinned[0]})")
     if not sources:
+        if protected is None and not ruled:
+            detail = f"{branch} requires no status checks: a waiting check does not stop a merge"
+            return failed(name, detail, protect)
         return failed(name, f"{branch} does not require {settings.check_name}", protect)
-    if github.app_id not in sources:
-        return failed(
-            name,
-            f"{branch} requires {settings.check_name} from any source, not only this App: anyone"
-            " who can post a status can pass it",
-            protect,
+    app_id, where = sources[0]
+    source = "any source" if app_id is None or app_id < 0 else f"App {app_id}"
+    return failed(
+        name,
+        f"{branch} requires {settings.check_name} from {source}, not only this App ({where}):"
+        " anyone who can post a status can pass it",
+        f"{protect} (it pins the check to App {github.app_id})",
+    )
+
+
+def _check_sources(
+    check_name: str, protected: StatusChecks | None, ruled: list[RuleCheck]
+) -> list[tuple[int | None, str]]:
+    """Each requirement of ``check_name``: the App it must come from, and where it is set."""
+    found: list[tuple[int | None, str]] = [
+        (app_id, "branch protection")
+        for context, app_id in (protected.checks if protected else ())
+        if context == check_name
+    ]
+    found += [
+        (
+            rule.integration_id,
+            f"{'organisation' if rule.organisation else 'repository'} ruleset {rule.ruleset_id}"
+            f" of {rule.source}",
         )
-    return passed(name, f"{branch} requires {settings.check_name} from this App")
+        for rule in ruled
+        if rule.context == check_name
+    ]
+    return found
 
 
 # ---------------------------------------------------------------- database

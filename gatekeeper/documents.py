@@ -9,13 +9,10 @@ them without importing Flask.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session
-
-from gatekeeper import mentorships as lifecycle
-from gatekeeper import queries
-from gatekeeper.models import EndReason, MentorAssignment, Mentorship, PullRequest
+from gatekeeper import standing
+from gatekeeper.standing import EndReason
 from gatekeeper.visibility import (
     CLI,
     NOTHING_HIDDEN,
@@ -25,6 +22,13 @@ from gatekeeper.visibility import (
     hidden_names,
     sees_all,
 )
+
+# The queries (and the ORM under them) are imported where they run: ``gatekeeper status`` and
+# ``list`` shape rows read without the ORM with the functions above ``documents`` (readings.py).
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from gatekeeper.models import MentorAssignment, Mentorship, PullRequest
 
 
 def iso(value: date | datetime | None) -> str | None:
@@ -65,7 +69,7 @@ def redacted_pull_document(pull: PullRequest) -> dict[str, Any]:
 
 def promotion_document(mentorship: Mentorship) -> dict[str, Any] | None:
     """The promotion vote, its PEP 13 result and any override; None when neither was given."""
-    vote = lifecycle.vote_of(mentorship)
+    vote = standing.vote_of(mentorship)
     if vote is None and not mentorship.override_reason:
         return None
     return {
@@ -93,7 +97,7 @@ def mentorship_document(
 ) -> dict[str, Any]:
     """The document describing one mentorship at ``now``; the ``hidden`` repositories' pull
     requests redacted, and in its scope only counted (``repositories_hidden``)."""
-    state = lifecycle.state_of(mentorship, now)
+    state = standing.state_of(mentorship, now)
     scope = Scope.of(mentorship.repositories, hidden=hidden)
     return {
         "mentee": mentorship.mentee_display,
@@ -101,10 +105,10 @@ def mentorship_document(
         "state": state,
         "started_at": iso(mentorship.started_at),
         "ends_at": iso(mentorship.ends_at),
-        "ended_at": iso(lifecycle.effective_end(mentorship)) if state == "ended" else None,
+        "ended_at": iso(standing.effective_end(mentorship)) if state == "ended" else None,
         "end_reason": mentorship.end_reason
         or (EndReason.EXPIRED if now >= mentorship.ends_at else None),
-        "days_left": lifecycle.days_left(mentorship, now),
+        "days_left": standing.days_left(mentorship, now),
         "promotion": promotion_document(mentorship),
         "approvals_required": mentorship.approvals_required,
         "repositories": list(scope.named),
@@ -127,6 +131,9 @@ def documents(
     For a web ``viewer``, a fourth tells which repositories are private: in each mentorship
     the viewer is not a maintainer, the mentee or a mentor of, those are hidden.
     """
+    from gatekeeper import mentorships as lifecycle
+    from gatekeeper import queries
+
     ids = [m.id for m in found if m.id is not None]
     mentors = lifecycle.mentors_by_mentorship(session, mentorship_ids=ids)
     pulls = queries.pulls_by_mentorship(session, mentorship_ids=ids)
@@ -163,6 +170,8 @@ def status_document(
     session: Session, *, mentee: str, now: datetime, viewer: Viewer = CLI
 ) -> dict[str, Any]:
     """``status --json``: the mentee's current mentorship, else their latest."""
+    from gatekeeper import mentorships as lifecycle
+
     mentorship = lifecycle.latest_mentorship(session, mentee=mentee)
     if mentorship is None:  # the CLI says it in one line, /api as a 404
         raise lifecycle.MentorshipError(lifecycle.no_mentorship(mentee))
@@ -173,5 +182,7 @@ def list_documents(
     session: Session, *, include_ended: bool, now: datetime, viewer: Viewer = CLI
 ) -> list[dict[str, Any]]:
     """``list --json``: open mentorships, or every mentorship with ``include_ended``."""
+    from gatekeeper import mentorships as lifecycle
+
     found = lifecycle.all_mentorships(session, include_ended=include_ended, now=now)
     return documents(session, found=found, now=now, viewer=viewer)

@@ -283,6 +283,12 @@ class OverrideForm(BaseForm):
     )
 
 
+class ReportPostForm(BaseForm):
+    """A maintainer posts the month's report in the vote's forum thread (once, unless again)."""
+
+    again = BooleanField("Post it again (it was posted already)")
+
+
 class AcknowledgeForm(BaseForm):
     """A maintainer's acknowledgement of a bypass, with a note for the record."""
 
@@ -293,3 +299,23 @@ class AcknowledgeForm(BaseForm):
     )
     # Where to come back to: the pull request page (empty) or /me.
     back = HiddenField()
+
+
+class AwayForm(BaseForm):
+    """A mentor marks themselves away until a date (a maintainer may mark anyone)."""
+
+    # Empty: the signed-in person. Only a maintainer's form shows it.
+    login = StringField("GitHub login", [Optional()], render_kw={"maxlength": 39})
+    # Checked by ``away.parse_until`` (the command line's words too), not by wtforms.
+    until = StringField("Away until (the last day away)", render_kw={"type": "date"})
+    note = StringField(
+        "Note (optional: why, or whom to ask meanwhile)",
+        [Optional(), checked_by(lifecycle.bounded_text, what="the note")],
+        render_kw=LIMITED,
+    )
+
+
+class BackForm(BaseForm):
+    """Someone who was away is back (themselves, or anyone for a maintainer)."""
+
+    login = HiddenField()

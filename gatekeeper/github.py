@@ -1,4 +1,5 @@
-"""The one module that imports PyGithub: App authentication, check runs, pulls, reviews, protection.
+"""The one module that imports PyGithub: App authentication, check runs, pulls, reviews,
+branch protection and rulesets.
 
 Everything else calls :class:`GitHubApp` and gets plain data back (``events.PullInfo``, ...).
 Any failure talking to GitHub surfaces as :class:`GitHubUnavailable`, so callers can record
@@ -109,6 +110,29 @@ class StatusChecks:
 
     strict: bool
     checks: tuple[tuple[str, int | None], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Ruleset:
+    """A repository's or organisation's ruleset as GitHub answers it: its id and the fields
+    Gatekeeper writes (``name``, ``target``, ``enforcement``, ``conditions``, ``rules``)."""
+
+    id: int
+    body: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleCheck:
+    """A check one ruleset requires on a branch, with the App it must come from (None: any)."""
+
+    context: str
+    integration_id: int | None
+    ruleset_id: int
+    source: str  # the repository (OWNER/REPO) or organisation the ruleset belongs to
+    organisation: bool
+
+
+RULESET_FIELDS = ("name", "target", "enforcement", "conditions", "rules")
 
 
 class GitHubApp:
@@ -508,6 +532,76 @@ class GitHubApp:
             ),
         )
 
+    # ------------------------------------------------------------------ rulesets
+
+    def organisation_installation(self, org: str) -> tuple[int, str]:
+        """The installation on organisation ``org`` and the organisation's login as GitHub
+        spells it; GitHubNotFound when the App is not installed there."""
+        for installation_id, account in self.installation_accounts().items():
+            if account.lower() == org.lower():
+                return installation_id, account
+        raise GitHubNotFound(f"the App is not installed on {org}", status=404)
+
+    def find_ruleset(self, *, installation_id: int, scope: str, name: str) -> Ruleset | None:
+        """The ruleset called ``name`` that ``scope`` (``repos/OWNER/REPO`` or ``orgs/ORG``)
+        owns itself, in full; None if there is none. An organisation's rulesets that a
+        repository inherits are not the repository's to change, so they are left out."""
+
+        def fetch() -> Ruleset | None:
+            requester = self._client(installation_id).requester
+            parameters = {"includes_parents": "false"} if scope.startswith("repos/") else {}
+            for summary in _every_page(requester, f"/{scope}/rulesets", parameters):
+                if summary.get("name") == name and summary.get("target", "branch") == "branch":
+                    _, data = requester.requestJsonAndCheck(
+                        "GET", f"/{scope}/rulesets/{int(summary['id'])}"
+                    )
+                    return _ruleset(data)
+            return None
+
+        return self._call_as(installation_id, fetch)
+
+    def save_ruleset(
+        self, *, installation_id: int, scope: str, ruleset_id: int | None, body: dict[str, Any]
+    ) -> Ruleset:
+        """Create the ruleset (``ruleset_id`` None) or replace its fields in place (PUT keeps
+        the fields left out, such as who may bypass it)."""
+
+        def send() -> Ruleset:
+            requester = self._client(installation_id).requester
+            if ruleset_id is None:
+                _, data = requester.requestJsonAndCheck("POST", f"/{scope}/rulesets", input=body)
+            else:
+                _, data = requester.requestJsonAndCheck(
+                    "PUT", f"/{scope}/rulesets/{ruleset_id}", input=body
+                )
+            return _ruleset(data)
+
+        return self._call_as(installation_id, send)
+
+    def branch_rule_checks(
+        self, *, installation_id: int, repo: str, branch: str
+    ) -> list[RuleCheck]:
+        """The status checks the branch's effective rules require, from every active ruleset
+        of the repository and of its organisation (read access is enough to see them).
+
+        A GitHub without rulesets (an older Enterprise Server) answers 404: no rules.
+        """
+
+        def fetch() -> list[RuleCheck]:
+            requester = self._client(installation_id).requester
+            path = f"/repos/{repo}/rules/branches/{urllib.parse.quote(branch, safe='')}"
+            return [
+                check
+                for rule in _every_page(requester, path, {})
+                if rule.get("type") == "required_status_checks"
+                for check in _rule_checks(rule)
+            ]
+
+        try:
+            return self._call_as(installation_id, fetch)
+        except GitHubNotFound:
+            return []
+
     # ------------------------------------------------------------------ branch protection
 
     def default_branch(self, *, installation_id: int, repo: str) -> str:
@@ -613,6 +707,46 @@ def app_from_manifest(*, api_url: str, code: str, timeout: float = 10.0) -> Regi
         return _call(convert)
     finally:
         client.close()
+
+
+def _every_page(requester: Any, url: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item of a list GitHub answers in pages, following ``Link: rel="next"``."""
+    items: list[dict[str, Any]] = []
+    next_url: str | None = url
+    query: dict[str, Any] | None = {**parameters, "per_page": 100}
+    while next_url:
+        headers, page = requester.requestJsonAndCheck("GET", next_url, parameters=query)
+        items += page
+        next_url, query = _next_link(headers), None  # the next link carries its own query
+    return items
+
+
+def _ruleset(data: dict[str, Any]) -> Ruleset:
+    try:
+        return Ruleset(
+            id=int(data["id"]),
+            body={field: data[field] for field in RULESET_FIELDS if field in data},
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise PayloadError(f"the ruleset lacks {error}") from None
+
+
+def _rule_checks(rule: dict[str, Any]) -> list[RuleCheck]:
+    """The checks of one ``required_status_checks`` rule of a branch's effective rules."""
+    checks = (rule.get("parameters") or {}).get("required_status_checks") or []
+    try:
+        return [
+            RuleCheck(
+                context=str(check["context"]),
+                integration_id=check.get("integration_id"),
+                ruleset_id=int(rule["ruleset_id"]),
+                source=str(rule.get("ruleset_source") or ""),
+                organisation=rule.get("ruleset_source_type") == "Organization",
+            )
+            for check in checks
+        ]
+    except (KeyError, TypeError, ValueError) as error:
+        raise PayloadError(f"a branch rule lacks {error}") from None
 
 
 def _next_link(headers: dict[str, Any]) -> str | None:

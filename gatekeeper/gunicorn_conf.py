@@ -12,7 +12,9 @@ share little: each request has its own database session, the GitHub clients are 
 under a lock, and prometheus_client locks its own values.
 
 GitHub's sign-in sends the browser to /login/callback?code=...&state=...; the code is
-single-use and short-lived but still a credential, so the access log never holds it.
+single-use and short-lived but still a credential, so the access log never holds it. The
+path is recognised however it is written (``//login/callback`` reaches the view and
+``/login//callback`` is redirected to it, both with the code), not by exact match.
 
 Every worker is a process of its own, so Prometheus' multiprocess mode is set up here,
 before any worker imports the app: ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary
@@ -23,17 +25,27 @@ processes that are gone are removed at start, and a worker that exits is marked 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from gunicorn.glogging import Logger
 
-# Paths whose query string carries a secret.
-SECRET_QUERIES = frozenset({"/login/callback"})
+# Paths whose query string carries a secret, as they end once normalised.
+SECRET_QUERIES = ("/login/callback",)
+
+
+def has_secret_query(path: str) -> bool:
+    """Whether ``path`` ends in a SECRET_QUERIES path once unescaped, its repeated slashes,
+    dots and trailing slash removed and its case folded: every spelling a router or a
+    redirect could take to the view."""
+    collapsed = re.sub(r"/+", "/", "/" + unquote(path))
+    normalised = posixpath.normpath(collapsed).casefold()
+    return normalised.endswith(SECRET_QUERIES)
 
 
 class RedactingLogger(Logger):
@@ -41,8 +53,10 @@ class RedactingLogger(Logger):
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> Any:
         """The access log's fields, built from a copy of ``environ`` without the secret parts."""
-        if environ.get("PATH_INFO") in SECRET_QUERIES:
-            environ = {**environ, "QUERY_STRING": "", "RAW_URI": environ.get("PATH_INFO", "")}
+        # Not urlsplit: it reads the "login" of //login/callback as a host name.
+        raw_path = str(environ.get("RAW_URI") or "").partition("?")[0].partition("#")[0]
+        if has_secret_query(environ.get("PATH_INFO") or "") or has_secret_query(raw_path):
+            environ = {**environ, "QUERY_STRING": "", "RAW_URI": raw_path or "-"}
         if "HTTP_REFERER" in environ:
             # A page the callback rendered (a failed sign-in) loads its styles with the
             # callback's whole URL as the Referer.
@@ -60,7 +74,7 @@ def without_secret_query(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "-"
-    if parts.path not in SECRET_QUERIES:
+    if not has_secret_query(parts.path):
         return url
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 

@@ -6,7 +6,6 @@ import calendar
 import dataclasses
 import hashlib
 import json
-import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
@@ -19,48 +18,31 @@ from gatekeeper import gate, people, words
 from gatekeeper import repositories as known_repositories
 from gatekeeper.models import AuditEvent, EndReason, MentorAssignment, Mentorship
 
-LOGIN_LIMIT = 39  # characters in a GitHub login, GitHub's own limit
-LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+# The pure part lives in standing.py, re-exported so that callers keep writing lifecycle.X.
+from gatekeeper.standing import (  # noqa: F401
+    LOGIN_LIMIT,
+    LOGIN_PATTERN,
+    PEP13_MINIMUM_DAYS,
+    TERM_NAMES,
+    MentorshipError,
+    Vote,
+    canonical_login,
+    days_left,
+    display_login,
+    effective_end,
+    no_mentorship,
+    state_of,
+    vote_of,
+    whole_days,
+)
+
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-PEP13_MINIMUM_DAYS = 7
 # Notes, end notes, override reasons and URLs are shown to every visitor: keep them short.
 TEXT_LIMIT = 2000
 WEB_SCHEMES = ("http", "https")
 
 
-class MentorshipError(Exception):
-    """A request the lifecycle refuses; the message is shown to the user as it is.
-
-    ``field`` names the input at fault (``mentors``, ``approvals_required``, ...), so that a
-    form can mark it where it was typed; the command line shows the message alone.
-    """
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 # ---------------------------------------------------------------- names and dates
-
-
-def canonical_login(login: str) -> str:
-    """Validate a GitHub login and return its canonical (lowercase) form."""
-    display = display_login(login)
-    return display.lower()
-
-
-def display_login(login: str) -> str:
-    """Validate a GitHub login and return it as typed, without a leading @."""
-    cleaned = login.strip().removeprefix("@")
-    if len(cleaned) > LOGIN_LIMIT:
-        # Said without repeating it: a 300-character login quoted whole widens every page.
-        raise MentorshipError(
-            f"a GitHub login has at most {LOGIN_LIMIT} characters, "
-            f"and {words.shorten(cleaned, 20)!r} has {len(cleaned):,}"
-        )
-    if not LOGIN_PATTERN.match(cleaned):
-        raise MentorshipError(f"{words.shorten(login)!r} is not a valid GitHub login")
-    return cleaned
 
 
 def canonical_repo(name: str) -> str:
@@ -96,39 +78,9 @@ def is_active(mentorship: Mentorship, at: datetime) -> bool:
     )
 
 
-def state_of(mentorship: Mentorship, at: datetime) -> str:
-    """``active``, ``scheduled`` (starts later) or ``ended`` (by hand or by its end date).
-
-    A label for now: once a mentorship has been ended it reads "ended", whatever ``at``.
-    """
-    if mentorship.ended_at is not None or at >= mentorship.ends_at:
-        return "ended"
-    return "scheduled" if at < mentorship.started_at else "active"
-
-
-def whole_days(seconds: float) -> int:
-    """A span in days, a started day counting whole: 18.2 days is 19."""
-    return max(math.ceil(seconds / 86400), 0)
-
-
-def days_left(mentorship: Mentorship, now: datetime) -> int:
-    """Days until the gate lifts (rounded up, from the start if later); 0 once ended.
-
-    The one count of days left: the pages, ``status`` and ``/api`` all say this number.
-    """
-    if state_of(mentorship, now) == "ended":
-        return 0
-    return whole_days((mentorship.ends_at - max(now, mentorship.started_at)).total_seconds())
-
-
 def days_until_start(mentorship: Mentorship, now: datetime) -> int:
     """Days until a scheduled mentorship starts (rounded up); 0 once it has."""
     return whole_days((mentorship.started_at - now).total_seconds())
-
-
-def effective_end(mentorship: Mentorship) -> datetime:
-    """When the mentorship stopped (or will stop) gating."""
-    return gate.gating_end(mentorship.ends_at, mentorship.ended_at)
 
 
 def bounded_text(text: str | None, *, what: str) -> str | None:
@@ -169,44 +121,6 @@ def web_url(url: str | None, *, what: str) -> str | None:
 
 
 # ---------------------------------------------------------------- PEP 13
-
-
-@dataclasses.dataclass(frozen=True)
-class Vote:
-    """The core-team vote that promoted the mentee."""
-
-    votes_for: int
-    votes_against: int
-    opened: date
-    closed: date
-    url: str | None = None
-    # Where the numbers came from: "manual" (typed) or "discourse" (read from the forum),
-    # when they were read, and what was typed over the forum's numbers ("votes for: 12
-    # from the forum, 13 given").
-    source: str = "manual"
-    fetched_at: datetime | None = None
-    overrides: tuple[str, ...] = ()
-
-    def problems(self) -> list[str]:
-        """Why the vote fails PEP 13 (two-thirds in favour, open at least a week); empty if it passes."""
-        found = []
-        cast = self.votes_for + self.votes_against
-        if cast == 0:
-            found.append("no votes were cast")
-        elif self.votes_for * 3 < cast * 2:
-            found.append(f"{self.votes_for} of {cast} votes in favour is less than two-thirds")
-        open_days = (self.closed - self.opened).days
-        if open_days < PEP13_MINIMUM_DAYS:
-            found.append(
-                f"the vote was open {words.plural(open_days, 'day')},"
-                f" PEP 13 asks for {PEP13_MINIMUM_DAYS}"
-            )
-        return found
-
-    @property
-    def passes(self) -> bool:
-        """Whether the vote meets PEP 13."""
-        return not self.problems()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,22 +212,6 @@ def make_vote(
     )
 
 
-def vote_of(mentorship: Mentorship) -> Vote | None:
-    """The stored promotion vote, if one was recorded."""
-    if mentorship.votes_for is None or mentorship.vote_opened is None:
-        return None
-    assert mentorship.votes_against is not None and mentorship.vote_closed is not None
-    return Vote(
-        mentorship.votes_for,
-        mentorship.votes_against,
-        mentorship.vote_opened,
-        mentorship.vote_closed,
-        mentorship.vote_url,
-        source=mentorship.vote_source or "manual",
-        fetched_at=mentorship.vote_fetched_at,
-    )
-
-
 # ---------------------------------------------------------------- queries
 
 
@@ -350,15 +248,6 @@ def latest_mentorship(session: Session, *, mentee: str) -> Mentorship | None:
         .where(Mentorship.mentee == login)
         .order_by(col(Mentorship.ended_at).is_not(None), col(Mentorship.started_at).desc())
     ).first()
-
-
-def no_mentorship(mentee: str) -> str:
-    """What a lookup of someone never mentored answers: a CLI line, a 404's description (a
-    name that is no GitHub login is said to be none)."""
-    try:
-        return f"{display_login(mentee)} has no mentorship"
-    except MentorshipError as error:
-        return str(error)
 
 
 def latest_mentorship_of(
@@ -664,17 +553,6 @@ def removal_refusal(session: Session, *, mentorship: Mentorship, mentor: str) ->
 
 
 # The terms change_terms may change, as the audit log names them.
-TERM_NAMES = {
-    "approvals_required": "approvals required",
-    "repositories": "repositories",
-    "dismiss_stale_approvals": "a new push needs a new approval",
-    "same_content_approvals": "an approval holds for a push with the same content",
-    "gate_approved_prs": "gate pull requests the mentee approves",
-    "bypass_alerts": "comment on a bypass",
-    "note": "note",
-}
-
-
 def change_terms(
     session: Session,
     *,

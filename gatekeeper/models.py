@@ -11,20 +11,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from gatekeeper.columns import UTCDateTime
 
 # The gate's own words, ``gate.GateState`` and ``gate.ApprovalSource``, live beside the pure
 # decision that speaks them; the stored vocabularies only the storage layers use live here.
 from gatekeeper.gate import GateState
-
-
-class EndReason(enum.StrEnum):
-    """Why a mentorship ended (``Mentorship.end_reason``)."""
-
-    EXPIRED = "expired"  # its end date passed
-    GRADUATED = "graduated"
-    REVOKED = "revoked"
+from gatekeeper.standing import EndReason  # noqa: F401  (kept importable from here)
 
 
 class DeliveryOutcome(enum.StrEnum):
@@ -55,26 +49,6 @@ class JobKind(enum.StrEnum):
     BYPASS_COMMENT = "bypass_comment"
     LEARN_ACCOUNT = "learn_account"  # a mentee's or mentor's login to their account id
     READ_TREE = "read_tree"  # a commit's tree, so an approval of the same content holds
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite keeps no offset of its own)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use timezone-aware UTC")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
@@ -468,3 +442,42 @@ class SessionGeneration(SQLModel, table=True):
 
     login: str = Field(primary_key=True, max_length=39)
     generation: int = 0
+
+
+class ReportPost(SQLModel, table=True):
+    """The month's report posted as a reply in the promotion vote's forum topic.
+
+    The row is claimed (``url`` None) in a unit of work of its own before the forum is called,
+    and ``(mentorship_id, ordinal)`` is unique: two people posting at once post one reply, and
+    a second post is a new ordinal, asked for on purpose.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("mentorship_id", "ordinal"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    mentorship_id: int = Field(foreign_key="mentorship.id", index=True)
+    ordinal: int  # 1 for the first post of this mentorship's report, 2 for a second, ...
+    claimed_by: str = Field(max_length=64)
+    claimed_at: datetime = _when()
+    # Set once the forum answered with the post; None while it is under way, or when the
+    # forum's answer never came (the reply may be in the thread: ``uncertain``).
+    url: str | None = Field(default=None, max_length=2048)
+    posted_at: datetime | None = _when(nullable=True)
+    uncertain: bool = False
+
+
+class Absence(SQLModel, table=True):
+    """A person (an account) is away until a date, across all the mentorships they are in.
+
+    One row per account: marking oneself away again replaces the date, coming back deletes
+    the row (the audit log keeps both). Away through ``until`` (a UTC calendar date).
+    """
+
+    account_id: int = Field(
+        primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    login: str = Field(max_length=39)  # as last seen, for the pages; the id is what counts
+    until: date
+    note: str | None = None
+    set_by: str = Field(max_length=64)
+    set_at: datetime = _when()

@@ -8,15 +8,16 @@ maintainers.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from gatekeeper import gate, queries
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.gate import GateState
-from gatekeeper.models import Mentorship, PullRequest
+from gatekeeper.models import AuditEvent, Mentorship, PullRequest
 from gatekeeper.queries import ACKNOWLEDGED
 
 ENDING_WITHIN = timedelta(days=3)
@@ -90,6 +91,27 @@ def acknowledgement_of(session: Session, *, pull: PullRequest) -> Acknowledgemen
     """The latest acknowledgement of ``pull``'s bypass, as the report reads it too."""
     event = queries.latest_acknowledgement(session, repo=pull.repo, number=pull.number)
     return Acknowledgement(event.actor, event.at, event.detail) if event else None
+
+
+def acknowledgements_of(
+    session: Session, *, pulls: Iterable[PullRequest]
+) -> dict[int, Acknowledgement]:
+    """The latest acknowledgement of each of ``pulls``' bypasses, by pull id, in one query."""
+    by_name = {(p.repo, p.number): p.id for p in pulls if p.id is not None}
+    if not by_name:
+        return {}
+    events = session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.kind == ACKNOWLEDGED)
+        .where(col(AuditEvent.repo).in_(sorted({repo for repo, _ in by_name})))
+        .order_by(col(AuditEvent.at), col(AuditEvent.id))
+    )
+    found: dict[int, Acknowledgement] = {}
+    for event in events:  # oldest first: the latest of each stays
+        pull_id = by_name.get((event.repo or "", event.pr_number or 0))
+        if pull_id is not None:
+            found[pull_id] = Acknowledgement(event.actor, event.at, event.detail)
+    return found
 
 
 def acknowledge(

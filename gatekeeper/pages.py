@@ -10,13 +10,14 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from gatekeeper import gate, outbox, queries, reminders, timeline
+from gatekeeper import away, gate, needs, outbox, queries, reminders, timeline
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.approvals import approval_refusal
 from gatekeeper.auth import User, roles
 from gatekeeper.gate import GateState
 from gatekeeper.models import (
+    Absence,
     AuditEvent,
     CommitCheck,
     MentorAssignment,
@@ -192,6 +193,11 @@ class PullRow:
     waited: float | None  # seconds it waited (so far) for a mentor
     blocker: gate.Blocker | None = None  # what a waiting one still needs
     may_remind: bool = False  # the viewer is its author and may remind the mentors now
+    # For its author: when they last reminded the mentors, and when they may again.
+    reminded_at: datetime | None = None
+    next_reminder_at: datetime | None = None
+    # A bypass (merged without approval): the maintainer's acknowledgement, if any yet.
+    acknowledged: needs.Acknowledgement | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +268,17 @@ class MenteePage:
     lanes: list[timeline.Lane]
     earlier: list[Mentorship]
     scope: Scope  # the repositories it gates, as the viewer may see them
+    away: dict[str, Absence] = dataclasses.field(default_factory=dict)  # by mentor login
+
+    @property
+    def present_mentors(self) -> list[str]:
+        """The mentors to ask now (logins as shown): those not away."""
+        return away.present([a.mentor_display for a in self.mentors], self.away)
+
+    @property
+    def bypassed(self) -> list[PullRow]:
+        """Pull requests merged without a mentor's approval."""
+        return [row for row in self.pulls if row.shown_state == GateState.BYPASSED and row.pull]
 
     @property
     def waiting(self) -> list[PullRow]:
@@ -298,10 +315,15 @@ def mentee_page(
         pulls=[p.repo for p in pulls] + [e.repo for e in events if e.repo],
         scope=[*mentorship.repositories, *scope_names(events)],
     )
-    terms = store.terms_of(session, mentorship)
+    absent = away.of_mentors(session, mentors, now=now)
+    # Whom to ask: the mentors who are present (an away mentor's approval still counts).
+    terms = away.asking(store.terms_of(session, mentorship), absent)
     waiting_ids = [p.id for p in pulls if p.id is not None and shown_state(p) == GateState.WAITING]
     reviews = store.reviews_by_pull(session, pull_ids=waiting_ids)
     reminded = reminders.last_reminders(session, pulls=[p for p in pulls if p.id in reviews])
+    acknowledged = needs.acknowledgements_of(
+        session, pulls=[p for p in pulls if shown_state(p) == GateState.BYPASSED]
+    )
     rows, lanes = [], []
     for pull in pulls:
         shown = shown_state(pull)
@@ -311,14 +333,17 @@ def mentee_page(
             row.blocker = gate.blocker(
                 store.gate_pull(pull), terms, store.signals(reviews[pull.id]), now
             )
-            row.may_remind = reminders.may_ask(
+            author = reminders.may_ask(
                 pull, mentee=mentorship.mentee, login=user.login if user else None
-            ) and (
-                reminders.refusal(
-                    pull, last=reminded.get(pull.id), now=now, enabled=request_reviews
-                )
-                is None
             )
+            last = reminded.get(pull.id)
+            row.may_remind = author and (
+                reminders.refusal(pull, last=last, now=now, enabled=request_reviews) is None
+            )
+            if author and last is not None and now - last < reminders.BETWEEN_REMINDERS:
+                row.reminded_at, row.next_reminder_at = last, last + reminders.BETWEEN_REMINDERS
+        if shown == GateState.BYPASSED and not private:
+            row.acknowledged = acknowledged.get(pull.id or 0)
         rows.append(row)
         lanes.append(
             timeline.Lane(
@@ -341,6 +366,7 @@ def mentee_page(
         lanes=lanes,
         earlier=queries.earlier_mentorships(session, mentorship=mentorship),
         scope=Scope.of(mentorship.repositories, hidden=hidden),
+        away=absent,
     )
 
 
@@ -396,6 +422,11 @@ class PullPage:
     out_of_scope: bool = False  # its author's active mentorship does not cover its repository
     blocker: gate.Blocker | None = None  # what it still needs, while it waits
     may_remind: bool = False  # the viewer is its author and may remind the mentors now
+    # For its author: when they last reminded the mentors, and when they may again.
+    reminded_at: datetime | None = None
+    next_reminder_at: datetime | None = None
+    # A bypass (merged without approval): the maintainer's acknowledgement, if any yet.
+    acknowledged: needs.Acknowledgement | None = None
     remind_refusal: str | None = None  # why the author may not remind them yet
     scope: Scope | None = None  # what its mentorship gates, as the viewer may see it, when outside
 
@@ -462,7 +493,8 @@ def pull_page(
         refusal = approval_refusal(session, pull, login=user.login, user_id=user.id)
     blocker, remind_refusal, asks = None, None, False
     if terms is not None and pull.gate == GateState.WAITING and pull.state == "open":
-        blocker = gate.blocker(store.gate_pull(pull), terms, store.signals(reviews), now)
+        asking = away.asking(terms, away.of_terms(session, terms, now=now))  # who is present
+        blocker = gate.blocker(store.gate_pull(pull), asking, store.signals(reviews), now)
         asks = reminders.may_ask(pull, mentee=terms.mentee, login=user.login if user else None)
         if asks:
             last = reminders.last_reminders(session, pulls=[pull]).get(pull.id or 0)

@@ -23,6 +23,7 @@ from gatekeeper.models import (
     MentorAssignment,
     Mentorship,
     PullRequest,
+    ReportPost,
     Repository,
 )
 
@@ -322,4 +323,26 @@ def latest_acknowledgement(session: Session, *, repo: str, number: int) -> Audit
         .where(AuditEvent.repo == repo)
         .where(AuditEvent.pr_number == number)
         .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+    ).first()
+
+
+# ---------------------------------------------------------------- the report's forum post
+
+
+def latest_report_post(session: Session, *, mentorship_id: int) -> ReportPost | None:
+    """The latest claim to post the mentorship's report to its vote's thread, confirmed or not."""
+    return session.exec(
+        select(ReportPost)
+        .where(ReportPost.mentorship_id == mentorship_id)
+        .order_by(col(ReportPost.ordinal).desc())
+    ).first()
+
+
+def confirmed_report_post(session: Session, *, mentorship_id: int) -> ReportPost | None:
+    """The latest post of the mentorship's report that the forum confirmed, if any."""
+    return session.exec(
+        select(ReportPost)
+        .where(ReportPost.mentorship_id == mentorship_id)
+        .where(col(ReportPost.url).is_not(None))
+        .order_by(col(ReportPost.ordinal).desc())
     ).first()

@@ -5,6 +5,11 @@ on loopback) posts the App's manifest to GitHub's "new App" form; GitHub creates
 and sends the browser back with a one-time ``code`` and our ``state``; the code is traded
 (``POST /app-manifests/{code}/conversions``) for the App's id, private key and secrets,
 which are written to an env file the settings loader reads, and never printed.
+
+Any process on the machine can connect to a loopback port, so the page lives under a random
+path printed only on the terminal of whoever ran the command: without it, a local process
+could read the form's ``state`` and come back with a manifest code of its own App, whose
+key and secret would then be written to the env file. Every other path is a bare 404.
 """
 
 from __future__ import annotations
@@ -27,7 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gatekeeper.app_manifest import OPTIONAL_PERMISSIONS, REQUIRED_EVENTS, REQUIRED_PERMISSIONS
+from gatekeeper.app_manifest import (
+    OPTIONAL_PERMISSIONS,
+    ORGANISATION_PERMISSIONS,
+    REQUIRED_EVENTS,
+    REQUIRED_PERMISSIONS,
+)
 from gatekeeper.config import (
     ConfigError,
     Settings,
@@ -40,7 +50,7 @@ if TYPE_CHECKING:
     from gatekeeper.github import RegisteredApp
 
 DESCRIPTION = "Mentor approval for a new core developer's first month of merges."
-CALLBACK_PATH = "/callback"
+CALLBACK_PATH = "callback"  # under the page's secret path
 # GitHub's code lasts an hour; a page nobody submitted by then cannot succeed any more.
 WAIT_SECONDS = 3600
 # Every variable register writes; any older line naming one of them is replaced.
@@ -86,8 +96,10 @@ class Plan:
 def manifest(plan: Plan, *, redirect_url: str) -> dict[str, Any]:
     """The App manifest: everything Gatekeeper needs, so the user only confirms the name."""
     permissions = dict(REQUIRED_PERMISSIONS)
-    if plan.with_protect:  # only `gatekeeper protect` edits branch protection
+    if plan.with_protect:  # only `gatekeeper protect` writes rulesets and branch protection
         permissions.update(OPTIONAL_PERMISSIONS)
+        if plan.org:  # `protect --org`: the organisation's rulesets
+            permissions.update(ORGANISATION_PERMISSIONS)
     return {
         "name": plan.name,
         "url": plan.public_url,
@@ -175,36 +187,58 @@ class ManifestPage:
         self.plan, self.convert = plan, convert
         self.port = 0  # known once the server is bound (``--port 0``: any free one)
         self.state = secrets.token_urlsafe(32)
+        self.token = secrets.token_urlsafe(32)  # the page's path: whoever knows it ran us
         self.outcome: RegisteredApp | RegisterError | None = None
         self.refused: list[str] = []  # returns refused without ending the registration
 
     @property
     def url(self) -> str:
         """The page's address, printed for the user to open."""
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://127.0.0.1:{self.port}/{self.token}/"
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         from werkzeug.wrappers import Request, Response
 
         request = Request(environ)
+        where = self.route(request.path) if request.method == "GET" else None
         # Only this machine's names: a page elsewhere cannot reach us by DNS rebinding.
         if request.host not in {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}:
             status, body = 400, "<h1>Unexpected Host</h1>"
-        elif request.method == "GET" and request.path == "/":
+        elif where == "form":
             status, body = 200, self.form_page()
-        elif request.method == "GET" and request.path == CALLBACK_PATH:
+        elif where == CALLBACK_PATH:
             status, body = self.come_back(request.args.get("code"), request.args.get("state"))
         else:
             status, body = 404, "<h1>Not Found</h1>"
         page = f'<!doctype html><html lang="en"><meta charset="utf-8"><title>gatekeeper register</title>{body}'
         response = Response(page, status, mimetype="text/html")
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.update(self.security_headers())
         return response(environ, start_response)
+
+    def route(self, path: str) -> str | None:
+        """Which page ``path`` asks for under the secret path (compared in constant time)."""
+        token, _, rest = path.removeprefix("/").partition("/")
+        if not hmac.compare_digest(token.encode(), self.token.encode()):
+            return None
+        return {"": "form", CALLBACK_PATH: CALLBACK_PATH}.get(rest)
+
+    def security_headers(self) -> dict[str, str]:
+        """Never cached, framed or referred; the form may post to GitHub alone."""
+        github = urllib.parse.urlsplit(self.plan.github_url)
+        return {
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": (
+                "default-src 'none'; base-uri 'none'; frame-ancestors 'none';"
+                f" form-action {github.scheme}://{github.netloc} 'self'"
+            ),
+        }
 
     def form_page(self) -> str:
         """The page holding GitHub's manifest form, pre-filled."""
-        document = manifest(self.plan, redirect_url=self.url.rstrip("/") + CALLBACK_PATH)
+        document = manifest(self.plan, redirect_url=self.url + CALLBACK_PATH)
         # GitHub's own example passes state in the form's URL; it is a form field too.
         action = f"{self.plan.new_app_url}?{urllib.parse.urlencode({'state': self.state})}"
         where = f"the organisation {self.plan.org}" if self.plan.org else "your account"
@@ -322,7 +356,8 @@ def register(plan: Plan, *, port: int, open_browser: bool) -> RegisteredApp:
     page.port = server.server_port
     server.timeout = 0.5
     click.echo(
-        "Open this page to create the GitHub App (it posts Gatekeeper's manifest to GitHub):"
+        "Open this page to create the GitHub App (it posts Gatekeeper's manifest to GitHub;"
+        " keep its address to yourself, it is the registration's key):"
     )
     click.echo(page.url)
     if open_browser:
@@ -434,7 +469,8 @@ def next_steps(app: RegisteredApp, plan: Plan, environ: Mapping[str, str]) -> It
 @click.option(
     "--with-protect",
     is_flag=True,
-    help="Also ask for Administration: write, for gatekeeper protect.",
+    help="Also ask for Administration: write (and with --org, Organization administration:"
+    " write), for gatekeeper protect.",
 )
 def register_command(
     org: str | None,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from gatekeeper import jobs
+from gatekeeper import away, jobs
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of
@@ -82,7 +82,16 @@ def remind(
     if why is not None:
         return why
     terms = store.terms_of(session, mentorship)
-    mentors = [name for name in terms.mentor_display if name.lower() != pull.author]
+    absent = away.of_terms(session, terms, now=now)
+    mentors = away.present(
+        [name for name in terms.mentor_display if name.lower() != pull.author], absent
+    )
+    if not mentors:
+        return (
+            "all your mentors are away ("
+            + "; ".join(away.words(a, login=login) for login, a in sorted(absent.items()))
+            + ")"
+        )
     jobs.enqueue(
         session,
         kind=JobKind.REQUEST_REVIEWS,

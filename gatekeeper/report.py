@@ -152,6 +152,15 @@ class Counts:
 
 
 @dataclasses.dataclass(frozen=True)
+class ForumPost:
+    """The report's reply in the vote's thread: its address, who posted it and when."""
+
+    url: str
+    by: str
+    at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
 class Report:
     """Everything the report says about one mentorship, as the viewer may see it."""
 
@@ -170,6 +179,8 @@ class Report:
     pulls: tuple[PullLine, ...]
     dashboard_url: str
     generated_at: datetime
+    # Where the report was posted in the vote's forum thread (``forum_posts``), if it was.
+    forum_post: ForumPost | None = None
 
 
 # ---------------------------------------------------------------- building it
@@ -257,7 +268,15 @@ def build(
         ),
         dashboard_url=f"{base_url}/mentorships/{mentorship.mentee_display}",
         generated_at=now,
+        forum_post=_forum_post(session, mentorship_id=mentorship.id),
     )
+
+
+def _forum_post(session: Session, *, mentorship_id: int) -> ForumPost | None:
+    row = queries.confirmed_report_post(session, mentorship_id=mentorship_id)
+    if row is None or row.url is None or row.posted_at is None:
+        return None
+    return ForumPost(url=row.url, by=row.claimed_by, at=row.posted_at)
 
 
 def _gated(pull: PullRequest, mentorship: Mentorship) -> bool:
@@ -441,6 +460,15 @@ def document(report: Report) -> dict[str, Any]:
             }
             for line in report.pulls
         ],
+        "forum_post": (
+            {
+                "url": report.forum_post.url,
+                "posted_by": report.forum_post.by,
+                "posted_at": _iso(report.forum_post.at),
+            }
+            if report.forum_post
+            else None
+        ),
     }
 
 
@@ -519,10 +547,16 @@ def pull_name(line: PullLine | BypassLine | OverrideLine) -> str:
 _MARKDOWN_SPECIAL = set("\\`*_[]<>|~&")
 
 
+# Discourse turns "@name" into a mention that notifies a person or a whole group; a word joiner
+# after the "@" (invisible, unbreakable) keeps a pull request's title from pinging anyone.
+_NO_MENTION = "@\u2060"
+
+
 def md_text(text: str | None) -> str:
-    """Text safe in a Markdown table cell: markup characters escaped, one line, no HTML."""
+    """Text safe in a Markdown table cell: markup escaped, one line, no HTML, no mentions."""
     flat = " ".join((text or "").split())
-    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
+    escaped = "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
+    return escaped.replace("@", _NO_MENTION)
 
 
 def _md_link(label: str, url: str | None) -> str:

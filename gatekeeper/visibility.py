@@ -19,16 +19,16 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
-from sqlmodel import Session
+from gatekeeper.standing import TERM_NAMES
 
-from gatekeeper import mentorships as lifecycle
-from gatekeeper import queries
-from gatekeeper.models import AuditEvent, PullRequest
-
+# The queries and the models are imported where they are used, so that ``gatekeeper status``
+# describes a mentorship with these rules and no ORM (see readings.py). Only a web visitor has
+# roles: ``auth`` (Flask, Authlib) is imported where one is looked at.
 if TYPE_CHECKING:
-    # Only a web visitor has roles: ``auth`` (Flask, Authlib) is imported where one is
-    # looked at, so the command line, which sees everything, starts without it.
+    from sqlmodel import Session
+
     from gatekeeper.auth import User
+    from gatekeeper.models import AuditEvent, PullRequest
 
 # What someone who may not see a private repository's pull request is shown instead.
 PRIVATE_PULL = "a pull request in a private repository"
@@ -82,6 +82,8 @@ def hidden_from(
     query, none when they see everything or nothing is named."""
     if sees:
         return NOTHING_HIDDEN
+    from gatekeeper import queries
+
     pulls, scope = list(pulls), list(scope)
     known = queries.repository_privacy(session, repos=[*pulls, *scope])
     return hidden_names(pulls=pulls, scope=scope, private=known)
@@ -89,6 +91,8 @@ def hidden_from(
 
 def may_see_pull(session: Session, pull: PullRequest, *, user: User | None) -> bool:
     """Whether ``user`` may see ``pull`` at all (a refused one is answered as never seen)."""
+    from gatekeeper import mentorships as lifecycle
+    from gatekeeper import queries
     from gatekeeper.auth import is_maintainer, roles
 
     if is_maintainer(user) or not hidden_from(session, sees=False, pulls=[pull.repo]):
@@ -140,7 +144,7 @@ class Scope:
 # ---------------------------------------------------------------- the audit log
 
 # How mentorships.change_terms words a change of scope: "repositories: A, B → C".
-SCOPE_CHANGE = f"{lifecycle.TERM_NAMES['repositories']}: "
+SCOPE_CHANGE = f"{TERM_NAMES['repositories']}: "
 SCOPE_EVERYWHERE = "every repository"  # an empty side, as the audit log words it
 ARROW = " → "
 

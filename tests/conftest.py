@@ -114,6 +114,8 @@ def session(app: Flask) -> Iterator[Session]:
 
 # The gate's fixtures (the app wired to a fake GitHub) live beside their helpers.
 # One Chromium for the session: fixtures imported into two modules would start two.
+from forum_support import forum, forum_app  # noqa: E402, F401
+
 from browser_support import browser, chromium, live  # noqa: E402, F401
 from dashboard_support import site  # noqa: E402, F401  (test_dashboard has its own, on SQLite)
 from gate_support import gate_app, github_fake, world  # noqa: E402, F401

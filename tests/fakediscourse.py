@@ -28,6 +28,7 @@ import re
 import threading
 import time
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ NOT_FOUND = "The requested URL or resource could not be found."
 INVALID_ACCESS = "You are not permitted to view the requested resource."
 TOPIC = re.compile(r"^/t/(?P<slug>[^/]+)/(?P<id>\d+)\.json$")
 POSTS = re.compile(r"^/t/(?P<id>\d+)/posts\.json$")
+# Discourse's defaults for a reply: min_post_length and max_post_length.
+MIN_POST_LENGTH, MAX_POST_LENGTH = 20, 32000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +136,7 @@ class FakeDiscourse:
         self.api_keys: dict[str, str] = {}  # key -> the username it may act as
         self.members: set[str] = set()  # usernames who may read private categories
         self.staff: set[str] = set()
+        self.read_only: set[str] = set()  # keys scoped to reading: a reply is refused (403)
         self.requests: list[Seen] = []
         self.redirects: dict[str, str] = {}  # path -> Location
         self.delay = 0.0  # seconds every answer waits, to make a client time out
@@ -172,9 +176,19 @@ class FakeDiscourse:
 
     # ------------------------------------------------------------------ state
 
-    def add_user(self, username: str, key: str, *, member: bool = True, staff: bool = False):
+    def add_user(
+        self,
+        username: str,
+        key: str,
+        *,
+        member: bool = True,
+        staff: bool = False,
+        may_post: bool = True,
+    ):
         """An API key acting as ``username``, a member of the private categories or not."""
         self.api_keys[key] = username
+        if not may_post:
+            self.read_only.add(key)
         if member:
             self.members.add(username)
         if staff:
@@ -237,6 +251,10 @@ class FakeDiscourse:
         reader = self._reader(request)
         if reader is False:
             return _error(403, INVALID_ACCESS, "invalid_access")
+        if request.method == "POST":
+            if request.path != "/posts.json":
+                return _error(404, NOT_FOUND, "not_found")
+            return self._reply(request, reader)
         if match := TOPIC.match(request.path):
             topic = self.topics.get(int(match["id"]))
             if topic is None:
@@ -258,6 +276,53 @@ class FakeDiscourse:
             posts = [self._post(topic, p, reader) for p in topic.posts if p["id"] in wanted]
             return _json({"post_stream": {"posts": posts}, "id": topic.id})
         return _error(404, NOT_FOUND, "not_found")
+
+    def _reply(self, request: Request, writer: str | None) -> Response:
+        """``POST /posts.json``: a reply in a topic, as Discourse's PostsController#create."""
+        if writer is None or request.headers.get("Api-Key") in self.read_only:
+            return _error(403, INVALID_ACCESS, "invalid_access")
+        form = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+        form = form if isinstance(form, dict) else {}
+        topic = self.topics.get(_int(form.get("topic_id")))
+        if topic is None:
+            return _error(404, NOT_FOUND, "not_found")
+        if topic.private and writer not in self.members:
+            return _error(403, INVALID_ACCESS, "invalid_access")
+        raw = form.get("raw")
+        if not isinstance(raw, str) or len(raw.strip()) < MIN_POST_LENGTH:
+            return _json(
+                {
+                    "action": "create_post",
+                    "errors": [f"Body is too short (minimum is {MIN_POST_LENGTH} characters)"],
+                },
+                422,
+            )
+        if len(raw) > MAX_POST_LENGTH:
+            return _json(
+                {
+                    "action": "create_post",
+                    "errors": [f"Body is too long (maximum is {MAX_POST_LENGTH} characters)"],
+                },
+                422,
+            )
+        post = copy.deepcopy(self.template["post_stream"]["posts"][0])
+        post.pop("polls", None)
+        post.update(
+            id=next(self._ids),
+            post_number=len(topic.posts) + 1,
+            topic_id=topic.id,
+            topic_slug=topic.slug,
+            username=writer,
+            created_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            raw=raw,
+            cooked=f"<p>{escape(raw)}</p>",
+        )
+        topic.posts.append(post)
+        return _json(post)
+
+    def replies(self, topic_id: int) -> list[dict[str, Any]]:
+        """The posts made through ``POST /posts.json`` in a topic, oldest first."""
+        return [post for post in self.topics[topic_id].posts if "raw" in post]
 
     def _reader(self, request: Request) -> str | bool | None:
         """The username the request acts as, None when anonymous, False for a bad key."""
@@ -303,6 +368,13 @@ def _json(document: Any, status: int = 200) -> Response:
 
 def _error(status: int, message: str, kind: str) -> Response:
     return _json({"errors": [message], "error_type": kind}, status)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
 
 
 def _time(text: str) -> datetime:

@@ -10,7 +10,9 @@ Gatekeeper uses, behaving as GitHub does where a client can tell:
   OAuth user tokens from the web flow (``/login/oauth/authorize`` and ``access_token``).
 * Repositories, pull requests (from forks too, and several on one head commit), reviews, review
   requests, commits, check runs, commit statuses, issue comments, issue search, branches and
-  branch protection, users and the rate limit. ``remove_repo`` deletes (or transfers away) a
+  branch protection, repository and organisation rulesets with the rules they make effective on
+  a branch (``add_ruleset``; ``refuse_org_rulesets`` plays an organisation whose plan has
+  none), users and the rate limit. ``remove_repo`` deletes (or transfers away) a
   repository: from then on every call about it answers 404.
 * Pagination with ``per_page``/``page`` and an RFC 5988 ``Link`` header; errors in GitHub's
   JSON shape (``message``, ``documentation_url``); case-insensitive owner and repository names.
@@ -53,6 +55,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import fnmatch
 import functools
 import hashlib
 import hmac
@@ -90,6 +93,7 @@ REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMIS
 # ``permissions`` and ``events`` to plant what `gatekeeper doctor` must find.
 PERMISSIONS = {
     **dict.fromkeys(["administration", "checks", "issues", "pull_requests", "statuses"], "write"),
+    "organization_administration": "write",
     **dict.fromkeys(["contents", "members", "merge_queues", "metadata"], "read"),
 }
 EVENTS = [
@@ -105,6 +109,10 @@ REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 PULL = REPO + r"/pulls/(?P<number>\d+)"
 ISSUE = REPO + r"/issues/(?P<number>\d+)"  # every issue here is a pull request
 BRANCH = REPO + r"/branches/(?P<branch>[^/]+)"
+ORG = r"/orgs/(?P<org>[^/]+)"
+# What GitHub answers an organisation whose plan has no organisation rulesets.
+NO_ORG_RULESETS = "Upgrade to GitHub Enterprise to enable this feature."
+NO_PERMISSION = "Resource not accessible by integration"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 RATE_LIMITS = {"core": (5000, 3600), "search": (30, 60)}  # resource -> (requests, per seconds)
 HOOK_ID = 1  # the App's one webhook, as X-GitHub-Hook-ID names it
@@ -438,6 +446,16 @@ def _manifest_errors(manifest: Any) -> list[str]:
     return errors
 
 
+def _matches(name: str, condition: dict[str, Any], special: set[str]) -> bool:
+    """A ruleset condition's ``include``/``exclude`` patterns (fnmatch, as GitHub's) on ``name``;
+    ``special`` are the ``~`` words that take ``name`` in."""
+
+    def hit(patterns: list[str]) -> bool:
+        return any(p in special or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+    return hit(condition.get("include") or []) and not hit(condition.get("exclude") or [])
+
+
 class _QuietHandler(WSGIRequestHandler):
     """werkzeug's request handler without a log line per request."""
 
@@ -484,6 +502,8 @@ class FakeGitHub:
         self._former_names: dict[str, int] = {}
         self._pulls: dict[tuple[str, int], dict[str, Any]] = {}  # by (lowercase repo, number)
         self._protection: dict[tuple[str, str], dict[str, Any]] = {}
+        self._rulesets: dict[int, dict[str, Any]] = {}  # by id, repositories' and organisations'
+        self._orgs_without_rulesets: set[str] = set()  # lowercase logins
         self._trees: dict[tuple[str, str], str] = {}  # (repo, sha) -> tree, where set
         self._tokens: dict[str, tuple[int, float]] = {}  # token -> (installation, expiry)
         self._oauth_apps: dict[str, str] = {}
@@ -894,6 +914,51 @@ class FakeGitHub:
                 return None
             return self._protection_json(repo, branch)
 
+    def add_ruleset(
+        self,
+        source: str,
+        *,
+        name: str,
+        rules: list[dict[str, Any]],
+        enforcement: str = "active",
+        ref_include: list[str] | None = None,
+        repository_include: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """A branch ruleset of the repository ``source`` (OWNER/REPO) or the organisation
+        ``source``, on the default branch unless ``ref_include`` says otherwise."""
+        conditions: dict[str, Any] = {
+            "ref_name": {"include": ref_include or ["~DEFAULT_BRANCH"], "exclude": []}
+        }
+        if "/" not in source:
+            include = repository_include or ["~ALL"]
+            conditions["repository_name"] = {"include": include, "exclude": []}
+        body = {"name": name, "enforcement": enforcement, "conditions": conditions, "rules": rules}
+        with self._lock:
+            if "/" in source:
+                return self._ruleset_json(self._store_ruleset(self._repo(source), body))
+            self._user(source, kind="Organization")
+            return self._ruleset_json(self._store_ruleset(source, body))
+
+    def refuse_org_rulesets(self, org: str) -> None:
+        """Play an organisation whose plan has no organisation rulesets: 403, as GitHub says."""
+        with self._lock:
+            self._orgs_without_rulesets.add(org.lower())
+
+    def rulesets(self, source: str) -> list[dict[str, Any]]:
+        """The rulesets of the repository (OWNER/REPO) or organisation ``source``, in full."""
+        with self._lock:
+            owner = self._repo(source)["id"] if "/" in source else source.lower()
+            return [
+                self._ruleset_json(ruleset)
+                for ruleset in self._rulesets.values()
+                if ruleset["owner"] == owner
+            ]
+
+    def effective_rules(self, full_name: str, branch: str) -> list[dict[str, Any]]:
+        """What ``GET /repos/{full_name}/rules/branches/{branch}`` answers."""
+        with self._lock:
+            return self._effective_rules(self._repo(full_name), branch)
+
     def add_oauth_app(self, client_id: str, client_secret: str) -> None:
         with self._lock:
             self._oauth_apps[client_id] = client_secret
@@ -1072,6 +1137,104 @@ class FakeGitHub:
             ]
         elif patch.get("contexts") is not None:
             stored["checks"] = [{"context": name, "app_id": None} for name in patch["contexts"]]
+
+    def _store_ruleset(self, owner: dict[str, Any] | str, body: dict[str, Any]) -> dict[str, Any]:
+        """A new ruleset of a repository (its record) or an organisation (its login)."""
+        if isinstance(owner, dict):  # a repository is known by its id
+            key, source, kind = owner["id"], owner["full_name"], "Repository"
+        else:
+            key, source, kind = owner.lower(), self._user(owner)["login"], "Organization"
+        if any(r["owner"] == key and r["name"] == body["name"] for r in self._rulesets.values()):
+            raise invalid("Name must be unique", resource="Ruleset", field="name")
+        ruleset_id = next(self._ids)
+        self._rulesets[ruleset_id] = ruleset = {
+            "id": ruleset_id,
+            "owner": key,
+            "source_type": kind,
+            "source": source,
+            "target": "branch",
+            "bypass_actors": [],
+            "created_at": _iso(_now()),
+        }
+        self._update_ruleset(ruleset, body)
+        return ruleset
+
+    @staticmethod
+    def _update_ruleset(ruleset: dict[str, Any], body: dict[str, Any]) -> None:
+        """PUT's meaning: the fields given replace the stored ones, the others stay."""
+        for field in ("name", "target", "enforcement", "bypass_actors", "conditions", "rules"):
+            if field in body:
+                ruleset[field] = copy.deepcopy(body[field])
+        ruleset.setdefault("conditions", {})
+        ruleset.setdefault("rules", [])
+        ruleset["updated_at"] = _iso(_now())
+
+    def _ruleset_applies(self, ruleset: dict[str, Any], repo: dict[str, Any]) -> bool:
+        """Whether the ruleset is the repository's own or its organisation's and names it."""
+        if ruleset["source_type"] == "Repository":
+            return bool(ruleset["owner"] == repo["id"])
+        owner, name = repo["full_name"].split("/")
+        if ruleset["owner"] != owner.lower():
+            return False
+        conditions = ruleset["conditions"] or {}
+        if "repository_id" in conditions:
+            return repo["id"] in (conditions["repository_id"].get("repository_ids") or [])
+        names = conditions.get("repository_name") or {}
+        return _matches(name, names, {"~ALL"})
+
+    def _ruleset_covers(self, ruleset: dict[str, Any], repo: dict[str, Any], branch: str) -> bool:
+        """Whether the ruleset's ``ref_name`` condition takes in ``branch``."""
+        refs = (ruleset["conditions"] or {}).get("ref_name") or {}
+        special = {"~ALL"} | ({"~DEFAULT_BRANCH"} if branch == repo["default_branch"] else set())
+        return _matches(f"refs/heads/{branch}", refs, special)
+
+    def _org_for_rulesets(self, req: _Req, org: str, access: str) -> str:
+        """The organisation's login, if the request's installation is on it, may ``access``
+        its administration and its plan has organisation rulesets."""
+        account = self._installations.get(req.installation_id or 0, "")
+        if account.lower() != org.lower():
+            raise not_found()
+        if org.lower() in self._orgs_without_rulesets:
+            raise GitHubError(403, NO_ORG_RULESETS)
+        self._require_permission(req, "organization_administration", access)
+        return account
+
+    def _require_permission(self, req: _Req, permission: str, access: str) -> None:
+        """403, as GitHub answers an installation its App was not granted ``access`` to."""
+        granted = self.apps[req.app_id].permissions.get(permission) if req.app_id else None
+        ranks = {None: 0, "read": 1, "write": 2, "admin": 3}
+        if ranks.get(granted, 0) < ranks[access]:
+            raise GitHubError(403, NO_PERMISSION)
+
+    def _ruleset_json(self, ruleset: dict[str, Any], *, full: bool = True) -> dict[str, Any]:
+        if ruleset["source_type"] == "Repository":
+            base = f"repos/{ruleset['source']}"
+            html = f"{self.url}/{ruleset['source']}/rules/{ruleset['id']}"
+        else:
+            base = f"orgs/{ruleset['source']}"
+            html = f"{self.url}/organizations/{ruleset['source']}/settings/rules/{ruleset['id']}"
+        data = {
+            "id": ruleset["id"],
+            "name": ruleset["name"],
+            "target": ruleset["target"],
+            "source_type": ruleset["source_type"],
+            "source": ruleset["source"],
+            "enforcement": ruleset["enforcement"],
+            "node_id": _node_id("RepositoryRuleset", ruleset["id"]),
+            "_links": {
+                "self": {"href": f"{self.api_url}/{base}/rulesets/{ruleset['id']}"},
+                "html": {"href": html},
+            },
+            "created_at": ruleset["created_at"],
+            "updated_at": ruleset["updated_at"],
+        }
+        if full:  # a list holds summaries; rules and conditions come with the ruleset alone
+            data |= {
+                "bypass_actors": copy.deepcopy(ruleset["bypass_actors"]),
+                "conditions": copy.deepcopy(ruleset["conditions"]),
+                "rules": copy.deepcopy(ruleset["rules"]),
+            }
+        return data
 
     # ------------------------------------------------------------------ JSON shapes
 
@@ -1995,6 +2158,98 @@ class FakeGitHub:
         self._status_checks_json(*self._protected(repo, branch))  # 404 unless enabled
         self._merge_status_checks(self._protection[(repo["full_name"].lower(), branch)], req.body)
         return 200, self._status_checks_json(repo, branch), {}
+
+    # ------------------------------------------------------------------ rulesets
+
+    def _repo_ruleset(self, repo: dict[str, Any], ruleset_id: str, *, parents: bool) -> dict:
+        ruleset = self._rulesets.get(int(ruleset_id))
+        if ruleset is None or not self._ruleset_applies(ruleset, repo):
+            raise not_found()
+        if ruleset["source_type"] != "Repository" and not parents:
+            raise not_found()
+        return ruleset
+
+    @route("GET", REPO + r"/rulesets")
+    def _list_repo_rulesets(self, req: _Req, repo: dict[str, Any]) -> Reply:
+        parents = req.query.get("includes_parents", "true") != "false"
+        found = [
+            self._ruleset_json(ruleset, full=False)
+            for ruleset in self._rulesets.values()
+            if self._ruleset_applies(ruleset, repo)
+            and (parents or ruleset["source_type"] == "Repository")
+        ]
+        return self._paginate(req, found)
+
+    @route("POST", REPO + r"/rulesets")
+    def _create_repo_ruleset(self, req: _Req, repo: dict[str, Any]) -> Reply:
+        self._require_permission(req, "administration", "write")
+        return 201, self._ruleset_json(self._store_ruleset(repo, req.body)), {}
+
+    @route("GET", REPO + r"/rulesets/(?P<ruleset_id>\d+)")
+    def _get_repo_ruleset(self, req: _Req, repo: dict[str, Any], ruleset_id: str) -> Reply:
+        parents = req.query.get("includes_parents", "true") != "false"
+        return 200, self._ruleset_json(self._repo_ruleset(repo, ruleset_id, parents=parents)), {}
+
+    @route("PUT", REPO + r"/rulesets/(?P<ruleset_id>\d+)")
+    def _put_repo_ruleset(self, req: _Req, repo: dict[str, Any], ruleset_id: str) -> Reply:
+        ruleset = self._repo_ruleset(repo, ruleset_id, parents=False)
+        self._require_permission(req, "administration", "write")
+        self._update_ruleset(ruleset, req.body)
+        return 200, self._ruleset_json(ruleset), {}
+
+    @route("GET", ORG + r"/rulesets")
+    def _list_org_rulesets(self, req: _Req, org: str) -> Reply:
+        login = self._org_for_rulesets(req, org, "read")
+        found = [
+            self._ruleset_json(ruleset, full=False)
+            for ruleset in self._rulesets.values()
+            if ruleset["owner"] == login.lower()
+        ]
+        return self._paginate(req, found)
+
+    @route("POST", ORG + r"/rulesets")
+    def _create_org_ruleset(self, req: _Req, org: str) -> Reply:
+        login = self._org_for_rulesets(req, org, "write")
+        return 201, self._ruleset_json(self._store_ruleset(login, req.body)), {}
+
+    def _org_ruleset(self, req: _Req, org: str, ruleset_id: str, access: str) -> dict:
+        login = self._org_for_rulesets(req, org, access)
+        ruleset = self._rulesets.get(int(ruleset_id))
+        if ruleset is None or ruleset["owner"] != login.lower():
+            raise not_found()
+        return ruleset
+
+    @route("GET", ORG + r"/rulesets/(?P<ruleset_id>\d+)")
+    def _get_org_ruleset(self, req: _Req, org: str, ruleset_id: str) -> Reply:
+        return 200, self._ruleset_json(self._org_ruleset(req, org, ruleset_id, "read")), {}
+
+    @route("PUT", ORG + r"/rulesets/(?P<ruleset_id>\d+)")
+    def _put_org_ruleset(self, req: _Req, org: str, ruleset_id: str) -> Reply:
+        ruleset = self._org_ruleset(req, org, ruleset_id, "write")
+        self._update_ruleset(ruleset, req.body)
+        return 200, self._ruleset_json(ruleset), {}
+
+    @route("GET", REPO + r"/rules/branches/(?P<ref>.+)")
+    def _branch_rules(self, req: _Req, repo: dict[str, Any], ref: str) -> Reply:
+        return self._paginate(req, self._effective_rules(repo, urllib.parse.unquote(ref)))
+
+    def _effective_rules(self, repo: dict[str, Any], branch: str) -> list[dict[str, Any]]:
+        """The rules of every active ruleset that takes the branch in, each with its source;
+        a branch that does not exist (yet) gets the rules it would have, as on GitHub."""
+        return [
+            {
+                **copy.deepcopy(rule),
+                "ruleset_source_type": ruleset["source_type"],
+                "ruleset_source": ruleset["source"],
+                "ruleset_id": ruleset["id"],
+            }
+            for ruleset in self._rulesets.values()
+            if ruleset["enforcement"] == "active"
+            and ruleset["target"] == "branch"
+            and self._ruleset_applies(ruleset, repo)
+            and self._ruleset_covers(ruleset, repo, branch)
+            for rule in ruleset["rules"]
+        ]
 
     # ------------------------------------------------------------------ users and limits
 

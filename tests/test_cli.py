@@ -595,20 +595,56 @@ def test_change_refusals(gatekeeper, command, message):
     assert line.startswith(f"Error: {message}")
 
 
-def test_a_usage_error_is_not_a_crash(gatekeeper):
-    """A reason outside graduated/revoked is a usage error (click's exit 2), not a traceback."""
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["end", "mpage"], "Missing option '--reason'. Choose from: graduated, revoked; see gatekeeper end -h"),
+        (["end", "mpage", "--reason", "retired"], "Invalid value for '--reason': 'retired' is not one of 'graduated', 'revoked'; see gatekeeper end -h"),
+        (["extend", "mpage", "--days", "0"], "Invalid value for '--days': 0 is not in the range x>=1; see gatekeeper extend -h"),
+        (["promote", "mpage"], "Missing option '--mentor'; see gatekeeper promote -h"),
+        (["report", "mpage", "--json", "--markdown"], "give --json or --markdown, not both; see gatekeeper report -h"),
+        (["no-such-command"], "No such command 'no-such-command'; see gatekeeper -h"),
+        (["db", "upgrade", "--nope"], "No such option '--nope'; see gatekeeper db upgrade -h"),
+    ],
+    ids=["end-no-reason", "end-retired", "extend-zero", "promote-no-mentor", "report-both", "unknown-command", "unknown-option"],
+)  # fmt: skip
+def test_a_usage_error_is_one_line_and_exit_1(gatekeeper, args, message):
+    """Usage errors keep the README's promise for every refusal: one Error: line on stderr
+    naming the problem and where help is, exit status 1, no usage block, nothing written."""
     gatekeeper.ok("promote", "mpage", "--mentor", "colesbury")
-    result = gatekeeper("end", "mpage", "--reason", "expired")
-    assert result.exit_code == 2
-    assert "Traceback" not in result.output
-    assert "'expired' is not one of 'graduated', 'revoked'" in result.stderr
+    line = gatekeeper.refused(*args)
+    assert line == f"Error: {message}"
+
+
+def test_a_bare_gatekeeper_still_shows_its_help(gatekeeper):
+    """No command at all is not an error to say in one line: the command list is shown."""
+    result = gatekeeper()
+    assert "Commands:" in result.output
+    assert "Error" not in result.output
+
+
+@pytest.mark.parametrize(
+    "mentor_options",
+    [
+        ["--mentor", "colesbury,vstinner"],
+        ["--mentor", " colesbury , vstinner ,"],
+        ["--mentor", "colesbury", "--mentor", "vstinner"],
+    ],
+    ids=["comma-list", "spaces-and-trailing-comma", "repeated"],
+)
+def test_mentors_may_be_a_comma_list_or_repeated(gatekeeper, mentor_options):
+    """--mentor a,b is two mentors, as the web form's comma-separated field; repeating
+    --mentor still works."""
+    gatekeeper.ok("promote", "mpage", *mentor_options, "--no-wait")
+    shown = gatekeeper.json("status", "mpage", "--json")
+    assert sorted(shown["mentors"]) == ["colesbury", "vstinner"]
 
 
 # ---------------------------------------------------------------- the real console script
 
 
 def test_main_builds_the_app_from_the_environment(tmp_path, monkeypatch, capsys):
-    """The entry point reads DATABASE_URL itself (a set URL is not migrated implicitly)."""
+    """The entry point reads DATABASE_URL itself."""
     url = f"sqlite:///{tmp_path / 'main.sqlite'}"
     monkeypatch.setenv("DATABASE_URL", url)
     for argv in (["db", "upgrade"], ["list"]):

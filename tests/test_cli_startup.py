@@ -14,19 +14,22 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 import gatekeeper
 import gatekeeper.models  # registers every table on SQLModel.metadata
-from gatekeeper import create_app, db
+from gatekeeper import create_app, db, documents
 from gatekeeper.cli import cli
 from gatekeeper.config import normalise_database_url
 
 # What only the app's commands and views need: a read-only command loading one of them is slow.
 APP_ONLY = ("flask", "werkzeug", "jinja2", "authlib", "flask_wtf", "github", "alembic")
+# The ORM and the models: status and list read with SQLAlchemy Core (readings.py) instead.
+ORM = ("sqlmodel", "pydantic", "sqlalchemy.orm", "gatekeeper.models", "gatekeeper.mentorships")
 CHECKOUT = Path(gatekeeper.__file__).resolve().parent.parent
 PROBE = """
 import json, sys
@@ -39,23 +42,26 @@ try:
 except SystemExit as exit:
     code = exit.code
 loaded = sorted({{name.partition(".")[0] for name in sys.modules}} & set({modules!r}))
-print(json.dumps({{"exit": code, "loaded": loaded}}), file=sys.stderr)
+orm = sorted(set(sys.modules) & set({orm!r}))
+print(json.dumps({{"exit": code, "loaded": loaded, "orm": orm}}), file=sys.stderr)
 """
 
 
 @dataclasses.dataclass
 class Probed:
-    """What one run of the command printed, how it exited, and the app-only modules it loaded."""
+    """What one run of the command printed, how it exited, and the app-only and ORM modules
+    it loaded."""
 
     stdout: str
     stderr: str
     exit: int
     loaded: list[str]
+    orm: list[str]
 
 
 def run_probe(args: list[str], *, env: dict[str, str], root: Path = CHECKOUT) -> Probed:
     """Run ``gatekeeper ARGS`` from the package in ``root`` in a new interpreter."""
-    probe = PROBE.format(root=str(root), args=args, modules=APP_ONLY)
+    probe = PROBE.format(root=str(root), args=args, modules=APP_ONLY, orm=ORM)
     done = subprocess.run(
         [sys.executable, "-c", probe],
         env={**os.environ, **env},
@@ -72,11 +78,9 @@ def run_probe(args: list[str], *, env: dict[str, str], root: Path = CHECKOUT) ->
 
 
 @pytest.fixture
-def holding_a_mentorship(tmp_path, migrated_sqlite) -> str:
-    """A migrated SQLite file's URL, holding mpage's mentorship (vote recorded) and an ended one."""
-    url = f"sqlite:///{tmp_path / 'held.sqlite'}"
-    shutil.copyfile(migrated_sqlite, tmp_path / "held.sqlite")
-    app = create_app({"database_url": url, "TESTING": True, "secret_key": "test"})
+def holding_a_mentorship(app, database_url) -> str:
+    """A migrated database's URL (SQLite and PostgreSQL), holding mpage's mentorship (vote
+    recorded) and an ended one."""
     runner = app.test_cli_runner()
     for args in (
         [
@@ -98,8 +102,7 @@ def holding_a_mentorship(tmp_path, migrated_sqlite) -> str:
     ):
         result = runner.invoke(cli, [*args, "--no-wait"])
         assert result.exit_code == 0, result.output
-    app.extensions["gatekeeper.engine"].dispose()
-    return url
+    return database_url
 
 
 @pytest.mark.parametrize(
@@ -122,8 +125,36 @@ def test_reading_commands_load_no_app_and_print_what_the_app_prints(holding_a_me
     assert inside_the_app.exit_code == 0, inside_the_app.output
 
     probed = run_probe(args, env={"DATABASE_URL": holding_a_mentorship})
-    assert (probed.exit, probed.stderr, probed.loaded) == (0, "", [])
+    assert (probed.exit, probed.stderr, probed.loaded, probed.orm) == (0, "", [], [])
     assert probed.stdout == inside_the_app.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["status", "mpage", "--json"], ["status", "eclips4", "--json"], ["list", "--all", "--json"]],
+    ids=["status-active", "status-ended", "list-all"],
+)
+def test_core_reads_give_the_documents_the_orm_gives(holding_a_mentorship, args):
+    """status and list, read with SQLAlchemy Core and no ORM, print the very documents that
+    ``documents.py`` builds from the models (what /api serves), a vote and an ended
+    mentorship included."""
+    app = create_app({"database_url": holding_a_mentorship, "TESTING": True, "secret_key": "t"})
+    with app.app_context(), Session(app.extensions["gatekeeper.engine"]) as session:
+        now = datetime.now(UTC)
+        if args[0] == "status":
+            expected: object = documents.status_document(session, mentee=args[1], now=now)
+        else:
+            expected = documents.list_documents(session, include_ended=True, now=now)
+    app.extensions["gatekeeper.engine"].dispose()
+
+    probed = run_probe(args, env={"DATABASE_URL": holding_a_mentorship})
+    assert (probed.exit, probed.stderr, probed.orm) == (0, "", [])
+    printed = json.loads(probed.stdout)
+    for document in printed if isinstance(printed, list) else [printed]:
+        assert document.pop("days_left") >= 0  # a day may turn between the two reads
+    for document in expected if isinstance(expected, list) else [expected]:
+        document.pop("days_left")
+    assert printed == json.loads(json.dumps(expected))
 
 
 def test_a_refusal_without_the_app_is_one_line(holding_a_mentorship):
@@ -131,13 +162,14 @@ def test_a_refusal_without_the_app_is_one_line(holding_a_mentorship):
     probed = run_probe(["status", "nobody"], env={"DATABASE_URL": holding_a_mentorship})
     assert (probed.stdout, probed.stderr) == ("", "Error: nobody has no mentorship\n")
     assert probed.exit == 1
-    assert probed.loaded == []
+    assert (probed.loaded, probed.orm) == ([], [])
 
 
-def test_an_unmigrated_database_says_to_migrate(database_url):
-    """A DATABASE_URL never migrated (on SQLite and PostgreSQL): one line saying to run
-    ``gatekeeper db upgrade``, exit 1; a set URL is not migrated implicitly."""
-    for args in (["status", "mpage"], ["list"]):
+def test_an_unmigrated_postgresql_database_says_to_run_db_upgrade(postgres_server):
+    """A PostgreSQL DATABASE_URL never migrated: one line naming ``gatekeeper db upgrade``,
+    exit 1; PostgreSQL is not migrated implicitly (that is the release step)."""
+    database_url = postgres_server.empty_database()
+    for args in (["status", "mpage"], ["list"], ["promote", "mpage", "--mentor", "colesbury"]):
         done = subprocess.run(
             [sys.executable, "-c", "from gatekeeper.cli import main; main()", *args],
             env={**os.environ, "DATABASE_URL": database_url},
@@ -153,6 +185,56 @@ def test_an_unmigrated_database_says_to_migrate(database_url):
     engine = db.make_engine(normalise_database_url(database_url))
     try:
         assert db.schema_revisions(engine) == set()
+    finally:
+        engine.dispose()
+
+
+def an_old_empty_file(path: Path) -> Path:
+    """A SQLite file holding no table, as a failed command of an older version left behind."""
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE scratch (x)")
+        connection.execute("DROP TABLE scratch")
+    connection.close()
+    assert path.stat().st_size > 0
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "output"),
+    [
+        (["list"], 0, "No mentorships yet."),
+        (["status", "mpage"], 1, "Error: mpage has no mentorship"),
+        (["report", "mpage"], 1, "Error: mpage has no mentorship"),
+        (["promote", "mpage", "--mentor", "colesbury", "--no-wait"], 0, "mpage: active"),
+        (["end", "mpage", "--reason", "graduated"], 1, "Error: mpage has no mentorship"),
+    ],
+    ids=["list", "status", "report", "promote", "end"],
+)
+@pytest.mark.parametrize("fresh", ["missing", "left-empty"])
+def test_every_command_sets_up_a_new_sqlite_database_named_by_database_url(
+    tmp_path, args, status, output, fresh
+):
+    """DATABASE_URL naming a SQLite file that does not exist yet (in a folder that does not
+    either), or an empty one an older version left: the first command of any kind migrates
+    it to head and does its work (no "no such table" error, no empty file left)."""
+    database = tmp_path / "new" / "gatekeeper.sqlite"
+    if fresh == "left-empty":
+        database.parent.mkdir()
+        an_old_empty_file(database)
+    done = subprocess.run(
+        [sys.executable, "-c", "from gatekeeper.cli import main; main()", *args],
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{database}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == status, done.stderr
+    assert output in (done.stdout if status == 0 else done.stderr)
+    assert "database error" not in done.stderr
+    engine = db.make_engine(f"sqlite:///{database}")
+    try:
+        assert db.schema_revisions(engine) == db.head_revisions()
     finally:
         engine.dispose()
 

@@ -5,15 +5,16 @@ are played out on a fake GitHub served over HTTP, each change dated in GitHub's 
 opened, pushes with their check suites, approvals, changes requested, dismissals, the check's
 button, ``/gatekeeper approve`` comments, merges and closes. Every delivery that story makes
 is then sent by 16 threads, in a seeded random order and
-in bursts for one pull request at a time (see ``bursts``), to gunicorn with 4 sync workers,
+in bursts for one pull request at a time (see ``bursts``), to gunicorn run as the Procfile runs it,
 while 2 ``gatekeeper worker`` processes post the outbox to the fake (every write answered
 after 50 ms, so posts overlap the deliveries and each other). Once the outbox is drained,
 what GitHub shows on every open pull request's head must be what ``gate.py`` decides from
 the final stored state; and a sweep after that must find nothing to write.
 
-At most as many deliveries are in flight as gunicorn has workers: a sync worker answers one
-at a time, so more only wait in the listen queue, and on two cores the answers' times then
-measure the queue (16 at once: p99 0.8-2.5 s), not Gatekeeper.
+gunicorn runs with the project's configuration (``gatekeeper/gunicorn_conf.py``: 2 gthread
+workers of 8 threads), as the Procfile's web line does. Few deliveries are in flight at once
+(``LANES`` bursts): on two cores more only queue, and the answers' times then measure the
+queue, not Gatekeeper.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ SEED = 20261201
 MENTEE_PULLS = 50
 SENDERS = 16
 BURST = 2  # deliveries for one pull request sent at once
-LANES = 2  # bursts in flight at once: no more deliveries at a time than web workers
-WEB_WORKERS = 4
+LANES = 2  # bursts in flight at once
+WEB_WORKERS = 2  # as the Procfile's web line
 POSTING_WORKERS = 2
 WRITE_LATENCY = 0.05  # seconds before the fake answers each write
 DRAIN_LIMIT = 30.0  # seconds for the workers to post everything once the last answer is in
@@ -450,7 +451,7 @@ def app(github_fake, database):
 
 @pytest.fixture
 def cluster(github_fake, database, tmp_path) -> Iterator[Cluster]:
-    """gunicorn with 4 sync workers and 2 worker processes of 2 threads, on the fake GitHub."""
+    """gunicorn as the Procfile runs it and 2 worker processes of 2 threads, on the fake GitHub."""
     env = environment(github_fake, database)
     running = Cluster(url=f"http://127.0.0.1:{free_port()}", logs=tmp_path)
     try:
@@ -459,8 +460,12 @@ def cluster(github_fake, database, tmp_path) -> Iterator[Cluster]:
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "--config",
+                "python:gatekeeper.gunicorn_conf",  # gthread, as the Procfile's web line
                 "--workers",
                 str(WEB_WORKERS),
+                "--timeout",
+                "30",
                 "--bind",
                 running.url.removeprefix("http://"),
                 "--graceful-timeout",

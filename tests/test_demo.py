@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import stat
 
 import pytest
 from click.testing import CliRunner
@@ -98,4 +99,27 @@ def test_demo_command_never_touches_the_real_database(tmp_path, monkeypatch):
     assert kwargs["port"] == 5099
     with app.app_context():
         assert db.engine().url.database == str(tmp_path / "demo.sqlite")
+    app.extensions["gatekeeper.engine"].dispose()
+
+
+@pytest.mark.parametrize("xdg", [True, False], ids=["xdg-cache-home", "home-cache"])
+def test_the_demo_database_is_the_users_own_by_default(tmp_path, monkeypatch, xdg):
+    """Without --database the demo's file is in the user's cache folder ($XDG_CACHE_HOME,
+    else ~/.cache), made 0700 if new: never a fixed path in the shared temporary folder that
+    every user's demo recreated."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    if xdg:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    else:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    served = []
+    monkeypatch.setattr("flask.Flask.run", lambda app, **kwargs: served.append(app))
+    result = CliRunner().invoke(gatekeeper_cli.cli, ["demo", "--port", "5099"])
+    assert result.exit_code == 0, result.output
+    expected = (tmp_path / "xdg" if xdg else home / ".cache") / "gatekeeper" / "demo.sqlite"
+    assert f"(sample data in {expected})" in result.output
+    assert expected.stat().st_size > 0
+    assert stat.S_IMODE(expected.parent.stat().st_mode) == 0o700
+    [app] = served
     app.extensions["gatekeeper.engine"].dispose()

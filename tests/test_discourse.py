@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,29 +24,19 @@ import sqlalchemy as sa
 from click.testing import Result
 from fakediscourse import FakeDiscourse, Poll
 from flask import Flask
+from forum_support import KEY, STAFF, STAFF_KEY, USER
 from sqlmodel import Session, SQLModel, col, select
 
-from gatekeeper import create_app, db, discourse
+from gatekeeper import discourse
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.cli import cli
-from gatekeeper.config import Settings, normalise_database_url
+from gatekeeper.config import ConfigError, Settings
 from gatekeeper.models import AuditEvent, utcnow
 
-KEY, USER = "d1s-c0urse-key-kept-secret", "gatekeeper-bot"
-STAFF_KEY, STAFF = "staff-key-also-secret", "forum-admin"
 OPEN_UNTIL = "2099-01-08T15:00:00.000Z"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 # What the app reads from the environment: none of the developer's own reaches a test.
 ENV_PREFIXES = ("GITHUB_", "GATEKEEPER_", "DISCOURSE_", "DATABASE_URL", "SECRET_KEY")
-
-
-@pytest.fixture
-def forum() -> Iterator[FakeDiscourse]:
-    """The fake forum, knowing the service's API key (a member of the private categories)."""
-    with FakeDiscourse() as fake:
-        fake.add_user(USER, KEY)
-        fake.add_user(STAFF, STAFF_KEY, staff=True)
-        yield fake
 
 
 def settings_for(forum: FakeDiscourse, **overrides) -> Settings:
@@ -260,11 +249,17 @@ def test_the_key_and_username_are_sent_to_the_configured_forum(forum):
     assert seen.headers["Accept"] == "application/json"
 
 
+def netloc(url: str) -> str:
+    return url.split("//", 1)[1].split("/", 1)[0]
+
+
 def test_the_key_is_never_sent_to_another_host(forum):
-    """A link to another forum is read anonymously: the key stays with DISCOURSE_URL."""
+    """A link to another forum the operator lists (GATEKEEPER_FORUM_HOSTS) is read
+    anonymously: the key stays with DISCOURSE_URL."""
     with FakeDiscourse() as elsewhere:
         url = elsewhere.add_topic(7, polls=[Poll()])
-        assert fetch(forum, url).votes_for == 12
+        listed = settings_for(forum, forum_hosts=frozenset({netloc(elsewhere.url)}))
+        assert fetch(forum, url, settings=listed).votes_for == 12
         assert all("Api-Key" not in seen.headers for seen in elsewhere.requests)
         assert all("Api-Username" not in seen.headers for seen in elsewhere.requests)
 
@@ -276,6 +271,75 @@ def test_a_redirect_to_another_host_is_not_followed(forum):
         message = refusal(forum, f"{forum.url}/t/moved/7")
         assert message.startswith("the forum sent the request on to another site")
         assert elsewhere.requests == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/t/latest/1",  # the cloud metadata service
+        "http://10.0.0.7/t/admin/1",
+        "http://[::1]:8080/t/x/1",
+        "https://discuss.python.org.evil.example/t/x/1",
+        "https://discuss.python.org:8443/t/x/1",
+        "http://localhost/t/x/1",
+    ],
+)
+def test_a_link_to_a_host_not_configured_is_refused_naming_the_allowed_forum(url):
+    """SSRF: a pasted link naming any other host (an internal address, the metadata service,
+    a look-alike name, another port) is refused before any request, naming the forum read."""
+    settings = Settings(database_url="sqlite://")
+    with pytest.raises(discourse.ForumError) as caught:
+        discourse.fetch_vote(url, settings=settings, now=utcnow())
+    assert str(caught.value) == (
+        "votes are read only from discuss.python.org (DISCOURSE_URL, and"
+        f" GATEKEEPER_FORUM_HOSTS for others), not from {netloc(url)}; link the vote on that forum"
+    )
+
+
+def test_another_forum_on_this_machine_is_refused_unless_listed(forum):
+    """A second server on loopback, not configured, gets no request; listed, it is read."""
+    with FakeDiscourse() as elsewhere:
+        url = elsewhere.add_topic(7, polls=[Poll()])
+        message = refusal(forum, url)
+        assert message.startswith(f"votes are read only from {netloc(forum.url)} (DISCOURSE_URL")
+        assert elsewhere.requests == []
+        listed = settings_for(forum, forum_hosts=frozenset({netloc(elsewhere.url), "x.example"}))
+        assert fetch(forum, url, settings=listed).votes_for == 12
+        assert refusal(forum, "http://10.1.1.1/t/x/1", settings=listed).startswith(
+            f"votes are read only from {netloc(forum.url)}, {netloc(elsewhere.url)}, x.example ("
+        )
+
+
+def test_a_forum_name_that_resolves_to_a_local_address_is_refused(forum):
+    """A configured host *name* resolving to loopback (or any private, link-local or metadata
+    address) is refused after DNS, before a request: only a forum named by its address is
+    trusted to be local. localhost resolves to loopback without a network."""
+    url = forum.add_topic(7, polls=[Poll()])
+    by_name = url.replace("127.0.0.1", "localhost")
+    settings = settings_for(forum, discourse_url=forum.url.replace("127.0.0.1", "localhost"))
+    message = refusal(forum, by_name, settings=settings)
+    assert message.startswith("localhost resolves to ")
+    assert "which is not a public address" in message
+    assert forum.requests == []
+
+
+def test_forum_hosts_come_from_the_environment(tmp_path):
+    """GATEKEEPER_FORUM_HOSTS: comma-separated host[:port], lowercased; anything else is a
+    configuration error naming the variable."""
+    settings = Settings.from_env(
+        {"GATEKEEPER_FORUM_HOSTS": "Discuss.Example.org, forum.test:8443,"},
+        instance_path=str(tmp_path),
+    )
+    assert settings.forum_hosts == {"discuss.example.org", "forum.test:8443"}
+    assert discourse.allowed_forums(settings) == [
+        "discuss.python.org",
+        "discuss.example.org",
+        "forum.test:8443",
+    ]
+    with pytest.raises(ConfigError, match=r"^GATEKEEPER_FORUM_HOSTS must list host names"):
+        Settings.from_env(
+            {"GATEKEEPER_FORUM_HOSTS": "https://forum.test/t"}, instance_path=str(tmp_path)
+        )
 
 
 def test_a_private_category_without_the_key_names_the_settings(forum):
@@ -345,7 +409,7 @@ def test_an_unreachable_forum_is_one_sentence():
     with socket.socket() as spare:
         spare.bind(("127.0.0.1", 0))
         port = spare.getsockname()[1]
-    settings = Settings(database_url="sqlite://")
+    settings = Settings(database_url="sqlite://", discourse_url=f"http://127.0.0.1:{port}")
     with pytest.raises(discourse.ForumUnavailable) as caught:
         discourse.fetch_vote(f"http://127.0.0.1:{port}/t/v/1", settings=settings, now=utcnow())
     assert str(caught.value) == f"the forum at http://127.0.0.1:{port} cannot be reached"
@@ -375,31 +439,6 @@ def test_a_forum_failing_is_one_sentence(forum, status, expected):
 
 
 # ---------------------------------------------------------------- the command line
-
-
-@pytest.fixture
-def forum_app(
-    request: pytest.FixtureRequest, database_url: str, forum: FakeDiscourse
-) -> Iterator[Flask]:
-    """The app on SQLite or PostgreSQL, reading votes from the fake forum; boss maintains."""
-    if database_url.startswith("sqlite:///"):
-        shutil.copyfile(
-            request.getfixturevalue("migrated_sqlite"), database_url.removeprefix("sqlite:///")
-        )
-    else:
-        db.upgrade(normalise_database_url(database_url))
-    app = create_app(
-        {
-            "database_url": database_url,
-            "secret_key": "test",
-            "maintainers": "boss",
-            "discourse_url": forum.url,
-            "discourse_api_key": KEY,
-            "discourse_api_username": USER,
-        }
-    )
-    yield app
-    app.extensions["gatekeeper.engine"].dispose()
 
 
 def run(app: Flask, *args: str) -> Result:
@@ -675,11 +714,17 @@ def test_a_vote_typed_on_the_form_is_manual(forum_app, forum):
         ({"polls": [Poll(status="open", close=OPEN_UNTIL)]}, 400, "the vote closes on 2099-01-08"),
         ({"polls": [Poll(options=[("Yes", 1), ("No", 0)])]}, 400, "seen: &#34;Yes&#34;"),
         ({"polls": [Poll()], "fail_with": 503}, 502, "the forum answered 503 for topic 7"),
+        (
+            {"polls": [Poll()], "url": "http://169.254.169.254/t/latest/7"},
+            400,
+            "votes are read only from 127.0.0.1:",
+        ),
     ],
 )
 def test_a_fetch_that_fails_says_why_on_the_form(forum_app, forum, setup, status, expected):
-    """The forum's refusal is shown by the URL field; nothing is saved."""
-    url = forum.add_topic(7, polls=setup["polls"])
+    """The forum's refusal is shown by the URL field; nothing is saved. A link to another
+    host (the metadata service) is refused naming the forum that is read."""
+    url = setup.get("url") or forum.add_topic(7, polls=setup["polls"])
     forum.fail_with = setup.get("fail_with")
     client = signed_in(forum_app, "boss")
     before = row_counts(forum_app)

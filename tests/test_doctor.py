@@ -130,6 +130,17 @@ def test_administration_is_optional(service):
     assert optional["ok"] and "`gatekeeper protect` cannot edit" in optional["detail"]
 
 
+def test_organisation_administration_is_reported_when_granted(service):
+    """With organization_administration the optional verdict says `protect --org` can write."""
+    _, _, document = service.doctor()
+    optional = next(c for c in document["checks"] if "administration" in c["name"])
+    assert "`protect --org` can too" in optional["detail"]
+    del service.the_app.permissions["organization_administration"]
+    _, _, document = service.doctor()
+    optional = next(c for c in document["checks"] if "administration" in c["name"])
+    assert optional["ok"] and "--org" not in optional["detail"]
+
+
 @pytest.mark.parametrize("event", REQUIRED_EVENTS)
 def test_a_missing_event_is_named_with_its_fix(service, event):
     """An App not subscribed to one of the events Gatekeeper needs: the events check names it."""
@@ -171,7 +182,83 @@ def test_an_unprotected_branch_and_a_check_from_any_source_fail(service):
     assert "trunk requires no status checks" in failed["protection: python/peps"]["detail"]
     assert failed["protection: python/peps"]["fix"].endswith("run `gatekeeper protect python/peps`")
     assert "from any source" in failed[f"protection: {REPO}"]["detail"]
-    assert failed[f"protection: {REPO}"]["fix"] == f"run `gatekeeper protect {REPO}`"
+    assert failed[f"protection: {REPO}"]["fix"].startswith(f"run `gatekeeper protect {REPO}`")
+
+
+def status_checks_rule(*checks: dict) -> dict:
+    """A ``required_status_checks`` rule requiring ``checks``."""
+    return {
+        "type": "required_status_checks",
+        "parameters": {
+            "required_status_checks": list(checks),
+            "strict_required_status_checks_policy": False,
+        },
+    }
+
+
+def test_a_repository_covered_only_by_an_organisation_ruleset_passes(service):
+    """python/peps has no branch protection and no ruleset of its own; the organisation's
+    ruleset requires the check from this App on every default branch: it passes, saying so."""
+    service.fake.add_repo("python/peps", installation_id=INSTALLATION, default_branch="trunk")
+    ruleset = service.fake.add_ruleset(
+        "python",
+        name=CHECK,
+        rules=[status_checks_rule({"context": CHECK, "integration_id": service.fake.app_id})],
+    )
+    code, failed, document = service.doctor()
+    assert (code, failed) == (0, {})
+    [peps] = [check for check in document["checks"] if check["name"] == "protection: python/peps"]
+    assert peps["detail"] == (
+        f"trunk requires {CHECK} from this App (organisation ruleset {ruleset['id']} of python)"
+    )
+
+
+@pytest.mark.parametrize("source", ["python/peps", "python"])
+def test_a_ruleset_check_without_the_apps_id_fails_with_its_fix(service, source):
+    """A ruleset (the repository's or the organisation's) requires the check without an
+    integration_id: anyone who can post a status could pass it, so it is a failure whose fix
+    is protect; a ruleset that is not enforced ("disabled") does not count."""
+    service.fake.add_repo("python/peps", installation_id=INSTALLATION)
+    ruleset = service.fake.add_ruleset(
+        source, name="checks", rules=[status_checks_rule({"context": "ci"}, {"context": CHECK})]
+    )
+    service.fake.add_ruleset(
+        "python/peps",
+        name="off",
+        enforcement="disabled",
+        rules=[status_checks_rule({"context": CHECK, "integration_id": service.fake.app_id})],
+    )
+    code, failed, _ = service.doctor()
+    assert code == 1 and set(failed) == {"protection: python/peps"}
+    kind = "organisation" if source == "python" else "repository"
+    assert failed["protection: python/peps"]["detail"] == (
+        f"main requires {CHECK} from any source, not only this App ({kind} ruleset"
+        f" {ruleset['id']} of {source}): anyone who can post a status can pass it"
+    )
+    assert failed["protection: python/peps"]["fix"] == (
+        f"run `gatekeeper protect python/peps` (it pins the check to App {service.fake.app_id})"
+    )
+
+
+def test_a_check_pinned_to_another_app_fails(service):
+    """Branch protection pins the check to another App: that App, not this one, can pass it."""
+    service.fake.set_protection(REPO, "main", checks=[{"context": CHECK, "app_id": 15368}])
+    code, failed, _ = service.doctor()
+    assert code == 1 and set(failed) == {f"protection: {REPO}"}
+    assert (
+        "from App 15368, not only this App (branch protection)"
+        in (failed[f"protection: {REPO}"]["detail"])
+    )
+
+
+def test_the_repository_after_protect_passes(service):
+    """An unprotected repository fails; `gatekeeper protect` makes its ruleset; doctor passes."""
+    service.fake.add_repo("python/peps", installation_id=INSTALLATION)
+    code, failed, _ = service.doctor()
+    assert code == 1
+    assert set(failed) == {"protection: python/peps"}
+    assert service.app.test_cli_runner().invoke(cli, ["protect", "python/peps"]).exit_code == 0
+    assert service.doctor()[:2] == (0, {})
 
 
 def test_an_unmigrated_database_is_named_with_its_fix(github_fake, database_url):
@@ -316,6 +403,29 @@ def test_maintainers_see_the_checks_on_admin_health(service):
     assert "1 of 14 checks failed." in html
     assert "not subscribed to merge_group" in html
     assert f"protection: {REPO}" in html
+
+
+def test_admin_health_reads_rulesets_too(service):
+    """/admin/health passes a repository its organisation's ruleset covers and shows, with
+    its fix, one whose ruleset accepts the check from any source."""
+    service.fake.add_repo("python/peps", installation_id=INSTALLATION)
+    service.fake.add_repo("python/devguide", installation_id=INSTALLATION)
+    pinned = {"context": CHECK, "integration_id": service.fake.app_id}
+    org = service.fake.add_ruleset(
+        "python", name=CHECK, rules=[status_checks_rule(pinned)], repository_include=["peps"]
+    )
+    service.fake.add_ruleset(
+        "python/devguide", name="any", rules=[status_checks_rule({"context": CHECK})]
+    )
+    client = service.app.test_client()
+    _signed_in(client, "ambv")
+    html = client.get("/admin/health").get_data(as_text=True)
+    assert "1 of 16 checks failed." in html
+    assert (
+        f"main requires {CHECK} from this App (organisation ruleset {org['id']} of python)" in html
+    )
+    assert "from any source, not only this App (repository ruleset" in html
+    assert "run `gatekeeper protect python/devguide`" in html
 
 
 def test_others_may_not_see_admin_health(service):

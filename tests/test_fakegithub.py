@@ -1050,6 +1050,71 @@ def test_get_user_answers_in_githubs_documented_shape(fake: FakeGitHub) -> None:
     assert response_errors("/users/{username}", {"login": "mentor"}) != []
 
 
+# ---------------------------------------------------------------------------- rulesets
+
+
+def test_rulesets_and_branch_rules_have_githubs_shapes(
+    fake: FakeGitHub, app: GithubIntegration
+) -> None:
+    """A repository's and its organisation's rulesets, listed (summaries), fetched (in full)
+    and as effective rules of the default branch: each answer matches GitHub's documented
+    shape; the list leaves the organisation's out with includes_parents=false."""
+    rule = {
+        "type": "required_status_checks",
+        "parameters": {
+            "required_status_checks": [{"context": "ci", "integration_id": 3}],
+            "strict_required_status_checks_policy": False,
+        },
+    }
+    own = fake.add_ruleset("python/cpython", name="ci", rules=[rule])
+    org = fake.add_ruleset("python", name="linear", rules=[{"type": "required_linear_history"}])
+    fake.add_ruleset("python/cpython", name="off", enforcement="disabled", rules=[rule])
+    base, headers = f"{fake.api_url}/repos/python/cpython", _auth(app)
+
+    listed = requests.get(f"{base}/rulesets", headers=headers, timeout=5).json()
+    assert response_errors("/repos/{owner}/{repo}/rulesets", listed) == []
+    assert {r["id"] for r in listed} >= {own["id"], org["id"]}
+    assert all("rules" not in r for r in listed)
+    own_only = requests.get(
+        f"{base}/rulesets", params={"includes_parents": "false"}, headers=headers, timeout=5
+    ).json()
+    assert org["id"] not in {r["id"] for r in own_only}
+    fetched = requests.get(f"{base}/rulesets/{own['id']}", headers=headers, timeout=5).json()
+    assert response_errors("/repos/{owner}/{repo}/rulesets/{ruleset_id}", fetched) == []
+    assert fetched["rules"] == [rule]
+
+    rules = requests.get(f"{base}/rules/branches/main", headers=headers, timeout=5).json()
+    assert response_errors("/repos/{owner}/{repo}/rules/branches/{branch}", rules) == []
+    assert sorted((r["type"], r["ruleset_source_type"], r["ruleset_id"]) for r in rules) == [
+        ("required_linear_history", "Organization", org["id"]),
+        ("required_status_checks", "Repository", own["id"]),
+    ]  # the disabled ruleset enforces nothing
+    assert requests.get(f"{base}/rules/branches/dev", headers=headers, timeout=5).json() == []
+
+
+def test_organisation_rulesets_need_the_org_the_plan_and_the_permission(
+    fake: FakeGitHub, app: GithubIntegration
+) -> None:
+    """Another organisation's rulesets are 404; a plan without them is GitHub's 403 "Upgrade";
+    without organization_administration an installation gets 403 "not accessible"."""
+    url = f"{fake.api_url}/orgs/python/rulesets"
+    assert (
+        requests.get(
+            f"{fake.api_url}/orgs/tiran/rulesets", headers=_auth(app), timeout=5
+        ).status_code
+        == 404
+    )
+    del fake.apps[fake.app_id].permissions["organization_administration"]
+    refused = requests.get(url, headers=_auth(app), timeout=5)
+    assert (refused.status_code, refused.json()["message"]) == (
+        403,
+        "Resource not accessible by integration",
+    )
+    fake.refuse_org_rulesets("python")
+    upgrade = requests.get(url, headers=_auth(app), timeout=5)
+    assert upgrade.status_code == 403 and upgrade.json()["message"].startswith("Upgrade to")
+
+
 # ---------------------------------------------------------------------------- fixtures
 
 

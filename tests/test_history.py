@@ -61,7 +61,7 @@ def rows(page: str) -> dict[str, str]:
     start = page.index('id="pulls"')
     table = page[start : page.index("</table>", start)]
     found = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S):
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S):
         name = re.search(r"python/cpython#(\d+)", row)
         if name:
             found[name.group(1)] = " ".join(re.sub(r"<[^>]+>", " ", row).split())

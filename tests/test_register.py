@@ -29,7 +29,12 @@ from click.testing import CliRunner
 from test_serve import answers, free_port, wait_for
 
 from fakegithub import FakeGitHub
-from gatekeeper.app_manifest import OPTIONAL_PERMISSIONS, REQUIRED_EVENTS, REQUIRED_PERMISSIONS
+from gatekeeper.app_manifest import (
+    OPTIONAL_PERMISSIONS,
+    ORGANISATION_PERMISSIONS,
+    REQUIRED_EVENTS,
+    REQUIRED_PERMISSIONS,
+)
 from gatekeeper.cli import cli
 from gatekeeper.config import Settings, read_env_file
 from gatekeeper.github import RegisteredApp
@@ -39,7 +44,7 @@ from webhook_events import Events, signed
 SCRIPT = str(Path(sys.executable).parent / "gatekeeper")
 PUBLIC = "https://gatekeeper.example.org"
 REPO, INSTALLATION, HEAD = "python/cpython", 1, "c" * 40
-PAGE_URL = re.compile(r"http://127\.0\.0\.1:\d+/")
+PAGE_URL = re.compile(r"http://127\.0\.0\.1:\d+/[A-Za-z0-9_-]{43}/")
 
 
 class FormReader(HTMLParser):
@@ -247,7 +252,12 @@ def test_the_manifest_asks_for_what_gatekeeper_needs_on_the_organisation(fake, t
         "callback_urls": [f"{PUBLIC}/login/callback"],
         "request_oauth_on_install": False,
         "public": False,
-        "default_permissions": {**REQUIRED_PERMISSIONS, **OPTIONAL_PERMISSIONS},
+        # --with-protect on an organisation: its rulesets too, for `protect --org`.
+        "default_permissions": {
+            **REQUIRED_PERMISSIONS,
+            **OPTIONAL_PERMISSIONS,
+            **ORGANISATION_PERMISSIONS,
+        },
         "default_events": list(REQUIRED_EVENTS),
     }
     status, _, stderr = registration.through(form)
@@ -255,6 +265,7 @@ def test_the_manifest_asks_for_what_gatekeeper_needs_on_the_organisation(fake, t
     app = fake.app_by_slug("gatekeeper-python")
     assert app.owner == "python"
     assert app.permissions["administration"] == "write"
+    assert app.permissions["organization_administration"] == "write"
 
 
 def test_without_with_protect_no_administration_is_asked_for(fake, tmp_path):
@@ -275,6 +286,47 @@ def test_the_page_answers_only_to_loopback_names(fake, tmp_path):
     assert requests.get(url + "nothing-here", timeout=10).status_code == 404
     status, _, _ = registration.through()
     assert status == 0
+
+
+def test_another_local_process_cannot_read_the_page_or_come_back(fake, tmp_path):
+    """Hijack: another process on the machine knows the port but not the path printed on the
+    terminal. The root, the old paths and a guessed token are bare 404s holding no state;
+    a return with a forged code at a guessed path writes nothing; the real flow completes."""
+    env_file = tmp_path / "app.env"
+    registration = Registration(fake, env_file)
+    url = registration.page_url()
+    root = url.rsplit("/", 2)[0] + "/"
+    form = registration.form()
+    guessed_token = "A" * 43
+    for probe in (root, root + "callback", root + f"{guessed_token}/", url[:-2] + "/"):
+        answer = requests.get(probe, timeout=10)
+        assert answer.status_code == 404, probe
+        assert form.fields["state"] not in answer.text
+        assert "manifest" not in answer.text
+    hijack = f"{root}{guessed_token}/callback?code=attacker&state={form.fields['state']}"
+    assert requests.get(hijack, timeout=10).status_code == 404
+    assert requests.post(url, data={"state": form.fields["state"]}, timeout=10).status_code == 404
+    assert not env_file.exists()
+    status, _, stderr = registration.through(form)
+    assert (status, stderr) == (0, "")
+    assert "GITHUB_APP_ID=" in env_file.read_text()
+
+
+def test_the_page_is_never_framed_cached_or_referred(fake, tmp_path):
+    """The form and the 404 alike: X-Frame-Options DENY, CSP frame-ancestors 'none' with the
+    form posting only to GitHub, no-store and no Referer."""
+    registration = Registration(fake, tmp_path / "app.env")
+    url = registration.page_url()
+    for answer in (requests.get(url, timeout=10), requests.get(url + "nothing", timeout=10)):
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        policy = answer.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy
+        assert "default-src 'none'" in policy
+        assert f"form-action {fake.url} 'self'" in policy
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert answer.headers["Referrer-Policy"] == "no-referrer"
+    registration.process.terminate()
+    registration.finish()
 
 
 def test_a_state_that_does_not_match_is_refused(fake, tmp_path):

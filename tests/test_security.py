@@ -564,7 +564,9 @@ def procfile_web_command(port: int) -> tuple[dict[str, str], list[str]]:
 
 def test_the_oauth_code_and_state_stay_out_of_the_access_log(tmp_path, migrated_sqlite):
     """The Procfile's gunicorn logs /login/callback without its query, and a page it leads to
-    without the callback's query in the Referer; other query strings are kept."""
+    without the callback's query in the Referer; other query strings are kept. The callback
+    spelt //login/callback (served by the view) or /login//callback (redirected to it) with
+    a code is logged without its query too (both leaked the code before)."""
     database = tmp_path / "web.sqlite"
     database.write_bytes(migrated_sqlite.read_bytes())
     port = free_port()
@@ -596,12 +598,21 @@ def test_the_oauth_code_and_state_stay_out_of_the_access_log(tmp_path, migrated_
         assert requests.get(callback, timeout=5).status_code == 400
         requests.get(f"{base}/static/gatekeeper.css", headers={"Referer": callback}, timeout=5)
         requests.get(f"{base}/?page=kept", timeout=5)
+        for spelt in ("//login/callback", "/login//callback"):
+            odd = requests.get(
+                f"{base}{spelt}?code=SECRET-CODE-789&state=SECRET-STATE-0",
+                allow_redirects=False,
+                timeout=5,
+            )
+            assert odd.status_code in (308, 400)  # redirected, or answered by the view
     finally:
         server.terminate()
         log, errors = server.communicate(timeout=30)
     assert "GET /login/callback HTTP/1.1" in log, log + errors
     assert f'"{base}/login/callback"' in log
     assert "GET /?page=kept HTTP/1.1" in log
+    assert "GET //login/callback HTTP/1.1" in log
+    assert "GET /login//callback HTTP/1.1" in log
     assert "SECRET-" not in log + errors
 
 
@@ -630,6 +641,38 @@ def test_the_logger_drops_every_form_of_the_callback_query():
     assert atoms["q"] == ""
     assert atoms["f"] == atoms["{referer}i"] == "https://gatekeeper.example/login/callback"
     assert not [name for name, value in atoms.items() if "c0de" in str(value)]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//login/callback",
+        "/login//callback",
+        "/login/callback/",
+        "/LOGIN/Callback",
+        "/login/%63allback",
+        "/x/../login/./callback",
+        "http://gatekeeper.example/login/callback",
+    ],
+)
+def test_the_logger_drops_the_query_of_the_callback_however_it_is_spelt(path):
+    """Each spelling of the callback's path that a router or redirect may take to the view is
+    logged without its query, in the request line, %(q)s, %(U)s and the Referer."""
+    callback = f"https://gatekeeper.example{path}?code=c0de&state=st4te"
+    atoms = access_log_atoms(
+        {
+            "PATH_INFO": path,
+            "RAW_URI": f"{path}?code=c0de&state=st4te",
+            "QUERY_STRING": "code=c0de&state=st4te",
+            "HTTP_REFERER": callback,
+        },
+        [("REFERER", callback)],
+    )
+    assert atoms["r"] == f"GET {path} HTTP/1.1"
+    assert atoms["q"] == ""
+    assert not [
+        name for name, value in atoms.items() if "c0de" in str(value) or "st4te" in str(value)
+    ]
 
 
 def test_the_logger_keeps_other_queries_and_odd_referers():

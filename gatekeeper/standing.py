@@ -1,0 +1,199 @@
+"""What a mentorship's stored fields say, with nothing but the standard library: its state and
+days left, its PEP 13 vote, the logins it names, and the lifecycle's refusal.
+
+Apart from ``mentorships.py`` (which re-exports all of it) so that ``gatekeeper status`` and
+``list`` describe a mentorship read without the ORM (``readings.py``): these take any object
+with the fields they read, a model or a row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import re
+from datetime import date, datetime
+from typing import Protocol
+
+from gatekeeper import gate, words
+
+
+class EndReason(enum.StrEnum):
+    """Why a mentorship ended (``Mentorship.end_reason``)."""
+
+    EXPIRED = "expired"  # its end date passed
+    GRADUATED = "graduated"
+    REVOKED = "revoked"
+
+
+class Dated(Protocol):
+    """A mentorship's dates, as stored."""
+
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+
+
+class Voted(Protocol):
+    """A mentorship's promotion vote, as stored."""
+
+    @property
+    def vote_url(self) -> str | None: ...
+    @property
+    def votes_for(self) -> int | None: ...
+    @property
+    def votes_against(self) -> int | None: ...
+    @property
+    def vote_opened(self) -> date | None: ...
+    @property
+    def vote_closed(self) -> date | None: ...
+    @property
+    def vote_source(self) -> str | None: ...
+    @property
+    def vote_fetched_at(self) -> datetime | None: ...
+
+
+LOGIN_LIMIT = 39  # characters in a GitHub login, GitHub's own limit
+LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+
+
+PEP13_MINIMUM_DAYS = 7
+
+
+class MentorshipError(Exception):
+    """A request the lifecycle refuses; the message is shown to the user as it is.
+
+    ``field`` names the input at fault (``mentors``, ``approvals_required``, ...), so that a
+    form can mark it where it was typed; the command line shows the message alone.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def canonical_login(login: str) -> str:
+    """Validate a GitHub login and return its canonical (lowercase) form."""
+    display = display_login(login)
+    return display.lower()
+
+
+def display_login(login: str) -> str:
+    """Validate a GitHub login and return it as typed, without a leading @."""
+    cleaned = login.strip().removeprefix("@")
+    if len(cleaned) > LOGIN_LIMIT:
+        # Said without repeating it: a 300-character login quoted whole widens every page.
+        raise MentorshipError(
+            f"a GitHub login has at most {LOGIN_LIMIT} characters, "
+            f"and {words.shorten(cleaned, 20)!r} has {len(cleaned):,}"
+        )
+    if not LOGIN_PATTERN.match(cleaned):
+        raise MentorshipError(f"{words.shorten(login)!r} is not a valid GitHub login")
+    return cleaned
+
+
+def state_of(mentorship: Dated, at: datetime) -> str:
+    """``active``, ``scheduled`` (starts later) or ``ended`` (by hand or by its end date).
+
+    A label for now: once a mentorship has been ended it reads "ended", whatever ``at``.
+    """
+    if mentorship.ended_at is not None or at >= mentorship.ends_at:
+        return "ended"
+    return "scheduled" if at < mentorship.started_at else "active"
+
+
+def whole_days(seconds: float) -> int:
+    """A span in days, a started day counting whole: 18.2 days is 19."""
+    return max(math.ceil(seconds / 86400), 0)
+
+
+def days_left(mentorship: Dated, now: datetime) -> int:
+    """Days until the gate lifts (rounded up, from the start if later); 0 once ended.
+
+    The one count of days left: the pages, ``status`` and ``/api`` all say this number.
+    """
+    if state_of(mentorship, now) == "ended":
+        return 0
+    return whole_days((mentorship.ends_at - max(now, mentorship.started_at)).total_seconds())
+
+
+def effective_end(mentorship: Dated) -> datetime:
+    """When the mentorship stopped (or will stop) gating."""
+    return gate.gating_end(mentorship.ends_at, mentorship.ended_at)
+
+
+@dataclasses.dataclass(frozen=True)
+class Vote:
+    """The core-team vote that promoted the mentee."""
+
+    votes_for: int
+    votes_against: int
+    opened: date
+    closed: date
+    url: str | None = None
+    # Where the numbers came from: "manual" (typed) or "discourse" (read from the forum),
+    # when they were read, and what was typed over the forum's numbers ("votes for: 12
+    # from the forum, 13 given").
+    source: str = "manual"
+    fetched_at: datetime | None = None
+    overrides: tuple[str, ...] = ()
+
+    def problems(self) -> list[str]:
+        """Why the vote fails PEP 13 (two-thirds in favour, open at least a week); empty if it passes."""
+        found = []
+        cast = self.votes_for + self.votes_against
+        if cast == 0:
+            found.append("no votes were cast")
+        elif self.votes_for * 3 < cast * 2:
+            found.append(f"{self.votes_for} of {cast} votes in favour is less than two-thirds")
+        open_days = (self.closed - self.opened).days
+        if open_days < PEP13_MINIMUM_DAYS:
+            found.append(
+                f"the vote was open {words.plural(open_days, 'day')},"
+                f" PEP 13 asks for {PEP13_MINIMUM_DAYS}"
+            )
+        return found
+
+    @property
+    def passes(self) -> bool:
+        """Whether the vote meets PEP 13."""
+        return not self.problems()
+
+
+def vote_of(mentorship: Voted) -> Vote | None:
+    """The stored promotion vote, if one was recorded."""
+    if mentorship.votes_for is None or mentorship.vote_opened is None:
+        return None
+    assert mentorship.votes_against is not None and mentorship.vote_closed is not None
+    return Vote(
+        mentorship.votes_for,
+        mentorship.votes_against,
+        mentorship.vote_opened,
+        mentorship.vote_closed,
+        mentorship.vote_url,
+        source=mentorship.vote_source or "manual",
+        fetched_at=mentorship.vote_fetched_at,
+    )
+
+
+def no_mentorship(mentee: str) -> str:
+    """What a lookup of someone never mentored answers: a CLI line, a 404's description (a
+    name that is no GitHub login is said to be none)."""
+    try:
+        return f"{display_login(mentee)} has no mentorship"
+    except MentorshipError as error:
+        return str(error)
+
+
+TERM_NAMES = {
+    "approvals_required": "approvals required",
+    "repositories": "repositories",
+    "dismiss_stale_approvals": "a new push needs a new approval",
+    "same_content_approvals": "an approval holds for a push with the same content",
+    "gate_approved_prs": "gate pull requests the mentee approves",
+    "bypass_alerts": "comment on a bypass",
+    "note": "note",
+}
