@@ -69,7 +69,12 @@ def init_app(app: Flask, settings: Settings) -> None:
         )
     app.extensions["gatekeeper.oauth"] = registry
     app.before_request(load_user)
-    app.context_processor(lambda: {"user": g.get("user")})
+    app.context_processor(lambda: {"user": g.get("user"), "sign_in_offered": sign_in_offered()})
+
+
+def sign_in_offered() -> bool:
+    """Whether this server lets anyone sign in: GitHub's OAuth client, or the demo's people."""
+    return bool(current_app.config.get(DEMO_USERS)) or _client() is not None
 
 
 def load_user() -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from gatekeeper.config import ConfigError
+from gatekeeper.words import plural
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -261,7 +262,10 @@ def drain(*, quiet: bool = False) -> workers.Tally:
         pending = outbox.pending_count(db.get_session())
         db.get_session().commit()
         if pending and not quiet:
-            click.echo(not_configured(f"{pending} check(s) wait to be posted"), err=True)
+            click.echo(
+                not_configured(f"{plural(pending, 'check')} {waits(pending)} to be posted"),
+                err=True,
+            )
         return workers.Tally()
     tally = workers.Worker(current_app._get_current_object()).drain()  # type: ignore[attr-defined]
     if quiet:
@@ -1223,8 +1227,8 @@ def _say_swept(report: Any, *, waiting: int, configured: bool) -> None:
     if not configured:
         click.echo(
             not_configured(
-                f"mentorships were expired and stored gates re-decided here; {waiting} check(s)"
-                " wait to be posted"
+                "mentorships were expired and stored gates re-decided here;"
+                f" {plural(waiting, 'check')} {waits(waiting)} to be posted"
             ),
             err=True,
         )
@@ -1240,7 +1244,9 @@ def _say_swept(report: Any, *, waiting: int, configured: bool) -> None:
         f" {len(report.failures)} failures."
     )
     if waiting:
-        click.echo(f"{waiting} check(s) wait to be posted by `gatekeeper worker`.")
+        click.echo(
+            f"{plural(waiting, 'check')} {waits(waiting)} to be posted by `gatekeeper worker`."
+        )
 
 
 def _sweep_document(
@@ -1415,3 +1421,8 @@ def _safe_url(url: str) -> str:
     import sqlalchemy as sa
 
     return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def waits(count: int) -> str:
+    """The verb agreeing with ``count`` checks: "1 check waits", "2 checks wait"."""
+    return "waits" if count == 1 else "wait"

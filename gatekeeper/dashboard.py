@@ -40,6 +40,7 @@ from gatekeeper import (
     people,
     reminders,
     timeline,
+    words,
 )
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
@@ -321,10 +322,9 @@ def new() -> ResponseReturnValue:
     except lifecycle.MentorshipError as error:
         field = getattr(form, error.field, None) if error.field else None
         if field is not None:  # marked where it was typed, the rest of the form kept
-            message = str(error)
-            field.errors = [*field.errors, f"{message[:1].upper()}{message[1:]}."]
+            field.errors = [*field.errors, _sentence(str(error))]
         else:
-            flash(str(error), "error")
+            flash(_sentence(str(error)), "error")
         status = 409 if error.field == "mentee" else 400
         return _render_new(form, vote=vote, status=status)
     flash(f"Mentorship for {mentorship.mentee_display} started.", "success")
@@ -394,7 +394,7 @@ def add_mentor(mentee: str) -> ResponseReturnValue:
     mentorship = _open_for_change(mentee, "change mentors")
     form = MentorForm()
     if not form.validate_on_submit():
-        flash("Type the GitHub login of the mentor to add.", "error")
+        flash(form.login.errors[0] if form.login.errors else MentorForm.REQUIRED, "error")
         return _render_mentee(mentee, status=400, mentor_form=form)
     login = (form.login.data or "").strip()
     return _apply(
@@ -463,7 +463,7 @@ def change_terms(mentee: str) -> ResponseReturnValue:
         changed, lines = db.writing(db.get_session(), change)
     except lifecycle.MentorshipError as error:
         if error.field == "conflict":  # the page shows the terms as they now stand
-            flash(f"{str(error)[:1].upper()}{str(error)[1:]}.", "error")
+            flash(_sentence(str(error)), "error")
             return _render_mentee(mentee, status=409)
         _mark(form, error)
         return _render_mentee(mentee, status=400, terms_form=form)
@@ -482,7 +482,7 @@ def acknowledge(owner: str, repo: str, number: int) -> ResponseReturnValue:
     session = db.get_session()
     pull = store.find_pull(session, repo=f"{owner}/{repo}", number=number)
     if pull is None or not may_see_pull(session, pull, user=g.user):
-        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+        abort(404, description=_unseen(f"{owner}/{repo}", number))
     _require_maintainer("acknowledge bypasses")
     form = AcknowledgeForm()
     if not form.validate_on_submit():
@@ -499,7 +499,7 @@ def acknowledge(owner: str, repo: str, number: int) -> ResponseReturnValue:
         recorded = db.writing(session, record)
     except lifecycle.MentorshipError as error:
         if error.field is None:  # not a bypass: nothing a note could fix
-            flash(f"{error}.", "error")
+            flash(_sentence(str(error)), "error")
             return _render_pull(pull.repo, number, status=409)
         _mark(form, error)
         return _render_pull(pull.repo, number, status=400, acknowledge_form=form)
@@ -523,7 +523,7 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
     pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number)
     # A private pull request the user may not see is answered as unknown, not as a refusal.
     if pull is None or not may_see_pull(session, pull, user=g.user):
-        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+        abort(404, description=_unseen(f"{owner}/{repo}", number))
     if g.user.id is not None:  # signing in said who this is: learned before the gate looks
         account = Person(g.user.id, g.user.login, g.user.display)
         db.writing(
@@ -588,7 +588,7 @@ def override(owner: str, repo: str, number: int) -> ResponseReturnValue:
     session, settings = db.get_session(), settings_of(current_app)
     pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number)
     if pull is None or not may_see_pull(session, pull, user=g.user):
-        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+        abort(404, description=_unseen(f"{owner}/{repo}", number))
     _require_maintainer("override the gate")
     form = OverrideForm()
     if not form.validate_on_submit():
@@ -631,7 +631,7 @@ def remind(owner: str, repo: str, number: int) -> ResponseReturnValue:
     session = db.get_session()
     pull = store.find_pull(session, repo=f"{owner}/{repo}".lower(), number=number, lock=True)
     if pull is None or not may_see_pull(session, pull, user=g.user):
-        abort(404, description=f"Gatekeeper has not seen {owner}/{repo}#{number}.")
+        abort(404, description=_unseen(f"{owner}/{repo}", number))
     if g.user.login != pull.author:
         abort(403, description="Only the pull request's author reminds their mentors.")
     if not ActionForm().validate_on_submit():
@@ -731,7 +731,7 @@ def come_back() -> ResponseReturnValue:
     try:
         done = db.writing(db.get_session(), change)
     except lifecycle.MentorshipError as error:
-        flash(f"{error}.", "error")
+        flash(_sentence(str(error)), "error")
         return _render_me(status=409)
     flash(f"{'Welcome back' if mine else done.login + ' is back'}: marked present.", "success")
     return redirect(url_for(".me", _anchor="away"))
@@ -802,7 +802,7 @@ def _apply(
             db.get_session(), lambda session: _gates_follow(session, change(session))
         )
     except lifecycle.MentorshipError as error:
-        flash(str(error), "error")
+        flash(_sentence(str(error)), "error")
         return _render_mentee(mentorship.mentee, status=400, **forms)
     flash(done, "success")
     _say_if_github_is_missing()
@@ -812,11 +812,23 @@ def _apply(
 def _mark(form: Any, error: lifecycle.MentorshipError) -> None:
     """Show a lifecycle refusal beside the field it names, else at the top of the page."""
     field = getattr(form, error.field, None) if error.field else None
-    message = str(error)
+    message = _sentence(str(error))
     if field is None:
         flash(message, "error")
         return
-    field.errors = [*field.errors, f"{message[:1].upper()}{message[1:]}."]
+    field.errors = [*field.errors, message]
+
+
+def _unseen(repo: str, number: int) -> str:
+    """A 404's words for a pull request never seen; a long name from the URL is cut short."""
+    return f"Gatekeeper has not seen {words.shorten(repo, 80)}#{number}."
+
+
+def _sentence(message: str) -> str:
+    """A refusal worded as a sentence; a login or repository typed in this request, or named
+    in its URL, keeps its case at the start ("mira-k already mentors…", not "Mira-k")."""
+    typed = [*(request.view_args or {}).values(), *request.form.values()]
+    return words.sentence(message, names=[name for v in typed for name in split_names(str(v))])
 
 
 def _gates_follow(session: Session, mentorship: Mentorship) -> Mentorship:
@@ -896,7 +908,7 @@ def _render_pull(
         request_reviews=settings_of(current_app).request_reviews,
     )
     if page is None:
-        abort(404, description=f"Gatekeeper has not seen {repo}#{number}.")
+        abort(404, description=_unseen(repo, number))
     form = ApproveForm(formdata=None, head_sha=page.pull.head_sha)
     acknowledged = None
     if page.pull.gate == GateState.BYPASSED:
@@ -1006,26 +1018,51 @@ def _midnight(day: Any) -> datetime | None:
 # ---------------------------------------------------------------- template helpers
 
 
-def _time(moment: datetime | None, shown: Callable[[datetime], str]) -> Markup:
-    """``moment`` as ``shown`` words it, in a <time> element with the exact UTC on hover."""
+def _time(moment: datetime | date | None, shown: str, kind: str) -> Markup:
+    """``moment`` worded as ``shown`` in a <time> element that also holds its exact time.
+
+    The exact time is text, not a tooltip a touch screen cannot reach: read by screen readers,
+    shown when the time is tapped or focused, and turned into the reader's own time zone by
+    times.js (the server's UTC, said as such, without JavaScript).
+    """
     if moment is None:
         return Markup("—")
-    exact = f"{moment:%Y-%m-%d %H:%M} UTC"
+    if not isinstance(moment, datetime):  # a calendar day (a vote's dates): nothing more exact
+        return Markup(f'<time datetime="{moment.isoformat()}">{escape(shown)}</time>')
+    moment = _aware(moment)
+    exact = words.exact_time(moment)
     return Markup(
-        f'<time datetime="{moment.isoformat()}" title="{exact}">{escape(shown(moment))}</time>'
+        f'<time datetime="{moment.isoformat()}" class="{kind}" tabindex="0" title="{exact}">'
+        f'{escape(shown)}<span class="exact"> ({exact})</span></time>'
     )
 
 
 @bp.app_template_filter("when")
 def when(moment: datetime | None) -> Markup:
-    """A time shown relative to now ("in 4 days"), exact UTC on hover."""
-    return _time(moment, lambda at: relative(at, now()))
+    """A time shown relative to now ("in 4 days"), its exact time a tap away."""
+    shown = relative(moment, now()) if moment is not None else ""
+    return _time(moment, shown, "relative")
 
 
 @bp.app_template_filter("day")
-def day(moment: datetime | None) -> Markup:
-    """A date ("Dec 21, 2026"), exact UTC time on hover."""
-    return _time(moment, lambda at: f"{at:%b %-d, %Y}")
+def day(moment: datetime | date | None) -> Markup:
+    """A date, the one way dates are shown ("Dec 21, 2026"), its exact time a tap away."""
+    return _time(moment, words.day(moment) if moment is not None else "", "day")
+
+
+@bp.app_template_filter("exact")
+def exact(moment: datetime | None) -> Markup:
+    """A moment shown exactly ("Dec 21, 2026, 14:05 UTC"), where the time of day matters."""
+    if moment is None:
+        return Markup("—")
+    moment = _aware(moment)
+    shown = words.exact_time(moment)
+    return Markup(f'<time datetime="{moment.isoformat()}" class="exact-time">{shown}</time>')
+
+
+def _aware(moment: datetime) -> datetime:
+    """``moment`` marked as UTC (SQLite gives naive datetimes), so a browser reads it right."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @bp.app_template_filter("away_day")
@@ -1051,7 +1088,10 @@ def waited(pull: PullRequest) -> str:
 @bp.app_template_filter("days")
 def days(count: int) -> str:
     """``1 day``, ``19 days``."""
-    return f"{count} day{'s' if count != 1 else ''}"
+    return words.plural(count, "day")
+
+
+bp.add_app_template_global(words.plural, "plural")
 
 
 @bp.app_template_filter("left_words")
@@ -1080,8 +1120,7 @@ def duration(seconds: float) -> str:
     """A length of time in its largest sensible unit: ``3 days``, ``5 hours``, ``12 minutes``."""
     for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
         if seconds >= size:
-            count = math.floor(seconds / size)
-            return f"{count} {unit}{'s' if count != 1 else ''}"
+            return words.plural(math.floor(seconds / size), unit)
     return "moments"
 
 
@@ -1143,4 +1182,6 @@ def error_page(error: HTTPException) -> ResponseReturnValue:
         reason = "The form's security token was missing or had expired, so it was refused."
     elif code == 404 and reason == NotFound.description:
         reason = None
+    elif reason:
+        reason = _sentence(reason)
     return render_template(ERROR_TEMPLATES.get(code, "400.html"), reason=reason), code

@@ -29,6 +29,7 @@ from wtforms.validators import (
 )
 
 from gatekeeper import mentorships as lifecycle
+from gatekeeper import words
 
 
 class CountField(IntegerField):
@@ -44,6 +45,8 @@ class CountField(IntegerField):
 
 # The browser stops typing at the limit; the server checks it again (lifecycle.TEXT_LIMIT).
 LIMITED = {"maxlength": lifecycle.TEXT_LIMIT}
+# A login field stops at GitHub's own limit; the lifecycle's check refuses longer ones too.
+ONE_LOGIN = {"maxlength": lifecycle.LOGIN_LIMIT, "autocomplete": "off", "spellcheck": "false"}
 SAME_CONTENT = (
     "An approval holds for a later commit with the same content (a squash, a reworded message)"
 )
@@ -66,16 +69,18 @@ def entries_checked_by(
         for entry in split_names(field.data):
             if re.search(r"\s", entry):
                 raise ValidationError(
-                    f"“{entry}” is not one {noun}: separate them with commas or new lines."
+                    f"“{words.shorten(entry)}” is not one {noun}: "
+                    "separate them with commas or new lines."
                 )
             try:
                 check(entry)
             except lifecycle.MentorshipError as error:
-                message = str(error)
-                raise ValidationError(f"{message[:1].upper()}{message[1:]}.") from None
+                raise ValidationError(words.sentence(str(error))) from None
             key = entry.removeprefix("@").lower()
             if key in seen:
-                raise ValidationError(f"{entry} is listed twice; list each {noun} once.")
+                raise ValidationError(
+                    f"{words.shorten(entry)} is listed twice; list each {noun} once."
+                )
             seen.add(key)
 
     return validate
@@ -88,17 +93,27 @@ def checked_by(check: Callable[..., object], *, what: str) -> Callable[[Form, Fi
         try:
             check(field.data, what=what)
         except lifecycle.MentorshipError as error:
-            message = str(error)
-            raise ValidationError(f"{message[:1].upper()}{message[1:]}.") from None
+            raise ValidationError(words.sentence(str(error))) from None
 
     return validate
 
 
-class ActionForm(FlaskForm):
+class BaseForm(FlaskForm):
+    """A form whose fields each show one error: the first, which is the one to fix first
+    (a "12x" in a number field is "not a whole number", not also "must be at least 1")."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            field.errors = list(field.errors)[:1]
+        return valid
+
+
+class ActionForm(BaseForm):
     """A button that changes something: nothing but the CSRF token."""
 
 
-class StartForm(FlaskForm):
+class StartForm(BaseForm):
     """Start a mentorship for a newly promoted core developer."""
 
     mentee = StringField(
@@ -107,6 +122,7 @@ class StartForm(FlaskForm):
             DataRequired(message="Needs the new core developer's GitHub login."),
             checked_by(lambda text, what: lifecycle.display_login(text), what="the mentee"),
         ],
+        render_kw=ONE_LOGIN,
     )
     mentors = StringField(
         "Mentors (GitHub logins, comma-separated)",
@@ -180,14 +196,14 @@ class StartForm(FlaskForm):
         )
 
 
-class ExtendForm(FlaskForm):
+class ExtendForm(BaseForm):
     """Move the end of a mentorship later."""
 
     days = CountField("Add days", [Optional(), NumberRange(min=1, max=366)])
     until = DateField("Or run until", [Optional()])
 
 
-class EndForm(FlaskForm):
+class EndForm(BaseForm):
     """End a mentorship early."""
 
     reason = RadioField(
@@ -206,19 +222,27 @@ class EndForm(FlaskForm):
     )
 
 
-class MentorForm(FlaskForm):
+class MentorForm(BaseForm):
     """Assign one more mentor."""
 
-    login = StringField("GitHub login", [DataRequired()])
+    REQUIRED = "Type the GitHub login of the mentor to add."
+    login = StringField(
+        "GitHub login",
+        [
+            DataRequired(message=REQUIRED),
+            checked_by(lambda text, what: lifecycle.display_login(text), what="the mentor"),
+        ],
+        render_kw=ONE_LOGIN,
+    )
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(BaseForm):
     """A mentor's approval of the commit they were shown."""
 
     head_sha = HiddenField(validators=[DataRequired()])
 
 
-class TermsForm(FlaskForm):
+class TermsForm(BaseForm):
     """Change a running mentorship's terms (a maintainer's edit, audited term by term)."""
 
     approvals_required = CountField(
@@ -245,7 +269,7 @@ class TermsForm(FlaskForm):
     seen = HiddenField()
 
 
-class OverrideForm(FlaskForm):
+class OverrideForm(BaseForm):
     """A maintainer lets a pull request merge without a mentor, for the commit shown, and why."""
 
     head_sha = HiddenField(validators=[DataRequired()])
@@ -259,13 +283,13 @@ class OverrideForm(FlaskForm):
     )
 
 
-class ReportPostForm(FlaskForm):
+class ReportPostForm(BaseForm):
     """A maintainer posts the month's report in the vote's forum thread (once, unless again)."""
 
     again = BooleanField("Post it again (it was posted already)")
 
 
-class AcknowledgeForm(FlaskForm):
+class AcknowledgeForm(BaseForm):
     """A maintainer's acknowledgement of a bypass, with a note for the record."""
 
     note = TextAreaField(
@@ -277,7 +301,7 @@ class AcknowledgeForm(FlaskForm):
     back = HiddenField()
 
 
-class AwayForm(FlaskForm):
+class AwayForm(BaseForm):
     """A mentor marks themselves away until a date (a maintainer may mark anyone)."""
 
     # Empty: the signed-in person. Only a maintainer's form shows it.
@@ -291,7 +315,7 @@ class AwayForm(FlaskForm):
     )
 
 
-class BackForm(FlaskForm):
+class BackForm(BaseForm):
     """Someone who was away is back (themselves, or anyone for a maintainer)."""
 
     login = HiddenField()

@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import gate, people
+from gatekeeper import gate, people, words
 from gatekeeper import repositories as known_repositories
 from gatekeeper.models import AuditEvent, EndReason, MentorAssignment, Mentorship
 
 # The pure part lives in standing.py, re-exported so that callers keep writing lifecycle.X.
 from gatekeeper.standing import (  # noqa: F401
+    LOGIN_LIMIT,
     LOGIN_PATTERN,
     PEP13_MINIMUM_DAYS,
     TERM_NAMES,
@@ -51,7 +52,9 @@ def canonical_repo(name: str) -> str:
     """Validate an OWNER/REPO name and return it lowercase."""
     cleaned = name.strip()
     if not REPO_PATTERN.match(cleaned):
-        raise MentorshipError(f"{name!r} is not a repository name of the form OWNER/REPO")
+        raise MentorshipError(
+            f"{words.shorten(name)!r} is not a repository name of the form OWNER/REPO"
+        )
     return cleaned.lower()
 
 
@@ -128,7 +131,9 @@ def web_url(url: str | None, *, what: str) -> str | None:
     """``url`` without surrounding blanks (None when empty), refused unless an http(s) link."""
     cleaned = bounded_text(url, what=what)
     if cleaned is not None and not is_web_url(cleaned):
-        raise MentorshipError(f"{what} must be an http or https link, got {cleaned!r}")
+        raise MentorshipError(
+            f"{what} must be an http or https link, got {words.shorten(cleaned)!r}"
+        )
     return cleaned
 
 
@@ -159,10 +164,10 @@ class FetchedVote:
 
     def summary(self) -> str:
         """One line saying what the forum's poll holds."""
-        closed = f"{self.closed_at:%Y-%m-%d %H:%M} UTC" if self.closed_at else "(not said)"
+        closed = words.exact_time(self.closed_at) if self.closed_at else "(not said)"
         return (
             f"{self.votes_for} for, {self.votes_against} against in poll {self.poll!r},"
-            f" open {self.opened_at:%Y-%m-%d %H:%M} UTC to {closed}"
+            f" open {words.exact_time(self.opened_at)} to {closed}"
         )
 
 
@@ -384,7 +389,7 @@ def promote(
     ends_at = _end_from(started_at, days=days, until=until)
     if ends_at <= now:
         raise MentorshipError(
-            f"that mentorship would already have ended on {ends_at:%Y-%m-%d}", field="until"
+            f"that mentorship would already have ended on {words.day(ends_at)}", field="until"
         )
 
     existing = open_mentorship(session, mentee=mentee_display)
@@ -424,10 +429,10 @@ def promote(
     )
     session.add(mentorship)
     session.flush()
-    detail = f"mentors {', '.join(mentor_displays)}; ends {ends_at:%Y-%m-%d %H:%M} UTC"
+    detail = f"mentors {', '.join(mentor_displays)}; ends {words.exact_time(ends_at)}"
     record(session, mentorship=mentorship, actor=actor, kind="created", detail=detail, at=now)
     if vote is not None and vote.source == "discourse":
-        fetched = f"{vote.fetched_at:%Y-%m-%d %H:%M} UTC" if vote.fetched_at else "?"
+        fetched = words.exact_time(vote.fetched_at) if vote.fetched_at else "?"
         typed = f"; given over the forum's: {'; '.join(vote.overrides)}" if vote.overrides else ""
         record(
             session,
@@ -473,7 +478,7 @@ def extend(
         new_end = until
         if new_end <= mentorship.ends_at:
             raise MentorshipError(
-                f"the mentorship already runs until {mentorship.ends_at:%Y-%m-%d %H:%M} UTC;"
+                f"the mentorship already runs until {words.exact_time(mentorship.ends_at)};"
                 " use end to stop it earlier"
             )
     old_end, mentorship.ends_at = mentorship.ends_at, new_end
@@ -483,7 +488,7 @@ def extend(
         mentorship=mentorship,
         actor=actor,
         kind="extended",
-        detail=f"from {old_end:%Y-%m-%d %H:%M} to {new_end:%Y-%m-%d %H:%M} UTC",
+        detail=f"from {words.exact_time(old_end)} to {words.exact_time(new_end)}",
         at=now,
     )
     return mentorship
@@ -557,8 +562,9 @@ def removal_refusal(session: Session, *, mentorship: Mentorship, mentor: str) ->
         return f"{display_login(mentor)} is not a mentor of {mentorship.mentee_display}"
     if len(assignments) - 1 < max(1, mentorship.approvals_required):
         return (
-            f"{mentorship.mentee_display} needs at least {max(1, mentorship.approvals_required)}"
-            " mentor(s); add another before removing this one"
+            f"{mentorship.mentee_display} needs at least"
+            f" {words.plural(max(1, mentorship.approvals_required), 'mentor')};"
+            " add another before removing this one"
         )
     return None
 
@@ -695,7 +701,7 @@ def _mark_expired(session: Session, mentorship: Mentorship) -> None:
         mentorship=mentorship,
         actor="gatekeeper",
         kind="expired",
-        detail=f"ended on {mentorship.ends_at:%Y-%m-%d %H:%M} UTC",
+        detail=f"ended on {words.exact_time(mentorship.ends_at)}",
         at=mentorship.ends_at,
     )
     # Flush now: the partial unique index must see this row ended before a new one is added.

@@ -49,6 +49,7 @@ from gatekeeper.visibility import (
     private_count,
     sees_all,
 )
+from gatekeeper.words import plural
 
 READY_BEFORE_END = timedelta(days=7)  # the report is linked this long before the end
 RECENTLY_EXPIRED = timedelta(days=14)  # an expired month still awaits a decision this long
@@ -547,11 +548,6 @@ def span(period: Period, day: Callable[[datetime], str]) -> str:
     if period.ended_early:
         return f"{start}{DASH}{day(period.ended_at)}, ended early; was due {day(period.ends_at)}"
     return f"{start}{DASH}{day(period.ended_at)}"
-
-
-def plural(count: int, word: str, words: str | None = None) -> str:
-    """``1 approval``, ``2 approvals``; ``words`` when the plural is not word + s."""
-    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def repository_words(report: Report) -> str:

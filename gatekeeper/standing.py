@@ -15,7 +15,7 @@ import re
 from datetime import date, datetime
 from typing import Protocol
 
-from gatekeeper import gate
+from gatekeeper import gate, words
 
 
 class EndReason(enum.StrEnum):
@@ -56,6 +56,7 @@ class Voted(Protocol):
     def vote_fetched_at(self) -> datetime | None: ...
 
 
+LOGIN_LIMIT = 39  # characters in a GitHub login, GitHub's own limit
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 
 
@@ -83,8 +84,14 @@ def canonical_login(login: str) -> str:
 def display_login(login: str) -> str:
     """Validate a GitHub login and return it as typed, without a leading @."""
     cleaned = login.strip().removeprefix("@")
+    if len(cleaned) > LOGIN_LIMIT:
+        # Said without repeating it: a 300-character login quoted whole widens every page.
+        raise MentorshipError(
+            f"a GitHub login has at most {LOGIN_LIMIT} characters, "
+            f"and {words.shorten(cleaned, 20)!r} has {len(cleaned):,}"
+        )
     if not LOGIN_PATTERN.match(cleaned):
-        raise MentorshipError(f"{login!r} is not a valid GitHub login")
+        raise MentorshipError(f"{words.shorten(login)!r} is not a valid GitHub login")
     return cleaned
 
 
@@ -169,7 +176,8 @@ class Vote:
         open_days = (self.closed - self.opened).days
         if open_days < PEP13_MINIMUM_DAYS:
             found.append(
-                f"the vote was open {open_days} days, PEP 13 asks for {PEP13_MINIMUM_DAYS}"
+                f"the vote was open {words.plural(open_days, 'day')},"
+                f" PEP 13 asks for {PEP13_MINIMUM_DAYS}"
             )
         return found
 

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
+from gatekeeper import words
+
 WIDTH = 1000  # the bars' coordinate space: a row is stretched to fit, whatever its width
 MAX_LANES = 40
 
@@ -198,7 +200,7 @@ def _day(moment: datetime) -> str:
 
 def _summary(start: datetime, end: datetime, now: datetime, count: int, today: bool) -> str:
     text = (
-        f"Mentorship from {_day(start)} to {_day(end)} {end:%Y}; "
-        f"{count} pull request{'s' if count != 1 else ''} shown"
+        f"Mentorship from {_day(start)} to {words.day(end)}; "
+        f"{words.plural(count, 'pull request')} shown"
     )
     return text + (f"; the dashed line is today, {_day(now)}." if today else ".")

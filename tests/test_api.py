@@ -144,7 +144,7 @@ def test_document_of_an_overridden_vote(session):
     assert promotion["pep13_passed"] is False
     assert promotion["pep13_problems"] == [
         "1 of 2 votes in favour is less than two-thirds",
-        "the vote was open 1 days, PEP 13 asks for 7",
+        "the vote was open 1 day, PEP 13 asks for 7",
     ]
     assert promotion["override_reason"] == "SC"
 

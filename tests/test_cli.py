@@ -584,7 +584,7 @@ def test_changes_to_a_lapsed_mentorship_are_refused_without_writing(gatekeeper, 
         (["mentors", "mpage", "--add", "Colesbury"], "Colesbury already mentors mpage"),
         (["mentors", "mpage", "--add", "MPAGE"], "MPAGE cannot be their own mentor"),
         (["mentors", "mpage", "--remove", "ambv"], "ambv is not a mentor of mpage"),
-        (["mentors", "mpage", "--remove", "colesbury"], "mpage needs at least 1 mentor(s); add another before removing this one"),
+        (["mentors", "mpage", "--remove", "colesbury"], "mpage needs at least 1 mentor; add another before removing this one"),
     ],
     ids=["extend-earlier", "extend-bad-date", "extend-neither", "mentors-neither", "mentors-both", "mentor-twice", "mentor-self", "remove-unknown", "remove-last"],
 )  # fmt: skip

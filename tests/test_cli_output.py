@@ -159,7 +159,7 @@ def test_promote_without_github_says_nothing_was_posted(runner, session):
     # Two mentors: one would add the warning that two or three are recommended.
     result = ok(runner, "promote", "mpage", "--mentor", "colesbury", "--mentor", "ambv")
     assert result.stderr == (
-        NOT_CONFIGURED + "nothing was read from or posted to GitHub; 1 check(s) wait to be"
+        NOT_CONFIGURED + "nothing was read from or posted to GitHub; 1 check waits to be"
         " posted, and a worker posts them once GitHub is configured.\n"
     )
     assert "posted:" not in result.stdout.lower()
@@ -183,7 +183,7 @@ def test_sweep_without_github_says_what_it_did_and_did_not(runner, session):
     result = ok(runner, "sweep")
     assert result.stderr == (
         NOT_CONFIGURED + "nothing was read from or posted to GitHub; mentorships were expired"
-        " and stored gates re-decided here; 1 check(s) wait to be posted, and a worker posts"
+        " and stored gates re-decided here; 1 check waits to be posted, and a worker posts"
         " them once GitHub is configured.\n"
     )
     assert result.stdout == (

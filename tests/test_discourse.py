@@ -475,8 +475,8 @@ def test_promote_from_the_forum_fills_the_record_and_applies_pep13(forum_app, fo
     assert result.exit_code == 0, result.output
     assert result.stdout.count("From the forum:") == 1
     assert result.stdout.splitlines()[0] == (
-        "From the forum: 12 for, 1 against in poll 'poll', open 2024-11-01 15:00 UTC"
-        " to 2024-11-08 15:00 UTC."
+        "From the forum: 12 for, 1 against in poll 'poll', open Nov 1, 2024, 15:00 UTC"
+        " to Nov 8, 2024, 15:00 UTC."
     )
     with session_of(forum_app) as session:
         m = lifecycle.latest_mentorship(session, mentee="mpage")

@@ -136,7 +136,7 @@ def test_an_early_end_shows_the_rest_of_the_planned_period_cut():
     assert x_of(period, "width") == pytest.approx(WIDTH * 20 / 30, abs=0.2)
     assert (x_of(cut, "x1"), x_of(cut, "x2")) == (x_of(period, "width"), WIDTH)
     assert figure.find(".//line[@class='tl-now']") is None  # today is past the drawing
-    assert "Nov 1 to Nov 21 2024" in (figure.findtext("figcaption") or "")
+    assert "Nov 1 to Nov 21, 2024" in (figure.findtext("figcaption") or "")
 
 
 def test_no_pull_requests_says_so():
@@ -150,7 +150,7 @@ def test_the_caption_says_what_the_picture_shows():
     """The caption gives the period, the count and where today is, in words."""
     figure = parse(draw(started_at=START, ends_at=END, now=NOW, lanes=[lane(1, "approved")]))
     assert figure.findtext("figcaption") == (
-        "Mentorship from Nov 1 to Dec 1 2024; 1 pull request shown; the dashed line is today, Nov 12."
+        "Mentorship from Nov 1 to Dec 1, 2024; 1 pull request shown; the dashed line is today, Nov 12."
     )
 
 

@@ -4,6 +4,7 @@
   const out = document.getElementById("pep13");
   if (!form || !out) return;
   const value = (name) => form.elements[name] && form.elements[name].value;
+  const plural = (count, noun) => count + " " + noun + (count === 1 ? "" : "s");
   function update() {
     const yes = parseInt(value("votes_for"), 10), no = parseInt(value("votes_against"), 10);
     const opened = value("vote_opened"), closed = value("vote_closed");
@@ -12,7 +13,9 @@
     if (yes + no === 0) problems.push("no votes were cast");
     else if (yes * 3 < (yes + no) * 2) problems.push(yes + " of " + (yes + no) + " votes in favour is less than two-thirds");
     const days = Math.round((Date.parse(closed) - Date.parse(opened)) / 86400000);
-    if (days < 7) problems.push("the vote was open " + days + " days, PEP 13 asks for 7");
+    // Dates typed the wrong way round are a typo to point at, not a vote open "-9 days".
+    if (days < 0) problems.push("the vote cannot close before it opened");
+    else if (days < 7) problems.push("the vote was open " + plural(days, "day") + ", PEP 13 asks for 7");
     out.className = "pep13 " + (problems.length ? "bad" : "ok");
     out.textContent = problems.length
       ? "✗ Fails PEP 13: " + problems.join("; ") + ". Give an override reason to promote anyway."
