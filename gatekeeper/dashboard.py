@@ -436,7 +436,7 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
         locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
         if locked is None or locked.head_sha != form.head_sha.data:  # a push since the read
             return False
-        approvals.approve(
+        _refusal, touched = approvals.approve(
             session,
             locked,
             login=g.user.display,
@@ -446,7 +446,7 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
             now=now(),
             commit_id=form.head_sha.data,
         )
-        outbox.flush(session, settings=settings, now=now())
+        outbox.commit_gates(session, touched, settings=settings, now=now())
         return True
 
     if not db.writing(session, record):
@@ -484,7 +484,7 @@ def override(owner: str, repo: str, number: int) -> ResponseReturnValue:
         locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
         if locked is None or locked.head_sha != form.head_sha.data:  # a push since the page
             return stale
-        refusal = approvals.override(
+        refusal, touched = approvals.override(
             session,
             locked,
             login=g.user.display,
@@ -495,7 +495,7 @@ def override(owner: str, repo: str, number: int) -> ResponseReturnValue:
             settings=settings,
             now=now(),
         )
-        outbox.flush(session, settings=settings, now=now())
+        outbox.commit_gates(session, touched, settings=settings, now=now())
         return refusal
 
     refusal = db.writing(session, record)
@@ -608,8 +608,8 @@ def _mark(form: Any, error: lifecycle.MentorshipError) -> None:
 def _gates_follow(session: Session, mentorship: Mentorship) -> Mentorship:
     """The mentee's gates and their commits' checks follow the change, in its transaction."""
     settings = settings_of(current_app)
-    decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now())
-    outbox.flush(session, settings=settings, now=now())
+    touched = decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now())
+    outbox.commit_gates(session, touched, settings=settings, now=now())
     return mentorship
 
 

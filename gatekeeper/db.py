@@ -254,9 +254,3 @@ def is_reachable() -> bool:
     except sa.exc.SQLAlchemyError:
         return False
     return True
-
-
-@sa.event.listens_for(Session, "after_soft_rollback")
-def _forget_touched_commits(session: Session, _previous_transaction: Any) -> None:
-    # Commits noted for the outbox belong to the work that was just undone.
-    session.info.pop("gatekeeper.touched_commits", None)

@@ -19,7 +19,7 @@ import click
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import approvals, create_app, db, decisions, people
+from gatekeeper import approvals, create_app, db, decisions, outbox, people
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.auth import DEMO_USERS
@@ -189,7 +189,8 @@ def _former_mentorship(
     for pull in store.open_pulls_of(
         session, author=FORMER_MENTEE, author_id=account_id(FORMER_MENTEE)
     ):
-        decisions.reevaluate(session, pull, settings=settings, now=ended)
+        touched = decisions.reevaluate(session, pull, settings=settings, now=ended).touched
+        outbox.waive(session, touched)  # samples: no GitHub holds their commits
     session.commit()
 
 
@@ -219,7 +220,9 @@ class _Sample:
     def push(self, pull: PullRequest, *, at: datetime) -> None:
         """New commits: a new head sha."""
         info = self._info(pull.repo, pull.number, pull.title, at=at, sha_salt=at.isoformat())
-        self._evaluate(store.upsert_pull(self.session, info=info, now=at), at)
+        pushed, left = store.record_pull(self.session, info=info, now=at)
+        self._evaluate(pushed, at)
+        outbox.waive(self.session, {(pushed.repo, left)} if left is not None else set())
 
     def merge(self, pull: PullRequest, *, at: datetime) -> None:
         """Merged by its author at ``at`` (a bypass if it was still waiting)."""
@@ -246,7 +249,7 @@ class _Sample:
 
     def button(self, pull: PullRequest, mentor: str, *, at: datetime) -> None:
         """An approval with the check run's button."""
-        approvals.approve(
+        _refusal, touched = approvals.approve(
             self.session,
             pull,
             login=mentor,
@@ -255,10 +258,11 @@ class _Sample:
             settings=self.settings,
             now=at,
         )
+        outbox.waive(self.session, touched)  # samples: no GitHub holds their commits
 
     def _evaluate(self, pull: PullRequest, at: datetime) -> PullRequest:
-        decisions.reevaluate(self.session, pull, settings=self.settings, now=at)
-        self.session.flush()
+        touched = decisions.reevaluate(self.session, pull, settings=self.settings, now=at).touched
+        outbox.waive(self.session, touched)  # samples: no GitHub holds their commits
         return pull
 
     def _info(

@@ -25,6 +25,7 @@ from gatekeeper.models import (
     Review,
 )
 from gatekeeper.refusals import Refusal
+from gatekeeper.terms import terms_of
 from gatekeeper.visibility import (
     PRIVATE_PULL,
     Scope,
@@ -298,7 +299,7 @@ def mentee_page(
         pulls=[p.repo for p in pulls] + [e.repo for e in events if e.repo],
         scope=[*mentorship.repositories, *scope_names(events)],
     )
-    terms = store.terms_of(session, mentorship)
+    terms = terms_of(session, mentorship)
     waiting_ids = [p.id for p in pulls if p.id is not None and shown_state(p) == GateState.WAITING]
     reviews = store.reviews_by_pull(session, pull_ids=waiting_ids)
     reminded = reminders.last_reminders(session, pulls=[p for p in pulls if p.id in reviews])
@@ -443,7 +444,7 @@ def pull_page(
     if pull is None or not may_see_pull(session, pull, user=user):
         return None
     mentorship = queries.mentorship_of_pull(session, pull=pull)
-    terms = store.terms_of(session, mentorship) if mentorship is not None else None
+    terms = terms_of(session, mentorship) if mentorship is not None else None
     reviews = store.reviews_of(session, pull=pull)
     standing = (
         gate.standing_approvals(store.gate_pull(pull), terms, store.signals(reviews))

@@ -19,7 +19,7 @@ from factories import (
     review_info,
     settings,
 )
-from gatekeeper import decisions
+from gatekeeper import decisions, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.events import PullInfo
@@ -30,8 +30,11 @@ QUIET = settings(request_reviews=False)
 
 def decide(session: Session, info: PullInfo, *, at=NOW, config=QUIET) -> PullRequest:
     """Store a snapshot, decide its gate at ``at`` and commit, as a delivery would."""
-    pull = store.upsert_pull(session, info=info, now=at)
-    decisions.reevaluate(session, pull, settings=config, now=at)
+    pull, left = store.record_pull(session, info=info, now=at)
+    touched = decisions.reevaluate(session, pull, settings=config, now=at).touched
+    outbox.commit_gates(
+        session, touched | {(pull.repo, left or pull.head_sha)}, settings=config, now=at
+    )
     session.commit()
     return pull
 
@@ -40,7 +43,8 @@ def review(session: Session, pull: PullRequest, *, at, **options) -> PullRequest
     """Store a review given at ``at`` and decide the gate then."""
     store.upsert_review(session, pull=pull, info=review_info(at=at, **options), now=at)
     session.flush()
-    decisions.reevaluate(session, pull, settings=QUIET, now=at)
+    touched = decisions.reevaluate(session, pull, settings=QUIET, now=at).touched
+    outbox.commit_gates(session, touched, settings=QUIET, now=at)
     session.commit()
     return pull
 
@@ -209,10 +213,11 @@ def test_reevaluate_open_pulls_re_decides_the_mentees_open_pull_requests(session
     ):
         decide(session, info)
     gated = mentorship(session)
-    count = decisions.reevaluate_open_pulls(session, gated, settings=QUIET, now=NOW + HOUR)
+    touched = decisions.reevaluate_open_pulls(session, gated, settings=QUIET, now=NOW + HOUR)
+    outbox.commit_gates(session, touched, settings=QUIET, now=NOW + HOUR)
     session.commit()
     gates = {n: gate_of(session, n) for n in (1, 2, 3, 4)}
-    assert count == 2
+    assert touched == {("python/cpython", pull_info(1).head_sha)}  # 1 and 2 share their head
     assert gates == {1: "waiting", 2: "waiting", 3: "not_required", 4: "not_required"}
 
 
@@ -221,7 +226,8 @@ def test_follow_lifecycle_change_decides_now_and_asks_the_worker_to_reconcile(se
     worker to read what GitHub has."""
     decide(session, pull_info())
     gated = mentorship(session)
-    decisions.follow_lifecycle_change(session, gated, settings=QUIET, now=NOW + HOUR)
+    touched = decisions.follow_lifecycle_change(session, gated, settings=QUIET, now=NOW + HOUR)
+    outbox.commit_gates(session, touched, settings=QUIET, now=NOW + HOUR)
     session.commit()
     job = jobs_of(session)[f"reconcile:{gated.id}"]
     assert (job.kind, job.args) == ("reconcile", {"mentorship_id": gated.id})
