@@ -50,6 +50,7 @@ from gatekeeper.models import Mentorship, PullRequest, utcnow
 from gatekeeper.pages import mentee_page, overview_page, pull_page, waiting_for
 from gatekeeper.refusals import RefusalKind, status_of
 from gatekeeper.visibility import PRIVATE_PULL, may_see_pull
+from gatekeeper.votes import FetchedVote, Vote
 
 bp = Blueprint("dashboard", __name__)
 
@@ -697,9 +698,9 @@ def _render_pull(
 def _render_new(
     form: StartForm,
     *,
-    vote: lifecycle.Vote | None = None,
+    vote: Vote | None = None,
     status: int = 200,
-    fetched: lifecycle.FetchedVote | None = None,
+    fetched: FetchedVote | None = None,
 ) -> tuple[str, int]:
     return render_template("new.html", form=form, vote=vote, fetched=fetched), status
 
@@ -738,7 +739,7 @@ def _fetch_vote_into(form: StartForm) -> tuple[str, int]:
     return _render_new(form, vote=vote, fetched=fetched)
 
 
-def _vote_of(form: StartForm) -> lifecycle.Vote | None:
+def _vote_of(form: StartForm) -> Vote | None:
     """The vote as typed; read from the forum again when the form was filled from it, so the
     record says where its numbers came from and what was typed over them."""
     if not form.vote_fetched.data:

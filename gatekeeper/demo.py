@@ -19,7 +19,7 @@ import click
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import approvals, create_app, db, decisions, outbox, people
+from gatekeeper import approvals, create_app, db, decisions, outbox, people, votes
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.auth import DEMO_USERS
@@ -123,7 +123,7 @@ def populate(
         actor=MAINTAINER,
         now=start,
         repositories=["python/cpython", "python/devguide"],
-        vote=lifecycle.Vote(
+        vote=votes.Vote(
             votes_for=31,
             votes_against=2,
             opened=(start - timedelta(days=16)).date(),
@@ -165,7 +165,7 @@ def _former_mentorship(
         mentors=["june-h"],
         actor=MAINTAINER,
         now=start,
-        vote=lifecycle.Vote(
+        vote=votes.Vote(
             24, 1, (start - timedelta(days=10)).date(), (start - timedelta(days=3)).date()
         ),
     )

@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session
 
 from gatekeeper import mentorships as lifecycle
-from gatekeeper import queries
+from gatekeeper import queries, votes
 from gatekeeper.models import EndReason, MentorAssignment, Mentorship, PullRequest
 from gatekeeper.visibility import (
     CLI,
@@ -65,7 +65,7 @@ def redacted_pull_document(pull: PullRequest) -> dict[str, Any]:
 
 def promotion_document(mentorship: Mentorship) -> dict[str, Any] | None:
     """The promotion vote, its PEP 13 result and any override; None when neither was given."""
-    vote = lifecycle.vote_of(mentorship)
+    vote = votes.vote_of(mentorship)
     if vote is None and not mentorship.override_reason:
         return None
     return {

@@ -29,6 +29,7 @@ from wtforms.validators import (
 )
 
 from gatekeeper import mentorships as lifecycle
+from gatekeeper import votes
 
 
 class CountField(IntegerField):
@@ -169,9 +170,9 @@ class StartForm(FlaskForm):
         render_kw=LIMITED,
     )
 
-    def vote(self) -> lifecycle.Vote | None:
+    def vote(self) -> votes.Vote | None:
         """The promotion vote as typed; raises MentorshipError when it is incomplete."""
-        return lifecycle.make_vote(
+        return votes.make_vote(
             url=self.vote_url.data or None,
             votes_for=self.votes_for.data,
             votes_against=self.votes_against.data,

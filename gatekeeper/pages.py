@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from gatekeeper import gate, outbox, queries, reminders, timeline
+from gatekeeper import gate, outbox, queries, reminders, timeline, votes
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.approvals import approval_refusal
@@ -257,7 +257,7 @@ class MenteePage:
     mentors: list[MentorAssignment]
     progress: Progress
     roles: frozenset[str]
-    vote: lifecycle.Vote | None
+    vote: votes.Vote | None
     pulls: list[PullRow]
     events: list[LogLine]
     lanes: list[timeline.Lane]
@@ -336,7 +336,7 @@ def mentee_page(
         mentors=mentors,
         progress=Progress.of(mentorship, now),
         roles=viewer_roles,
-        vote=lifecycle.vote_of(mentorship),
+        vote=votes.vote_of(mentorship),
         pulls=list(reversed(rows)),
         events=collapse(LogLine.of(event, hidden=hidden) for event in events),
         lanes=lanes,

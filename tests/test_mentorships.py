@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gatekeeper import mentorships as lifecycle
-from gatekeeper.mentorships import MentorshipError, Vote
+from gatekeeper import votes
+from gatekeeper.mentorships import MentorshipError
 from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship
+from gatekeeper.votes import Vote
 
 NOW = datetime(2024, 11, 12, 15, 30, tzinfo=UTC)
 PASSING_VOTE = Vote(30, 2, date(2024, 11, 1), date(2024, 11, 8), "https://discuss.python.org/t/1")
@@ -361,7 +363,7 @@ def test_a_passing_vote_is_recorded(session):
     mentorship = promote(session, vote=PASSING_VOTE)
     session.expire_all()
     stored = session.get(Mentorship, mentorship.id)
-    assert lifecycle.vote_of(stored) == PASSING_VOTE
+    assert votes.vote_of(stored) == PASSING_VOTE
     assert stored.override_reason is None
     assert audit(session, "pep13_override") == []
 
@@ -387,10 +389,10 @@ def test_a_failing_vote_with_override_is_kept_and_audited(session):
 def test_no_vote_is_no_promotion_record(session):
     """Without any vote detail no vote is stored and no PEP 13 check runs."""
     assert (
-        lifecycle.make_vote(url=None, votes_for=None, votes_against=None, opened=None, closed=None)
+        votes.make_vote(url=None, votes_for=None, votes_against=None, opened=None, closed=None)
         is None
     )
-    assert lifecycle.vote_of(promote(session)) is None
+    assert votes.vote_of(promote(session)) is None
 
 
 @pytest.mark.parametrize(
@@ -427,7 +429,7 @@ def test_a_partial_or_impossible_vote_record_is_refused(parts, message):
     """A vote is given whole or not at all, with sensible numbers and dates."""
     given = {"url": None, "votes_for": None, "votes_against": None, "opened": None, "closed": None}
     with pytest.raises(MentorshipError, match=message):
-        lifecycle.make_vote(**{**given, **parts})
+        votes.make_vote(**{**given, **parts})
 
 
 # ---------------------------------------------------------------- extend

@@ -67,7 +67,11 @@ def test_count_review_known(world):
     """debug"""
     waiting_pull(world)
     with counted(world) as statements:
-        world.send("pull_request_review", world.review_payload(reviewer="colesbury", review_id=1), work=False)
+        world.send(
+            "pull_request_review",
+            world.review_payload(reviewer="colesbury", review_id=1),
+            work=False,
+        )
     report("review known", statements)
     assert world.pull().gate == "approved"
 
@@ -77,7 +81,11 @@ def test_count_review_first_seen(world):
     waiting_pull(world)
     forget_mentor(world, "colesbury")
     with counted(world) as statements:
-        world.send("pull_request_review", world.review_payload(reviewer="colesbury", review_id=1), work=False)
+        world.send(
+            "pull_request_review",
+            world.review_payload(reviewer="colesbury", review_id=1),
+            work=False,
+        )
     report("review first seen", statements)
     assert world.pull().gate == "approved"
 
@@ -97,7 +105,9 @@ def test_count_synchronize(world):
 def test_count_comment(world):
     """debug"""
     waiting_pull(world)
-    payload = world.events.comment("created", number=7, sender="colesbury", body="/gatekeeper approve")
+    payload = world.events.comment(
+        "created", number=7, sender="colesbury", body="/gatekeeper approve"
+    )
     with counted(world) as statements:
         world.send("issue_comment", payload, work=False)
     report("comment", statements)
