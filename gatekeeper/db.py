@@ -254,3 +254,23 @@ def is_reachable() -> bool:
     except sa.exc.SQLAlchemyError:
         return False
     return True
+
+
+# ---------------------------------------------------------------- each fact read once
+# SQLAlchemy's identity map holds its objects weakly: a row read and let go (a repository,
+# an account, a mentorship looked up by a helper that returns nothing) is forgotten at once,
+# so the next ``session.get`` of it queries again. A transaction keeps what it read until it
+# ends, so a fact read once is read once; what the next transaction reads is fresh.
+HELD = "gatekeeper.held"
+
+
+@sa.event.listens_for(Session, "loaded_as_persistent")
+@sa.event.listens_for(Session, "pending_to_persistent")
+def _hold(session: Session, instance: object) -> None:
+    session.info.setdefault(HELD, []).append(instance)
+
+
+@sa.event.listens_for(Session, "after_commit")
+@sa.event.listens_for(Session, "after_rollback")
+def _let_go(session: Session, *_transaction: Any) -> None:
+    session.info.pop(HELD, None)

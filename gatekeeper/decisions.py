@@ -98,22 +98,31 @@ def _read_inputs(session: Session, pull: PullRequest) -> Inputs:
             *(o.commit_id for o in overrides),
         ],
     )
-    author = lifecycle.latest_mentorship_of(session, account_id=pull.author_id, login=pull.author)
-    reviewers = {(r.reviewer_id, r.reviewer) for r in reviews if r.reviewer_id is not None}
-    reviewer_terms = [
-        found
-        for reviewer_id, login in sorted(reviewers)
-        if reviewer_id != pull.author_id
-        and (found := terms.latest_terms(session, login=login, account_id=reviewer_id)) is not None
-        and found.gate_approved_prs
+    # The author's mentorship and the reviewers' (a mentee's approval may not count), and
+    # their mentors: two queries, however many reviewers.
+    author_account = (pull.author_id, pull.author)
+    reviewers: list[tuple[int | None, str]] = sorted(
+        {
+            (r.reviewer_id, r.reviewer)
+            for r in reviews
+            if r.reviewer_id is not None and r.reviewer_id != pull.author_id
+        }
+    )
+    found = lifecycle.latest_mentorships_of(session, accounts=[author_account, *reviewers])
+    author = found[author_account]
+    gating_reviewers = [
+        m for account in reviewers if (m := found[account]) is not None and m.gate_approved_prs
     ]
+    by_id = terms.terms_by_mentorship(
+        session, [m for m in (author, *gating_reviewers) if m is not None]
+    )
     return Inputs(
         reviews=reviews,
         overrides=overrides,
         trees=trees,
         author=author,
-        author_terms=terms.terms_of(session, author) if author is not None else None,
-        reviewer_terms=reviewer_terms,
+        author_terms=by_id[author.id] if author is not None and author.id is not None else None,
+        reviewer_terms=[by_id[m.id] for m in gating_reviewers if m.id is not None],
     )
 
 

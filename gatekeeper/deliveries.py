@@ -65,12 +65,12 @@ def apply(
     """
 
     def attempt(session: Session) -> Answer:
-        seen = session.get(Delivery, delivery_id)
+        seen, replayed = _seen(session, delivery_id, digest)
         if seen is not None and seen.outcome not in ("failed", "deferred"):
             return reply(200, delivery=delivery_id, outcome="duplicate")
         if seen is not None and seen.outcome == "deferred" and not replay:
             return reply(202, delivery=delivery_id, outcome="deferred")
-        if seen is None and digest is not None and _applied_before(session, digest):
+        if seen is None and replayed:
             log.warning("delivery %s replays a body already applied; ignored", delivery_id)
             return reply(200, delivery=delivery_id, outcome="replay")
         return _apply_once(
@@ -200,16 +200,23 @@ def _finish(session: Session, delivery: Delivery, *, outcome: DeliveryOutcome) -
     return reply(200, delivery=delivery.delivery_id, outcome=outcome)
 
 
-def _applied_before(session: Session, digest: str) -> bool:
-    return (
-        session.exec(
-            select(Delivery.delivery_id)
-            .where(Delivery.body_digest == digest)
-            .where(col(Delivery.outcome).in_(APPLIED))
-            .limit(1)
-        ).first()
-        is not None
-    )
+def _seen(session: Session, delivery_id: str, digest: str | None) -> tuple[Delivery | None, bool]:
+    """The delivery stored under ``delivery_id``, if any, and whether another one applied
+    the same body already (a replay): one query."""
+    query = select(Delivery).where(Delivery.delivery_id == delivery_id)
+    if digest is not None:
+        query = select(Delivery).where(
+            sa.or_(
+                col(Delivery.delivery_id) == delivery_id,
+                sa.and_(col(Delivery.body_digest) == digest, col(Delivery.outcome).in_(APPLIED)),
+            )
+        )
+    # The delivery itself first, then at most one other: enough to tell a replay.
+    rows = session.exec(
+        query.order_by(sa.case((col(Delivery.delivery_id) == delivery_id, 0), else_=1)).limit(2)
+    ).all()
+    seen = next((row for row in rows if row.delivery_id == delivery_id), None)
+    return seen, any(row.delivery_id != delivery_id for row in rows)
 
 
 def _from_ourselves(sender: str | None, sender_type: str | None, settings: Settings) -> bool:

@@ -134,6 +134,7 @@ def handler_for(event: str, action: str | None) -> Handler | None:
 def pull_request_changed(ctx: Context) -> Touched:
     """Store the pull request as it now is and re-evaluate its gate."""
     info = events.pull_of(ctx.payload)
+    people.recall(ctx.session, [ctx.envelope.sender_account, *info.people])
     _learn_sender(ctx, at=info.updated_at)
     pull, left = store.record_pull(
         ctx.session,
@@ -150,8 +151,10 @@ def pull_request_changed(ctx: Context) -> Touched:
 def review_changed(ctx: Context) -> Touched:
     """Record the review by its id (a review may arrive before its pull request) and re-evaluate."""
     info = events.review_of(ctx.payload)
+    snapshot = events.pull_of(ctx.payload)
+    people.recall(ctx.session, [ctx.envelope.sender_account, info.person, *snapshot.people])
     _learn_sender(ctx, at=info.submitted_at)
-    pull, left = store.record_pull(ctx.session, info=events.pull_of(ctx.payload), now=ctx.now)
+    pull, left = store.record_pull(ctx.session, info=snapshot, now=ctx.now)
     review = store.upsert_review(ctx.session, pull=pull, info=info, now=ctx.now)
     ctx.session.flush()
     before = set(pull.approved_by)

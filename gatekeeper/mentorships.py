@@ -216,22 +216,47 @@ def latest_mentorship_of(
     author whose id is unknown (failing closed: they are gated); one learned as another
     account is not theirs, whatever the login.
     """
-    query = select(Mentorship)
-    if account_id is None:
-        query = query.where(Mentorship.mentee == canonical_login(login))
-    else:
-        query = query.where(
-            sa.or_(
-                col(Mentorship.mentee_id) == account_id,
-                sa.and_(
-                    col(Mentorship.mentee_id).is_(None),
-                    col(Mentorship.mentee) == canonical_login(login),
-                ),
-            )
+    return latest_mentorships_of(session, accounts=[(account_id, login)])[(account_id, login)]
+
+
+Account = tuple[int | None, str]  # (account id if known, login)
+
+
+def latest_mentorships_of(
+    session: Session, *, accounts: Sequence[Account]
+) -> dict[Account, Mentorship | None]:
+    """:func:`latest_mentorship_of` for several accounts, in one query."""
+    if not accounts:
+        return {}
+    canonical = [(account_id, canonical_login(login)) for account_id, login in accounts]
+    rows = list(
+        session.exec(
+            select(Mentorship)
+            .where(sa.or_(*(_mentee_is(account_id, login) for account_id, login in canonical)))
+            .order_by(col(Mentorship.ended_at).is_not(None), col(Mentorship.started_at).desc())
         )
-    return session.exec(
-        query.order_by(col(Mentorship.ended_at).is_not(None), col(Mentorship.started_at).desc())
-    ).first()
+    )
+    return {
+        given: next((m for m in rows if _is_mentee(m, account_id, login)), None)
+        for given, (account_id, login) in zip(accounts, canonical, strict=True)
+    }
+
+
+def _mentee_is(account_id: int | None, login: str) -> sa.ColumnElement[bool]:
+    by_login = col(Mentorship.mentee) == login
+    if account_id is None:
+        return by_login
+    return sa.or_(
+        col(Mentorship.mentee_id) == account_id,
+        sa.and_(col(Mentorship.mentee_id).is_(None), by_login),
+    )
+
+
+def _is_mentee(mentorship: Mentorship, account_id: int | None, login: str) -> bool:
+    """``_mentee_is``, of a row already read."""
+    if account_id is not None and mentorship.mentee_id is not None:
+        return mentorship.mentee_id == account_id
+    return mentorship.mentee == login
 
 
 def active_mentorship(session: Session, *, mentee: str, at: datetime) -> Mentorship | None:

@@ -70,28 +70,22 @@ def desire(
     session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
 ) -> bool:
     """Derive the check of one commit, and of the merge groups carrying a pull request it
-    heads; True if any changed."""
-    changed = _derive(session, repo=repo, head_sha=head_sha, settings=settings, now=now)
-    groups = desire_groups_of(session, repo=repo, head_sha=head_sha, settings=settings, now=now)
-    return changed or groups > 0
+    heads; True if any changed.
 
-
-def desire_groups_of(
-    session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
-) -> int:
-    """Derive again the check of every living merge group whose pull request's head is
-    ``head_sha``, so that a gate that changed while its pull request is in the merge queue
-    reaches the queue (an approval withdrawn there drops it); how many changed.
-
+    Those groups' checks are derived again so that a gate that changed while its pull
+    request is in the merge queue reaches the queue (an approval withdrawn there drops it).
     Each group's commit is locked after the pull request's own, and its pull request is read
     after that lock, so of two transactions the later one's reading is what is posted.
     """
-    groups = merge_groups.living_carrying(session, repo=repo, head_sha=head_sha)
-    return sum(
-        _derive(session, repo=repo, head_sha=group.head_sha, settings=settings, now=now)
-        for group in groups
-        if group.head_sha != head_sha  # derived just now, as a commit of its own
-    )
+    row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
+    groups, carrying = merge_groups.living_around(session, repo=repo, head_sha=head_sha)
+    changed = _derive_locked(session, row, groups, settings=settings, now=now)
+    for group in carrying:
+        if group.head_sha != head_sha:  # derived just now, as a commit of its own
+            changed |= _derive(
+                session, repo=repo, head_sha=group.head_sha, settings=settings, now=now
+            )
+    return changed
 
 
 def _derive(
@@ -100,8 +94,21 @@ def _derive(
     """The check of one commit from its open pull requests and the living merge groups whose
     commit it is; True if it changed."""
     row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
-    pulls = store.open_pulls_on(session, repo=repo, head_sha=head_sha)
     groups = merge_groups.living_on(session, repo=repo, head_sha=head_sha)
+    return _derive_locked(session, row, groups, settings=settings, now=now)
+
+
+def _derive_locked(
+    session: Session,
+    row: CommitCheck,
+    groups: list[MergeGroup],
+    *,
+    settings: Settings,
+    now: datetime,
+) -> bool:
+    """:func:`_derive`, the commit's row locked and its living merge groups read."""
+    repo = row.repo
+    pulls = store.open_pulls_on(session, repo=repo, head_sha=row.head_sha)
     if not pulls and not groups:
         return False  # nobody asks anything of this commit any more; leave what it shows
     verdicts = [gate.combine([_verdict(p) for p in pulls])] if pulls else []

@@ -6,15 +6,27 @@ per decision and hands them down.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlmodel import Session
 
 from gatekeeper import gate, mentorships
-from gatekeeper.models import Mentorship
+from gatekeeper.models import MentorAssignment, Mentorship
 
 
 def terms_of(session: Session, mentorship: Mentorship) -> gate.Terms:
     """A mentorship and its current mentors as the gate sees them."""
-    assignments = mentorships.mentors_of(session, mentorship=mentorship)
+    return _terms(mentorship, mentorships.mentors_of(session, mentorship=mentorship))
+
+
+def terms_by_mentorship(session: Session, found: Iterable[Mentorship]) -> dict[int, gate.Terms]:
+    """Several mentorships' terms, their mentors read in one query."""
+    by_id = {m.id: m for m in found if m.id is not None}
+    assignments = mentorships.mentors_by_mentorship(session, mentorship_ids=by_id)
+    return {i: _terms(m, assignments[i]) for i, m in by_id.items()}
+
+
+def _terms(mentorship: Mentorship, assignments: list[MentorAssignment]) -> gate.Terms:
     return gate.Terms(
         mentee=mentorship.mentee,
         mentors=frozenset(a.mentor for a in assignments),

@@ -23,7 +23,9 @@ def counted(world: World) -> Iterator[list[str]]:
     engine = world.app.extensions["gatekeeper.engine"]
 
     def record(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
+        import traceback
+        frames = [f"{f.filename.split('/')[-1]}:{f.lineno}:{f.name}" for f in traceback.extract_stack() if "/gatekeeper/" in f.filename][-4:]
+        statements.append(statement[:60] + str(_args[0])[:80] + "  <- " + " > ".join(frames))
 
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
@@ -37,6 +39,18 @@ def waiting_pull(world: World) -> None:
     world.promote()
     world.open_pull()
     assert world.pull().gate == "waiting"
+
+
+def know(world: World, login: str) -> None:
+    """As if an earlier event had named ``login``'s account."""
+    from fakegithub import default_user_id
+    from gatekeeper import people
+    from gatekeeper.events import Person
+    from gatekeeper.models import utcnow
+
+    with world.session() as session:
+        people.learn(session, Person(default_user_id(login), login, login), at=utcnow())
+        session.commit()
 
 
 def forget_mentor(world: World, login: str) -> None:
@@ -66,6 +80,7 @@ def report(name: str, statements: list[str]) -> None:
 def test_count_review_known(world):
     """debug"""
     waiting_pull(world)
+    know(world, "colesbury")
     with counted(world) as statements:
         world.send(
             "pull_request_review",
