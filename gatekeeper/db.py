@@ -136,6 +136,23 @@ def insert_missing(
     session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
 
 
+def upsert_locked(session: Session, model: type[T], values: dict[str, Any], keys: list[str]) -> T:
+    """The row with ``values``' ``keys``, inserted if missing, locked until the transaction
+    ends and read afresh: one statement (an insert that, on conflict, touches the row it
+    met, which locks it as ``SELECT ... FOR UPDATE`` would, and returns it as it is now)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values)
+    key = keys[0]
+    statement = statement.on_conflict_do_update(
+        index_elements=keys, set_={key: getattr(statement.excluded, key)}
+    )
+    found: T = session.scalars(
+        statement.returning(model), execution_options={"populate_existing": True}
+    ).one()
+    return found
+
+
 def is_transient(error: sa.exc.DBAPIError) -> bool:
     """Whether asking the database again may succeed: a deadlock, a serialisation failure,
     SQLite's busy lock, or a lost connection (a restart, a failover)."""

@@ -161,20 +161,12 @@ def request_fresh(
 
 
 def _locked(session: Session, *, repo: str, head_sha: str, name: str, now: datetime) -> CommitCheck:
-    db.insert_missing(
+    return db.upsert_locked(
         session,
         CommitCheck,
         {"repo": repo, "head_sha": head_sha, "name": name, "desired_at": now, "body": {}},
         ["repo", "head_sha", "name"],
     )
-    return session.exec(
-        select(CommitCheck)
-        .where(CommitCheck.repo == repo)
-        .where(CommitCheck.head_sha == head_sha)
-        .where(CommitCheck.name == name)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
 
 
 def _want(session: Session, row: CommitCheck, body: dict[str, Any], *, now: datetime) -> bool:
