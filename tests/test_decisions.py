@@ -232,3 +232,73 @@ def test_follow_lifecycle_change_decides_now_and_asks_the_worker_to_reconcile(se
     job = jobs_of(session)[f"reconcile:{gated.id}"]
     assert (job.kind, job.args) == ("reconcile", {"mentorship_id": gated.id})
     assert gate_of(session, 7) == "waiting"
+
+
+# ---------------------------------------------------------------- the commits a decision touches
+
+
+def test_a_decision_returns_the_commit_it_touched_and_commit_gates_stores_its_check(
+    session: Session,
+):
+    """``reevaluate`` hands back the head it decided; ``outbox.commit_gates`` stores that
+    commit's desired check (a new version, not posted yet)."""
+    mentorship(session)
+    pull = store.upsert_pull(session, info=pull_info(), now=NOW)
+    touched = decisions.reevaluate(session, pull, settings=QUIET, now=NOW).touched
+    assert touched == {("python/cpython", pull.head_sha)}
+    assert outbox.commit_gates(session, touched, settings=QUIET, now=NOW) == 1
+    session.commit()
+    row = outbox.check_of(
+        session, repo="python/cpython", head_sha=pull.head_sha, name="mentor-approval"
+    )
+    assert row is not None and (row.body["conclusion"], row.version) == ("action_required", 1)
+
+
+def test_a_gate_committed_without_its_check_is_an_error_in_tests(session: Session):
+    """Forgetting ``outbox.commit_gates`` after a decision fails the commit (tests run the
+    outbox's guard strictly), and nothing of the transaction is stored."""
+    mentorship(session)
+    pull = store.upsert_pull(session, info=pull_info(), now=NOW)
+    decisions.reevaluate(session, pull, settings=QUIET, now=NOW)
+    with pytest.raises(outbox.UnderivedChecks, match="commit_gates was not called"):
+        session.commit()
+    session.rollback()
+    assert store.find_pull(session, repo="python/cpython", number=7) is None
+
+
+def test_the_commit_a_push_left_must_be_derived_too(session: Session):
+    """A new head's check alone is not enough: the commit the pull request left may lose its
+    waiter, so committing without it fails; with it, both checks are stored."""
+    mentorship(session)
+    decide(session, pull_info(head_sha="a" * 40))
+    pull, left = store.record_pull(
+        session, info=pull_info(head_sha="b" * 40, updated_at=NOW + HOUR), now=NOW + HOUR
+    )
+    touched = decisions.reevaluate(session, pull, settings=QUIET, now=NOW + HOUR).touched
+    outbox.commit_gates(session, touched, settings=QUIET, now=NOW + HOUR)
+    with pytest.raises(outbox.UnderivedChecks, match="a" * 40):
+        session.commit()
+    session.rollback()
+    pull, left = store.record_pull(
+        session, info=pull_info(head_sha="b" * 40, updated_at=NOW + HOUR), now=NOW + HOUR
+    )
+    assert left == "a" * 40
+    touched = decisions.reevaluate(session, pull, settings=QUIET, now=NOW + HOUR).touched
+    moved = touched | {(pull.repo, left)}
+    outbox.commit_gates(session, moved, settings=QUIET, now=NOW + HOUR)
+    session.commit()
+    assert gate_of(session, 7) == "waiting"
+
+
+def test_outside_tests_a_forgotten_check_is_logged_not_raised(
+    session: Session, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """In production the guard never fails a delivery (no signed payload gets a 5xx): the
+    commit goes through and the commits whose check may be stale are logged as an error."""
+    monkeypatch.setattr(outbox, "STRICT", False)
+    mentorship(session)
+    pull = store.upsert_pull(session, info=pull_info(), now=NOW)
+    decisions.reevaluate(session, pull, settings=QUIET, now=NOW)
+    session.commit()
+    assert gate_of(session, 7) == "waiting"
+    assert [r.levelname for r in caplog.records if "commit_gates" in r.getMessage()] == ["ERROR"]
