@@ -719,6 +719,30 @@ def test_latest_mentorship_of_someone_never_mentored_is_none(session):
     assert lifecycle.no_mentorship("Nobody") == "Nobody has no mentorship"
 
 
+def test_several_accounts_latest_mentorships_are_read_at_once(session):
+    """``latest_mentorships_of`` answers for each account what ``latest_mentorship_of`` does,
+    in one query: by id where the mentorship knows it, by login where it does not, and None
+    for an account never mentored or another account holding a mentee's login."""
+    mpage = promote(session, "mpage", now=NOW)
+    guido = promote(session, "guido", now=NOW)
+    guido_id = guido.mentee_id
+    accounts = [
+        (mpage.mentee_id, "mpage"),
+        (guido_id, "guido"),
+        (None, "guido"),
+        (424242, "nobody"),
+    ]
+    if guido_id is not None:
+        accounts.append((guido_id + 1, "guido"))  # someone who took the login since
+    found = lifecycle.latest_mentorships_of(session, accounts=accounts)
+    assert found == {
+        account: lifecycle.latest_mentorship_of(session, account_id=account[0], login=account[1])
+        for account in accounts
+    }
+    assert (found[(mpage.mentee_id, "mpage")], found[(None, "guido")]) == (mpage, guido)
+    assert found[(424242, "nobody")] is None
+
+
 # ---------------------------------------------------------------- audit trail, nothing deleted
 
 
