@@ -848,7 +848,7 @@ SIGNATURE, DATABASE, HANDLER, REPOSITORY, OUTBOX, COMMIT, OTHER = (
     "database round trips (SQL statements)",
     "handler logic (decide the gate, store)",
     "repository row (remember_installation)",
-    "outbox flush (derive the commit's check)",
+    "outbox commit_gates (derive the commits' checks)",
     "commit (ORM flush + COMMIT)",
     "the rest (Flask, routing, ORM, answer)",
 )
@@ -876,7 +876,7 @@ def instrumented(phases: Phases, engine: sa.Engine) -> Iterator[None]:
         replace(
             store, "remember_installation", phases.wrap(REPOSITORY, store.remember_installation)
         )
-        replace(outbox, "flush", phases.wrap(OUTBOX, outbox.flush))
+        replace(outbox, "commit_gates", phases.wrap(OUTBOX, outbox.commit_gates))
         replace(orm.Session, "commit", phases.wrap(COMMIT, orm.Session.commit))
         originals = dict(handlers.HANDLERS)
         handlers.HANDLERS.update({key: phases.wrap(HANDLER, h) for key, h in originals.items()})
