@@ -18,7 +18,9 @@ from gatekeeper.decisions import audit, mentorship_of, reevaluate
 from gatekeeper.events import Person
 from gatekeeper.gate import ApprovalSource, GateState
 from gatekeeper.models import PullRequest
+from gatekeeper.outbox import Touched
 from gatekeeper.refusals import Refusal, RefusalKind
+from gatekeeper.terms import terms_of
 
 
 def approval_refusal(
@@ -34,7 +36,7 @@ def approval_refusal(
     mentorship = mentorship_of(session, pull)
     refusal = gate.approval_refusal(
         store.gate_pull(pull),
-        store.terms_of(session, mentorship) if mentorship is not None else None,
+        terms_of(session, mentorship) if mentorship is not None else None,
         # After its mentorship stopped gating it, an approved pull request keeps its record
         # but takes no more approvals.
         gated=pull.gate == GateState.WAITING
@@ -60,17 +62,18 @@ def approve(
     github_id: int | None = None,
     commit_id: str | None = None,
     given_at: datetime | None = None,
-) -> Refusal | None:
+) -> tuple[Refusal | None, Touched]:
     """Record a mentor's approval (on ``commit_id``, else the current head) and re-evaluate.
 
     ``given_at`` is when the mentor gave it (a comment's creation), if not ``now``.
-    Returns why not, if refused. Whoever approves is learned first (``people.learn``): the
+    Returns why not, if refused, and the commits whose check it touched. Whoever approves is learned first (``people.learn``): the
     sender of a signed event or a signed-in account says who they are.
     """
     if user_id is not None:
         account = Person(user_id, login.lower(), login)
         people.learn(session, account, at=given_at or now, maintainers=settings.maintainers)
-    reevaluate(session, pull, settings=settings, now=now)  # the stored gate may be out of date
+    # The stored gate may be out of date.
+    touched = reevaluate(session, pull, settings=settings, now=now).touched
     # A comment is bound to the head of its moment, which a push delivered later may change
     # (``pulls.rebind_comments``): each is kept, so a later one can still count then.
     refusal = approval_refusal(
@@ -85,7 +88,7 @@ def approve(
             detail=f"{source}: {refusal or 'who gave it is unknown'}",
             at=now,
         )
-        return refusal or Refusal(RefusalKind.NOT_ALLOWED, "who gave it is unknown")
+        return refusal or Refusal(RefusalKind.NOT_ALLOWED, "who gave it is unknown"), touched
     store.add_approval(
         session,
         pull=pull,
@@ -98,7 +101,7 @@ def approve(
         commit_id=commit_id,
     )
     session.flush()
-    reevaluate(session, pull, settings=settings, now=now)
+    touched |= reevaluate(session, pull, settings=settings, now=now).touched
     if login.lower() in pull.approved_by or pull.state != "open":
         audit_approval(session, pull, login=login, source=source, now=now)
     else:  # recorded, but a later word of the mentor's (or a newer commit) outweighs it
@@ -110,7 +113,7 @@ def approve(
             detail=f"{source}: outweighed by a later review or given on an older commit",
             at=now,
         )
-    return None
+    return None, touched
 
 
 def audit_approval(
@@ -169,10 +172,11 @@ def override(
     now: datetime,
     given_at: datetime | None = None,
     comment_id: int | None = None,
-) -> str | None:
+) -> tuple[str | None, Touched]:
     """Record a maintainer's override of ``pull``'s gate for ``commit_id``'s content and
-    re-evaluate; why not, if refused. It holds until a push brings other content."""
-    reevaluate(session, pull, settings=settings, now=now)
+    re-evaluate; why not, if refused, and the commits whose check it touched. It holds until
+    a push brings other content."""
+    touched = reevaluate(session, pull, settings=settings, now=now).touched
     reason = " ".join(reason.split())
     refusal = override_refusal(
         session, pull, login=login, user_id=user_id, reason=reason, settings=settings
@@ -186,7 +190,7 @@ def override(
             detail=f"{source}: {refusal}",
             at=now,
         )
-        return refusal
+        return refusal, touched
     store.add_override(
         session,
         pull=pull,
@@ -198,7 +202,7 @@ def override(
         comment_id=comment_id,
     )
     session.flush()
-    reevaluate(session, pull, settings=settings, now=now)
+    touched |= reevaluate(session, pull, settings=settings, now=now).touched
     audit(
         session,
         pull,
@@ -207,4 +211,4 @@ def override(
         detail=f"{source} on {commit_id[:12]}: {reason}",
         at=now,
     )
-    return None
+    return None, touched

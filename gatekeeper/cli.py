@@ -238,8 +238,8 @@ def gates_follow(session: Session, mentorship: Mentorship) -> Mentorship:
     from gatekeeper.models import utcnow
 
     settings, now = settings_of(current_app), utcnow()
-    decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now)
-    outbox.flush(session, settings=settings, now=now)
+    touched = decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now)
+    outbox.commit_gates(session, touched, settings=settings, now=now)
     return mentorship
 
 

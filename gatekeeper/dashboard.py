@@ -68,6 +68,7 @@ from gatekeeper.models import Mentorship, PullRequest, utcnow
 from gatekeeper.pages import ended_page, mentee_page, overview_page, pull_page, waiting_for
 from gatekeeper.refusals import RefusalKind, status_of
 from gatekeeper.visibility import PRIVATE_PULL, may_see_pull
+from gatekeeper.votes import FetchedVote, Vote
 
 bp = Blueprint("dashboard", __name__)
 SEARCH_LIMIT = 39  # GitHub's longest login
@@ -551,7 +552,7 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
         locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
         if locked is None or locked.head_sha != form.head_sha.data:  # a push since the read
             return False
-        approvals.approve(
+        _refusal, touched = approvals.approve(
             session,
             locked,
             login=g.user.display,
@@ -561,7 +562,7 @@ def approve(owner: str, repo: str, number: int) -> ResponseReturnValue:
             now=now(),
             commit_id=form.head_sha.data,
         )
-        outbox.flush(session, settings=settings, now=now())
+        outbox.commit_gates(session, touched, settings=settings, now=now())
         return True
 
     if not db.writing(session, record):
@@ -599,7 +600,7 @@ def override(owner: str, repo: str, number: int) -> ResponseReturnValue:
         locked = store.find_pull(session, repo=pull.repo, number=number, lock=True)
         if locked is None or locked.head_sha != form.head_sha.data:  # a push since the page
             return stale
-        refusal = approvals.override(
+        refusal, touched = approvals.override(
             session,
             locked,
             login=g.user.display,
@@ -610,7 +611,7 @@ def override(owner: str, repo: str, number: int) -> ResponseReturnValue:
             settings=settings,
             now=now(),
         )
-        outbox.flush(session, settings=settings, now=now())
+        outbox.commit_gates(session, touched, settings=settings, now=now())
         return refusal
 
     refusal = db.writing(session, record)
@@ -834,8 +835,8 @@ def _sentence(message: str) -> str:
 def _gates_follow(session: Session, mentorship: Mentorship) -> Mentorship:
     """The mentee's gates and their commits' checks follow the change, in its transaction."""
     settings = settings_of(current_app)
-    decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now())
-    outbox.flush(session, settings=settings, now=now())
+    touched = decisions.follow_lifecycle_change(session, mentorship, settings=settings, now=now())
+    outbox.commit_gates(session, touched, settings=settings, now=now())
     return mentorship
 
 
@@ -930,9 +931,9 @@ def _render_pull(
 def _render_new(
     form: StartForm,
     *,
-    vote: lifecycle.Vote | None = None,
+    vote: Vote | None = None,
     status: int = 200,
-    fetched: lifecycle.FetchedVote | None = None,
+    fetched: FetchedVote | None = None,
 ) -> tuple[str, int]:
     return render_template("new.html", form=form, vote=vote, fetched=fetched), status
 
@@ -971,7 +972,7 @@ def _fetch_vote_into(form: StartForm) -> tuple[str, int]:
     return _render_new(form, vote=vote, fetched=fetched)
 
 
-def _vote_of(form: StartForm) -> lifecycle.Vote | None:
+def _vote_of(form: StartForm) -> Vote | None:
     """The vote as typed; read from the forum again when the form was filled from it, so the
     record says where its numbers came from and what was typed over them."""
     if not form.vote_fetched.data:

@@ -136,6 +136,23 @@ def insert_missing(
     session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
 
 
+def upsert_locked(session: Session, model: type[T], values: dict[str, Any], keys: list[str]) -> T:
+    """The row with ``values``' ``keys``, inserted if missing, locked until the transaction
+    ends and read afresh: one statement (an insert that, on conflict, touches the row it
+    met, which locks it as ``SELECT ... FOR UPDATE`` would, and returns it as it is now)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values)
+    key = keys[0]
+    statement = statement.on_conflict_do_update(
+        index_elements=keys, set_={key: getattr(statement.excluded, key)}
+    )
+    found: T = session.scalars(
+        statement.returning(model), execution_options={"populate_existing": True}
+    ).one()
+    return found
+
+
 def is_transient(error: sa.exc.DBAPIError) -> bool:
     """Whether asking the database again may succeed: a deadlock, a serialisation failure,
     SQLite's busy lock, or a lost connection (a restart, a failover)."""
@@ -256,7 +273,21 @@ def is_reachable() -> bool:
     return True
 
 
-@sa.event.listens_for(Session, "after_soft_rollback")
-def _forget_touched_commits(session: Session, _previous_transaction: Any) -> None:
-    # Commits noted for the outbox belong to the work that was just undone.
-    session.info.pop("gatekeeper.touched_commits", None)
+# ---------------------------------------------------------------- each fact read once
+# SQLAlchemy's identity map holds its objects weakly: a row read and let go (a repository,
+# an account, a mentorship looked up by a helper that returns nothing) is forgotten at once,
+# so the next ``session.get`` of it queries again. A transaction keeps what it read until it
+# ends, so a fact read once is read once; what the next transaction reads is fresh.
+HELD = "gatekeeper.held"
+
+
+@sa.event.listens_for(Session, "loaded_as_persistent")
+@sa.event.listens_for(Session, "pending_to_persistent")
+def _hold(session: Session, instance: object) -> None:
+    session.info.setdefault(HELD, []).append(instance)
+
+
+@sa.event.listens_for(Session, "after_commit")
+@sa.event.listens_for(Session, "after_rollback")
+def _let_go(session: Session, *_transaction: Any) -> None:
+    session.info.pop(HELD, None)

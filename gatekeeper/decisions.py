@@ -1,29 +1,94 @@
-"""Deciding and storing each pull request's gate, and auditing what changed.
+"""The gate's transaction: decide each pull request's gate, store it, audit what changed.
 
 ``reevaluate`` runs in the transaction of whatever changed the pull request (an event, an
-approval, a lifecycle change) and notes the commits whose check may now read differently;
-``outbox.flush`` turns those notes into the desired check of each commit before it commits.
+approval, a lifecycle change). It reads the decision's inputs once (the pull request, its
+reviews, overrides, sightings and trees, and the terms of the mentorships involved), passes
+them down, stores the decision, and returns the commits whose check may now read
+differently. The caller hands those to ``outbox.commit_gates`` before it commits; forgetting
+is an error in tests (``outbox``'s guard), never a check lost silently.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from sqlmodel import Session, select
 
-from gatekeeper import away, bypass_alerts, gate, jobs, outbox
+from gatekeeper import away, bypass_alerts, gate, jobs, outbox, terms
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.gate import GateState
 from gatekeeper.models import AuditEvent, JobKind, Mentorship, Override, PullRequest, Review
+from gatekeeper.outbox import Touched
+
+
+@dataclasses.dataclass(frozen=True)
+class Reevaluated:
+    """What deciding one pull request's gate gave, and the commits whose check it touched."""
+
+    decision: gate.Decision
+    touched: Touched
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """Everything one decision reads, read once."""
+
+    reviews: list[Review]
+    overrides: list[Override]
+    trees: dict[str, str]
+    author: Mentorship | None  # the author's open (else latest) mentorship
+    author_terms: gate.Terms | None
+    reviewer_terms: list[gate.Terms]
 
 
 def reevaluate(
     session: Session, pull: PullRequest, *, settings: Settings, now: datetime
-) -> gate.Decision:
-    """Decide the gate of ``pull`` now, store it, and note its commit for the outbox."""
+) -> Reevaluated:
+    """Decide the gate of ``pull`` now and store it; the commits whose check it touched."""
+    inputs = _read_inputs(session, pull)
+    # A merged pull request is judged as it stood when it merged.
+    moment = pull.merged_at if pull.merged and pull.merged_at else now
+    decision = gate.evaluate(
+        store.gate_pull(pull, inputs.trees),
+        inputs.author_terms,
+        store.signals(inputs.reviews, inputs.trees),
+        moment,
+        reviewer_mentorships=inputs.reviewer_terms,
+        overrides=store.overridings(inputs.overrides, inputs.trees),
+    )
+    # The check names the mentors who are away (the decision itself does not depend on it).
+    decision = away.tell(session, decision, [inputs.author_terms, *inputs.reviewer_terms], now=now)
+    touched: Touched = frozenset({(pull.repo, pull.head_sha)})
+    if decision.waiting:
+        for sha in _trees_that_would_tell(pull, inputs):
+            read_tree_later(session, repo=pull.repo, sha=sha, now=now)
+    if pull.state != "open":
+        _settle_closed(session, pull, decision, inputs, now=now)
+        return Reevaluated(decision, touched)
+    previous, lifted_before = pull.gate, pull.lifted_at
+    if decision.mentorship_id is None and pull.gated_mentorship_id is not None:
+        _lift(pull, decision, now=now)
+        # Only a gate still waiting was lifted: an approved (or overridden) one had passed.
+        changed = lifted_before is None and pull.gate == GateState.LIFTED
+    else:
+        _store_open(pull, decision, now=now)
+        changed = previous != pull.gate
+    gated = _gating(session, pull, inputs)
+    if changed and pull.gated_mentorship_id is not None:
+        kind = "gate_lifted" if pull.lifted_at is not None else f"gate_{pull.gate}"
+        _record(session, pull, gated, actor="gatekeeper", kind=kind, detail=decision.title, at=now)
+    if settings.request_reviews:
+        _ask_for_reviews_once(session, pull, gated, inputs, now=now)
+    session.add(pull)
+    return Reevaluated(decision, touched)
+
+
+def _read_inputs(session: Session, pull: PullRequest) -> Inputs:
+    """Read what deciding ``pull`` needs, each fact once."""
     reviews = store.reviews_of(session, pull=pull)
     overrides = store.overrides_of(session, pull=pull)
     store.rebind_comments(session, pull, [*reviews, *overrides])
@@ -36,49 +101,39 @@ def reevaluate(
             *(o.commit_id for o in overrides),
         ],
     )
-    author_terms = store.latest_terms(session, login=pull.author, account_id=pull.author_id)
-    reviewers = {(r.reviewer_id, r.reviewer) for r in reviews if r.reviewer_id is not None}
-    reviewer_terms = [
-        terms
-        for reviewer_id, login in sorted(reviewers)
-        if reviewer_id != pull.author_id
-        and (terms := store.latest_terms(session, login=login, account_id=reviewer_id)) is not None
-        and terms.gate_approved_prs
-    ]
-    # A merged pull request is judged as it stood when it merged.
-    moment = pull.merged_at if pull.merged and pull.merged_at else now
-    decision = gate.evaluate(
-        store.gate_pull(pull, trees),
-        author_terms,
-        store.signals(reviews, trees),
-        moment,
-        reviewer_mentorships=reviewer_terms,
-        overrides=store.overridings(overrides, trees),
+    # The author's mentorship and the reviewers' (a mentee's approval may not count), and
+    # their mentors: two queries, however many reviewers.
+    author_account = (pull.author_id, pull.author)
+    reviewers: list[tuple[int | None, str]] = sorted(
+        {
+            (r.reviewer_id, r.reviewer)
+            for r in reviews
+            if r.reviewer_id is not None and r.reviewer_id != pull.author_id
+        }
     )
-    # The check names the mentors who are away (the decision itself does not depend on it).
-    decision = away.tell(session, decision, [author_terms, *reviewer_terms], now=now)
-    if decision.waiting:
-        for sha in _trees_that_would_tell(pull, author_terms, reviews, overrides, trees):
-            read_tree_later(session, repo=pull.repo, sha=sha, now=now)
-    store.touch_commit(session, repo=pull.repo, head_sha=pull.head_sha)
-    if pull.state != "open":
-        _settle_closed(session, pull, decision, now=now)
-        return decision
-    previous, lifted_before = pull.gate, pull.lifted_at
-    if decision.mentorship_id is None and pull.gated_mentorship_id is not None:
-        _lift(pull, decision, now=now)
-        # Only a gate still waiting was lifted: an approved (or overridden) one had passed.
-        changed = lifted_before is None and pull.gate == GateState.LIFTED
-    else:
-        _store_open(pull, decision, now=now)
-        changed = previous != pull.gate
-    if changed and pull.gated_mentorship_id is not None:
-        kind = "gate_lifted" if pull.lifted_at is not None else f"gate_{pull.gate}"
-        audit(session, pull, actor="gatekeeper", kind=kind, detail=decision.title, at=now)
-    if settings.request_reviews:
-        _ask_for_reviews_once(session, pull, now=now)
-    session.add(pull)
-    return decision
+    found = lifecycle.latest_mentorships_of(session, accounts=[author_account, *reviewers])
+    author = found[author_account]
+    gating_reviewers = [
+        m for account in reviewers if (m := found[account]) is not None and m.gate_approved_prs
+    ]
+    by_id = terms.terms_by_mentorship(
+        session, [m for m in (author, *gating_reviewers) if m is not None]
+    )
+    return Inputs(
+        reviews=reviews,
+        overrides=overrides,
+        trees=trees,
+        author=author,
+        author_terms=by_id[author.id] if author is not None and author.id is not None else None,
+        reviewer_terms=[by_id[m.id] for m in gating_reviewers if m.id is not None],
+    )
+
+
+def _gating(session: Session, pull: PullRequest, inputs: Inputs) -> Mentorship | None:
+    """The mentorship whose gate last applied to ``pull``: usually the author's, already read."""
+    if inputs.author is not None and inputs.author.id == pull.gated_mentorship_id:
+        return inputs.author
+    return mentorship_of(session, pull)
 
 
 def _store_open(pull: PullRequest, decision: gate.Decision, *, now: datetime) -> None:
@@ -115,7 +170,7 @@ def _lift(pull: PullRequest, decision: gate.Decision, *, now: datetime) -> None:
 
 
 def _settle_closed(
-    session: Session, pull: PullRequest, decision: gate.Decision, *, now: datetime
+    session: Session, pull: PullRequest, decision: gate.Decision, inputs: Inputs, *, now: datetime
 ) -> None:
     """Store what ``gate.settle_closed`` makes of a closed pull request, and audit it."""
     closing = gate.settle_closed(
@@ -131,21 +186,24 @@ def _settle_closed(
     if closing.event == "bypass":
         if decision.mentorship_id is not None:
             pull.gated_mentorship_id = decision.mentorship_id
-        audit(
+        gated = _gating(session, pull, inputs)
+        _record(
             session,
             pull,
+            gated,
             actor=pull.merged_by or "unknown",
             kind="bypass",
             detail=f"merged while waiting for mentor approval ({decision.title})",
             at=now,
         )
-        bypass_alerts.queue(session, pull, mentorship=mentorship_of(session, pull), now=now)
+        bypass_alerts.queue(session, pull, mentorship=gated, now=now)
     elif closing.event == "merger_known":
         _name_the_merger(session, pull)
     elif closing.event == "bypass_cleared":
-        audit(
+        _record(
             session,
             pull,
+            _gating(session, pull, inputs),
             actor="gatekeeper",
             kind="bypass_cleared",
             detail=f"approved before the merge: {decision.title}",
@@ -167,20 +225,29 @@ def _name_the_merger(session: Session, pull: PullRequest) -> None:
         session.add(event)
 
 
-def _ask_for_reviews_once(session: Session, pull: PullRequest, *, now: datetime) -> None:
+def _ask_for_reviews_once(
+    session: Session,
+    pull: PullRequest,
+    gated: Mentorship | None,
+    inputs: Inputs,
+    *,
+    now: datetime,
+) -> None:
     """Queue the mentors' review request when ``gate.reviewers_to_request`` says so."""
-    mentorship = mentorship_of(session, pull)
-    terms = store.terms_of(session, mentorship) if mentorship is not None else None
+    if gated is not None and gated is inputs.author:
+        gated_terms = inputs.author_terms
+    else:
+        gated_terms = terms.terms_of(session, gated) if gated is not None else None
     reviewers = gate.reviewers_to_request(
         store.gate_pull(pull),
-        terms,
+        gated_terms,
         draft=pull.draft,
         waiting=pull.gate == GateState.WAITING,
         already_requested=pull.reviews_requested,
     )
     # Only present mentors are asked; with all away, none is, and a return re-decides.
-    if reviewers:
-        reviewers = away.present(reviewers, away.of_terms(session, terms, now=now))
+    if reviewers and gated_terms is not None:
+        reviewers = away.present(reviewers, away.of_terms(session, gated_terms, now=now))
     if reviewers:
         jobs.enqueue(
             session,
@@ -192,22 +259,21 @@ def _ask_for_reviews_once(session: Session, pull: PullRequest, *, now: datetime)
         pull.reviews_requested = True
 
 
-def _trees_that_would_tell(
-    pull: PullRequest,
-    terms: gate.Terms | None,
-    reviews: list[Review],
-    overrides: list[Override],
-    trees: dict[str, str],
-) -> list[str]:
+def _trees_that_would_tell(pull: PullRequest, inputs: Inputs) -> list[str]:
     """Commits whose unknown tree could let an approval or override given on another commit
     hold for the head (the same content): only those are worth a request to GitHub."""
-    carried = {o.commit_id for o in overrides if o.commit_id}
-    if terms is not None and terms.dismiss_stale_approvals and terms.same_content_approvals:
-        carried |= {r.commit_id for r in reviews if r.state == gate.APPROVED and r.commit_id}
+    carried = {o.commit_id for o in inputs.overrides if o.commit_id}
+    author_terms = inputs.author_terms
+    if (
+        author_terms is not None
+        and author_terms.dismiss_stale_approvals
+        and author_terms.same_content_approvals
+    ):
+        carried |= {r.commit_id for r in inputs.reviews if r.state == gate.APPROVED and r.commit_id}
     carried.discard(pull.head_sha)
     if not carried:
         return []
-    return sorted(sha for sha in {pull.head_sha, *carried} if sha not in trees)
+    return sorted(sha for sha in {pull.head_sha, *carried} if sha not in inputs.trees)
 
 
 def read_tree_later(session: Session, *, repo: str, sha: str, now: datetime) -> None:
@@ -223,24 +289,41 @@ def read_tree_later(session: Session, *, repo: str, sha: str, now: datetime) -> 
 
 def learn_tree(
     session: Session, *, repo: str, sha: str, tree_sha: str, settings: Settings, now: datetime
-) -> None:
+) -> Touched:
     """Keep a commit's tree and re-decide the open pull requests it may tell about: those
-    whose head it is, and those approved or overridden on it."""
+    whose head it is, and those approved or overridden on it; the commits touched."""
     store.remember_tree(session, repo=repo, sha=sha, tree_sha=tree_sha)
     session.flush()
+    touched: Touched = outbox.NOTHING
     for pull_id in store.open_pulls_concerning(session, repo=repo, sha=sha):
         locked = store.lock_pull(session, pull_id=pull_id)
         if locked is not None and locked.state == "open":
-            reevaluate(session, locked, settings=settings, now=now)
+            touched |= reevaluate(session, locked, settings=settings, now=now).touched
+    return touched
 
 
 def audit(
     session: Session, pull: PullRequest, *, actor: str, kind: str, detail: str, at: datetime
 ) -> None:
     """Record something that happened to ``pull`` in its mentorship's audit log."""
+    _record(
+        session, pull, mentorship_of(session, pull), actor=actor, kind=kind, detail=detail, at=at
+    )
+
+
+def _record(
+    session: Session,
+    pull: PullRequest,
+    mentorship: Mentorship | None,
+    *,
+    actor: str,
+    kind: str,
+    detail: str,
+    at: datetime,
+) -> None:
     lifecycle.record(
         session,
-        mentorship=mentorship_of(session, pull),
+        mentorship=mentorship,
         actor=actor,
         kind=kind,
         detail=detail,
@@ -257,8 +340,9 @@ def mentorship_of(session: Session, pull: PullRequest) -> Mentorship | None:
 
 def reevaluate_open_pulls(
     session: Session, mentorship: Mentorship, *, settings: Settings, now: datetime
-) -> int:
-    """Re-decide every stored open pull request a lifecycle change may affect; how many."""
+) -> Touched:
+    """Re-decide every stored open pull request a lifecycle change may affect; the commits
+    touched."""
     pulls = {
         p.id: p
         for p in store.open_pulls_of(
@@ -269,23 +353,25 @@ def reevaluate_open_pulls(
         pulls.update(
             {p.id: p for p in store.open_pulls_gated_by(session, mentorship_id=mentorship.id)}
         )
+    touched: Touched = outbox.NOTHING
     for pull_id in sorted(i for i in pulls if i is not None):
         locked = store.lock_pull(session, pull_id=pull_id)
         if locked is not None:
-            reevaluate(session, locked, settings=settings, now=now)
-    return len(pulls)
+            touched |= reevaluate(session, locked, settings=settings, now=now).touched
+    return touched
 
 
 def follow_lifecycle_change(
     session: Session, mentorship: Mentorship, *, settings: Settings, now: datetime
-) -> None:
+) -> Touched:
     """Make the mentee's gates follow a change to their mentorship, in the same transaction.
 
     The stored pull requests are re-decided and their commits' checks desired now; reading
     the mentee's pull requests from GitHub (ones never seen, reviews missed) is a job for
     the worker, so the request or command that made the change never waits for GitHub.
+    Returns the commits touched, for ``outbox.commit_gates``.
     """
-    reevaluate_open_pulls(session, mentorship, settings=settings, now=now)
+    touched = reevaluate_open_pulls(session, mentorship, settings=settings, now=now)
     if mentorship.id is not None:
         jobs.enqueue(
             session,
@@ -294,6 +380,7 @@ def follow_lifecycle_change(
             args={"mentorship_id": mentorship.id},
             now=now,
         )
+    return touched
 
 
 def apply_pull(
@@ -306,8 +393,10 @@ def apply_pull(
 ) -> int:
     """Store a pull request and its reviews as GitHub has them and re-decide its gate; how
     many commits' checks changed."""
-    pull = store.upsert_pull(session, info=info, now=now)
-    return apply_reviews(session, pull, reviews=reviews, settings=settings, now=now)
+    pull, left = store.record_pull(session, info=info, now=now)
+    return apply_reviews(
+        session, pull, reviews=reviews, settings=settings, now=now, moved_from=left
+    )
 
 
 def apply_reviews(
@@ -317,11 +406,14 @@ def apply_reviews(
     reviews: list[ReviewInfo],
     settings: Settings,
     now: datetime,
+    moved_from: str | None = None,
 ) -> int:
-    """Store a (locked) pull request's reviews as GitHub has them and re-decide its gate; how
-    many commits' checks changed."""
+    """Store a (locked) pull request's reviews as GitHub has them, re-decide its gate and
+    derive the checks (also of ``moved_from``, a head it just left); how many changed."""
     for review in reviews:
         store.upsert_review(session, pull=pull, info=review, now=now)
     session.flush()
-    reevaluate(session, pull, settings=settings, now=now)
-    return outbox.flush(session, settings=settings, now=now)
+    touched = reevaluate(session, pull, settings=settings, now=now).touched
+    if moved_from is not None:
+        touched |= {(pull.repo, moved_from)}
+    return outbox.commit_gates(session, touched, settings=settings, now=now)

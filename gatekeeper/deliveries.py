@@ -145,7 +145,7 @@ def _apply_once(
         )
     ctx = Context(session, settings, now, info, payload)
     try:
-        handler(ctx)
+        touched = handler(ctx)
     except NeedsPull as missing:
         session.rollback()
         # Kept whole; the worker reads the pull request from GitHub, then applies it.
@@ -158,7 +158,7 @@ def _apply_once(
     except PayloadError as error:
         session.rollback()
         return _failed(session, event, delivery_id, payload, error)
-    outbox.flush(session, settings=settings, now=now)
+    outbox.commit_gates(session, touched, settings=settings, now=now)
     delivery.payload = None
     return _finish(session, delivery, outcome=DeliveryOutcome.PROCESSED)
 

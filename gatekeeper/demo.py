@@ -19,7 +19,7 @@ import click
 from flask import Flask
 from sqlmodel import Session
 
-from gatekeeper import approvals, create_app, db, decisions, people
+from gatekeeper import approvals, create_app, db, decisions, outbox, people, votes
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.auth import DEMO_USERS
@@ -134,7 +134,7 @@ def populate(
         actor=MAINTAINER,
         now=start,
         repositories=["python/cpython", "python/devguide"],
-        vote=lifecycle.Vote(
+        vote=votes.Vote(
             votes_for=31,
             votes_against=2,
             opened=(start - timedelta(days=16)).date(),
@@ -176,7 +176,7 @@ def _former_mentorship(
         mentors=["june-h"],
         actor=MAINTAINER,
         now=start,
-        vote=lifecycle.Vote(
+        vote=votes.Vote(
             24, 1, (start - timedelta(days=10)).date(), (start - timedelta(days=3)).date()
         ),
     )
@@ -200,7 +200,8 @@ def _former_mentorship(
     for pull in store.open_pulls_of(
         session, author=FORMER_MENTEE, author_id=account_id(FORMER_MENTEE)
     ):
-        decisions.reevaluate(session, pull, settings=settings, now=ended)
+        touched = decisions.reevaluate(session, pull, settings=settings, now=ended).touched
+        outbox.waive(session, touched)  # samples: no GitHub holds their commits
     session.commit()
 
 
@@ -230,7 +231,9 @@ class _Sample:
     def push(self, pull: PullRequest, *, at: datetime) -> None:
         """New commits: a new head sha."""
         info = self._info(pull.repo, pull.number, pull.title, at=at, sha_salt=at.isoformat())
-        self._evaluate(store.upsert_pull(self.session, info=info, now=at), at)
+        pushed, left = store.record_pull(self.session, info=info, now=at)
+        self._evaluate(pushed, at)
+        outbox.waive(self.session, {(pushed.repo, left)} if left is not None else set())
 
     def merge(self, pull: PullRequest, *, at: datetime) -> None:
         """Merged by its author at ``at`` (a bypass if it was still waiting)."""
@@ -257,7 +260,7 @@ class _Sample:
 
     def button(self, pull: PullRequest, mentor: str, *, at: datetime) -> None:
         """An approval with the check run's button."""
-        approvals.approve(
+        _refusal, touched = approvals.approve(
             self.session,
             pull,
             login=mentor,
@@ -266,10 +269,11 @@ class _Sample:
             settings=self.settings,
             now=at,
         )
+        outbox.waive(self.session, touched)  # samples: no GitHub holds their commits
 
     def _evaluate(self, pull: PullRequest, at: datetime) -> PullRequest:
-        decisions.reevaluate(self.session, pull, settings=self.settings, now=at)
-        self.session.flush()
+        touched = decisions.reevaluate(self.session, pull, settings=self.settings, now=at).touched
+        outbox.waive(self.session, touched)  # samples: no GitHub holds their commits
         return pull
 
     def _info(

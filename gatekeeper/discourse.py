@@ -25,7 +25,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from gatekeeper.config import Settings
-from gatekeeper.mentorships import FetchedVote, MentorshipError, Vote, make_vote
+from gatekeeper.mentorships import MentorshipError
+from gatekeeper.votes import FetchedVote, Vote, make_vote
 
 TOPIC_PATH = re.compile(
     r"^(?P<base>(?:/[^/]+)*?)/t/(?P<slug>[^/]+)/(?P<id>\d+)(?:/(?P<post>\d+))?/?$"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from gatekeeper import standing
+from gatekeeper import standing, votes
 from gatekeeper.standing import EndReason
 from gatekeeper.visibility import (
     CLI,
@@ -69,7 +69,7 @@ def redacted_pull_document(pull: PullRequest) -> dict[str, Any]:
 
 def promotion_document(mentorship: Mentorship) -> dict[str, Any] | None:
     """The promotion vote, its PEP 13 result and any override; None when neither was given."""
-    vote = standing.vote_of(mentorship)
+    vote = votes.vote_of(mentorship)
     if vote is None and not mentorship.override_reason:
         return None
     return {

@@ -29,7 +29,7 @@ from wtforms.validators import (
 )
 
 from gatekeeper import mentorships as lifecycle
-from gatekeeper import words
+from gatekeeper import votes, words
 
 
 class CountField(IntegerField):
@@ -185,9 +185,9 @@ class StartForm(BaseForm):
         render_kw=LIMITED,
     )
 
-    def vote(self) -> lifecycle.Vote | None:
+    def vote(self) -> votes.Vote | None:
         """The promotion vote as typed; raises MentorshipError when it is incomplete."""
-        return lifecycle.make_vote(
+        return votes.make_vote(
             url=self.vote_url.data or None,
             votes_for=self.votes_for.data,
             votes_against=self.votes_against.data,

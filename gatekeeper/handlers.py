@@ -1,8 +1,9 @@
 """What each webhook event does: store what it says and re-decide the gates it touches.
 
 Handlers never call GitHub. What they cannot decide without it (a pull request never seen,
-a head that moved) becomes a job for the worker; the commits whose check may change are
-noted on the session and turned into the outbox's desires before the delivery commits.
+a head that moved) becomes a job for the worker. Each handler returns the commits whose check
+may now read differently; ``deliveries`` hands them to ``outbox.commit_gates`` before the
+delivery commits.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gatekeeper.config import Settings
 from gatekeeper.events import Envelope
 from gatekeeper.gate import ApprovalSource
 from gatekeeper.models import JobKind, PullRequest, Repository
+from gatekeeper.outbox import NOTHING, Touched
 
 # The command is a line of its own and nothing else: ASCII spaces only (a no-break space
 # is not one), outside quotes and code (see ``asks_to_approve``).
@@ -99,7 +101,7 @@ class Context:
     payload: Mapping[str, Any]
 
 
-Handler = Callable[[Context], None]
+Handler = Callable[[Context], Touched]
 HANDLERS: dict[tuple[str, str | None], Handler] = {}
 
 
@@ -129,54 +131,58 @@ def handler_for(event: str, action: str | None) -> Handler | None:
     "edited",
     "closed",
 )
-def pull_request_changed(ctx: Context) -> None:
+def pull_request_changed(ctx: Context) -> Touched:
     """Store the pull request as it now is and re-evaluate its gate."""
     info = events.pull_of(ctx.payload)
+    people.recall(ctx.session, [ctx.envelope.sender_account, *info.people])
     _learn_sender(ctx, at=info.updated_at)
-    pull = store.upsert_pull(
+    pull, left = store.record_pull(
         ctx.session,
         info=info,
         now=ctx.now,
         base_changed=ctx.envelope.action == "edited" and events.base_changed(ctx.payload),
     )
-    decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
+    touched = decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now).touched
+    # The head it left may lose a waiter.
+    return touched | {(pull.repo, left)} if left is not None else touched
 
 
 @on("pull_request_review", "submitted", "edited", "dismissed")
-def review_changed(ctx: Context) -> None:
+def review_changed(ctx: Context) -> Touched:
     """Record the review by its id (a review may arrive before its pull request) and re-evaluate."""
     info = events.review_of(ctx.payload)
+    snapshot = events.pull_of(ctx.payload)
+    people.recall(ctx.session, [ctx.envelope.sender_account, info.person, *snapshot.people])
     _learn_sender(ctx, at=info.submitted_at)
-    pull = store.upsert_pull(ctx.session, info=events.pull_of(ctx.payload), now=ctx.now)
+    pull, left = store.record_pull(ctx.session, info=snapshot, now=ctx.now)
     review = store.upsert_review(ctx.session, pull=pull, info=info, now=ctx.now)
     ctx.session.flush()
     before = set(pull.approved_by)
-    decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
+    touched = decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now).touched
     if review.reviewer in set(pull.approved_by) - before:
         approvals.audit_approval(
             ctx.session, pull, login=review.reviewer, source=ApprovalSource.REVIEW, now=ctx.now
         )
+    return touched | {(pull.repo, left)} if left is not None else touched
 
 
 @on("check_run", "rerequested", "requested_action")
-def check_run_action(ctx: Context) -> None:
+def check_run_action(ctx: Context) -> Touched:
     """Re-run: post afresh. The "Approve merge" button: an approval if a mentor pressed it."""
     run = events.check_run_info(ctx.payload)
     if run.name != ctx.settings.check_name or not _ours(ctx, run):
-        return
+        return NOTHING
     _learn_sender(ctx, at=run.completed_at)
     repo, head_sha = _repository(ctx), run.head_sha
     pulls = _pulls_of_check_run(ctx, run)
+    touched = NOTHING
     if ctx.envelope.action == "rerequested":
         for pull in pulls:
-            decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
-        outbox.flush(ctx.session, settings=ctx.settings, now=ctx.now)
-        outbox.request_fresh(
-            ctx.session, repo=repo, head_sha=head_sha, settings=ctx.settings, now=ctx.now
-        )
-        return
+            touched |= _reevaluate(ctx, pull)
+        _post_afresh(ctx, touched, repo=repo, head_sha=head_sha)
+        return NOTHING
     if run.requested_action != "approve":
-        return
+        return NOTHING
     # The button approves the commit whose check was pressed, not whatever was pushed since,
     # for every pull request on that commit the mentor may approve. It is dated by the run
     # the mentor saw (GitHub's time), not by when the delivery arrived: a replayed press
@@ -192,11 +198,14 @@ def check_run_action(ctx: Context) -> None:
     # A refusal is audited once, on the pull request the run is about, not on every other
     # pull request that shares the commit.
     for pull in allowed or pulls[:1]:
-        _approve(ctx, pull, source=ApprovalSource.BUTTON, commit_id=head_sha, at=run.completed_at)
+        touched |= _approve(
+            ctx, pull, source=ApprovalSource.BUTTON, commit_id=head_sha, at=run.completed_at
+        )
+    return touched
 
 
 @on("check_suite", "requested", "rerequested")
-def check_suite_requested(ctx: Context) -> None:
+def check_suite_requested(ctx: Context) -> Touched:
     """A push (or "Re-run all checks"): make sure each pull request of the commit has our check.
 
     This is GitHub's own way of asking every checks App for a run, so a lost ``synchronize``
@@ -209,29 +218,29 @@ def check_suite_requested(ctx: Context) -> None:
     if suite.head_tree is not None:  # the content of the push, free with the event
         store.remember_tree(ctx.session, repo=repo, sha=head_sha, tree_sha=suite.head_tree)
         ctx.session.flush()
+    touched = NOTHING
     for number in sorted(set(suite.pull_numbers)):  # one lock order for every path
         pull = store.find_pull(ctx.session, repo=repo, number=number, lock=True)
         if pull is not None and pull.head_sha == head_sha:
-            decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now)
+            touched |= _reevaluate(ctx, pull)
         else:
             sync_later(ctx, repo, number)
     if ctx.envelope.action == "rerequested":
-        outbox.flush(ctx.session, settings=ctx.settings, now=ctx.now)
-        outbox.request_fresh(
-            ctx.session, repo=repo, head_sha=head_sha, settings=ctx.settings, now=ctx.now
-        )
+        _post_afresh(ctx, touched, repo=repo, head_sha=head_sha)
+        return NOTHING
+    return touched
 
 
 @on("issue_comment", "created")
-def comment_created(ctx: Context) -> None:
+def comment_created(ctx: Context) -> Touched:
     """A line ``/gatekeeper approve`` from a mentor, or ``/gatekeeper override REASON`` from a
     maintainer, in a new comment on a pull request."""
     comment = events.comment_info(ctx.payload)
     if not comment.on_pull_request:
-        return
+        return NOTHING
     reason = override_reason(comment.body)
     if reason is None and not asks_to_approve(comment.body):
-        return
+        return NOTHING
     people.learn(
         ctx.session,
         comment.author,
@@ -258,9 +267,9 @@ def comment_created(ctx: Context) -> None:
             f"or before the commits Gatekeeper knows); {again} again",
             at=ctx.now,
         )
-        return
+        return NOTHING
     if reason is not None:
-        approvals.override(
+        _refusal, touched = approvals.override(
             ctx.session,
             pull,
             login=events.sender_login(ctx.payload),
@@ -273,33 +282,31 @@ def comment_created(ctx: Context) -> None:
             given_at=written,
             comment_id=comment.id,
         )
-        return
-    _approve(
+        return touched
+    return _approve(
         ctx, pull, source=ApprovalSource.COMMENT, github_id=comment.id, at=written, commit_id=head
     )
 
 
 @on("merge_group", "checks_requested")
-def merge_group_requested(ctx: Context) -> None:
+def merge_group_requested(ctx: Context) -> Touched:
     """A merge group's check is the gate of the pull request it adds to the queue."""
     repo = _repository(ctx)
     group = merge_groups.remember(
         ctx.session, repo=repo, info=events.merge_group_info(ctx.payload), now=ctx.now
     )
     if group.destroyed_at is not None:
-        return  # a late delivery: the queue has already moved on from this group
+        return NOTHING  # a late delivery: the queue has already moved on from this group
     pull = merge_groups.carried_pull(ctx.session, group)
     stale = pull is not None and pull.base_ref not in ("", group.base_ref)
     if group.number is not None and (pull is None or stale):
         # Fails closed until the worker has read it; its gate then re-derives this group.
         sync_later(ctx, repo, group.number)
-    outbox.desire(
-        ctx.session, repo=repo, head_sha=group.head_sha, settings=ctx.settings, now=ctx.now
-    )
+    return frozenset({(repo, group.head_sha)})
 
 
 @on("merge_group", "destroyed")
-def merge_group_destroyed(ctx: Context) -> None:
+def merge_group_destroyed(ctx: Context) -> Touched:
     """The queue is done with a group (merged, invalidated or dequeued): its check lapses."""
     repo = _repository(ctx)
     group = merge_groups.destroy(
@@ -308,22 +315,24 @@ def merge_group_destroyed(ctx: Context) -> None:
     outbox.end_merge_group(
         ctx.session, repo=repo, head_sha=group.head_sha, settings=ctx.settings, now=ctx.now
     )
+    return NOTHING
 
 
 @on("installation", "created", "deleted", "suspend", "unsuspend", "new_permissions_accepted")
-def installation_changed(ctx: Context) -> None:
+def installation_changed(ctx: Context) -> Touched:
     """Keep the installation id of each repository the App covers."""
     installation_id = events.installation_id(ctx.payload)
     added, _removed = events.installation_repositories(ctx.payload)
     if ctx.envelope.action in ("deleted", "suspend"):
         _forget_installation(ctx.session, installation_id)
-        return
+        return NOTHING
     for ref in added:
         _remember(ctx, ref, installation_id)
+    return NOTHING
 
 
 @on("installation_repositories", "added", "removed")
-def installation_repositories_changed(ctx: Context) -> None:
+def installation_repositories_changed(ctx: Context) -> Touched:
     """Repositories added to or removed from an installation."""
     installation_id = events.installation_id(ctx.payload)
     added, removed = events.installation_repositories(ctx.payload)
@@ -331,6 +340,7 @@ def installation_repositories_changed(ctx: Context) -> None:
         _remember(ctx, ref, installation_id)
     for ref in removed:
         _remember(ctx, ref, None)
+    return NOTHING
 
 
 def _remember(ctx: Context, ref: events.RepositoryRef, installation_id: int | None) -> None:
@@ -368,9 +378,9 @@ def _approve(
     commit_id: str | None = None,
     github_id: int | None = None,
     at: datetime | None = None,
-) -> None:
+) -> Touched:
     sender = events.sender_of(ctx.payload)
-    approvals.approve(
+    _refusal, touched = approvals.approve(
         ctx.session,
         pull,
         login=sender.display,
@@ -381,6 +391,19 @@ def _approve(
         github_id=github_id,
         commit_id=commit_id,
         settings=ctx.settings,
+    )
+    return touched
+
+
+def _reevaluate(ctx: Context, pull: PullRequest) -> Touched:
+    return decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now).touched
+
+
+def _post_afresh(ctx: Context, touched: Touched, *, repo: str, head_sha: str) -> None:
+    """ "Re-run": the commit's check derived now, then posted again as a new check run."""
+    outbox.commit_gates(ctx.session, touched, settings=ctx.settings, now=ctx.now)
+    outbox.request_fresh(
+        ctx.session, repo=repo, head_sha=head_sha, settings=ctx.settings, now=ctx.now
     )
 
 

@@ -1,14 +1,14 @@
-"""The mentorship lifecycle: promote, extend, end, expire, mentors, and the PEP 13 vote rule."""
+"""The mentorship lifecycle: promote, extend, end, expire, and mentors (the promotion vote
+and its PEP 13 rule are ``votes``)."""
 
 from __future__ import annotations
 
 import calendar
-import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -22,10 +22,8 @@ from gatekeeper.models import AuditEvent, EndReason, MentorAssignment, Mentorshi
 from gatekeeper.standing import (  # noqa: F401
     LOGIN_LIMIT,
     LOGIN_PATTERN,
-    PEP13_MINIMUM_DAYS,
     TERM_NAMES,
     MentorshipError,
-    Vote,
     canonical_login,
     day_of,
     days_left,
@@ -35,9 +33,9 @@ from gatekeeper.standing import (  # noqa: F401
     no_mentorship,
     state_of,
     total_days,
-    vote_of,
     whole_days,
 )
+from gatekeeper.votes import Vote
 
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 # Notes, end notes, override reasons and URLs are shown to every visitor: keep them short.
@@ -137,98 +135,6 @@ def web_url(url: str | None, *, what: str) -> str | None:
     return cleaned
 
 
-# ---------------------------------------------------------------- PEP 13
-
-
-@dataclasses.dataclass(frozen=True)
-class FetchedVote:
-    """The vote as the forum's poll tells it (see ``discourse.fetch_vote``)."""
-
-    url: str
-    poll: str
-    votes_for: int
-    votes_against: int
-    opened_at: datetime
-    closed_at: datetime | None  # None: the forum does not say (``closed_unknown`` says why)
-    fetched_at: datetime
-    closed_unknown: str | None = None
-
-    def parts(self) -> dict[str, int | date | None]:
-        """The four numbers of a vote record, by the names make_vote reports them with."""
-        return {
-            "votes for": self.votes_for,
-            "votes against": self.votes_against,
-            "vote opened": self.opened_at.date(),
-            "vote closed": self.closed_at.date() if self.closed_at is not None else None,
-        }
-
-    def summary(self) -> str:
-        """One line saying what the forum's poll holds."""
-        closed = words.exact_time(self.closed_at) if self.closed_at else "(not said)"
-        return (
-            f"{self.votes_for} for, {self.votes_against} against in poll {self.poll!r},"
-            f" open {words.exact_time(self.opened_at)} to {closed}"
-        )
-
-
-def make_vote(
-    *,
-    url: str | None,
-    votes_for: int | None,
-    votes_against: int | None,
-    opened: date | None,
-    closed: date | None,
-    fetched: FetchedVote | None = None,
-) -> Vote | None:
-    """Build a vote from optional parts: none given is no vote, a partial record is an error.
-
-    With ``fetched`` (the forum's poll) the parts given override the forum's, and each
-    difference is kept in the vote's ``overrides``.
-    """
-    given = {
-        "votes for": votes_for,
-        "votes against": votes_against,
-        "vote opened": opened,
-        "vote closed": closed,
-    }
-    if fetched is None and url is None and all(value is None for value in given.values()):
-        return None
-    from_forum = fetched.parts() if fetched is not None else dict.fromkeys(given)
-    parts = {name: given[name] if given[name] is not None else from_forum[name] for name in given}
-    if fetched is not None and parts["vote closed"] is None:
-        raise MentorshipError(f"{fetched.closed_unknown}; give the date it closed (--vote-closed)")
-    missing = [name for name, value in parts.items() if value is None]
-    if missing:
-        raise MentorshipError(f"the promotion vote is incomplete: missing {', '.join(missing)}")
-    votes_for, votes_against = parts["votes for"], parts["votes against"]  # type: ignore[assignment]
-    opened, closed = parts["vote opened"], parts["vote closed"]  # type: ignore[assignment]
-    overrides = tuple(
-        f"{name}: {from_forum[name]} from the forum, {value} given"
-        if from_forum[name] is not None
-        else f"{name}: not said by the forum, {value} given"
-        for name, value in given.items()
-        if fetched is not None and value is not None and value != from_forum[name]
-    )
-    assert votes_for is not None and votes_against is not None
-    assert opened is not None and closed is not None
-    if votes_for < 0 or votes_against < 0:
-        raise MentorshipError("vote counts cannot be negative")
-    if closed < opened:
-        raise MentorshipError("the vote cannot close before it opened")
-    if fetched is None:
-        return Vote(votes_for, votes_against, opened, closed, url)
-    return Vote(
-        votes_for,
-        votes_against,
-        opened,
-        closed,
-        url or fetched.url,
-        source="discourse",
-        fetched_at=fetched.fetched_at,
-        overrides=overrides,
-    )
-
-
 # ---------------------------------------------------------------- queries
 
 
@@ -276,22 +182,47 @@ def latest_mentorship_of(
     author whose id is unknown (failing closed: they are gated); one learned as another
     account is not theirs, whatever the login.
     """
-    query = select(Mentorship)
-    if account_id is None:
-        query = query.where(Mentorship.mentee == canonical_login(login))
-    else:
-        query = query.where(
-            sa.or_(
-                col(Mentorship.mentee_id) == account_id,
-                sa.and_(
-                    col(Mentorship.mentee_id).is_(None),
-                    col(Mentorship.mentee) == canonical_login(login),
-                ),
-            )
+    return latest_mentorships_of(session, accounts=[(account_id, login)])[(account_id, login)]
+
+
+Account = tuple[int | None, str]  # (account id if known, login)
+
+
+def latest_mentorships_of(
+    session: Session, *, accounts: Sequence[Account]
+) -> dict[Account, Mentorship | None]:
+    """:func:`latest_mentorship_of` for several accounts, in one query."""
+    if not accounts:
+        return {}
+    canonical = [(account_id, canonical_login(login)) for account_id, login in accounts]
+    rows = list(
+        session.exec(
+            select(Mentorship)
+            .where(sa.or_(*(_mentee_is(account_id, login) for account_id, login in canonical)))
+            .order_by(col(Mentorship.ended_at).is_not(None), col(Mentorship.started_at).desc())
         )
-    return session.exec(
-        query.order_by(col(Mentorship.ended_at).is_not(None), col(Mentorship.started_at).desc())
-    ).first()
+    )
+    return {
+        given: next((m for m in rows if _is_mentee(m, account_id, login)), None)
+        for given, (account_id, login) in zip(accounts, canonical, strict=True)
+    }
+
+
+def _mentee_is(account_id: int | None, login: str) -> sa.ColumnElement[bool]:
+    by_login = col(Mentorship.mentee) == login
+    if account_id is None:
+        return by_login
+    return sa.or_(
+        col(Mentorship.mentee_id) == account_id,
+        sa.and_(col(Mentorship.mentee_id).is_(None), by_login),
+    )
+
+
+def _is_mentee(mentorship: Mentorship, account_id: int | None, login: str) -> bool:
+    """``_mentee_is``, of a row already read."""
+    if account_id is not None and mentorship.mentee_id is not None:
+        return mentorship.mentee_id == account_id
+    return mentorship.mentee == login
 
 
 def active_mentorship(session: Session, *, mentee: str, at: datetime) -> Mentorship | None:

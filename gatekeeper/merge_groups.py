@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gatekeeper import db
@@ -80,6 +81,28 @@ def living_carrying(session: Session, *, repo: str, head_sha: str) -> list[Merge
             .order_by(col(MergeGroup.head_sha))
         )
     )
+
+
+def living_around(
+    session: Session, *, repo: str, head_sha: str
+) -> tuple[list[MergeGroup], list[MergeGroup]]:
+    """:func:`living_on` and :func:`living_carrying` of one commit, in one query."""
+    rows = session.exec(
+        select(MergeGroup, PullRequest.head_sha)
+        .outerjoin(
+            PullRequest,
+            (col(PullRequest.repo) == col(MergeGroup.repo))
+            & (col(PullRequest.number) == col(MergeGroup.number)),
+        )
+        .where(MergeGroup.repo == repo)
+        .where(sa.or_(col(MergeGroup.head_sha) == head_sha, col(PullRequest.head_sha) == head_sha))
+        .where(col(MergeGroup.destroyed_at).is_(None))
+        .order_by(col(MergeGroup.head_sha), col(MergeGroup.id))
+        .execution_options(populate_existing=True)
+    ).all()
+    on = [group for group, _carried_head in rows if group.head_sha == head_sha]
+    carrying = [group for group, carried_head in rows if carried_head == head_sha]
+    return on, carrying
 
 
 def carried_pull(session: Session, group: MergeGroup) -> PullRequest | None:

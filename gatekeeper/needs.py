@@ -19,6 +19,7 @@ from gatekeeper import pulls as store
 from gatekeeper.gate import GateState
 from gatekeeper.models import AuditEvent, Mentorship, PullRequest
 from gatekeeper.queries import ACKNOWLEDGED
+from gatekeeper.terms import terms_of
 
 ENDING_WITHIN = timedelta(days=3)
 WAITING_LONGER_THAN = timedelta(days=2)
@@ -187,7 +188,7 @@ class Removal:
 def removal_of(session: Session, *, mentorship: Mentorship, mentor: str, now: datetime) -> Removal:
     """The gate of each open pull request with and without ``mentor``, by ``gate.evaluate``."""
     assert mentorship.id is not None
-    terms = store.terms_of(session, mentorship)
+    terms = terms_of(session, mentorship)
     login = lifecycle.canonical_login(mentor)
     display = {name.lower(): name for name in terms.mentor_display}
     without = dataclasses.replace(

@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,49 +37,55 @@ APPROVE_ACTION = {
 SUMMARY_LIMIT = 65535  # bytes, GitHub's limit for output.summary
 LEASE = timedelta(minutes=2)  # longer than a post's timeouts and retries add up to
 MERGE_GROUP_PATIENCE = timedelta(hours=6)  # a merge queue gives up on a commit long before
+log = logging.getLogger(__name__)
+
 INSTALLATION_LOCK = 0x6F75_7462  # "outb": advisory lock keys (this, installation) for claims
 
 
-def flush(session: Session, *, settings: Settings, now: datetime) -> int:
-    """Store the desired check of every commit touched in this transaction; how many changed.
+Commit = tuple[str, str]  # (repo, head_sha): a check run belongs to a commit
+Touched = frozenset[Commit]  # the commits a change may have made read differently
+NOTHING: Touched = frozenset()
 
-    Commits are locked in one order so that two transactions never wait for each other, and
-    each is derived after its lock is held, from pull requests as they are now.
+
+def commit_gates(
+    session: Session, touched: Iterable[Commit], *, settings: Settings, now: datetime
+) -> int:
+    """Store the desired check of each commit in ``touched``; how many changed.
+
+    Every change to a gate ends here before it commits (``decisions`` returns the commits it
+    touched). Commits are locked in one order so that two transactions never wait for each
+    other, and each is derived after its lock is held, from pull requests as they are now.
     """
-    touched = sorted(session.info.pop(store.TOUCHED, set()))
+    commits = sorted(set(touched))
     session.flush()
-    return sum(
+    changed = sum(
         desire(session, repo=repo, head_sha=sha, settings=settings, now=now)
-        for repo, sha in touched
+        for repo, sha in commits
     )
+    _owed(session).difference_update(commits)
+    return changed
 
 
 def desire(
     session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
 ) -> bool:
     """Derive the check of one commit, and of the merge groups carrying a pull request it
-    heads; True if any changed."""
-    changed = _derive(session, repo=repo, head_sha=head_sha, settings=settings, now=now)
-    groups = desire_groups_of(session, repo=repo, head_sha=head_sha, settings=settings, now=now)
-    return changed or groups > 0
+    heads; True if any changed.
 
-
-def desire_groups_of(
-    session: Session, *, repo: str, head_sha: str, settings: Settings, now: datetime
-) -> int:
-    """Derive again the check of every living merge group whose pull request's head is
-    ``head_sha``, so that a gate that changed while its pull request is in the merge queue
-    reaches the queue (an approval withdrawn there drops it); how many changed.
-
+    Those groups' checks are derived again so that a gate that changed while its pull
+    request is in the merge queue reaches the queue (an approval withdrawn there drops it).
     Each group's commit is locked after the pull request's own, and its pull request is read
     after that lock, so of two transactions the later one's reading is what is posted.
     """
-    groups = merge_groups.living_carrying(session, repo=repo, head_sha=head_sha)
-    return sum(
-        _derive(session, repo=repo, head_sha=group.head_sha, settings=settings, now=now)
-        for group in groups
-        if group.head_sha != head_sha  # derived just now, as a commit of its own
-    )
+    row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
+    groups, carrying = merge_groups.living_around(session, repo=repo, head_sha=head_sha)
+    changed = _derive_locked(session, row, groups, settings=settings, now=now)
+    for group in carrying:
+        if group.head_sha != head_sha:  # derived just now, as a commit of its own
+            changed |= _derive(
+                session, repo=repo, head_sha=group.head_sha, settings=settings, now=now
+            )
+    return changed
 
 
 def _derive(
@@ -86,8 +94,21 @@ def _derive(
     """The check of one commit from its open pull requests and the living merge groups whose
     commit it is; True if it changed."""
     row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
-    pulls = store.open_pulls_on(session, repo=repo, head_sha=head_sha)
     groups = merge_groups.living_on(session, repo=repo, head_sha=head_sha)
+    return _derive_locked(session, row, groups, settings=settings, now=now)
+
+
+def _derive_locked(
+    session: Session,
+    row: CommitCheck,
+    groups: list[MergeGroup],
+    *,
+    settings: Settings,
+    now: datetime,
+) -> bool:
+    """:func:`_derive`, the commit's row locked and its living merge groups read."""
+    repo = row.repo
+    pulls = store.open_pulls_on(session, repo=repo, head_sha=row.head_sha)
     if not pulls and not groups:
         return False  # nobody asks anything of this commit any more; leave what it shows
     verdicts = [gate.combine([_verdict(p) for p in pulls])] if pulls else []
@@ -140,20 +161,12 @@ def request_fresh(
 
 
 def _locked(session: Session, *, repo: str, head_sha: str, name: str, now: datetime) -> CommitCheck:
-    db.insert_missing(
+    return db.upsert_locked(
         session,
         CommitCheck,
         {"repo": repo, "head_sha": head_sha, "name": name, "desired_at": now, "body": {}},
         ["repo", "head_sha", "name"],
     )
-    return session.exec(
-        select(CommitCheck)
-        .where(CommitCheck.repo == repo)
-        .where(CommitCheck.head_sha == head_sha)
-        .where(CommitCheck.name == name)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
 
 
 def _want(session: Session, row: CommitCheck, body: dict[str, Any], *, now: datetime) -> bool:
@@ -209,6 +222,72 @@ def truncate_bytes(text: str, limit: int) -> str:
     if len(encoded) <= limit:
         return text
     return encoded[: limit - 3].decode(errors="ignore") + "…"
+
+
+# ---------------------------------------------------------------- the guard
+
+OWED = "gatekeeper.checks_owed"
+# What a commit's check is derived from (``_verdict``, ``open_pulls_on``, the merge group's
+# base): a stored pull request whose one of these changed owes its commits a derivation.
+VERDICT_INPUTS = ("gate", "gate_title", "gate_summary", "author_display", "head_sha", "state")
+STRICT = False  # tests turn a forgotten ``commit_gates`` into an error (see tests/conftest.py)
+
+
+class UnderivedChecks(RuntimeError):
+    """A transaction changed a gate but never derived its commits' checks (``commit_gates``)."""
+
+
+def _owed(session: Session) -> set[Commit]:
+    owed: set[Commit] = session.info.setdefault(OWED, set())
+    return owed
+
+
+def _note_owed(session: Session) -> None:
+    """Keep the commits of every changed pull request, before the ORM forgets what changed.
+
+    This is only the guard's own ledger, filled from the rows themselves: which commits are
+    derived is what the caller hands ``commit_gates``, never this.
+    """
+    for row in session.dirty:
+        if not isinstance(row, PullRequest):
+            continue
+        state = sa.inspect(row)
+        changed = [state.attrs[name].history for name in VERDICT_INPUTS]
+        if not any(history.has_changes() for history in changed):
+            continue
+        heads = {row.head_sha, *state.attrs["head_sha"].history.deleted}
+        _owed(session).update((row.repo, sha) for sha in heads if sha)
+
+
+def waive(session: Session, touched: Iterable[Commit]) -> None:
+    """Say that no check is wanted for ``touched``: sample commits no GitHub holds (the
+    demo's). Explicit, so that a forgotten ``commit_gates`` is never mistaken for one."""
+    session.flush()
+    _owed(session).difference_update(touched)
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    _note_owed(session)
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _checks_derived(session: Session) -> None:
+    """A gate changed without its commits' checks derived would be a check lost silently."""
+    _note_owed(session)
+    owed = session.info.pop(OWED, set())
+    if not owed:
+        return
+    message = f"commit_gates was not called for {sorted(owed)}"
+    if STRICT:
+        raise UnderivedChecks(message)
+    log.error("%s: their checks may show an old gate until they change again", message)
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _forget_owed(session: Session, _previous_transaction: Any) -> None:
+    # What was owed belongs to the work that was just undone.
+    session.info.pop(OWED, None)
 
 
 # ---------------------------------------------------------------- the worker's side

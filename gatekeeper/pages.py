@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from gatekeeper import away, gate, needs, outbox, queries, reminders, timeline
+from gatekeeper import away, gate, needs, outbox, queries, reminders, timeline, votes
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.approvals import approval_refusal
@@ -25,6 +25,7 @@ from gatekeeper.models import (
     Review,
 )
 from gatekeeper.refusals import Refusal
+from gatekeeper.terms import terms_of
 from gatekeeper.visibility import (
     PRIVATE_PULL,
     Scope,
@@ -298,7 +299,7 @@ class MenteePage:
     mentors: list[MentorAssignment]
     progress: Progress
     roles: frozenset[str]
-    vote: lifecycle.Vote | None
+    vote: votes.Vote | None
     pulls: list[PullRow]
     events: list[LogLine]
     lanes: list[timeline.Lane]
@@ -353,7 +354,7 @@ def mentee_page(
     )
     absent = away.of_mentors(session, mentors, now=now)
     # Whom to ask: the mentors who are present (an away mentor's approval still counts).
-    terms = away.asking(store.terms_of(session, mentorship), absent)
+    terms = away.asking(terms_of(session, mentorship), absent)
     waiting_ids = [p.id for p in pulls if p.id is not None and shown_state(p) == GateState.WAITING]
     reviews = store.reviews_by_pull(session, pull_ids=waiting_ids)
     reminded = reminders.last_reminders(session, pulls=[p for p in pulls if p.id in reviews])
@@ -396,7 +397,7 @@ def mentee_page(
         mentors=mentors,
         progress=Progress.of(mentorship, now),
         roles=viewer_roles,
-        vote=lifecycle.vote_of(mentorship),
+        vote=votes.vote_of(mentorship),
         pulls=list(reversed(rows)),
         events=collapse(LogLine.of(event, hidden=hidden) for event in events),
         lanes=lanes,
@@ -510,7 +511,7 @@ def pull_page(
     if pull is None or not may_see_pull(session, pull, user=user):
         return None
     mentorship = queries.mentorship_of_pull(session, pull=pull)
-    terms = store.terms_of(session, mentorship) if mentorship is not None else None
+    terms = terms_of(session, mentorship) if mentorship is not None else None
     reviews = store.reviews_of(session, pull=pull)
     standing = (
         gate.standing_approvals(store.gate_pull(pull), terms, store.signals(reviews))

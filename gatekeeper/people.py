@@ -87,6 +87,14 @@ def learn(
         _bind_maintainer(session, person, at=at)
 
 
+def recall(session: Session, people: Iterable[Person | None]) -> None:
+    """Read the accounts of ``people`` in one query, so that learning each reads none (the
+    transaction holds what it read: see ``db``)."""
+    ids = sorted({person.id for person in people if person is not None})
+    if ids:
+        session.exec(select(Account).where(col(Account.github_id).in_(ids))).all()
+
+
 def learn_all(
     session: Session, people: Iterable[Person | None], *, at: datetime, maintainers: Iterable[str]
 ) -> None:

@@ -1,4 +1,4 @@
-"""Stored pull requests, reviews and repositories, and the gate's inputs read from them."""
+"""Stored pull requests, reviews, overrides, sightings and trees, and how the gate sees them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gatekeeper import db, gate, people, repositories
-from gatekeeper import mentorships as lifecycle
 from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.gate import ApprovalSource, GateState
 from gatekeeper.models import (
     CommitTree,
     HeadSeen,
-    Mentorship,
     Override,
     PullRequest,
     Repository,
@@ -59,15 +57,6 @@ def installation_of(session: Session, *, repo: str) -> int | None:
     return row.installation_id if row else None
 
 
-TOUCHED = "gatekeeper.touched_commits"
-
-
-def touch_commit(session: Session, *, repo: str, head_sha: str) -> None:
-    """Note that ``repo@head_sha``'s check may read differently once this transaction ends
-    (``outbox.flush`` derives it then)."""
-    session.info.setdefault(TOUCHED, set()).add((repo, head_sha))
-
-
 def find_pull(
     session: Session, *, repo: str, number: int, lock: bool = False
 ) -> PullRequest | None:
@@ -99,6 +88,14 @@ def lock_pull(session: Session, *, pull_id: int) -> PullRequest | None:
 def upsert_pull(
     session: Session, *, info: PullInfo, now: datetime, base_changed: bool = False
 ) -> PullRequest:
+    """Store a snapshot of a pull request (see :func:`record_pull`)."""
+    pull, _left = record_pull(session, info=info, now=now, base_changed=base_changed)
+    return pull
+
+
+def record_pull(
+    session: Session, *, info: PullInfo, now: datetime, base_changed: bool = False
+) -> tuple[PullRequest, str | None]:
     """Store a snapshot of a pull request unless the stored one is newer (GitHub's updated_at).
 
     The row is locked first (created if new, without failing when another delivery creates
@@ -107,6 +104,8 @@ def upsert_pull(
     so are the people it names (``people.learn``): a renamed author is followed.
     Every snapshot is also a sighting of its head and base at its time; ``base_changed`` says
     the event itself is a change of base (``edited`` with ``changes.base``).
+    Returns the pull request and the head it left, if this snapshot moved it (that commit's
+    check may lose a waiter).
     """
     for person in info.people:
         people.learn(session, person, at=info.updated_at or now)
@@ -143,9 +142,8 @@ def upsert_pull(
         if pull.merged and pull.merged_by is None and info.merged_by is not None:
             pull.merged_by = info.merged_by
             session.add(pull)
-        return pull
-    if pull.head_sha != info.head_sha:
-        touch_commit(session, repo=pull.repo, head_sha=pull.head_sha)  # it may lose a waiter
+        return pull, None
+    left = pull.head_sha if pull.head_sha != info.head_sha else None
     pull.author, pull.author_display = info.author, info.author_display
     pull.author_id = info.author_id or pull.author_id
     pull.title, pull.url, pull.base_ref = info.title, info.url, info.base_ref
@@ -160,7 +158,7 @@ def upsert_pull(
     pull.github_updated_at = info.updated_at or pull.github_updated_at
     session.add(pull)
     session.flush()
-    return pull
+    return pull, left
 
 
 def _record_sighting(
@@ -500,35 +498,6 @@ def gate_pull(pull: PullRequest, trees: dict[str, str] | None = None) -> gate.Pu
         base_changed_at=pull.base_changed_at,
         repo_id=pull.repo_id,
     )
-
-
-def terms_of(session: Session, mentorship: Mentorship) -> gate.Terms:
-    """A mentorship and its current mentors as the gate sees them."""
-    assignments = lifecycle.mentors_of(session, mentorship=mentorship)
-    return gate.Terms(
-        mentee=mentorship.mentee,
-        mentors=frozenset(a.mentor for a in assignments),
-        started_at=mentorship.started_at,
-        ends_at=mentorship.ends_at,
-        ended_at=mentorship.ended_at,
-        repositories=frozenset(mentorship.repositories),
-        repository_ids=frozenset(mentorship.repository_ids.items()),
-        approvals_required=mentorship.approvals_required,
-        dismiss_stale_approvals=mentorship.dismiss_stale_approvals,
-        gate_approved_prs=mentorship.gate_approved_prs,
-        same_content_approvals=mentorship.same_content_approvals,
-        id=mentorship.id,
-        mentor_display=tuple(a.mentor_display for a in assignments),
-        mentee_display=mentorship.mentee_display,
-        mentee_id=mentorship.mentee_id,
-        mentor_ids={a.mentor_id: a.mentor for a in assignments if a.mentor_id is not None},
-    )
-
-
-def latest_terms(session: Session, *, login: str, account_id: int | None) -> gate.Terms | None:
-    """The terms of the account's open (else most recent) mentorship, if it ever had one."""
-    mentorship = lifecycle.latest_mentorship_of(session, account_id=account_id, login=login)
-    return terms_of(session, mentorship) if mentorship is not None else None
 
 
 def open_pulls_of(

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, func, select
 
 from gatekeeper import away, jobs
-from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of
 from gatekeeper.gate import GateState
 from gatekeeper.models import AuditEvent, JobKind, PullRequest
+from gatekeeper.terms import terms_of
 
 # A day: long enough that mentors are not nagged, short enough that nothing is forgotten.
 WAIT_BEFORE_REMINDING = timedelta(days=1)
@@ -81,7 +81,7 @@ def remind(
     why = refusal(pull, last=last, now=now, enabled=settings.request_reviews)
     if why is not None:
         return why
-    terms = store.terms_of(session, mentorship)
+    terms = terms_of(session, mentorship)
     absent = away.of_terms(session, terms, now=now)
     mentors = away.present(
         [name for name in terms.mentor_display if name.lower() != pull.author], absent

@@ -8,7 +8,6 @@ with the fields they read, a model or a row.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import math
 import re
@@ -58,9 +57,6 @@ class Voted(Protocol):
 
 LOGIN_LIMIT = 39  # characters in a GitHub login, GitHub's own limit
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
-
-
-PEP13_MINIMUM_DAYS = 7
 
 
 class MentorshipError(Exception):
@@ -147,60 +143,6 @@ def left_words(days: int) -> str:
 def effective_end(mentorship: Dated) -> datetime:
     """When the mentorship stopped (or will stop) gating."""
     return gate.gating_end(mentorship.ends_at, mentorship.ended_at)
-
-
-@dataclasses.dataclass(frozen=True)
-class Vote:
-    """The core-team vote that promoted the mentee."""
-
-    votes_for: int
-    votes_against: int
-    opened: date
-    closed: date
-    url: str | None = None
-    # Where the numbers came from: "manual" (typed) or "discourse" (read from the forum),
-    # when they were read, and what was typed over the forum's numbers ("votes for: 12
-    # from the forum, 13 given").
-    source: str = "manual"
-    fetched_at: datetime | None = None
-    overrides: tuple[str, ...] = ()
-
-    def problems(self) -> list[str]:
-        """Why the vote fails PEP 13 (two-thirds in favour, open at least a week); empty if it passes."""
-        found = []
-        cast = self.votes_for + self.votes_against
-        if cast == 0:
-            found.append("no votes were cast")
-        elif self.votes_for * 3 < cast * 2:
-            found.append(f"{self.votes_for} of {cast} votes in favour is less than two-thirds")
-        open_days = (self.closed - self.opened).days
-        if open_days < PEP13_MINIMUM_DAYS:
-            found.append(
-                f"the vote was open {words.plural(open_days, 'day')},"
-                f" PEP 13 asks for {PEP13_MINIMUM_DAYS}"
-            )
-        return found
-
-    @property
-    def passes(self) -> bool:
-        """Whether the vote meets PEP 13."""
-        return not self.problems()
-
-
-def vote_of(mentorship: Voted) -> Vote | None:
-    """The stored promotion vote, if one was recorded."""
-    if mentorship.votes_for is None or mentorship.vote_opened is None:
-        return None
-    assert mentorship.votes_against is not None and mentorship.vote_closed is not None
-    return Vote(
-        mentorship.votes_for,
-        mentorship.votes_against,
-        mentorship.vote_opened,
-        mentorship.vote_closed,
-        mentorship.vote_url,
-        source=mentorship.vote_source or "manual",
-        fetched_at=mentorship.vote_fetched_at,
-    )
 
 
 def no_mentorship(mentee: str) -> str:

@@ -189,8 +189,8 @@ def _reevaluate_stored(
     session.expire_all()  # decided from the rows as they are now, not as first loaded
     now = _later(now)
     try:
-        decisions.reevaluate_open_pulls(session, mentorship, settings=settings, now=now)
-        changed = outbox.flush(session, settings=settings, now=now)
+        touched = decisions.reevaluate_open_pulls(session, mentorship, settings=settings, now=now)
+        changed = outbox.commit_gates(session, touched, settings=settings, now=now)
         session.commit()
     except sa.exc.SQLAlchemyError as error:
         session.rollback()
@@ -376,14 +376,14 @@ def _sync(
         report.failures.append(f"{repo}#{number}: {error}")
         return
     try:
-        pull = (
-            store.upsert_pull(session, info=info, now=now)
+        pull, left = (
+            store.record_pull(session, info=info, now=now)
             if info is not None
-            else store.find_pull(session, repo=repo, number=number, lock=True)
+            else (store.find_pull(session, repo=repo, number=number, lock=True), None)
         )
         if pull is not None:  # None: deleted from the database since it was read
             report.changed += decisions.apply_reviews(
-                session, pull, reviews=reviews, settings=settings, now=now
+                session, pull, reviews=reviews, settings=settings, now=now, moved_from=left
             )
         session.commit()
     except sa.exc.SQLAlchemyError as error:
@@ -431,13 +431,15 @@ def _scan(
         report.scanned += 1
         try:
             checked = outbox.posted_shas(session, repo=name, name=settings.check_name)
+            touched = outbox.NOTHING
             for info in changed:
                 if info.head_sha in checked:
                     continue
                 report.pulls += 1
-                pull = store.upsert_pull(session, info=info, now=now)
-                decisions.reevaluate(session, pull, settings=settings, now=now)
-            report.changed += outbox.flush(session, settings=settings, now=now)
+                pull, left = store.record_pull(session, info=info, now=now)
+                touched |= decisions.reevaluate(session, pull, settings=settings, now=now).touched
+                touched |= {(pull.repo, left)} if left is not None else set()
+            report.changed += outbox.commit_gates(session, touched, settings=settings, now=now)
             row = session.get(Repository, name, populate_existing=True)
             if row is not None:
                 row.pulls_etags, row.scanned_at = etags, now

@@ -410,10 +410,10 @@ class Worker:
         session.commit()  # no transaction stays open while GitHub answers
         tree_sha = self.github.commit_tree(installation_id=installation_id, repo=repo, sha=sha)
         now = utcnow()
-        decisions.learn_tree(
+        touched = decisions.learn_tree(
             session, repo=repo, sha=sha, tree_sha=tree_sha, settings=self.settings, now=now
         )
-        outbox.flush(session, settings=self.settings, now=now)
+        outbox.commit_gates(session, touched, settings=self.settings, now=now)
         session.commit()
 
     def _reconcile(self, session: Session, job: jobs.Claimed) -> None:

@@ -119,6 +119,11 @@ from forum_support import forum, forum_app  # noqa: E402, F401
 from browser_support import browser, chromium, live  # noqa: E402, F401
 from dashboard_support import site  # noqa: E402, F401  (test_dashboard has its own, on SQLite)
 from gate_support import gate_app, github_fake, world  # noqa: E402, F401
+from gatekeeper import outbox  # noqa: E402
+
+# A transaction that changed a gate and never derived its commits' checks fails its test
+# (in production it is logged): see ``outbox.commit_gates``.
+outbox.STRICT = True
 
 # The modules with the longest tests (``pytest -n 0 --durations=30``: 30-80 s each), started
 # first: the parallel run (pytest-xdist, see addopts) hands tests out in order, and one of

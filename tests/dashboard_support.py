@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from fakegithub import default_user_id
 from gate_support import promote
-from gatekeeper import create_app, db, decisions, people, settings_of
+from gatekeeper import create_app, db, decisions, outbox, people, settings_of
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.events import Person, PullInfo, ReviewInfo
@@ -114,8 +114,10 @@ class Site:
             merged_by_display=author if merged else None,
         )
         with self.session() as session:
-            pull = store.upsert_pull(session, info=info, now=at)
-            decisions.reevaluate(session, pull, settings=self.settings, now=at)
+            pull, left = store.record_pull(session, info=info, now=at)
+            touched = decisions.reevaluate(session, pull, settings=self.settings, now=at).touched
+            # Stored as a sample: no check is posted for it.
+            outbox.waive(session, touched | {(pull.repo, left or pull.head_sha)})
             session.commit()
             return pull
 
@@ -137,7 +139,8 @@ class Site:
             )
             store.upsert_review(session, pull=pull, info=info, now=utcnow())
             session.flush()
-            decisions.reevaluate(session, pull, settings=self.settings, now=utcnow())
+            decided = decisions.reevaluate(session, pull, settings=self.settings, now=utcnow())
+            outbox.waive(session, decided.touched)  # stored as a sample: no check is posted
             session.commit()
 
     def mentorship(self, mentee: str = "mpage") -> Mentorship:

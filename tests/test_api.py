@@ -14,8 +14,8 @@ from sqlmodel import Session
 from gatekeeper import api
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.cli import cli
-from gatekeeper.mentorships import Vote
 from gatekeeper.models import Mentorship, PullRequest, utcnow
+from gatekeeper.votes import Vote
 
 NOW = datetime(2024, 11, 12, 15, 30, tzinfo=UTC)
 

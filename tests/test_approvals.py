@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from factories import HOUR, NEW_SHA, NOW, SHA, audit_kinds, mentorship, pull_info, settings
 from fakegithub import default_user_id
-from gatekeeper import approvals, decisions
+from gatekeeper import approvals, decisions, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.models import PullRequest
@@ -20,8 +20,12 @@ QUIET = settings(request_reviews=False)
 
 def waiting_pull(session: Session, *, head_sha: str = SHA, at: datetime = NOW) -> PullRequest:
     """The mentee's pull request, waiting for a mentor since ``at``."""
-    pull = store.upsert_pull(session, info=pull_info(head_sha=head_sha, updated_at=at), now=at)
-    decisions.reevaluate(session, pull, settings=QUIET, now=at)
+    pull, left = store.record_pull(
+        session, info=pull_info(head_sha=head_sha, updated_at=at), now=at
+    )
+    touched = decisions.reevaluate(session, pull, settings=QUIET, now=at).touched
+    moved = {(pull.repo, left)} if left is not None else set()
+    outbox.commit_gates(session, touched | moved, settings=QUIET, now=at)
     session.commit()
     return pull
 
@@ -30,10 +34,11 @@ def approve(session: Session, pull: PullRequest, login: str, **options) -> str |
     """The account of ``login`` presses the button at ``NOW + HOUR`` (unless ``now`` says
     otherwise); committed. The refusal's message, if refused."""
     now = options.pop("now", NOW + HOUR)
-    refusal = approvals.approve(
+    refusal, touched = approvals.approve(
         session, pull, login=login, user_id=default_user_id(login), source="button",
         settings=QUIET, now=now, **options,
     )  # fmt: skip
+    outbox.commit_gates(session, touched, settings=QUIET, now=now)
     session.commit()
     return None if refusal is None else str(refusal)
 
@@ -119,6 +124,7 @@ def test_a_lifted_gate_takes_no_more_approvals(session: Session, approved_first:
     assert refusal_for(session, pull, "vstinner") is None
     lifecycle.end(session, mentee="mpage", reason="graduated", actor="boss", now=NOW + 2 * HOUR)
     session.commit()
-    decisions.reevaluate(session, pull, settings=QUIET, now=NOW + 3 * HOUR)
+    touched = decisions.reevaluate(session, pull, settings=QUIET, now=NOW + 3 * HOUR).touched
+    outbox.commit_gates(session, touched, settings=QUIET, now=NOW + 3 * HOUR)
     session.commit()
     assert refusal_for(session, pull, "vstinner") == "no mentorship gates this pull request"

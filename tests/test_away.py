@@ -62,7 +62,8 @@ def test_today_up_to_a_year_ahead_is_taken(text: str, expected: date):
 def waiting_pull(session: Session, *, at=NOW) -> PullRequest:
     """The mentee's ready pull request, first seen (and waiting) at ``at``."""
     pull = store.upsert_pull(session, info=pull_info(updated_at=at), now=at)
-    decisions.reevaluate(session, pull, settings=make_settings(), now=at)
+    touched = decisions.reevaluate(session, pull, settings=make_settings(), now=at).touched
+    outbox.commit_gates(session, touched, settings=make_settings(), now=at)
     session.commit()
     return pull
 
@@ -92,7 +93,10 @@ def test_with_every_mentor_away_nobody_is_asked_until_one_is_back(session: Sessi
     assert not pull.reviews_requested
     done = away.come_back(session, login="vstinner", actor="vstinner", now=NOW + HOUR)
     assert [m.id for m in done.mentorships] == [made.id]
-    decisions.reevaluate_open_pulls(session, made, settings=make_settings(), now=NOW + HOUR)
+    touched = decisions.reevaluate_open_pulls(
+        session, made, settings=make_settings(), now=NOW + HOUR
+    )
+    outbox.commit_gates(session, touched, settings=make_settings(), now=NOW + HOUR)
     session.commit()
     assert jobs_of(session)[REQUESTS].args["logins"] == ["vstinner"]
 
@@ -105,8 +109,6 @@ def test_the_check_summary_says_who_is_away_until_when(session: Session):
     assert pull.gate == GateState.WAITING
     assert "@colesbury is away until Nov 20, 2024" in pull.gate_summary
     assert "vstinner is away" not in pull.gate_summary
-    outbox.flush(session, settings=make_settings(), now=NOW)
-    session.commit()
     check = session.exec(select(CommitCheck)).one()
     assert (
         "@colesbury is away until Nov 20, 2024. An approval from them still counts."
@@ -130,7 +132,7 @@ def test_an_away_mentors_approval_still_counts(session: Session):
     pull = waiting_pull(session)
     store.upsert_review(session, pull=pull, info=review_info(reviewer="colesbury"), now=NOW)
     session.flush()
-    decision = decisions.reevaluate(session, pull, settings=make_settings(), now=NOW)
+    decision = decisions.reevaluate(session, pull, settings=make_settings(), now=NOW).decision
     assert decision.gate == GateState.APPROVED
     assert pull.approved_by == ["colesbury"]
 

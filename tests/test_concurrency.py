@@ -651,7 +651,7 @@ def redecide(app) -> tuple[dict[str, dict[str, Any]], list[str]]:
             pull = store.lock_pull(session, pull_id=pull_id)
             assert pull is not None
             stored = (pull.gate, pull.gate_title, pull.gate_summary, tuple(pull.approved_by))
-            decision = decisions.reevaluate(session, pull, settings=settings, now=now)
+            decision = decisions.reevaluate(session, pull, settings=settings, now=now).decision
             fresh = (decision.gate, decision.title, decision.summary, decision.approved_by)
             if stored != fresh:
                 stale.append(f"#{pull.number}: stored {stored[:2]}, decided {fresh[:2]}")

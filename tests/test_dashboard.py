@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from dashboard_support import NEW_SHA, REPO, SHA, TOKEN, Site
-from gatekeeper import create_app
+from gatekeeper import create_app, votes
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.models import utcnow
 
@@ -531,7 +531,7 @@ def test_the_mentee_is_told_plainly_what_blocks_them(month: Site):
 def test_mentee_page_shows_timeline_promotion_table_and_audit(site: Site):
     """Everything about the month on one page."""
     site.promote(
-        vote=lifecycle.Vote(4, 4, datetime(2024, 11, 1).date(), datetime(2024, 11, 3).date()),
+        vote=votes.Vote(4, 4, datetime(2024, 11, 1).date(), datetime(2024, 11, 3).date()),
         override_reason="the SC agreed",
     )
     site.pull(7, title="Fix <b>everything</b>")

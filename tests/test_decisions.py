@@ -19,7 +19,7 @@ from factories import (
     review_info,
     settings,
 )
-from gatekeeper import decisions
+from gatekeeper import decisions, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.events import PullInfo
@@ -30,8 +30,11 @@ QUIET = settings(request_reviews=False)
 
 def decide(session: Session, info: PullInfo, *, at=NOW, config=QUIET) -> PullRequest:
     """Store a snapshot, decide its gate at ``at`` and commit, as a delivery would."""
-    pull = store.upsert_pull(session, info=info, now=at)
-    decisions.reevaluate(session, pull, settings=config, now=at)
+    pull, left = store.record_pull(session, info=info, now=at)
+    touched = decisions.reevaluate(session, pull, settings=config, now=at).touched
+    outbox.commit_gates(
+        session, touched | {(pull.repo, left or pull.head_sha)}, settings=config, now=at
+    )
     session.commit()
     return pull
 
@@ -40,7 +43,8 @@ def review(session: Session, pull: PullRequest, *, at, **options) -> PullRequest
     """Store a review given at ``at`` and decide the gate then."""
     store.upsert_review(session, pull=pull, info=review_info(at=at, **options), now=at)
     session.flush()
-    decisions.reevaluate(session, pull, settings=QUIET, now=at)
+    touched = decisions.reevaluate(session, pull, settings=QUIET, now=at).touched
+    outbox.commit_gates(session, touched, settings=QUIET, now=at)
     session.commit()
     return pull
 
@@ -210,10 +214,11 @@ def test_reevaluate_open_pulls_re_decides_the_mentees_open_pull_requests(session
     ):
         decide(session, info)
     gated = mentorship(session)
-    count = decisions.reevaluate_open_pulls(session, gated, settings=QUIET, now=NOW + HOUR)
+    touched = decisions.reevaluate_open_pulls(session, gated, settings=QUIET, now=NOW + HOUR)
+    outbox.commit_gates(session, touched, settings=QUIET, now=NOW + HOUR)
     session.commit()
     gates = {n: gate_of(session, n) for n in (1, 2, 3, 4)}
-    assert count == 2
+    assert touched == {("python/cpython", pull_info(1).head_sha)}  # 1 and 2 share their head
     assert gates == {1: "waiting", 2: "waiting", 3: "not_required", 4: "not_required"}
 
 
@@ -222,8 +227,79 @@ def test_follow_lifecycle_change_decides_now_and_asks_the_worker_to_reconcile(se
     worker to read what GitHub has."""
     decide(session, pull_info())
     gated = mentorship(session)
-    decisions.follow_lifecycle_change(session, gated, settings=QUIET, now=NOW + HOUR)
+    touched = decisions.follow_lifecycle_change(session, gated, settings=QUIET, now=NOW + HOUR)
+    outbox.commit_gates(session, touched, settings=QUIET, now=NOW + HOUR)
     session.commit()
     job = jobs_of(session)[f"reconcile:{gated.id}"]
     assert (job.kind, job.args) == ("reconcile", {"mentorship_id": gated.id})
     assert gate_of(session, 7) == "waiting"
+
+
+# ---------------------------------------------------------------- the commits a decision touches
+
+
+def test_a_decision_returns_the_commit_it_touched_and_commit_gates_stores_its_check(
+    session: Session,
+):
+    """``reevaluate`` hands back the head it decided; ``outbox.commit_gates`` stores that
+    commit's desired check (a new version, not posted yet)."""
+    mentorship(session)
+    pull = store.upsert_pull(session, info=pull_info(), now=NOW)
+    touched = decisions.reevaluate(session, pull, settings=QUIET, now=NOW).touched
+    assert touched == {("python/cpython", pull.head_sha)}
+    assert outbox.commit_gates(session, touched, settings=QUIET, now=NOW) == 1
+    session.commit()
+    row = outbox.check_of(
+        session, repo="python/cpython", head_sha=pull.head_sha, name="mentor-approval"
+    )
+    assert row is not None and (row.body["conclusion"], row.version) == ("action_required", 1)
+
+
+def test_a_gate_committed_without_its_check_is_an_error_in_tests(session: Session):
+    """Forgetting ``outbox.commit_gates`` after a decision fails the commit (tests run the
+    outbox's guard strictly), and nothing of the transaction is stored."""
+    mentorship(session)
+    pull = store.upsert_pull(session, info=pull_info(), now=NOW)
+    decisions.reevaluate(session, pull, settings=QUIET, now=NOW)
+    with pytest.raises(outbox.UnderivedChecks, match="commit_gates was not called"):
+        session.commit()
+    session.rollback()
+    assert store.find_pull(session, repo="python/cpython", number=7) is None
+
+
+def test_the_commit_a_push_left_must_be_derived_too(session: Session):
+    """A new head's check alone is not enough: the commit the pull request left may lose its
+    waiter, so committing without it fails; with it, both checks are stored."""
+    mentorship(session)
+    decide(session, pull_info(head_sha="a" * 40))
+    pull, left = store.record_pull(
+        session, info=pull_info(head_sha="b" * 40, updated_at=NOW + HOUR), now=NOW + HOUR
+    )
+    touched = decisions.reevaluate(session, pull, settings=QUIET, now=NOW + HOUR).touched
+    outbox.commit_gates(session, touched, settings=QUIET, now=NOW + HOUR)
+    with pytest.raises(outbox.UnderivedChecks, match="a" * 40):
+        session.commit()
+    session.rollback()
+    pull, left = store.record_pull(
+        session, info=pull_info(head_sha="b" * 40, updated_at=NOW + HOUR), now=NOW + HOUR
+    )
+    assert left == "a" * 40
+    touched = decisions.reevaluate(session, pull, settings=QUIET, now=NOW + HOUR).touched
+    moved = touched | {(pull.repo, left)}
+    outbox.commit_gates(session, moved, settings=QUIET, now=NOW + HOUR)
+    session.commit()
+    assert gate_of(session, 7) == "waiting"
+
+
+def test_outside_tests_a_forgotten_check_is_logged_not_raised(
+    session: Session, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """In production the guard never fails a delivery (no signed payload gets a 5xx): the
+    commit goes through and the commits whose check may be stale are logged as an error."""
+    monkeypatch.setattr(outbox, "STRICT", False)
+    mentorship(session)
+    pull = store.upsert_pull(session, info=pull_info(), now=NOW)
+    decisions.reevaluate(session, pull, settings=QUIET, now=NOW)
+    session.commit()
+    assert gate_of(session, 7) == "waiting"
+    assert [r.levelname for r in caplog.records if "commit_gates" in r.getMessage()] == ["ERROR"]

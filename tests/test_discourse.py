@@ -27,7 +27,7 @@ from flask import Flask
 from forum_support import KEY, STAFF, STAFF_KEY, USER
 from sqlmodel import Session, SQLModel, col, select
 
-from gatekeeper import discourse
+from gatekeeper import discourse, votes
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.cli import cli
 from gatekeeper.config import ConfigError, Settings
@@ -52,7 +52,7 @@ def settings_for(forum: FakeDiscourse, **overrides) -> Settings:
     return Settings(**values)
 
 
-def fetch(forum: FakeDiscourse, url: str, **options) -> lifecycle.FetchedVote:
+def fetch(forum: FakeDiscourse, url: str, **options) -> votes.FetchedVote:
     settings = options.pop("settings", None) or settings_for(forum)
     return discourse.fetch_vote(url, settings=settings, now=utcnow(), **options)
 
@@ -484,7 +484,7 @@ def test_promote_from_the_forum_fills_the_record_and_applies_pep13(forum_app, fo
     assert (m.vote_opened, m.vote_closed) == (date(2024, 11, 1), date(2024, 11, 8))
     assert (m.vote_url, m.vote_source) == (url, "discourse")
     assert m.vote_fetched_at is not None and before <= m.vote_fetched_at <= utcnow()
-    assert lifecycle.vote_of(m).passes  # type: ignore[union-attr]
+    assert votes.vote_of(m).passes  # type: ignore[union-attr]
     kinds = [kind for kind, _ in audit(forum_app)]
     assert kinds[:2] == ["created", "vote_fetched"]
 

@@ -234,7 +234,7 @@ def test_a_changes_request_in_the_same_second_as_an_approval_wins(world):
     with world.app.app_context(), world.session() as session:
         pull = store.find_pull(session, repo=REPO, number=7, lock=True)
         settings = settings_of(world.app)
-        approvals.approve(
+        _refusal, touched = approvals.approve(
             session,
             pull,
             login="colesbury",
@@ -243,7 +243,7 @@ def test_a_changes_request_in_the_same_second_as_an_approval_wins(world):
             settings=settings,
             now=moment,
         )
-        outbox.flush(session, settings=settings, now=moment)
+        outbox.commit_gates(session, touched, settings=settings, now=moment)
         session.commit()
     assert world.pull().gate == "approved"
     world.review(

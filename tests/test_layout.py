@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pytest
 
 from dashboard_support import REPO, Site
-from gatekeeper import create_app
+from gatekeeper import create_app, votes
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.models import utcnow
 
@@ -173,7 +173,7 @@ def test_dates_read_one_way_and_never_as_iso(month: Site):
     with month.session() as session:
         lifecycle.end(session, mentee="sam-o", reason="graduated", actor="boss", now=utcnow())
         session.commit()
-    vote = lifecycle.make_vote(
+    vote = votes.make_vote(
         url=None, votes_for=9, votes_against=1, opened=date(2026, 11, 1), closed=date(2026, 11, 8)
     )
     month.promote("sam-o", ["ambv"], vote=vote)

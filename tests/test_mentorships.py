@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gatekeeper import mentorships as lifecycle
-from gatekeeper.mentorships import MentorshipError, Vote
+from gatekeeper import votes
+from gatekeeper.mentorships import MentorshipError
 from gatekeeper.models import AuditEvent, MentorAssignment, Mentorship
+from gatekeeper.votes import Vote
 
 NOW = datetime(2024, 11, 12, 15, 30, tzinfo=UTC)
 PASSING_VOTE = Vote(30, 2, date(2024, 11, 1), date(2024, 11, 8), "https://discuss.python.org/t/1")
@@ -361,7 +363,7 @@ def test_a_passing_vote_is_recorded(session):
     mentorship = promote(session, vote=PASSING_VOTE)
     session.expire_all()
     stored = session.get(Mentorship, mentorship.id)
-    assert lifecycle.vote_of(stored) == PASSING_VOTE
+    assert votes.vote_of(stored) == PASSING_VOTE
     assert stored.override_reason is None
     assert audit(session, "pep13_override") == []
 
@@ -387,10 +389,10 @@ def test_a_failing_vote_with_override_is_kept_and_audited(session):
 def test_no_vote_is_no_promotion_record(session):
     """Without any vote detail no vote is stored and no PEP 13 check runs."""
     assert (
-        lifecycle.make_vote(url=None, votes_for=None, votes_against=None, opened=None, closed=None)
+        votes.make_vote(url=None, votes_for=None, votes_against=None, opened=None, closed=None)
         is None
     )
-    assert lifecycle.vote_of(promote(session)) is None
+    assert votes.vote_of(promote(session)) is None
 
 
 @pytest.mark.parametrize(
@@ -427,7 +429,7 @@ def test_a_partial_or_impossible_vote_record_is_refused(parts, message):
     """A vote is given whole or not at all, with sensible numbers and dates."""
     given = {"url": None, "votes_for": None, "votes_against": None, "opened": None, "closed": None}
     with pytest.raises(MentorshipError, match=message):
-        lifecycle.make_vote(**{**given, **parts})
+        votes.make_vote(**{**given, **parts})
 
 
 # ---------------------------------------------------------------- extend
@@ -718,6 +720,30 @@ def test_latest_mentorship_of_someone_never_mentored_is_none(session):
     promote(session, now=NOW)
     assert lifecycle.latest_mentorship(session, mentee="Nobody") is None
     assert lifecycle.no_mentorship("Nobody") == "Nobody has no mentorship"
+
+
+def test_several_accounts_latest_mentorships_are_read_at_once(session):
+    """``latest_mentorships_of`` answers for each account what ``latest_mentorship_of`` does,
+    in one query: by id where the mentorship knows it, by login where it does not, and None
+    for an account never mentored or another account holding a mentee's login."""
+    mpage = promote(session, "mpage", now=NOW)
+    guido = promote(session, "guido", now=NOW)
+    guido_id = guido.mentee_id
+    accounts = [
+        (mpage.mentee_id, "mpage"),
+        (guido_id, "guido"),
+        (None, "guido"),
+        (424242, "nobody"),
+    ]
+    if guido_id is not None:
+        accounts.append((guido_id + 1, "guido"))  # someone who took the login since
+    found = lifecycle.latest_mentorships_of(session, accounts=accounts)
+    assert found == {
+        account: lifecycle.latest_mentorship_of(session, account_id=account[0], login=account[1])
+        for account in accounts
+    }
+    assert (found[(mpage.mentee_id, "mpage")], found[(None, "guido")]) == (mpage, guido)
+    assert found[(424242, "nobody")] is None
 
 
 # ---------------------------------------------------------------- audit trail, nothing deleted

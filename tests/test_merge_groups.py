@@ -65,6 +65,25 @@ def test_groups_are_found_by_the_head_of_the_pull_request_they_carry(session: Se
     assert [(g.head_sha, g.number) for g in carrying] == [("c" * 40, 7)]
 
 
+def test_groups_on_a_commit_and_carrying_its_pull_request_are_read_together(session: Session):
+    """``living_around`` gives in one query what ``living_on`` and ``living_carrying`` give:
+    the living groups whose commit it is, and those carrying a pull request it heads."""
+    store.upsert_pull(session, info=pull_info(7, head_sha=SHA), now=NOW)
+    store.upsert_pull(session, info=pull_info(8, head_sha=NEW_SHA), now=NOW)
+    merge_groups.remember(session, repo=REPO, info=group_info("c" * 40, number=7), now=NOW)
+    merge_groups.remember(session, repo=REPO, info=group_info(SHA, number=8), now=NOW)
+    merge_groups.remember(session, repo=REPO, info=group_info("e" * 40, number=8), now=NOW)
+    merge_groups.destroy(
+        session, repo=REPO, info=group_info("f" * 40, number=7, reason="dequeued"), now=NOW
+    )
+    session.commit()
+    on, carrying = merge_groups.living_around(session, repo=REPO, head_sha=SHA)
+    assert [(g.head_sha, g.number) for g in on] == [(SHA, 8)]
+    assert [(g.head_sha, g.number) for g in carrying] == [("c" * 40, 7)]
+    assert on == merge_groups.living_on(session, repo=REPO, head_sha=SHA)
+    assert carrying == merge_groups.living_carrying(session, repo=REPO, head_sha=SHA)
+
+
 def test_the_carried_pull_request_is_none_until_seen(session: Session):
     """A group names its pull request by number; it is None until that pull request is
     stored, and for a group whose ref names none."""

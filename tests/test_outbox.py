@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import Session
 
 from gate_support import REPO, World
-from gatekeeper import gate, outbox
+from gatekeeper import gate, outbox, terms
 from gatekeeper import pulls as store
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.models import utcnow
@@ -148,7 +148,7 @@ def decided_check(world: World, head: str) -> dict[str, str]:
         for pull in pulls:
             decision = gate.evaluate(
                 store.gate_pull(pull),
-                store.latest_terms(session, login=pull.author, account_id=pull.author_id),
+                terms.latest_terms(session, login=pull.author, account_id=pull.author_id),
                 store.signals(store.reviews_of(session, pull=pull)),
                 utcnow(),
             )

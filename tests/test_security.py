@@ -25,7 +25,7 @@ from gunicorn.config import Config as GunicornConfig
 from sqlmodel import Session, SQLModel
 
 from gate_support import promote
-from gatekeeper import create_app
+from gatekeeper import create_app, votes
 from gatekeeper import mentorships as lifecycle
 from gatekeeper.cli import cli
 from gatekeeper.gunicorn_conf import RedactingLogger, without_secret_query
@@ -291,8 +291,8 @@ def test_non_strings_and_overlong_urls_are_not_web_urls():
     assert not lifecycle.is_web_url("https://[::1/")  # urlsplit raises on it
 
 
-def passing_vote(url: str) -> lifecycle.Vote:
-    vote = lifecycle.make_vote(
+def passing_vote(url: str) -> votes.Vote:
+    vote = votes.make_vote(
         url=url,
         votes_for=30,
         votes_against=2,
