@@ -26,7 +26,18 @@ from markupsafe import Markup, escape
 from sqlmodel import Session
 from werkzeug.exceptions import HTTPException, NotFound
 
-from gatekeeper import approvals, auth, db, decisions, needs, outbox, people, reminders, timeline
+from gatekeeper import (
+    approvals,
+    auth,
+    db,
+    decisions,
+    needs,
+    notify,
+    outbox,
+    people,
+    reminders,
+    timeline,
+)
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper import report as reports
@@ -340,6 +351,7 @@ def change_terms(mentee: str) -> ResponseReturnValue:
             gate_approved_prs=form.gate_approved_prs.data,
             bypass_alerts=form.bypass_alerts.data,
             note=form.note.data or "",
+            notify_url="" if form.clear_notify_url.data else (form.notify_url.data or None),
             seen=form.seen.data or None,
         )
         return _gates_follow(session, changed), lines
@@ -637,6 +649,7 @@ def _render_mentee(mentee: str, *, status: int = 200, **forms: Any) -> tuple[str
         action_form=ActionForm(formdata=None),
         private_pull=PRIVATE_PULL,
         report_ready=reports.ready(page.mentorship, now()),
+        chat_host=notify.host_of(notify.url_for(page.mentorship, settings_of(current_app))),
         **forms,
     ), status
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from gatekeeper import bypass_alerts, gate, jobs, outbox
+from gatekeeper import bypass_alerts, gate, jobs, notify, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
@@ -60,7 +60,7 @@ def reevaluate(
             read_tree_later(session, repo=pull.repo, sha=sha, now=now)
     store.touch_commit(session, repo=pull.repo, head_sha=pull.head_sha)
     if pull.state != "open":
-        _settle_closed(session, pull, decision, now=now)
+        _settle_closed(session, pull, decision, settings=settings, now=now)
         return decision
     previous, lifted_before = pull.gate, pull.lifted_at
     if decision.mentorship_id is None and pull.gated_mentorship_id is not None:
@@ -112,7 +112,12 @@ def _lift(pull: PullRequest, decision: gate.Decision, *, now: datetime) -> None:
 
 
 def _settle_closed(
-    session: Session, pull: PullRequest, decision: gate.Decision, *, now: datetime
+    session: Session,
+    pull: PullRequest,
+    decision: gate.Decision,
+    *,
+    settings: Settings,
+    now: datetime,
 ) -> None:
     """Store what ``gate.settle_closed`` makes of a closed pull request, and audit it."""
     closing = gate.settle_closed(
@@ -136,7 +141,10 @@ def _settle_closed(
             detail=f"merged while waiting for mentor approval ({decision.title})",
             at=now,
         )
-        bypass_alerts.queue(session, pull, mentorship=mentorship_of(session, pull), now=now)
+        mentorship = mentorship_of(session, pull)
+        bypass_alerts.queue(session, pull, mentorship=mentorship, now=now)
+        told = notify.bypass(session, pull, mentorship=mentorship)
+        notify.tell(session, told, mentorship=mentorship, settings=settings, now=now)
     elif closing.event == "merger_known":
         _name_the_merger(session, pull)
     elif closing.event == "bypass_cleared":
