@@ -21,9 +21,11 @@ after its label, and no other markup is used.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -421,10 +423,36 @@ def send(session: Session, *, notice_id: int, settings: Settings, now: datetime)
     return f"sent to {host}"
 
 
+class _Unlogged(logging.Filter):
+    """Drops urllib3's lines (they name the path, the webhook's secret) while this thread
+    posts a notice; its other requests (GitHub's, the forum's) are logged as ever."""
+
+    posting = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.posting, "active", False)
+
+
+_UNLOGGED = _Unlogged()
+
+
+@contextlib.contextmanager
+def _unlogged() -> Iterator[None]:
+    urllib3_log = logging.getLogger("urllib3.connectionpool")
+    if _UNLOGGED not in urllib3_log.filters:
+        urllib3_log.addFilter(_UNLOGGED)
+    _Unlogged.posting.active = True
+    try:
+        yield
+    finally:
+        _Unlogged.posting.active = False
+
+
 def _post(url: str, text: str, *, timeout: float) -> None:
     host = host_of(url)
     try:
-        response = requests.post(url, json={"text": text}, timeout=timeout)
+        with _unlogged():
+            response = requests.post(url, json={"text": text}, timeout=timeout)
     except requests.Timeout:
         raise ChatUnavailable(f"{host} did not answer within {timeout:g} s") from None
     except requests.RequestException as error:
