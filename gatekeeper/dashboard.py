@@ -704,6 +704,7 @@ def _render_pull(
         acknowledge_form=acknowledge_form,
         override_form=override_form or OverrideForm(formdata=None, head_sha=page.pull.head_sha),
         is_maintainer=auth.is_maintainer(g.user),
+        notices=notify.sent_about(session, repo=page.pull.repo, number=page.pull.number),
     ), status
 
 
@@ -875,6 +876,7 @@ AUDIT_WORDS = {
     "bypass": "merged without approval",
     "bypass_acknowledged": "acknowledged the bypass",
     "terms_changed": "changed the terms",
+    "notified": "notified the team chat",
 }
 bp.add_app_template_global(
     lambda kind: AUDIT_WORDS.get(kind, kind.replace("_", " ")), "audit_words"

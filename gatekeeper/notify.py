@@ -57,7 +57,7 @@ ENDING_WARNING = timedelta(days=3)
 ENDED_RECENTLY = timedelta(days=3)  # an end older than this is no news any more
 BYPASS_SETTLE = timedelta(minutes=2)  # as bypass_alerts waits: a late approval clears it
 
-# How the audit log says what was sent: "notified the team chat: waiting a day".
+# What was sent, as the audit log says it: "notified the team chat: waiting a day".
 WHAT = {
     NoticeKind.WAITING_DAY: "waiting a day",
     NoticeKind.WAITING_THREE_DAYS: "waiting three days",
@@ -496,7 +496,7 @@ def _sent(session: Session, notice: Notice, *, now: datetime) -> None:
             mentorship=mentorship,
             actor="gatekeeper",
             kind=AUDIT_KIND,
-            detail=f"notified the team chat: {WHAT[NoticeKind(notice.kind)]}",
+            detail=WHAT[NoticeKind(notice.kind)],
             at=now,
             repo=notice.repo,
             pr_number=notice.pr_number,
@@ -540,6 +540,26 @@ def health(session: Session, *, settings: Settings) -> Health:
         failing=len(failing),
         last_error=failing[0].last_error if failing else None,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Sent:
+    """A notice about a pull request that reached the chat, for its page."""
+
+    at: datetime
+    what: str
+
+
+def sent_about(session: Session, *, repo: str, number: int) -> list[Sent]:
+    """The notices sent about ``repo#number``, oldest first."""
+    rows = session.exec(
+        select(Notice)
+        .where(Notice.repo == repo)
+        .where(Notice.pr_number == number)
+        .where(col(Notice.sent_at).is_not(None))
+        .order_by(col(Notice.sent_at))
+    )
+    return [Sent(n.sent_at, WHAT[NoticeKind(n.kind)]) for n in rows if n.sent_at]
 
 
 def pending(session: Session) -> list[Notice]:

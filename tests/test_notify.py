@@ -124,10 +124,7 @@ def test_a_pull_request_waiting_a_day_then_three_is_told_once_each(world, chat):
     sweep(world)
     assert len(chat.messages) == 2
     assert "has waited three days" in chat.texts()[1]
-    assert notified(world) == [
-        "notified the team chat: waiting a day",
-        "notified the team chat: waiting three days",
-    ]
+    assert notified(world) == ["waiting a day", "waiting three days"]
 
 
 def test_an_approved_pull_request_is_not_told_as_waiting(world, chat):
@@ -163,7 +160,7 @@ def test_a_bypass_is_told_once_through_redeliveries_and_two_workers(world, chat)
     [text] = chat.texts()
     assert "was merged by admin without a mentor's approval" in text
     assert [n.kind for n in notices(world)] == ["bypass"]
-    assert notified(world) == ["notified the team chat: merged without approval"]
+    assert notified(world) == ["merged without approval"]
 
 
 def test_an_override_is_told_with_who_and_why_once(world, chat):
@@ -323,10 +320,13 @@ def test_the_url_is_never_logged_shown_nor_echoed(world, chat, caplog):
     assert refused.exit_code == 1
     site = Site(world.app)
     site.sign_in("ambv")
-    page = site.page("/mentorships/mpage") + site.page(f"/pulls/{REPO}/7")
+    mentee_page, pull_page = site.page("/mentorships/mpage"), site.page(f"/pulls/{REPO}/7")
+    page = mentee_page + pull_page
 
-    assert "Notices now go to 127.0.0.1" in page
-    assert "notified the team chat: waiting a day" in page
+    assert "Notices now go to 127.0.0.1" in mentee_page
+    told = "<strong>notified the team chat</strong>"
+    assert f'{told} <a href="/pulls/{REPO}/7">{REPO}#7</a>: waiting a day' in mentee_page
+    assert f"{told}: waiting a day" in pull_page
     everything = caplog.text + changed.output + refused.output + page
     assert TOKEN not in everything and "0wnT0k3n" not in everything
     assert "team chat: the deployment&#39;s → 127.0.0.1" in page  # the audit log: hosts only
