@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from fakechat import FakeChat
 from sqlmodel import select
+from test_maintainer import terms
 
 from dashboard_support import Site
 from gate_support import REPO, World, app_for
@@ -374,6 +375,30 @@ def test_a_mentorships_own_url_wins_and_clearing_it_goes_back(world, chat):
     waited(world, hours=25, number=8)
     sweep(world)
     assert len(chat.texts(HOOK)) == 1 and "#8" in chat.texts(HOOK)[0]
+
+
+def test_the_terms_form_sets_refuses_and_clears_a_mentorships_url(world, chat):
+    """A maintainer types a mentorship's own URL in the terms form: stored, and the page shows
+    only its host (the field stays empty); a malformed one is refused in its field without
+    being repeated; "forget this one" goes back to the deployment's."""
+    world.promote()
+    site = Site(world.app)
+    site.sign_in("ambv")
+
+    saved = site.post("/mentorships/mpage/terms", terms(site, notify_url=chat.url(OWN_HOOK)))
+    assert saved.status_code == 302
+    assert site.mentorship().notify_url == chat.url(OWN_HOOK)
+    page = site.page("/mentorships/mpage")
+    assert "Notices now go to 127.0.0.1 (this mentorship's own)" in page
+    assert "0wnT0k3n" not in page
+
+    refused = site.post("/mentorships/mpage/terms", terms(site, notify_url="nope/0wnT0k3n"))
+    assert refused.status_code == 400
+    assert "The team chat URL must be the chat&#39;s incoming-webhook" in refused.text
+    assert "0wnT0k3n" not in refused.text
+
+    site.post("/mentorships/mpage/terms", terms(site, clear_notify_url=True))
+    assert site.mentorship().notify_url is None
 
 
 def test_without_any_url_nothing_is_queued(database_url, github_fake, chat):
