@@ -37,8 +37,7 @@ from sqlmodel import Session, col, select
 
 from gatekeeper import jobs, queries
 from gatekeeper import mentorships as lifecycle
-from gatekeeper.config import ConfigError, Settings
-from gatekeeper.config import notify_url as checked_url
+from gatekeeper.config import Settings
 from gatekeeper.gate import GateState
 from gatekeeper.models import (
     JobKind,
@@ -110,14 +109,6 @@ def url_for(mentorship: Mentorship, settings: Settings) -> str | None:
     return mentorship.notify_url or settings.notify_url
 
 
-def check_url(url: str) -> str | None:
-    """A per-mentorship URL as typed, checked (None: cleared); refused without repeating it."""
-    try:
-        return checked_url(url, name="the team chat URL")
-    except ConfigError as error:
-        raise lifecycle.MentorshipError(str(error), field="notify_url") from None
-
-
 # ---------------------------------------------------------------- queueing
 
 
@@ -170,12 +161,14 @@ def tell(
     return queue(session, planned, now=now)
 
 
-def queued(session: Session, *, mentorship_id: int) -> set[tuple[str, str]]:
-    """The (kind, subject) of every notice ``mentorship_id`` already has."""
+def queued(session: Session, *, mentorship_ids: list[int]) -> set[tuple[int, str, str]]:
+    """The (mentorship, kind, subject) of every notice these mentorships already have."""
     rows = session.exec(
-        select(Notice.kind, Notice.subject).where(Notice.mentorship_id == mentorship_id)
+        select(Notice.mentorship_id, Notice.kind, Notice.subject).where(
+            col(Notice.mentorship_id).in_(mentorship_ids)
+        )
     )
-    return {(kind, subject) for kind, subject in rows}
+    return {(mentorship_id, kind, subject) for mentorship_id, kind, subject in rows}
 
 
 def queue_due(session: Session, *, settings: Settings, now: datetime) -> list[Planned]:
@@ -185,12 +178,22 @@ def queue_due(session: Session, *, settings: Settings, now: datetime) -> list[Pl
 
 def due(session: Session, *, settings: Settings, now: datetime) -> list[Planned]:
     """Every time-based notice due now and not queued yet (nothing is stored)."""
+    mentorships = _with_chat(session, settings=settings, now=now)
+    have = queued(session, mentorship_ids=[m.id for m in mentorships if m.id is not None])
+    # One read of the long waits for every mentorship, not one per mentorship.
+    waits = [
+        p for p in queries.waiting_since_before(session, moment=now - DAY) if not p.approved_by
+    ]
+    private = queries.repository_privacy(session, repos=[p.repo for p in waits])
     found: list[Planned] = []
-    for mentorship in _with_chat(session, settings=settings, now=now):
+    for mentorship in mentorships:
         assert mentorship.id is not None
-        have = queued(session, mentorship_id=mentorship.id)
-        for planned in _due_for(session, mentorship, have=have, settings=settings, now=now):
-            if (planned.kind, planned.subject) not in have:
+        mine = {(kind, subject) for (m, kind, subject) in have if m == mentorship.id}
+        pulls = [p for p in waits if p.gated_mentorship_id == mentorship.id]
+        for planned in _due_for(
+            session, mentorship, have=mine, pulls=pulls, private=private, settings=settings, now=now
+        ):
+            if (planned.kind, planned.subject) not in mine:
                 found.append(planned)
     return found
 
@@ -216,6 +219,8 @@ def _due_for(
     mentorship: Mentorship,
     *,
     have: set[tuple[str, str]],
+    pulls: list[PullRequest],
+    private: dict[str, bool | None],
     settings: Settings,
     now: datetime,
 ) -> Iterable[Planned]:
@@ -224,7 +229,7 @@ def _due_for(
         return
     if not lifecycle.is_active(mentorship, now):
         return
-    yield from waiting(session, mentorship, now=now)
+    yield from waiting(mentorship, pulls, private=private, now=now)
     if mentorship.ends_at - now <= ENDING_WARNING:
         yield ending_soon(mentorship, settings=settings)
     week = f"week {(now - mentorship.started_at).days // 7}"
@@ -235,28 +240,27 @@ def _due_for(
 # ---------------------------------------------------------------- what each says
 
 
-def waiting(session: Session, mentorship: Mentorship, *, now: datetime) -> Iterable[Planned]:
-    """A pull request waiting a day (then three) and no mentor has approved it yet."""
+def waiting(
+    mentorship: Mentorship,
+    pulls: list[PullRequest],
+    *,
+    private: dict[str, bool | None],
+    now: datetime,
+) -> Iterable[Planned]:
+    """Each of ``pulls`` (waiting a day or more, no mentor's approval yet): a day, or three."""
     assert mentorship.id is not None
-    pulls = [
-        pull
-        for pull in queries.waiting_since_before(session, moment=now - DAY)
-        if pull.gated_mentorship_id == mentorship.id and not pull.approved_by
-    ]
-    private = queries.repository_privacy(session, repos=[p.repo for p in pulls])
     for pull in pulls:
         assert pull.waiting_since is not None
         three = now - pull.waiting_since >= 3 * DAY
-        kind = NoticeKind.WAITING_THREE_DAYS if three else NoticeKind.WAITING_DAY
-        span = "three days" if three else "a day"
+        hidden = bool(private.get(pull.repo))
         yield Planned(
             mentorship.id,
             mentorship.mentee_display,
-            kind,
+            NoticeKind.WAITING_THREE_DAYS if three else NoticeKind.WAITING_DAY,
             f"{pull.repo}#{pull.number}",
-            f"{_pull_words(pull, private=bool(private.get(pull.repo)))} by"
-            f" {mentorship.mentee_display} has waited {span} for a mentor's first review."
-            + _link(pull.url, private=bool(private.get(pull.repo))),
+            f"{_pull_words(pull, private=hidden)} by {mentorship.mentee_display} has waited"
+            f" {'three days' if three else 'a day'} for a mentor's first review."
+            + _link(pull.url, private=hidden),
             repo=pull.repo,
             pr_number=pull.number,
         )
@@ -370,7 +374,7 @@ def digest(
         mentorship.mentee_display,
         NoticeKind.DIGEST,
         f"week {week}",
-        f"{mentorship.mentee_display}, day {day} of {length}: {counts.approved} pull requests"
+        f"{mentorship.mentee_display}, day {day} of {length}: pull requests {counts.approved}"
         f" approved, {counts.waiting} waiting, {counts.merged} merged; median wait"
         f" {report.duration(built.wait_median_seconds)}."
         f" The month's report: {_report_url(mentorship, settings)}",

@@ -12,7 +12,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -60,10 +60,12 @@ def world(database_url, github_fake, chat) -> Iterator[World]:
     app.extensions["gatekeeper.engine"].dispose()
 
 
-def sweep(world: World) -> sweeper.Report:
+def sweep(world: World, *, now: datetime | None = None) -> sweeper.Report:
     """A sweep of what is stored (no GitHub needed for the notices), then the worker."""
     with world.session() as session:
-        done = sweeper.sweep(session, settings=settings_of(world.app), github=None, now=utcnow())
+        done = sweeper.sweep(
+            session, settings=settings_of(world.app), github=None, now=now or utcnow()
+        )
     world.work()
     return done
 
@@ -226,15 +228,16 @@ def test_the_weekly_digest_has_the_reports_figures(world, chat):
     world.open_pull(7)
     world.review(7)
     world.open_pull(8, head_sha="b" * 40)
-    sweep(world)
+    moment = utcnow()
+    sweep(world, now=moment)
     sweep(world)
     [digest] = [t for t in chat.texts() if ", day " in t]
-    with world.session() as session:
-        built = report.build(session, mentee="mpage", now=utcnow(), base_url="")
+    with world.session() as session:  # the report as of the sweep that sent the digest
+        built = report.build(session, mentee="mpage", now=moment, base_url="")
     counts = built.counts
     assert counts.approved == 1 and counts.waiting == 1
     figures = (
-        f"{counts.approved} pull requests approved, {counts.waiting} waiting,"
+        f"pull requests {counts.approved} approved, {counts.waiting} waiting,"
         f" {counts.merged} merged; median wait {report.duration(built.wait_median_seconds)}"
     )
     assert figures in digest
