@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from fakechat import FakeChat
-from sqlmodel import select
+from sqlmodel import Session, select
 from test_maintainer import terms
 
 from dashboard_support import Site
-from gate_support import REPO, World, app_for
-from gatekeeper import config, doctor, github_of, notify, report
+from gate_support import REPO, World, app_for, promote
+from gatekeeper import config, create_app, db, doctor, github_of, notify, report
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import sweep as sweeper
 from gatekeeper.cli import cli
@@ -270,6 +270,10 @@ def test_a_failing_chat_is_retried_with_backoff_and_shown_by_the_doctor(world, c
     assert not check.ok
     assert "1 notices to 127.0.0.1 not sent" in check.detail and "404" in check.detail
     assert TOKEN not in check.detail + check.fix
+    site = Site(world.app)
+    site.sign_in("ambv")
+    health = site.client.get("/admin/health").get_data(as_text=True)
+    assert "127.0.0.1 answered 404" in health and TOKEN not in health
 
     world.retry_now()
     world.work()
@@ -402,6 +406,25 @@ def test_the_terms_form_sets_refuses_and_clears_a_mentorships_url(world, chat):
 
     site.post("/mentorships/mpage/terms", terms(site, clear_notify_url=True))
     assert site.mentorship().notify_url is None
+
+
+def test_a_worker_without_github_still_sends_notices(database_url, chat):
+    """With no GitHub App configured the worker posts no checks, but the chat's notices need
+    no GitHub: they are sent."""
+    app = create_app(
+        {"database_url": database_url, "secret_key": "test", "notify_url": chat.url(HOOK)}
+    )
+    db.upgrade(settings_of(app).database_url)
+    mentorship = promote(app, actor="ambv")
+    with Session(app.extensions["gatekeeper.engine"]) as session:
+        planned = notify.mentors_away(mentorship, since=utcnow(), until=None)
+        notify.tell(
+            session, planned, mentorship=mentorship, settings=settings_of(app), now=utcnow()
+        )
+        session.commit()
+    Worker(app).drain()
+    assert len(chat.texts(HOOK)) == 1
+    app.extensions["gatekeeper.engine"].dispose()
 
 
 def test_without_any_url_nothing_is_queued(database_url, github_fake, chat):
