@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from gatekeeper import gate, people
+from gatekeeper import gate, notify, people
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of, reevaluate
@@ -211,4 +211,9 @@ def override(
         detail=f"{source} on {commit_id[:12]}: {reason}",
         at=now,
     )
+    mentorship = mentorship_of(session, pull)
+    told = notify.override(
+        session, pull, maintainer=login, reason=reason, commit_id=commit_id, mentorship=mentorship
+    )
+    notify.tell(session, told, mentorship=mentorship, settings=settings, now=now)
     return None, touched

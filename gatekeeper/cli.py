@@ -951,6 +951,11 @@ def away(
     help="Whether a merge without approval gets a comment.",
 )
 @click.option("--note", help='The mentorship\'s note ("" removes it).')
+@click.option(
+    "--notify-url",
+    metavar="URL",
+    help='Its own team chat webhook, instead of GATEKEEPER_NOTIFY_URL ("" clears it).',
+)
 @by_option
 @no_wait_option
 @user_errors
@@ -974,6 +979,7 @@ def change_terms(
     gate_approved: bool | None,
     bypass_alerts: bool | None,
     note: str | None,
+    notify_url: str | None,
     actor: str,
     no_wait: bool,
 ) -> None:
@@ -998,6 +1004,7 @@ def change_terms(
             gate_approved_prs=gate_approved,
             bypass_alerts=bypass_alerts,
             note=note,
+            notify_url=notify_url,
         )
         return (gates_follow(session, mentorship) if lines else mentorship), lines
 
@@ -1263,6 +1270,7 @@ def _sweep_document(
         "checks_posted": len(tally.posted),
         "checks_waiting": waiting,
         "deliveries_redelivered": report.redelivered,
+        "notices_queued": report.notices,
         "gone": report.gone,
         "skipped_installations": report.skipped,
         "failures": [*report.failures, *tally.failures],
@@ -1371,6 +1379,61 @@ def _org_repository(org: str, name: str) -> str:
     if not repo:
         refuse(f"{name!r} is not a repository name")
     return repo
+
+
+@cli.command(
+    "notify",
+    short_help="Send the team chat's notices that are due.",
+    epilog=examples("gatekeeper notify --dry-run", "gatekeeper notify"),
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be sent now; send nothing.")
+@user_errors
+def notify_command(dry_run: bool) -> None:
+    """Queue the notices to the team's chat that are due now, then send them.
+
+    The sweep queues them on its own and the worker sends them; this is for a deployment
+    without a clock process. With --dry-run: print each notice that would be sent now (due,
+    or queued and not sent yet) and where to (the host only), and change nothing.
+    """
+    from flask import current_app
+
+    from gatekeeper import db, settings_of
+    from gatekeeper import notify as notices
+    from gatekeeper import worker as workers
+    from gatekeeper.models import utcnow
+
+    settings, session, now = settings_of(current_app), db.get_session(), utcnow()
+    if dry_run:
+        for line in _notices_due(session, settings=settings, now=now):
+            click.echo(line)
+        session.rollback()
+        return
+    queued = db.writing(session, lambda s: notices.queue_due(s, settings=settings, now=now))
+    tally = workers.Worker(current_app._get_current_object()).drain()  # type: ignore[attr-defined]
+    failed = [failure for failure in tally.failures if failure.startswith("send_notice:")]
+    click.echo(f"{len(queued)} notices queued; {len(failed)} could not be sent now.")
+    for failure in failed:
+        click.echo(f"  not sent, retried later: {failure}", err=True)
+    if failed:
+        raise SystemExit(1)
+
+
+def _notices_due(session: Session, *, settings: Any, now: datetime) -> list[str]:
+    """``notify --dry-run``'s lines: the notices due, then those queued and not yet sent."""
+    from gatekeeper import notify as notices
+    from gatekeeper.models import Mentorship
+
+    lines = []
+    for planned in notices.due(session, settings=settings, now=now):
+        mentorship = session.get(Mentorship, planned.mentorship_id)
+        assert mentorship is not None
+        host = notices.host_of(notices.url_for(mentorship, settings))
+        lines.append(f"would send to {host}: {planned.line()}")
+    for notice in notices.pending(session):
+        error = f" (last error: {notice.last_error})" if notice.last_error else ""
+        first = notice.text.splitlines()[0]
+        lines.append(f"queued, not sent yet{error}: {first}")
+    return lines or ["Nothing to send to the team chat now."]
 
 
 @cli.command(

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(Exception):
@@ -58,6 +59,10 @@ class Settings:
     discourse_timeout: float = 10.0
     # Other forums a vote link may name (host or host:port), besides DISCOURSE_URL's host.
     forum_hosts: frozenset[str] = frozenset()
+    # The team chat's incoming-webhook URL (Slack, Discord's /slack, Zulip, Mattermost): a
+    # secret, since whoever has it can post there, so only its host is ever shown.
+    notify_url: str | None = dataclasses.field(default=None, repr=False)
+    notify_timeout: float = 10.0
     # A bearer token /metrics asks for; without one it is open (keep it off the internet).
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
     log_format: str = "text"  # "json" in production unless GATEKEEPER_LOG_FORMAT says
@@ -120,6 +125,7 @@ class Settings:
             "discourse_api_username": env.get("DISCOURSE_API_USERNAME") or None,
             "forum_hosts": parse_forum_hosts(env.get("GATEKEEPER_FORUM_HOSTS", "")),
             "metrics_token": env.get("GATEKEEPER_METRICS_TOKEN") or None,
+            "notify_url": notify_url(env.get("GATEKEEPER_NOTIFY_URL", "")),
             "log_level": _choice(
                 env, "GATEKEEPER_LOG_LEVEL", ("debug", "info", "warning", "error"), "info"
             ).upper(),
@@ -219,6 +225,25 @@ def normalise_database_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def notify_url(text: str, *, name: str = "GATEKEEPER_NOTIFY_URL") -> str | None:
+    """A chat incoming-webhook URL checked (None when blank); the error never repeats the
+    URL, which is a secret."""
+    url = text.strip()
+    if not url:
+        return None
+    refusal = ConfigError(f"{name} must be the chat's incoming-webhook http(s) URL")
+    if any(char <= " " or char == "\x7f" for char in url) or len(url) > 2000:
+        raise refusal
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise refusal from None
+    if parts.scheme not in ("http", "https") or not host or parts.username or parts.password:
+        raise refusal
     return url
 
 

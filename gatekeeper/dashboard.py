@@ -36,6 +36,7 @@ from gatekeeper import (
     discourse,
     forum_posts,
     needs,
+    notify,
     outbox,
     people,
     reminders,
@@ -456,6 +457,7 @@ def change_terms(mentee: str) -> ResponseReturnValue:
             gate_approved_prs=form.gate_approved_prs.data,
             bypass_alerts=form.bypass_alerts.data,
             note=form.note.data or "",
+            notify_url="" if form.clear_notify_url.data else (form.notify_url.data or None),
             seen=form.seen.data or None,
         )
         return _gates_follow(session, changed), lines
@@ -871,6 +873,7 @@ def _render_mentee(mentee: str, *, status: int = 200, **forms: Any) -> tuple[str
         action_form=ActionForm(formdata=None),
         private_pull=PRIVATE_PULL,
         report_ready=reports.ready(page.mentorship, now()),
+        chat_host=notify.host_of(notify.url_for(page.mentorship, settings_of(current_app))),
         **forms,
     ), status
 
@@ -925,6 +928,7 @@ def _render_pull(
         acknowledge_form=acknowledge_form,
         override_form=override_form or OverrideForm(formdata=None, head_sha=page.pull.head_sha),
         is_maintainer=auth.is_maintainer(g.user),
+        notices=notify.sent_about(session, repo=page.pull.repo, number=page.pull.number),
     ), status
 
 
@@ -1143,6 +1147,7 @@ AUDIT_WORDS = {
     "bypass": "merged without approval",
     "bypass_acknowledged": "acknowledged the bypass",
     "terms_changed": "changed the terms",
+    "notified": "notified the team chat",
 }
 bp.add_app_template_global(
     lambda kind: AUDIT_WORDS.get(kind, kind.replace("_", " ")), "audit_words"

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from gatekeeper import away, bypass_alerts, gate, jobs, outbox, terms
+from gatekeeper import away, bypass_alerts, gate, jobs, notify, outbox, terms
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
@@ -67,7 +67,7 @@ def reevaluate(
         for sha in _trees_that_would_tell(pull, inputs):
             read_tree_later(session, repo=pull.repo, sha=sha, now=now)
     if pull.state != "open":
-        _settle_closed(session, pull, decision, inputs, now=now)
+        _settle_closed(session, pull, decision, inputs, settings=settings, now=now)
         return Reevaluated(decision, touched)
     previous, lifted_before = pull.gate, pull.lifted_at
     if decision.mentorship_id is None and pull.gated_mentorship_id is not None:
@@ -170,7 +170,13 @@ def _lift(pull: PullRequest, decision: gate.Decision, *, now: datetime) -> None:
 
 
 def _settle_closed(
-    session: Session, pull: PullRequest, decision: gate.Decision, inputs: Inputs, *, now: datetime
+    session: Session,
+    pull: PullRequest,
+    decision: gate.Decision,
+    inputs: Inputs,
+    *,
+    settings: Settings,
+    now: datetime,
 ) -> None:
     """Store what ``gate.settle_closed`` makes of a closed pull request, and audit it."""
     closing = gate.settle_closed(
@@ -197,6 +203,8 @@ def _settle_closed(
             at=now,
         )
         bypass_alerts.queue(session, pull, mentorship=gated, now=now)
+        told = notify.bypass(session, pull, mentorship=gated)
+        notify.tell(session, told, mentorship=gated, settings=settings, now=now)
     elif closing.event == "merger_known":
         _name_the_merger(session, pull)
     elif closing.event == "bypass_cleared":

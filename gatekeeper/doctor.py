@@ -341,6 +341,7 @@ def database_checks(app: Flask, *, now: datetime) -> list[Check]:
             ),
             outbox_check(session, now=now),
             sweep_check(session, now=now),
+            chat_check(session, settings=settings_of(app)),
         ]
 
 
@@ -385,6 +386,25 @@ def sweep_check(session: Any, *, now: datetime) -> Check:
     if since > SWEEP_PATIENCE:
         return failed("sweep", f"the last sweep finished {_minutes(since)} ago", fix)
     return passed("sweep", f"the last sweep finished {_minutes(since)} ago")
+
+
+def chat_check(session: Any, *, settings: Settings) -> Check:
+    """The team chat takes the notices sent to it (only its host is shown: the URL is a secret)."""
+    from gatekeeper import notify
+
+    state = notify.health(session, settings=settings)
+    if not state.hosts:
+        return passed("team chat", "no GATEKEEPER_NOTIFY_URL: no notices are sent")
+    where = ", ".join(state.hosts)
+    if state.failing:
+        return failed(
+            "team chat",
+            f"{state.failing} notices to {where} not sent; the last error: {state.last_error}",
+            "check that the incoming webhook still exists and that this host may reach it;"
+            " set GATEKEEPER_NOTIFY_URL (or `gatekeeper change MENTEE --notify-url`) to a working"
+            " one: the worker retries them",
+        )
+    return passed("team chat", f"sends to {where}; {state.sent} notices sent")
 
 
 def _minutes(span: timedelta) -> str:

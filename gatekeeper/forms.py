@@ -15,6 +15,7 @@ from wtforms import (
     Form,
     HiddenField,
     IntegerField,
+    PasswordField,
     RadioField,
     StringField,
     TextAreaField,
@@ -265,6 +266,13 @@ class TermsForm(BaseForm):
         [Optional(), checked_by(lifecycle.bounded_text, what="the note")],
         render_kw=LIMITED,
     )
+    # A secret: typed, never shown again (a password field is never filled in); empty keeps it.
+    notify_url = PasswordField(
+        "Team chat webhook URL for this mentorship (empty: keep as it is)",
+        [Optional()],
+        render_kw={"autocomplete": "off"},
+    )
+    clear_notify_url = BooleanField("Send to the deployment's team chat (forget this one)")
     # Which terms the editor saw (lifecycle.terms_digest): a change since is not overwritten.
     seen = HiddenField()
 

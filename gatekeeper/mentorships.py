@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import gate, people, words
+from gatekeeper import config, gate, people, words
 from gatekeeper import repositories as known_repositories
 from gatekeeper.models import AuditEvent, EndReason, MentorAssignment, Mentorship
 
@@ -514,6 +514,7 @@ def change_terms(
     gate_approved_prs: bool | None = None,
     bypass_alerts: bool | None = None,
     note: str | None = None,
+    notify_url: str | None = None,
     seen: str | None = None,
 ) -> tuple[Mentorship, list[str]]:
     """Change an open mentorship's terms after its start; the mentorship and what changed.
@@ -582,12 +583,36 @@ def change_terms(
             session, mentorship=mentorship, actor=actor, kind="terms_changed", detail=line, at=now
         )
         changed.append(line)
+    if notify_url is not None:
+        chat = _change_notify_url(session, mentorship, notify_url, actor=actor, now=now)
+        changed += [chat] if chat else []
     if "repositories" in wanted:  # the ids of the new scope, looked up by the worker if unknown
         mentorship.repository_ids = known_repositories.scope_ids(
             session, names=mentorship.repositories, now=now
         )
     session.add(mentorship)
     return mentorship, changed
+
+
+def _change_notify_url(
+    session: Session, mentorship: Mentorship, url: str, *, actor: str, now: datetime
+) -> str | None:
+    """Set (or, empty, clear) the mentorship's own chat URL; the audit line names hosts only,
+    as the URL is a secret. None when nothing changed."""
+    try:
+        new = config.notify_url(url, name="the team chat URL")
+    except config.ConfigError as error:
+        raise MentorshipError(str(error), field="notify_url") from None
+    if new == mentorship.notify_url:
+        return None
+
+    def shown(value: str | None) -> str:
+        return urlsplit(value).hostname or "set" if value else "the deployment's"
+
+    line = f"team chat: {shown(mentorship.notify_url)} → {shown(new)}"
+    mentorship.notify_url = new
+    record(session, mentorship=mentorship, actor=actor, kind="terms_changed", detail=line, at=now)
+    return line
 
 
 def terms_digest(mentorship: Mentorship) -> str:

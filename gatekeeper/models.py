@@ -49,6 +49,20 @@ class JobKind(enum.StrEnum):
     BYPASS_COMMENT = "bypass_comment"
     LEARN_ACCOUNT = "learn_account"  # a mentee's or mentor's login to their account id
     READ_TREE = "read_tree"  # a commit's tree, so an approval of the same content holds
+    SEND_NOTICE = "send_notice"  # one notice to the team's chat (see notify.py)
+
+
+class NoticeKind(enum.StrEnum):
+    """What a notice to the team's chat tells (``Notice.kind``); see notify.py."""
+
+    WAITING_DAY = "waiting_day"  # a mentee's pull request waited a day for its first mentor
+    WAITING_THREE_DAYS = "waiting_three_days"
+    BYPASS = "bypass"  # merged without approval
+    OVERRIDE = "override"
+    MENTORS_AWAY = "mentors_away"  # every mentor of an active mentorship is away
+    ENDING_SOON = "ending_soon"  # the month ends in three days
+    ENDED = "ended"
+    DIGEST = "digest"  # the weekly digest
 
 
 def utcnow() -> datetime:
@@ -111,6 +125,9 @@ class Mentorship(SQLModel, table=True):
     override_reason: str | None = None
     # Comment on a pull request merged while its gate waited, naming the mentors (on by default).
     bypass_alerts: bool = True
+    # The team chat's incoming-webhook URL for this mentorship, instead of
+    # GATEKEEPER_NOTIFY_URL; a secret like it (only its host is ever shown).
+    notify_url: str | None = Field(default=None, repr=False)
     # When the sweep last reconciled this mentee's pull requests; an ended mentorship
     # is reconciled once more after it ends so that its gates lift on GitHub.
     swept_at: datetime | None = _when(nullable=True)
@@ -372,6 +389,31 @@ class BypassAlert(SQLModel, table=True):
     attempted_at: datetime | None = _when(nullable=True)
     comment_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     posted_at: datetime | None = _when(nullable=True)
+
+
+class Notice(SQLModel, table=True):
+    """One message to the team's chat, kept so that it is sent once.
+
+    The row is the notice's identity (a mentorship, a kind and its subject: a pull request,
+    a week, an end date): however often a sweep or a redelivery finds it due again, it is
+    queued once. A ``send_notice`` job sends it; ``sent_at`` says it arrived, ``last_error``
+    (naming the receiver's host only) why the latest try did not.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("mentorship_id", "kind", "subject"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    mentorship_id: int = Field(foreign_key="mentorship.id", index=True)
+    kind: str = Field(max_length=32)
+    subject: str = Field(max_length=200)
+    text: str = Field(sa_type=sa.Text)
+    repo: str | None = Field(default=None, max_length=140)
+    pr_number: int | None = None
+    queued_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True)
+    attempts: int = 0
+    last_error: str | None = None
+    failed_at: datetime | None = _when(nullable=True)
 
 
 class Redelivery(SQLModel, table=True):

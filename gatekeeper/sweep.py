@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from gatekeeper import db, decisions, metrics, outbox
+from gatekeeper import db, decisions, metrics, notify, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
@@ -52,6 +52,7 @@ class Report:
     scanned: int = 0
     gone: list[str] = dataclasses.field(default_factory=list)
     redelivered: int = 0
+    notices: int = 0  # notices to the team's chat queued (the worker sends them)
     failures: list[str] = dataclasses.field(default_factory=list)
     skipped: list[int] = dataclasses.field(default_factory=list)  # installations another sweep held
 
@@ -111,6 +112,9 @@ def _sweep(
     due = _due(session, now=now)
     for mentorship in due:  # what is stored needs no GitHub: lifted gates show at once
         report.changed += _reevaluate_stored(session, mentorship, settings=settings, now=now)
+    # Time-based notices need nothing from GitHub: found on what is stored, even without it.
+    report.notices = len(notify.queue_due(session, settings=settings, now=now))
+    session.commit()
     if github is None:
         # Nothing was read from GitHub: an ended mentorship stays due, so the first sweep
         # that can reach GitHub still reconciles it.

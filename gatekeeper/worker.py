@@ -30,6 +30,7 @@ from gatekeeper import (
     jobs,
     logs,
     metrics,
+    notify,
     outbox,
     people,
     repositories,
@@ -90,18 +91,18 @@ class Worker:
     # ------------------------------------------------------------------ loops
 
     def step(self) -> bool:
-        """Do one piece of due work; False when there is none (or GitHub is not configured).
+        """Do one piece of due work; False when there is none (without GitHub: no notice).
 
         Nothing a piece of work raises ends the worker: it is logged with its traceback and
         the work is retried later (the post or the job keeps its claim until its lease ends).
         """
-        if self.github is None:
-            return False
+        # Notices to the team's chat need no GitHub: without it they are the only work done.
+        work = self._step if self.github is not None else self._notice_one
         with self.app.app_context(), Session(self.engine, expire_on_commit=False) as session:
             try:
                 # Its transactions wait their turn to write; one the database refused for the
                 # moment is run again from the start (the claims make that safe).
-                return db.writing(session, self._step)
+                return db.writing(session, work)
             except db.Busy:
                 log.warning("worker step found the database busy; trying again shortly")
                 return False
@@ -147,6 +148,14 @@ class Worker:
             pull_request=job.args.get("number"),
             delivery=job.args.get("delivery_id"),
         ):
+            self._run(session, job)
+        return True
+
+    def _notice_one(self, session: Session) -> bool:
+        job = jobs.claim(session, now=utcnow(), kinds=(JobKind.SEND_NOTICE,))
+        if job is None:
+            return False
+        with logs.bound(job=job.key):
             self._run(session, job)
         return True
 
@@ -307,6 +316,7 @@ class Worker:
             JobKind.RESOLVE_REPOSITORY: self._resolve_repository,
             people.JOB: self._learn_account,
             JobKind.BYPASS_COMMENT: self._bypass_comment,
+            JobKind.SEND_NOTICE: self._send_notice,
         }
         run = runners.get(job.kind)
         try:
@@ -323,6 +333,12 @@ class Worker:
                 self.tally.add(failure=f"{job.key}: given up: {error}")
                 return
             retry_at = _retry_at(error, attempts=job.attempts + 1)
+            log.warning("job %s failed, retrying at %s: %s", job.key, f"{retry_at:%H:%M:%S}", error)
+            jobs.retry_later(session, job, error=str(error), at=retry_at)
+            self.tally.add(failure=f"{job.key}: {error}")
+            return
+        except notify.ChatUnavailable as error:  # the notice keeps its error for doctor
+            retry_at = utcnow() + backoff(job.attempts + 1)
             log.warning("job %s failed, retrying at %s: %s", job.key, f"{retry_at:%H:%M:%S}", error)
             jobs.retry_later(session, job, error=str(error), at=retry_at)
             self.tally.add(failure=f"{job.key}: {error}")
@@ -471,6 +487,14 @@ class Worker:
                     raise
                 # Not a collaborator, say: asking again changes nothing.
                 log.warning("reviews for %s#%s refused: %s", repo, number, error)
+
+    def _send_notice(self, session: Session, job: jobs.Claimed) -> None:
+        """Post one notice to the team's chat (its job's lease keeps other workers off)."""
+        said = notify.send(
+            session, notice_id=int(job.args["notice_id"]), settings=self.settings, now=utcnow()
+        )
+        if said is not None:
+            log.info("notice %s: %s", job.args["notice_id"], said)
 
     def _bypass_comment(self, session: Session, job: jobs.Claimed) -> None:
         """Tell the mentors, once, that a pull request merged while its gate waited.

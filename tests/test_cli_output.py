@@ -218,6 +218,7 @@ def test_sweep_json_is_one_summary_line(runner, session):
         "github_configured", "expired", "mentees_checked", "pull_requests_checked",
         "repositories_scanned", "checks_changed", "checks_posted", "checks_waiting",
         "deliveries_redelivered", "gone", "skipped_installations", "failures",
+        "notices_queued",
     }  # fmt: skip
 
 

@@ -94,6 +94,7 @@ def test_a_healthy_service_passes_every_check(service):
         "database",
         "outbox",
         "sweep",
+        "team chat",
     ]
     assert all(set(check) == {"name", "ok", "detail", "fix"} for check in document["checks"])
     text = service.app.test_cli_runner().invoke(cli, ["doctor"])
@@ -402,7 +403,7 @@ def test_maintainers_see_the_checks_on_admin_health(service):
     page = client.get("/admin/health")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "1 of 14 checks failed." in html
+    assert "1 of 15 checks failed." in html
     assert "not subscribed to merge_group" in html
     assert f"protection: {REPO}" in html
 
@@ -422,7 +423,7 @@ def test_admin_health_reads_rulesets_too(service):
     client = service.app.test_client()
     _signed_in(client, "ambv")
     html = client.get("/admin/health").get_data(as_text=True)
-    assert "1 of 16 checks failed." in html
+    assert "1 of 17 checks failed." in html
     assert (
         f"main requires {CHECK} from this App (organisation ruleset {org['id']} of python)" in html
     )
