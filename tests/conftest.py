@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlmodel import Session
 
-from gatekeeper import create_app, db, logs
-from gatekeeper.config import normalise_database_url
+from database_support import migrate, sqlite_template
+from gatekeeper import create_app, logs
 from postgres import PostgresServer, PostgresUnavailable
 
 # Variables the app reads; a developer's shell must not leak into a test.
@@ -62,11 +61,9 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def migrated_sqlite() -> Path:
     """A SQLite file migrated once; apps copy it rather than migrate again (45 ms a test)."""
-    path = tmp_path_factory.mktemp("template") / "migrated.sqlite"
-    db.upgrade(f"sqlite:///{path}")
-    return path
+    return sqlite_template()
 
 
 @pytest.fixture(
@@ -81,13 +78,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def app(request: pytest.FixtureRequest, database_url: str) -> Iterator[Flask]:
-    """The app on ``database_url``, its schema made by the Alembic migrations."""
-    sqlite_file = Path(database_url.removeprefix("sqlite:///"))
-    if database_url.startswith("sqlite:///") and not sqlite_file.exists():
-        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), sqlite_file)
-    else:
-        db.upgrade(normalise_database_url(database_url))
+def app(database_url: str) -> Iterator[Flask]:
+    """The app on ``database_url``, its schema made by the Alembic migrations (once a process)."""
+    migrate(database_url)
     app = create_app({"database_url": database_url, "TESTING": True, "secret_key": "test"})
     yield app
     app.extensions["gatekeeper.engine"].dispose()
@@ -152,7 +145,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis's own hook loads the profile asked for
 def pytest_configure(config: pytest.Config) -> None:
-    """The fuzz tests' long local run: ``pytest tests/test_fuzz.py --hypothesis-profile=long``."""
+    """The fuzz tests' long local run: ``pytest tests/test_fuzz.py --hypothesis-profile=long``;
+    in CI (``CI`` set) the same examples on every run, so that a red run can be run again."""
     from hypothesis import settings
 
     settings.register_profile("long", max_examples=5_000, deadline=None)
+    settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+    if os.environ.get("CI") and config.getoption("hypothesis_profile", None) is None:
+        settings.load_profile("ci")

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from database_support import migrate
 from fakegithub import FakeGitHub
 from gatekeeper import create_app, db, github_of, outbox
 from gatekeeper import mentorships as lifecycle
@@ -35,7 +36,7 @@ def github_fake() -> Iterator[FakeGitHub]:
 
 
 def app_for(fake: FakeGitHub, database_url: str, **overrides):
-    """The app configured against ``fake``, its schema migrated."""
+    """The app configured against ``fake``, its schema migrated (see ``database_support``)."""
     config = {
         "database_url": database_url,
         "secret_key": "test",
@@ -54,7 +55,7 @@ def app_for(fake: FakeGitHub, database_url: str, **overrides):
     }
     config.update(overrides)
     app = create_app(config)
-    db.upgrade(app.extensions["gatekeeper.settings"].database_url)
+    migrate(app.extensions["gatekeeper.settings"].database_url)
     return app
 
 

@@ -9,11 +9,22 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 
 SUPERUSER = "postgres"
 PORT_ATTEMPTS = 3
+# The servers this process started, by port: test helpers find the one behind a URL.
+_SERVERS: dict[int, PostgresServer] = {}
+
+
+def server_of(url: str) -> PostgresServer | None:
+    """The server this process started that ``url`` names, if any."""
+    parsed = urlsplit(url)
+    if not parsed.scheme.startswith("postgres") or parsed.hostname != "127.0.0.1":
+        return None
+    return _SERVERS.get(parsed.port or 0)
 
 
 class PostgresUnavailable(RuntimeError):
@@ -37,6 +48,7 @@ class PostgresServer:
         self._names = itertools.count(1)
         self._started = False
         self._reusable: str | None = None
+        self._schema: str | None = None  # the migrated schema as SQL, made on first use
 
     def _run(self, *argv: str) -> None:
         """Run a PostgreSQL tool, as the ``postgres`` user when we are root (initdb refuses root)."""
@@ -90,6 +102,7 @@ class PostgresServer:
                 self.port = _free_port()
             else:
                 self._started = True
+                _SERVERS[self.port] = self
                 return
 
     def _start_on(self, port: int) -> None:
@@ -104,6 +117,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Stop the server at once and remove its files."""
+        _SERVERS.pop(self.port, None)
         try:
             if self._started:
                 self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
@@ -136,3 +150,39 @@ class PostgresServer:
             connection.execute("DROP SCHEMA public CASCADE")
             connection.execute("CREATE SCHEMA public")
         return self._reusable
+
+    def install_schema(self, url: str) -> bool:
+        """Give the empty database at ``url`` the migrated schema in one script (30 ms, where
+        Alembic takes ten times that); False, doing nothing, when it has tables already or
+        ``pg_dump`` is not on the PATH."""
+        if shutil.which("pg_dump") is None:
+            return False
+        with psycopg.connect(url.replace("+psycopg", "", 1), autocommit=True) as connection:
+            tables = connection.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchone()
+            if tables != (0,):
+                return False
+            connection.execute(self._migrated_schema())
+        return True
+
+    def _migrated_schema(self) -> str:
+        """The schema (and ``alembic_version``) the migrations make, dumped from a database
+        they migrated once; ``pg_dump``'s psql-only lines (``\\restrict``) left out."""
+        if self._schema is None:
+            from gatekeeper import db  # the migrations, as `gatekeeper db upgrade` runs them
+
+            template = self.create_database()
+            db.upgrade(template.replace("postgresql://", "postgresql+psycopg://", 1))
+            dumped = subprocess.run(
+                ["pg_dump", "--no-owner", "--no-privileges", "--inserts", "--dbname", template],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            ).stdout
+            self._schema = "\n".join(
+                line for line in dumped.splitlines() if not line.startswith("\\")
+            )
+        return self._schema
