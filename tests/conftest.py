@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,10 +33,21 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def clean_log_context() -> Iterator[None]:
-    """Each test starts with no log fields bound: a delivery applied outside any request
-    (as some tests do) binds its fields for the rest of the thread, not of the test."""
+    """Each test starts with no log fields bound (a delivery applied outside any request, as
+    some tests do, binds its fields for the rest of the thread, not of the test), and ends
+    with the log levels and Gatekeeper's handler it found: a test that configured logging
+    at INFO (``serve`` does) must not make the next one's command print PyGithub's lines."""
+    root = logging.getLogger()
+    handlers, levels = (
+        list(root.handlers),
+        {name: logging.getLogger(name).level for name in ("", "github", "urllib3")},
+    )
     with logs.unbound():
         yield
+    for added in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(added)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -428,7 +428,7 @@ def test_admin_health_reads_rulesets_too(service):
         f"main requires {CHECK} from this App (organisation ruleset {org['id']} of python)" in html
     )
     assert "from any source, not only this App (repository ruleset" in html
-    assert "run `gatekeeper protect python/devguide`" in html
+    assert "run <code>gatekeeper protect python/devguide</code>" in html
 
 
 def test_others_may_not_see_admin_health(service):

@@ -476,8 +476,16 @@ FORMS = {
             },
             # Saved on terms shown before another change: refused, not a 5xx.
             {"approvals_required": "1", "seen": "0123456789abcdef"},
+            # The team chat's own URL for this mentorship, and forgetting it.
+            {"approvals_required": "1", "notify_url": "https://chat.example.org/hooks/x"},
+            {"approvals_required": "1", "clear_notify_url": "y"},
         ),
     ),
+    "/away": (
+        forms.AwayForm,
+        submissions({"until": "2099-01-01", "note": "On holiday."}, {"login": "colesbury"}),
+    ),
+    "/away/back": (forms.BackForm, submissions({}, {"login": "colesbury"})),
     "/pulls/<owner>/<repo>/<int:number>/acknowledge": (
         forms.AcknowledgeForm,
         submissions({"note": "Seen; fine.", "back": "me"}, {"note": ""}),

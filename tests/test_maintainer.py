@@ -935,7 +935,7 @@ def test_a_bad_page_or_search_is_a_clear_400(site: Site, query, message):
     """A page that is no number from 1, or a search longer than any login: 400, said why."""
     page = site.client.get("/past-mentorships", query_string=query)
     assert page.status_code == 400
-    main = page.get_data(as_text=True).split("<main>")[1]
+    main = page.get_data(as_text=True).split("<main", 1)[1]
     assert message in main and "x" * 40 not in main  # the value is not echoed
 
 
