@@ -130,23 +130,24 @@ def live(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Live]:
         yield running
 
 
-def _buffered(holder: dict[str, Any]) -> Callable[[Any, Any], list[bytes]]:
-    """The app with each answer read whole and closed before a byte is sent.
+def buffered(app: Callable[[Any, Any], Any]) -> Callable[[Any, Any], list[bytes]]:
+    """``app`` with each answer read whole and closed before a byte is sent.
 
     Werkzeug's development server leaves a static file open when the browser drops the
     connection half-way (Chromium cancels requests as it navigates), and the ResourceWarning
-    lands in whichever test runs next. Gunicorn closes it; here the test server does.
+    lands in whichever test runs next. Gunicorn closes it; here the test server does. Every
+    test that serves the app to Chromium wraps it in this.
     """
 
-    def app(environ: Any, start_response: Any) -> list[bytes]:
-        answer = holder["app"](environ, start_response)
+    def whole(environ: Any, start_response: Any) -> list[bytes]:
+        answer = app(environ, start_response)
         try:
             return [b"".join(answer)]
         finally:
             if hasattr(answer, "close"):
                 answer.close()
 
-    return app
+    return whole
 
 
 @contextmanager
@@ -165,7 +166,12 @@ def serving(
     fake.add_oauth_app(CLIENT_ID, CLIENT_SECRET)
     holder: dict[str, Any] = {}
     # The port must be known before the app (its base URL) exists, so bind first.
-    server = make_server("127.0.0.1", 0, _buffered(holder), threaded=True)
+    server = make_server(
+        "127.0.0.1",
+        0,
+        buffered(lambda environ, start: holder["app"](environ, start)),
+        threaded=True,
+    )
     url = f"http://127.0.0.1:{server.server_port}"
     database = folder / "browser.sqlite"
     shutil.copyfile(migrated_sqlite, database)

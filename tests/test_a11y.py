@@ -22,7 +22,7 @@ import pytest
 from sqlmodel import Session
 from werkzeug.serving import make_server
 
-from browser_support import REPO, SCREENSHOTS, Live, installing, serving
+from browser_support import REPO, SCREENSHOTS, Live, buffered, installing, serving
 from fakegithub import default_user_id
 from gatekeeper import create_app, db, settings_of
 from gatekeeper.demo import PEOPLE as DEMO_PEOPLE
@@ -513,7 +513,7 @@ def test_on_a_phone_the_timeline_fits_and_each_row_reads_in_words(
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """``app`` on a loopback port for as long as the block runs."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, buffered(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
