@@ -1,38 +1,50 @@
-"""Applying a stored delivery: once, in one transaction with the outbox's new desires.
+"""Deliveries: stored as they arrive, applied by the worker once each.
 
-The webhook view applies a delivery as it arrives; the worker applies one that waited for
-its pull request to be read from GitHub (``replay``). Both get the same ``Answer``. Nothing
-here talks to GitHub. Every database failure is an answer: a race, a busy database, a lost
-connection or a deadlock is retried (``db.writing``); one that persists answers 503 (and
-the sweep asks GitHub to redeliver it), a payload the database refuses is a failed
-delivery (422).
+The webhook view stores a signed delivery as it is (``receive``: one statement) and answers
+202 at once, as GitHub asks of a webhook endpoint; it never waits for the gate. The worker
+takes the oldest queued delivery (``apply_next``) and applies it in one transaction with the
+outbox's new desires; one that needs a pull request Gatekeeper never saw waits, deferred,
+until the worker has read it from GitHub (``apply_deferred``). Nothing here talks to GitHub.
+
+Every database failure has an outcome: a race, a busy database, a lost connection or a
+deadlock is retried (``db.writing``); at the door one that persists answers 503 (the sweep
+asks GitHub to redeliver it), in the worker it leaves the delivery queued for the next try. A
+payload the handlers or the database refuse is a failed delivery, kept with its body and why,
+so GitHub's "Redeliver" queues it again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from gatekeeper import db, logs, outbox
+from gatekeeper import db, logs, metrics, outbox
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
-from gatekeeper.events import PayloadError, envelope
+from gatekeeper.events import Envelope, PayloadError, envelope
 from gatekeeper.handlers import Context, NeedsPull, handler_for, sync_later
 from gatekeeper.models import APPLIED, Delivery, DeliveryOutcome, utcnow
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 8  # a race resolves in one more try; a deadlock or busy database in a few
+# Still waiting to be applied: the same delivery sent again is answered with where it is.
+WAITING = (DeliveryOutcome.QUEUED, DeliveryOutcome.DEFERRED)
 
 
 @dataclasses.dataclass(frozen=True)
 class Answer:
-    """What a delivery got: the HTTP status and the JSON fields of the answer."""
+    """What a delivery got at the door: the HTTP status and the JSON fields of the answer."""
 
     status: int
     fields: dict[str, Any]
@@ -47,93 +59,218 @@ def reply(status: int, **fields: Any) -> Answer:
     return Answer(status, fields)
 
 
-def apply(
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    """What the worker made of one stored delivery."""
+
+    delivery_id: str
+    event: str
+    outcome: DeliveryOutcome
+    received_at: datetime
+
+
+# ---------------------------------------------------------------- at the door
+
+
+def receive(
     session: Session,
     settings: Settings,
     *,
     event: str,
     delivery_id: str,
-    payload: dict[str, Any],
-    digest: str | None = None,
-    replay: bool = False,
+    body: bytes,
+    payload: Mapping[str, Any],
+    digest: str,
 ) -> Answer:
-    """Apply a delivery once, retrying what a concurrent delivery or the database got in the way of.
-
-    ``digest`` is the SHA-256 of the signed body: the same body under another delivery id is
-    a replay (the signature covers the body, not the id), acknowledged and not applied.
-    ``replay`` applies a deferred delivery (the worker, once GitHub has been asked).
-    """
-
-    def attempt(session: Session) -> Answer:
-        seen, body_applied = _recorded(session, delivery_id=delivery_id, digest=digest)
-        if seen is not None and seen.outcome not in ("failed", "deferred"):
-            return reply(200, delivery=delivery_id, outcome="duplicate")
-        if seen is not None and seen.outcome == "deferred" and not replay:
-            return reply(202, delivery=delivery_id, outcome="deferred")
-        if seen is None and body_applied:
-            log.warning("delivery %s replays a body already applied; ignored", delivery_id)
-            return reply(200, delivery=delivery_id, outcome="replay")
-        return _apply_once(
-            session,
-            settings,
-            seen,
-            event=event,
-            delivery_id=delivery_id,
-            payload=payload,
-            digest=digest,
-        )
-
-    try:
-        # A race (a unique key inserted by a concurrent delivery) resolves on the next try.
-        return db.writing(session, attempt, attempts=ATTEMPTS)
-    except (sa.exc.DataError, sa.exc.IntegrityError) as failure:
-        # A value the schema cannot hold, or a refusal that persists: the payload's doing.
-        return _failed(session, event, delivery_id, payload, failure)
-    except (db.Busy, sa.exc.DBAPIError) as error:
-        # A deadlock, a lost connection, a busy database, a schema behind the code during
-        # a deploy: none is the payload's fault, so GitHub is asked to send it again.
-        log.warning(
-            "delivery %s (%s) not applied, database unavailable: %s",
-            delivery_id,
-            event,
-            type(error).__name__,
-        )
-        return reply(
-            503, delivery=delivery_id, outcome="retry", error="database unavailable; redeliver"
-        )
-
-
-def _apply_once(
-    session: Session,
-    settings: Settings,
-    seen: Delivery | None,
-    *,
-    event: str,
-    delivery_id: str,
-    payload: dict[str, Any],
-    digest: str | None,
-) -> Answer:
+    """Store a signed delivery for the worker (202 ``queued``), or as ``ignored`` (200) when
+    no handler wants it; the same delivery id again is a ``duplicate``, unless it failed."""
     try:
         info = envelope(event, payload)
     except PayloadError as error:
-        return _failed(session, event, delivery_id, payload, error)
-    logs.bind(  # for the rest of the request or the worker's job
-        delivery=delivery_id,
-        event=event,
-        action=info.action,
-        installation=info.installation_id,
-        repository=info.repo,
-        pull_request=logs.pull_number_of(payload),
-    )
+        return _refused(session, event, delivery_id, payload.get("action"), body, digest, error)
+    _bind_log(delivery_id, event, info, payload)
+    wanted = handler_for(event, info.action) is not None and not _from_ourselves(info, settings)
     now = utcnow()
-    delivery = seen or Delivery(delivery_id=delivery_id, event=event, received_at=now)
-    delivery.body_digest = digest or delivery.body_digest
-    delivery.action = (info.action or "")[:64] or None
-    delivery.installation_id = info.installation_id
-    handler = handler_for(event, info.action)
-    if handler is None or _from_ourselves(info.sender, info.sender_type, settings):
-        log.info("delivery %s ignored: %s.%s", delivery_id, event, info.action)
-        return _finish(session, delivery, outcome=DeliveryOutcome.IGNORED)
+    row = {
+        "delivery_id": delivery_id,
+        "event": event,
+        "action": _action(info.action),
+        "installation_id": info.installation_id,
+        "received_at": now,
+        "outcome": DeliveryOutcome.QUEUED if wanted else DeliveryOutcome.IGNORED,
+        "processed_at": None if wanted else now,
+        "body": body if wanted else None,
+        "body_digest": digest,
+        "error": None,
+    }
+    try:
+        stored, outcome = db.writing(session, lambda session: _store(session, row))
+    except (db.Busy, sa.exc.DBAPIError) as error:
+        # A deadlock, a lost connection, a busy database, a schema behind the code during a
+        # deploy: none is the payload's fault, so GitHub is asked to send it again.
+        log.warning("delivery %s (%s) not stored: %s", delivery_id, event, type(error).__name__)
+        return reply(
+            503, delivery=delivery_id, outcome="retry", error="database unavailable; redeliver"
+        )
+    if not stored and outcome not in WAITING:
+        return reply(200, delivery=delivery_id, outcome=DeliveryOutcome.DUPLICATE)
+    return reply(202 if outcome in WAITING else 200, delivery=delivery_id, outcome=outcome)
+
+
+def _store(session: Session, row: dict[str, Any]) -> tuple[bool, str]:
+    """Insert the delivery, or queue again one that failed (GitHub's "Redeliver" keeps the
+    id): whether it was stored, and its outcome. A delivery kept otherwise is left alone."""
+    insert = _insert_for(session)(Delivery).values(**row)
+    statement = insert.on_conflict_do_update(
+        index_elements=["delivery_id"],
+        set_={name: insert.excluded[name] for name in row if name != "delivery_id"},
+        where=col(Delivery.outcome) == DeliveryOutcome.FAILED,
+    ).returning(col(Delivery.outcome))
+    outcome = session.execute(statement).scalar_one_or_none()
+    if outcome is not None:
+        return True, outcome
+    kept = session.execute(
+        select(Delivery.outcome).where(Delivery.delivery_id == row["delivery_id"])
+    ).scalar_one()
+    return False, kept
+
+
+def _refused(
+    session: Session,
+    event: str,
+    delivery_id: str,
+    action: object,
+    body: bytes,
+    digest: str,
+    error: PayloadError,
+) -> Answer:
+    """Keep a delivery whose envelope makes no sense as failed, and answer 422 (GitHub will
+    not send it again as is)."""
+    log.warning("delivery %s (%s) refused: %s", delivery_id, event, error)
+    row = {
+        "delivery_id": delivery_id,
+        "event": event,
+        "action": _action(action),
+        "received_at": utcnow(),
+        "processed_at": utcnow(),
+        "outcome": DeliveryOutcome.FAILED,
+        "error": str(error)[:500],
+        "body": body,
+        "body_digest": digest,
+    }
+    # The record of a failure is a courtesy; the answer says it all.
+    with contextlib.suppress(db.Busy, sa.exc.SQLAlchemyError):
+        db.writing(session, lambda session: _store(session, row))
+    return reply(
+        422,
+        delivery=delivery_id,
+        outcome=DeliveryOutcome.FAILED,
+        error=f"payload not understood: {str(error)[:200]}",
+    )
+
+
+# ---------------------------------------------------------------- in the worker
+
+
+def apply_next(session: Session, settings: Settings) -> Applied | None:
+    """Apply the oldest queued delivery, if one waits; ``db.Busy`` when the database stayed
+    busy (it stays queued)."""
+    return _apply_claimed(session, settings, delivery_id=None)
+
+
+def apply_deferred(session: Session, settings: Settings, *, delivery_id: str) -> Applied | None:
+    """Apply a delivery that waited for its pull request to be read from GitHub; None when it
+    no longer waits. Its outcome is ``deferred`` again when GitHub's answer did not have it."""
+    return _apply_claimed(session, settings, delivery_id=delivery_id)
+
+
+def _apply_claimed(
+    session: Session, settings: Settings, *, delivery_id: str | None
+) -> Applied | None:
+    claimed: list[Applied] = []  # what the last attempt took, to say why it failed
+
+    def attempt(session: Session) -> Applied | None:
+        claimed.clear()
+        found = claim(session, delivery_id=delivery_id)
+        if found is None:
+            return None
+        delivery, replayed = found.delivery, found.replays
+        # Read before applying: a rollback inside expires the row.
+        taken = Applied(
+            delivery.delivery_id, delivery.event, DeliveryOutcome.QUEUED, delivery.received_at
+        )
+        claimed.append(taken)
+        outcome = _apply(session, settings, delivery, replayed=replayed)
+        return dataclasses.replace(taken, outcome=outcome)
+
+    try:
+        applied = db.writing(session, attempt, attempts=ATTEMPTS)
+    except (db.Busy, sa.exc.OperationalError, sa.exc.InterfaceError):
+        raise  # the database, not the delivery: it stays queued for the next try
+    except Exception as error:
+        if not claimed:
+            raise
+        # A value the schema cannot hold, a refusal that persists, or a bug: kept as failed
+        # with its body, so that one delivery never holds up the queue behind it.
+        log.exception("delivery %s (%s) not applied", claimed[0].delivery_id, claimed[0].event)
+        applied = _fail(session, claimed[0], reason=type(error).__name__)
+    if applied is not None:
+        seconds = (utcnow() - applied.received_at).total_seconds()
+        metrics.delivery_applied(event=applied.event, outcome=applied.outcome, seconds=seconds)
+        log.info(
+            "delivery %s (%s) applied: %s", applied.delivery_id, applied.event, applied.outcome
+        )
+    return applied
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A stored delivery a worker holds until its transaction ends; ``replays``: another
+    delivery applied the same body (the signature covers the body, not the id)."""
+
+    delivery: Delivery
+    replays: bool
+
+
+def claim(session: Session, *, delivery_id: str | None = None) -> Claim | None:
+    """The oldest queued delivery (or the deferred ``delivery_id``), locked until the
+    transaction ends, and whether it replays another: one statement answers both."""
+    other = aliased(Delivery)
+    replayed = (
+        sa.exists()
+        .where(col(other.body_digest) == col(Delivery.body_digest))
+        .where(col(other.outcome).in_(APPLIED))
+        .where(col(other.delivery_id) != col(Delivery.delivery_id))
+    )
+    query = select(Delivery, replayed.label("replayed"))
+    if delivery_id is None:
+        query = query.where(Delivery.outcome == DeliveryOutcome.QUEUED)
+    else:
+        query = query.where(Delivery.delivery_id == delivery_id).where(
+            Delivery.outcome == DeliveryOutcome.DEFERRED
+        )
+    query = query.order_by(col(Delivery.received_at)).limit(1)
+    # SKIP LOCKED: another worker's delivery is theirs; SQLite has one writer at a time.
+    row = session.exec(query.with_for_update(skip_locked=True, of=Delivery)).first()
+    return None if row is None else Claim(row[0], bool(row[1]))
+
+
+def _apply(
+    session: Session, settings: Settings, delivery: Delivery, *, replayed: bool
+) -> DeliveryOutcome:
+    if replayed:
+        log.warning("delivery %s replays a body already applied; ignored", delivery.delivery_id)
+        return _finish(session, delivery, DeliveryOutcome.REPLAY)
+    try:
+        payload = json.loads(delivery.body or b"")
+        info = envelope(delivery.event, payload)
+    except (ValueError, RecursionError, PayloadError) as error:
+        return _finish(session, delivery, DeliveryOutcome.FAILED, error=str(error))
+    _bind_log(delivery.delivery_id, delivery.event, info, payload)
+    handler = handler_for(delivery.event, info.action)
+    if handler is None:  # a kind of event no longer handled since it was stored
+        return _finish(session, delivery, DeliveryOutcome.IGNORED)
+    now = utcnow()
     if info.repo and info.installation_id:
         store.remember_installation(
             session,
@@ -144,86 +281,114 @@ def _apply_once(
             github_id=info.repo_id,
         )
     ctx = Context(session, settings, now, info, payload)
+    delivery_id, event = delivery.delivery_id, delivery.event  # a rollback expires the row
     try:
         touched = handler(ctx)
     except NeedsPull as missing:
-        session.rollback()
-        # Kept whole; the worker reads the pull request from GitHub, then applies it.
-        delivery.outcome = DeliveryOutcome.DEFERRED
-        delivery.payload, delivery.processed_at = payload, None
-        session.add(delivery)
-        sync_later(ctx, missing.repo, missing.number, delivery_id=delivery_id)
-        session.commit()
-        return reply(202, delivery=delivery_id, outcome=DeliveryOutcome.DEFERRED)
+        session.rollback()  # what the handler wrote; the delivery waits for GitHub's answer
+        if _mark(session, delivery_id, event, DeliveryOutcome.DEFERRED):
+            sync_later(ctx, missing.repo, missing.number, delivery_id=delivery_id)
+        return DeliveryOutcome.DEFERRED
     except PayloadError as error:
         session.rollback()
-        return _failed(session, event, delivery_id, payload, error)
+        _mark(session, delivery_id, event, DeliveryOutcome.FAILED, error=str(error))
+        return DeliveryOutcome.FAILED
     outbox.commit_gates(session, touched, settings=settings, now=now)
-    delivery.payload = None
-    return _finish(session, delivery, outcome=DeliveryOutcome.PROCESSED)
+    return _finish(session, delivery, DeliveryOutcome.PROCESSED)
 
 
-def _failed(
-    session: Session, event: str, delivery_id: str, payload: dict[str, Any], error: Exception
-) -> Answer:
-    """Keep the delivery as failed, with why (a 4xx: GitHub will not send it again as is)."""
-    action = payload.get("action")
-    action = action[:64] if isinstance(action, str) and action.isprintable() else None
-    reason = str(error) if isinstance(error, PayloadError) else type(error).__name__
-    log.warning("delivery %s (%s.%s) not applied: %s", delivery_id, event, action, reason)
+def _finish(
+    session: Session, delivery: Delivery, outcome: DeliveryOutcome, *, error: str | None = None
+) -> DeliveryOutcome:
+    """Record the claimed delivery's outcome in its transaction; its body is let go once
+    applied, and kept when it failed (GitHub's "Redeliver" or an operator may want it)."""
+    if error is not None:
+        log.warning("delivery %s (%s) failed: %s", delivery.delivery_id, delivery.event, error)
+    delivery.outcome, delivery.processed_at = outcome, utcnow()
+    delivery.error = error[:500] if error else None
+    if outcome != DeliveryOutcome.FAILED:
+        delivery.body = None
+    session.add(delivery)
+    return outcome
+
+
+def _mark(
+    session: Session,
+    delivery_id: str,
+    event: str,
+    outcome: DeliveryOutcome,
+    *,
+    error: str | None = None,
+) -> bool:
+    """After a rollback let the claim go: record ``outcome`` unless another worker has
+    meanwhile claimed the delivery and given it one (then False)."""
+    if error is not None:
+        log.warning("delivery %s (%s) failed: %s", delivery_id, event, error)
+    done = outcome != DeliveryOutcome.DEFERRED
+    changed = session.execute(
+        sa.update(Delivery)
+        .where(col(Delivery.delivery_id) == delivery_id)
+        .where(col(Delivery.outcome).in_(WAITING))
+        .values(
+            outcome=outcome,
+            processed_at=utcnow() if done else None,
+            error=error[:500] if error else None,
+        )
+    )
+    return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+
+def _fail(session: Session, delivery: Applied, *, reason: str) -> Applied:
+    """Keep a delivery the database refused as failed, in a transaction of its own."""
+    failed = DeliveryOutcome.FAILED
 
     def record(session: Session) -> None:
-        delivery = session.get(Delivery, delivery_id) or Delivery(
-            delivery_id=delivery_id, event=event, received_at=utcnow()
+        _mark(session, delivery.delivery_id, delivery.event, failed, error=reason)
+
+    db.writing(session, record)
+    return dataclasses.replace(delivery, outcome=failed)
+
+
+# ---------------------------------------------------------------- shared
+
+
+def queued(session: Session) -> tuple[int, datetime | None]:
+    """How many deliveries wait for the worker, and when the oldest arrived."""
+    count, oldest = session.execute(
+        sa.select(sa.func.count(), sa.func.min(col(Delivery.received_at))).where(
+            col(Delivery.outcome) == DeliveryOutcome.QUEUED
         )
-        delivery.outcome = DeliveryOutcome.FAILED
-        delivery.action, delivery.error = action, reason[:500]
-        delivery.processed_at, delivery.payload = utcnow(), None
-        session.add(delivery)
+    ).one()
+    return count, oldest
 
-    # The record of a failure is a courtesy; the answer says it all.
-    with contextlib.suppress(db.Busy, sa.exc.SQLAlchemyError):
-        db.writing(session, record)
-    return reply(
-        422,
+
+def _insert_for(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _action(action: object) -> str | None:
+    """An action as stored: printable text, at most 64 characters."""
+    return action[:64] if isinstance(action, str) and action.isprintable() and action else None
+
+
+def _bind_log(delivery_id: str, event: str, info: Envelope, payload: Mapping[str, Any]) -> None:
+    logs.bind(  # for the rest of the request or the worker's step
         delivery=delivery_id,
-        outcome=DeliveryOutcome.FAILED,
-        error=f"payload not understood: {reason[:200]}",
+        event=event,
+        action=info.action,
+        installation=info.installation_id,
+        repository=info.repo,
+        pull_request=logs.pull_number_of(payload),
     )
 
 
-def _finish(session: Session, delivery: Delivery, *, outcome: DeliveryOutcome) -> Answer:
-    """Commit what the event changed, with the outbox's desires, and answer."""
-    delivery.outcome, delivery.processed_at, delivery.error = outcome, utcnow(), None
-    session.add(delivery)
-    session.commit()
-    return reply(200, delivery=delivery.delivery_id, outcome=outcome)
-
-
-def _recorded(
-    session: Session, *, delivery_id: str, digest: str | None
-) -> tuple[Delivery | None, bool]:
-    """This delivery's record, if it has one, and whether another delivery applied the same
-    body (``digest``): every delivery asks both, so one query answers them."""
-    this_one = col(Delivery.delivery_id) == delivery_id
-    same_body = (
-        (col(Delivery.body_digest) == digest) & col(Delivery.outcome).in_(APPLIED)
-        if digest is not None
-        else sa.false()
-    )
-    found = session.exec(
-        select(Delivery).where(this_one | same_body).order_by(this_one.desc()).limit(2)
-    ).all()
-    seen = next((row for row in found if row.delivery_id == delivery_id), None)
-    return seen, any(row.delivery_id != delivery_id for row in found)
-
-
-def _from_ourselves(sender: str | None, sender_type: str | None, settings: Settings) -> bool:
+def _from_ourselves(info: Envelope, settings: Settings) -> bool:
     """Events our own bot caused (posting check runs, requesting reviews) need no answer.
 
     The bot's login is known from the App's slug without asking GitHub; without a slug
     configured such events are applied like any other, which changes nothing.
     """
-    if sender_type != "Bot" or sender is None or not settings.github_app_slug:
+    if info.sender_type != "Bot" or info.sender is None or not settings.github_app_slug:
         return False
-    return sender == f"{settings.github_app_slug.lower()}[bot]"
+    return info.sender == f"{settings.github_app_slug.lower()}[bot]"

@@ -66,6 +66,16 @@ WEBHOOK_DURATION = Histogram(
     "Time from a delivery's arrival to its answer.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+DELIVERIES_APPLIED = Counter(
+    "gatekeeper_deliveries_applied",
+    "Stored deliveries the worker applied, by event and outcome.",
+    ["event", "outcome"],
+)
+DELIVERY_QUEUE = Histogram(
+    "gatekeeper_delivery_queue_seconds",
+    "Time from a delivery's arrival to the worker having applied it.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 CHECK_POSTS = Counter(
     "gatekeeper_check_posts",
     "Check runs the worker tried to put on GitHub, by result.",
@@ -99,6 +109,13 @@ def delivery_answered(*, event: str | None, outcome: str, seconds: float) -> Non
     label = event if event in KNOWN_EVENTS else "other"
     WEBHOOK_DELIVERIES.labels(event=label, outcome=outcome).inc()
     WEBHOOK_DURATION.observe(seconds)
+
+
+def delivery_applied(*, event: str, outcome: str, seconds: float) -> None:
+    """Count one delivery the worker applied, and how long it waited since it arrived."""
+    label = event if event in KNOWN_EVENTS else "other"
+    DELIVERIES_APPLIED.labels(event=label, outcome=outcome).inc()
+    DELIVERY_QUEUE.observe(seconds)
 
 
 def check_post(result: str) -> None:
@@ -145,6 +162,8 @@ def database_gauges(session: Session, *, now: datetime) -> list[Metric]:
 
 
 def _read_gauges(session: Session, *, now: datetime) -> list[Metric]:
+    from gatekeeper import deliveries  # which counts into this module as it applies
+
     pending = GaugeMetricFamily(
         "gatekeeper_outbox_pending", "Commits whose latest check is not on GitHub yet."
     )
@@ -155,6 +174,16 @@ def _read_gauges(session: Session, *, now: datetime) -> list[Metric]:
         "Seconds the longest-waiting check has waited to be posted (0: none waits).",
     )
     age.add_metric([], max((now - oldest).total_seconds(), 0.0) if oldest else 0.0)
+    queued, received = deliveries.queued(session)
+    waiting_deliveries = GaugeMetricFamily(
+        "gatekeeper_deliveries_queued", "Deliveries stored and not applied by a worker yet."
+    )
+    waiting_deliveries.add_metric([], queued)
+    delivery_age = GaugeMetricFamily(
+        "gatekeeper_deliveries_oldest_age_seconds",
+        "Seconds the oldest queued delivery has waited to be applied (0: none waits).",
+    )
+    delivery_age.add_metric([], max((now - received).total_seconds(), 0.0) if received else 0.0)
     states = GaugeMetricFamily("gatekeeper_mentorships", "Mentorships by state.", labels=["state"])
     for state, count in mentorships_by_state(session, now=now).items():
         states.add_metric([state], count)
@@ -169,7 +198,7 @@ def _read_gauges(session: Session, *, now: datetime) -> list[Metric]:
     )
     last.add_metric([], swept.finished_at.timestamp() if swept else 0.0)
     session.rollback()  # only reads: end the transaction before the answer goes
-    return [pending, age, states, waiting, last]
+    return [pending, age, waiting_deliveries, delivery_age, states, waiting, last]
 
 
 def mentorships_by_state(session: Session, *, now: datetime) -> dict[str, int]:

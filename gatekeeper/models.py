@@ -25,18 +25,22 @@ class DeliveryOutcome(enum.StrEnum):
     """What became of a webhook delivery (``Delivery.outcome``, and the answer's ``outcome``)."""
 
     RECEIVED = "received"
+    QUEUED = "queued"  # stored as it came, for the worker to apply
     PROCESSED = "processed"
     IGNORED = "ignored"  # an event or action Gatekeeper does not act on
     FAILED = "failed"
-    DEFERRED = "deferred"  # stored whole for the worker, which asks GitHub first
+    DEFERRED = "deferred"  # waits for the worker to read its pull request from GitHub
+    REPLAY = "replay"  # the same signed body as one applied before, under another id
     # Answered, never stored:
-    DUPLICATE = "duplicate"  # this delivery id was applied already
-    REPLAY = "replay"  # the same signed body under another id
+    DUPLICATE = "duplicate"  # this delivery id was stored already
     RETRY = "retry"  # the database was unavailable; GitHub should redeliver
 
 
-# A delivery stored with one of these was applied (or is kept to be): sent again, it is no news.
+# A delivery stored with one of these was applied (or is kept to be): its body sent again under
+# another id is a replay.
 APPLIED = (DeliveryOutcome.PROCESSED, DeliveryOutcome.IGNORED, DeliveryOutcome.DEFERRED)
+# A delivery stored with one of these needs nothing from GitHub: sent again, it is no news.
+KEPT = (*APPLIED, DeliveryOutcome.QUEUED, DeliveryOutcome.REPLAY)
 
 
 class JobKind(enum.StrEnum):
@@ -443,10 +447,18 @@ class Delivery(SQLModel, table=True):
     received_at: datetime = _when(index=True)
     processed_at: datetime | None = _when(nullable=True)
     outcome: str = Field(default=DeliveryOutcome.RECEIVED, max_length=16)
+    __table_args__ = (
+        # The worker's queue: the oldest delivery still to be applied, found without a scan.
+        sa.Index(
+            "ix_delivery_queued",
+            "received_at",
+            postgresql_where=sa.text("outcome = 'queued'"),
+            sqlite_where=sa.text("outcome = 'queued'"),
+        ),
+    )
     error: str | None = None
-    # A delivery that needs something only GitHub can say (a pull request never seen) is
-    # kept whole and applied by the worker once it has asked.
-    payload: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    # The signed body as it came, until the worker has applied it (kept when it failed).
+    body: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     # SHA-256 of the exact body: a signed body applied once is a replay under any other id.
     body_digest: str | None = Field(default=None, max_length=64, index=True)
 

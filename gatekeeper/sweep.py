@@ -23,7 +23,7 @@ from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.github import GitHubApp, GitHubNotFound, GitHubUnavailable
 from gatekeeper.models import (
-    APPLIED,
+    KEPT,
     Delivery,
     Mentorship,
     Redelivery,
@@ -490,7 +490,7 @@ def _redeliver_failed(
     for delivery in failed:
         applied = session.get(Delivery, delivery.guid)
         if session.get(Redelivery, delivery.guid) is not None or (
-            applied is not None and applied.outcome in APPLIED
+            applied is not None and applied.outcome in KEPT
         ):
             continue
         session.commit()

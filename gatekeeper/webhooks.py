@@ -1,7 +1,7 @@
-"""The webhook endpoint: verify the signature and the headers, have the delivery applied, answer.
+"""The webhook endpoint: verify the signature and the headers, store the delivery, answer.
 
-Nothing here talks to GitHub; ``deliveries`` applies what arrives, in one transaction with
-the outbox's new desires, and the worker posts them.
+Nothing here talks to GitHub, nor decides a gate: ``deliveries`` stores what arrives in one
+statement, and the worker applies it and posts the checks it changed.
 """
 
 from __future__ import annotations
@@ -122,11 +122,12 @@ def _receive() -> Answer:
         return reply(400, error="the body is not JSON")
     if not isinstance(payload, dict):
         return reply(400, error="the body is not a JSON object")
-    return deliveries.apply(
+    return deliveries.receive(
         db.get_session(),
         settings,
         event=event,
         delivery_id=delivery_id,
+        body=body,
         payload=payload,
         digest=hashes.digest,
     )

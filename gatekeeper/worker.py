@@ -1,7 +1,8 @@
-"""The worker: posts the outbox's checks and runs the jobs that need GitHub.
+"""The worker: applies the stored deliveries, posts the outbox's checks and runs the jobs
+that need GitHub.
 
-Webhook requests and dashboard changes only store what should happen; this is the one place
-that writes to GitHub. Any number of workers (threads here, processes anywhere) share the
+Webhook requests and dashboard changes only store what should happen; this is where a
+delivery is applied to the gates, and the one place that writes to GitHub. Any number of workers (threads here, processes anywhere) share the
 work through the database's row claims. Writes are paced per installation, as GitHub's
 secondary rate limits ask, and failures are kept and retried with backoff (a rate limit
 until its reset); a refusal that retrying cannot change is given up with its reason.
@@ -51,15 +52,23 @@ IDLE_POLL_MAX = 2.0  # and at most this long
 class Tally:
     """What a worker did."""
 
+    applied: list[str] = dataclasses.field(default_factory=list)
     posted: list[str] = dataclasses.field(default_factory=list)
     jobs: int = 0
     failures: list[str] = dataclasses.field(default_factory=list)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def add(
-        self, *, posted: str | None = None, job: bool = False, failure: str | None = None
+        self,
+        *,
+        applied: str | None = None,
+        posted: str | None = None,
+        job: bool = False,
+        failure: str | None = None,
     ) -> None:
         with self.lock:
+            if applied:
+                self.applied.append(applied)
             if posted:
                 self.posted.append(posted)
             self.jobs += int(job)
@@ -96,8 +105,17 @@ class Worker:
         Nothing a piece of work raises ends the worker: it is logged with its traceback and
         the work is retried later (the post or the job keeps its claim until its lease ends).
         """
-        # Notices to the team's chat need no GitHub: without it they are the only work done.
-        work = self._step if self.github is not None else self._notice_one
+        # Deliveries and notices to the team's chat need no GitHub: without it they are the
+        # only work done.
+        return self._do(self._step if self.github is not None else self._step_without_github)
+
+    def apply_deliveries(self) -> Tally:
+        """Apply every stored delivery, and do nothing else (no GitHub is asked)."""
+        while self._do(self._apply_one):
+            pass
+        return self.tally
+
+    def _do(self, work: Callable[[Session], bool]) -> bool:
         with self.app.app_context(), Session(self.engine, expire_on_commit=False) as session:
             try:
                 # Its transactions wait their turn to write; one the database refused for the
@@ -116,6 +134,11 @@ class Worker:
                 return False
 
     def _step(self, session: Session) -> bool:
+        # Deliveries first: a check posted while the delivery that changes it waits would be
+        # posted again at once. Applying one is quick and needs no GitHub, so a flood of them
+        # holds the posts up only as long as it takes to apply.
+        if self._apply_one(session):
+            return True
         # Posts and jobs take turns, so a flood of checks never starves a delivery that waits
         # for a pull request to be read (nor the other way round).
         self._turn += 1
@@ -149,6 +172,16 @@ class Worker:
             delivery=job.args.get("delivery_id"),
         ):
             self._run(session, job)
+        return True
+
+    def _step_without_github(self, session: Session) -> bool:
+        return self._apply_one(session) or self._notice_one(session)
+
+    def _apply_one(self, session: Session) -> bool:
+        applied = deliveries.apply_next(session, self.settings)
+        if applied is None:
+            return False
+        self.tally.add(applied=f"{applied.delivery_id}: {applied.outcome}")
         return True
 
     def _notice_one(self, session: Session) -> bool:
@@ -361,7 +394,7 @@ class Worker:
             if delivery is not None and delivery.outcome == DeliveryOutcome.DEFERRED:
                 delivery.outcome = DeliveryOutcome.FAILED
                 delivery.error = f"GitHub could not say: {reason}"[:500]
-                delivery.processed_at, delivery.payload = utcnow(), None
+                delivery.processed_at = utcnow()  # its body is kept, for GitHub's "Redeliver"
                 session.add(delivery)
         jobs.drop(session, job)
 
@@ -378,28 +411,13 @@ class Worker:
         decisions.apply_pull(session, info=info, reviews=reviews, settings=self.settings, now=now)
         session.commit()
         delivery_id = job.args.get("delivery_id")
-        delivery = session.get(Delivery, delivery_id) if delivery_id else None
-        if (
-            delivery is not None
-            and delivery.outcome == DeliveryOutcome.DEFERRED
-            and delivery.payload is not None
-        ):
-            answer = deliveries.apply(  # as the endpoint applies it, for the same outcome
-                session,
-                self.settings,
-                event=delivery.event,
-                delivery_id=delivery.delivery_id,
-                payload=dict(delivery.payload),
-                replay=True,
-            )
-            if answer.status >= 500:  # the database failed it: GitHub will not resend it
-                raise GitHubUnavailable(f"deferred delivery not applied yet: {answer.fields}")
-            if answer.outcome == DeliveryOutcome.DEFERRED:
-                # GitHub's answer did not give us the pull request the delivery names (it
-                # moved, say): asking again would loop.
-                self._give_up_job(session, job, "the pull request it names is not on GitHub")
-                return
-            log.info("deferred delivery %s applied: %s", delivery_id, answer.outcome)
+        if not delivery_id:
+            return
+        applied = deliveries.apply_deferred(session, self.settings, delivery_id=delivery_id)
+        if applied is not None and applied.outcome == DeliveryOutcome.DEFERRED:
+            # GitHub's answer did not give us the pull request the delivery names (it moved,
+            # say): asking again would loop.
+            self._give_up_job(session, job, "the pull request it names is not on GitHub")
 
     def _learn_account(self, session: Session, job: jobs.Claimed) -> None:
         """Ask GitHub which account holds a mentee's or mentor's login, and learn its id."""

@@ -113,13 +113,20 @@ class World:
     def send(self, event: str, payload: dict, *, delivery_id: str | None = None, work=True):
         """Deliver a signed event and expect GitHub's 2xx; then let a worker do what it left.
 
-        ``work=False`` stops after the answer, before anything is posted to GitHub.
+        ``work=False`` stops once the worker has applied the delivery, before anything is
+        posted to GitHub or asked of it.
         """
         response = deliver(self.client, event, payload, secret=SECRET, delivery_id=delivery_id)
         assert response.status_code in (200, 202), response.get_json()
         if work:
             self.work()
+        else:
+            self.apply()
         return response
+
+    def apply(self) -> Tally:
+        """Have a worker apply the stored deliveries, and nothing else."""
+        return Worker(self.app).apply_deliveries()
 
     def work(self) -> Tally:
         """Run a worker until nothing is due: what ``gatekeeper worker --once`` does."""
@@ -236,12 +243,17 @@ class World:
         return runs[0]
 
     def pull(self, number=7) -> PullRequest:
+        pull = self.pull_or_none(number)
+        assert pull is not None, f"{REPO}#{number} is not stored"
+        return pull
+
+    def pull_or_none(self, number=7) -> PullRequest | None:
         with self.session() as session:
             return session.exec(
                 select(PullRequest)
                 .where(PullRequest.repo == REPO)
                 .where(PullRequest.number == number)
-            ).one()
+            ).one_or_none()
 
     def audit_kinds(self) -> list[str]:
         with self.session() as session:

@@ -189,12 +189,14 @@ def test_events_from_our_own_bot_are_ignored(world):
 
 
 def test_payload_missing_fields_is_recorded_as_failed(world):
-    """A signed payload we cannot understand is a 4xx with the delivery marked failed, no traceback."""
+    """A signed payload the worker cannot understand: the door's 202 carries no traceback,
+    and the delivery is kept as failed, saying what was missing."""
     payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
     del payload["pull_request"]["head"]
     response = deliver(world.client, "pull_request", payload, delivery_id="broken")
-    assert response.status_code == 422
+    assert (response.status_code, response.get_json()["outcome"]) == (202, "queued")
     assert "Traceback" not in response.get_data(as_text=True)
+    world.apply()
     [delivery] = deliveries(world)
     assert delivery.outcome == "failed" and "head" in delivery.error
 
@@ -212,14 +214,17 @@ def test_webhook_secret_missing_is_503(tmp_path, github_fake):
 
 
 def test_a_delivery_never_calls_github(world):
-    """The 2xx goes out with the gate and its commit's desired check committed; nothing is
-    asked of GitHub in the request, not even after the answer. The worker posts it."""
+    """The 202 goes out with the delivery stored and nothing decided; applying it asks
+    nothing of GitHub either, and commits the gate with its commit's desired check. The
+    worker then posts it."""
     world.promote()
     world.fake.add_pull(REPO, 7, author="mpage", head_sha="a" * 40)
     payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
     world.fake.reset_calls()
     response = deliver(world.client, "pull_request", payload)
-    assert response.status_code == 200
+    assert (response.status_code, response.get_json()["outcome"]) == (202, "queued")
+    assert world.pull_or_none() is None and world.pending_posts() == 0
+    world.apply()
     assert world.fake.calls == []
     assert world.pull().gate == "waiting" and world.pending_posts() == 1
     world.work()
@@ -266,7 +271,8 @@ def test_race_for_the_same_new_pull_request_is_retried(world):
         response = world.open_pull()
     finally:
         sa.event.remove(engine, "before_cursor_execute", insert_first)
-    assert raced and response.get_json()["outcome"] == "processed"
+    assert raced and response.get_json()["outcome"] == "queued"
+    assert [d.outcome for d in deliveries(world)] == ["processed"]
     assert world.pull().gate == "waiting"
     assert world.check()["conclusion"] == "action_required"
 
@@ -309,8 +315,9 @@ def test_every_kind_of_delivery_is_answered_without_asking_a_slow_github(world):
         ("check_suite", world.events.check_suite("requested", head_sha=f"{10:040x}", numbers=[10])),
     ]
     answers = [world.send(event, payload, work=False) for event, payload in deliveries]
-    assert world.fake.calls == []  # nothing was asked of GitHub while answering
-    assert [a.get_json()["outcome"] for a in answers] == [
+    assert world.fake.calls == []  # nothing was asked of GitHub, answering or applying
+    assert {a.get_json()["outcome"] for a in answers} == {"queued"}
+    assert [d.outcome for d in deliveries_of(world)] == [
         "processed",
         "deferred",
         "deferred",
@@ -332,14 +339,10 @@ def deliveries_of(world):
         return list(session.exec(select(Delivery)))
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_database_that_keeps_failing_answers_503_and_keeps_nothing_half_done(world):
-    """A deadlock that does not resolve (or a lost connection) is a 503 with JSON, so GitHub
-    lists the delivery as failed and the sweep asks for it again; a redelivery then applies."""
+def deadlock_on_insert(engine, table: str) -> None:
+    """Make every INSERT into ``table`` fail as a deadlock that never resolves would."""
     import sqlalchemy as sa
 
-    world.promote()
-    engine = world.app.extensions["gatekeeper.engine"]
     with engine.begin() as connection:
         connection.execute(
             sa.text(
@@ -348,10 +351,25 @@ def test_a_database_that_keeps_failing_answers_503_and_keeps_nothing_half_done(w
             )
         )
         connection.execute(
-            sa.text(
-                "CREATE TRIGGER deadlock BEFORE INSERT ON pullrequest EXECUTE FUNCTION deadlock()"
-            )
+            sa.text(f"CREATE TRIGGER deadlock BEFORE INSERT ON {table} EXECUTE FUNCTION deadlock()")
         )
+
+
+def deadlock_over(engine, table: str) -> None:
+    import sqlalchemy as sa
+
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP TRIGGER deadlock ON {table}"))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_database_that_keeps_failing_answers_503_and_keeps_nothing(world):
+    """A deadlock that does not resolve (or a lost connection) at the door is a 503 with
+    JSON, so GitHub lists the delivery as failed and the sweep asks for it again; a
+    redelivery then is stored and applied."""
+    world.promote()
+    engine = world.app.extensions["gatekeeper.engine"]
+    deadlock_on_insert(engine, "delivery")
     world.fake.add_pull(REPO, 7, author="mpage", head_sha="a" * 40)
     payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
     response = deliver(world.client, "pull_request", payload, delivery_id="d-1", secret=SECRET)
@@ -362,7 +380,24 @@ def test_a_database_that_keeps_failing_answers_503_and_keeps_nothing_half_done(w
         "error": "database unavailable; redeliver",
     }
     assert deliveries_of(world) == [] and world.pending_posts() == 0
-    with engine.begin() as connection:
-        connection.execute(sa.text("DROP TRIGGER deadlock ON pullrequest"))
+    deadlock_over(engine, "delivery")
     world.send("pull_request", payload, delivery_id="d-1")
+    assert world.check()["conclusion"] == "action_required"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_database_failing_while_the_worker_applies_keeps_the_delivery_queued(world):
+    """A deadlock that does not resolve while the worker applies a delivery leaves nothing
+    half done and the delivery queued; once the database recovers the worker applies it."""
+    world.promote()
+    engine = world.app.extensions["gatekeeper.engine"]
+    world.fake.add_pull(REPO, 7, author="mpage", head_sha="a" * 40)
+    payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
+    deadlock_on_insert(engine, "pullrequest")
+    world.send("pull_request", payload, delivery_id="d-1", work=False)
+    assert [d.outcome for d in deliveries_of(world)] == ["queued"]
+    assert world.pull_or_none() is None and world.pending_posts() == 0
+    deadlock_over(engine, "pullrequest")
+    world.work()
+    assert [d.outcome for d in deliveries_of(world)] == ["processed"]
     assert world.check()["conclusion"] == "action_required"
