@@ -550,7 +550,8 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 )
 @user_errors
 def worker(once: bool, concurrency: int) -> None:
-    """Post the outbox's checks and run the jobs that need GitHub (the Procfile's worker)."""
+    """Apply the stored deliveries, post the outbox's checks and run the jobs that need GitHub
+    (the Procfile's worker)."""
     from flask import current_app
 
     from gatekeeper import github_of

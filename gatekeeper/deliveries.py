@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from gatekeeper import db, logs, metrics, outbox
+from gatekeeper import db, handlers, jobs, logs, metrics, outbox
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import Envelope, PayloadError, envelope
@@ -86,10 +86,12 @@ def receive(
     no handler wants it; the same delivery id again is a ``duplicate``, unless it failed."""
     try:
         info = envelope(event, payload)
+        wanted = handlers.wanted(event, info.action, payload) and not _from_ourselves(
+            info, settings
+        )
     except PayloadError as error:
         return _refused(session, event, delivery_id, payload.get("action"), body, digest, error)
     _bind_log(delivery_id, event, info, payload)
-    wanted = handler_for(event, info.action) is not None and not _from_ourselves(info, settings)
     now = utcnow()
     row = {
         "delivery_id": delivery_id,
@@ -187,7 +189,7 @@ def apply_deferred(session: Session, settings: Settings, *, delivery_id: str) ->
 def _apply_claimed(
     session: Session, settings: Settings, *, delivery_id: str | None
 ) -> Applied | None:
-    claimed: list[Applied] = []  # what the last attempt took, to say why it failed
+    claimed: list[tuple[Applied, int]] = []  # what the last attempt took, and its tries
 
     def attempt(session: Session) -> Applied | None:
         claimed.clear()
@@ -199,22 +201,35 @@ def _apply_claimed(
         taken = Applied(
             delivery.delivery_id, delivery.event, DeliveryOutcome.QUEUED, delivery.received_at
         )
-        claimed.append(taken)
+        claimed.append((taken, delivery.attempts))
         outcome = _apply(session, settings, delivery, replayed=replayed)
         return dataclasses.replace(taken, outcome=outcome)
 
     try:
         applied = db.writing(session, attempt, attempts=ATTEMPTS)
-    except (db.Busy, sa.exc.OperationalError, sa.exc.InterfaceError):
-        raise  # the database, not the delivery: it stays queued for the next try
+    except (
+        db.Busy,
+        sa.exc.OperationalError,
+        sa.exc.InterfaceError,
+        sa.exc.ProgrammingError,
+    ) as error:
+        # The database's state, not the payload's doing (a lost connection, a deadlock that
+        # persists, a schema behind the code during a deploy): tried again after a while,
+        # and the deliveries behind it go first meanwhile. (A deferred one is retried with
+        # the job that read its pull request.)
+        if not claimed or delivery_id is not None:
+            raise
+        taken, tries = claimed[0]
+        return _retry_later(session, taken, attempts=tries + 1, error=error)
     except Exception as error:
         if not claimed:
             raise
         # A value the schema cannot hold, a refusal that persists, or a bug: kept as failed
         # with its body, so that one delivery never holds up the queue behind it.
-        log.exception("delivery %s (%s) not applied", claimed[0].delivery_id, claimed[0].event)
-        applied = _fail(session, claimed[0], reason=type(error).__name__)
-    if applied is not None:
+        taken, _tries = claimed[0]
+        log.exception("delivery %s (%s) not applied", taken.delivery_id, taken.event)
+        applied = _fail(session, taken, reason=type(error).__name__)
+    if applied is not None and applied.outcome != DeliveryOutcome.QUEUED:
         seconds = (utcnow() - applied.received_at).total_seconds()
         metrics.delivery_applied(event=applied.event, outcome=applied.outcome, seconds=seconds)
         log.info(
@@ -244,7 +259,9 @@ def claim(session: Session, *, delivery_id: str | None = None) -> Claim | None:
     )
     query = select(Delivery, replayed.label("replayed"))
     if delivery_id is None:
-        query = query.where(Delivery.outcome == DeliveryOutcome.QUEUED)
+        query = query.where(Delivery.outcome == DeliveryOutcome.QUEUED).where(
+            sa.or_(col(Delivery.retry_at).is_(None), col(Delivery.retry_at) <= utcnow())
+        )
     else:
         query = query.where(Delivery.delivery_id == delivery_id).where(
             Delivery.outcome == DeliveryOutcome.DEFERRED
@@ -347,6 +364,32 @@ def _fail(session: Session, delivery: Applied, *, reason: str) -> Applied:
 
     db.writing(session, record)
     return dataclasses.replace(delivery, outcome=failed)
+
+
+def _retry_later(
+    session: Session, delivery: Applied, *, attempts: int, error: Exception
+) -> Applied:
+    """Leave a delivery the database got in the way of queued, to be tried after a backoff
+    that grows with its attempts."""
+    retry_at, reason = utcnow() + jobs.backoff(attempts), type(error).__name__
+
+    def record(session: Session) -> None:
+        session.execute(
+            sa.update(Delivery)
+            .where(col(Delivery.delivery_id) == delivery.delivery_id)
+            .where(col(Delivery.outcome) == DeliveryOutcome.QUEUED)
+            .values(attempts=attempts, retry_at=retry_at, error=reason)
+        )
+
+    db.writing(session, record)
+    log.warning(
+        "delivery %s (%s) not applied, the database refused (%s); trying again at %s",
+        delivery.delivery_id,
+        delivery.event,
+        reason,
+        f"{retry_at:%H:%M:%S}",
+    )
+    return delivery
 
 
 # ---------------------------------------------------------------- shared

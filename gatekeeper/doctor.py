@@ -31,11 +31,14 @@ from gatekeeper.app_manifest import (
 from gatekeeper.auth import is_maintainer, login_required
 from gatekeeper.config import Settings
 from gatekeeper.extensions import github_of, settings_of
+from gatekeeper.words import plural
 
 if TYPE_CHECKING:
     from gatekeeper.github import GitHubApp, RuleCheck, StatusChecks
 
 OUTBOX_PATIENCE = timedelta(minutes=10)  # a check not posted by then means the worker is stuck
+# A delivery needs nothing from GitHub to be applied: one waiting this long has no worker.
+DELIVERY_PATIENCE = timedelta(minutes=2)
 # The clock sweeps every five minutes (Procfile); six missed rounds is no hiccup.
 SWEEP_PATIENCE = timedelta(minutes=30)
 DEFAULT_BASE_URL = Settings.base_url
@@ -329,6 +332,7 @@ def database_checks(app: Flask, *, now: datetime) -> list[Check]:
                 f" {', '.join(sorted(heads))}",
                 "run `gatekeeper db upgrade` (the Procfile's release step)",
             ),
+            failed("deliveries", detail, "run `gatekeeper db upgrade`"),
             failed("outbox", detail, "run `gatekeeper db upgrade`"),
             failed("sweep", detail, "run `gatekeeper db upgrade`"),
         ]
@@ -339,6 +343,7 @@ def database_checks(app: Flask, *, now: datetime) -> list[Check]:
                 "answers, and its tables are up to date (migration"
                 f" {', '.join(sorted(heads))}, the latest)",
             ),
+            deliveries_check(session, now=now),
             outbox_check(session, now=now),
             sweep_check(session, now=now),
             chat_check(session, settings=settings_of(app)),
@@ -354,6 +359,25 @@ def _revisions(engine: sa.Engine, url: str) -> tuple[set[str], set[str]]:
     with engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())
     return current, set(ScriptDirectory.from_config(db.alembic_config(url)).get_heads())
+
+
+def deliveries_check(session: Any, *, now: datetime) -> Check:
+    """No stored delivery has waited longer than DELIVERY_PATIENCE to be applied."""
+    from gatekeeper import deliveries
+
+    count, oldest = deliveries.queued(session)
+    if oldest is None:
+        return passed("deliveries", "none waits to be applied")
+    wait = "waits" if count == 1 else "wait"
+    said = f"{plural(count, 'delivery', 'deliveries')} {wait} to be applied, the oldest for"
+    waited = now - oldest
+    if waited > DELIVERY_PATIENCE:
+        return failed(
+            "deliveries",
+            f"{said} {_minutes(waited)}",
+            "start a worker (`gatekeeper worker`, the Procfile's worker): it applies them",
+        )
+    return passed("deliveries", f"{said} {_minutes(waited)}")
 
 
 def outbox_check(session: Any, *, now: datetime) -> Check:

@@ -102,15 +102,33 @@ class Context:
 
 
 Handler = Callable[[Context], Touched]
-HANDLERS: dict[tuple[str, str | None], Handler] = {}
+Reader = Callable[[Mapping[str, Any]], object]
 
 
-def on(event: str, *actions: str | None) -> Callable[[Handler], Handler]:
-    """Register a handler for ``event`` with any of ``actions``."""
+@dataclasses.dataclass(frozen=True)
+class Registered:
+    """A handler, the parts of ``events`` it reads the payload with, and (for events that
+    are mostly of no concern, such as comments) whether a payload concerns it at all."""
+
+    handler: Handler
+    reads: tuple[Reader, ...]
+    concerns: Callable[[Mapping[str, Any]], bool] | None
+
+
+HANDLERS: dict[tuple[str, str | None], Registered] = {}
+
+
+def on(
+    event: str,
+    *actions: str | None,
+    reads: tuple[Reader, ...],
+    concerns: Callable[[Mapping[str, Any]], bool] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register a handler for ``event`` with any of ``actions`` (see ``Registered``)."""
 
     def register(handler: Handler) -> Handler:
         for action in actions:
-            HANDLERS[(event, action)] = handler
+            HANDLERS[(event, action)] = Registered(handler, reads, concerns)
         return handler
 
     return register
@@ -118,7 +136,26 @@ def on(event: str, *actions: str | None) -> Callable[[Handler], Handler]:
 
 def handler_for(event: str, action: str | None) -> Handler | None:
     """The handler for an event and action, or None to ignore it."""
-    return HANDLERS.get((event, action))
+    registered = HANDLERS.get((event, action))
+    return None if registered is None else registered.handler
+
+
+def wanted(event: str, action: str | None, payload: Mapping[str, Any]) -> bool:
+    """Whether a handler will act on this payload, read as the handler will read it: one it
+    cannot understand raises ``PayloadError`` before it is stored, so GitHub hears why now
+    rather than the worker later."""
+    registered = HANDLERS.get((event, action))
+    if registered is None:
+        return False
+    for reader in registered.reads:
+        reader(payload)
+    return registered.concerns is None or registered.concerns(payload)
+
+
+def _repository_named(payload: Mapping[str, Any]) -> None:
+    """An event about a repository names it (GitHub always does)."""
+    if not isinstance(payload.get("repository"), Mapping):
+        raise events.PayloadError("payload.repository is missing")
 
 
 @on(
@@ -130,6 +167,7 @@ def handler_for(event: str, action: str | None) -> Handler | None:
     "converted_to_draft",
     "edited",
     "closed",
+    reads=(_repository_named, events.pull_of, events.base_changed),
 )
 def pull_request_changed(ctx: Context) -> Touched:
     """Store the pull request as it now is and re-evaluate its gate."""
@@ -147,7 +185,13 @@ def pull_request_changed(ctx: Context) -> Touched:
     return touched | {(pull.repo, left)} if left is not None else touched
 
 
-@on("pull_request_review", "submitted", "edited", "dismissed")
+@on(
+    "pull_request_review",
+    "submitted",
+    "edited",
+    "dismissed",
+    reads=(_repository_named, events.review_of, events.pull_of),
+)
 def review_changed(ctx: Context) -> Touched:
     """Record the review by its id (a review may arrive before its pull request) and re-evaluate."""
     info = events.review_of(ctx.payload)
@@ -166,7 +210,9 @@ def review_changed(ctx: Context) -> Touched:
     return touched | {(pull.repo, left)} if left is not None else touched
 
 
-@on("check_run", "rerequested", "requested_action")
+@on(
+    "check_run", "rerequested", "requested_action", reads=(_repository_named, events.check_run_info)
+)
 def check_run_action(ctx: Context) -> Touched:
     """Re-run: post afresh. The "Approve merge" button: an approval if a mentor pressed it."""
     run = events.check_run_info(ctx.payload)
@@ -204,7 +250,7 @@ def check_run_action(ctx: Context) -> Touched:
     return touched
 
 
-@on("check_suite", "requested", "rerequested")
+@on("check_suite", "requested", "rerequested", reads=(_repository_named, events.check_suite_info))
 def check_suite_requested(ctx: Context) -> Touched:
     """A push (or "Re-run all checks"): make sure each pull request of the commit has our check.
 
@@ -231,7 +277,20 @@ def check_suite_requested(ctx: Context) -> Touched:
     return touched
 
 
-@on("issue_comment", "created")
+def _is_a_command(payload: Mapping[str, Any]) -> bool:
+    """Whether a comment says anything to Gatekeeper: most comments do not."""
+    comment = events.comment_info(payload)
+    return comment.on_pull_request and (
+        override_reason(comment.body) is not None or asks_to_approve(comment.body)
+    )
+
+
+@on(
+    "issue_comment",
+    "created",
+    reads=(_repository_named, events.comment_info),
+    concerns=_is_a_command,
+)
 def comment_created(ctx: Context) -> Touched:
     """A line ``/gatekeeper approve`` from a mentor, or ``/gatekeeper override REASON`` from a
     maintainer, in a new comment on a pull request."""
@@ -288,7 +347,7 @@ def comment_created(ctx: Context) -> Touched:
     )
 
 
-@on("merge_group", "checks_requested")
+@on("merge_group", "checks_requested", reads=(_repository_named, events.merge_group_info))
 def merge_group_requested(ctx: Context) -> Touched:
     """A merge group's check is the gate of the pull request it adds to the queue."""
     repo = _repository(ctx)
@@ -305,7 +364,7 @@ def merge_group_requested(ctx: Context) -> Touched:
     return frozenset({(repo, group.head_sha)})
 
 
-@on("merge_group", "destroyed")
+@on("merge_group", "destroyed", reads=(_repository_named, events.merge_group_info))
 def merge_group_destroyed(ctx: Context) -> Touched:
     """The queue is done with a group (merged, invalidated or dequeued): its check lapses."""
     repo = _repository(ctx)
@@ -318,7 +377,15 @@ def merge_group_destroyed(ctx: Context) -> Touched:
     return NOTHING
 
 
-@on("installation", "created", "deleted", "suspend", "unsuspend", "new_permissions_accepted")
+@on(
+    "installation",
+    "created",
+    "deleted",
+    "suspend",
+    "unsuspend",
+    "new_permissions_accepted",
+    reads=(events.installation_id, events.installation_repositories),
+)
 def installation_changed(ctx: Context) -> Touched:
     """Keep the installation id of each repository the App covers."""
     installation_id = events.installation_id(ctx.payload)
@@ -331,7 +398,12 @@ def installation_changed(ctx: Context) -> Touched:
     return NOTHING
 
 
-@on("installation_repositories", "added", "removed")
+@on(
+    "installation_repositories",
+    "added",
+    "removed",
+    reads=(events.installation_id, events.installation_repositories),
+)
 def installation_repositories_changed(ctx: Context) -> Touched:
     """Repositories added to or removed from an installation."""
     installation_id = events.installation_id(ctx.payload)

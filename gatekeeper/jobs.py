@@ -21,6 +21,12 @@ from sqlmodel import Session, col, select
 from gatekeeper.models import Job, JobKind
 
 LEASE = timedelta(minutes=2)  # longer than any one job's GitHub calls may take
+MAX_BACKOFF = 600.0  # seconds; what keeps failing (GitHub, the database) is tried every ten minutes
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait before the next try, after ``attempts`` failures."""
+    return timedelta(seconds=min(MAX_BACKOFF, 2.0 ** max(attempts, 0)))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -459,6 +459,10 @@ class Delivery(SQLModel, table=True):
     error: str | None = None
     # The signed body as it came, until the worker has applied it (kept when it failed).
     body: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    # Tries the database got in the way of (never the payload's fault): the delivery stays
+    # queued, and is tried again after a backoff, so it never holds up those behind it.
+    attempts: int = 0
+    retry_at: datetime | None = _when(nullable=True)
     # SHA-256 of the exact body: a signed body applied once is a replay under any other id.
     body_digest: str | None = Field(default=None, max_length=64, index=True)
 

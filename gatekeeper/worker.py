@@ -39,11 +39,11 @@ from gatekeeper import (
 from gatekeeper import pulls as store
 from gatekeeper.extensions import github_of, settings_of
 from gatekeeper.github import CheckRunBody, GitHubApp, GitHubNotFound, GitHubUnavailable
+from gatekeeper.jobs import backoff
 from gatekeeper.models import Delivery, DeliveryOutcome, JobKind, Mentorship, utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 600.0  # seconds; a failing GitHub is asked at least every ten minutes
 IDLE_POLL = 0.1  # seconds before the first look again at an empty outbox
 IDLE_POLL_MAX = 2.0  # and at most this long
 
@@ -74,11 +74,6 @@ class Tally:
             self.jobs += int(job)
             if failure:
                 self.failures.append(failure)
-
-
-def backoff(attempts: int) -> timedelta:
-    """How long to wait before the next try, after ``attempts`` failures."""
-    return timedelta(seconds=min(MAX_BACKOFF, 2.0 ** max(attempts, 0)))
 
 
 class Worker:

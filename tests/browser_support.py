@@ -21,10 +21,12 @@ from unittest.mock import patch
 
 import pytest
 import requests
+from sqlmodel import Session
 from werkzeug.serving import make_server
 
 from fakegithub import FakeGitHub
 from gatekeeper import create_app, github_of, worker
+from gatekeeper.models import Delivery
 from webhook_events import Events, signed
 
 CHROMIUM = "/usr/bin/chromium"
@@ -96,18 +98,26 @@ class Live:
             "opened", number=number, author=author, head_sha=head_sha
         )
         body = requests.models.complexjson.dumps(payload).encode()
+        delivery_id = f"browser-{number}-{head_sha[:8]}"
         response = requests.post(
             f"{self.url}/webhooks/github",
             data=body,
             headers={
                 "Content-Type": "application/json",
                 "X-GitHub-Event": "pull_request",
-                "X-GitHub-Delivery": f"browser-{number}-{head_sha[:8]}",
+                "X-GitHub-Delivery": delivery_id,
                 "X-Hub-Signature-256": signed(WEBHOOK_SECRET, body),
             },
             timeout=10,
         )
-        assert response.status_code == 200, response.text
+        assert response.status_code == 202, response.text
+        self.wait_for(lambda: self.applied(delivery_id))
+
+    def applied(self, delivery_id: str) -> bool:
+        """Whether the service's worker has applied the delivery (it is queued until then)."""
+        with Session(self.app.extensions["gatekeeper.engine"]) as session:
+            delivery = session.get(Delivery, delivery_id)
+            return delivery is not None and delivery.outcome == "processed"
 
     def check(self, head_sha: str) -> dict[str, Any] | None:
         """The latest mentor-approval check run GitHub holds for ``head_sha``."""

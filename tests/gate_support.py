@@ -13,7 +13,7 @@ from database_support import migrate
 from fakegithub import FakeGitHub
 from gatekeeper import create_app, db, github_of, outbox
 from gatekeeper import mentorships as lifecycle
-from gatekeeper.models import AuditEvent, CommitCheck, Job, PullRequest, utcnow
+from gatekeeper.models import AuditEvent, CommitCheck, Delivery, Job, PullRequest, utcnow
 from gatekeeper.worker import Tally, Worker
 from webhook_events import Events, deliver
 
@@ -133,10 +133,12 @@ class World:
         return Worker(self.app).drain()
 
     def retry_now(self) -> None:
-        """Let the backoff of every failed post and job run out, as time passing would."""
+        """Let the backoff of every failed post, job and delivery run out, as time passing
+        would."""
         with self.session() as session:
             session.execute(sa.update(CommitCheck).values(next_attempt_at=None))
             session.execute(sa.update(Job).values(run_after=utcnow() - timedelta(seconds=1)))
+            session.execute(sa.update(Delivery).values(retry_at=None))
             session.commit()
 
     def outbox(self, head_sha="a" * 40) -> CommitCheck:
@@ -254,6 +256,13 @@ class World:
                 .where(PullRequest.repo == REPO)
                 .where(PullRequest.number == number)
             ).one_or_none()
+
+    def delivery(self, delivery_id: str) -> Delivery:
+        """A stored delivery, with its outcome."""
+        with self.session() as session:
+            found = session.get(Delivery, delivery_id)
+            assert found is not None, f"delivery {delivery_id} is not stored"
+            return found
 
     def audit_kinds(self) -> list[str]:
         with self.session() as session:

@@ -8,6 +8,7 @@ against the fake GitHub; payloads are GitHub's examples (``webhook_events``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -125,17 +126,28 @@ def test_an_envelope_that_makes_no_sense_is_refused_at_the_door(world):
     assert apply_next(world) is None
 
 
-def test_a_payload_a_handler_cannot_read_is_kept_as_failed_with_its_body(world):
-    """A pull request without its head: the worker keeps the delivery as failed, with why
-    and its body (for GitHub's "Redeliver"), and nothing of it applied."""
+def test_a_payload_its_handler_cannot_read_is_refused_at_the_door(world):
+    """A pull request without its head: read at the door as its handler would read it,
+    it is refused with 422 and why, kept as failed with its body, and never queued."""
     world.promote()
     payload = opened(world)
     del payload["pull_request"]["head"]
-    assert receive(world, "pull_request", payload, "d-1").outcome == "queued"
-    assert apply_next(world).outcome == "failed"
+    answer = receive(world, "pull_request", payload, "d-1")
+    assert (answer.status, answer.outcome) == (422, "failed")
+    assert "head" in answer.fields["error"]
     delivery = stored(world)["d-1"]
     assert "head" in (delivery.error or "") and delivery.body is not None
-    assert world.pull_or_none() is None
+    assert apply_next(world) is None and world.pull_or_none() is None
+
+
+def test_a_comment_that_says_nothing_to_gatekeeper_is_ignored_at_the_door(world):
+    """Most comments are conversation: answered 200 ``ignored``, never queued."""
+    world.promote()
+    world.open_pull(head_sha=HEAD)
+    payload = world.events.comment("created", number=7, sender="colesbury", body="Looks good!")
+    answer = receive(world, "issue_comment", payload, "d-1")
+    assert (answer.status, answer.outcome) == (200, "ignored")
+    assert apply_next(world) is None
 
 
 def test_a_failed_delivery_sent_again_is_queued_again(world):
@@ -145,8 +157,7 @@ def test_a_failed_delivery_sent_again_is_queued_again(world):
     payload = opened(world)
     broken = json.loads(json.dumps(payload))
     del broken["pull_request"]["head"]
-    receive(world, "pull_request", broken, "d-1")
-    apply_next(world)
+    assert receive(world, "pull_request", broken, "d-1").outcome == "failed"
     answer = receive(world, "pull_request", payload, "d-1")
     assert (answer.status, answer.outcome) == (202, "queued")
     assert apply_next(world).outcome == "processed"
@@ -163,8 +174,10 @@ def test_a_delivery_that_breaks_a_handler_does_not_hold_up_the_queue(world, monk
 
     receive(world, "pull_request", opened(world, 7), "d-1")
     receive(world, "pull_request", opened(world, 8), "d-2")
+    opened_key = ("pull_request", "opened")
     with monkeypatch.context() as patch:
-        patch.setitem(handlers.HANDLERS, ("pull_request", "opened"), broken)
+        registered = dataclasses.replace(handlers.HANDLERS[opened_key], handler=broken)
+        patch.setitem(handlers.HANDLERS, opened_key, registered)
         first = apply_next(world)
     assert first is not None and (first.delivery_id, first.outcome) == ("d-1", "failed")
     assert stored(world)["d-1"].error == "RuntimeError"

@@ -18,7 +18,7 @@ from gatekeeper import create_app, db, github_of
 from gatekeeper.app_manifest import REQUIRED_EVENTS, REQUIRED_PERMISSIONS
 from gatekeeper.cli import cli
 from gatekeeper.config import normalise_database_url
-from gatekeeper.models import CommitCheck, SweepRun, utcnow
+from gatekeeper.models import CommitCheck, Delivery, SweepRun, utcnow
 
 CHECK = "mentor-approval"
 
@@ -92,6 +92,7 @@ def test_a_healthy_service_passes_every_check(service):
         f"installation {INSTALLATION} (python)",
         f"protection: {REPO}",
         "database",
+        "deliveries",
         "outbox",
         "sweep",
         "team chat",
@@ -282,7 +283,7 @@ def test_an_unmigrated_database_is_named_with_its_fix(github_fake, database_url)
     document = json.loads(result.stdout)
     failed = {c["name"]: c for c in document["checks"] if not c["ok"]}
     assert result.exit_code == 1
-    assert {"database", "outbox", "sweep"} <= set(failed)
+    assert {"database", "deliveries", "outbox", "sweep"} <= set(failed)
     assert failed["database"]["detail"].startswith(
         "its tables are out of date: at migration 0001, the code needs "
     )
@@ -309,6 +310,32 @@ def test_an_old_outbox_row_is_named_with_its_fix(service):
     assert code == 1 and set(failed) == {"outbox"}
     assert failed["outbox"]["detail"] == "1 checks wait, the oldest for 11 min"
     assert "`gatekeeper worker`" in failed["outbox"]["fix"]
+
+
+def queued_delivery(service, *, minutes_ago: int) -> None:
+    with service.session() as session:
+        received = utcnow() - timedelta(minutes=minutes_ago)
+        session.add(
+            Delivery(
+                delivery_id="d-1", event="pull_request", received_at=received, outcome="queued"
+            )
+        )
+        session.commit()
+
+
+def test_a_delivery_left_queued_is_named_with_its_fix(service):
+    """A delivery stored three minutes ago and never applied: no worker is running."""
+    queued_delivery(service, minutes_ago=3)
+    code, failed, _ = service.doctor()
+    assert code == 1 and set(failed) == {"deliveries"}
+    assert failed["deliveries"]["detail"] == "1 delivery waits to be applied, the oldest for 3 min"
+    assert "`gatekeeper worker`" in failed["deliveries"]["fix"]
+
+
+def test_a_delivery_queued_a_minute_ago_is_no_fault(service):
+    """A delivery stored a minute ago is work in progress, not a fault."""
+    queued_delivery(service, minutes_ago=1)
+    assert service.doctor()[:2] == (0, {})
 
 
 def test_a_fresh_outbox_row_is_no_fault(service):
@@ -403,7 +430,7 @@ def test_maintainers_see_the_checks_on_admin_health(service):
     page = client.get("/admin/health")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "1 of 15 checks failed." in html
+    assert "1 of 16 checks failed." in html
     assert "not subscribed to merge_group" in html
     assert f"protection: {REPO}" in html
 
@@ -423,7 +450,7 @@ def test_admin_health_reads_rulesets_too(service):
     client = service.app.test_client()
     _signed_in(client, "ambv")
     html = client.get("/admin/health").get_data(as_text=True)
-    assert "1 of 17 checks failed." in html
+    assert "1 of 18 checks failed." in html
     assert (
         f"main requires {CHECK} from this App (organisation ruleset {org['id']} of python)" in html
     )

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from gate_support import REPO, SECRET
 from gatekeeper import handlers, outbox
-from gatekeeper.models import CommitCheck, Delivery, utcnow
+from gatekeeper.models import CommitCheck, Delivery, Job, utcnow
 from gatekeeper.worker import Worker
 from webhook_events import deliver
 
@@ -127,14 +127,22 @@ def test_a_deferred_delivery_whose_replay_meets_a_database_failure_is_kept(world
     payload = world.events.comment("created", number=7, sender="colesbury",
                                    body="/gatekeeper approve")  # fmt: skip
     assert deliver(world.client, "issue_comment", payload, secret=SECRET).status_code == 202
-    real = deliveries._apply_once
+    real = deliveries._apply
+    replays = []
 
-    def database_down(*args, **kwargs):
-        raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+    def database_down_for_the_deferred(session, settings, delivery, **options):
+        if delivery.outcome == "deferred":
+            replays.append(delivery.delivery_id)
+            raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+        return real(session, settings, delivery, **options)
 
-    monkeypatch.setattr(deliveries, "_apply_once", database_down)
+    monkeypatch.setattr(deliveries, "_apply", database_down_for_the_deferred)
     world.work()
-    monkeypatch.setattr(deliveries, "_apply_once", real)
+    monkeypatch.setattr(deliveries, "_apply", real)
+    assert replays and world.pull().gate == "waiting"
+    with world.session() as session:
+        [job] = session.exec(select(Job)).all()
+    assert job.kind == "sync_pull" and job.attempts == 1
     world.retry_now()
     world.work()
     with world.session() as session:
@@ -144,15 +152,28 @@ def test_a_deferred_delivery_whose_replay_meets_a_database_failure_is_kept(world
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_schema_behind_the_code_is_a_503_not_a_lost_delivery(world):
+def test_a_schema_behind_the_code_keeps_the_delivery_queued(world):
     """During a deploy the code may run before its migration: that is the database's state,
-    not the payload's fault, so GitHub is asked to send it again (503)."""
+    not the payload's fault, so the delivery stays queued with why, is tried again after a
+    backoff, and is applied once the schema is there."""
+    world.promote()
     engine = world.app.extensions["gatekeeper.engine"]
     with engine.begin() as connection:
         connection.execute(sa.text("ALTER TABLE headseen RENAME TO headseen_old"))
     world.fake.add_pull(REPO, 7, author="mpage", head_sha=HEAD)
     payload = world.events.pull_request("opened", number=7, author="mpage", head_sha=HEAD)
-    assert deliver(world.client, "pull_request", payload, secret=SECRET).status_code == 503
+    response = deliver(world.client, "pull_request", payload, delivery_id="d-1", secret=SECRET)
+    assert response.status_code == 202
+    world.apply()
+    queued = world.delivery("d-1")
+    assert (queued.outcome, queued.attempts, queued.error) == ("queued", 1, "ProgrammingError")
+    assert queued.retry_at is not None and world.pull_or_none() is None
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE headseen_old RENAME TO headseen"))
+    world.retry_now()
+    world.work()
+    assert world.delivery("d-1").outcome == "processed"
+    assert world.check()["conclusion"] == "action_required"
 
 
 def test_a_repository_less_merge_group_is_refused(world):
@@ -171,8 +192,10 @@ def test_an_external_id_with_a_unicode_digit_is_no_500(world):
     payload = world.events.check_run("requested_action", number=7, head_sha=HEAD,
                                      sender="colesbury", app_id=world.fake.app_id)  # fmt: skip
     payload["check_run"]["external_id"] = "python/cpython#\u00b2"
-    response = deliver(world.client, "check_run", payload, secret=SECRET)
-    assert response.status_code == 200
+    response = deliver(world.client, "check_run", payload, delivery_id="d-2", secret=SECRET)
+    assert response.status_code == 202
+    world.work()
+    assert world.delivery("d-2").outcome == "processed"
 
 
 def test_a_mentor_who_asked_for_changes_can_then_press_approve(world):

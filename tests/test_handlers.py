@@ -385,7 +385,7 @@ def test_github_500_keeps_the_post_for_a_retry(world):
     assert len(world.work().posted) == 1
     assert world.check()["conclusion"] == "action_required"
     assert world.pending_posts() == 0 and world.outbox(HEAD).last_error is None
-    assert tally.status_code == 200
+    assert tally.status_code == 202
 
 
 def test_rate_limit_waits_for_its_reset(world):

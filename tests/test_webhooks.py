@@ -189,14 +189,12 @@ def test_events_from_our_own_bot_are_ignored(world):
 
 
 def test_payload_missing_fields_is_recorded_as_failed(world):
-    """A signed payload the worker cannot understand: the door's 202 carries no traceback,
-    and the delivery is kept as failed, saying what was missing."""
+    """A signed payload we cannot understand is a 4xx with the delivery marked failed, no traceback."""
     payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
     del payload["pull_request"]["head"]
     response = deliver(world.client, "pull_request", payload, delivery_id="broken")
-    assert (response.status_code, response.get_json()["outcome"]) == (202, "queued")
+    assert response.status_code == 422
     assert "Traceback" not in response.get_data(as_text=True)
-    world.apply()
     [delivery] = deliveries(world)
     assert delivery.outcome == "failed" and "head" in delivery.error
 
@@ -388,16 +386,19 @@ def test_a_database_that_keeps_failing_answers_503_and_keeps_nothing(world):
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_database_failing_while_the_worker_applies_keeps_the_delivery_queued(world):
     """A deadlock that does not resolve while the worker applies a delivery leaves nothing
-    half done and the delivery queued; once the database recovers the worker applies it."""
+    half done and the delivery queued, tried again after a backoff; once the database
+    recovers the worker applies it."""
     world.promote()
     engine = world.app.extensions["gatekeeper.engine"]
     world.fake.add_pull(REPO, 7, author="mpage", head_sha="a" * 40)
     payload = world.events.pull_request("opened", number=7, author="mpage", head_sha="a" * 40)
     deadlock_on_insert(engine, "pullrequest")
     world.send("pull_request", payload, delivery_id="d-1", work=False)
-    assert [d.outcome for d in deliveries_of(world)] == ["queued"]
+    [queued] = deliveries_of(world)
+    assert (queued.outcome, queued.attempts, queued.error) == ("queued", 1, "Busy")
     assert world.pull_or_none() is None and world.pending_posts() == 0
     deadlock_over(engine, "pullrequest")
+    world.retry_now()
     world.work()
     assert [d.outcome for d in deliveries_of(world)] == ["processed"]
     assert world.check()["conclusion"] == "action_required"

@@ -13,8 +13,9 @@ from sqlmodel import Session, select
 
 from gate_support import REPO, World
 from gatekeeper import jobs
+from gatekeeper.jobs import MAX_BACKOFF, backoff
 from gatekeeper.models import Job, utcnow
-from gatekeeper.worker import MAX_BACKOFF, Worker, backoff
+from gatekeeper.worker import Worker
 
 HEAD = "a" * 40
 CHECK_RUNS = r".*/check-runs$"

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import gatekeeper.models
+
 revision: str = "0016"
 down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
@@ -21,6 +23,10 @@ QUEUED = sa.text("outcome = 'queued'")
 def upgrade() -> None:
     with op.batch_alter_table("delivery") as batch_op:
         batch_op.add_column(sa.Column("body", sa.LargeBinary(), nullable=True))
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(
+            sa.Column("retry_at", gatekeeper.models.UTCDateTime(timezone=True), nullable=True)
+        )
     # A deferred delivery kept its parsed payload: it keeps the same JSON as its body.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
@@ -57,4 +63,6 @@ def downgrade() -> None:
         " WHERE outcome = 'queued'"
     )
     with op.batch_alter_table("delivery") as batch_op:
+        batch_op.drop_column("retry_at")
+        batch_op.drop_column("attempts")
         batch_op.drop_column("body")
