@@ -564,7 +564,8 @@ def worker(once: bool, concurrency: int) -> None:
     if once:
         tally = runner.drain()
         click.echo(
-            f"Checks posted: {len(tally.posted)}; jobs done: {tally.jobs}; failures: {len(tally.failures)}."
+            f"Deliveries applied: {len(tally.applied)}; checks posted: {len(tally.posted)};"
+            f" jobs done: {tally.jobs}; failures: {len(tally.failures)}."
         )
         return
     from gatekeeper import logs, settings_of

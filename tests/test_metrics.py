@@ -82,11 +82,15 @@ def test_a_run_is_counted_as_it_happened(world):
     after = scrape(client)
 
     deliveries = "gatekeeper_webhook_deliveries_total"
-    assert delta(after, before, deliveries, event="pull_request", outcome="processed") == 2
+    assert delta(after, before, deliveries, event="pull_request", outcome="queued") == 2
     assert delta(after, before, deliveries, event="pull_request", outcome="duplicate") == 1
-    assert delta(after, before, deliveries, event="pull_request_review", outcome="processed") == 1
+    assert delta(after, before, deliveries, event="pull_request_review", outcome="queued") == 1
     assert delta(after, before, deliveries, event="pull_request", outcome="unauthorized") == 1
     assert delta(after, before, "gatekeeper_webhook_duration_seconds_count") == 5
+    applied = "gatekeeper_deliveries_applied_total"
+    assert delta(after, before, applied, event="pull_request", outcome="processed") == 2
+    assert delta(after, before, applied, event="pull_request_review", outcome="processed") == 1
+    assert delta(after, before, "gatekeeper_delivery_queue_seconds_count") == 3
     assert delta(after, before, "gatekeeper_check_posts_total", result="posted") == 2
     for (method, status), count in requests_by_method_and_status(fake).items():
         assert (
@@ -311,7 +315,7 @@ def test_gunicorn_workers_and_a_worker_process_are_counted_together(
             env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert posted.returncode == 0, posted.stderr
-        assert "Checks posted: 9" in posted.stdout
+        assert "Deliveries applied: 9; checks posted: 9" in posted.stdout
         assert requests.get(f"{url}/metrics", timeout=60).status_code == 401
         scrapes = [
             samples(
@@ -323,8 +327,8 @@ def test_gunicorn_workers_and_a_worker_process_are_counted_together(
         ]
     finally:
         stop(web)
-    assert sent == {("pull_request", "processed"): 9, ("pull_request", "duplicate"): 1,
-                    ("pull_request", "unauthorized"): 1}  # fmt: skip
+    # open-1 sent again while still queued is answered with where it is: queued.
+    assert sent == {("pull_request", "queued"): 10, ("pull_request", "unauthorized"): 1}
     for found in scrapes:  # whichever worker answered
         for (event, outcome), count in sent.items():
             assert (
@@ -332,6 +336,8 @@ def test_gunicorn_workers_and_a_worker_process_are_counted_together(
                 == count
             )
         assert value(found, "gatekeeper_webhook_duration_seconds_count") == 11
+        applied = "gatekeeper_deliveries_applied_total"  # by the worker process
+        assert value(found, applied, event="pull_request", outcome="processed") == 9
         assert value(found, "gatekeeper_check_posts_total", result="posted") == 9
         for (method, status), count in requests_by_method_and_status(github_fake).items():
             assert (
