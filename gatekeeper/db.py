@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -17,6 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from gatekeeper.revisions import MIGRATIONS, head_revisions
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from flask import Flask
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-# The lines of a revision file naming it and its parents: down_revision: str | None = "0008"
-# (a merge names a tuple of them).
-_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=]*=(.*)$", re.MULTILINE)
-_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
 BUSY_TIMEOUT = 15  # seconds a SQLite writer waits for the one before it
 ATTEMPTS = 5  # tries of a unit of work that meets a transient error
 WRITES = "gatekeeper_writes"  # the execution option of connections that will write
@@ -240,16 +236,6 @@ def upgrade_if_behind(url: str, engine: Engine) -> None:
     so Alembic (a tenth of a second to import) is loaded only when there is work."""
     if schema_revisions(engine) != head_revisions():
         upgrade(url)
-
-
-def head_revisions() -> set[str]:
-    """The newest migration's revision id (one, unless the history forks), read from the
-    revision files without importing Alembic: those no other revision names as its parent."""
-    named: dict[str, set[str]] = {"revision": set(), "down_revision": set()}
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        for kind, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
-            named[kind].update(_QUOTED.findall(value))
-    return named["revision"] - named["down_revision"]
 
 
 def schema_revisions(engine: Engine) -> set[str]:
