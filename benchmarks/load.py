@@ -554,6 +554,7 @@ class Run:
     writes: int = 0  # check-run writes the fake stored
     github_calls: dict[str, int] = dataclasses.field(default_factory=dict)
     unposted: int = 0
+    unapplied: int = 0  # deliveries not applied (or never stored) when the drain ended
     jobs_left: int = 0
     drain_seconds: float = 0.0
     duplicate_runs: int = 0
@@ -669,7 +670,9 @@ def run_gatekeeper(
         own = time.process_time() - before[3]
         # Answers GitHub gave up waiting for are still worked on: the drain covers them too.
         progress("  answered; draining")
-        drained_at, unposted, jobs_left = _drain(engine, options.drain)
+        drained_at, unposted, jobs_left, unapplied = _drain(
+            engine, options.drain, sent=len(deliveries)
+        )
         server_cpu = cpu_seconds(server.pid) - before[0]
         worker_cpu = sum(cpu_seconds(p.pid) for p in pool) - before[1]
         postgres_cpu = cpu_seconds(postmaster) - before[2]
@@ -680,6 +683,7 @@ def run_gatekeeper(
         run.wall_clock = time.time() - time.monotonic()
         run.worker_processes, run.idle_worker_cpu, run.idle_postgres_cpu = workers, *idle
         run.drain_seconds, run.unposted, run.jobs_left = drained_at, unposted, jobs_left
+        run.unapplied = unapplied
         run.webhook_path_calls = len(web_fake.calls)
         run.tokens = fake.tokens_issued - marks[2]
         _github_figures(run, fake, marks, deliveries, applied=_applied_at(engine))
@@ -698,24 +702,26 @@ def run_gatekeeper(
     return run
 
 
-def _drain(engine: sa.Engine, limit: float) -> tuple[float, int, int]:
-    """Wait until nothing is left to post (or ``limit`` seconds): (seconds, checks, jobs) left.
+def _drain(engine: sa.Engine, limit: float, *, sent: int) -> tuple[float, int, int, int]:
+    """Wait until the ``sent`` deliveries are applied and nothing is left to post (or ``limit``
+    seconds): (seconds, checks, jobs, deliveries) left.
 
-    A delivery answered 202 and stored for the worker to apply (no ``processed_at`` yet) counts
-    as a job left: the check it changes is not in the outbox until it is applied."""
+    A delivery GitHub gave up waiting for is still worked on (gunicorn reads it from its
+    backlog later), and one answered 202 is stored for the worker to apply: until each is
+    applied (``processed_at``), the check it changes is not in the outbox yet."""
     started = time.monotonic()
     while True:
         with Session(engine) as session:
             checks = outbox.pending_count(session)
-            left = session.exec(select(sa.func.count()).select_from(Job)).one()
-            left += session.exec(
+            jobs = session.exec(select(sa.func.count()).select_from(Job)).one()
+            applied = session.exec(
                 select(sa.func.count())
                 .select_from(Delivery)
-                .where(col(Delivery.processed_at).is_(None))
+                .where(col(Delivery.processed_at).is_not(None))
             ).one()
         waited = time.monotonic() - started
-        if (checks == 0 and left == 0) or waited > limit:
-            return waited, checks, left
+        if (checks == 0 and jobs == 0 and applied >= sent) or waited > limit:
+            return waited, checks, jobs, max(0, sent - applied)
         time.sleep(0.25)
 
 
@@ -1189,8 +1195,11 @@ def print_run(run: Run, *, explain: int = 0) -> None:
         f" / {secs(max(lags, default=math.nan))} s over {len(lags)} changes"
         f" (never posted: {sum(map(math.isinf, lags))}; a write itself takes {WRITE_LATENCY} s)"
     )
-    if run.unposted or run.jobs_left:
-        drained = f"{run.drain_seconds:.0f} s later {run.unposted} checks and {run.jobs_left} jobs were still queued"
+    if run.unposted or run.jobs_left or run.unapplied:
+        drained = (
+            f"{run.drain_seconds:.0f} s later {run.unapplied} deliveries were not applied,"
+            f" {run.unposted} checks and {run.jobs_left} jobs still queued"
+        )
     else:
         drained = f"all posted {run.drain_seconds:.1f} s after the last answer"
     print(
@@ -1260,8 +1269,8 @@ def summary_table(runs: list[Run], options: argparse.Namespace) -> None:
         bare=False,
     )
     row(
-        "checks / jobs still queued at the end",
-        lambda r: f"{r.unposted} / {r.jobs_left}",
+        "deliveries unapplied / checks / jobs queued at the end",
+        lambda r: f"{r.unapplied} / {r.unposted} / {r.jobs_left}",
         "0",
         bare=False,
     )
@@ -1276,6 +1285,12 @@ def summary_table(runs: list[Run], options: argparse.Namespace) -> None:
         "final check unlike the plan (a delivery never stored)",
         lambda r: f"{r.wrong_final} / {r.commits} ({r.wrong_unapplied})",
         "0",
+        bare=False,
+    )
+    row(
+        "commits a push left behind, by the check they show",
+        lambda r: ", ".join(f"{k} {v}" for k, v in sorted(r.left_behind.items())),
+        "their gate when the head moved on, or none",
         bare=False,
     )
     row(
