@@ -11,6 +11,7 @@ is an error in tests (``outbox``'s guard), never a check lost silently.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -31,6 +32,9 @@ class Reevaluated:
 
     decision: gate.Decision
     touched: Touched
+    # The terms the decision read, by mentorship id: a caller that needs them again (who may
+    # approve) reads them here instead of from the database.
+    terms: Mapping[int, gate.Terms] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,12 +67,15 @@ def reevaluate(
     # The check names the mentors who are away (the decision itself does not depend on it).
     decision = away.tell(session, decision, [inputs.author_terms, *inputs.reviewer_terms], now=now)
     touched: Touched = frozenset({(pull.repo, pull.head_sha)})
+    read = {
+        t.id: t for t in (inputs.author_terms, *inputs.reviewer_terms) if t and t.id is not None
+    }
     if decision.waiting:
         for sha in _trees_that_would_tell(pull, inputs):
             read_tree_later(session, repo=pull.repo, sha=sha, now=now)
     if pull.state != "open":
         _settle_closed(session, pull, decision, inputs, settings=settings, now=now)
-        return Reevaluated(decision, touched)
+        return Reevaluated(decision, touched, read)
     previous, lifted_before = pull.gate, pull.lifted_at
     if decision.mentorship_id is None and pull.gated_mentorship_id is not None:
         _lift(pull, decision, now=now)
@@ -84,25 +91,23 @@ def reevaluate(
     if settings.request_reviews:
         _ask_for_reviews_once(session, pull, gated, inputs, now=now)
     session.add(pull)
-    return Reevaluated(decision, touched)
+    return Reevaluated(decision, touched, read)
 
 
 def _read_inputs(session: Session, pull: PullRequest) -> Inputs:
     """Read what deciding ``pull`` needs, each fact once."""
-    reviews = store.reviews_of(session, pull=pull)
-    overrides = store.overrides_of(session, pull=pull)
+    reviews, overrides = store.reviews_and_overrides(session, pull=pull)
     store.rebind_comments(session, pull, [*reviews, *overrides])
-    trees = store.trees_of(
-        session,
-        repo=pull.repo,
-        shas=[
-            pull.head_sha,
-            *(r.commit_id or "" for r in reviews),
-            *(o.commit_id for o in overrides),
-        ],
+    given_on = {r.commit_id for r in reviews} | {o.commit_id for o in overrides}
+    # A tree only tells whether something given on another commit holds for the head's
+    # content: when everything was given on the head itself (the usual case), none is read.
+    trees = (
+        store.trees_of(session, repo=pull.repo, shas=[pull.head_sha, *(s or "" for s in given_on)])
+        if given_on - {pull.head_sha}
+        else {}
     )
-    # The author's mentorship and the reviewers' (a mentee's approval may not count), and
-    # their mentors: two queries, however many reviewers.
+    # The author's mentorship and the reviewers' (a mentee's approval may not count), with
+    # their mentors: one query, however many reviewers.
     author_account = (pull.author_id, pull.author)
     reviewers: list[tuple[int | None, str]] = sorted(
         {
@@ -111,21 +116,18 @@ def _read_inputs(session: Session, pull: PullRequest) -> Inputs:
             if r.reviewer_id is not None and r.reviewer_id != pull.author_id
         }
     )
-    found = lifecycle.latest_mentorships_of(session, accounts=[author_account, *reviewers])
+    found = terms.latest_terms_of(session, accounts=[author_account, *reviewers])
     author = found[author_account]
     gating_reviewers = [
-        m for account in reviewers if (m := found[account]) is not None and m.gate_approved_prs
+        pair[1] for account in reviewers if (pair := found[account]) and pair[0].gate_approved_prs
     ]
-    by_id = terms.terms_by_mentorship(
-        session, [m for m in (author, *gating_reviewers) if m is not None]
-    )
     return Inputs(
         reviews=reviews,
         overrides=overrides,
         trees=trees,
-        author=author,
-        author_terms=by_id[author.id] if author is not None and author.id is not None else None,
-        reviewer_terms=[by_id[m.id] for m in gating_reviewers if m.id is not None],
+        author=author[0] if author is not None else None,
+        author_terms=author[1] if author is not None else None,
+        reviewer_terms=gating_reviewers,
     )
 
 

@@ -65,7 +65,8 @@ def learn(
         return
     account = session.get(Account, person.id)
     if account is None:
-        db.insert_missing(
+        # Created, or read as a concurrent delivery just created it, in one statement.
+        account = db.upsert_locked(
             session,
             Account,
             {
@@ -76,8 +77,6 @@ def learn(
             },
             ["github_id"],
         )
-        account = session.get(Account, person.id, populate_existing=True)
-        assert account is not None
         _bind(session, person)
     # At GitHub's precision (whole seconds): what Gatekeeper stamps itself has microseconds.
     newer = at >= account.seen_at.replace(microsecond=0)
