@@ -63,7 +63,8 @@ def commit_gates(
         for repo, sha in commits
     )
     _owed(session).difference_update(commits)
-    # The desires are written now, not at the caller's commit: a refusal names this call.
+    # Written before returning, not at the caller's commit: an error in them is raised by
+    # this call, and what follows (the delivery's own record) is no gate's business.
     session.flush()
     return changed
 
