@@ -79,7 +79,10 @@ def approve(
         account = Person(user_id, login.lower(), login)
         people.learn(session, account, at=given_at or now, maintainers=settings.maintainers)
     # The stored gate may be out of date.
-    refreshed = reevaluate(session, pull, settings=settings, now=now)
+    # The approver's mentorship is read with the others: the next decision weighs their
+    # approval (a mentee's may not count), and reads no mentorship again.
+    approver = [(user_id, login.lower())] if user_id is not None else []
+    refreshed = reevaluate(session, pull, settings=settings, now=now, also=approver)
     touched = refreshed.touched
     # A comment is bound to the head of its moment, which a push delivered later may change
     # (``pulls.rebind_comments``): each is kept, so a later one can still count then.
@@ -113,7 +116,9 @@ def approve(
         commit_id=commit_id,
     )
     session.flush()
-    touched |= reevaluate(session, pull, settings=settings, now=now).touched
+    touched |= reevaluate(
+        session, pull, settings=settings, now=now, known=refreshed.mentorships
+    ).touched
     if login.lower() in pull.approved_by or pull.state != "open":
         audit_approval(session, pull, login=login, source=source, now=now)
     else:  # recorded, but a later word of the mentor's (or a newer commit) outweighs it
@@ -188,7 +193,8 @@ def override(
     """Record a maintainer's override of ``pull``'s gate for ``commit_id``'s content and
     re-evaluate; why not, if refused, and the commits whose check it touched. It holds until
     a push brings other content."""
-    touched = reevaluate(session, pull, settings=settings, now=now).touched
+    refreshed = reevaluate(session, pull, settings=settings, now=now)
+    touched = refreshed.touched
     reason = " ".join(reason.split())
     refusal = override_refusal(
         session, pull, login=login, user_id=user_id, reason=reason, settings=settings
@@ -214,7 +220,9 @@ def override(
         comment_id=comment_id,
     )
     session.flush()
-    touched |= reevaluate(session, pull, settings=settings, now=now).touched
+    touched |= reevaluate(
+        session, pull, settings=settings, now=now, known=refreshed.mentorships
+    ).touched
     audit(
         session,
         pull,

@@ -174,7 +174,7 @@ CASES = {
     "review by a known mentor": Case(review, True, "success", (12, 11), (16, 14)),
     "review by a first-seen mentor": Case(review, False, "success", (18, 17), (22, 20)),
     "synchronize": Case(push, True, "action_required", (12, 12), (16, 15)),
-    "approve comment by a known mentor": Case(comment, True, "success", (16, 15), (20, 18)),
+    "approve comment by a known mentor": Case(comment, True, "success", (15, 14), (19, 17)),
     "check_suite": Case(check_suite, True, "action_required", (6, 6), (10, 9)),
 }
 
