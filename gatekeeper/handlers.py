@@ -135,7 +135,10 @@ def handler_for(event: str, action: str | None) -> Handler | None:
 def pull_request_changed(ctx: Context) -> Touched:
     """Store the pull request as it now is and re-evaluate its gate."""
     info = events.pull_of(ctx.payload)
-    people.recall(ctx.session, [ctx.envelope.sender_account, *info.people])
+    seen_at = info.updated_at or ctx.now
+    people.recall(
+        ctx.session, [(ctx.envelope.sender_account, seen_at), *((p, seen_at) for p in info.people)]
+    )
     _learn_sender(ctx, at=info.updated_at)
     with _one_write_of_the_pull(ctx):
         pull, left = store.record_pull(
@@ -154,7 +157,16 @@ def review_changed(ctx: Context) -> Touched:
     """Record the review by its id (a review may arrive before its pull request) and re-evaluate."""
     info = events.review_of(ctx.payload)
     snapshot = events.pull_of(ctx.payload)
-    people.recall(ctx.session, [ctx.envelope.sender_account, info.person, *snapshot.people])
+    # In the order they are learned below, each at its moment.
+    given_at, seen_at = info.submitted_at or ctx.now, snapshot.updated_at or ctx.now
+    people.recall(
+        ctx.session,
+        [
+            (ctx.envelope.sender_account, given_at),
+            *((p, seen_at) for p in snapshot.people),
+            (info.person, given_at),
+        ],
+    )
     _learn_sender(ctx, at=info.submitted_at)
     with _one_write_of_the_pull(ctx):
         pull, left = store.record_pull(ctx.session, info=snapshot, now=ctx.now)

@@ -50,7 +50,11 @@ from gatekeeper.models import Account, CommitCheck, MentorAssignment, utcnow
 from gatekeeper.outbox import commit_gates
 
 HEAD, NEW = "a" * 40, "c" * 40
-FIRST_TABLE = re.compile(r"^SELECT .*? FROM (\w+)", re.DOTALL)
+# The table a SELECT reads from: its first FROM's, or the one a flag's subquery is joined to
+# (``SELECT flag, t.* FROM (SELECT EXISTS (...) AS flag) AS anon_1 LEFT OUTER JOIN t``).
+FIRST_TABLE = re.compile(
+    r"^SELECT .*?\sFROM\s+(?:\(SELECT EXISTS .*?\) AS \w+ LEFT OUTER JOIN\s+)?(\w+)", re.DOTALL
+)
 # Facts a delivery has no reason to read twice in its transaction.
 READ_ONCE = ("delivery", "repository", "account", "mentorship", "mentorassignment", "mergegroup")
 
@@ -172,7 +176,7 @@ class Case:
 
 CASES = {
     "review by a known mentor": Case(review, True, "success", (12, 11), (16, 14)),
-    "review by a first-seen mentor": Case(review, False, "success", (18, 17), (22, 20)),
+    "review by a first-seen mentor": Case(review, False, "success", (17, 16), (21, 19)),
     "synchronize": Case(push, True, "action_required", (12, 12), (16, 15)),
     "approve comment by a known mentor": Case(comment, True, "success", (15, 14), (19, 17)),
     "check_suite": Case(check_suite, True, "action_required", (6, 6), (10, 9)),
@@ -203,6 +207,7 @@ def test_a_delivery_is_applied_in_few_statements_reading_each_fact_once(world, c
     )
     assert len(found.applying) <= this.applying[which], "\n".join(found.applying)
     assert len(found.statements) <= this.whole[which], "\n".join(found.statements)
-    counts = reads(found.statements).items()
-    repeated = {table: n for table, n in counts if n > 1 and table in READ_ONCE}
+    counts = reads(found.statements)
+    assert counts["mentorship"] == 1  # the counter sees the reads it checks
+    repeated = {table: n for table, n in counts.items() if n > 1 and table in READ_ONCE}
     assert repeated == {}
