@@ -132,16 +132,28 @@ def insert_missing(
     session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
 
 
-def upsert_locked(session: Session, model: type[T], values: dict[str, Any], keys: list[str]) -> T:
+def upsert_locked(
+    session: Session,
+    model: type[T],
+    values: dict[str, Any],
+    keys: list[str],
+    *,
+    merge: Callable[[Any], dict[str, Any]] | None = None,
+) -> T:
     """The row with ``values``' ``keys``, inserted if missing, locked until the transaction
     ends and read afresh: one statement (an insert that, on conflict, touches the row it
-    met, which locks it as ``SELECT ... FOR UPDATE`` would, and returns it as it is now)."""
+    met, which locks it as ``SELECT ... FOR UPDATE`` would, and returns it as it is now).
+
+    ``merge(excluded)`` says what a conflict also updates, column by column, from the row met
+    (the model's columns) and the values proposed (``excluded``); by default nothing.
+    """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).values(**values)
     key = keys[0]
+    updates = merge(statement.excluded) if merge is not None else {}
     statement = statement.on_conflict_do_update(
-        index_elements=keys, set_={key: getattr(statement.excluded, key)}
+        index_elements=keys, set_=updates or {key: getattr(statement.excluded, key)}
     )
     found: T = session.scalars(
         statement.returning(model), execution_options={"populate_existing": True}
