@@ -1,7 +1,7 @@
 """A delivery's cost, Gatekeeper's webhook endpoint beside a bare one, in one run: figures only.
 
 Run with ``uv run python benchmarks/load.py [--seconds 30] [--rate 100] [--workers 4]
-[--writes-per-installation 8]``. It starts a throwaway PostgreSQL (the tests' ``postgres.py``)
+[--writes-per-installation 8] [--jitter SECONDS] [--explain N]``. It starts a throwaway PostgreSQL (the tests' ``postgres.py``)
 and the test suite's fake GitHub in this process, every write answered after 300 ms as
 GitHub's are, the App installed on 8 installations of 3 repositories each. Then:
 
@@ -19,8 +19,14 @@ GitHub's are, the App installed on 8 installations of 3 repositories each. Then:
 It prints answer p50/p99, the web tier's CPU (gunicorn's master and workers, from /proc) and
 the workers' per 1,000 deliveries, the post lag (from the answer of the delivery that changed a
 commit's check to the moment the fake GitHub stored that check), and the commits whose final
-check is unlike the plan. Everything is on loopback; nothing is asserted, and on a shared
-machine only the columns of one run compare.
+check is unlike the plan (``expected_final`` states the rules the plan follows), with the
+story of the first ``--explain`` of them: the plan's expectation, the posted conclusion, and
+the pull request's deliveries in the order they were sent, each with its place in the order
+they were applied. ``--jitter`` delays each delivery by up to that many seconds, so a pull
+request's deliveries arrive out of order, as GitHub's may. The answer may be 200 (applied in
+the request) or 202 (stored for the worker to apply): the post lag counts from the answer
+either way, and the drain waits for stored deliveries not applied yet. Everything is on
+loopback; nothing is asserted, and on a shared machine only the columns of one run compare.
 
 The goals on a 2-core machine: answer p99 < 50 ms at 100 deliveries a second; web CPU at most
 twice the bare endpoint's; a mentor's review in at most 8 SQL statements; post lag p99 < 2 s
@@ -38,6 +44,7 @@ import http.client
 import json
 import math
 import os
+import random
 import re
 import shlex
 import shutil
@@ -50,12 +57,12 @@ import types
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
@@ -86,6 +93,7 @@ SCRIPT_LENGTH = 6  # deliveries per pull request: opened, comment, review, push,
 IDLE_SECONDS = 2.0
 WARM_REQUESTS = 12  # before the clock starts, every web worker has imported and connected
 STARTUP_LIMIT = 300.0  # seconds a server or worker may take to start (imports on a busy machine)
+JITTER_SEED = 16  # --jitter delays the same deliveries by the same amounts in every run
 TIMEOUT = 10.0  # GitHub gives up on a delivery after 10 s: a later answer counts as none
 APP_ENV_PREFIXES = ("GITHUB_", "GATEKEEPER_")
 APP_ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "WEB_CONCURRENCY")
@@ -131,6 +139,8 @@ class Planned:
     signature: str
     # (repo, head_sha, conclusion) the delivery makes the commit's check show, if it changes it.
     change: tuple[str, str, str] | None
+    what: str = ""  # the delivery in a few words, for the story of a commit unlike the plan
+    head: str = ""  # the head commit its payload names (a pull request's or a review's)
 
 
 def _sha(*parts: object) -> str:
@@ -199,9 +209,14 @@ def _step(story: Story, step: int, stamp: str) -> tuple[str, dict[str, Any], str
     return "pull_request_review", payload, gate.SUCCESS if story.mentee else None
 
 
-def plan(total: int, rate: float) -> tuple[list[Planned], list[Story]]:
+def plan(total: int, rate: float, *, jitter: float = 0.0) -> tuple[list[Planned], list[Story]]:
     """``total`` deliveries at ``rate`` a second; ``rate * STEP`` pull requests are in flight,
-    each getting its next delivery ``STEP`` seconds after the last, a third of them a mentee's."""
+    each getting its next delivery ``STEP`` seconds after the last, a third of them a mentee's.
+
+    ``jitter`` delays each delivery by up to that many seconds (the same for every run of one
+    invocation): GitHub does not order its deliveries, and a pull request's then arrive in
+    another order than they happened. Each story's GitHub times stay those of its script."""
+    shuffle = random.Random(JITTER_SEED)
     width = max(1, round(rate * STEP))
     repos = sorted(REPOS)
     epoch = utcnow().replace(microsecond=0) - timedelta(seconds=total + 3600)
@@ -224,10 +239,10 @@ def plan(total: int, rate: float) -> tuple[list[Planned], list[Story]]:
         stamp = (epoch + timedelta(seconds=index, minutes=step)).strftime("%Y-%m-%dT%H:%M:%SZ")
         event, payload, conclusion = _step(story, step, stamp)
         body = json.dumps(payload).encode()
-        sha = story.first_sha if step == 0 else story.head_sha
+        sha = story.first_sha if step in (0, 1, 2) else story.head_sha
         planned.append(
             Planned(
-                at=slot / rate,
+                at=slot / rate + shuffle.uniform(0, jitter),
                 story=index,
                 step=step,
                 event=event,
@@ -235,9 +250,24 @@ def plan(total: int, rate: float) -> tuple[list[Planned], list[Story]]:
                 body=body,
                 signature=signed(SECRET, body),
                 change=(story.repo, sha, conclusion) if conclusion else None,
+                what=f"{_describe(event, payload)} at {stamp[11:19]} (head {sha[:7]})",
+                head=payload["pull_request"]["head"]["sha"] if "pull_request" in payload else "",
             )
         )
+    planned.sort(key=lambda delivery: delivery.at)
     return planned, list(stories.values())
+
+
+def _describe(event: str, payload: dict[str, Any]) -> str:
+    """A delivery in a few words: what happened, by whom."""
+    action = payload.get("action", "")
+    if event == "pull_request":
+        return f"pull_request {action} {payload['pull_request']['head']['sha'][:7]}"
+    if event == "pull_request_review":
+        review = payload["review"]
+        return f"review {review['state']} by {review['user']['login']} on {review['commit_id'][:7]}"
+    comment = payload["comment"]
+    return f"comment {comment['body'][:20]!r} by {comment['user']['login']}"
 
 
 def build_fake(stories: list[Story], *, write_latency: float = 0.0) -> FakeGitHub:
@@ -495,6 +525,20 @@ def percentile(values: list[float], share: float) -> float:
 
 
 @dataclasses.dataclass
+class Unlike:
+    """A commit whose final check is unlike the plan: what the plan expected, what the fake
+    GitHub shows, the check-run writes on it (seconds after the first delivery was due, and
+    the conclusion each wrote), and the story (pull request) it belongs to."""
+
+    repo: str
+    sha: str
+    story: int
+    expected: str
+    final: str | None
+    writes: list[tuple[float, str | None]]
+
+
+@dataclasses.dataclass
 class Run:
     """The figures of one run of the load."""
 
@@ -510,12 +554,13 @@ class Run:
     writes: int = 0  # check-run writes the fake stored
     github_calls: dict[str, int] = dataclasses.field(default_factory=dict)
     unposted: int = 0
+    unapplied: int = 0  # deliveries not applied (or never stored) when the drain ended
     jobs_left: int = 0
     drain_seconds: float = 0.0
     duplicate_runs: int = 0
     wrong_final: int = 0
-    wrong_stories: list[int] = dataclasses.field(default_factory=list)  # one per wrong commit
-    wrong_unapplied: int = 0  # of wrong_final: a delivery of its pull request never stored
+    wrong: list[Unlike] = dataclasses.field(default_factory=list)  # one per wrong commit
+    wrong_unapplied: int = 0  # of wrong_final: a delivery of its pull request never applied
     commits: int = 0
     max_concurrent_writes: int = 0
     webhook_path_calls: int = 0
@@ -526,6 +571,10 @@ class Run:
     errors_logged: int = 0
     idle_worker_cpu: float = 0.0  # CPU seconds a second, all worker processes, nothing to do
     idle_postgres_cpu: float = 0.0
+    # Commits a push left behind, by the check they show at the end.
+    left_behind: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    wall_clock: float = 0.0  # time.time() - time.monotonic() during the run
+    stories: list[str] = dataclasses.field(default_factory=list)  # of the commits unlike the plan
 
     @property
     def latencies(self) -> list[float]:
@@ -621,7 +670,9 @@ def run_gatekeeper(
         own = time.process_time() - before[3]
         # Answers GitHub gave up waiting for are still worked on: the drain covers them too.
         progress("  answered; draining")
-        drained_at, unposted, jobs_left = _drain(engine, options.drain)
+        drained_at, unposted, jobs_left, unapplied = _drain(
+            engine, options.drain, sent=len(deliveries)
+        )
         server_cpu = cpu_seconds(server.pid) - before[0]
         worker_cpu = sum(cpu_seconds(p.pid) for p in pool) - before[1]
         postgres_cpu = cpu_seconds(postmaster) - before[2]
@@ -629,11 +680,13 @@ def run_gatekeeper(
         processes.stop([server])
         progress("  stopped")
         run = Run(label, sent, late, server_cpu, own, worker_cpu, postgres_cpu)
+        run.wall_clock = time.time() - time.monotonic()
         run.worker_processes, run.idle_worker_cpu, run.idle_postgres_cpu = workers, *idle
         run.drain_seconds, run.unposted, run.jobs_left = drained_at, unposted, jobs_left
+        run.unapplied = unapplied
         run.webhook_path_calls = len(web_fake.calls)
         run.tokens = fake.tokens_issued - marks[2]
-        _github_figures(run, fake, marks, deliveries)
+        _github_figures(run, fake, marks, deliveries, applied=_applied_at(engine))
         _database_figures(run, engine, deliveries)
         run.worker_timeouts = processes.log("gunicorn").count("WORKER TIMEOUT")
         run.errors_logged = sum(
@@ -649,21 +702,91 @@ def run_gatekeeper(
     return run
 
 
-def _drain(engine: sa.Engine, limit: float) -> tuple[float, int, int]:
-    """Wait until nothing is left to post (or ``limit`` seconds): (seconds, checks, jobs) left."""
+def _drain(engine: sa.Engine, limit: float, *, sent: int) -> tuple[float, int, int, int]:
+    """Wait until the ``sent`` deliveries are applied and nothing is left to post (or ``limit``
+    seconds): (seconds, checks, jobs, deliveries) left.
+
+    A delivery GitHub gave up waiting for is still worked on (gunicorn reads it from its
+    backlog later), and one answered 202 is stored for the worker to apply: until each is
+    applied (``processed_at``), the check it changes is not in the outbox yet."""
     started = time.monotonic()
     while True:
         with Session(engine) as session:
             checks = outbox.pending_count(session)
-            left = session.exec(select(sa.func.count()).select_from(Job)).one()
+            jobs = session.exec(select(sa.func.count()).select_from(Job)).one()
+            applied = session.exec(
+                select(sa.func.count())
+                .select_from(Delivery)
+                .where(col(Delivery.processed_at).is_not(None))
+            ).one()
         waited = time.monotonic() - started
-        if (checks == 0 and left == 0) or waited > limit:
-            return waited, checks, left
+        if (checks == 0 and jobs == 0 and applied >= sent) or waited > limit:
+            return waited, checks, jobs, max(0, sent - applied)
         time.sleep(0.25)
 
 
+def _applied_at(engine: sa.Engine) -> dict[str, datetime]:
+    """When each delivery was applied (``processed_at``), by its id."""
+    with Session(engine) as session:
+        rows = session.exec(select(Delivery.delivery_id, Delivery.processed_at))
+        return {delivery_id: at for delivery_id, at in rows if at is not None}
+
+
+Expected = tuple[frozenset[str | None], str]  # the conclusions a final check may show, and why
+
+
+def expected_final(
+    sha: str, script: list[Planned], applied: dict[str, datetime]
+) -> Expected | None:
+    """What a commit's check may end showing, and why; None if nothing in the script changes it.
+
+    A pull request's head shows the last change of its script that touched it, in whatever
+    order the deliveries came: an approval binds to the head of its moment by GitHub's times
+    (a review to its commit_id, a ``/gatekeeper approve`` comment by its created_at against
+    the heads seen, ``pulls.head_among``), so the order of application does not matter.
+
+    A commit a push left behind is different: once no open pull request has it as its head,
+    its check is no longer derived ("nobody asks anything of this commit any more; leave what
+    it shows", ``outbox._derive_locked``). So it shows the gate as Gatekeeper knew it when it
+    applied the first delivery naming the new head (the push, or a review of the new head):
+    the last change of the script among the deliveries applied before that one, whichever
+    commit the plan gives it, since a comment applied then bound to the only head known (a
+    review of the old head, which changes nothing, counts as its opening's waiting). Or no
+    check at all: Gatekeeper may never have known it as a head, when no delivery naming it
+    was applied before the push, or when the worker read the pull request from GitHub (which
+    shows the newest head) for a delivery it deferred, before the opening was applied.
+    """
+    on_it = [d.change[2] for d in script if d.change is not None and d.change[1] == sha]
+    if not on_it:
+        return None
+    heads = [d.head for d in script if d.head]
+    moves = [
+        applied[d.delivery_id]
+        for d in script
+        if d.head not in ("", sha) and d.delivery_id in applied
+    ]
+    if heads[-1] == sha or not moves:
+        return frozenset({on_it[-1]}), "its last change"
+    moved = min(moves)
+    known = [
+        d
+        for d in script
+        if (d.change is not None or d.head == sha) and applied.get(d.delivery_id, moved) < moved
+    ]
+    if not any(d.head == sha for d in known):
+        return frozenset({None}), "left behind by a push applied before any delivery naming it"
+    # A delivery that names it and changes nothing (a review of it) shows its gate waiting.
+    last = known[-1].change[2] if known[-1].change is not None else on_it[0]
+    return frozenset({last, None}), "left behind by a push: its gate when the head moved on"
+
+
 def _github_figures(
-    run: Run, fake: FakeGitHub, marks: tuple[int, int, int], deliveries: list[Planned]
+    run: Run,
+    fake: FakeGitHub,
+    marks: tuple[int, int, int],
+    deliveries: list[Planned],
+    *,
+    applied: dict[str, datetime],
 ) -> None:
     """Calls by kind, post lags, duplicate runs, final checks and write concurrency."""
     calls = fake.calls[marks[0] :]
@@ -678,12 +801,27 @@ def _github_figures(
         by_commit[(write.repo, write.head_sha)].append(write)
     # Post lag: from the answer of a delivery that changed a commit's check to the first
     # write on that commit, sent after it, showing its conclusion or a later change's.
+    # A commit's changes in the order of its story's script (the order they were sent in,
+    # unless --jitter reordered them): the last one is what its check should end showing.
     changes = collections.defaultdict(list)
-    for delivery, sent in zip(deliveries, run.sent, strict=True):
+    in_script_order = sorted(
+        zip(deliveries, run.sent, strict=True), key=lambda pair: (pair[0].story, pair[0].step)
+    )
+    for delivery, sent in in_script_order:
         if delivery.change is not None:
             changes[delivery.change[:2]].append((delivery, sent))
+    scripts = collections.defaultdict(list)
+    for delivery, _sent in in_script_order:
+        scripts[delivery.story].append(delivery)
+    expectations = {
+        commit: expected_final(commit[1], scripts[made[-1][0].story], applied)
+        or (frozenset({"-"}), "")
+        for commit, made in changes.items()
+    }
     lags = []
     for commit, made in changes.items():
+        if None in expectations[commit][0] and commit not in by_commit:
+            continue  # a head Gatekeeper never knew (the push came first): rightly no check
         for position, (delivery, sent) in enumerate(made):
             if sent.answered is None or not sent.status.startswith("2"):
                 continue
@@ -691,11 +829,13 @@ def _github_figures(
             allowed = {delivery.change[2]} | {
                 d.change[2] for d, _ in made[position + 1 :] if d.change
             }
-            shown = [
-                w.at
-                for w in by_commit.get(commit, [])
-                if w.at >= sent.due and w.conclusion in allowed
-            ]
+            written = by_commit.get(commit, [])
+            earlier = [w for w in written if w.at < sent.due]
+            if earlier and earlier[-1].conclusion in allowed:
+                # A later step that came first (--jitter) showed the end already.
+                lags.append(0.0)
+                continue
+            shown = [w.at for w in written if w.at >= sent.due and w.conclusion in allowed]
             lags.append(min(shown) - sent.answered if shown else math.inf)
     run.lags = lags
     runs = collections.Counter(
@@ -703,13 +843,19 @@ def _github_figures(
     )
     run.duplicate_runs = sum(1 for count in runs.values() if count > 1)
     run.commits = len(changes)
+    start = _start(deliveries, run)
     for (repo, sha), made in changes.items():
-        expected = made[-1][0].change
+        story = made[-1][0].story
+        expected, why = expectations[(repo, sha)]
         shown_runs = fake.check_runs_for(repo, sha)
         final = shown_runs[-1]["conclusion"] if shown_runs else None
-        if expected is None or final != expected[2]:
+        if why.startswith("left behind"):
+            run.left_behind[str(final or "no check")] += 1
+        if final not in expected:
             run.wrong_final += 1
-            run.wrong_stories.append(made[-1][0].story)
+            written = [(w.at - start, w.conclusion) for w in by_commit.get((repo, sha), [])]
+            acceptable = " or ".join(sorted(str(c or "no check") for c in expected))
+            run.wrong.append(Unlike(repo, sha, story, f"{acceptable} ({why})", final, written))
     run.max_concurrent_writes = _most_at_once(writes)
 
 
@@ -731,16 +877,69 @@ def _most_at_once(writes: list[Any]) -> int:
 
 def _database_figures(run: Run, engine: sa.Engine, deliveries: list[Planned]) -> None:
     """Desired-check versions, deliveries by outcome, and the wrong final checks whose pull
-    request had a delivery never stored (GitHub gave up on it: the sweep redelivers those)."""
+    request had a delivery never applied: never stored (GitHub gave up on it: the sweep
+    redelivers those), or stored and not applied yet when the workers stopped."""
     with Session(engine) as session:
-        stored = set(session.exec(select(Delivery.delivery_id)))
+        applied = set(
+            session.exec(
+                select(Delivery.delivery_id).where(col(Delivery.processed_at).is_not(None))
+            )
+        )
         run.changes = session.exec(
             select(sa.func.coalesce(sa.func.sum(CommitCheck.version), 0))
         ).one()
         rows = session.exec(select(Delivery.outcome, sa.func.count()).group_by(Delivery.outcome))
         run.outcomes = {outcome or "none": count for outcome, count in rows}
-    unapplied = {d.story for d in deliveries if d.delivery_id not in stored}
-    run.wrong_unapplied = sum(story in unapplied for story in run.wrong_stories)
+    unapplied = {d.story for d in deliveries if d.delivery_id not in applied}
+    run.wrong_unapplied = sum(unlike.story in unapplied for unlike in run.wrong)
+    run.stories = [_story(run, engine, deliveries, unlike) for unlike in run.wrong]
+
+
+def _start(deliveries: list[Planned], run: Run) -> float:
+    """When the load began (``time.monotonic()``): each delivery was due that long after."""
+    return run.sent[0].due - deliveries[0].at if run.sent else 0.0
+
+
+def _story(run: Run, engine: sa.Engine, deliveries: list[Planned], unlike: Unlike) -> str:
+    """A commit unlike the plan, and its pull request's deliveries in the order they were
+    sent, each with its place in the order they were applied (the stored ``processed_at``:
+    the request's own transaction, or the worker's for a delivery it applies later)."""
+    start = _start(deliveries, run)
+    clock = run.wall_clock + start  # a stored (wall-clock) time, in seconds after the start
+    sent_of = {d.delivery_id: sent for d, sent in zip(deliveries, run.sent, strict=True)}
+    mine = [d for d in deliveries if d.story == unlike.story]
+    with Session(engine) as session:
+        stored = {
+            row.delivery_id: row
+            for row in session.exec(
+                select(Delivery).where(col(Delivery.delivery_id).in_([d.delivery_id for d in mine]))
+            )
+        }
+    applied = sorted(
+        (row.processed_at, row.delivery_id) for row in stored.values() if row.processed_at
+    )
+    rank = {delivery_id: place for place, (_, delivery_id) in enumerate(applied, 1)}
+    writes = ", ".join(f"{at:.2f} s {conclusion}" for at, conclusion in unlike.writes)
+    lines = [
+        f"  {unlike.repo} {unlike.sha[:7]}: the plan {unlike.expected}, posted {unlike.final}"
+        f" (check-run writes: {writes or 'none'})"
+    ]
+    for delivery in mine:
+        sent, row = sent_of[delivery.delivery_id], stored.get(delivery.delivery_id)
+        answered = f"{sent.answered - start:.2f} s" if sent.answered is not None else "never"
+        if row is None:
+            fate = "never stored"
+        else:
+            when = row.processed_at.timestamp() - clock if row.processed_at else None
+            fate = f"{row.outcome}" + (
+                f", applied #{rank[row.delivery_id]} at {when:.2f} s" if when else ""
+            )
+            fate += f" ({row.error})" if row.error else ""
+        lines.append(
+            f"    sent #{delivery.step + 1} at {delivery.at:.2f} s, answered {sent.status} at"
+            f" {answered}; {fate}: {delivery.what}"
+        )
+    return "\n".join(lines)
 
 
 def _kind(method: str, path: str) -> str:
@@ -851,7 +1050,11 @@ def one_of_each(story: Story) -> list[tuple[str, Planned]]:
     pull = {"number": story.number, "author": story.author}
     stamp = "2024-06-01T12:00:{:02d}Z"
     comment = events.comment(
-        "created", number=story.number, sender="dev1", body="Looks good.", comment_id=story.index
+        "created",
+        number=story.number,
+        sender="dev1",
+        body="Looks good.",
+        comment_id=story.index + 1,  # GitHub's ids are positive
     )
     kinds = [
         (
@@ -968,8 +1171,9 @@ def revision() -> str:
     return commit + (" with uncommitted changes to gatekeeper/" if dirty else "")
 
 
-def print_run(run: Run) -> None:
-    """The details of one run, as it ends."""
+def print_run(run: Run, *, explain: int = 0) -> None:
+    """The details of one run, as it ends, and the stories of up to ``explain`` commits whose
+    final check is unlike the plan."""
     latencies = run.latencies
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(run.statuses.items()))
     quantiles = " / ".join(ms(percentile(latencies, q)) for q in (0.5, 0.99, 1.0))
@@ -996,8 +1200,11 @@ def print_run(run: Run) -> None:
         f" / {secs(max(lags, default=math.nan))} s over {len(lags)} changes"
         f" (never posted: {sum(map(math.isinf, lags))}; a write itself takes {WRITE_LATENCY} s)"
     )
-    if run.unposted or run.jobs_left:
-        drained = f"{run.drain_seconds:.0f} s later {run.unposted} checks and {run.jobs_left} jobs were still queued"
+    if run.unposted or run.jobs_left or run.unapplied:
+        drained = (
+            f"{run.drain_seconds:.0f} s later {run.unapplied} deliveries were not applied,"
+            f" {run.unposted} checks and {run.jobs_left} jobs still queued"
+        )
     else:
         drained = f"all posted {run.drain_seconds:.1f} s after the last answer"
     print(
@@ -1010,13 +1217,23 @@ def print_run(run: Run) -> None:
         f"  deliveries stored: {outcomes}; GitHub calls from webhook requests:"
         f" {run.webhook_path_calls}; commits with 2+ check runs: {run.duplicate_runs};"
         f" final check unlike the plan: {run.wrong_final} of {run.commits}"
-        f" ({run.wrong_unapplied} with a delivery never stored)"
+        f" ({run.wrong_unapplied} with a delivery never applied)"
     )
+    kept = ", ".join(f"{k} {v}" for k, v in sorted(run.left_behind.items()))
+    print(f"  commits a push left behind, by the check they show: {kept}")
     print(
         f"  most check-run writes in flight for one installation: {run.max_concurrent_writes};"
         f" gunicorn WORKER TIMEOUTs: {run.worker_timeouts}; tracebacks in the logs:"
         f" {run.errors_logged}"
     )
+    if run.stories and explain:
+        shown = min(explain, len(run.stories))
+        print(
+            f"  the first {shown} of {len(run.stories)} commits unlike the plan (seconds after"
+            " the first delivery was due; #n sent is the step of the pull request's script):"
+        )
+        for story in run.stories[:explain]:
+            print(story)
 
 
 def summary_table(runs: list[Run], options: argparse.Namespace) -> None:
@@ -1057,8 +1274,8 @@ def summary_table(runs: list[Run], options: argparse.Namespace) -> None:
         bare=False,
     )
     row(
-        "checks / jobs still queued at the end",
-        lambda r: f"{r.unposted} / {r.jobs_left}",
+        "deliveries unapplied / checks / jobs queued at the end",
+        lambda r: f"{r.unapplied} / {r.unposted} / {r.jobs_left}",
         "0",
         bare=False,
     )
@@ -1070,9 +1287,15 @@ def summary_table(runs: list[Run], options: argparse.Namespace) -> None:
     )
     row("commits with 2+ check runs", lambda r: str(r.duplicate_runs), "0", bare=False)
     row(
-        "final check unlike the plan (a delivery never stored)",
+        "final check unlike the plan (a delivery never applied)",
         lambda r: f"{r.wrong_final} / {r.commits} ({r.wrong_unapplied})",
         "0",
+        bare=False,
+    )
+    row(
+        "commits a push left behind, by the check they show",
+        lambda r: ", ".join(f"{k} {v}" for k, v in sorted(r.left_behind.items())),
+        "their gate when the head moved on, or none",
         bare=False,
     )
     row(
@@ -1103,7 +1326,9 @@ def summary_table(runs: list[Run], options: argparse.Namespace) -> None:
 
     print(
         f"\n== summary: {len(bare.sent)} deliveries at {options.rate:g}/s for"
-        f" {options.seconds:g} s, open loop =="
+        f" {options.seconds:g} s, open loop"
+        + (f", each delayed by up to {options.jitter:g} s" if options.jitter else "")
+        + " =="
     )
     print(f"machine: {machine()}")
     print(
@@ -1153,11 +1378,26 @@ def main() -> None:
     )
     parser.add_argument("--cores", type=int, default=2, help="CPUs gunicorn may use")
     parser.add_argument("--drain", type=float, default=15.0, help="seconds to wait for posts")
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=0.0,
+        help="delay each delivery by up to this many seconds, so that a pull request's"
+        " deliveries arrive out of order, as GitHub's may (default 0)",
+    )
+    parser.add_argument(
+        "--explain",
+        type=int,
+        default=10,
+        help="print the story of up to this many commits unlike the plan (default 10)",
+    )
     options = parser.parse_args()
     for name in list(os.environ):  # this process's own apps read only what they are given
         if name in APP_ENV_NAMES or name.startswith(APP_ENV_PREFIXES):
             del os.environ[name]
-    deliveries, stories = plan(int(options.rate * options.seconds), options.rate)
+    deliveries, stories = plan(
+        int(options.rate * options.seconds), options.rate, jitter=options.jitter
+    )
     print(f"machine: {machine()}", flush=True)
     pg = PostgresServer()
     pg.start()
@@ -1179,7 +1419,7 @@ def main() -> None:
                 writes_per_installation=options.writes_per_installation,
             )
         )
-        print_run(runs[-1])
+        print_run(runs[-1], explain=options.explain)
         summary_table(runs, options)
         print_costs(costs)
         progress("done")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,10 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: settings from the environment (``config`` overrides), db, views."""
-    # Imported here, not above, so that ``gatekeeper --help`` never loads Flask (see cli.py).
+    # Imported here, not above, so that ``gatekeeper --help`` never loads Flask (see cli.py),
+    # nor ``status`` the hashing modules behind ``secrets``.
+    import secrets
+
     from flask import Flask
 
     app = Flask(

@@ -7,6 +7,7 @@ an account (``user_id``), not a login; the login is what the audit log shows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlmodel import Session
@@ -30,13 +31,18 @@ def approval_refusal(
     login: str,
     user_id: int | None,
     repeat_ok: bool = False,
+    known: Mapping[int, gate.Terms] | None = None,
 ) -> Refusal | None:
     """Why the account ``user_id`` (``login``) may not approve ``pull`` now, or None if it may
-    (``repeat_ok``: even when their approval already counts)."""
+    (``repeat_ok``: even when their approval already counts). ``known``: terms already read,
+    by mentorship id (``decisions.Reevaluated.terms``)."""
     mentorship = mentorship_of(session, pull)
+    terms = None
+    if mentorship is not None and mentorship.id is not None:
+        terms = (known or {}).get(mentorship.id) or terms_of(session, mentorship)
     refusal = gate.approval_refusal(
         store.gate_pull(pull),
-        terms_of(session, mentorship) if mentorship is not None else None,
+        terms,
         # After its mentorship stopped gating it, an approved pull request keeps its record
         # but takes no more approvals.
         gated=pull.gate == GateState.WAITING
@@ -73,11 +79,20 @@ def approve(
         account = Person(user_id, login.lower(), login)
         people.learn(session, account, at=given_at or now, maintainers=settings.maintainers)
     # The stored gate may be out of date.
-    touched = reevaluate(session, pull, settings=settings, now=now).touched
+    # The approver's mentorship is read with the others: the next decision weighs their
+    # approval (a mentee's may not count), and reads no mentorship again.
+    approver = [(user_id, login.lower())] if user_id is not None else []
+    refreshed = reevaluate(session, pull, settings=settings, now=now, also=approver)
+    touched = refreshed.touched
     # A comment is bound to the head of its moment, which a push delivered later may change
     # (``pulls.rebind_comments``): each is kept, so a later one can still count then.
     refusal = approval_refusal(
-        session, pull, login=login, user_id=user_id, repeat_ok=source == ApprovalSource.COMMENT
+        session,
+        pull,
+        login=login,
+        user_id=user_id,
+        repeat_ok=source == ApprovalSource.COMMENT,
+        known=refreshed.terms,
     )
     if refusal is not None or user_id is None:
         audit(
@@ -101,7 +116,9 @@ def approve(
         commit_id=commit_id,
     )
     session.flush()
-    touched |= reevaluate(session, pull, settings=settings, now=now).touched
+    touched |= reevaluate(
+        session, pull, settings=settings, now=now, known=refreshed.mentorships
+    ).touched
     if login.lower() in pull.approved_by or pull.state != "open":
         audit_approval(session, pull, login=login, source=source, now=now)
     else:  # recorded, but a later word of the mentor's (or a newer commit) outweighs it
@@ -176,7 +193,8 @@ def override(
     """Record a maintainer's override of ``pull``'s gate for ``commit_id``'s content and
     re-evaluate; why not, if refused, and the commits whose check it touched. It holds until
     a push brings other content."""
-    touched = reevaluate(session, pull, settings=settings, now=now).touched
+    refreshed = reevaluate(session, pull, settings=settings, now=now)
+    touched = refreshed.touched
     reason = " ".join(reason.split())
     refusal = override_refusal(
         session, pull, login=login, user_id=user_id, reason=reason, settings=settings
@@ -202,7 +220,9 @@ def override(
         comment_id=comment_id,
     )
     session.flush()
-    touched |= reevaluate(session, pull, settings=settings, now=now).touched
+    touched |= reevaluate(
+        session, pull, settings=settings, now=now, known=refreshed.mentorships
+    ).touched
     audit(
         session,
         pull,

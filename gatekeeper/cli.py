@@ -28,13 +28,13 @@ from gatekeeper.config import ConfigError
 from gatekeeper.words import plural
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
     from flask import Flask
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
     from gatekeeper import worker as workers
     from gatekeeper.models import Mentorship
+    from gatekeeper.readings import Reader
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,46 +65,44 @@ def user_errors(command: F) -> F:
                 "the change conflicts with one made at the same time; nothing was saved, try again"
             ) from None
         except sa.exc.DBAPIError as error:  # unreachable, unmigrated (missing table), ...
-            raise database_error(error) from None
+            raise database_error(str(error.orig)) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def database_error(error: sa.exc.DBAPIError) -> click.ClickException:
+def database_error(reason: str) -> click.ClickException:
     """A database's failure in one line, saying what to check."""
-    reason = " ".join(str(error.orig).split())  # PostgreSQL's messages span lines
+    reason = " ".join(reason.split())  # PostgreSQL's messages span lines
     return click.ClickException(
         f"database error ({reason}); is it reachable and migrated (gatekeeper db upgrade)?"
     )
 
 
 @contextlib.contextmanager
-def reading_connection() -> Iterator[sa.Connection]:
-    """A connection for a command that only reads (``status``, ``list``); refusals and
-    database errors become one line on stderr and exit status 1.
+def reading() -> Iterator[Reader]:
+    """A reader for a command that only reads (``status``, ``list``); refusals and database
+    errors become one line on stderr and exit status 1.
 
-    It needs no app and no ORM: the engine is built from the settings alone and the reads are
-    SQLAlchemy Core (``readings.py``), so these commands start without importing Flask,
-    SQLModel or the models (nor Alembic, once the embedded database is migrated). When a
-    caller already built the app (Flask's test runner), its engine is used.
+    It needs no app, no ORM and no SQLAlchemy: the URL comes from the settings alone and the
+    reads are plain SQL through the database's driver (``readings.py``), so these commands
+    start without importing Flask, SQLAlchemy or the models (nor Alembic, once a SQLite
+    database is set up). When a caller already built the app (Flask's test runner), a
+    connection of its engine is used.
     """
-    import sqlalchemy as sa
-
+    from gatekeeper import readings
     from gatekeeper.standing import MentorshipError
 
     try:
-        given = app_engine()
-        engine = given or settings_engine()
-        try:
-            with engine.connect() as connection:
-                yield connection
-        finally:
-            if given is None:
-                engine.dispose()  # ours alone: its connections end with the command
+        engine = app_engine()
+        opened = (
+            readings.connect(reading_url()) if engine is None else readings.engine_reader(engine)
+        )
+        with opened as reader:
+            yield reader
     except (MentorshipError, ConfigError) as error:
         raise click.ClickException(str(error)) from None
-    except sa.exc.DBAPIError as error:
-        raise database_error(error) from None
+    except readings.ReadError as error:
+        raise database_error(str(error)) from None
 
 
 def app_engine() -> Engine | None:
@@ -122,29 +120,41 @@ def app_engine() -> Engine | None:
     return info.load_app().extensions["gatekeeper.engine"] if info is not None else None
 
 
-def settings_engine() -> Engine:
-    """A plain engine on the database the environment names, for reading; the embedded SQLite
-    default is made and migrated first if it is behind, and a SQLite file DATABASE_URL names
-    is set up the first time, as the app's commands do (that alone loads ``db``, and Alembic
-    when there is a migration to run)."""
-    import sqlalchemy as sa
-
+def reading_url() -> str:
+    """The database URL the environment names, for reading. The embedded SQLite default is
+    made and migrated first if it is behind, and a SQLite file DATABASE_URL names is set up
+    the first time, as the app's commands do (that alone loads ``db``, and Alembic)."""
     from gatekeeper.config import Settings, instance_path
 
     settings = Settings.from_env(instance_path=instance_path())
-    url = settings.database_url
-    if not settings.uses_embedded_database:
-        # PostgreSQL is migrated by ``gatekeeper db upgrade``, a release step; a SQLite file
-        # DATABASE_URL names is set up below only while it is new.
-        engine = sa.create_engine(url)
-        if not is_new_sqlite(url, engine):
-            return engine
-        engine.dispose()
-    from gatekeeper import db
+    url, embedded = settings.database_url, settings.uses_embedded_database
+    if sqlite_to_set_up(url, embedded=embedded):
+        from gatekeeper import db
 
-    engine = db.engine_for(url)
-    set_up_sqlite(url, engine, embedded=settings.uses_embedded_database)
-    return engine
+        engine = db.engine_for(url)
+        try:
+            set_up_sqlite(url, engine, embedded=embedded)
+        finally:
+            engine.dispose()
+    return url
+
+
+def sqlite_to_set_up(url: str, *, embedded: bool) -> bool:
+    """Whether a SQLite file must be set up before it is read: missing, holding no table, or
+    (the embedded default) behind the newest migration. Asked with ``sqlite3`` alone; the
+    answer for PostgreSQL is no (``gatekeeper db upgrade`` migrates it, a release step)."""
+    from gatekeeper import readings
+    from gatekeeper.revisions import head_revisions
+
+    path = url.removeprefix("sqlite:///")
+    if path == url or path in ("", ":memory:"):
+        return False
+    if not os.path.exists(path):
+        return True
+    with readings.connect(url) as reader:
+        if embedded:
+            return readings.revisions(reader) != head_revisions()
+        return not reader.rows("sqlite_master", {"name": str}, "WHERE type = 'table'")
 
 
 def set_up_sqlite(url: str, engine: Engine, *, embedded: bool) -> None:
@@ -1021,7 +1031,7 @@ def change_terms(
 
 @cli.command(
     "list",
-    with_appcontext=False,  # it only reads: reading_connection, no app to build
+    with_appcontext=False,  # it only reads: reading(), no app to build
     epilog=examples("gatekeeper list", "gatekeeper list --all --json"),
 )
 @click.option("--all", "include_ended", is_flag=True, help="Include ended mentorships.")
@@ -1030,10 +1040,8 @@ def list_command(include_ended: bool, as_json: bool) -> None:
     """List mentorships: open ones, or all."""
     from gatekeeper import readings
 
-    with reading_connection() as connection:
-        found = readings.list_documents(
-            connection, include_ended=include_ended, now=datetime.now(UTC)
-        )
+    with reading() as reader:
+        found = readings.list_documents(reader, include_ended=include_ended, now=datetime.now(UTC))
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -1045,7 +1053,7 @@ def list_command(include_ended: bool, as_json: bool) -> None:
 
 
 @cli.command(
-    with_appcontext=False,  # it only reads: reading_connection, no app to build
+    with_appcontext=False,  # it only reads: reading(), no app to build
     epilog=examples("gatekeeper status mpage", "gatekeeper status mpage --json"),
 )
 @click.argument("mentee")
@@ -1057,8 +1065,8 @@ def status(mentee: str, as_json: bool) -> None:
     """
     from gatekeeper import readings
 
-    with reading_connection() as connection:
-        document = readings.status_document(connection, mentee=mentee, now=datetime.now(UTC))
+    with reading() as reader:
+        document = readings.status_document(reader, mentee=mentee, now=datetime.now(UTC))
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -17,6 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from gatekeeper.revisions import MIGRATIONS, head_revisions
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from flask import Flask
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-# The lines of a revision file naming it and its parents: down_revision: str | None = "0008"
-# (a merge names a tuple of them).
-_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=]*=(.*)$", re.MULTILINE)
-_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
 BUSY_TIMEOUT = 15  # seconds a SQLite writer waits for the one before it
 ATTEMPTS = 5  # tries of a unit of work that meets a transient error
 WRITES = "gatekeeper_writes"  # the execution option of connections that will write
@@ -136,16 +132,28 @@ def insert_missing(
     session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
 
 
-def upsert_locked(session: Session, model: type[T], values: dict[str, Any], keys: list[str]) -> T:
+def upsert_locked(
+    session: Session,
+    model: type[T],
+    values: dict[str, Any],
+    keys: list[str],
+    *,
+    merge: Callable[[Any], dict[str, Any]] | None = None,
+) -> T:
     """The row with ``values``' ``keys``, inserted if missing, locked until the transaction
     ends and read afresh: one statement (an insert that, on conflict, touches the row it
-    met, which locks it as ``SELECT ... FOR UPDATE`` would, and returns it as it is now)."""
+    met, which locks it as ``SELECT ... FOR UPDATE`` would, and returns it as it is now).
+
+    ``merge(excluded)`` says what a conflict also updates, column by column, from the row met
+    (the model's columns) and the values proposed (``excluded``); by default nothing.
+    """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).values(**values)
     key = keys[0]
+    updates = merge(statement.excluded) if merge is not None else {}
     statement = statement.on_conflict_do_update(
-        index_elements=keys, set_={key: getattr(statement.excluded, key)}
+        index_elements=keys, set_=updates or {key: getattr(statement.excluded, key)}
     )
     found: T = session.scalars(
         statement.returning(model), execution_options={"populate_existing": True}
@@ -240,16 +248,6 @@ def upgrade_if_behind(url: str, engine: Engine) -> None:
     so Alembic (a tenth of a second to import) is loaded only when there is work."""
     if schema_revisions(engine) != head_revisions():
         upgrade(url)
-
-
-def head_revisions() -> set[str]:
-    """The newest migration's revision id (one, unless the history forks), read from the
-    revision files without importing Alembic: those no other revision names as its parent."""
-    named: dict[str, set[str]] = {"revision": set(), "down_revision": set()}
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        for kind, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
-            named[kind].update(_QUOTED.findall(value))
-    return named["revision"] - named["down_revision"]
 
 
 def schema_revisions(engine: Engine) -> set[str]:

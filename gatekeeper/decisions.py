@@ -11,6 +11,7 @@ is an error in tests (``outbox``'s guard), never a check lost silently.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -24,6 +25,9 @@ from gatekeeper.gate import GateState
 from gatekeeper.models import AuditEvent, JobKind, Mentorship, Override, PullRequest, Review
 from gatekeeper.outbox import Touched
 
+# Each account's open (else latest) mentorship and its terms, as ``terms.latest_terms_of``.
+Known = Mapping[lifecycle.Account, tuple[Mentorship, gate.Terms] | None]
+
 
 @dataclasses.dataclass(frozen=True)
 class Reevaluated:
@@ -31,6 +35,19 @@ class Reevaluated:
 
     decision: gate.Decision
     touched: Touched
+    # The mentorships the decision read, by account, with their terms: a caller deciding the
+    # same pull request again in its transaction (an approval just added) passes them back
+    # (``known``), and one asking who may approve finds their terms here.
+    mentorships: Known = dataclasses.field(default_factory=dict)
+
+    @property
+    def terms(self) -> dict[int, gate.Terms]:
+        """The terms read, by mentorship id."""
+        return {
+            pair[0].id: pair[1]
+            for pair in self.mentorships.values()
+            if pair is not None and pair[0].id is not None
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,13 +60,25 @@ class Inputs:
     author: Mentorship | None  # the author's open (else latest) mentorship
     author_terms: gate.Terms | None
     reviewer_terms: list[gate.Terms]
+    mentorships: Known  # every account's read, the author's and reviewers' among them
 
 
 def reevaluate(
-    session: Session, pull: PullRequest, *, settings: Settings, now: datetime
+    session: Session,
+    pull: PullRequest,
+    *,
+    settings: Settings,
+    now: datetime,
+    known: Known | None = None,
+    also: Sequence[lifecycle.Account] = (),
 ) -> Reevaluated:
-    """Decide the gate of ``pull`` now and store it; the commits whose check it touched."""
-    inputs = _read_inputs(session, pull)
+    """Decide the gate of ``pull`` now and store it; the commits whose check it touched.
+
+    ``known``: mentorships this transaction read already (``Reevaluated.mentorships``), not
+    read again; ``also``: accounts whose mentorship to read with the others (one about to
+    approve, whose approval the next decision weighs).
+    """
+    inputs = _read_inputs(session, pull, known or {}, also)
     # A merged pull request is judged as it stood when it merged.
     moment = pull.merged_at if pull.merged and pull.merged_at else now
     decision = gate.evaluate(
@@ -68,7 +97,7 @@ def reevaluate(
             read_tree_later(session, repo=pull.repo, sha=sha, now=now)
     if pull.state != "open":
         _settle_closed(session, pull, decision, inputs, settings=settings, now=now)
-        return Reevaluated(decision, touched)
+        return Reevaluated(decision, touched, inputs.mentorships)
     previous, lifted_before = pull.gate, pull.lifted_at
     if decision.mentorship_id is None and pull.gated_mentorship_id is not None:
         _lift(pull, decision, now=now)
@@ -84,25 +113,25 @@ def reevaluate(
     if settings.request_reviews:
         _ask_for_reviews_once(session, pull, gated, inputs, now=now)
     session.add(pull)
-    return Reevaluated(decision, touched)
+    return Reevaluated(decision, touched, inputs.mentorships)
 
 
-def _read_inputs(session: Session, pull: PullRequest) -> Inputs:
-    """Read what deciding ``pull`` needs, each fact once."""
-    reviews = store.reviews_of(session, pull=pull)
-    overrides = store.overrides_of(session, pull=pull)
+def _read_inputs(
+    session: Session, pull: PullRequest, known: Known, also: Sequence[lifecycle.Account]
+) -> Inputs:
+    """Read what deciding ``pull`` needs, each fact once (the mentorships not ``known``)."""
+    reviews, overrides = store.reviews_and_overrides(session, pull=pull)
     store.rebind_comments(session, pull, [*reviews, *overrides])
-    trees = store.trees_of(
-        session,
-        repo=pull.repo,
-        shas=[
-            pull.head_sha,
-            *(r.commit_id or "" for r in reviews),
-            *(o.commit_id for o in overrides),
-        ],
+    given_on = {r.commit_id for r in reviews} | {o.commit_id for o in overrides}
+    # A tree only tells whether something given on another commit holds for the head's
+    # content: when everything was given on the head itself (the usual case), none is read.
+    trees = (
+        store.trees_of(session, repo=pull.repo, shas=[pull.head_sha, *(s or "" for s in given_on)])
+        if given_on - {pull.head_sha}
+        else {}
     )
-    # The author's mentorship and the reviewers' (a mentee's approval may not count), and
-    # their mentors: two queries, however many reviewers.
+    # The author's mentorship and the reviewers' (a mentee's approval may not count), with
+    # their mentors: one query, however many reviewers (none when all are known).
     author_account = (pull.author_id, pull.author)
     reviewers: list[tuple[int | None, str]] = sorted(
         {
@@ -111,21 +140,20 @@ def _read_inputs(session: Session, pull: PullRequest) -> Inputs:
             if r.reviewer_id is not None and r.reviewer_id != pull.author_id
         }
     )
-    found = lifecycle.latest_mentorships_of(session, accounts=[author_account, *reviewers])
+    missing = [a for a in dict.fromkeys([author_account, *reviewers, *also]) if a not in known]
+    found = {**known, **terms.latest_terms_of(session, accounts=missing)}
     author = found[author_account]
     gating_reviewers = [
-        m for account in reviewers if (m := found[account]) is not None and m.gate_approved_prs
+        pair[1] for account in reviewers if (pair := found[account]) and pair[0].gate_approved_prs
     ]
-    by_id = terms.terms_by_mentorship(
-        session, [m for m in (author, *gating_reviewers) if m is not None]
-    )
     return Inputs(
         reviews=reviews,
         overrides=overrides,
         trees=trees,
-        author=author,
-        author_terms=by_id[author.id] if author is not None and author.id is not None else None,
-        reviewer_terms=[by_id[m.id] for m in gating_reviewers if m.id is not None],
+        author=author[0] if author is not None else None,
+        author_terms=author[1] if author is not None else None,
+        reviewer_terms=gating_reviewers,
+        mentorships=found,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -172,15 +173,19 @@ def _repository_named(payload: Mapping[str, Any]) -> None:
 def pull_request_changed(ctx: Context) -> Touched:
     """Store the pull request as it now is and re-evaluate its gate."""
     info = events.pull_of(ctx.payload)
-    people.recall(ctx.session, [ctx.envelope.sender_account, *info.people])
-    _learn_sender(ctx, at=info.updated_at)
-    pull, left = store.record_pull(
-        ctx.session,
-        info=info,
-        now=ctx.now,
-        base_changed=ctx.envelope.action == "edited" and events.base_changed(ctx.payload),
+    seen_at = info.updated_at or ctx.now
+    people.recall(
+        ctx.session, [(ctx.envelope.sender_account, seen_at), *((p, seen_at) for p in info.people)]
     )
-    touched = decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now).touched
+    _learn_sender(ctx, at=info.updated_at)
+    with _one_write_of_the_pull(ctx):
+        pull, left = store.record_pull(
+            ctx.session,
+            info=info,
+            now=ctx.now,
+            base_changed=ctx.envelope.action == "edited" and events.base_changed(ctx.payload),
+        )
+        touched = _reevaluate(ctx, pull)
     # The head it left may lose a waiter.
     return touched | {(pull.repo, left)} if left is not None else touched
 
@@ -196,13 +201,22 @@ def review_changed(ctx: Context) -> Touched:
     """Record the review by its id (a review may arrive before its pull request) and re-evaluate."""
     info = events.review_of(ctx.payload)
     snapshot = events.pull_of(ctx.payload)
-    people.recall(ctx.session, [ctx.envelope.sender_account, info.person, *snapshot.people])
+    # In the order they are learned below, each at its moment.
+    given_at, seen_at = info.submitted_at or ctx.now, snapshot.updated_at or ctx.now
+    people.recall(
+        ctx.session,
+        [
+            (ctx.envelope.sender_account, given_at),
+            *((p, seen_at) for p in snapshot.people),
+            (info.person, given_at),
+        ],
+    )
     _learn_sender(ctx, at=info.submitted_at)
-    pull, left = store.record_pull(ctx.session, info=snapshot, now=ctx.now)
-    review = store.upsert_review(ctx.session, pull=pull, info=info, now=ctx.now)
-    ctx.session.flush()
-    before = set(pull.approved_by)
-    touched = decisions.reevaluate(ctx.session, pull, settings=ctx.settings, now=ctx.now).touched
+    with _one_write_of_the_pull(ctx):
+        pull, left = store.record_pull(ctx.session, info=snapshot, now=ctx.now)
+        review = store.upsert_review(ctx.session, pull=pull, info=info, now=ctx.now)
+        before = set(pull.approved_by)
+        touched = _reevaluate(ctx, pull)
     if review.reviewer in set(pull.approved_by) - before:
         approvals.audit_approval(
             ctx.session, pull, login=review.reviewer, source=ApprovalSource.REVIEW, now=ctx.now
@@ -465,6 +479,14 @@ def _approve(
         settings=ctx.settings,
     )
     return touched
+
+
+def _one_write_of_the_pull(ctx: Context) -> AbstractContextManager[Any]:
+    """Store a snapshot of a pull request and the gate decided from it in one UPDATE of its
+    row (``outbox.commit_gates`` flushes it). Nothing read meanwhile depends on the row
+    waiting: it is locked, and the reviews, sightings, trees and terms the decision reads are
+    written by statements of their own, never left pending in the session."""
+    return ctx.session.no_autoflush
 
 
 def _reevaluate(ctx: Context, pull: PullRequest) -> Touched:

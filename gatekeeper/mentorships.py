@@ -208,6 +208,42 @@ def latest_mentorships_of(
     }
 
 
+def latest_mentorships_with_mentors(
+    session: Session, *, accounts: Sequence[Account]
+) -> dict[Account, tuple[Mentorship, list[MentorAssignment]] | None]:
+    """:func:`latest_mentorships_of`, each with its current mentors, in one query."""
+    if not accounts:
+        return {}
+    canonical = [(account_id, canonical_login(login)) for account_id, login in accounts]
+    current = (col(MentorAssignment.mentorship_id) == col(Mentorship.id)) & col(
+        MentorAssignment.removed_at
+    ).is_(None)
+    rows = session.exec(
+        select(Mentorship, MentorAssignment)
+        .outerjoin(MentorAssignment, current)
+        .where(sa.or_(*(_mentee_is(account_id, login) for account_id, login in canonical)))
+        .order_by(
+            col(Mentorship.ended_at).is_not(None),
+            col(Mentorship.started_at).desc(),
+            col(Mentorship.id),
+            col(MentorAssignment.id),
+        )
+    ).all()
+    mentors: dict[int | None, list[MentorAssignment]] = {}
+    found: list[Mentorship] = []
+    for mentorship, assignment in rows:
+        if mentorship.id not in mentors:
+            mentors[mentorship.id] = []
+            found.append(mentorship)
+        if assignment is not None:
+            mentors[mentorship.id].append(assignment)
+    chosen = {
+        given: next((m for m in found if _is_mentee(m, account_id, login)), None)
+        for given, (account_id, login) in zip(accounts, canonical, strict=True)
+    }
+    return {given: (m, mentors[m.id]) if m is not None else None for given, m in chosen.items()}
+
+
 def _mentee_is(account_id: int | None, login: str) -> sa.ColumnElement[bool]:
     by_login = col(Mentorship.mentee) == login
     if account_id is None:

@@ -105,6 +105,33 @@ def living_around(
     return on, carrying
 
 
+def open_pulls_and_queue(
+    session: Session, *, repo: str, head_sha: str
+) -> tuple[list[PullRequest], bool]:
+    """The open pull requests whose head is ``head_sha`` (``pulls.open_pulls_on``), and
+    whether ``repo`` has a living group, in one query: a repository without a merge queue
+    then never reads its groups."""
+    living = sa.select(
+        sa.exists()
+        .where(col(MergeGroup.repo) == repo)
+        .where(col(MergeGroup.destroyed_at).is_(None))
+        .label("lives")
+    ).subquery()
+    # The flag's one row, joined to each open pull request (a row of its own when none is).
+    on_head = (
+        (col(PullRequest.repo) == repo)
+        & (col(PullRequest.head_sha) == head_sha)
+        & (col(PullRequest.state) == "open")
+    )
+    rows = session.exec(
+        select(living.c.lives, PullRequest)
+        .select_from(living.outerjoin(PullRequest, on_head))
+        .order_by(col(PullRequest.number))
+        .execution_options(populate_existing=True)
+    ).all()
+    return [pull for _lives, pull in rows if pull is not None], any(lives for lives, _ in rows)
+
+
 def carried_pull(session: Session, group: MergeGroup) -> PullRequest | None:
     """The stored pull request the group adds to the queue, read afresh (None: not seen yet)."""
     if group.number is None:

@@ -63,6 +63,9 @@ def commit_gates(
         for repo, sha in commits
     )
     _owed(session).difference_update(commits)
+    # Written before returning, not at the caller's commit: an error in them is raised by
+    # this call, and what follows (the delivery's own record) is no gate's business.
+    session.flush()
     return changed
 
 
@@ -78,8 +81,11 @@ def desire(
     after that lock, so of two transactions the later one's reading is what is posted.
     """
     row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
-    groups, carrying = merge_groups.living_around(session, repo=repo, head_sha=head_sha)
-    changed = _derive_locked(session, row, groups, settings=settings, now=now)
+    pulls, queued = merge_groups.open_pulls_and_queue(session, repo=repo, head_sha=head_sha)
+    groups, carrying = (
+        merge_groups.living_around(session, repo=repo, head_sha=head_sha) if queued else ([], [])
+    )
+    changed = _derive_locked(session, row, pulls, groups, settings=settings, now=now)
     for group in carrying:
         if group.head_sha != head_sha:  # derived just now, as a commit of its own
             changed |= _derive(
@@ -95,20 +101,22 @@ def _derive(
     commit it is; True if it changed."""
     row = _locked(session, repo=repo, head_sha=head_sha, name=settings.check_name, now=now)
     groups = merge_groups.living_on(session, repo=repo, head_sha=head_sha)
-    return _derive_locked(session, row, groups, settings=settings, now=now)
+    pulls = store.open_pulls_on(session, repo=repo, head_sha=head_sha)
+    return _derive_locked(session, row, pulls, groups, settings=settings, now=now)
 
 
 def _derive_locked(
     session: Session,
     row: CommitCheck,
+    pulls: list[PullRequest],
     groups: list[MergeGroup],
     *,
     settings: Settings,
     now: datetime,
 ) -> bool:
-    """:func:`_derive`, the commit's row locked and its living merge groups read."""
+    """:func:`_derive`, the commit's row locked and what asks of it read after the lock: its
+    open pull requests and living merge groups."""
     repo = row.repo
-    pulls = store.open_pulls_on(session, repo=repo, head_sha=row.head_sha)
     if not pulls and not groups:
         return False  # nobody asks anything of this commit any more; leave what it shows
     verdicts = [gate.combine([_verdict(p) for p in pulls])] if pulls else []

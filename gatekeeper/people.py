@@ -63,22 +63,7 @@ def learn(
     """
     if person is None:
         return
-    account = session.get(Account, person.id)
-    if account is None:
-        db.insert_missing(
-            session,
-            Account,
-            {
-                "github_id": person.id,
-                "login": person.login,
-                "display": person.display,
-                "seen_at": at,
-            },
-            ["github_id"],
-        )
-        account = session.get(Account, person.id, populate_existing=True)
-        assert account is not None
-        _bind(session, person)
+    account = session.get(Account, person.id) or _first_seen(session, person, at=at)
     # At GitHub's precision (whole seconds): what Gatekeeper stamps itself has microseconds.
     newer = at >= account.seen_at.replace(microsecond=0)
     if (account.login, account.display) != (person.login, person.display) and newer:
@@ -87,12 +72,38 @@ def learn(
         _bind_maintainer(session, person, at=at)
 
 
-def recall(session: Session, people: Iterable[Person | None]) -> None:
+def recall(session: Session, people: Iterable[tuple[Person | None, datetime]]) -> None:
     """Read the accounts of ``people`` in one query, so that learning each reads none (the
-    transaction holds what it read: see ``db``)."""
-    ids = sorted({person.id for person in people if person is not None})
-    if ids:
-        session.exec(select(Account).where(col(Account.github_id).in_(ids))).all()
+    transaction holds what it read: see ``db``); those the query shows never seen are
+    recorded at once (``at``: when the event says so), not looked for again.
+
+    A person named twice is recorded at the first ``at`` given, as :func:`learn` called in
+    that order would.
+    """
+    named: dict[int, tuple[Person, datetime]] = {}
+    for person, at in people:
+        if person is not None:
+            named.setdefault(person.id, (person, at))
+    if not named:
+        return
+    read = session.exec(select(Account).where(col(Account.github_id).in_(sorted(named))))
+    known = {account.github_id for account in read}
+    for github_id in sorted(set(named) - known):
+        person, at = named[github_id]
+        _first_seen(session, person, at=at)
+
+
+def _first_seen(session: Session, person: Person, *, at: datetime) -> Account:
+    """Record an account seen for the first time, and give its id to the rows naming its
+    login: created, or read as a concurrent delivery just created it, in one statement."""
+    account = db.upsert_locked(
+        session,
+        Account,
+        {"github_id": person.id, "login": person.login, "display": person.display, "seen_at": at},
+        ["github_id"],
+    )
+    _bind(session, person)
+    return account
 
 
 def learn_all(

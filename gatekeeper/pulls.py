@@ -115,7 +115,8 @@ def record_pull(
         repo=info.repo,
         display=info.repo_display,
     )
-    db.insert_missing(
+    # Created if new and locked in one statement (see ``db.upsert_locked``).
+    pull = db.upsert_locked(
         session,
         PullRequest,
         {
@@ -130,8 +131,6 @@ def record_pull(
         },
         ["repo", "number"],
     )
-    pull = find_pull(session, repo=info.repo, number=info.number, lock=True)
-    assert pull is not None
     seen_at = info.updated_at or now
     _record_sighting(session, pull, head_sha=info.head_sha, base_ref=info.base_ref, at=seen_at)
     if info.base_ref != pull.base_ref or base_changed:
@@ -156,8 +155,9 @@ def record_pull(
     if info.merged_by is not None:
         pull.merged_by = info.merged_by
     pull.github_updated_at = info.updated_at or pull.github_updated_at
+    # Written at the next flush: the row is locked, so a caller may let it wait for the gate
+    # decided from it and store both in one UPDATE.
     session.add(pull)
-    session.flush()
     return pull, left
 
 
@@ -335,7 +335,23 @@ def upsert_review(
     """Store or update a review by its GitHub id. A dismissal is final, whatever arrives later."""
     assert pull.id is not None, "store the pull request before its reviews"
     people.learn(session, info.person, at=info.submitted_at or now)
-    db.insert_missing(
+    table = Review.__table__  # type: ignore[attr-defined]
+    dismissed = table.c.state == gate.DISMISSED
+
+    def merge(excluded: Any) -> dict[str, Any]:
+        # What a later delivery of the same review may change: a dismissal is final (and
+        # keeps its commit); an id learned stays.
+        return {
+            "state": sa.case((dismissed, table.c.state), else_=excluded.state),
+            "commit_id": sa.case(
+                (dismissed, table.c.commit_id),
+                else_=sa.func.coalesce(excluded.commit_id, table.c.commit_id),
+            ),
+            "reviewer_id": sa.func.coalesce(table.c.reviewer_id, excluded.reviewer_id),
+        }
+
+    # Inserted or merged, locked and read back in one statement.
+    return db.upsert_locked(
         session,
         Review,
         {
@@ -350,20 +366,8 @@ def upsert_review(
             "submitted_at": info.submitted_at or now,
         },
         ["source", "github_id"],
+        merge=merge,
     )
-    review = session.exec(
-        select(Review)
-        .where(Review.source == ApprovalSource.REVIEW)
-        .where(Review.github_id == info.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    if review.state != gate.DISMISSED:
-        review.state = info.state
-        review.commit_id = info.commit_id or review.commit_id
-    review.reviewer_id = review.reviewer_id or info.reviewer_id  # stored before ids were
-    session.add(review)
-    return review
 
 
 def add_approval(
@@ -409,6 +413,23 @@ def reviews_of(session: Session, *, pull: PullRequest) -> list[Review]:
             .order_by(col(Review.submitted_at), col(Review.id))
         )
     )
+
+
+def reviews_and_overrides(
+    session: Session, *, pull: PullRequest
+) -> tuple[list[Review], list[Override]]:
+    """:func:`reviews_of` and :func:`overrides_of`; the reviews' query also says whether any
+    override exists, so a pull request never overridden (the usual case) costs one query."""
+    overridden = (
+        select(sa.exists().where(col(Override.pull_request_id) == pull.id).label("overridden"))
+    ).subquery()
+    rows = session.exec(
+        select(overridden.c.overridden, Review)
+        .select_from(overridden.outerjoin(Review, col(Review.pull_request_id) == pull.id))
+        .order_by(col(Review.submitted_at), col(Review.id))
+    ).all()
+    reviews = [review for _overridden, review in rows if review is not None]
+    return reviews, overrides_of(session, pull=pull) if any(o for o, _ in rows) else []
 
 
 def reviews_by_pull(session: Session, *, pull_ids: Iterable[int]) -> dict[int, list[Review]]:

@@ -6,7 +6,7 @@ per decision and hands them down.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlmodel import Session
 
@@ -24,6 +24,18 @@ def terms_by_mentorship(session: Session, found: Iterable[Mentorship]) -> dict[i
     by_id = {m.id: m for m in found if m.id is not None}
     assignments = mentorships.mentors_by_mentorship(session, mentorship_ids=by_id)
     return {i: _terms(m, assignments[i]) for i, m in by_id.items()}
+
+
+def latest_terms_of(
+    session: Session, *, accounts: Sequence[mentorships.Account]
+) -> dict[mentorships.Account, tuple[Mentorship, gate.Terms] | None]:
+    """The open (else most recent) mentorship of each account and its terms: one query,
+    however many accounts."""
+    found = mentorships.latest_mentorships_with_mentors(session, accounts=accounts)
+    return {
+        account: (pair[0], _terms(*pair)) if pair is not None else None
+        for account, pair in found.items()
+    }
 
 
 def _terms(mentorship: Mentorship, assignments: list[MentorAssignment]) -> gate.Terms:

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+import sqlalchemy as sa
 from sqlmodel import select
 
 from fakegithub import FakeGitHub, default_user_id
 from gate_support import INSTALLATION, REPO, World, app_for
-from gatekeeper import db, github_of
+from gatekeeper import db, github_of, people
 from gatekeeper import mentorships as lifecycle
+from gatekeeper.events import Person
 from gatekeeper.models import Account, AuditEvent, Job, Maintainer, MentorAssignment, Review
 from gatekeeper.people import JOB
 
 HEAD, NEXT = "a" * 40, "b" * 40
 MPAGE, COLESBURY = default_user_id("mpage"), default_user_id("colesbury")
+EARLY, LATE = datetime(2024, 11, 12, 15, 30, tzinfo=UTC), datetime(2024, 11, 13, 15, 30, tzinfo=UTC)
 
 
 def renamed_pull_event(world, *, action="synchronize", number=7, head_sha=NEXT):
@@ -317,3 +321,32 @@ def test_the_worker_asks_github_with_a_known_installation(world):
     world.work()
     [call] = [c for c in world.fake.calls if c.path.endswith("/users/hugovk")]
     assert call.auth == f"installation:{INSTALLATION}"
+
+
+def test_recall_reads_the_accounts_once_and_records_the_never_seen(session):
+    """``people.recall`` reads the accounts an event names in one query and records one never
+    seen at the first moment given for it; learning each of them afterwards, as the handlers
+    do, reads and writes nothing."""
+    known = Person(COLESBURY, "colesbury", "colesbury")
+    people.learn(session, known, at=EARLY)
+    session.commit()
+    new = Person(MPAGE, "mpage", "mpage")
+    statements: list[str] = []
+
+    def count(_connection, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    engine = session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        people.recall(session, [(known, LATE), (new, EARLY), (None, LATE), (new, LATE)])
+        recalled = len(statements)
+        for person in (known, new):
+            people.learn(session, person, at=LATE)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    session.commit()
+    assert len([s for s in statements if "FROM account" in s]) == 1
+    assert len(statements) == recalled
+    found = {a.github_id: a.seen_at for a in session.exec(select(Account))}
+    assert found == {COLESBURY: EARLY, MPAGE: EARLY}

@@ -1,5 +1,6 @@
-"""``gatekeeper status`` and ``list`` read without building the app: no Flask, no Alembic once
-the database is at head, the same output, and the embedded SQLite default still migrated.
+"""``gatekeeper status`` and ``list`` read without building the app: no Flask, no SQLAlchemy
+(nor Alembic) once the database is at head, the same output, and the embedded SQLite default
+still migrated.
 
 Each test runs the command in a fresh interpreter, as a user's shell does, and looks at which
 modules it loaded (``benchmarks/startup.py`` measures what that saves; no test times it).
@@ -28,8 +29,16 @@ from gatekeeper.config import normalise_database_url
 
 # What only the app's commands and views need: a read-only command loading one of them is slow.
 APP_ONLY = ("flask", "werkzeug", "jinja2", "authlib", "flask_wtf", "github", "alembic")
-# The ORM and the models: status and list read with SQLAlchemy Core (readings.py) instead.
-ORM = ("sqlmodel", "pydantic", "sqlalchemy.orm", "gatekeeper.models", "gatekeeper.mentorships")
+# The ORM, the models and SQLAlchemy itself: status and list read with plain SQL through the
+# database's driver (readings.py: sqlite3, or psycopg) instead.
+ORM = (
+    "sqlalchemy",
+    "sqlmodel",
+    "pydantic",
+    "sqlalchemy.orm",
+    "gatekeeper.models",
+    "gatekeeper.mentorships",
+)
 CHECKOUT = Path(gatekeeper.__file__).resolve().parent.parent
 PROBE = """
 import json, sys
@@ -49,8 +58,8 @@ print(json.dumps({{"exit": code, "loaded": loaded, "orm": orm}}), file=sys.stder
 
 @dataclasses.dataclass
 class Probed:
-    """What one run of the command printed, how it exited, and the app-only and ORM modules
-    it loaded."""
+    """What one run of the command printed, how it exited, and the app-only and ORM (or
+    SQLAlchemy) modules it loaded."""
 
     stdout: str
     stderr: str
@@ -118,7 +127,8 @@ def holding_a_mentorship(app, database_url) -> str:
 )
 def test_reading_commands_load_no_app_and_print_what_the_app_prints(holding_a_mentorship, args):
     """On a database at head, status and list import neither Flask nor Alembic (nor the rest
-    of the web side), and print byte for byte what they print run inside the app."""
+    of the web side), nor SQLAlchemy, and print byte for byte what they print run inside the
+    app (which reads through its engine's connection)."""
     app = create_app({"database_url": holding_a_mentorship, "TESTING": True, "secret_key": "t"})
     inside_the_app = app.test_cli_runner().invoke(cli, args)
     app.extensions["gatekeeper.engine"].dispose()
@@ -134,8 +144,8 @@ def test_reading_commands_load_no_app_and_print_what_the_app_prints(holding_a_me
     [["status", "mpage", "--json"], ["status", "eclips4", "--json"], ["list", "--all", "--json"]],
     ids=["status-active", "status-ended", "list-all"],
 )
-def test_core_reads_give_the_documents_the_orm_gives(holding_a_mentorship, args):
-    """status and list, read with SQLAlchemy Core and no ORM, print the very documents that
+def test_driver_reads_give_the_documents_the_orm_gives(holding_a_mentorship, args):
+    """status and list, read through the driver with no SQLAlchemy, print the very documents that
     ``documents.py`` builds from the models (what /api serves), a vote and an ended
     mentorship included."""
     app = create_app({"database_url": holding_a_mentorship, "TESTING": True, "secret_key": "t"})
@@ -158,7 +168,8 @@ def test_core_reads_give_the_documents_the_orm_gives(holding_a_mentorship, args)
 
 
 def test_a_refusal_without_the_app_is_one_line(holding_a_mentorship):
-    """A mentee with no mentorship: one Error: line on stderr, exit 1, still without Flask."""
+    """A mentee with no mentorship: one Error: line on stderr, exit 1, still without Flask or
+    SQLAlchemy."""
     probed = run_probe(["status", "nobody"], env={"DATABASE_URL": holding_a_mentorship})
     assert (probed.stdout, probed.stderr) == ("", "Error: nobody has no mentorship\n")
     assert probed.exit == 1
@@ -187,6 +198,24 @@ def test_an_unmigrated_postgresql_database_says_to_run_db_upgrade(postgres_serve
         assert db.schema_revisions(engine) == set()
     finally:
         engine.dispose()
+
+
+def test_a_sqlite_file_of_something_else_is_a_database_error_in_one_line(tmp_path):
+    """DATABASE_URL naming a SQLite file that holds another program's table (not new, not
+    Gatekeeper's): status and list say "database error" in one line naming the missing table,
+    exit 1, having loaded no SQLAlchemy; the file is left as it was."""
+    database = tmp_path / "other.sqlite"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")
+    connection.close()
+    before = database.read_bytes()
+    for args in (["status", "mpage"], ["list"]):
+        probed = run_probe(args, env={"DATABASE_URL": f"sqlite:///{database}"})
+        assert (probed.exit, probed.stdout, probed.orm) == (1, "", [])
+        [line] = probed.stderr.splitlines()
+        assert line.startswith("Error: database error (no such table: mentorship)")
+        assert line.endswith("is it reachable and migrated (gatekeeper db upgrade)?")
+    assert database.read_bytes() == before
 
 
 def an_old_empty_file(path: Path) -> Path:
@@ -253,8 +282,8 @@ def checkout(tmp_path) -> Path:
 
 def test_the_embedded_database_is_migrated_on_first_status(checkout):
     """With DATABASE_URL unset, the first status creates and migrates the instance folder's
-    SQLite file (Alembic loaded for it); the next command finds it at head and loads no
-    Alembic."""
+    SQLite file (Alembic loaded for it); the next command finds it at head (asking with
+    sqlite3) and loads neither Alembic nor SQLAlchemy."""
     env = {"DATABASE_URL": ""}
     first = run_probe(["status", "mpage"], env=env, root=checkout)
     assert (first.exit, first.stderr) == (1, "Error: mpage has no mentorship\n")
@@ -268,5 +297,5 @@ def test_the_embedded_database_is_migrated_on_first_status(checkout):
     assert set(SQLModel.metadata.tables) <= tables
 
     again = run_probe(["list"], env=env, root=checkout)
-    assert (again.exit, again.stderr, again.loaded) == (0, "", [])
+    assert (again.exit, again.stderr, again.loaded, again.orm) == (0, "", [], [])
     assert again.stdout.startswith("No mentorships yet.")

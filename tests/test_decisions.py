@@ -5,6 +5,7 @@ record kept, a closed pull request settled and audited once, and lifecycle chang
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from factories import (
@@ -19,6 +20,7 @@ from factories import (
     review_info,
     settings,
 )
+from fakegithub import default_user_id
 from gatekeeper import decisions, outbox
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
@@ -303,3 +305,36 @@ def test_outside_tests_a_forgotten_check_is_logged_not_raised(
     session.commit()
     assert gate_of(session, 7) == "waiting"
     assert [r.levelname for r in caplog.records if "commit_gates" in r.getMessage()] == ["ERROR"]
+
+
+# ---------------------------------------------------------------- each fact read once
+
+
+def test_a_second_decision_in_the_transaction_reads_no_mentorship_again(session: Session):
+    """Deciding again with what the first decision read (``known``), after a mentor whose
+    mentorship it read too (``also``) approved, reads no mentorship and counts the approval;
+    the terms read are there by mentorship id."""
+    gated = mentorship(session)
+    pull = decide(session, pull_info(), at=NOW)
+    mentor = (default_user_id("colesbury"), "colesbury")
+    first = decisions.reevaluate(session, pull, settings=QUIET, now=NOW, also=[mentor])
+    assert mentor in first.mentorships and first.mentorships[mentor] is None  # not a mentee
+    assert gated.id is not None and first.terms[gated.id].mentee == "mpage"
+    store.upsert_review(session, pull=pull, info=review_info(at=NOW + HOUR), now=NOW + HOUR)
+    statements: list[str] = []
+
+    def count(_connection, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    engine = session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        again = decisions.reevaluate(
+            session, pull, settings=QUIET, now=NOW + HOUR, known=first.mentorships
+        )
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    outbox.commit_gates(session, again.touched, settings=QUIET, now=NOW + HOUR)
+    session.commit()
+    assert [s for s in statements if "FROM mentorship" in s] == []
+    assert (pull.gate, pull.approved_by) == ("approved", ["colesbury"])

@@ -84,6 +84,25 @@ def test_groups_on_a_commit_and_carrying_its_pull_request_are_read_together(sess
     assert carrying == merge_groups.living_carrying(session, repo=REPO, head_sha=SHA)
 
 
+def test_open_pulls_come_with_whether_the_repository_has_a_living_group(session: Session):
+    """``open_pulls_and_queue`` gives a commit's open pull requests and whether any group of
+    the repository lives (on any commit, and also when no pull request is open on this one):
+    a destroyed group, or one of another repository, does not count."""
+    store.upsert_pull(session, info=pull_info(7, head_sha=SHA), now=NOW)
+    session.commit()
+    pulls, queued = merge_groups.open_pulls_and_queue(session, repo=REPO, head_sha=SHA)
+    assert ([p.number for p in pulls], queued) == ([7], False)
+    merge_groups.destroy(session, repo=REPO, info=group_info(reason="merged"), now=NOW)
+    merge_groups.remember(session, repo="python/mypy", info=group_info("e" * 40), now=NOW)
+    session.commit()
+    assert merge_groups.open_pulls_and_queue(session, repo=REPO, head_sha=SHA)[1] is False
+    merge_groups.remember(session, repo=REPO, info=group_info("f" * 40, number=8), now=NOW)
+    session.commit()
+    pulls, queued = merge_groups.open_pulls_and_queue(session, repo=REPO, head_sha=SHA)
+    assert ([p.number for p in pulls], queued) == ([7], True)
+    assert merge_groups.open_pulls_and_queue(session, repo=REPO, head_sha=NEW_SHA) == ([], True)
+
+
 def test_the_carried_pull_request_is_none_until_seen(session: Session):
     """A group names its pull request by number; it is None until that pull request is
     stored, and for a group whose ref names none."""

@@ -14,6 +14,7 @@ from factories import HOUR, NEW_SHA, NOW, SHA, merged_info, pull_info, review_in
 from fakegithub import default_user_id
 from gatekeeper import gate, outbox
 from gatekeeper import pulls as store
+from gatekeeper.events import ReviewInfo
 from gatekeeper.models import PullRequest, Review
 
 SECOND = timedelta(seconds=1)
@@ -126,6 +127,54 @@ def test_a_dismissal_is_final(session: Session, first: str, then: str, kept: str
     store.upsert_review(session, pull=pull, info=review_info(1, state=then), now=NOW)
     session.commit()
     assert [r.state for r in store.reviews_of(session, pull=pull)] == [kept]
+
+
+def test_a_review_delivered_again_keeps_its_commit_and_learns_its_reviewers_id(session: Session):
+    """A later delivery of a review takes its new state; naming no commit, it keeps the one
+    stored; and a review stored without its reviewer's id learns it (one known is kept)."""
+    pull = store.upsert_pull(session, info=pull_info(), now=NOW)
+    mentor = default_user_id("colesbury")
+    first = ReviewInfo(1, "colesbury", "colesbury", "COMMENTED", SHA, NOW, None)
+    store.upsert_review(session, pull=pull, info=first, now=NOW)
+    again = ReviewInfo(1, "colesbury", "colesbury", "APPROVED", None, NOW, mentor)
+    review = store.upsert_review(session, pull=pull, info=again, now=NOW)
+    assert (review.state, review.commit_id, review.reviewer_id) == ("APPROVED", SHA, mentor)
+    session.commit()
+    [stored_review] = store.reviews_of(session, pull=pull)
+    assert (stored_review.state, stored_review.commit_id) == ("APPROVED", SHA)
+    assert stored_review.reviewer_id == mentor
+
+
+def test_overrides_are_read_only_when_the_reviews_query_says_some_exist(session: Session):
+    """``reviews_and_overrides`` gives the reviews and overrides oldest first: one query for a
+    pull request never overridden, a second only for one that was."""
+    plain = store.upsert_pull(session, info=pull_info(1), now=NOW)
+    overridden = store.upsert_pull(session, info=pull_info(2), now=NOW)
+    store.upsert_review(session, pull=plain, info=review_info(1, at=NOW + HOUR), now=NOW)
+    store.upsert_review(session, pull=plain, info=review_info(2, at=NOW), now=NOW)
+    store.add_override(
+        session, pull=overridden, maintainer="ambv", maintainer_display="ambv",
+        reason="release blocker", commit_id=SHA, given_at=NOW,
+    )  # fmt: skip
+    session.commit()
+    assert None not in (plain.id, overridden.id)  # read again after the commit, not counted
+    statements: list[str] = []
+
+    def count(_connection, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    engine = session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        reviews, overrides = store.reviews_and_overrides(session, pull=plain)
+        queried_for_plain = len([s for s in statements if s.startswith("SELECT")])
+        none, found = store.reviews_and_overrides(session, pull=overridden)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert ([r.github_id for r in reviews], overrides) == ([2, 1], [])
+    assert queried_for_plain == 1
+    assert (none, [(o.maintainer, o.reason) for o in found]) == ([], [("ambv", "release blocker")])
+    assert len([s for s in statements if s.startswith("SELECT")]) == 3
 
 
 def test_a_comment_delivered_twice_approves_once(session: Session):
