@@ -4,7 +4,8 @@ Run with ``uv run python benchmarks/webhooks.py [--pulls N] [--github-delay SECO
 runs in-process on a fresh SQLite file against the test suite's fake GitHub on loopback (no
 other network). For each of N mentee pull requests it delivers a signed ``opened`` and an
 approving review, and prints the time to the answer (what GitHub's 10-second limit measures)
-and the time until a worker (in-process, right after the answer) had posted the check run.
+and the time until a worker (in-process, right after the answer) had applied the delivery
+and posted the check run.
 ``--github-delay`` makes every write to GitHub answer that much later, to show the answer does
 not wait for GitHub. ``benchmarks/load.py`` measures the same under open-loop load and gunicorn.
 """
@@ -58,7 +59,7 @@ def measure(pulls: int, github_delay: float) -> tuple[list[float], list[float]]:
                 answered.append((time.perf_counter() - start) * 1000)
                 worker.drain()  # the worker's turn: the check run is posted now
                 posted.append((time.perf_counter() - start) * 1000)
-                assert response.status_code == 200, response.get_json()
+                assert response.status_code == 202, response.get_json()
         app.extensions["gatekeeper.github"].close()
         app.extensions["gatekeeper.engine"].dispose()
     return answered, posted

@@ -104,6 +104,8 @@ def receive(
         "body": body if wanted else None,
         "body_digest": digest,
         "error": None,
+        "attempts": 0,  # a failed delivery sent again starts afresh
+        "retry_at": None,
     }
     try:
         stored, outcome = db.writing(session, lambda session: _store(session, row))
