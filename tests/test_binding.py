@@ -415,3 +415,20 @@ def test_a_repository_first_learned_without_its_visibility_is_taken_as_private(w
         )
         session.commit()
         assert session.get(Repository, "python/secret-infra").private is False
+
+
+def test_a_comment_approval_outlives_the_dismissal_of_the_same_mentors_review(world):
+    """A mentor approves by review and then also by comment on the same head; the review is
+    dismissed: the comment is an approval of its own, so the gate stays approved (found by
+    the property test: a repeated comment is kept, not refused)."""
+    world.promote()
+    world.open_pull(head_sha=A)
+    submitted = world.tick()
+    world.review(7, reviewer="vstinner", head_sha=A, review_id=5, submitted_at=submitted)
+    _comment(world, "/gatekeeper approve", sender="vstinner", created_at=world.tick())
+    world.review(
+        7, reviewer="vstinner", state="dismissed", head_sha=A, review_id=5,
+        action="dismissed", submitted_at=submitted,
+    )  # fmt: skip
+    assert world.pull().gate == "approved"
+    assert world.check(A)["conclusion"] == "success"

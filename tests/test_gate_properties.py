@@ -16,8 +16,9 @@ counts if it is an approval given after the latest change of base, on the head, 
 commit when the mentorship keeps approvals on push, or on a commit with the head's tree when
 it lets approvals follow the same content; short of enough approvals, a maintainer's override
 given after the latest change of base on the head's content passes it. A comment binds to the
-commit that was the head when it was written. Approving again while one's approval counts is
-refused (and so records nothing).
+commit that was the head when it was written. Pressing Approve again while one's approval
+counts is refused (and so records nothing); a comment is kept, as a push or a dismissal may
+make it the one that counts.
 
 The story's clock moves a whole minute per event (GitHub's times have whole seconds, and
 Gatekeeper fails closed on a push and a comment in the same second; the stories avoid it).
@@ -145,9 +146,11 @@ class Model:
     def conclusion(self) -> str:
         return "action_required" if self.gate() == "waiting" else "success"
 
-    def approve(self, login: str, *, commit: str, at: int, seq: int) -> None:
-        """A button press or comment: a mentor's approval, unless theirs already counts."""
-        if login in MENTORS and login not in self.standing():
+    def approve(self, login: str, *, commit: str, at: int, seq: int, comment: bool) -> None:
+        """A button press or comment: a mentor's approval. A press while theirs already
+        counts is refused; a comment is kept, since a push or a dismissal of the approval
+        that counts now may make it the one that counts."""
+        if login in MENTORS and (comment or login not in self.standing()):
             self.words.append(Word(login, APPROVED, commit, at, seq))
 
 
@@ -373,7 +376,9 @@ class GateStories(RuleBasedStateMachine):
     @rule(sender=st.sampled_from([*MENTORS, *MENTORS, OUTSIDER, MENTEE]))
     def comment_approve(self, sender: str) -> None:
         minute, payload = self.comment(sender, "/gatekeeper approve")
-        self.model.approve(sender, commit=self.model.head, at=minute, seq=next(self.ids))
+        self.model.approve(
+            sender, commit=self.model.head, at=minute, seq=next(self.ids), comment=True
+        )
         self.send("issue_comment", payload)
 
     @rule(
@@ -394,7 +399,7 @@ class GateStories(RuleBasedStateMachine):
             app_id=self.world.fake.app_id,
         )
         payload["check_run"]["completed_at"] = self.stamp(minute)
-        self.model.approve(sender, commit=commit, at=minute, seq=next(self.ids))
+        self.model.approve(sender, commit=commit, at=minute, seq=next(self.ids), comment=False)
         self.send("check_run", payload)
 
     @rule(base=st.sampled_from(BASES))
@@ -455,7 +460,9 @@ class GateStories(RuleBasedStateMachine):
             self.model.overrides.append((self.model.head, minute))
         else:
             minute, payload = self.comment(sender, "/gatekeeper approve")
-            self.model.approve(sender, commit=self.model.head, at=minute, seq=next(self.ids))
+            self.model.approve(
+                sender, commit=self.model.head, at=minute, seq=next(self.ids), comment=True
+            )
         self.send("issue_comment", payload)
         self.send("pull_request", pushed)
 
