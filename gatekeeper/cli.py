@@ -521,10 +521,10 @@ def main() -> None:
 @click.option(
     "--no-worker",
     is_flag=True,
-    help="Do not post checks from this process (workers run elsewhere).",
+    help="Do not apply deliveries nor post checks from this process (workers run elsewhere).",
 )
 def serve(host: str, port: int, no_worker: bool) -> None:
-    """Run the service locally, posting checks from a thread of its own (no second process)."""
+    """Run the service locally, with its worker in a thread of its own (no second process)."""
     from flask import current_app
 
     from gatekeeper import logs, settings_of

@@ -204,7 +204,9 @@ def _apply_claimed(
             delivery.delivery_id, delivery.event, DeliveryOutcome.QUEUED, delivery.received_at
         )
         claimed.append((taken, delivery.attempts))
-        outcome = _apply(session, settings, delivery, replayed=replayed)
+        # The fields bound while applying (``_bind_log``) are this delivery's only.
+        with logs.bound(delivery=taken.delivery_id, event=taken.event):
+            outcome = _apply(session, settings, delivery, replayed=replayed)
         return dataclasses.replace(taken, outcome=outcome)
 
     try:
@@ -418,7 +420,7 @@ def _action(action: object) -> str | None:
 
 
 def _bind_log(delivery_id: str, event: str, info: Envelope, payload: Mapping[str, Any]) -> None:
-    logs.bind(  # for the rest of the request or the worker's step
+    logs.bind(  # for the rest of the request, or of the delivery's application
         delivery=delivery_id,
         event=event,
         action=info.action,

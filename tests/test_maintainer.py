@@ -661,7 +661,8 @@ def close_merged(live: Live, number: int, *, author: str, head_sha: str, by: str
         },
         timeout=10,
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
+    live.wait_for(lambda: live.applied(f"merged-{number}"))
 
 
 @pytest.mark.browser

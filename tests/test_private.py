@@ -370,7 +370,8 @@ def test_a_signed_out_browser_sees_no_private_title_anywhere(browser, live: Live
         },
         timeout=10,
     )
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == 202, answer.text
+    live.wait_for(lambda: live.applied("private-7"))
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(10_000)

@@ -219,7 +219,7 @@ def test_register_then_serve_gates_a_pull_request_as_the_new_app(fake, tmp_path,
             },
             timeout=5,
         )
-        assert answer.status_code == 200, answer.text  # signed with the new App's secret
+        assert answer.status_code == 202, answer.text  # signed with the new App's secret
 
         def runs() -> list[dict[str, Any]]:
             return fake.check_runs_for(REPO, HEAD, name="mentor-approval")

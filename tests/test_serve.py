@@ -99,7 +99,7 @@ def test_serve_alone_gates_a_pull_request(tmp_path, migrated_sqlite):
             },
             timeout=5,
         )
-        assert response.status_code == 200, response.text
+        assert response.status_code == 202, response.text
 
     def conclusion() -> str | None:
         runs = fake.check_runs_for(REPO, HEAD, name="mentor-approval")
