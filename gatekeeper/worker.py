@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL = 0.1  # seconds before the first look again at an empty outbox
 IDLE_POLL_MAX = 2.0  # and at most this long
+APPLY_POLL_MAX = 0.25  # for deliveries: an idle worker applies a new one within a quarter second
 
 
 @dataclasses.dataclass
@@ -95,14 +96,13 @@ class Worker:
     # ------------------------------------------------------------------ loops
 
     def step(self) -> bool:
-        """Do one piece of due work; False when there is none (without GitHub: no notice).
+        """Do one piece of due work, a delivery to apply first; False when there is none.
 
         Nothing a piece of work raises ends the worker: it is logged with its traceback and
         the work is retried later (the post or the job keeps its claim until its lease ends).
         """
-        # Deliveries and notices to the team's chat need no GitHub: without it they are the
-        # only work done.
-        return self._do(self._step if self.github is not None else self._step_without_github)
+        # A check posted while the delivery that changes it waits would be posted again.
+        return self._do(self._apply_one) or self._do(self._post_or_run)
 
     def apply_deliveries(self) -> Tally:
         """Apply every stored delivery, and do nothing else (no GitHub is asked)."""
@@ -128,12 +128,9 @@ class Worker:
                 log.exception("worker step failed; its work is retried once its claim ends")
                 return False
 
-    def _step(self, session: Session) -> bool:
-        # Deliveries first: a check posted while the delivery that changes it waits would be
-        # posted again at once. Applying one is quick and needs no GitHub, so a flood of them
-        # holds the posts up only as long as it takes to apply.
-        if self._apply_one(session):
-            return True
+    def _post_or_run(self, session: Session) -> bool:
+        if self.github is None:  # notices to the team's chat need no GitHub
+            return self._notice_one(session)
         # Posts and jobs take turns, so a flood of checks never starves a delivery that waits
         # for a pull request to be read (nor the other way round).
         self._turn += 1
@@ -169,9 +166,6 @@ class Worker:
             self._run(session, job)
         return True
 
-    def _step_without_github(self, session: Session) -> bool:
-        return self._apply_one(session) or self._notice_one(session)
-
     def _apply_one(self, session: Session) -> bool:
         applied = deliveries.apply_next(session, self.settings)
         if applied is None:
@@ -199,19 +193,32 @@ class Worker:
         return self.tally
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Work until ``stop`` is set; when idle, look again after a pause that grows from
-        ``IDLE_POLL`` to ``IDLE_POLL_MAX`` (an idle worker costs next to nothing)."""
+        """Work until ``stop`` is set: one thread applies the deliveries, ``concurrency``
+        threads post checks and run jobs. Apart, neither waits for the other: a post waits on
+        GitHub, applying on nothing but the database. An idle thread looks again after a
+        pause that grows from ``IDLE_POLL`` (to ``APPLY_POLL_MAX`` for deliveries, which
+        someone may be waiting to see, and ``IDLE_POLL_MAX`` for the rest)."""
 
-        def loop() -> None:
+        def loop(work: Callable[[Session], bool], longest: float) -> None:
             pause = IDLE_POLL
             while not stop.is_set():
-                if self.step():
+                if self._do(work):
                     pause = IDLE_POLL
                 else:
                     stop.wait(pause)
-                    pause = min(pause * 2, IDLE_POLL_MAX)
+                    pause = min(pause * 2, longest)
 
-        self._in_threads(loop)
+        threads = [
+            threading.Thread(target=loop, args=(self._apply_one, APPLY_POLL_MAX), daemon=True),
+            *(
+                threading.Thread(target=loop, args=(self._post_or_run, IDLE_POLL_MAX), daemon=True)
+                for _ in range(self.concurrency)
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def _in_threads(self, loop: Callable[[], None]) -> None:
         if self.concurrency == 1:
