@@ -130,18 +130,22 @@ from gatekeeper import outbox  # noqa: E402
 # (in production it is logged): see ``outbox.commit_gates``.
 outbox.STRICT = True
 
-# The modules with the longest tests (``pytest -n 0 --durations=30``: 30-80 s each), started
-# first: the parallel run (pytest-xdist, see addopts) hands tests out in order, and one of
-# these left for the end would keep a worker busy while the others sit idle.
+# The modules with the longest single tests (a CI run's ``--durations=0``: 30-200 s each on a
+# loaded machine), longest first, started first: one of these left for the end would keep a
+# worker busy while the other sits idle. Splitting a long test (as test_outbox's
+# interleavings are) does more than ordering can.
 SLOW_MODULES = (
-    "test_outbox",
-    "test_metrics",
-    "test_sweep",
-    "test_ordering",
     "test_fuzz",
+    "test_ordering",
+    "test_gate_properties",
     "test_concurrency",
     "test_tooling",
+    "test_outbox",
+    "test_sweep",
+    "test_db",
     "test_a11y",
+    "test_browser_layout",
+    "test_metrics",
 )
 
 
