@@ -18,7 +18,7 @@ import types
 import typing
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -146,13 +146,13 @@ def from_args(kind: str, stored: Mapping[str, object]) -> JobArgs:
     if extra:
         raise BrokenArgs(f"{kind} takes no {', '.join(extra)}")
     hints = typing.get_type_hints(shape)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # each checked against its field's type by ``_read``
     for field in fields:
         if field.name in stored:
             values[field.name] = _read(stored[field.name], hints[field.name], name=field.name)
         elif field.default is dataclasses.MISSING:
             raise BrokenArgs(f"{kind} lacks {field.name}")
-    return shape(**values)  # type: ignore[arg-type]  # each value was checked against its field
+    return shape(**values)
 
 
 def _read(value: object, hint: object, *, name: str) -> object:
@@ -168,7 +168,8 @@ def _read(value: object, hint: object, *, name: str) -> object:
         return tuple(_read(each, item, name=name) for each in value)
     elif isinstance(hint, type) and isinstance(value, hint) and not isinstance(value, bool):
         return value  # int, str, or None (whose hint is NoneType)
-    raise BrokenArgs(f"{name} is not {hint}: {value!r}"[:200])
+    wanted = hint.__name__ if isinstance(hint, type) else str(hint)
+    raise BrokenArgs(f"{name} is not {wanted}: {value!r}"[:200])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,11 +108,19 @@ BROKEN = [
     ("mystery", {}, "no job is of kind 'mystery'"),
     ("sync_pull", {"repo": REPO}, "sync_pull lacks number"),
     ("reconcile", {"mentorship_id": 1, "mentee": "x"}, "reconcile takes no mentee"),
-    ("sync_pull", {"repo": REPO, "number": "7"}, "number is not <class 'int'>: '7'"),
-    ("bypass_comment", {"repo": REPO, "number": True}, "number is not <class 'int'>: True"),
-    ("request_reviews", {"repo": REPO, "number": 7, "logins": [1]}, "logins is not"),
-    ("request_reviews", {"repo": REPO, "number": 7, "logins": "vstinner"}, "logins is not"),
-    ("sync_pull", {"repo": REPO, "number": 7, "delivery_id": 5}, "delivery_id is not"),
+    ("sync_pull", {"repo": REPO, "number": "7"}, "number is not int: '7'"),
+    ("bypass_comment", {"repo": REPO, "number": True}, "number is not int: True"),
+    ("request_reviews", {"repo": REPO, "number": 7, "logins": [1]}, "logins is not str: 1"),
+    (
+        "request_reviews",
+        {"repo": REPO, "number": 7, "logins": "vstinner"},
+        "logins is not tuple[str, ...]: 'vstinner'",
+    ),
+    (
+        "sync_pull",
+        {"repo": REPO, "number": 7, "delivery_id": 5},
+        "delivery_id is not str | None: 5",
+    ),
 ]
 
 
