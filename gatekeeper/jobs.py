@@ -13,6 +13,7 @@ back, dropping a row whose kind or arguments no shape fits (left by another vers
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import types
 import typing
@@ -141,18 +142,28 @@ def from_args(kind: str, stored: Mapping[str, object]) -> JobArgs:
     shape = SHAPES.get(kind)
     if shape is None:
         raise BrokenArgs(f"no job is of kind {kind!r}")
-    fields = dataclasses.fields(shape)
-    extra = sorted(set(stored) - {field.name for field in fields})
+    fields = _fields(kind)
+    extra = sorted(set(stored) - {name for name, _hint, _required in fields})
     if extra:
         raise BrokenArgs(f"{kind} takes no {', '.join(extra)}")
-    hints = typing.get_type_hints(shape)
     values: dict[str, Any] = {}  # each checked against its field's type by ``_read``
-    for field in fields:
-        if field.name in stored:
-            values[field.name] = _read(stored[field.name], hints[field.name], name=field.name)
-        elif field.default is dataclasses.MISSING:
-            raise BrokenArgs(f"{kind} lacks {field.name}")
+    for name, hint, required in fields:
+        if name in stored:
+            values[name] = _read(stored[name], hint, name=name)
+        elif required:
+            raise BrokenArgs(f"{kind} lacks {name}")
     return shape(**values)
+
+
+@functools.cache
+def _fields(kind: str) -> tuple[tuple[str, object, bool], ...]:
+    """Each field's name, type and whether it has no default (resolving types is slow)."""
+    shape = SHAPES[kind]
+    hints = typing.get_type_hints(shape)
+    return tuple(
+        (field.name, hints[field.name], field.default is dataclasses.MISSING)
+        for field in dataclasses.fields(shape)
+    )
 
 
 def _read(value: object, hint: object, *, name: str) -> object:
