@@ -14,7 +14,12 @@ import atexit
 import functools
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
 
 from gatekeeper import db
 from gatekeeper.config import normalise_database_url
@@ -51,3 +56,18 @@ def migrate(url: str) -> None:
         db.upgrade_if_behind(normalise_database_url(url), engine)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def statements_sent(engine: Any) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` sends while inside, as the driver gets them."""
+    sent: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-import sqlalchemy as sa
 from sqlmodel import select
 
+from database_support import statements_sent
 from fakegithub import FakeGitHub, default_user_id
 from gate_support import INSTALLATION, REPO, World, app_for
 from gatekeeper import db, github_of, people
@@ -331,20 +331,11 @@ def test_recall_reads_the_accounts_once_and_records_the_never_seen(session):
     people.learn(session, known, at=EARLY)
     session.commit()
     new = Person(MPAGE, "mpage", "mpage")
-    statements: list[str] = []
-
-    def count(_connection, _cursor, statement, *_rest) -> None:
-        statements.append(statement)
-
-    engine = session.get_bind()
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(session.get_bind()) as statements:
         people.recall(session, [(known, LATE), (new, EARLY), (None, LATE), (new, LATE)])
         recalled = len(statements)
         for person in (known, new):
             people.learn(session, person, at=LATE)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     session.commit()
     assert len([s for s in statements if "FROM account" in s]) == 1
     assert len(statements) == recalled

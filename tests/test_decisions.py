@@ -5,9 +5,9 @@ record kept, a closed pull request settled and audited once, and lifecycle chang
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from database_support import statements_sent
 from factories import (
     DAY,
     HOUR,
@@ -321,19 +321,10 @@ def test_a_second_decision_in_the_transaction_reads_no_mentorship_again(session:
     assert mentor in first.mentorships and first.mentorships[mentor] is None  # not a mentee
     assert gated.id is not None and first.terms[gated.id].mentee == "mpage"
     store.upsert_review(session, pull=pull, info=review_info(at=NOW + HOUR), now=NOW + HOUR)
-    statements: list[str] = []
-
-    def count(_connection, _cursor, statement, *_rest) -> None:
-        statements.append(statement)
-
-    engine = session.get_bind()
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(session.get_bind()) as statements:
         again = decisions.reevaluate(
             session, pull, settings=QUIET, now=NOW + HOUR, known=first.mentorships
         )
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     outbox.commit_gates(session, again.touched, settings=QUIET, now=NOW + HOUR)
     session.commit()
     assert [s for s in statements if "FROM mentorship" in s] == []

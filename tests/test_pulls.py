@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from database_support import statements_sent
 from factories import HOUR, NEW_SHA, NOW, SHA, merged_info, pull_info, review_info
 from fakegithub import default_user_id
 from gatekeeper import gate, outbox
@@ -158,19 +159,10 @@ def test_overrides_are_read_only_when_the_reviews_query_says_some_exist(session:
     )  # fmt: skip
     session.commit()
     assert None not in (plain.id, overridden.id)  # read again after the commit, not counted
-    statements: list[str] = []
-
-    def count(_connection, _cursor, statement, *_rest) -> None:
-        statements.append(statement)
-
-    engine = session.get_bind()
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(session.get_bind()) as statements:
         reviews, overrides = store.reviews_and_overrides(session, pull=plain)
         queried_for_plain = len([s for s in statements if s.startswith("SELECT")])
         none, found = store.reviews_and_overrides(session, pull=overridden)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     assert ([r.github_id for r in reviews], overrides) == ([2, 1], [])
     assert queried_for_plain == 1
     assert (none, [(o.maintainer, o.reason) for o in found]) == ([], [("ambv", "release blocker")])

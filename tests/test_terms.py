@@ -3,9 +3,9 @@ account's open (else latest) mentorship comes with its current mentors, from one
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
+from database_support import statements_sent
 from factories import HOUR, NOW, mentorship
 from fakegithub import default_user_id
 from gatekeeper import mentorships as lifecycle
@@ -26,17 +26,8 @@ def test_each_accounts_latest_mentorship_comes_with_its_current_mentors_in_one_q
         (default_user_id("hugovk"), "hugovk"),
         (default_user_id("nobody"), "nobody"),
     ]
-    statements: list[str] = []
-
-    def count(_connection, _cursor, statement, *_rest) -> None:
-        statements.append(statement)
-
-    engine = session.get_bind()
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(session.get_bind()) as statements:
         found = terms.latest_terms_of(session, accounts=accounts)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     assert len([s for s in statements if s.startswith("SELECT")]) == 1
     mentors = {
         login: sorted(pair[1].mentors) if pair is not None else None
