@@ -196,25 +196,34 @@ class Worker:
     def run_forever(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set: one thread applies the deliveries, ``concurrency``
         threads post checks and run jobs. Apart, neither waits for the other: a post waits on
-        GitHub, applying on nothing but the database. An idle thread looks again after a
-        pause that grows from ``IDLE_POLL`` (to ``APPLY_POLL_MAX`` for deliveries, which
-        someone may be waiting to see, and ``IDLE_POLL_MAX`` for the rest)."""
+        GitHub, applying on nothing but the database. An idle applier looks again within
+        ``APPLY_POLL_MAX``; an idle poster after a pause that grows from ``IDLE_POLL`` to
+        ``IDLE_POLL_MAX``, or at once when this process's applier stored new checks."""
+        posts_due = threading.Event()
 
-        def loop(work: Callable[[Session], bool], longest: float) -> None:
+        def apply() -> None:
             pause = IDLE_POLL
             while not stop.is_set():
-                if self._do(work):
+                if self._do(self._apply_one):
+                    posts_due.set()
                     pause = IDLE_POLL
                 else:
                     stop.wait(pause)
-                    pause = min(pause * 2, longest)
+                    pause = min(pause * 2, APPLY_POLL_MAX)
+            posts_due.set()  # so that the posting threads see ``stop``
+
+        def post() -> None:
+            pause = IDLE_POLL
+            while not stop.is_set():
+                posts_due.clear()  # before looking: a set after it wakes the wait below
+                if self._do(self._post_or_run) or posts_due.wait(pause):
+                    pause = IDLE_POLL
+                else:
+                    pause = min(pause * 2, IDLE_POLL_MAX)
 
         threads = [
-            threading.Thread(target=loop, args=(self._apply_one, APPLY_POLL_MAX), daemon=True),
-            *(
-                threading.Thread(target=loop, args=(self._post_or_run, IDLE_POLL_MAX), daemon=True)
-                for _ in range(self.concurrency)
-            ),
+            threading.Thread(target=apply, daemon=True),
+            *(threading.Thread(target=post, daemon=True) for _ in range(self.concurrency)),
         ]
         for thread in threads:
             thread.start()
