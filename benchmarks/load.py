@@ -648,6 +648,8 @@ def run_gatekeeper(
             fake, url, GATEKEEPER_WRITES_PER_INSTALLATION=str(writes_per_installation)
         )
         worker_command, _ = procfile("worker", port=port)
+        if options.worker_nice is not None:  # the Procfile's own is the command's default
+            worker_command = [*worker_command, "--nice", str(options.worker_nice)]
         pool = [processes.start(f"worker{n}", worker_command, worker_env) for n in range(workers)]
         wait_ready(port, "/healthz", process=server, warm=WARM_REQUESTS)
         processes.wait_for("Worker running", [f"worker{n}" for n in range(workers)])
@@ -1333,7 +1335,9 @@ def summary_table(runs: list[Run], options: argparse.Namespace) -> None:
     print(f"machine: {machine()}")
     print(
         f"the Procfile's web line ({' '.join(procfile('web', port=8000)[0][3:])}) on"
-        f" {options.cores} cores; {options.workers} x the Procfile's worker line;"
+        f" {options.cores} cores; {options.workers} x the Procfile's worker line"
+        + (f" with --nice {options.worker_nice}" if options.worker_nice is not None else "")
+        + ";"
         f" PostgreSQL with fsync off; fake GitHub answers writes after"
         f" {WRITE_LATENCY * 1000:.0f} ms; {INSTALLATIONS} installations x {REPOS_EACH}"
         " repositories; a third of the pull requests a mentee's"
@@ -1377,6 +1381,13 @@ def main() -> None:
         help="GATEKEEPER_WRITES_PER_INSTALLATION: check-run writes in flight per installation",
     )
     parser.add_argument("--cores", type=int, default=2, help="CPUs gunicorn may use")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=None,
+        help="the workers' --nice (default: the command's own, 10); 0 on a machine shared"
+        " with other work at the default priority, which would leave the workers little",
+    )
     parser.add_argument("--drain", type=float, default=15.0, help="seconds to wait for posts")
     parser.add_argument(
         "--jitter",
