@@ -1,0 +1,113 @@
+"""``deliveries`` under concurrency: two workers never apply one signed body twice, and a
+deferred delivery whose row is held for a moment is still applied once its pull request is read.
+
+PostgreSQL only: there workers apply deliveries side by side (SQLite has one writer at a
+time, so its workers take turns). A worker's transaction is held open by locking a row it
+needs from a third session; the test waits until PostgreSQL shows the worker waiting on it
+(never a timed wait), then lets it go.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+from test_deliveries import HEAD, apply_next, receive, stored
+
+from gate_support import REPO, World
+from gatekeeper import deliveries
+from gatekeeper.models import Delivery, PullRequest, utcnow
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+HANG_GUARD = 120.0  # seconds: only a broken test waits this long
+
+
+def waiting_backends(world: World) -> int:
+    """How many connections wait for a lock another transaction holds."""
+    with world.session() as session:
+        return session.execute(
+            sa.text("SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted")
+        ).scalar_one()
+
+
+def until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition`` holds (a guard against a hang, not a measured time)."""
+    deadline = time.monotonic() + HANG_GUARD
+    while not condition():
+        assert time.monotonic() < deadline, "the workers never reached the expected state"
+        time.sleep(0.05)
+
+
+def in_thread(work: Callable[[], object]) -> threading.Thread:
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_same_body_under_two_ids_is_applied_once_by_two_workers(world):
+    """A mentor's approving comment arrives under two delivery ids (a replayed body). Two
+    workers take the queue at the same moment: one applies it, the other records a replay,
+    even while the first has not committed yet."""
+    world.promote()
+    world.open_pull(head_sha=HEAD)
+    payload = world.events.comment(
+        "created", number=7, sender="colesbury", body="/gatekeeper approve",
+        created_at=world.tick(),
+    )  # fmt: skip
+    receive(world, "issue_comment", payload, "d-1")
+    receive(world, "issue_comment", payload, "d-2")
+    with world.session() as holder:
+        # The pull request's row, held by a dashboard action say: the first worker's
+        # application waits for it with its claim of d-1 held.
+        holder.exec(select(PullRequest).where(PullRequest.repo == REPO).with_for_update()).all()
+        first = in_thread(lambda: apply_next(world))
+        until(lambda: waiting_backends(world) == 1)
+        second = in_thread(lambda: apply_next(world))
+        until(lambda: waiting_backends(world) == 2 or not second.is_alive())
+        holder.commit()
+    first.join(HANG_GUARD)
+    second.join(HANG_GUARD)
+    while apply_next(world) is not None:
+        pass
+    outcomes = sorted(d.outcome for d in stored(world).values() if d.event == "issue_comment")
+    assert outcomes == ["processed", "replay"]
+    assert world.audit_kinds().count("approval") == 1
+
+
+def test_a_deferred_delivery_held_for_a_moment_is_still_applied(world):
+    """GitHub redelivers a deferred delivery's id at the moment the worker, having read its
+    pull request, applies it: the door's upsert locks the row for its transaction. The worker
+    waits for it rather than taking the delivery for one no longer waiting, which would
+    leave it deferred with no job to apply it ever."""
+    world.promote()
+    world.fake.add_pull(REPO, 7, author="mpage", head_sha=HEAD)
+    payload = world.events.comment(
+        "created", number=7, sender="colesbury", body="/gatekeeper approve"
+    )
+    receive(world, "issue_comment", payload, "d-1")
+    assert apply_next(world).outcome == "deferred"
+    with world.app.app_context(), world.session() as door:
+        # The door's statement for the same id again, its transaction not ended yet.
+        body = stored(world)["d-1"]
+        door.execute(
+            deliveries._insert_for(door)(Delivery)
+            .values(delivery_id="d-1", event="issue_comment", received_at=utcnow(),
+                    outcome="queued", body=b"{}", body_digest=body.body_digest)
+            .on_conflict_do_update(
+                index_elements=["delivery_id"],
+                set_={"outcome": "queued"},
+                where=Delivery.outcome == "failed",
+            )
+        )  # fmt: skip
+        worker = in_thread(world.work)
+        until(lambda: waiting_backends(world) == 1 or not worker.is_alive())
+        door.commit()
+    worker.join(HANG_GUARD)
+    world.work()
+    assert stored(world)["d-1"].outcome == "processed"
+    assert world.pull().gate == "approved"
