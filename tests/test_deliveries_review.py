@@ -1,7 +1,7 @@
 """``deliveries`` under concurrency: two workers never apply one signed body twice, and a
 deferred delivery whose row is held for a moment is still applied once its pull request is read.
 
-PostgreSQL only: there workers apply deliveries side by side (SQLite has one writer at a
+The concurrency tests run on PostgreSQL only: there workers apply deliveries side by side (SQLite has one writer at a
 time, so its workers take turns). A worker's transaction is held open by locking a row it
 needs from a third session; the test waits until PostgreSQL shows the worker waiting on it
 (never a timed wait), then lets it go.
@@ -9,6 +9,7 @@ needs from a third session; the test waits until PostgreSQL shows the worker wai
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from gate_support import REPO, World
 from gatekeeper import deliveries
 from gatekeeper.models import Delivery, PullRequest, utcnow
 
-pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+ON_POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 HANG_GUARD = 120.0  # seconds: only a broken test waits this long
 
@@ -49,6 +50,7 @@ def in_thread(work: Callable[[], object]) -> threading.Thread:
     return thread
 
 
+@ON_POSTGRESQL
 def test_the_same_body_under_two_ids_is_applied_once_by_two_workers(world):
     """A mentor's approving comment arrives under two delivery ids (a replayed body). Two
     workers take the queue at the same moment: one applies it, the other records a replay,
@@ -79,6 +81,7 @@ def test_the_same_body_under_two_ids_is_applied_once_by_two_workers(world):
     assert world.audit_kinds().count("approval") == 1
 
 
+@ON_POSTGRESQL
 def test_a_deferred_delivery_held_for_a_moment_is_still_applied(world):
     """GitHub redelivers a deferred delivery's id at the moment the worker, having read its
     pull request, applies it: the door's upsert locks the row for its transaction. The worker
@@ -111,3 +114,65 @@ def test_a_deferred_delivery_held_for_a_moment_is_still_applied(world):
     world.work()
     assert stored(world)["d-1"].outcome == "processed"
     assert world.pull().gate == "approved"
+
+
+DEFERRED_PAYLOAD = {"action": "created", "comment": {"body": "/gatekeeper approve — ok"}}
+
+
+def test_migration_0016_keeps_every_delivery_down_and_up(database_url):
+    """Upgraded with a delivery in each state 0015 knew, a deferred one keeps its payload as
+    its body; downgraded with one in each state 0016 knows, a queued one becomes failed with
+    its payload, and every row survives both ways."""
+    from alembic import command
+
+    from gatekeeper import db
+    from gatekeeper.config import normalise_database_url
+
+    url = normalise_database_url(database_url)
+    config = db.alembic_config(url)
+    command.upgrade(config, "0015")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    insert = sa.text(
+        "INSERT INTO delivery (delivery_id, event, received_at, outcome, payload)"
+        " VALUES (:id, 'issue_comment', CURRENT_TIMESTAMP, :outcome, :payload)"
+    )
+    old = ["processed", "ignored", "failed", "deferred"]
+    with engine.begin() as connection:
+        for outcome in old:
+            payload = json.dumps(DEFERRED_PAYLOAD) if outcome == "deferred" else None
+            connection.execute(
+                insert, {"id": f"old-{outcome}", "outcome": outcome, "payload": payload}
+            )
+    command.upgrade(config, "0016")
+    with engine.begin() as connection:
+        rows = dict(connection.execute(sa.text("SELECT delivery_id, body FROM delivery")).all())
+        assert json.loads(rows.pop("old-deferred")) == DEFERRED_PAYLOAD
+        assert set(rows.values()) == {None}
+        connection.execute(
+            sa.text(
+                "INSERT INTO delivery (delivery_id, event, received_at, outcome, body, attempts)"
+                " VALUES (:id, 'issue_comment', CURRENT_TIMESTAMP, :outcome, :body, 0)"
+            ),
+            [
+                {
+                    "id": f"new-{outcome}",
+                    "outcome": outcome,
+                    "body": json.dumps(DEFERRED_PAYLOAD).encode(),
+                }
+                for outcome in ("queued", "replay", "failed")
+            ],
+        )
+    command.downgrade(config, "0015")
+    with engine.begin() as connection:
+        rows = {
+            delivery_id: (outcome, payload)
+            for delivery_id, outcome, payload in connection.execute(
+                sa.text("SELECT delivery_id, outcome, payload FROM delivery")
+            )
+        }
+    assert len(rows) == 7
+    outcome, payload = rows["new-queued"]
+    assert outcome == "failed"
+    assert (json.loads(payload) if isinstance(payload, str) else payload) == DEFERRED_PAYLOAD
+    command.upgrade(config, "head")
+    engine.dispose()
