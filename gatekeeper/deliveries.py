@@ -234,7 +234,9 @@ def _apply_claimed(
         log.exception("delivery %s (%s) not applied", taken.delivery_id, taken.event)
         applied = _fail(session, taken, reason=type(error).__name__)
     if applied is not None and applied.outcome != DeliveryOutcome.QUEUED:
-        seconds = (utcnow() - applied.received_at).total_seconds()
+        # A deferred delivery is counted as such, and timed once, when it is applied.
+        waited = utcnow() - applied.received_at
+        seconds = None if applied.outcome == DeliveryOutcome.DEFERRED else waited.total_seconds()
         metrics.delivery_applied(event=applied.event, outcome=applied.outcome, seconds=seconds)
         log.info(
             "delivery %s (%s) applied: %s", applied.delivery_id, applied.event, applied.outcome

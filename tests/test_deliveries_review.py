@@ -176,3 +176,73 @@ def test_migration_0016_keeps_every_delivery_down_and_up(database_url):
     assert (json.loads(payload) if isinstance(payload, str) else payload) == DEFERRED_PAYLOAD
     command.upgrade(config, "head")
     engine.dispose()
+
+
+@pytest.mark.parametrize("repository", [{}, {"id": 1296269}, {"full_name": ""}])
+def test_a_repository_that_names_none_is_refused_at_the_door(world, repository):
+    """A mentor's approving comment whose repository object names no repository: its handler
+    cannot act on it, so the door answers 422 with why rather than 202 and a failure in the
+    worker that GitHub never hears of."""
+    world.promote()
+    world.open_pull(head_sha=HEAD)
+    payload = world.events.comment(
+        "created", number=7, sender="colesbury", body="/gatekeeper approve"
+    )
+    payload["repository"] = repository
+    answer = receive(world, "issue_comment", payload, "d-1")
+    assert (answer.status, answer.outcome) == (422, "failed")
+    assert "repository" in answer.fields["error"]
+    assert apply_next(world) is None
+
+
+@pytest.mark.parametrize("dropped", ["sender", "sender.login", "sender.id"])
+def test_a_command_without_its_sender_is_refused_at_the_door(world, dropped):
+    """``/gatekeeper approve`` is an approval in its sender's name: a comment that does not
+    say who sent it is answered 422 with why, not queued to fail in the worker."""
+    world.promote()
+    world.open_pull(head_sha=HEAD)
+    payload = world.events.comment(
+        "created", number=7, sender="colesbury", body="/gatekeeper approve"
+    )
+    holder, _, key = ("payload." + dropped).rpartition(".")
+    del (payload["sender"] if holder == "payload.sender" else payload)[key]
+    answer = receive(world, "issue_comment", payload, "d-1")
+    assert (answer.status, answer.outcome) == (422, "failed")
+    assert "sender" in answer.fields["error"]
+    assert apply_next(world) is None
+
+
+def test_a_button_press_without_its_sender_is_refused_at_the_door(world):
+    """The "Approve merge" button is pressed by someone: a ``requested_action`` that does not
+    say who is answered 422, not queued to fail in the worker."""
+    world.promote()
+    world.open_pull(head_sha=HEAD)
+    payload = world.events.check_run(
+        "requested_action", number=7, head_sha=HEAD, sender="colesbury", app_id=world.fake.app_id
+    )
+    del payload["sender"]
+    answer = receive(world, "check_run", payload, "d-1")
+    assert (answer.status, answer.outcome) == (422, "failed")
+    assert apply_next(world) is None
+
+
+def test_a_deferred_delivery_is_timed_once_when_applied(world):
+    """The queue-time histogram says how long deliveries waited to be applied: a delivery
+    deferred for its pull request is observed once, when the worker applies it, not also
+    when it was put aside (which would count one delivery twice, with a wait it never had)."""
+    from test_metrics import delta, scrape
+
+    world.promote()
+    world.fake.add_pull(REPO, 7, author="mpage", head_sha=HEAD)
+    payload = world.events.comment(
+        "created", number=7, sender="colesbury", body="/gatekeeper approve"
+    )
+    before = scrape(world.client)
+    receive(world, "issue_comment", payload, "d-1")
+    assert apply_next(world).outcome == "deferred"
+    world.work()
+    after = scrape(world.client)
+    assert world.delivery("d-1").outcome == "processed"
+    assert delta(after, before, "gatekeeper_delivery_queue_seconds_count") == 1
+    applied = "gatekeeper_deliveries_applied_total"
+    assert delta(after, before, applied, event="issue_comment", outcome="processed") == 1
