@@ -56,9 +56,8 @@ def queue(
     )
     jobs.enqueue(
         session,
-        kind=KIND,
         key=job_key(pull.repo, pull.number),
-        args={"repo": pull.repo, "number": pull.number},
+        args=jobs.BypassComment(repo=pull.repo, number=pull.number),
         now=now,
         run_after=now + SETTLE_DELAY,
     )

@@ -545,7 +545,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
 
 @cli.command(
-    short_help="Post checks and run jobs (the Procfile's).",
+    short_help="Apply deliveries, post checks, run jobs (the Procfile's).",
     epilog=examples(
         "gatekeeper worker", "gatekeeper worker --once", "gatekeeper worker --concurrency 8"
     ),
@@ -558,8 +558,16 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     type=click.IntRange(min=1),
     help="Threads posting at once (writes stay paced per installation).",
 )
+@click.option(
+    "--nice",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, 19),
+    help="Lower this process's CPU priority by this much: on a host it shares with the web"
+    " process, GitHub's deliveries are answered first.",
+)
 @user_errors
-def worker(once: bool, concurrency: int) -> None:
+def worker(once: bool, concurrency: int, nice: int) -> None:
     """Apply the stored deliveries, post the outbox's checks and run the jobs that need GitHub
     (the Procfile's worker)."""
     from flask import current_app
@@ -583,6 +591,9 @@ def worker(once: bool, concurrency: int) -> None:
     logs.configure(settings_of(app))  # a service's lines, at GATEKEEPER_LOG_LEVEL
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Applying a burst of deliveries takes all the CPU it can get; an answer to GitHub is
+    # what must not wait (and what stays to do is only later, never lost).
+    os.nice(nice)
     click.echo(f"Worker running with {concurrency} threads; Ctrl-C or SIGTERM stops it.")
     try:
         runner.run_forever(stop)

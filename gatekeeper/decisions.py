@@ -22,7 +22,7 @@ from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import PullInfo, ReviewInfo
 from gatekeeper.gate import GateState
-from gatekeeper.models import AuditEvent, JobKind, Mentorship, Override, PullRequest, Review
+from gatekeeper.models import AuditEvent, Mentorship, Override, PullRequest, Review
 from gatekeeper.outbox import Touched
 
 # Each account's open (else latest) mentorship and its terms, as ``terms.latest_terms_of``.
@@ -287,9 +287,8 @@ def _ask_for_reviews_once(
     if reviewers:
         jobs.enqueue(
             session,
-            kind=JobKind.REQUEST_REVIEWS,
             key=f"request_reviews:{pull.repo}#{pull.number}",
-            args={"repo": pull.repo, "number": pull.number, "logins": reviewers},
+            args=jobs.RequestReviews(repo=pull.repo, number=pull.number, logins=tuple(reviewers)),
             now=now,
         )
         pull.reviews_requested = True
@@ -316,9 +315,8 @@ def read_tree_later(session: Session, *, repo: str, sha: str, now: datetime) -> 
     """Have the worker read a commit's tree, so an approval of the same content can hold."""
     jobs.enqueue(
         session,
-        kind=JobKind.READ_TREE,
         key=f"read_tree:{repo}@{sha}",
-        args={"repo": repo, "sha": sha},
+        args=jobs.ReadTree(repo=repo, sha=sha),
         now=now,
     )
 
@@ -411,9 +409,8 @@ def follow_lifecycle_change(
     if mentorship.id is not None:
         jobs.enqueue(
             session,
-            kind=JobKind.RECONCILE,
             key=f"reconcile:{mentorship.id}",
-            args={"mentorship_id": mentorship.id},
+            args=jobs.Reconcile(mentorship_id=mentorship.id),
             now=now,
         )
     return touched

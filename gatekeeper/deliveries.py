@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -124,19 +125,34 @@ def receive(
 def _store(session: Session, row: dict[str, Any]) -> tuple[bool, str]:
     """Insert the delivery, or queue again one that failed (GitHub's "Redeliver" keeps the
     id): whether it was stored, and its outcome. A delivery kept otherwise is left alone."""
-    insert = _insert_for(session)(Delivery).values(**row)
-    statement = insert.on_conflict_do_update(
-        index_elements=["delivery_id"],
-        set_={name: insert.excluded[name] for name in row if name != "delivery_id"},
-        where=col(Delivery.outcome) == DeliveryOutcome.FAILED,
-    ).returning(col(Delivery.outcome))
-    outcome = session.execute(statement).scalar_one_or_none()
+    # Through the session's connection, with the statement built once: this is the door's
+    # whole cost, and the ORM's execution path would double it.
+    connection = session.connection()
+    outcome = connection.execute(_storing(connection.dialect.name), row).scalar_one_or_none()
     if outcome is not None:
         return True, outcome
-    kept = session.execute(
-        select(Delivery.outcome).where(Delivery.delivery_id == row["delivery_id"])
+    kept = connection.execute(
+        sa.select(DELIVERY.c.outcome).where(DELIVERY.c.delivery_id == row["delivery_id"])
     ).scalar_one()
     return False, kept
+
+
+DELIVERY: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _storing(dialect: str) -> sa.Insert:
+    """INSERT a delivery; on a known id, take the new one only where the old one failed."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DELIVERY)
+    return insert.on_conflict_do_update(
+        index_elements=[DELIVERY.c.delivery_id],
+        set_={
+            column.name: insert.excluded[column.name]
+            for column in DELIVERY.columns
+            if column.name != "delivery_id"
+        },
+        where=DELIVERY.c.outcome == DeliveryOutcome.FAILED,
+    ).returning(DELIVERY.c.outcome)
 
 
 def _refused(
@@ -155,12 +171,15 @@ def _refused(
         "delivery_id": delivery_id,
         "event": event,
         "action": _action(action),
+        "installation_id": None,
         "received_at": utcnow(),
         "processed_at": utcnow(),
         "outcome": DeliveryOutcome.FAILED,
         "error": str(error)[:500],
         "body": body,
         "body_digest": digest,
+        "attempts": 0,
+        "retry_at": None,
     }
     # The record of a failure is a courtesy; the answer says it all.
     with contextlib.suppress(db.Busy, sa.exc.SQLAlchemyError):
@@ -425,11 +444,6 @@ def queued(session: Session) -> tuple[int, datetime | None]:
         )
     ).one()
     return count, oldest
-
-
-def _insert_for(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _action(action: object) -> str | None:

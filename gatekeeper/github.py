@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import requests
 import urllib3
@@ -89,9 +89,18 @@ class CountingRetry(GithubRetry):
         return super().increment(method, url, *args, **kwargs)
 
 
+class CheckAction(TypedDict):
+    """A button under a check run (GitHub's ``actions`` item)."""
+
+    label: str
+    identifier: str
+    description: str
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckRunBody:
-    """A completed check run as Gatekeeper posts it."""
+    """A completed check run as Gatekeeper posts it: what ``outbox.CheckBody`` stores, plus
+    the run's name, its commit and when it completed, which the outbox keeps outside it."""
 
     name: str
     head_sha: str
@@ -101,7 +110,7 @@ class CheckRunBody:
     details_url: str
     external_id: str
     completed_at: datetime
-    actions: tuple[dict[str, str], ...] = ()
+    actions: tuple[CheckAction, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.events import Envelope
 from gatekeeper.gate import ApprovalSource
-from gatekeeper.models import JobKind, PullRequest, Repository
+from gatekeeper.models import PullRequest, Repository
 from gatekeeper.outbox import NOTHING, Touched
 
 # The command is a line of its own and nothing else: ASCII spaces only (a no-break space
@@ -453,14 +453,13 @@ def sync_later(ctx: Context, repo: str, number: int, *, delivery_id: str | None 
     """Have the worker read ``repo#number`` from GitHub (then apply ``delivery_id``, if any)."""
     jobs.enqueue(
         ctx.session,
-        kind=JobKind.SYNC_PULL,
         key=f"sync_pull:{repo}#{number}" + (f":{delivery_id}" if delivery_id else ""),
-        args={
-            "repo": repo,
-            "number": number,
-            "installation_id": ctx.envelope.installation_id,
-            "delivery_id": delivery_id,
-        },
+        args=jobs.SyncPull(
+            repo=repo,
+            number=number,
+            installation_id=ctx.envelope.installation_id,
+            delivery_id=delivery_id,
+        ),
         now=ctx.now,
     )
 

@@ -133,9 +133,8 @@ def queue(session: Session, planned: Planned, *, now: datetime) -> bool:
         return False
     jobs.enqueue(
         session,
-        kind=KIND,
         key=f"{KIND}:{inserted[0]}",
-        args={"notice_id": inserted[0]},
+        args=jobs.SendNotice(notice_id=inserted[0]),
         now=now,
         run_after=now + planned.delay,
     )

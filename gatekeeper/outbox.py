@@ -18,7 +18,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -27,13 +27,14 @@ from gatekeeper import db, gate, merge_groups
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.gate import GateState
+from gatekeeper.github import CheckAction
 from gatekeeper.models import CommitCheck, MergeGroup, PullRequest
 
-APPROVE_ACTION = {
-    "label": "Approve merge",
-    "identifier": "approve",
-    "description": "Mentors only: let this PR merge",
-}
+APPROVE_ACTION = CheckAction(
+    label="Approve merge",
+    identifier="approve",
+    description="Mentors only: let this PR merge",
+)
 SUMMARY_LIMIT = 65535  # bytes, GitHub's limit for output.summary
 LEASE = timedelta(minutes=2)  # longer than a post's timeouts and retries add up to
 MERGE_GROUP_PATIENCE = timedelta(hours=6)  # a merge queue gives up on a commit long before
@@ -43,6 +44,20 @@ INSTALLATION_LOCK = 0x6F75_7462  # "outb": advisory lock keys (this, installatio
 
 
 Commit = tuple[str, str]  # (repo, head_sha): a check run belongs to a commit
+
+
+class CheckBody(TypedDict):
+    """What a commit's check run shows, as ``CommitCheck.body`` stores it and its fingerprint
+    digests: no name, commit or time, so an unchanged verdict is never posted again."""
+
+    conclusion: str
+    title: str
+    summary: str
+    details_url: str
+    external_id: str
+    actions: list[CheckAction]
+
+
 Touched = frozenset[Commit]  # the commits a change may have made read differently
 NOTHING: Touched = frozenset()
 
@@ -177,7 +192,7 @@ def _locked(session: Session, *, repo: str, head_sha: str, name: str, now: datet
     )
 
 
-def _want(session: Session, row: CommitCheck, body: dict[str, Any], *, now: datetime) -> bool:
+def _want(session: Session, row: CommitCheck, body: CheckBody, *, now: datetime) -> bool:
     digest = fingerprint(body)
     # The installation as last seen: a reinstalled App has a new one.
     row.installation_id = store.installation_of(session, repo=row.repo) or row.installation_id
@@ -185,7 +200,7 @@ def _want(session: Session, row: CommitCheck, body: dict[str, Any], *, now: date
         session.add(row)
         return False
     row.version += 1
-    row.fingerprint, row.body, row.desired_at = digest, body, now
+    row.fingerprint, row.body, row.desired_at = digest, dict(body), now
     # Tried at once; ``attempts`` stays, since a failed try may have created the run.
     row.gave_up, row.next_attempt_at = False, None
     session.add(row)
@@ -202,24 +217,24 @@ def _verdict(pull: PullRequest) -> gate.PullVerdict:
     )
 
 
-def render(verdict: gate.CommitVerdict, *, repo: str, settings: Settings) -> dict[str, Any]:
+def render(verdict: gate.CommitVerdict, *, repo: str, settings: Settings) -> CheckBody:
     """The check run's fields that show ``verdict`` (everything but when it was posted)."""
-    return {
-        "conclusion": verdict.conclusion,
-        "title": verdict.title,
-        "summary": truncate_bytes(verdict.summary, SUMMARY_LIMIT),
-        "details_url": f"{settings.base_url}/pulls/{repo}/{verdict.lead}"
+    return CheckBody(
+        conclusion=verdict.conclusion,
+        title=verdict.title,
+        summary=truncate_bytes(verdict.summary, SUMMARY_LIMIT),
+        details_url=f"{settings.base_url}/pulls/{repo}/{verdict.lead}"
         if verdict.lead
         else f"{settings.base_url}/",
         # The check run handler finds the pull requests by the commit; this names the lead.
-        "external_id": f"{repo}#{verdict.lead}" if verdict.lead else repo,
+        external_id=f"{repo}#{verdict.lead}" if verdict.lead else repo,
         # A merge group's commit is no pull request's head (``numbers``): nothing to approve
         # there; its pull request is approved on its own head.
-        "actions": [APPROVE_ACTION] if verdict.waiting and verdict.numbers else [],
-    }
+        actions=[APPROVE_ACTION] if verdict.waiting and verdict.numbers else [],
+    )
 
 
-def fingerprint(body: dict[str, Any]) -> str:
+def fingerprint(body: CheckBody) -> str:
     """A digest of what a check run shows."""
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -312,7 +327,7 @@ class Claimed:
     installation_id: int | None
     version: int
     fingerprint: str
-    body: dict[str, Any]
+    body: CheckBody
     check_run_id: int | None
     fresh: bool
     attempts: int
@@ -391,7 +406,8 @@ def claim(session: Session, *, now: datetime, writes_per_installation: int = 1) 
         installation_id=row.installation_id,
         version=row.version,
         fingerprint=row.fingerprint,
-        body=dict(row.body),
+        # Only ``_want`` writes the column, with what ``render`` made.
+        body=cast(CheckBody, dict(row.body)),
         check_run_id=row.check_run_id,
         fresh=row.fresh_version is not None and row.fresh_version > row.posted_version,
         attempts=row.attempts,

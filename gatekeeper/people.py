@@ -202,7 +202,7 @@ def known_id(session: Session, *, login: str) -> int | None:
 def learn_later(session: Session, *, login: str, now: datetime) -> None:
     """Have the worker ask GitHub for ``login``'s id (``GET /users/{login}``)."""
     jobs.enqueue(
-        session, kind=JOB, key=f"{JOB}:{login.lower()}", args={"login": login.lower()}, now=now
+        session, key=f"{JOB}:{login.lower()}", args=jobs.LearnAccount(login=login.lower()), now=now
     )
 
 

@@ -11,7 +11,7 @@ from gatekeeper import away, jobs
 from gatekeeper.config import Settings
 from gatekeeper.decisions import audit, mentorship_of
 from gatekeeper.gate import GateState
-from gatekeeper.models import AuditEvent, JobKind, PullRequest
+from gatekeeper.models import AuditEvent, PullRequest
 from gatekeeper.terms import terms_of
 
 # A day: long enough that mentors are not nagged, short enough that nothing is forgotten.
@@ -94,9 +94,8 @@ def remind(
         )
     jobs.enqueue(
         session,
-        kind=JobKind.REQUEST_REVIEWS,
         key=f"request_reviews:{pull.repo}#{pull.number}",
-        args={"repo": pull.repo, "number": pull.number, "logins": mentors},
+        args=jobs.RequestReviews(repo=pull.repo, number=pull.number, logins=tuple(mentors)),
         now=now,
     )
     audit(

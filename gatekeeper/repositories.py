@@ -170,7 +170,7 @@ def scope_ids(session: Session, *, names: Iterable[str], now: datetime) -> dict[
     for name in wanted:
         if name not in known:
             jobs.enqueue(
-                session, kind=RESOLVE, key=f"{RESOLVE}:{name}", args={"repo": name}, now=now
+                session, key=f"{RESOLVE}:{name}", args=jobs.ResolveRepository(repo=name), now=now
             )
     return known
 

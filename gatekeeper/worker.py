@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import assert_never
 
 import sqlalchemy as sa
 from flask import Flask
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL = 0.1  # seconds before the first look again at an empty outbox
 IDLE_POLL_MAX = 2.0  # and at most this long
+APPLY_POLL_MAX = 0.25  # for deliveries: an idle worker applies a new one within a quarter second
 
 
 @dataclasses.dataclass
@@ -95,14 +97,13 @@ class Worker:
     # ------------------------------------------------------------------ loops
 
     def step(self) -> bool:
-        """Do one piece of due work; False when there is none (without GitHub: no notice).
+        """Do one piece of due work, a delivery to apply first; False when there is none.
 
         Nothing a piece of work raises ends the worker: it is logged with its traceback and
         the work is retried later (the post or the job keeps its claim until its lease ends).
         """
-        # Deliveries and notices to the team's chat need no GitHub: without it they are the
-        # only work done.
-        return self._do(self._step if self.github is not None else self._step_without_github)
+        # A check posted while the delivery that changes it waits would be posted again.
+        return self._do(self._apply_one) or self._do(self._post_or_run)
 
     def apply_deliveries(self) -> Tally:
         """Apply every stored delivery, and do nothing else (no GitHub is asked)."""
@@ -128,12 +129,9 @@ class Worker:
                 log.exception("worker step failed; its work is retried once its claim ends")
                 return False
 
-    def _step(self, session: Session) -> bool:
-        # Deliveries first: a check posted while the delivery that changes it waits would be
-        # posted again at once. Applying one is quick and needs no GitHub, so a flood of them
-        # holds the posts up only as long as it takes to apply.
-        if self._apply_one(session):
-            return True
+    def _post_or_run(self, session: Session) -> bool:
+        if self.github is None:  # notices to the team's chat need no GitHub
+            return self._notice_one(session)
         # Posts and jobs take turns, so a flood of checks never starves a delivery that waits
         # for a pull request to be read (nor the other way round).
         self._turn += 1
@@ -162,15 +160,12 @@ class Worker:
             return False
         with logs.bound(
             job=job.key,
-            repository=job.args.get("repo"),
-            pull_request=job.args.get("number"),
-            delivery=job.args.get("delivery_id"),
+            repository=getattr(job.args, "repo", None),
+            pull_request=getattr(job.args, "number", None),
+            delivery=getattr(job.args, "delivery_id", None),
         ):
             self._run(session, job)
         return True
-
-    def _step_without_github(self, session: Session) -> bool:
-        return self._apply_one(session) or self._notice_one(session)
 
     def _apply_one(self, session: Session) -> bool:
         applied = deliveries.apply_next(session, self.settings)
@@ -199,19 +194,32 @@ class Worker:
         return self.tally
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Work until ``stop`` is set; when idle, look again after a pause that grows from
-        ``IDLE_POLL`` to ``IDLE_POLL_MAX`` (an idle worker costs next to nothing)."""
+        """Work until ``stop`` is set: one thread applies the deliveries, ``concurrency``
+        threads post checks and run jobs. Apart, neither waits for the other: a post waits on
+        GitHub, applying on nothing but the database. An idle thread looks again after a
+        pause that grows from ``IDLE_POLL`` (to ``APPLY_POLL_MAX`` for deliveries, which
+        someone may be waiting to see, and ``IDLE_POLL_MAX`` for the rest)."""
 
-        def loop() -> None:
+        def loop(work: Callable[[Session], bool], longest: float) -> None:
             pause = IDLE_POLL
             while not stop.is_set():
-                if self.step():
+                if self._do(work):
                     pause = IDLE_POLL
                 else:
                     stop.wait(pause)
-                    pause = min(pause * 2, IDLE_POLL_MAX)
+                    pause = min(pause * 2, longest)
 
-        self._in_threads(loop)
+        threads = [
+            threading.Thread(target=loop, args=(self._apply_one, APPLY_POLL_MAX), daemon=True),
+            *(
+                threading.Thread(target=loop, args=(self._post_or_run, IDLE_POLL_MAX), daemon=True)
+                for _ in range(self.concurrency)
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def _in_threads(self, loop: Callable[[], None]) -> None:
         if self.concurrency == 1:
@@ -283,7 +291,7 @@ class Worker:
             details_url=body["details_url"],
             external_id=body["external_id"],
             completed_at=utcnow(),
-            actions=tuple(body.get("actions") or ()),
+            actions=tuple(body["actions"]),
         )
         with self._slot(installation_id):
             existing = None if claimed.fresh else claimed.check_run_id
@@ -334,25 +342,31 @@ class Worker:
 
     # ------------------------------------------------------------------ jobs
 
+    def _dispatch(self, session: Session, job: jobs.Claimed) -> None:
+        # ``jobs.claim`` dropped a job of a kind, or with arguments, that no shape fits.
+        match job.args:
+            case jobs.SyncPull() as args:
+                self._sync_pull(session, job, args)
+            case jobs.Reconcile() as args:
+                self._reconcile(session, args)
+            case jobs.RequestReviews() as args:
+                self._request_reviews(session, args)
+            case jobs.ReadTree() as args:
+                self._read_tree(session, args)
+            case jobs.ResolveRepository() as args:
+                self._resolve_repository(session, args)
+            case jobs.LearnAccount() as args:
+                self._learn_account(session, args)
+            case jobs.BypassComment() as args:
+                self._bypass_comment(session, args)
+            case jobs.SendNotice() as args:
+                self._send_notice(session, args)
+            case _:
+                assert_never(job.args)
+
     def _run(self, session: Session, job: jobs.Claimed) -> None:
-        # Keyed by the kind as stored (a string), so a kind no longer known is dropped below.
-        runners: dict[str, Callable[[Session, jobs.Claimed], None]] = {
-            JobKind.SYNC_PULL: self._sync_pull,
-            JobKind.RECONCILE: self._reconcile,
-            JobKind.REQUEST_REVIEWS: self._request_reviews,
-            JobKind.READ_TREE: self._read_tree,
-            JobKind.RESOLVE_REPOSITORY: self._resolve_repository,
-            people.JOB: self._learn_account,
-            JobKind.BYPASS_COMMENT: self._bypass_comment,
-            JobKind.SEND_NOTICE: self._send_notice,
-        }
-        run = runners.get(job.kind)
         try:
-            if run is None:
-                log.warning("job %s of unknown kind dropped", job.key)
-                jobs.drop(session, job)
-                return
-            run(session, job)
+            self._dispatch(session, job)
         except GitHubUnavailable as error:
             session.rollback()
             if error.permanent:
@@ -383,7 +397,7 @@ class Worker:
         self.tally.add(job=True)
 
     def _give_up_job(self, session: Session, job: jobs.Claimed, reason: str) -> None:
-        delivery_id = job.args.get("delivery_id")
+        delivery_id = job.args.delivery_id if isinstance(job.args, jobs.SyncPull) else None
         if delivery_id:
             delivery = session.get(Delivery, delivery_id)
             if delivery is not None and delivery.outcome == DeliveryOutcome.DEFERRED:
@@ -393,19 +407,19 @@ class Worker:
                 session.add(delivery)
         jobs.drop(session, job)
 
-    def _sync_pull(self, session: Session, job: jobs.Claimed) -> None:
+    def _sync_pull(self, session: Session, job: jobs.Claimed, args: jobs.SyncPull) -> None:
         """Read a pull request and its reviews from GitHub, store them, then apply the delivery
         that was waiting for it."""
         assert self.github is not None
-        repo, number = job.args["repo"], int(job.args["number"])
-        installation_id = job.args.get("installation_id") or self._installation(session, repo)
+        repo, number = args.repo, args.number
+        installation_id = args.installation_id or self._installation(session, repo)
         session.commit()  # no transaction stays open while GitHub answers
         info = self.github.pull(installation_id=installation_id, repo=repo, number=number)
         reviews = self.github.reviews(installation_id=installation_id, repo=repo, number=number)
         now = utcnow()
         decisions.apply_pull(session, info=info, reviews=reviews, settings=self.settings, now=now)
         session.commit()
-        delivery_id = job.args.get("delivery_id")
+        delivery_id = args.delivery_id
         if not delivery_id:
             return
         applied = deliveries.apply_deferred(session, self.settings, delivery_id=delivery_id)
@@ -414,25 +428,25 @@ class Worker:
             # say): asking again would loop.
             self._give_up_job(session, job, "the pull request it names is not on GitHub")
 
-    def _learn_account(self, session: Session, job: jobs.Claimed) -> None:
+    def _learn_account(self, session: Session, args: jobs.LearnAccount) -> None:
         """Ask GitHub which account holds a mentee's or mentor's login, and learn its id."""
         assert self.github is not None
         installation_id = store.any_installation(session)
         session.commit()
         if installation_id is None:  # nothing installed yet: the first event teaches it
-            log.info("no installation to ask for %s's id with", job.args["login"])
+            log.info("no installation to ask for %s's id with", args.login)
             return
-        found = self.github.account(installation_id=installation_id, login=job.args["login"])
+        found = self.github.account(installation_id=installation_id, login=args.login)
         if found is None:
-            log.warning("no GitHub account is called %s: its id stays unknown", job.args["login"])
+            log.warning("no GitHub account is called %s: its id stays unknown", args.login)
             return
         people.learn(session, found, at=utcnow(), maintainers=self.settings.maintainers)
         session.commit()
 
-    def _read_tree(self, session: Session, job: jobs.Claimed) -> None:
+    def _read_tree(self, session: Session, args: jobs.ReadTree) -> None:
         """Read a head commit's tree, so an approval of the same content can hold for it."""
         assert self.github is not None
-        repo, sha = job.args["repo"], job.args["sha"]
+        repo, sha = args.repo, args.sha
         if store.trees_of(session, repo=repo, shas=[sha]):
             return  # a check_suite's payload said it meanwhile
         installation_id = self._installation(session, repo)
@@ -445,10 +459,10 @@ class Worker:
         outbox.commit_gates(session, touched, settings=self.settings, now=now)
         session.commit()
 
-    def _reconcile(self, session: Session, job: jobs.Claimed) -> None:
+    def _reconcile(self, session: Session, args: jobs.Reconcile) -> None:
         from gatekeeper import sweep  # the sweep enqueues jobs; it is only needed here
 
-        mentorship = session.get(Mentorship, job.args["mentorship_id"])
+        mentorship = session.get(Mentorship, args.mentorship_id)
         if mentorship is not None:
             report = sweep.reconcile(
                 session, mentorship, settings=self.settings, github=self.github, now=utcnow()
@@ -456,10 +470,10 @@ class Worker:
             if report.failures:
                 raise GitHubUnavailable("; ".join(report.failures[:3]))
 
-    def _resolve_repository(self, session: Session, job: jobs.Claimed) -> None:
+    def _resolve_repository(self, session: Session, args: jobs.ResolveRepository) -> None:
         """Learn the id of a repository a scope names, so the scope follows its renames."""
         assert self.github is not None
-        name = job.args["repo"]
+        name = args.repo
         session.commit()  # no transaction stays open while GitHub answers
         try:
             installation_id = self.github.installation_for(name)
@@ -479,9 +493,9 @@ class Worker:
         )
         session.commit()
 
-    def _request_reviews(self, session: Session, job: jobs.Claimed) -> None:
+    def _request_reviews(self, session: Session, args: jobs.RequestReviews) -> None:
         assert self.github is not None
-        repo, number = job.args["repo"], int(job.args["number"])
+        repo, number = args.repo, args.number
         pull = store.find_pull(session, repo=repo, number=number)
         if pull is None or pull.state != "open":
             return
@@ -493,7 +507,7 @@ class Worker:
                     installation_id=installation_id,
                     repo=repo,
                     number=number,
-                    logins=job.args["logins"],
+                    logins=list(args.logins),
                 )
             except GitHubUnavailable as error:
                 if not error.permanent:
@@ -501,15 +515,13 @@ class Worker:
                 # Not a collaborator, say: asking again changes nothing.
                 log.warning("reviews for %s#%s refused: %s", repo, number, error)
 
-    def _send_notice(self, session: Session, job: jobs.Claimed) -> None:
+    def _send_notice(self, session: Session, args: jobs.SendNotice) -> None:
         """Post one notice to the team's chat (its job's lease keeps other workers off)."""
-        said = notify.send(
-            session, notice_id=int(job.args["notice_id"]), settings=self.settings, now=utcnow()
-        )
+        said = notify.send(session, notice_id=args.notice_id, settings=self.settings, now=utcnow())
         if said is not None:
-            log.info("notice %s: %s", job.args["notice_id"], said)
+            log.info("notice %s: %s", args.notice_id, said)
 
-    def _bypass_comment(self, session: Session, job: jobs.Claimed) -> None:
+    def _bypass_comment(self, session: Session, args: jobs.BypassComment) -> None:
         """Tell the mentors, once, that a pull request merged while its gate waited.
 
         Only the job's holder runs this (its lease keeps other workers off), and the alert's
@@ -517,7 +529,7 @@ class Worker:
         for the marker before anything is posted again.
         """
         assert self.github is not None
-        repo, number = job.args["repo"], int(job.args["number"])
+        repo, number = args.repo, args.number
         if bypass_alerts.due(session, repo=repo, number=number, settings=self.settings) is None:
             session.commit()
             return

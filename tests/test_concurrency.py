@@ -785,3 +785,22 @@ def test_concurrent_deliveries_end_with_the_gate_on_every_commit(github_fake, ap
     assert review_and_check_writes(fake)[len(before) :] == [], f"the sweep changed {report}"
     # How fast the answers came is printed above and measured by benchmarks/load.py, not
     # asserted: a timing bound in a test fails on a busy machine, not on a slow service.
+
+
+def niceness(process: subprocess.Popen[bytes]) -> int:
+    """A running process's nice value, as the kernel has it (field 19 of /proc/PID/stat)."""
+    stat = Path(f"/proc/{process.pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[16])
+
+
+def test_the_worker_processes_yield_the_cpu_to_the_web_tier(cluster):
+    """Started as the Procfile starts them, the workers lower their own CPU priority by 10,
+    so that on a shared host a burst of deliveries to apply never slows the answers."""
+    assert cluster.web is not None
+    deadline = time.monotonic() + 60
+    logs = [cluster.logs / f"worker-{index}.log" for index in range(len(cluster.workers))]
+    while not all("Worker running" in log.read_text() for log in logs):
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.1)
+    web = niceness(cluster.web)
+    assert [niceness(worker) for worker in cluster.workers] == [min(web + 10, 19)] * len(logs)

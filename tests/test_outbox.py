@@ -234,21 +234,48 @@ def interleavings(actors: dict[str, list[str]]) -> list[tuple[str, ...]]:
     return result
 
 
-TWO_DELIVERIES_AND_A_POST = interleavings(
-    {"first": ["first"], "second": ["second"], "worker": ["claim", "send", "record"]}
-) + interleavings({"first": ["second"], "second": ["first"], "worker": ["claim", "send", "record"]})
+def chunks(orders: list[tuple[str, ...]], size: int) -> list[pytest.ParameterSet]:
+    """The orders in runs of ``size``, one test each, so that parallel workers share them
+    (one test playing them all would keep one worker busy for minutes on a loaded machine)."""
+    runs = [orders[start : start + size] for start in range(0, len(orders), size)]
+    return [
+        pytest.param(run, id=f"orders-{index * size + 1}-{index * size + len(run)}")
+        for index, run in enumerate(runs)
+    ]
 
 
+# Both deliveries either way round: the orders of the two steps include both.
+ONE_POST = {"first": ["first"], "second": ["second"], "worker": ["claim", "send", "record"]}
+TWO_DELIVERIES_AND_A_POST = interleavings(ONE_POST)
+WITH_A_SWEEP = [
+    order
+    for order in interleavings({**ONE_POST, "sweep": ["sweep"]})
+    if order.index("first") < order.index("second")
+]
+
+
+def test_the_chunks_hold_every_interleaving_once():
+    """Split for parallel workers, the orders played are still every interleaving, each once:
+    20 of two deliveries and a post's three steps, 60 with a sweep after the first delivery."""
+    for orders, size, count in ((TWO_DELIVERIES_AND_A_POST, 10, 20), (WITH_A_SWEEP, 10, 60)):
+        played = [order for param in chunks(orders, size) for order in param.values[0]]
+        assert played == orders and len(set(played)) == count
+    assert {o.index("first") < o.index("second") for o in TWO_DELIVERIES_AND_A_POST} == {
+        True,
+        False,
+    }
+
+
+@pytest.mark.parametrize("orders", chunks(TWO_DELIVERIES_AND_A_POST, 10))
 @pytest.mark.parametrize(
     "scenario",
     [opened_then_approved, approved_then_changes_requested, opened_then_pushed],
     ids=lambda s: s.__name__,
 )
-def test_every_interleaving_ends_with_github_showing_the_latest_decision(world, scenario):
+def test_every_interleaving_ends_with_github_showing_the_latest_decision(world, scenario, orders):
     """Two deliveries for one pull request and a post cut at its seams, in every order (and
     the deliveries either way round): once the worker is done, GitHub shows exactly what
     gate.py decides from the final state, on one check run, each version posted once."""
-    orders = sorted(set(TWO_DELIVERIES_AND_A_POST))
     world.promote()
     for index, order in enumerate(orders):
         number, head = 100 + index, f"{index:04x}" + "c" * 36
@@ -262,17 +289,11 @@ def test_every_interleaving_ends_with_github_showing_the_latest_decision(world, 
         assert len(writes) <= row.version, (order, "a version was posted twice")
 
 
-def test_every_interleaving_with_a_sweep(world):
+@pytest.mark.parametrize("orders", chunks(WITH_A_SWEEP, 10))
+def test_every_interleaving_with_a_sweep(world, orders):
     """A sweep may run at any point between a review, its post's seams and a later review;
     it never leaves GitHub behind the gate either."""
     world.promote()
-    actors = {
-        "first": ["first"],
-        "second": ["second"],
-        "worker": ["claim", "send", "record"],
-        "sweep": ["sweep"],
-    }
-    orders = [o for o in interleavings(actors) if o.index("first") < o.index("second")]
     for index, order in enumerate(orders):
         number, head = 500 + index, f"{index:04x}" + "d" * 36
         first, second = approved_then_changes_requested(world, number, head)

@@ -281,7 +281,8 @@ def test_an_event_from_a_gone_repository_brings_it_back(world):
 def test_scanning_unchanged_repositories_costs_no_rate_limit(world):
     """The safety-net scan asks each installed repository's list with its last ETag: with
     nothing changed, every answer is a 304 and none counts against the rate limit."""
-    names = [f"python/repo-{n:04d}" for n in range(1000)]
+    # Each repository is asked on its own, so 100 show what 1,000 would at a tenth of the time.
+    names = [f"python/repo-{n:04d}" for n in range(100)]
     for name in names:
         world.fake.add_repo(name, installation_id=INSTALLATION)
     world.send(
@@ -292,7 +293,7 @@ def test_scanning_unchanged_repositories_costs_no_rate_limit(world):
     world.fake.reset_calls()
     report = run_sweep(world, now=first + timedelta(hours=1, seconds=1))  # the cadence is due
     lists = [c for c in world.fake.calls if c.path.endswith("/pulls")]
-    assert report.scanned == 1000 and len(lists) == 1000
+    assert report.scanned == 100 and len(lists) == 100
     assert {c.status for c in lists} == {304}
     assert not [c for c in world.fake.counted_calls() if c.path.startswith("/repos/")]
 

@@ -1,6 +1,6 @@
 """The worker (``gatekeeper/worker.py``) against the fake GitHub, on SQLite and PostgreSQL:
 a step does one piece of due work, a post or a job that fails waits and is tried again, and
-a job of an unknown kind is dropped rather than retried forever."""
+a job of an unknown kind or with broken arguments is dropped rather than retried forever."""
 
 from __future__ import annotations
 
@@ -93,22 +93,41 @@ def test_a_job_github_fails_is_retried_later(world: World):
     assert queued(world) == {}
 
 
-def test_a_job_of_unknown_kind_is_dropped(world: World, caplog: pytest.LogCaptureFixture):
-    """A job no worker knows (left by a newer version, say) is dropped with a warning,
-    neither run nor retried."""
+@pytest.mark.parametrize(
+    ("kind", "args", "reason"),
+    [
+        ("mystery", {}, "no job is of kind 'mystery'"),
+        ("request_reviews", {"repo": REPO, "number": 7}, "request_reviews lacks logins"),
+        ("request_reviews", {"repo": REPO, "number": "7", "logins": []}, "number is not"),
+        (
+            "bypass_comment",
+            {"repo": REPO, "number": 7, "merged": True},
+            "bypass_comment takes no merged",
+        ),
+    ],
+)
+def test_a_job_no_shape_fits_is_dropped_and_the_worker_goes_on(
+    world: World, caplog: pytest.LogCaptureFixture, kind: str, args: dict, reason: str
+):
+    """A queued job of a kind no worker knows, or whose stored arguments do not fit its
+    kind (left by another version, say), is dropped with a warning, neither run nor
+    retried; the work queued after it is done in the same run."""
+    opened(world)
     with world.session() as session:
-        jobs.enqueue(session, kind="mystery", key="mystery:1", args={}, now=utcnow())
+        due = utcnow() - timedelta(minutes=1)  # before the review request: claimed first
+        session.add(Job(key="old:1", kind=kind, args=args, created_at=due, run_after=due))
         session.commit()
-    with caplog.at_level(logging.WARNING, logger="gatekeeper.worker"):
+    with caplog.at_level(logging.WARNING, logger="gatekeeper.jobs"):
         tally = world.work()
+    assert tally.failures == []
+    assert world.fake.requested_reviewers[(REPO, 7)] == ["colesbury", "vstinner"]
     assert queued(world) == {}
-    assert (tally.jobs, tally.failures) == (0, [])
-    assert "job mystery:1 of unknown kind dropped" in caplog.text
+    assert f"job old:1 dropped: {reason}" in caplog.text
 
 
 def test_a_worker_without_github_does_nothing(app: Flask, session: Session):
     """Unconfigured for GitHub, a step finds no work it could do and leaves the queue alone."""
-    jobs.enqueue(session, kind="reconcile", key="reconcile:1", args={}, now=utcnow())
+    jobs.enqueue(session, key="reconcile:1", args=jobs.Reconcile(mentorship_id=1), now=utcnow())
     session.commit()
     assert Worker(app).step() is False
     assert jobs.pending(session) == 1
