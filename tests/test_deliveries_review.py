@@ -1,8 +1,10 @@
-"""``deliveries`` under concurrency: two workers never apply one signed body twice, and a
-deferred delivery whose row is held for a moment is still applied once its pull request is read.
+"""``deliveries``, reviewed: two workers never apply one signed body twice; a deferred
+delivery whose row is held for a moment is still applied once its pull request is read; the
+door refuses what the handler could not act on; a deferred delivery is timed once; migration
+0016 keeps a delivery in every state, both ways.
 
-The concurrency tests run on PostgreSQL only: there workers apply deliveries side by side (SQLite has one writer at a
-time, so its workers take turns). A worker's transaction is held open by locking a row it
+The concurrency tests run on PostgreSQL only: there workers apply deliveries side by side
+(SQLite has one writer at a time, so its workers take turns). A worker's transaction is held open by locking a row it
 needs from a third session; the test waits until PostgreSQL shows the worker waiting on it
 (never a timed wait), then lets it go.
 """
@@ -21,7 +23,7 @@ from test_deliveries import HEAD, apply_next, receive, stored
 
 from gate_support import REPO, World
 from gatekeeper import deliveries
-from gatekeeper.models import Delivery, PullRequest, utcnow
+from gatekeeper.models import PullRequest, utcnow
 
 ON_POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -94,19 +96,16 @@ def test_a_deferred_delivery_held_for_a_moment_is_still_applied(world):
     )
     receive(world, "issue_comment", payload, "d-1")
     assert apply_next(world).outcome == "deferred"
+    kept = stored(world)["d-1"]
     with world.app.app_context(), world.session() as door:
         # The door's statement for the same id again, its transaction not ended yet.
-        body = stored(world)["d-1"]
-        door.execute(
-            deliveries._insert_for(door)(Delivery)
-            .values(delivery_id="d-1", event="issue_comment", received_at=utcnow(),
-                    outcome="queued", body=b"{}", body_digest=body.body_digest)
-            .on_conflict_do_update(
-                index_elements=["delivery_id"],
-                set_={"outcome": "queued"},
-                where=Delivery.outcome == "failed",
-            )
-        )  # fmt: skip
+        row = {
+            "delivery_id": "d-1", "event": "issue_comment", "action": "created",
+            "installation_id": kept.installation_id, "received_at": utcnow(),
+            "outcome": "queued", "processed_at": None, "body": kept.body,
+            "body_digest": kept.body_digest, "error": None, "attempts": 0, "retry_at": None,
+        }  # fmt: skip
+        assert deliveries._store(door, row) == (False, "deferred")
         worker = in_thread(world.work)
         until(lambda: waiting_backends(world) == 1 or not worker.is_alive())
         door.commit()
