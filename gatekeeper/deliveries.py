@@ -253,7 +253,9 @@ def _apply_claimed(
         log.exception("delivery %s (%s) not applied", taken.delivery_id, taken.event)
         applied = _fail(session, taken, reason=type(error).__name__)
     if applied is not None and applied.outcome != DeliveryOutcome.QUEUED:
-        seconds = (utcnow() - applied.received_at).total_seconds()
+        # A deferred delivery is counted as such, and timed once, when it is applied.
+        waited = utcnow() - applied.received_at
+        seconds = None if applied.outcome == DeliveryOutcome.DEFERRED else waited.total_seconds()
         metrics.delivery_applied(event=applied.event, outcome=applied.outcome, seconds=seconds)
         log.info(
             "delivery %s (%s) applied: %s", applied.delivery_id, applied.event, applied.outcome
@@ -280,18 +282,34 @@ def claim(session: Session, *, delivery_id: str | None = None) -> Claim | None:
         .where(col(other.outcome).in_(APPLIED))
         .where(col(other.delivery_id) != col(Delivery.delivery_id))
     )
+    # The same body queued under an older id goes first: while another worker holds it, its
+    # outcome is not known yet, and this one would not be recognised as its replay.
+    earlier = (
+        sa.exists()
+        .where(col(other.body_digest) == col(Delivery.body_digest))
+        .where(col(other.outcome) == DeliveryOutcome.QUEUED)
+        .where(
+            sa.tuple_(col(other.received_at), col(other.delivery_id))
+            < sa.tuple_(col(Delivery.received_at), col(Delivery.delivery_id))
+        )
+    )
     query = select(Delivery, replayed.label("replayed"))
     if delivery_id is None:
-        query = query.where(Delivery.outcome == DeliveryOutcome.QUEUED).where(
-            sa.or_(col(Delivery.retry_at).is_(None), col(Delivery.retry_at) <= utcnow())
+        query = (
+            query.where(Delivery.outcome == DeliveryOutcome.QUEUED)
+            .where(sa.or_(col(Delivery.retry_at).is_(None), col(Delivery.retry_at) <= utcnow()))
+            .where(~earlier)
         )
     else:
         query = query.where(Delivery.delivery_id == delivery_id).where(
             Delivery.outcome == DeliveryOutcome.DEFERRED
         )
     query = query.order_by(col(Delivery.received_at)).limit(1)
-    # SKIP LOCKED: another worker's delivery is theirs; SQLite has one writer at a time.
-    row = session.exec(query.with_for_update(skip_locked=True, of=Delivery)).first()
+    # SKIP LOCKED: another worker's queued delivery is theirs; SQLite has one writer at a
+    # time. A deferred one is asked for by id: held (GitHub redelivering it at the door), it
+    # is waited for, or it would be taken for one no longer waiting and never applied.
+    locked = query.with_for_update(skip_locked=delivery_id is None, of=Delivery)
+    row = session.exec(locked).first()
     return None if row is None else Claim(row[0], bool(row[1]))
 
 

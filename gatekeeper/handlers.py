@@ -154,9 +154,13 @@ def wanted(event: str, action: str | None, payload: Mapping[str, Any]) -> bool:
 
 
 def _repository_named(payload: Mapping[str, Any]) -> None:
-    """An event about a repository names it (GitHub always does)."""
-    if not isinstance(payload.get("repository"), Mapping):
+    """An event about a repository names it (GitHub always does), as ``_repository`` reads
+    it: a name that is there is checked by ``events.envelope``, read first."""
+    repository = payload.get("repository")
+    if not isinstance(repository, Mapping):
         raise events.PayloadError("payload.repository is missing")
+    if not repository.get("full_name"):
+        raise events.PayloadError("payload.repository.full_name is missing")
 
 
 @on(
@@ -224,8 +228,12 @@ def review_changed(ctx: Context) -> Touched:
     return touched | {(pull.repo, left)} if left is not None else touched
 
 
+@on("check_run", "rerequested", reads=(_repository_named, events.check_run_info))
+# A press of the button is an approval in its sender's name (``_approve``).
 @on(
-    "check_run", "rerequested", "requested_action", reads=(_repository_named, events.check_run_info)
+    "check_run",
+    "requested_action",
+    reads=(_repository_named, events.check_run_info, events.sender_of),
 )
 def check_run_action(ctx: Context) -> Touched:
     """Re-run: post afresh. The "Approve merge" button: an approval if a mentor pressed it."""
@@ -302,7 +310,8 @@ def _is_a_command(payload: Mapping[str, Any]) -> bool:
 @on(
     "issue_comment",
     "created",
-    reads=(_repository_named, events.comment_info),
+    # A command is an approval or override in its sender's name (``_approve``, ``override``).
+    reads=(_repository_named, events.comment_info, events.sender_of),
     concerns=_is_a_command,
 )
 def comment_created(ctx: Context) -> Touched:

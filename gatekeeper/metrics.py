@@ -111,11 +111,13 @@ def delivery_answered(*, event: str | None, outcome: str, seconds: float) -> Non
     WEBHOOK_DURATION.observe(seconds)
 
 
-def delivery_applied(*, event: str, outcome: str, seconds: float) -> None:
-    """Count one delivery the worker applied, and how long it waited since it arrived."""
+def delivery_applied(*, event: str, outcome: str, seconds: float | None) -> None:
+    """Count one delivery the worker applied, and how long it waited since it arrived (None:
+    it waits on, deferred)."""
     label = event if event in KNOWN_EVENTS else "other"
     DELIVERIES_APPLIED.labels(event=label, outcome=outcome).inc()
-    DELIVERY_QUEUE.observe(seconds)
+    if seconds is not None:
+        DELIVERY_QUEUE.observe(seconds)
 
 
 def check_post(result: str) -> None:
