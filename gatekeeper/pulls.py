@@ -193,7 +193,19 @@ def _date_base_change(
     sightings = _sightings(session, pull)
     newest = sightings[-1]
     others = [s.seen_at for s in sightings if s.base_ref != newest.base_ref]
-    candidates = [min(s.seen_at for s in sightings if s.seen_at > max(others))] if others else []
+    # At or after: two bases seen in one second (GitHub's times have whole seconds) date the
+    # change to that second.
+    candidates = (
+        [
+            min(
+                s.seen_at
+                for s in sightings
+                if s.base_ref == newest.base_ref and s.seen_at >= max(others)
+            )
+        ]
+        if others
+        else []
+    )
     if explicit and newest.seen_at <= at and current.base_ref == newest.base_ref:
         candidates.append(at)
     if pull.base_changed_at is not None:

@@ -14,7 +14,7 @@ from sqlmodel import select
 from fakegithub import FakeGitHub, default_user_id
 from gate_support import REPO, SECRET, World, app_for
 from gatekeeper import github_of
-from gatekeeper.models import AuditEvent, BypassAlert
+from gatekeeper.models import AuditEvent, BypassAlert, Delivery
 from webhook_events import deliver
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
@@ -229,6 +229,30 @@ def test_a_lost_base_change_is_still_seen_from_the_next_snapshot(world):
     )
     world.send("pull_request", moved)
     assert world.pull().gate == "waiting"
+
+
+def test_two_bases_seen_in_one_second_date_the_change_to_that_second(world):
+    """Two snapshots of the same second show different bases (GitHub's times have whole
+    seconds): the delivery is applied, not failed, and the change is dated to that second,
+    so an approval given before it ends."""
+    world.promote()
+    world.open_pull(head_sha=A, base="feature-x")
+    world.review(head_sha=A)
+    second = world.tick()
+    for base in ("feature-x", "main"):
+        world.fake.set_base(REPO, 7, base)
+        snapshot = world.events.pull_request(
+            "synchronize", number=7, author="mpage", head_sha=A, updated_at=second, base=base
+        )
+        world.send("pull_request", snapshot)
+    assert {d.outcome for d in _deliveries(world)} == {"processed"}
+    assert world.pull().base_changed_at is not None
+    assert world.pull().gate == "waiting"
+
+
+def _deliveries(world):
+    with world.session() as session:
+        return list(session.exec(select(Delivery)))
 
 
 # ---------------------------------------------------------------- overrides
