@@ -545,7 +545,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
 
 @cli.command(
-    short_help="Apply deliveries, post checks, run jobs (the Procfile's).",
+    short_help="Apply deliveries, post checks, run jobs.",
     epilog=examples(
         "gatekeeper worker", "gatekeeper worker --once", "gatekeeper worker --concurrency 8"
     ),

@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 import urllib3
@@ -24,6 +24,9 @@ from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
 
 from gatekeeper import metrics
 from gatekeeper.config import Settings
+
+if TYPE_CHECKING:  # the outbox, which builds check bodies, imports this module's peers
+    from gatekeeper.outbox import CheckAction
 from gatekeeper.events import (
     PayloadError,
     Person,
@@ -87,14 +90,6 @@ class CountingRetry(GithubRetry):
         if response is None:  # no answer at all: a refused connection, a timeout
             metrics.github_request(method or "unknown", None)
         return super().increment(method, url, *args, **kwargs)
-
-
-class CheckAction(TypedDict):
-    """A button under a check run (GitHub's ``actions`` item)."""
-
-    label: str
-    identifier: str
-    description: str
 
 
 @dataclasses.dataclass(frozen=True)

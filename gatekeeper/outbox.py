@@ -27,8 +27,16 @@ from gatekeeper import db, gate, merge_groups
 from gatekeeper import pulls as store
 from gatekeeper.config import Settings
 from gatekeeper.gate import GateState
-from gatekeeper.github import CheckAction
 from gatekeeper.models import CommitCheck, MergeGroup, PullRequest
+
+
+class CheckAction(TypedDict):
+    """A button under a check run (GitHub's ``actions`` item)."""
+
+    label: str
+    identifier: str
+    description: str
+
 
 APPROVE_ACTION = CheckAction(
     label="Approve merge",
