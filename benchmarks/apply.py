@@ -87,7 +87,8 @@ def main() -> None:
             )
 
             def post_all() -> int:
-                while worker.step():
+                # As the posting threads do: every delivery is applied by now.
+                while worker._do(worker._post_or_run):
                     pass
                 return len(worker.tally.posted)
 

@@ -3,13 +3,14 @@ and migrations."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -127,9 +128,8 @@ def insert_missing(
     session: Session, model: type[Any], values: dict[str, Any], keys: list[str]
 ) -> None:
     """Insert a row unless one with the same ``keys`` exists; a concurrent insert is no error."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
+    statement = _inserting(_dialect(session), cast(Hashable, model), tuple(values), tuple(keys))
+    session.execute(statement, values)
 
 
 def upsert_locked(
@@ -145,20 +145,51 @@ def upsert_locked(
     met, which locks it as ``SELECT ... FOR UPDATE`` would, and returns it as it is now).
 
     ``merge(excluded)`` says what a conflict also updates, column by column, from the row met
-    (the model's columns) and the values proposed (``excluded``); by default nothing.
+    (the model's columns) and the values proposed (``excluded``); by default nothing. It is
+    called once, when the statement is built: a function of the module, not a closure.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(**values)
-    key = keys[0]
-    updates = merge(statement.excluded) if merge is not None else {}
-    statement = statement.on_conflict_do_update(
-        index_elements=keys, set_=updates or {key: getattr(statement.excluded, key)}
-    )
+    # (A class is hashable; typeshed's ``type[T]`` does not say so.)
+    shape = (_dialect(session), cast(Hashable, model), tuple(values), tuple(keys), merge)
+    statement = _upserting(*shape)
     found: T = session.scalars(
-        statement.returning(model), execution_options={"populate_existing": True}
+        statement, values, execution_options={"populate_existing": True}
     ).one()
     return found
+
+
+# The hot path's inserts are built once per shape and reused: building one (its ``excluded``
+# alias copies every column of the table) cost more than running it.
+
+
+@functools.cache
+def _inserting(
+    dialect: str, model: type[Any], columns: tuple[str, ...], keys: tuple[str, ...]
+) -> Any:
+    insert = _insert_for(dialect)(model).values({name: sa.bindparam(name) for name in columns})
+    return insert.on_conflict_do_nothing(index_elements=list(keys))
+
+
+@functools.cache
+def _upserting(
+    dialect: str,
+    model: type[Any],
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    merge: Callable[[Any], dict[str, Any]] | None,
+) -> Any:
+    insert = _insert_for(dialect)(model).values({name: sa.bindparam(name) for name in columns})
+    updates = merge(insert.excluded) if merge is not None else {}
+    return insert.on_conflict_do_update(
+        index_elements=list(keys), set_=updates or {keys[0]: getattr(insert.excluded, keys[0])}
+    ).returning(model)
+
+
+def _insert_for(dialect: str) -> Callable[[Any], Any]:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def is_transient(error: sa.exc.DBAPIError) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from gatekeeper import db, handlers, jobs, logs, metrics, outbox
 from gatekeeper import pulls as store
@@ -275,6 +275,16 @@ class Claim:
 def claim(session: Session, *, delivery_id: str | None = None) -> Claim | None:
     """The oldest queued delivery (or the deferred ``delivery_id``), locked until the
     transaction ends, and whether it replays another: one statement answers both."""
+    if delivery_id is None:
+        row = session.execute(_claiming(by_id=False), {"now": utcnow()}).first()
+    else:
+        row = session.execute(_claiming(by_id=True), {"delivery_id": delivery_id}).first()
+    return None if row is None else Claim(row[0], bool(row[1]))
+
+
+@functools.cache
+def _claiming(*, by_id: bool) -> sa.Select[Delivery, bool]:
+    """The claim's statement, built once (it is the worker's most frequent)."""
     other = aliased(Delivery)
     replayed = (
         sa.exists()
@@ -293,24 +303,23 @@ def claim(session: Session, *, delivery_id: str | None = None) -> Claim | None:
             < sa.tuple_(col(Delivery.received_at), col(Delivery.delivery_id))
         )
     )
-    query = select(Delivery, replayed.label("replayed"))
-    if delivery_id is None:
-        query = (
-            query.where(Delivery.outcome == DeliveryOutcome.QUEUED)
-            .where(sa.or_(col(Delivery.retry_at).is_(None), col(Delivery.retry_at) <= utcnow()))
-            .where(~earlier)
+    query = sa.select(Delivery, replayed.label("replayed"))
+    if by_id:
+        query = query.where(col(Delivery.delivery_id) == sa.bindparam("delivery_id")).where(
+            col(Delivery.outcome) == DeliveryOutcome.DEFERRED
         )
     else:
-        query = query.where(Delivery.delivery_id == delivery_id).where(
-            Delivery.outcome == DeliveryOutcome.DEFERRED
+        due = sa.bindparam("now", type_=Delivery.__table__.c.retry_at.type)  # type: ignore[attr-defined]
+        query = (
+            query.where(col(Delivery.outcome) == DeliveryOutcome.QUEUED)
+            .where(sa.or_(col(Delivery.retry_at).is_(None), col(Delivery.retry_at) <= due))
+            .where(~earlier)
         )
     query = query.order_by(col(Delivery.received_at)).limit(1)
     # SKIP LOCKED: another worker's queued delivery is theirs; SQLite has one writer at a
     # time. A deferred one is asked for by id: held (GitHub redelivering it at the door), it
     # is waited for, or it would be taken for one no longer waiting and never applied.
-    locked = query.with_for_update(skip_locked=delivery_id is None, of=Delivery)
-    row = session.exec(locked).first()
-    return None if row is None else Claim(row[0], bool(row[1]))
+    return query.with_for_update(skip_locked=not by_id, of=Delivery)
 
 
 def _apply(

@@ -4,11 +4,13 @@ and its PEP 13 rule are ``votes``)."""
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -215,20 +217,16 @@ def latest_mentorships_with_mentors(
     if not accounts:
         return {}
     canonical = [(account_id, canonical_login(login)) for account_id, login in accounts]
-    current = (col(MentorAssignment.mentorship_id) == col(Mentorship.id)) & col(
-        MentorAssignment.removed_at
-    ).is_(None)
-    rows = session.exec(
-        select(Mentorship, MentorAssignment)
-        .outerjoin(MentorAssignment, current)
-        .where(sa.or_(*(_mentee_is(account_id, login) for account_id, login in canonical)))
-        .order_by(
-            col(Mentorship.ended_at).is_not(None),
-            col(Mentorship.started_at).desc(),
-            col(Mentorship.id),
-            col(MentorAssignment.id),
-        )
-    ).all()
+    named = {
+        "ids": sorted({account_id for account_id, _ in canonical if account_id is not None}),
+        "logins_with_ids": sorted(
+            {login for account_id, login in canonical if account_id is not None}
+        ),
+        "logins": sorted({login for account_id, login in canonical if account_id is None}),
+    }
+    # More rows than asked for may come (``_mentee_is`` per account, in one IN list each);
+    # ``_is_mentee`` picks each account's below.
+    rows = session.exec(_latest_with_mentors(), params=named).all()
     mentors: dict[int | None, list[MentorAssignment]] = {}
     found: list[Mentorship] = []
     for mentorship, assignment in rows:
@@ -242,6 +240,36 @@ def latest_mentorships_with_mentors(
         for given, (account_id, login) in zip(accounts, canonical, strict=True)
     }
     return {given: (m, mentors[m.id]) if m is not None else None for given, m in chosen.items()}
+
+
+@functools.cache
+def _latest_with_mentors() -> Any:
+    """The query of :func:`latest_mentorships_with_mentors`, built once (every decision runs
+    it): the mentorships of the accounts named by id, of those without an id by login, and
+    of ids not linked yet by their login; each with its current mentors."""
+    ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+    logins_with_ids: sa.BindParameter[list[str]] = sa.bindparam("logins_with_ids", expanding=True)
+    logins: sa.BindParameter[list[str]] = sa.bindparam("logins", expanding=True)
+    current = (col(MentorAssignment.mentorship_id) == col(Mentorship.id)) & col(
+        MentorAssignment.removed_at
+    ).is_(None)
+    return (
+        select(Mentorship, MentorAssignment)
+        .outerjoin(MentorAssignment, current)
+        .where(
+            sa.or_(
+                col(Mentorship.mentee_id).in_(ids),
+                col(Mentorship.mentee_id).is_(None) & col(Mentorship.mentee).in_(logins_with_ids),
+                col(Mentorship.mentee).in_(logins),
+            )
+        )
+        .order_by(
+            col(Mentorship.ended_at).is_not(None),
+            col(Mentorship.started_at).desc(),
+            col(Mentorship.id),
+            col(MentorAssignment.id),
+        )
+    )
 
 
 def _mentee_is(account_id: int | None, login: str) -> sa.ColumnElement[bool]:

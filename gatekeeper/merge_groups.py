@@ -7,7 +7,9 @@ first, and once destroyed it stays so, whatever arrives after.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -111,6 +113,15 @@ def open_pulls_and_queue(
     """The open pull requests whose head is ``head_sha`` (``pulls.open_pulls_on``), and
     whether ``repo`` has a living group, in one query: a repository without a merge queue
     then never reads its groups."""
+    rows = session.exec(_open_pulls_and_queue(), params={"repo": repo, "head_sha": head_sha}).all()
+    return [pull for _lives, pull in rows if pull is not None], any(lives for lives, _ in rows)
+
+
+@functools.cache
+def _open_pulls_and_queue() -> Any:
+    """The query, built once: every delivery that touches a commit runs it."""
+    repo: sa.BindParameter[str] = sa.bindparam("repo")
+    head_sha: sa.BindParameter[str] = sa.bindparam("head_sha")
     living = sa.select(
         sa.exists()
         .where(col(MergeGroup.repo) == repo)
@@ -123,13 +134,12 @@ def open_pulls_and_queue(
         & (col(PullRequest.head_sha) == head_sha)
         & (col(PullRequest.state) == "open")
     )
-    rows = session.exec(
+    return (
         select(living.c.lives, PullRequest)
         .select_from(living.outerjoin(PullRequest, on_head))
         .order_by(col(PullRequest.number))
         .execution_options(populate_existing=True)
-    ).all()
-    return [pull for _lives, pull in rows if pull is not None], any(lives for lives, _ in rows)
+    )
 
 
 def carried_pull(session: Session, group: MergeGroup) -> PullRequest | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -347,21 +348,6 @@ def upsert_review(
     """Store or update a review by its GitHub id. A dismissal is final, whatever arrives later."""
     assert pull.id is not None, "store the pull request before its reviews"
     people.learn(session, info.person, at=info.submitted_at or now)
-    table = Review.__table__  # type: ignore[attr-defined]
-    dismissed = table.c.state == gate.DISMISSED
-
-    def merge(excluded: Any) -> dict[str, Any]:
-        # What a later delivery of the same review may change: a dismissal is final (and
-        # keeps its commit); an id learned stays.
-        return {
-            "state": sa.case((dismissed, table.c.state), else_=excluded.state),
-            "commit_id": sa.case(
-                (dismissed, table.c.commit_id),
-                else_=sa.func.coalesce(excluded.commit_id, table.c.commit_id),
-            ),
-            "reviewer_id": sa.func.coalesce(table.c.reviewer_id, excluded.reviewer_id),
-        }
-
     # Inserted or merged, locked and read back in one statement.
     return db.upsert_locked(
         session,
@@ -378,8 +364,23 @@ def upsert_review(
             "submitted_at": info.submitted_at or now,
         },
         ["source", "github_id"],
-        merge=merge,
+        merge=_merge_review,
     )
+
+
+def _merge_review(excluded: Any) -> dict[str, Any]:
+    """What a later delivery of the same review may change: a dismissal is final (and keeps
+    its commit); an id learned stays."""
+    table = Review.__table__  # type: ignore[attr-defined]
+    dismissed = table.c.state == gate.DISMISSED
+    return {
+        "state": sa.case((dismissed, table.c.state), else_=excluded.state),
+        "commit_id": sa.case(
+            (dismissed, table.c.commit_id),
+            else_=sa.func.coalesce(excluded.commit_id, table.c.commit_id),
+        ),
+        "reviewer_id": sa.func.coalesce(table.c.reviewer_id, excluded.reviewer_id),
+    }
 
 
 def add_approval(
@@ -432,16 +433,23 @@ def reviews_and_overrides(
 ) -> tuple[list[Review], list[Override]]:
     """:func:`reviews_of` and :func:`overrides_of`; the reviews' query also says whether any
     override exists, so a pull request never overridden (the usual case) costs one query."""
-    overridden = (
-        select(sa.exists().where(col(Override.pull_request_id) == pull.id).label("overridden"))
-    ).subquery()
-    rows = session.exec(
-        select(overridden.c.overridden, Review)
-        .select_from(overridden.outerjoin(Review, col(Review.pull_request_id) == pull.id))
-        .order_by(col(Review.submitted_at), col(Review.id))
-    ).all()
+    rows = session.exec(_reviews_and_overrides(), params={"pull_request_id": pull.id}).all()
     reviews = [review for _overridden, review in rows if review is not None]
     return reviews, overrides_of(session, pull=pull) if any(o for o, _ in rows) else []
+
+
+@functools.cache
+def _reviews_and_overrides() -> Any:
+    """The query, built once: every decision runs it."""
+    pull_id: sa.BindParameter[int] = sa.bindparam("pull_request_id")
+    overridden = (
+        select(sa.exists().where(col(Override.pull_request_id) == pull_id).label("overridden"))
+    ).subquery()
+    return (
+        select(overridden.c.overridden, Review)
+        .select_from(overridden.outerjoin(Review, col(Review.pull_request_id) == pull_id))
+        .order_by(col(Review.submitted_at), col(Review.id))
+    )
 
 
 def reviews_by_pull(session: Session, *, pull_ids: Iterable[int]) -> dict[int, list[Review]]:
