@@ -31,6 +31,7 @@ from sqlmodel import Session, col
 
 from gatekeeper import db, handlers, jobs, logs, metrics, outbox
 from gatekeeper import pulls as store
+from gatekeeper.columns import UTCDateTime
 from gatekeeper.config import Settings
 from gatekeeper.events import Envelope, PayloadError, envelope
 from gatekeeper.handlers import Context, NeedsPull, handler_for, sync_later
@@ -309,7 +310,7 @@ def _claiming(*, by_id: bool) -> sa.Select[Delivery, bool]:
             col(Delivery.outcome) == DeliveryOutcome.DEFERRED
         )
     else:
-        due = sa.bindparam("now", type_=Delivery.__table__.c.retry_at.type)  # type: ignore[attr-defined]
+        due: sa.BindParameter[datetime] = sa.bindparam("now", type_=UTCDateTime())
         query = (
             query.where(col(Delivery.outcome) == DeliveryOutcome.QUEUED)
             .where(sa.or_(col(Delivery.retry_at).is_(None), col(Delivery.retry_at) <= due))

@@ -12,6 +12,7 @@ compare-and-set), so a slow post can never hide a newer desire: that one is simp
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from gatekeeper import db, gate, merge_groups
 from gatekeeper import pulls as store
+from gatekeeper.columns import UTCDateTime
 from gatekeeper.config import Settings
 from gatekeeper.gate import GateState
 from gatekeeper.models import CommitCheck, MergeGroup, PullRequest
@@ -352,23 +354,19 @@ def _pending() -> Any:
     return col(CommitCheck.posted_version) < col(CommitCheck.version)
 
 
-def claim(session: Session, *, now: datetime, writes_per_installation: int = 1) -> Claimed | None:
-    """Take the commit whose desire has waited longest, unless another worker holds it.
-
-    PostgreSQL's ``SKIP LOCKED`` lets any number of workers claim at once without waiting
-    for each other; the lease (``claimed_until``) keeps the row theirs while they post
-    outside any transaction, and frees it if a worker dies. An installation whose every
-    write slot is held by some worker (on any machine) is left for later, as GitHub asks
-    for no concurrent writes per installation.
-    """
+@functools.cache
+def _claiming() -> Any:
+    """The claim's query, built once (a posting thread runs it before every post)."""
+    now: sa.BindParameter[datetime] = sa.bindparam("now", type_=UTCDateTime())
+    limit: sa.BindParameter[int] = sa.bindparam("limit", type_=sa.Integer())
     busy = (
         select(CommitCheck.installation_id)
         .where(col(CommitCheck.claimed_until) > now)
         .where(col(CommitCheck.installation_id).is_not(None))
         .group_by(col(CommitCheck.installation_id))
-        .having(sa.func.count() >= writes_per_installation)
+        .having(sa.func.count() >= limit)
     )
-    query = (
+    return (
         select(CommitCheck)
         .where(_pending())
         .where(
@@ -390,8 +388,20 @@ def claim(session: Session, *, now: datetime, writes_per_installation: int = 1) 
         .limit(1)
         .with_for_update(skip_locked=True)
     )
+
+
+def claim(session: Session, *, now: datetime, writes_per_installation: int = 1) -> Claimed | None:
+    """Take the commit whose desire has waited longest, unless another worker holds it.
+
+    PostgreSQL's ``SKIP LOCKED`` lets any number of workers claim at once without waiting
+    for each other; the lease (``claimed_until``) keeps the row theirs while they post
+    outside any transaction, and frees it if a worker dies. An installation whose every
+    write slot is held by some worker (on any machine) is left for later, as GitHub asks
+    for no concurrent writes per installation.
+    """
+    query, params = _claiming(), {"now": now, "limit": writes_per_installation}
     while True:
-        row = session.exec(query).first()
+        row = session.exec(query, params=params).first()
         if row is None:
             session.commit()
             return None
