@@ -4,7 +4,8 @@ Alembic takes 45 ms to migrate a new SQLite file and 200-300 ms an empty Postgre
 (more on a loaded machine), and most tests start from one. Here the migrations run once per
 process: a new SQLite file is a copy of a file they migrated, an empty PostgreSQL database of
 the session's server gets, in one script, the schema they made there (``pg_dump``'s copy,
-``alembic_version`` included). Any other database is migrated by Alembic, unless it is at
+``alembic_version`` included), or the previous test's copy of it, emptied (see
+``PostgresServer.empty_database``). Any other database is migrated by Alembic, unless it is at
 the head revision already.
 """
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from fakediscourse import FakeDiscourse
 from flask import Flask
 
-from gatekeeper import create_app, db
-from gatekeeper.config import normalise_database_url
+from database_support import migrate
+from gatekeeper import create_app
 
 KEY, USER = "d1s-c0urse-key-kept-secret", "gatekeeper-bot"
 STAFF_KEY, STAFF = "staff-key-also-secret", "forum-admin"
@@ -26,16 +25,9 @@ def forum() -> Iterator[FakeDiscourse]:
 
 
 @pytest.fixture
-def forum_app(
-    request: pytest.FixtureRequest, database_url: str, forum: FakeDiscourse
-) -> Iterator[Flask]:
+def forum_app(database_url: str, forum: FakeDiscourse) -> Iterator[Flask]:
     """The app on SQLite or PostgreSQL, reading votes from the fake forum; boss maintains."""
-    if database_url.startswith("sqlite:///"):
-        shutil.copyfile(
-            request.getfixturevalue("migrated_sqlite"), database_url.removeprefix("sqlite:///")
-        )
-    else:
-        db.upgrade(normalise_database_url(database_url))
+    migrate(database_url)  # the migrated schema, copied rather than migrated again
     app = create_app(
         {
             "database_url": database_url,

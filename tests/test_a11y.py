@@ -22,7 +22,7 @@ import pytest
 from sqlmodel import Session
 from werkzeug.serving import make_server
 
-from browser_support import REPO, SCREENSHOTS, Live, buffered, installing, serving
+from browser_support import REPO, Live, buffered, installing, screenshot, serving
 from fakegithub import default_user_id
 from gatekeeper import create_app, db, settings_of
 from gatekeeper.demo import PEOPLE as DEMO_PEOPLE
@@ -35,17 +35,24 @@ AXE = Path(__file__).resolve().parent / "axe"
 AXE_SCRIPT = AXE / "node_modules" / "axe-core" / "axe.min.js"
 AXE_PATH = "/_test/axe.min.js"  # where the pages load it from (a route, not the app)
 # Everything axe checks by default, and WCAG 2.2's target size (off by default in axe 4).
-AXE_RUN = """async () => {
-  const result = await axe.run(document, {
-    rules: {"target-size": {enabled: true}},
-    resultTypes: ["violations"],
-  });
+ALL_RULES = '{rules: {"target-size": {enabled: true}}, resultTypes: ["violations"]}'
+# The rules whose outcome a colour scheme can change: of axe-core 4.14's rules, only these
+# read colours (color-contrast-enhanced, AAA, is off by default in the light run too).
+COLOUR_RULES = (
+    '{runOnly: {type: "rule", values: ["color-contrast", "link-in-text-block"]},'
+    ' resultTypes: ["violations"]}'
+)
+AXE_RUN_WITH = """async () => {
+  const result = await axe.run(document, %s);
   return result.violations.map(v => ({
     id: v.id, impact: v.impact, help: v.help,
     targets: v.nodes.map(n => n.target.join(" ")),
     why: v.nodes[0].failureSummary,
   }));
 }"""
+AXE_RUN = AXE_RUN_WITH % ALL_RULES
+AXE_RUN_COLOURS = AXE_RUN_WITH % COLOUR_RULES
+DARK_BACKGROUND = "rgb(15, 20, 26)"  # the body's background in the dark theme
 
 WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 # The demo's people; on the live server the maintainer is "boss" (GATEKEEPER_MAINTAINERS).
@@ -53,7 +60,7 @@ ROLES = {"signed-out": None, "mentee": "mira-k", "mentor": "tomas-r", "maintaine
 SIGNED_IN = ("mentee", "mentor", "maintainer")
 EVERYONE = ("signed-out", *SIGNED_IN)
 MAINTAINER = ("maintainer",)
-SHOTS = SCREENSHOTS / "a11y"
+SHOTS = "a11y"  # their folder under browser_support.SCREENSHOTS
 
 
 @dataclass(frozen=True)
@@ -227,11 +234,21 @@ class Visitor:
         self.page.add_script_tag(url=self.site.url + AXE_PATH)
         return self.page.evaluate(AXE_RUN)
 
+    def dark_violations(self, name: str) -> list[dict[str, Any]]:
+        """The loaded page ``name``, its system turned dark: checks it turned dark, then what
+        axe's colour rules report (axe is already on the page); the system is light after."""
+        self.page.emulate_media(color_scheme="dark")
+        try:
+            background = self.page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert background == DARK_BACKGROUND, (name, background)
+            self.screenshot(f"dark-{name}")
+            return self.page.evaluate(AXE_RUN_COLOURS)
+        finally:
+            self.page.emulate_media(color_scheme="light")
+
     def screenshot(self, name: str) -> None:
-        """Keep the whole page as it looked when checked."""
-        folder = SHOTS / self.width
-        folder.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(folder / f"{self.role}-{name}.png"), full_page=True)
+        """Keep the whole page as it looked when checked (when screenshots are asked for)."""
+        screenshot(self.page, f"{SHOTS}/{self.width}/{self.role}-{name}")
 
     def close(self) -> None:
         # Let the favicon's fetch (sent after the load event) finish first: closing the
@@ -261,8 +278,13 @@ def report(found: dict[str, list[dict[str, Any]]]) -> str:
 
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("role", list(ROLES))
-def test_axe_finds_nothing_on_any_page(visitor: Visitor, role: str, width: str):
-    """Every page this role can open, at this width, has zero axe-core violations."""
+def test_axe_finds_nothing_on_any_page_in_the_light_or_the_dark_theme(
+    visitor: Visitor, role: str, width: str
+):
+    """Every page this role can open, at this width, has zero axe-core violations; with the
+    system set to dark, the same page turns dark (a dark background) and axe's colour rules
+    (contrast, links told apart from text) find nothing either. Only colours change with the
+    scheme, so the dark theme is checked on the page already loaded, not opened again."""
     found: dict[str, list[dict[str, Any]]] = {}
     checked = 0
     for visit in PAGES:
@@ -271,9 +293,10 @@ def test_axe_finds_nothing_on_any_page(visitor: Visitor, role: str, width: str):
         visitor.open(visit)
         visitor.screenshot(visit.name)
         checked += 1
-        violations = visitor.violations()
-        if violations:
+        if violations := visitor.violations():
             found[visit.name] = violations
+        if dark := visitor.dark_violations(visit.name):
+            found[f"{visit.name} (dark)"] = dark
     assert checked >= 10
     assert not found, "axe-core violations:\n" + report(found)
 
@@ -549,9 +572,7 @@ def test_axe_finds_nothing_in_the_demo_nor_where_sign_in_is_not_configured(
             page.add_script_tag(url=url + AXE_PATH)
             if violations := page.evaluate(AXE_RUN):
                 found[name] = violations
-            folder = SHOTS / width
-            folder.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+            screenshot(page, f"{SHOTS}/{width}/{name}")
 
         assert page.goto(bare + "/login").status == 503
         check("login-not-configured", bare)

@@ -19,9 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session, col
 from test_concurrency import free_port, launch, stop
 
+from database_support import migrate
 from fakegithub import FakeGitHub
 from gate_support import INSTALLATION, REPO, SECRET, app_for, promote
-from gatekeeper import create_app, db, github_of
+from gatekeeper import create_app, github_of
 from gatekeeper.config import normalise_database_url
 from gatekeeper.models import CommitCheck, utcnow
 from webhook_events import Events, signed
@@ -176,7 +177,7 @@ def test_a_sweep_is_timed_and_its_end_is_the_last_success(world):
 )
 def test_the_token_is_required_when_set(database_url, tmp_path, header, status):
     """With GATEKEEPER_METRICS_TOKEN set, only ``Authorization: Bearer <token>`` scrapes."""
-    db.upgrade(normalise_database_url(database_url))
+    migrate(database_url)
     app = create_app(
         {"database_url": database_url, "metrics_token": "s3cret-metrics", "TESTING": True}
     )

@@ -17,11 +17,11 @@ from flask import Flask
 from markdown_it import MarkdownIt
 from sqlmodel import Session, select
 
-from gatekeeper import create_app, db, demo, people, report, settings_of
+from database_support import migrate
+from gatekeeper import create_app, demo, people, report, settings_of
 from gatekeeper import mentorships as lifecycle
 from gatekeeper import pulls as store
 from gatekeeper.cli import cli
-from gatekeeper.config import normalise_database_url
 from gatekeeper.events import PullInfo
 from gatekeeper.models import Mentorship, Repository, utcnow
 
@@ -32,7 +32,7 @@ BASE_URL = "https://gatekeeper.example"
 @pytest.fixture
 def month(database_url: str) -> Iterator[tuple[Flask, object]]:
     """The demo's month in a fresh database (SQLite and PostgreSQL), and the moment it is at."""
-    db.upgrade(normalise_database_url(database_url))
+    migrate(database_url)  # the migrated schema, copied rather than migrated again
     app = create_app(
         {
             "database_url": database_url,
