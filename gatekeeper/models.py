@@ -190,7 +190,11 @@ class Repository(SQLModel, table=True):
 class PullRequest(SQLModel, table=True):
     """The latest known state of a pull request and of its gate."""
 
-    __table_args__ = (sa.UniqueConstraint("repo", "number"),)
+    __table_args__ = (
+        sa.UniqueConstraint("repo", "number"),
+        # Every delivery that touches a commit asks for the pull requests on it.
+        sa.Index("ix_pullrequest_repo_head_sha", "repo", "head_sha"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     repo: str = Field(max_length=140)
@@ -308,7 +312,22 @@ class CommitCheck(SQLModel, table=True):
 
     __table_args__ = (
         sa.UniqueConstraint("repo", "head_sha", "name"),
-        sa.Index("ix_commitcheck_pending", "posted_version", "version"),
+        # The posting threads' claim, without a scan however many commits were ever checked:
+        # the checks owed to GitHub, oldest desire first, and the leases held now.
+        sa.Index(
+            "ix_commitcheck_owed",
+            "desired_at",
+            "id",
+            postgresql_where=sa.text("posted_version < version"),
+            sqlite_where=sa.text("posted_version < version"),
+        ),
+        sa.Index(
+            "ix_commitcheck_leased",
+            "installation_id",
+            "claimed_until",
+            postgresql_where=sa.text("claimed_until IS NOT NULL"),
+            sqlite_where=sa.text("claimed_until IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
