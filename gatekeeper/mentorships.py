@@ -224,8 +224,8 @@ def latest_mentorships_with_mentors(
         ),
         "logins": sorted({login for account_id, login in canonical if account_id is None}),
     }
-    # More rows than asked for may come (``_mentee_is`` per account, in one IN list each);
-    # ``_is_mentee`` picks each account's below.
+    # The rules of ``_mentee_is`` as one IN list each, for all the accounts at once: a row
+    # may match another account's rule too, and ``_is_mentee`` picks each account's below.
     rows = session.exec(_latest_with_mentors(), params=named).all()
     mentors: dict[int | None, list[MentorAssignment]] = {}
     found: list[Mentorship] = []

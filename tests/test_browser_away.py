@@ -161,7 +161,11 @@ def test_the_reminder_is_confirmed_at_its_row_below_the_header(
         r"Reminded just now(\s*\([^)]*\)\s*)?; next reminder possible tomorrow at ",
         confirmation.inner_text(),
     )
-    assert page.evaluate("window.scrollY") > 0  # it scrolled to the row
+    # The row is in the page before Chromium scrolls to the fragment, which it does once the
+    # stylesheets have loaded: a loaded run caught the page still at the top, so the test
+    # waits for the load, then for the scroll (a page that never scrolls fails on timeout).
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => window.scrollY > 0")  # it scrolled to the row
     header = page.locator(".topbar").bounding_box()
     box = row.bounding_box()
     assert header is not None and box is not None
