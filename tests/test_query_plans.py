@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from gatekeeper import deliveries, merge_groups, outbox
-from gatekeeper.models import PullRequest, utcnow
+from gatekeeper.models import CommitCheck, Delivery, DeliveryOutcome, PullRequest, utcnow
 
 
 def plan_of(session: Session, run: Callable[[Session], Any]) -> str:
@@ -50,9 +50,36 @@ def scans(plan: str, table: str) -> bool:
     return f"Seq Scan on {table} " in plan or f"SCAN {table}\n" in plan + "\n"
 
 
+def analysed(session: Session, rows: list[Any]) -> None:
+    """Store ``rows`` and have the database count them, as a service's history would: the
+    plans then weigh the tables as they are, not as earlier tests left the statistics."""
+    session.add_all(rows)
+    session.commit()
+    for table in {type(row).__tablename__ for row in rows}:  # type: ignore[attr-defined]
+        session.execute(sa.text(f"ANALYZE {table}"))
+    session.commit()
+
+
 def test_the_outbox_claim_reads_only_the_checks_owed_and_the_leases_held(session):
     """The posting threads' claim finds the oldest check owed to GitHub, and the leases held
-    per installation, from their two partial indexes."""
+    per installation, from their two partial indexes, among a history of checks posted."""
+    now = utcnow()
+    analysed(
+        session,
+        [
+            CommitCheck(
+                repo="python/cpython",
+                head_sha=f"{number:040x}",
+                name="mentor-approval",
+                installation_id=1 + number % 8,
+                version=2,
+                posted_version=1 if number % 100 == 0 else 2,
+                desired_at=now,
+                body={"status": "completed"},
+            )
+            for number in range(1, 501)
+        ],
+    )
     plan = plan_of(session, lambda s: outbox.claim(s, now=utcnow(), writes_per_installation=8))
     assert "ix_commitcheck_owed" in plan, plan
     assert "ix_commitcheck_leased" in plan, plan
@@ -64,20 +91,20 @@ def test_a_commits_pull_requests_are_found_by_its_sha(session):
     found by repository and head, not among every open pull request of the repository (a
     thousand and more in CPython's)."""
     now = utcnow()
-    session.add_all(
-        PullRequest(
-            repo="python/cpython",
-            number=number,
-            author="someone",
-            author_display="someone",
-            head_sha=f"{number:040x}",
-            first_seen_at=now,
-        )
-        for number in range(1, 301)
+    analysed(
+        session,
+        [
+            PullRequest(
+                repo="python/cpython",
+                number=number,
+                author="someone",
+                author_display="someone",
+                head_sha=f"{number:040x}",
+                first_seen_at=now,
+            )
+            for number in range(1, 301)
+        ],
     )
-    session.commit()
-    session.execute(sa.text("ANALYZE pullrequest"))
-    session.commit()
     plan = plan_of(
         session,
         lambda s: merge_groups.open_pulls_and_queue(s, repo="python/cpython", head_sha="a" * 40),
@@ -87,7 +114,22 @@ def test_a_commits_pull_requests_are_found_by_its_sha(session):
 
 
 def test_the_delivery_claim_reads_only_the_queued_ones(session):
-    """The applier's claim finds the oldest queued delivery from its partial index."""
+    """The applier's claim finds the oldest queued delivery from its partial index, among a
+    history of deliveries applied."""
+    now = utcnow()
+    analysed(
+        session,
+        [
+            Delivery(
+                delivery_id=f"delivery-{number}",
+                event="pull_request",
+                received_at=now,
+                outcome=DeliveryOutcome.QUEUED if number % 100 == 0 else DeliveryOutcome.PROCESSED,
+                body_digest=f"{number:064x}",
+            )
+            for number in range(1, 501)
+        ],
+    )
     plan = plan_of(session, lambda s: deliveries.claim(s))
     assert "ix_delivery_queued" in plan, plan
 
