@@ -74,6 +74,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> sa.Index:
+    """An index of the rows ``where`` holds for, on both databases (each needs it said)."""
+    condition = sa.text(where)
+    return sa.Index(
+        name, *columns, unique=unique, postgresql_where=condition, sqlite_where=condition
+    )
+
+
 def _when(*, nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
 
@@ -83,13 +91,7 @@ class Mentorship(SQLModel, table=True):
 
     __table_args__ = (
         # The database itself refuses a second open mentorship for a mentee, even under a race.
-        sa.Index(
-            "uq_mentorship_open_mentee",
-            "mentee",
-            unique=True,
-            sqlite_where=sa.text("ended_at IS NULL"),
-            postgresql_where=sa.text("ended_at IS NULL"),
-        ),
+        partial_index("uq_mentorship_open_mentee", "mentee", where="ended_at IS NULL", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -314,19 +316,12 @@ class CommitCheck(SQLModel, table=True):
         sa.UniqueConstraint("repo", "head_sha", "name"),
         # The posting threads' claim, without a scan however many commits were ever checked:
         # the checks owed to GitHub, oldest desire first, and the leases held now.
-        sa.Index(
-            "ix_commitcheck_owed",
-            "desired_at",
-            "id",
-            postgresql_where=sa.text("posted_version < version"),
-            sqlite_where=sa.text("posted_version < version"),
-        ),
-        sa.Index(
+        partial_index("ix_commitcheck_owed", "desired_at", "id", where="posted_version < version"),
+        partial_index(
             "ix_commitcheck_leased",
             "installation_id",
             "claimed_until",
-            postgresql_where=sa.text("claimed_until IS NOT NULL"),
-            sqlite_where=sa.text("claimed_until IS NOT NULL"),
+            where="claimed_until IS NOT NULL",
         ),
     )
 
@@ -468,12 +463,7 @@ class Delivery(SQLModel, table=True):
     outcome: str = Field(default=DeliveryOutcome.RECEIVED, max_length=16)
     __table_args__ = (
         # The worker's queue: the oldest delivery still to be applied, found without a scan.
-        sa.Index(
-            "ix_delivery_queued",
-            "received_at",
-            postgresql_where=sa.text("outcome = 'queued'"),
-            sqlite_where=sa.text("outcome = 'queued'"),
-        ),
+        partial_index("ix_delivery_queued", "received_at", where="outcome = 'queued'"),
     )
     error: str | None = None
     # The signed body as it came, until the worker has applied it (kept when it failed).
