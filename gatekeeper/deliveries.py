@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import functools
 import json
 import logging
@@ -33,13 +34,18 @@ from gatekeeper import db, handlers, jobs, logs, metrics, outbox
 from gatekeeper import pulls as store
 from gatekeeper.columns import UTCDateTime
 from gatekeeper.config import Settings
-from gatekeeper.events import Envelope, PayloadError, envelope
+from gatekeeper.events import Envelope, PayloadError, envelope, pull_number_of
 from gatekeeper.handlers import Context, NeedsPull, handler_for, sync_later
 from gatekeeper.models import APPLIED, Delivery, DeliveryOutcome, utcnow
+from gatekeeper.outbox import NOTHING, Touched
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 8  # a race resolves in one more try; a deadlock or busy database in a few
+# The database's state, not the payload's doing: a lost connection, a deadlock that
+# persists, a schema behind the code during a deploy.
+DATABASE_STATE = (db.Busy, sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.ProgrammingError)
+TOGETHER = 10  # deliveries of one pull request applied in one transaction, at most
 # Still waiting to be applied: the same delivery sent again is answered with where it is.
 WAITING = (DeliveryOutcome.QUEUED, DeliveryOutcome.DEFERRED)
 
@@ -105,6 +111,8 @@ def receive(
         "processed_at": None if wanted else now,
         "body": body if wanted else None,
         "body_digest": digest,
+        "repository_id": info.repo_id,
+        "pull_number": pull_number_of(payload),
         "error": None,
         "attempts": 0,  # a failed delivery sent again starts afresh
         "retry_at": None,
@@ -179,6 +187,8 @@ def _refused(
         "error": str(error)[:500],
         "body": body,
         "body_digest": digest,
+        "repository_id": None,
+        "pull_number": None,
         "attempts": 0,
         "retry_at": None,
     }
@@ -199,69 +209,113 @@ def _refused(
 def apply_next(session: Session, settings: Settings) -> Applied | None:
     """Apply the oldest queued delivery, if one waits; ``db.Busy`` when the database stayed
     busy (it stays queued)."""
-    return _apply_claimed(session, settings, delivery_id=None)
+    applied = _apply_claimed(session, settings, delivery_id=None)
+    return applied[0] if applied else None
+
+
+def apply_together(session: Session, settings: Settings) -> list[Applied]:
+    """Apply the oldest queued delivery and, in the same transaction, up to ``TOGETHER - 1``
+    others queued for its pull request, oldest first; [] when none waits.
+
+    Under load a pull request's deliveries queue up together (a push, its reviews, the
+    comments on it). Applied together they share the claim, the repository and the accounts
+    read, the transaction, and the outbox: each commit's check is derived once, from where
+    the last of them left its pull requests. A batch that meets anything but a plain
+    application (a delivery that fails, one that waits for its pull request, a database
+    that refuses) is rolled back, and its deliveries are applied one at a time
+    (``apply_next``), each to its own outcome.
+    """
+    return _apply_claimed(session, settings, delivery_id=None, together=TOGETHER)
 
 
 def apply_deferred(session: Session, settings: Settings, *, delivery_id: str) -> Applied | None:
     """Apply a delivery that waited for its pull request to be read from GitHub; None when it
     no longer waits. Its outcome is ``deferred`` again when GitHub's answer did not have it."""
-    return _apply_claimed(session, settings, delivery_id=delivery_id)
+    applied = _apply_claimed(session, settings, delivery_id=delivery_id)
+    return applied[0] if applied else None
 
 
 def _apply_claimed(
-    session: Session, settings: Settings, *, delivery_id: str | None
-) -> Applied | None:
+    session: Session, settings: Settings, *, delivery_id: str | None, together: int = 1
+) -> list[Applied]:
     claimed: list[tuple[Applied, int]] = []  # what the last attempt took, and its tries
 
-    def attempt(session: Session) -> Applied | None:
+    def attempt(session: Session) -> list[Applied]:
         claimed.clear()
         found = claim(session, delivery_id=delivery_id)
         if found is None:
-            return None
-        delivery, replayed = found.delivery, found.replays
-        # Read before applying: a rollback inside expires the row.
-        taken = Applied(
-            delivery.delivery_id, delivery.event, DeliveryOutcome.QUEUED, delivery.received_at
-        )
-        claimed.append((taken, delivery.attempts))
-        # The fields bound while applying (``_bind_log``) are this delivery's only.
-        with logs.bound(delivery=taken.delivery_id, event=taken.event):
-            outcome = _apply(session, settings, delivery, replayed=replayed)
-        return dataclasses.replace(taken, outcome=outcome)
+            return []
+        batch = [found, *(claim_following(session, found.delivery) if together > 1 else [])]
+        # Read before applying: a rollback inside expires the rows.
+        for each in batch:
+            delivery = each.delivery
+            taken = Applied(
+                delivery.delivery_id, delivery.event, DeliveryOutcome.QUEUED, delivery.received_at
+            )
+            claimed.append((taken, delivery.attempts))
+        results = []
+        for each, (taken, _tries) in zip(batch, claimed, strict=True):
+            # The fields bound while applying (``_bind_log``) are this delivery's only.
+            with logs.bound(delivery=taken.delivery_id, event=taken.event):
+                done = _apply(
+                    session, settings, each.delivery, replayed=each.replays, alone=len(batch) == 1
+                )
+            results.append(done)
+            session.flush()  # what the next one reads includes what this one wrote
+        touched = frozenset().union(*(done.touched for done in results))
+        if touched:
+            outbox.commit_gates(session, touched, settings=settings, now=utcnow())
+        # Their outcomes last, written together (one statement for those alike).
+        for each, done in zip(batch, results, strict=True):
+            if not done.recorded:
+                _finish(session, each.delivery, done.outcome, error=done.error)
+        return [
+            dataclasses.replace(taken, outcome=done.outcome)
+            for (taken, _tries), done in zip(claimed, results, strict=True)
+        ]
 
     try:
         applied = db.writing(session, attempt, attempts=ATTEMPTS)
-    except (
-        db.Busy,
-        sa.exc.OperationalError,
-        sa.exc.InterfaceError,
-        sa.exc.ProgrammingError,
-    ) as error:
-        # The database's state, not the payload's doing (a lost connection, a deadlock that
-        # persists, a schema behind the code during a deploy): tried again after a while,
-        # and the deliveries behind it go first meanwhile. (A deferred one is retried with
-        # the job that read its pull request.)
-        if not claimed or delivery_id is not None:
-            raise
-        taken, tries = claimed[0]
-        return _retry_later(session, taken, attempts=tries + 1, error=error)
     except Exception as error:
-        if not claimed:
-            raise
-        # A value the schema cannot hold, a refusal that persists, or a bug: kept as failed
-        # with its body, so that one delivery never holds up the queue behind it.
-        taken, _tries = claimed[0]
-        log.exception("delivery %s (%s) not applied", taken.delivery_id, taken.event)
-        applied = _fail(session, taken, reason=type(error).__name__)
-    if applied is not None and applied.outcome != DeliveryOutcome.QUEUED:
+        if len(claimed) > 1:
+            log.info(
+                "%d deliveries of one pull request are applied one at a time: %s",
+                len(claimed),
+                type(error).__name__,
+            )
+            return [
+                one for _ in claimed for one in _apply_claimed(session, settings, delivery_id=None)
+            ]
+        applied = _apply_apart(session, claimed, error, deferred=delivery_id is not None)
+    for one in applied:
+        if one.outcome == DeliveryOutcome.QUEUED:
+            continue
         # A deferred delivery is counted as such, and timed once, when it is applied.
-        waited = utcnow() - applied.received_at
-        seconds = None if applied.outcome == DeliveryOutcome.DEFERRED else waited.total_seconds()
-        metrics.delivery_applied(event=applied.event, outcome=applied.outcome, seconds=seconds)
-        log.info(
-            "delivery %s (%s) applied: %s", applied.delivery_id, applied.event, applied.outcome
-        )
+        waited = utcnow() - one.received_at
+        seconds = None if one.outcome == DeliveryOutcome.DEFERRED else waited.total_seconds()
+        metrics.delivery_applied(event=one.event, outcome=one.outcome, seconds=seconds)
+        log.info("delivery %s (%s) applied: %s", one.delivery_id, one.event, one.outcome)
     return applied
+
+
+def _apply_apart(
+    session: Session, claimed: list[tuple[Applied, int]], error: Exception, *, deferred: bool
+) -> list[Applied]:
+    """What becomes of a delivery applied alone that raised ``error`` (re-raised when none
+    was claimed)."""
+    if not claimed:
+        raise error
+    taken, tries = claimed[0]
+    if isinstance(error, DATABASE_STATE):
+        # Tried again after a while, and the deliveries behind it go first meanwhile. (A
+        # deferred one is retried with the job that read its pull request.)
+        if deferred:
+            raise error
+        return [_retry_later(session, taken, attempts=tries + 1, error=error)]
+    # A value the schema cannot hold, a refusal that persists, or a bug: kept as failed with
+    # its body, so that one delivery never holds up the queue behind it.
+    log.error("delivery %s (%s) not applied", taken.delivery_id, taken.event, exc_info=error)
+    return [_fail(session, taken, reason=type(error).__name__)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,15 +331,38 @@ def claim(session: Session, *, delivery_id: str | None = None) -> Claim | None:
     """The oldest queued delivery (or the deferred ``delivery_id``), locked until the
     transaction ends, and whether it replays another: one statement answers both."""
     if delivery_id is None:
-        row = session.execute(_claiming(by_id=False), {"now": utcnow()}).first()
+        row = session.execute(_claiming(Claiming.OLDEST), {"now": utcnow()}).first()
     else:
-        row = session.execute(_claiming(by_id=True), {"delivery_id": delivery_id}).first()
+        row = session.execute(_claiming(Claiming.DEFERRED), {"delivery_id": delivery_id}).first()
     return None if row is None else Claim(row[0], bool(row[1]))
 
 
+def claim_following(session: Session, first: Delivery) -> list[Claim]:
+    """The other queued deliveries of ``first``'s pull request that no other worker holds,
+    oldest first (``TOGETHER - 1`` at most), locked until the transaction ends."""
+    if first.repository_id is None or first.pull_number is None:
+        return []
+    rows = session.execute(
+        _claiming(Claiming.FOLLOWING),
+        {
+            "now": utcnow(),
+            "repository_id": first.repository_id,
+            "pull_number": first.pull_number,
+            "delivery_id": first.delivery_id,
+        },
+    )
+    return [Claim(row[0], bool(row[1])) for row in rows]
+
+
+class Claiming(enum.Enum):
+    OLDEST = "the oldest queued delivery"
+    DEFERRED = "a deferred delivery, by id"
+    FOLLOWING = "the queued deliveries of the same pull request after the oldest"
+
+
 @functools.cache
-def _claiming(*, by_id: bool) -> sa.Select[Delivery, bool]:
-    """The claim's statement, built once (it is the worker's most frequent)."""
+def _claiming(which: Claiming) -> sa.Select[Delivery, bool]:
+    """A claim's statement, built once (they are the worker's most frequent)."""
     other = aliased(Delivery)
     replayed = (
         sa.exists()
@@ -305,7 +382,7 @@ def _claiming(*, by_id: bool) -> sa.Select[Delivery, bool]:
         )
     )
     query = sa.select(Delivery, replayed.label("replayed"))
-    if by_id:
+    if which is Claiming.DEFERRED:
         query = query.where(col(Delivery.delivery_id) == sa.bindparam("delivery_id")).where(
             col(Delivery.outcome) == DeliveryOutcome.DEFERRED
         )
@@ -316,28 +393,53 @@ def _claiming(*, by_id: bool) -> sa.Select[Delivery, bool]:
             .where(sa.or_(col(Delivery.retry_at).is_(None), col(Delivery.retry_at) <= due))
             .where(~earlier)
         )
-    query = query.order_by(col(Delivery.received_at)).limit(1)
+    if which is Claiming.FOLLOWING:
+        query = (
+            query.where(col(Delivery.repository_id) == sa.bindparam("repository_id"))
+            .where(col(Delivery.pull_number) == sa.bindparam("pull_number"))
+            .where(col(Delivery.delivery_id) != sa.bindparam("delivery_id"))
+        )
+    query = query.order_by(col(Delivery.received_at)).limit(
+        TOGETHER - 1 if which is Claiming.FOLLOWING else 1
+    )
     # SKIP LOCKED: another worker's queued delivery is theirs; SQLite has one writer at a
     # time. A deferred one is asked for by id: held (GitHub redelivering it at the door), it
     # is waited for, or it would be taken for one no longer waiting and never applied.
-    return query.with_for_update(skip_locked=not by_id, of=Delivery)
+    return query.with_for_update(skip_locked=which is not Claiming.DEFERRED, of=Delivery)
+
+
+@dataclasses.dataclass(frozen=True)
+class Done:
+    """What applying one claimed delivery came to: its outcome, the commits whose check it
+    may have changed, why it failed; ``recorded``: its outcome is stored already (after a
+    rollback), else the caller records it (``_finish``)."""
+
+    outcome: DeliveryOutcome
+    touched: Touched = NOTHING
+    error: str | None = None
+    recorded: bool = False
 
 
 def _apply(
-    session: Session, settings: Settings, delivery: Delivery, *, replayed: bool
-) -> DeliveryOutcome:
+    session: Session, settings: Settings, delivery: Delivery, *, replayed: bool, alone: bool
+) -> Done:
+    """Apply one claimed delivery.
+
+    ``alone``: the only delivery of its transaction. One applied with others that fails or
+    waits for its pull request raises instead, for the batch to be applied one at a time.
+    """
     if replayed:
         log.warning("delivery %s replays a body already applied; ignored", delivery.delivery_id)
-        return _finish(session, delivery, DeliveryOutcome.REPLAY)
+        return Done(DeliveryOutcome.REPLAY)
     try:
         payload = json.loads(delivery.body or b"")
         info = envelope(delivery.event, payload)
     except (ValueError, RecursionError, PayloadError) as error:
-        return _finish(session, delivery, DeliveryOutcome.FAILED, error=str(error))
+        return Done(DeliveryOutcome.FAILED, error=str(error))
     _bind_log(delivery.delivery_id, delivery.event, info, payload)
     handler = handler_for(delivery.event, info.action)
     if handler is None:  # a kind of event no longer handled since it was stored
-        return _finish(session, delivery, DeliveryOutcome.IGNORED)
+        return Done(DeliveryOutcome.IGNORED)
     now = utcnow()
     if info.repo and info.installation_id:
         store.remember_installation(
@@ -353,22 +455,25 @@ def _apply(
     try:
         touched = handler(ctx)
     except NeedsPull as missing:
+        if not alone:
+            raise
         session.rollback()  # what the handler wrote; the delivery waits for GitHub's answer
         if _mark(session, delivery_id, event, DeliveryOutcome.DEFERRED):
             sync_later(ctx, missing.repo, missing.number, delivery_id=delivery_id)
-        return DeliveryOutcome.DEFERRED
+        return Done(DeliveryOutcome.DEFERRED, recorded=True)
     except PayloadError as error:
+        if not alone:
+            raise
         session.rollback()
         _mark(session, delivery_id, event, DeliveryOutcome.FAILED, error=str(error))
-        return DeliveryOutcome.FAILED
-    outbox.commit_gates(session, touched, settings=settings, now=now)
-    return _finish(session, delivery, DeliveryOutcome.PROCESSED)
+        return Done(DeliveryOutcome.FAILED, recorded=True)
+    return Done(DeliveryOutcome.PROCESSED, touched)
 
 
 def _finish(
     session: Session, delivery: Delivery, outcome: DeliveryOutcome, *, error: str | None = None
 ) -> DeliveryOutcome:
-    """Record the claimed delivery's outcome in its transaction; its body is let go once
+    """Record a claimed delivery's outcome in its transaction; its body is let go once
     applied, and kept when it failed (GitHub's "Redeliver" or an operator may want it)."""
     if error is not None:
         log.warning("delivery %s (%s) failed: %s", delivery.delivery_id, delivery.event, error)
@@ -468,7 +573,7 @@ def _bind_log(delivery_id: str, event: str, info: Envelope, payload: Mapping[str
         action=info.action,
         installation=info.installation_id,
         repository=info.repo,
-        pull_request=logs.pull_number_of(payload),
+        pull_request=pull_number_of(payload),
     )
 
 

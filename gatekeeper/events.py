@@ -173,6 +173,16 @@ class Envelope:
         return Person(self.sender_id, self.sender, self.sender_display or self.sender)
 
 
+def pull_number_of(payload: Mapping[str, Any]) -> int | None:
+    """The pull request (or issue) number a webhook payload is about, if it names one a
+    number can be (positive, within PostgreSQL's INTEGER)."""
+    for holder in (payload, payload.get("pull_request"), payload.get("issue")):
+        number = holder.get("number") if isinstance(holder, Mapping) else None
+        if isinstance(number, int) and not isinstance(number, bool) and 0 < number <= INTEGER:
+            return number
+    return None
+
+
 def envelope(event: str, payload: Mapping[str, Any]) -> Envelope:
     """The common parts of any event."""
     action = _text(payload, "action", "payload", optional=True, limit=64)

@@ -84,15 +84,6 @@ def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def pull_number_of(payload: Mapping[str, Any]) -> int | None:
-    """The pull request (or issue) number a webhook payload is about, if it names one."""
-    for holder in (payload, payload.get("pull_request"), payload.get("issue")):
-        number = holder.get("number") if isinstance(holder, Mapping) else None
-        if isinstance(number, int) and not isinstance(number, bool):
-            return number
-    return None
-
-
 class ContextFilter(logging.Filter):
     """Copies the bound fields onto each record (and a text rendering of them)."""
 

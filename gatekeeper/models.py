@@ -464,6 +464,14 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         # The worker's queue: the oldest delivery still to be applied, found without a scan.
         partial_index("ix_delivery_queued", "received_at", where="outcome = 'queued'"),
+        # The same pull request's queued deliveries, applied with the oldest in one go.
+        partial_index(
+            "ix_delivery_queued_for_pull",
+            "repository_id",
+            "pull_number",
+            "received_at",
+            where="outcome = 'queued'",
+        ),
     )
     error: str | None = None
     # The signed body as it came, until the worker has applied it (kept when it failed).
@@ -474,6 +482,10 @@ class Delivery(SQLModel, table=True):
     retry_at: datetime | None = _when(nullable=True)
     # SHA-256 of the exact body: a signed body applied once is a replay under any other id.
     body_digest: str | None = Field(default=None, max_length=64, index=True)
+    # The pull request (or issue) it is about, when it names one: GitHub's repository id and
+    # the number. None for events about no single one (installations, check suites).
+    repository_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    pull_number: int | None = None
 
 
 class Account(SQLModel, table=True):

@@ -168,11 +168,11 @@ class Worker:
         return True
 
     def _apply_one(self, session: Session) -> bool:
-        applied = deliveries.apply_next(session, self.settings)
-        if applied is None:
-            return False
-        self.tally.add(applied=f"{applied.delivery_id}: {applied.outcome}")
-        return True
+        """Apply the oldest queued delivery, with the others its pull request has queued."""
+        applied = deliveries.apply_together(session, self.settings)
+        for one in applied:
+            self.tally.add(applied=f"{one.delivery_id}: {one.outcome}")
+        return bool(applied)
 
     def _notice_one(self, session: Session) -> bool:
         job = jobs.claim(session, now=utcnow(), kinds=(JobKind.SEND_NOTICE,))

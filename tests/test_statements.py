@@ -218,3 +218,36 @@ def test_a_delivery_is_applied_in_few_statements_reading_each_fact_once(world, c
     assert counts["mentorship"] == 1  # the counter sees the reads it checks
     repeated = {table: n for table, n in counts.items() if n > 1 and table in READ_ONCE}
     assert repeated == {}
+
+
+# (SQLite, PostgreSQL): the three deliveries of ``TOGETHER_SCENARIOS`` applied one at a time,
+# in all, and applied together. Together they still decide three times (each reads the
+# reviews, the mentorships, writes its audit lines and the pull request); what they share is
+# the claim (2 statements for all), the repository, the outbox's statements per commit (3
+# each, for the two commits the push touched, not after every delivery) and the record of
+# their outcomes (one statement).
+TOGETHER_BOUNDS = {"alone": (49, 45), "together": (36, 34)}
+TOGETHER_SCENARIOS = (review, comment, push)
+
+
+@pytest.mark.parametrize("how", TOGETHER_BOUNDS)
+def test_a_pull_requests_deliveries_applied_together_share_their_statements(world, how):
+    """A review, an approving comment and a push queued for one waiting pull request: applied
+    together (as the worker's applier takes them) they share the claim, the repository and
+    the accounts read, the record of their outcomes, and the outbox's three statements per
+    commit, against the same three applied one at a time."""
+    waiting_pull(world)
+    know(world, "colesbury")
+    for scenario in TOGETHER_SCENARIOS:
+        event, payload = scenario(world)
+        assert deliver(world.client, event, payload, secret=SECRET).status_code == 202
+    dialect = world.app.extensions["gatekeeper.engine"].name
+    with counted(world) as found, world.app.app_context(), world.session() as session:
+        if how == "together":
+            applied = deliveries.apply_together(session, settings_of(world.app))
+        else:
+            applied = [deliveries.apply_next(session, settings_of(world.app)) for _ in range(3)]
+    assert [one.outcome for one in applied if one is not None] == ["processed"] * 3
+    print(f"three deliveries applied {how} on {dialect}: {len(found.statements)} statements")
+    bound = TOGETHER_BOUNDS[how][1 if dialect == "postgresql" else 0]
+    assert len(found.statements) <= bound, "\n".join(found.statements)
