@@ -550,6 +550,7 @@ class Run:
     worker_cpu: float | None = None
     postgres_cpu: float | None = None
     lags: list[float] | None = None
+    apply_waits: list[float] = dataclasses.field(default_factory=list)  # stored to applied
     changes: int = 0  # desired-check versions stored
     writes: int = 0  # check-run writes the fake stored
     github_calls: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -892,6 +893,15 @@ def _database_figures(run: Run, engine: sa.Engine, deliveries: list[Planned]) ->
         ).one()
         rows = session.exec(select(Delivery.outcome, sa.func.count()).group_by(Delivery.outcome))
         run.outcomes = {outcome or "none": count for outcome, count in rows}
+        run.apply_waits = [
+            (processed - received).total_seconds()
+            for received, processed in session.exec(
+                select(Delivery.received_at, Delivery.processed_at).where(
+                    Delivery.outcome == "processed"
+                )
+            )
+            if processed is not None
+        ]
     unapplied = {d.story for d in deliveries if d.delivery_id not in applied}
     run.wrong_unapplied = sum(unlike.story in unapplied for unlike in run.wrong)
     run.stories = [_story(run, engine, deliveries, unlike) for unlike in run.wrong]
@@ -1221,6 +1231,12 @@ def print_run(run: Run, *, explain: int = 0) -> None:
         f" final check unlike the plan: {run.wrong_final} of {run.commits}"
         f" ({run.wrong_unapplied} with a delivery never applied)"
     )
+    if run.apply_waits:
+        waits = run.apply_waits
+        print(
+            f"  from stored to applied, p50 / p99 / max: {secs(percentile(waits, 0.5))}"
+            f" / {secs(percentile(waits, 0.99))} / {secs(max(waits))} s"
+        )
     kept = ", ".join(f"{k} {v}" for k, v in sorted(run.left_behind.items()))
     print(f"  commits a push left behind, by the check they show: {kept}")
     print(

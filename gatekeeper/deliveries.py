@@ -218,9 +218,9 @@ def apply_together(session: Session, settings: Settings) -> list[Applied]:
     others queued for its pull request, oldest first; [] when none waits.
 
     Under load a pull request's deliveries queue up together (a push, its reviews, the
-    comments on it). Applied together they share the claim, the repository and the accounts
-    read, the transaction, and the outbox: each commit's check is derived once, from where
-    the last of them left its pull requests. A batch that meets anything but a plain
+    comments on it). Applied together they share the claim, the transaction, the record of
+    their outcomes and the outbox: each commit's check is derived once, from where the last
+    of them left its pull requests. Each reads afresh what it decides from (``_read_afresh``). A batch that meets anything but a plain
     application (a delivery that fails, one that waits for its pull request, a database
     that refuses) is rolled back, and its deliveries are applied one at a time
     (``apply_next``), each to its own outcome.
@@ -253,15 +253,16 @@ def _apply_claimed(
                 delivery.delivery_id, delivery.event, DeliveryOutcome.QUEUED, delivery.received_at
             )
             claimed.append((taken, delivery.attempts))
-        results = []
+        results: list[Done] = []
         for each, (taken, _tries) in zip(batch, claimed, strict=True):
+            if results:
+                _read_afresh(session, keeping=[each.delivery for each in batch])
             # The fields bound while applying (``_bind_log``) are this delivery's only.
             with logs.bound(delivery=taken.delivery_id, event=taken.event):
                 done = _apply(
                     session, settings, each.delivery, replayed=each.replays, alone=len(batch) == 1
                 )
             results.append(done)
-            session.flush()  # what the next one reads includes what this one wrote
         touched = frozenset().union(*(done.touched for done in results))
         if touched:
             outbox.commit_gates(session, touched, settings=settings, now=utcnow())
@@ -296,6 +297,18 @@ def _apply_claimed(
         metrics.delivery_applied(event=one.event, outcome=one.outcome, seconds=seconds)
         log.info("delivery %s (%s) applied: %s", one.delivery_id, one.event, one.outcome)
     return applied
+
+
+def _read_afresh(session: Session, *, keeping: list[Delivery]) -> None:
+    """Between two deliveries of a batch: store what the first wrote, and forget what the
+    session read, so that the next reads what other transactions committed meanwhile (a
+    mentor's id bound, a mentorship ended), as it would in a transaction of its own. The
+    batch's deliveries, which it holds locked, are kept."""
+    session.flush()
+    kept = {id(delivery) for delivery in keeping}
+    for instance in list(session.identity_map.values()):
+        if id(instance) not in kept:
+            session.expire(instance)
 
 
 def _apply_apart(

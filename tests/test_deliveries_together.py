@@ -14,12 +14,22 @@ import re
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col, delete, select, update
 from test_deliveries import apply_next, receive, stored
 
+from fakegithub import default_user_id
 from gate_support import REPO, World
-from gatekeeper import deliveries, settings_of
-from gatekeeper.models import AuditEvent, CommitCheck, Delivery, Job
+from gatekeeper import deliveries, people, settings_of
+from gatekeeper.events import Person
+from gatekeeper.models import (
+    Account,
+    AuditEvent,
+    CommitCheck,
+    Delivery,
+    Job,
+    MentorAssignment,
+    utcnow,
+)
 
 HEAD, NEW = "a" * 40, "c" * 40
 
@@ -233,3 +243,64 @@ def test_a_batch_another_worker_holds_is_skipped_for_the_next_pull_request(world
     with world.session() as session:
         left = session.exec(select(Delivery).where(Delivery.outcome == "queued")).all()
     assert left == []
+
+
+def test_an_approving_comment_after_a_push_in_one_batch_approves_the_new_head(world):
+    """Found by the load benchmark: a review commenting, a push and a mentor's approving
+    comment, queued together for a pull request applied before."""
+    world.promote()
+    assert receive(world, "pull_request", opened(world, 7), "d-1").status == 202
+    assert outcomes(apply_together(world)) == [("d-1", "processed")]
+    review = world.review_payload(7, reviewer="dev30", state="commented", review_id=1)
+    assert receive(world, "pull_request_review", review, "d-2").status == 202
+    world.fake.push(REPO, 7, NEW)
+    pushed = world.events.pull_request(
+        "synchronize", number=7, author="mpage", head_sha=NEW, updated_at=world.tick()
+    )
+    assert receive(world, "pull_request", pushed, "d-3").status == 202
+    approve = world.events.comment(
+        "created", number=7, sender="vstinner", body="/gatekeeper approve"
+    )
+    assert receive(world, "issue_comment", approve, "d-4").status == 202
+    assert outcomes(apply_together(world)) == [(f"d-{n}", "processed") for n in (2, 3, 4)]
+    assert world.pull().gate == "approved"
+    with world.session() as session:
+        row = session.exec(select(CommitCheck).where(CommitCheck.head_sha == NEW)).one()
+    assert row.body["conclusion"] == "success"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_each_delivery_of_a_batch_reads_what_others_committed_meanwhile(world, monkeypatch):
+    """Found by the load benchmark: a batch read a mentor's assignment (id not known yet)
+    for its first delivery; another worker then learned the mentor's id; the mentor's
+    approval, next in the batch, must count, as it would in a transaction of its own.
+    (SQLite has one writer at a time: no other can commit during a batch.)"""
+    world.promote()
+    assert receive(world, "pull_request", opened(world, 7), "d-1").status == 202
+    assert outcomes(apply_together(world)) == [("d-1", "processed")]
+    with world.session() as session:  # colesbury named a mentor before Gatekeeper saw them
+        session.exec(delete(Account).where(Account.login == "colesbury"))  # type: ignore[call-overload]
+        session.exec(
+            update(MentorAssignment)  # type: ignore[call-overload]
+            .where(MentorAssignment.mentor == "colesbury")
+            .values(mentor_id=None)
+        )
+        session.commit()
+    comment = world.review_payload(7, reviewer="dev15", state="commented", review_id=1)
+    assert receive(world, "pull_request_review", comment, "d-2").status == 202
+    approval = world.review_payload(7, reviewer="colesbury", review_id=2)
+    assert receive(world, "pull_request_review", approval, "d-3").status == 202
+    real = deliveries._apply
+
+    def another_worker_learns_colesbury_after_the_first(session, settings, delivery, **options):
+        done = real(session, settings, delivery, **options)
+        if delivery.delivery_id == "d-2":
+            with world.session() as other:
+                colesbury = Person(default_user_id("colesbury"), "colesbury", "colesbury")
+                people.learn(other, colesbury, at=utcnow())
+                other.commit()
+        return done
+
+    monkeypatch.setattr(deliveries, "_apply", another_worker_learns_colesbury_after_the_first)
+    assert outcomes(apply_together(world)) == [("d-2", "processed"), ("d-3", "processed")]
+    assert world.pull().gate == "approved"
