@@ -551,6 +551,7 @@ class Run:
     postgres_cpu: float | None = None
     lags: list[float] | None = None
     apply_waits: list[float] = dataclasses.field(default_factory=list)  # stored to applied
+    post_waits: list[float] = dataclasses.field(default_factory=list)  # last desire to posted
     changes: int = 0  # desired-check versions stored
     writes: int = 0  # check-run writes the fake stored
     github_calls: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -902,6 +903,15 @@ def _database_figures(run: Run, engine: sa.Engine, deliveries: list[Planned]) ->
             )
             if processed is not None
         ]
+        run.post_waits = [
+            (posted - desired).total_seconds()
+            for desired, posted in session.exec(
+                select(CommitCheck.desired_at, CommitCheck.posted_at).where(
+                    CommitCheck.posted_version == CommitCheck.version
+                )
+            )
+            if posted is not None and desired is not None
+        ]
     unapplied = {d.story for d in deliveries if d.delivery_id not in applied}
     run.wrong_unapplied = sum(unlike.story in unapplied for unlike in run.wrong)
     run.stories = [_story(run, engine, deliveries, unlike) for unlike in run.wrong]
@@ -1236,6 +1246,13 @@ def print_run(run: Run, *, explain: int = 0) -> None:
         print(
             f"  from stored to applied, p50 / p99 / max: {secs(percentile(waits, 0.5))}"
             f" / {secs(percentile(waits, 0.99))} / {secs(max(waits))} s"
+        )
+    if run.post_waits:
+        waits = run.post_waits
+        print(
+            f"  from a commit's last desired check to its post, p50 / p99 / max:"
+            f" {secs(percentile(waits, 0.5))} / {secs(percentile(waits, 0.99))}"
+            f" / {secs(max(waits))} s"
         )
     kept = ", ".join(f"{k} {v}" for k, v in sorted(run.left_behind.items()))
     print(f"  commits a push left behind, by the check they show: {kept}")
