@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
 from gate_support import REPO, World
@@ -219,3 +220,23 @@ def test_two_workers_never_take_the_same_delivery(world):
         first.rollback()
         second.rollback()
     assert [apply_next(world).delivery_id for _ in range(2)] == ["d-1", "d-2"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_door_stores_a_delivery_without_a_transaction_around_it(world):
+    """On PostgreSQL the door's one statement runs alone (autocommit), so a delivery costs
+    one round trip to the database, not three (BEGIN, the INSERT, COMMIT)."""
+    world.promote()
+    engine = world.app.extensions["gatekeeper.engine"]
+    autocommit: list[bool] = []
+
+    def record(connection, _cursor, _statement, *_rest) -> None:
+        autocommit.append(connection.connection.dbapi_connection.autocommit)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert receive(world, "pull_request", opened(world), "d-1").status == 202
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert autocommit == [True]
+    assert stored(world)["d-1"].outcome == "queued"
