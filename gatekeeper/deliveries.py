@@ -36,7 +36,7 @@ from gatekeeper.columns import UTCDateTime
 from gatekeeper.config import Settings
 from gatekeeper.events import Envelope, PayloadError, envelope, pull_number_of
 from gatekeeper.handlers import Context, NeedsPull, handler_for, sync_later
-from gatekeeper.models import APPLIED, Delivery, DeliveryOutcome, utcnow
+from gatekeeper.models import APPLIED, Delivery, DeliveryOutcome, Repository, utcnow
 from gatekeeper.outbox import NOTHING, Touched
 
 log = logging.getLogger(__name__)
@@ -381,7 +381,7 @@ class Claiming(enum.Enum):
 
 
 @functools.cache
-def _claiming(which: Claiming) -> sa.Select[Delivery, bool]:
+def _claiming(which: Claiming) -> sa.Select[Delivery, bool, Repository]:
     """A claim's statement, built once (they are the worker's most frequent)."""
     other = aliased(Delivery)
     replayed = (
@@ -401,7 +401,11 @@ def _claiming(which: Claiming) -> sa.Select[Delivery, bool]:
             < sa.tuple_(col(Delivery.received_at), col(Delivery.delivery_id))
         )
     )
-    query = sa.select(Delivery, replayed.label("replayed"))
+    # The repository it names comes with it (the applier's first read, held by the
+    # transaction: see ``db``), when stored under its id.
+    query = sa.select(Delivery, replayed.label("replayed"), Repository).outerjoin(
+        Repository, col(Repository.github_id) == col(Delivery.repository_id)
+    )
     if which is Claiming.DEFERRED:
         query = query.where(col(Delivery.delivery_id) == sa.bindparam("delivery_id")).where(
             col(Delivery.outcome) == DeliveryOutcome.DEFERRED
