@@ -245,7 +245,11 @@ def _apply_claimed(
         found = claim(session, delivery_id=delivery_id)
         if found is None:
             return []
-        batch = [found, *(claim_following(session, found.delivery) if together > 1 else [])]
+        following = claim_following(session, found.delivery) if together > 1 else []
+        # Oldest first, the first included: one of its pull request's older deliveries that
+        # another worker held (or the door had not committed) when it was claimed may be free
+        # now, and is among the following.
+        batch = sorted([found, *following], key=_arrival)
         # Read before applying: a rollback inside expires the rows.
         for each in batch:
             delivery = each.delivery
@@ -348,6 +352,11 @@ def claim(session: Session, *, delivery_id: str | None = None) -> Claim | None:
     else:
         row = session.execute(_claiming(Claiming.DEFERRED), {"delivery_id": delivery_id}).first()
     return None if row is None else Claim(row[0], bool(row[1]))
+
+
+def _arrival(claimed: Claim) -> tuple[datetime, str]:
+    """The order deliveries are applied in: as they arrived (ties by id, as claims break them)."""
+    return claimed.delivery.received_at, claimed.delivery.delivery_id
 
 
 def claim_following(session: Session, first: Delivery) -> list[Claim]:

@@ -1,0 +1,70 @@
+"""``deliveries.apply_together`` read cold: what two workers, replays, backoffs and the
+fallback to one delivery at a time can do to a batch of one pull request's deliveries.
+
+Each test interleaves what a second worker (or the door) does with a batch at the moment
+that matters, through the database: a session of its own, as another process would.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+from test_deliveries import receive
+from test_deliveries_together import NEW, apply_together, opened, outcomes
+
+from gate_support import REPO
+from gatekeeper import deliveries
+from gatekeeper.models import AuditEvent, CommitCheck
+
+
+def push_then_approve(world) -> None:
+    """PR 7 known; then queued: a push to NEW (d-2) and a mentor's approving comment written
+    after it (d-3)."""
+    world.promote()
+    assert receive(world, "pull_request", opened(world, 7), "d-1").status == 202
+    assert outcomes(apply_together(world)) == [("d-1", "processed")]
+    world.fake.push(REPO, 7, NEW)
+    pushed = world.events.pull_request(
+        "synchronize", number=7, author="mpage", head_sha=NEW, updated_at=world.tick()
+    )
+    assert receive(world, "pull_request", pushed, "d-2").status == 202
+    approve = world.events.comment(
+        "created", number=7, sender="colesbury", body="/gatekeeper approve"
+    )
+    assert receive(world, "issue_comment", approve, "d-3").status == 202
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_batch_is_applied_oldest_first_when_an_older_delivery_is_let_go_meanwhile(
+    world, monkeypatch
+):
+    """Another worker holds the push (d-2) while this one claims the oldest free delivery,
+    the approving comment (d-3); the other lets the push go (its transaction rolled back: a
+    deadlock retried, a batch falling back) before this one claims the pull request's
+    others, so the push joins the batch. It is older: applied first, the comment approves
+    the head it was written on, the new one. (Applied before it, the comment was taken for
+    an approval of the old head.) The door committing a delivery
+    after one received later was claimed does the same. (SQLite: one writer at a time.)"""
+    push_then_approve(world)
+    holder = world.session()
+    held = deliveries.claim(holder)
+    assert held is not None and held.delivery.delivery_id == "d-2"
+    real = deliveries.claim_following
+
+    def the_other_worker_lets_the_push_go(session, first):
+        holder.rollback()
+        return real(session, first)
+
+    monkeypatch.setattr(deliveries, "claim_following", the_other_worker_lets_the_push_go)
+    try:
+        applied = apply_together(world)
+    finally:
+        holder.close()
+    with world.session() as session:
+        approval = session.exec(select(AuditEvent).where(AuditEvent.kind == "approval")).one()
+    assert approval.detail == f"comment on {NEW[:12]}"
+    assert world.pull().gate == "approved"
+    assert outcomes(applied) == [("d-2", "processed"), ("d-3", "processed")]
+    with world.session() as session:
+        row = session.exec(select(CommitCheck).where(CommitCheck.head_sha == NEW)).one()
+    assert row.body["conclusion"] == "success"
