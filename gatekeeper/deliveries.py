@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from gatekeeper import db, handlers, jobs, logs, metrics, outbox
 from gatekeeper import pulls as store
@@ -36,7 +36,7 @@ from gatekeeper.columns import UTCDateTime
 from gatekeeper.config import Settings
 from gatekeeper.events import Envelope, PayloadError, envelope, pull_number_of
 from gatekeeper.handlers import Context, NeedsPull, handler_for, sync_later
-from gatekeeper.models import APPLIED, Delivery, DeliveryOutcome, utcnow
+from gatekeeper.models import APPLIED, Delivery, DeliveryOutcome, Repository, utcnow
 from gatekeeper.outbox import NOTHING, Touched
 
 log = logging.getLogger(__name__)
@@ -268,6 +268,10 @@ def _apply_claimed(
                 )
             results.append(done)
         touched = frozenset().union(*(done.touched for done in results))
+        if len(batch) > 1:
+            touched = _under_current_name(
+                session, touched, repository_id=found.delivery.repository_id
+            )
         if touched:
             outbox.commit_gates(session, touched, settings=settings, now=utcnow())
         # Their outcomes last, written together (one statement for those alike).
@@ -313,6 +317,31 @@ def _read_afresh(session: Session, *, keeping: list[Delivery]) -> None:
     for instance in list(session.identity_map.values()):
         if id(instance) not in kept:
             session.expire(instance)
+
+
+def _under_current_name(
+    session: Session, touched: Touched, *, repository_id: int | None
+) -> Touched:
+    """A batch's commits under the name its repository has now.
+
+    A batch is one repository's (by id); one of its deliveries that names the repository by
+    a new name moves what was stored under the former name (``repositories.follow``), so
+    the commits an earlier delivery touched under the former name are derived under the
+    new one, where one at a time would have moved their checks. One read at most: the
+    repository is in the session when it was not renamed."""
+    former = {
+        repo
+        for repo, _sha in touched
+        if (row := session.get(Repository, repo)) is None or row.github_id != repository_id
+    }
+    if not former:
+        return touched
+    now_named = session.exec(
+        select(Repository.full_name).where(col(Repository.github_id) == repository_id)
+    ).first()
+    if now_named is None:
+        return touched
+    return frozenset((now_named if repo in former else repo, sha) for repo, sha in touched)
 
 
 def _apply_apart(

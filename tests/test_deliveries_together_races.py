@@ -12,9 +12,11 @@ from sqlmodel import select
 from test_deliveries import receive
 from test_deliveries_together import NEW, apply_together, opened, outcomes
 
+from fakegithub import default_repo_id
 from gate_support import REPO
 from gatekeeper import deliveries
 from gatekeeper.models import AuditEvent, CommitCheck
+from webhook_events import Events
 
 
 def push_then_approve(world) -> None:
@@ -68,3 +70,26 @@ def test_a_batch_is_applied_oldest_first_when_an_older_delivery_is_let_go_meanwh
     with world.session() as session:
         row = session.exec(select(CommitCheck).where(CommitCheck.head_sha == NEW)).one()
     assert row.body["conclusion"] == "success"
+
+
+def test_a_rename_inside_a_batch_leaves_no_check_under_the_former_name(world):
+    """A comment review delivered under the repository's name, then a push delivered under
+    its new name (same repository id: one batch). Applied one at a time, the push moves the
+    head's check to the new name. Together, the review's commit was derived at the end
+    under the name it was delivered with, after the move: a check row is left under the
+    former name (and a later rename back would collide with it)."""
+    world.promote()
+    assert receive(world, "pull_request", opened(world, 7), "d-1").status == 202
+    assert outcomes(apply_together(world)) == [("d-1", "processed")]
+    review = world.review_payload(7, reviewer="dev30", state="commented", review_id=1)
+    assert receive(world, "pull_request_review", review, "d-2").status == 202
+    renamed = "python/cpython-renamed"
+    world.fake.rename_repo(REPO, renamed)
+    world.fake.push(renamed, 7, NEW)
+    pushed = Events(repo=renamed, repo_id=default_repo_id(REPO)).pull_request(
+        "synchronize", number=7, author="mpage", head_sha=NEW, updated_at=world.tick()
+    )
+    assert receive(world, "pull_request", pushed, "d-3").status == 202
+    assert outcomes(apply_together(world)) == [("d-2", "processed"), ("d-3", "processed")]
+    with world.session() as session:
+        assert {row.repo for row in session.exec(select(CommitCheck))} == {renamed}
