@@ -287,10 +287,16 @@ def _apply_claimed(
         applied = db.writing(session, attempt, attempts=ATTEMPTS)
     except Exception as error:
         if len(claimed) > 1:
-            log.info(
+            # A delivery waiting for its pull request, a payload refused or a busy database
+            # is met again alone; anything else may be met only in a batch, where its
+            # deliveries applied alone would leave no trace of it.
+            expected = isinstance(error, (NeedsPull, PayloadError, *DATABASE_STATE))
+            log.log(
+                logging.INFO if expected else logging.ERROR,
                 "%d deliveries of one pull request are applied one at a time: %s",
                 len(claimed),
                 type(error).__name__,
+                exc_info=None if expected else error,
             )
             return [
                 one for _ in claimed for one in _apply_claimed(session, settings, delivery_id=None)

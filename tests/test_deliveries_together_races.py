@@ -7,6 +7,8 @@ that matters, through the database: a session of its own, as another process wou
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlmodel import select
 from test_deliveries import receive
@@ -93,3 +95,29 @@ def test_a_rename_inside_a_batch_leaves_no_check_under_the_former_name(world):
     assert outcomes(apply_together(world)) == [("d-2", "processed"), ("d-3", "processed")]
     with world.session() as session:
         assert {row.repo for row in session.exec(select(CommitCheck))} == {renamed}
+
+
+def test_a_failure_met_only_in_a_batch_is_logged_with_its_traceback(world, monkeypatch, caplog):
+    """A bug that only a batch meets (an object read before another delivery of the batch,
+    say: what the load benchmark caught) leaves no trace in the outcomes, since the
+    deliveries applied one at a time are applied. Its traceback is logged, or it would go
+    unseen."""
+    world.promote()
+    assert receive(world, "pull_request", opened(world, 7), "d-1").status == 202
+    review = world.review_payload(7, reviewer="colesbury", review_id=1)
+    assert receive(world, "pull_request_review", review, "d-2").status == 202
+    real = deliveries._apply
+
+    def a_bug_only_in_a_batch(session, settings, delivery, **options):
+        if not options["alone"] and delivery.delivery_id == "d-2":
+            raise RuntimeError("a bug only a batch meets")
+        return real(session, settings, delivery, **options)
+
+    monkeypatch.setattr(deliveries, "_apply", a_bug_only_in_a_batch)
+    with caplog.at_level(logging.INFO, logger="gatekeeper.deliveries"):
+        applied = apply_together(world)
+    assert outcomes(applied) == [("d-1", "processed"), ("d-2", "processed")]
+    assert world.pull().gate == "approved"
+    [logged] = [record for record in caplog.records if record.exc_info]
+    assert logged.levelno == logging.ERROR
+    assert str(logged.exc_info[1]) == "a bug only a batch meets"
