@@ -12,12 +12,13 @@ import logging
 import pytest
 from sqlmodel import select
 from test_deliveries import receive
-from test_deliveries_together import NEW, apply_together, opened, outcomes
+from test_deliveries_together import HEAD, NEW, apply_together, opened, outcomes
 
-from fakegithub import default_repo_id
+from fakegithub import default_repo_id, default_user_id
 from gate_support import REPO
-from gatekeeper import deliveries
-from gatekeeper.models import AuditEvent, CommitCheck
+from gatekeeper import deliveries, people
+from gatekeeper.events import Person
+from gatekeeper.models import AuditEvent, CommitCheck, utcnow
 from webhook_events import Events
 
 
@@ -121,3 +122,53 @@ def test_a_failure_met_only_in_a_batch_is_logged_with_its_traceback(world, monke
     [logged] = [record for record in caplog.records if record.exc_info]
     assert logged.levelno == logging.ERROR
     assert str(logged.exc_info[1]) == "a bug only a batch meets"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_batches_on_pull_requests_sharing_a_head_leave_its_check_from_both(world, monkeypatch):
+    """Two of mpage's pull requests on the same commit, each approved by a mentor's review
+    queued with a comment review: one worker's batch (PR 7) applies both, and before it
+    derives the commit's check another worker applies PR 8's batch whole, deriving the
+    commit from PR 7 as committed (waiting). The first batch then derives the commit after
+    its lock, from PR 8 as the other committed it: the commit passes, both being approved.
+    (SQLite: one writer at a time.)"""
+    world.promote()
+    assert receive(world, "pull_request", opened(world, 7), "d-1").status == 202
+    assert receive(world, "pull_request", opened(world, 8), "d-2").status == 202
+    assert outcomes(apply_together(world)) == [("d-1", "processed")]
+    assert outcomes(apply_together(world)) == [("d-2", "processed")]
+    know(world, "vstinner", "colesbury")  # or the other batch waits for the first's insert
+    for number, first in ((7, 3), (8, 5)):
+        comment = world.review_payload(
+            number, reviewer="vstinner", state="commented", review_id=first
+        )
+        assert receive(world, "pull_request_review", comment, f"d-{first}").status == 202
+        approval = world.review_payload(number, reviewer="colesbury", review_id=first + 1)
+        assert receive(world, "pull_request_review", approval, f"d-{first + 1}").status == 202
+    real = deliveries._apply
+    others: list[list[deliveries.Applied]] = []
+
+    def the_other_worker_applies_pr_8_meanwhile(session, settings, delivery, **options):
+        done = real(session, settings, delivery, **options)
+        if delivery.delivery_id == "d-4":
+            monkeypatch.setattr(deliveries, "_apply", real)
+            others.append(apply_together(world))
+        return done
+
+    monkeypatch.setattr(deliveries, "_apply", the_other_worker_applies_pr_8_meanwhile)
+    assert outcomes(apply_together(world)) == [("d-3", "processed"), ("d-4", "processed")]
+    assert [outcomes(applied) for applied in others] == [
+        [("d-5", "processed"), ("d-6", "processed")]
+    ]
+    assert (world.pull(7).gate, world.pull(8).gate) == ("approved", "approved")
+    with world.session() as session:
+        row = session.exec(select(CommitCheck).where(CommitCheck.head_sha == HEAD)).one()
+    assert row.body["conclusion"] == "success"
+
+
+def know(world, *logins: str) -> None:
+    """Gatekeeper has seen these accounts already."""
+    with world.session() as session:
+        for login in logins:
+            people.learn(session, Person(default_user_id(login), login, login), at=utcnow())
+        session.commit()
