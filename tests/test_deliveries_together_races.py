@@ -8,6 +8,7 @@ that matters, through the database: a session of its own, as another process wou
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 from sqlmodel import select
@@ -164,6 +165,61 @@ def test_two_batches_on_pull_requests_sharing_a_head_leave_its_check_from_both(w
     with world.session() as session:
         row = session.exec(select(CommitCheck).where(CommitCheck.head_sha == HEAD)).one()
     assert row.body["conclusion"] == "success"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a batch takes the locks of the accounts it sees first in its deliveries' order, "
+    "not in one order for the batch: fix by recalling every delivery's people (sorted by "
+    "id, as people.recall does for one) before the first is applied",
+)
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_batches_seeing_the_same_new_accounts_in_opposite_orders_do_not_deadlock(
+    world, monkeypatch, caplog
+):
+    """Two newcomers comment on two pull requests, in the opposite order on each. One
+    worker's batch (PR 7) records the first newcomer's account, another worker's (PR 8) the
+    second's; each then needs the account the other holds until it commits. One at a time
+    a delivery records its people in one order (by id) and commits: no cycle. Together,
+    PostgreSQL finds the deadlock after a second and aborts one batch, applied again from
+    the start. (SQLite: one writer at a time.)"""
+    world.promote()
+    for delivery_id, number in (("d-1", 7), ("d-2", 8)):
+        assert receive(world, "pull_request", opened(world, number), delivery_id).status == 202
+        assert outcomes(apply_together(world)) == [(delivery_id, "processed")]
+    for delivery_id, number, reviewer in (
+        ("d-3", 7, "newbie1"),
+        ("d-4", 7, "newbie2"),
+        ("d-5", 8, "newbie2"),
+        ("d-6", 8, "newbie1"),
+    ):
+        comment = world.review_payload(
+            number, reviewer=reviewer, state="commented", review_id=int(delivery_id[2:])
+        )
+        assert receive(world, "pull_request_review", comment, delivery_id).status == 202
+    real = deliveries._apply
+    first_seen = {"d-3": threading.Event(), "d-5": threading.Event()}
+    other = {"d-3": "d-5", "d-5": "d-3"}
+    applied: list[list[deliveries.Applied]] = []
+    worker = threading.Thread(target=lambda: applied.append(apply_together(world)))
+
+    def each_holds_its_first_newcomer(session, settings, delivery, **options):
+        done = real(session, settings, delivery, **options)
+        if delivery.delivery_id in first_seen:
+            if delivery.delivery_id == "d-3" and worker.ident is None:
+                worker.start()  # it claims PR 8's deliveries, PR 7's being held
+            first_seen[delivery.delivery_id].set()
+            first_seen[other[delivery.delivery_id]].wait(timeout=60)
+        return done
+
+    monkeypatch.setattr(deliveries, "_apply", each_holds_its_first_newcomer)
+    with caplog.at_level(logging.DEBUG, logger="gatekeeper.db"):
+        applied.append(apply_together(world))
+        worker.join()
+    assert sorted(outcomes(applied[0] + applied[1])) == [
+        (f"d-{n}", "processed") for n in (3, 4, 5, 6)
+    ]
+    assert [r.getMessage() for r in caplog.records if "deadlock" in r.getMessage()] == []
 
 
 def know(world, *logins: str) -> None:
