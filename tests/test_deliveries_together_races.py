@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 import pytest
-from sqlmodel import select
-from test_deliveries import receive
+from sqlmodel import select, update
+from test_deliveries import receive, stored
 from test_deliveries_together import HEAD, NEW, apply_together, opened, outcomes
 
 from fakegithub import default_repo_id, default_user_id
 from gate_support import REPO
 from gatekeeper import deliveries, people
 from gatekeeper.events import Person
-from gatekeeper.models import AuditEvent, CommitCheck, utcnow
+from gatekeeper.models import AuditEvent, CommitCheck, Delivery, utcnow
 from webhook_events import Events
 
 
@@ -220,6 +221,74 @@ def test_two_batches_seeing_the_same_new_accounts_in_opposite_orders_do_not_dead
         (f"d-{n}", "processed") for n in (3, 4, 5, 6)
     ]
     assert [r.getMessage() for r in caplog.records if "deadlock" in r.getMessage()] == []
+
+
+def test_a_replay_and_a_delivery_backing_off_stay_out_of_the_batch(world):
+    """Queued for PR 7: a mentor's approval, the same body again under another id (a
+    replay), a comment review the database refused a moment ago (its retry is not due), and
+    another comment review. The batch is the approval and the last review; the replay is
+    recognised next, once its original is applied; the one backing off waits its turn."""
+    world.promote()
+    assert receive(world, "pull_request", opened(world, 7), "d-1").status == 202
+    assert outcomes(apply_together(world)) == [("d-1", "processed")]
+    approval = world.review_payload(7, reviewer="colesbury", review_id=2)
+    assert receive(world, "pull_request_review", approval, "d-2").status == 202
+    assert receive(world, "pull_request_review", approval, "d-3").status == 202
+    for delivery_id, review_id in (("d-4", 4), ("d-5", 5)):
+        comment = world.review_payload(
+            7, reviewer="vstinner", state="commented", review_id=review_id
+        )
+        assert receive(world, "pull_request_review", comment, delivery_id).status == 202
+    with world.session() as session:
+        session.exec(
+            update(Delivery)  # type: ignore[call-overload]
+            .where(Delivery.delivery_id == "d-4")
+            .values(attempts=1, retry_at=utcnow() + timedelta(hours=1))
+        )
+        session.commit()
+    assert outcomes(apply_together(world)) == [("d-2", "processed"), ("d-5", "processed")]
+    assert outcomes(apply_together(world)) == [("d-3", "replay")]
+    assert apply_together(world) == []
+    assert stored(world)["d-4"].outcome == "queued"
+    assert world.pull().gate == "approved"
+    with world.session() as session:
+        audit = session.exec(select(AuditEvent).where(AuditEvent.kind == "approval")).all()
+    assert len(audit) == 1
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["comment on an issue", "check run button", "merge group", "installation"],
+)
+def test_deliveries_about_no_single_pull_request_are_never_batched(world, kind):
+    """The door names a pull request only for the events that are about one (a pull
+    request's, a review's, a comment's on a pull request): a button press on a check run
+    (a commit's, its pull requests listed), a merge group and an installation name none,
+    so the worker applies each alone. A command on an issue is not even queued."""
+    world.promote()
+    events = world.events
+    event, payload = {
+        "comment on an issue": (
+            "issue_comment",
+            events.comment(
+                "created", number=5, sender="colesbury", body="/gatekeeper approve", on_pull=False
+            ),
+        ),
+        "check run button": (
+            "check_run",
+            events.check_run(
+                "requested_action", number=7, head_sha=HEAD, sender="colesbury", app_id=1
+            ),
+        ),
+        "merge group": ("merge_group", events.merge_group(head_sha=NEW, number=7)),
+        "installation": ("installation", events.installation("created", repos=[REPO])),
+    }[kind]
+    receive(world, event, payload, "d-1")
+    row = stored(world)["d-1"]
+    if kind == "comment on an issue":
+        assert row.outcome == "ignored"
+    else:
+        assert (row.outcome, row.pull_number) == ("queued", None)
 
 
 def know(world, *logins: str) -> None:
