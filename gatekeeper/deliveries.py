@@ -347,6 +347,8 @@ def _under_current_name(
     ).first()
     if now_named is None:
         return touched
+    # Nothing is asked of the former name's commits any more: their checks moved.
+    outbox.waive(session, {(repo, sha) for repo, sha in touched if repo in former})
     return frozenset((now_named if repo in former else repo, sha) for repo, sha in touched)
 
 
