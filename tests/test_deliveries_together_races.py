@@ -15,6 +15,7 @@ import pytest
 from sqlmodel import select, update
 from test_deliveries import receive, stored
 from test_deliveries_together import HEAD, NEW, apply_together, opened, outcomes
+from test_metrics import delta, scrape
 
 from fakegithub import default_repo_id, default_user_id
 from gate_support import REPO
@@ -317,6 +318,46 @@ def test_deliveries_about_no_single_pull_request_are_never_batched(world, kind):
         assert row.outcome == "ignored"
     else:
         assert (row.outcome, row.pull_number) == ("queued", None)
+
+
+def test_a_batch_applied_one_at_a_time_counts_and_logs_each_delivery_once(
+    world, monkeypatch, caplog
+):
+    """A batch of three meets a bug in its second delivery and is applied one at a time:
+    the metrics count three deliveries (two processed, one failed), each waited once, and
+    each delivery's outcome is logged once: the batch that was rolled back counts none."""
+    world.promote()
+    assert receive(world, "pull_request", opened(world, 7), "d-1").status == 202
+    broken = world.events.comment(
+        "created", number=7, sender="colesbury", body="/gatekeeper approve"
+    )
+    assert receive(world, "issue_comment", broken, "d-2").status == 202
+    review = world.review_payload(7, reviewer="colesbury", review_id=1)
+    assert receive(world, "pull_request_review", review, "d-3").status == 202
+    real = deliveries._apply
+
+    def a_bug_in_the_comment(session, settings, delivery, **options):
+        if delivery.delivery_id == "d-2":
+            raise RuntimeError("a bug")
+        return real(session, settings, delivery, **options)
+
+    monkeypatch.setattr(deliveries, "_apply", a_bug_in_the_comment)
+    before = scrape(world.client)
+    with caplog.at_level(logging.INFO, logger="gatekeeper.deliveries"):
+        applied = apply_together(world)
+    after = scrape(world.client)
+    assert outcomes(applied) == [("d-1", "processed"), ("d-2", "failed"), ("d-3", "processed")]
+    counted = "gatekeeper_deliveries_applied_total"
+    assert delta(after, before, counted, event="pull_request", outcome="processed") == 1
+    assert delta(after, before, counted, event="issue_comment", outcome="failed") == 1
+    assert delta(after, before, counted, event="pull_request_review", outcome="processed") == 1
+    assert delta(after, before, "gatekeeper_delivery_queue_seconds_count") == 3
+    logged = [r.getMessage() for r in caplog.records if " applied: " in r.getMessage()]
+    assert logged == [
+        "delivery d-1 (pull_request) applied: processed",
+        "delivery d-2 (issue_comment) applied: failed",
+        "delivery d-3 (pull_request_review) applied: processed",
+    ]
 
 
 def know(world, *logins: str) -> None:
