@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from gatekeeper import db, handlers, jobs, logs, metrics, outbox
 from gatekeeper import pulls as store
@@ -252,7 +252,11 @@ def _apply_claimed(
         found = claim(session, delivery_id=delivery_id)
         if found is None:
             return []
-        batch = [found, *(claim_following(session, found.delivery) if together > 1 else [])]
+        following = claim_following(session, found.delivery) if together > 1 else []
+        # Oldest first, the first included: one of its pull request's older deliveries that
+        # another worker held (or the door had not committed) when it was claimed may be free
+        # now, and is among the following.
+        batch = sorted([found, *following], key=_arrival)
         # Read before applying: a rollback inside expires the rows.
         for each in batch:
             delivery = each.delivery
@@ -271,6 +275,10 @@ def _apply_claimed(
                 )
             results.append(done)
         touched = frozenset().union(*(done.touched for done in results))
+        if len(batch) > 1:
+            touched = _under_current_name(
+                session, touched, repository_id=found.delivery.repository_id
+            )
         if touched:
             outbox.commit_gates(session, touched, settings=settings, now=utcnow())
         # Their outcomes last, written together (one statement for those alike).
@@ -286,10 +294,16 @@ def _apply_claimed(
         applied = db.writing(session, attempt, attempts=ATTEMPTS)
     except Exception as error:
         if len(claimed) > 1:
-            log.info(
+            # A delivery waiting for its pull request, a payload refused or a busy database
+            # is met again alone; anything else may be met only in a batch, where its
+            # deliveries applied alone would leave no trace of it.
+            expected = isinstance(error, (NeedsPull, PayloadError, *DATABASE_STATE))
+            log.log(
+                logging.INFO if expected else logging.ERROR,
                 "%d deliveries of one pull request are applied one at a time: %s",
                 len(claimed),
                 type(error).__name__,
+                exc_info=None if expected else error,
             )
             return [
                 one for _ in claimed for one in _apply_claimed(session, settings, delivery_id=None)
@@ -316,6 +330,33 @@ def _read_afresh(session: Session, *, keeping: list[Delivery]) -> None:
     for instance in list(session.identity_map.values()):
         if id(instance) not in kept:
             session.expire(instance)
+
+
+def _under_current_name(
+    session: Session, touched: Touched, *, repository_id: int | None
+) -> Touched:
+    """A batch's commits under the name its repository has now.
+
+    A batch is one repository's (by id); one of its deliveries that names the repository by
+    a new name moves what was stored under the former name (``repositories.follow``), so
+    the commits an earlier delivery touched under the former name are derived under the
+    new one, where one at a time would have moved their checks. One read at most: the
+    repository is in the session when it was not renamed."""
+    former = {
+        repo
+        for repo, _sha in touched
+        if (row := session.get(Repository, repo)) is None or row.github_id != repository_id
+    }
+    if not former:
+        return touched
+    now_named = session.exec(
+        select(Repository.full_name).where(col(Repository.github_id) == repository_id)
+    ).first()
+    if now_named is None:
+        return touched
+    # Nothing is asked of the former name's commits any more: their checks moved.
+    outbox.waive(session, {(repo, sha) for repo, sha in touched if repo in former})
+    return frozenset((now_named if repo in former else repo, sha) for repo, sha in touched)
 
 
 def _apply_apart(
@@ -355,6 +396,11 @@ def claim(session: Session, *, delivery_id: str | None = None) -> Claim | None:
     else:
         row = session.execute(_claiming(Claiming.DEFERRED), {"delivery_id": delivery_id}).first()
     return None if row is None else Claim(row[0], bool(row[1]))
+
+
+def _arrival(claimed: Claim) -> tuple[datetime, str]:
+    """The order deliveries are applied in: as they arrived (ties by id, as claims break them)."""
+    return claimed.delivery.received_at, claimed.delivery.delivery_id
 
 
 def claim_following(session: Session, first: Delivery) -> list[Claim]:
