@@ -463,23 +463,6 @@ def _claiming(which: Claiming) -> sa.Select[Delivery, bool, Repository]:
             .where(sa.or_(col(Delivery.retry_at).is_(None), col(Delivery.retry_at) <= due))
             .where(~earlier)
         )
-    if which is Claiming.OLDEST:
-        # Not while another worker holds an older delivery of its pull request (one due and
-        # still queued: were it free, this claim would have taken it, as older): applied
-        # first, a comment written after a push would be taken for an approval of the head
-        # before it. One backing off does not hold the pull request's others up.
-        held_before = (
-            sa.exists()
-            .where(col(other.repository_id) == col(Delivery.repository_id))
-            .where(col(other.pull_number) == col(Delivery.pull_number))
-            .where(col(other.outcome) == DeliveryOutcome.QUEUED)
-            .where(sa.or_(col(other.retry_at).is_(None), col(other.retry_at) <= due))
-            .where(
-                sa.tuple_(col(other.received_at), col(other.delivery_id))
-                < sa.tuple_(col(Delivery.received_at), col(Delivery.delivery_id))
-            )
-        )
-        query = query.where(~held_before)
     if which is Claiming.FOLLOWING:
         query = (
             query.where(col(Delivery.repository_id) == sa.bindparam("repository_id"))

@@ -82,11 +82,17 @@ def test_a_batch_is_applied_oldest_first_when_an_older_delivery_joins_it(world, 
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_pull_requests_later_delivery_waits_while_another_worker_holds_an_earlier_one(world):
-    """Another worker holds the push (d-2) and has not applied it yet. The approving comment
-    written after the push (d-3) is free, but this worker passes over it: applied first, it
-    would be taken for an approval of the head before the push. It is applied with the push
-    once the other lets it go, and approves the new head."""
+def test_a_later_delivery_applied_while_another_worker_holds_an_earlier_one_ends_right(world):
+    """Another worker holds the push (d-2) and has not applied it yet; this one takes the
+    next free delivery, the approving comment written after the push (d-3), and applies it
+    first (one at a time did the same; a batch holds a pull request's deliveries longer).
+    The comment is bound to the only head known then; once the push is applied it is bound
+    again, by its time, to the head it was written on: the new head is approved.
+
+    What it leaves: the audit line, written when the comment was applied, names the former
+    head. Passing over a pull request whose older delivery is held would spare that, but it
+    cost the claim a subquery and the applier a third of a second at the load benchmark's
+    median (tried, and taken back)."""
     push_then_approve(world)
     with world.session() as holder:
         held = deliveries.claim(holder)
@@ -94,10 +100,12 @@ def test_a_pull_requests_later_delivery_waits_while_another_worker_holds_an_earl
         early = apply_together(world)
         holder.rollback()
     late = apply_together(world)
-    assert outcomes(early + late) == [("d-2", "processed"), ("d-3", "processed")]
+    assert outcomes(early + late) == [("d-3", "processed"), ("d-2", "processed")]
+    pull = world.pull()
+    assert (pull.head_sha, pull.gate) == (NEW, "approved")
     with world.session() as session:
-        approval = session.exec(select(AuditEvent).where(AuditEvent.kind == "approval")).one()
-    assert approval.detail == f"comment on {NEW[:12]}"
+        row = session.exec(select(CommitCheck).where(CommitCheck.head_sha == NEW)).one()
+    assert row.body["conclusion"] == "success"
 
 
 def test_a_rename_inside_a_batch_leaves_no_check_under_the_former_name(world, caplog):
