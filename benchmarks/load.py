@@ -753,9 +753,12 @@ def expected_final(
     its check is no longer derived ("nobody asks anything of this commit any more; leave what
     it shows", ``outbox._derive_locked``). So it shows the gate as Gatekeeper knew it when it
     applied the first delivery naming the new head (the push, or a review of the new head):
-    the last change of the script among the deliveries applied before that one, whichever
-    commit the plan gives it, since a comment applied then bound to the only head known (a
-    review of the old head, which changes nothing, counts as its opening's waiting). Or no
+    the last change of the script among the deliveries applied before that one, in an
+    earlier transaction (the worker applies a pull request's waiting deliveries together, and
+    derives each commit's check once, at the end: a batch's deliveries share one
+    ``processed_at``), whichever commit the plan gives it, since a comment applied then bound
+    to the only head known (a review of the old head, which changes nothing, counts as its
+    opening's waiting). Or no
     check at all: Gatekeeper may never have known it as a head, when no delivery naming it
     was applied before the push, or when the worker read the pull request from GitHub (which
     shows the newest head) for a delivery it deferred, before the opening was applied.

@@ -281,10 +281,12 @@ def _apply_claimed(
             )
         if touched:
             outbox.commit_gates(session, touched, settings=settings, now=utcnow())
-        # Their outcomes last, written together (one statement for those alike).
+        # Their outcomes last, written together (one statement for those alike), and at
+        # one time: they take effect together, when the transaction commits.
+        finished = utcnow()
         for each, done in zip(batch, results, strict=True):
             if not done.recorded:
-                _finish(session, each.delivery, done.outcome, error=done.error)
+                _finish(session, each.delivery, done.outcome, error=done.error, at=finished)
         return [
             dataclasses.replace(taken, outcome=done.outcome)
             for (taken, _tries), done in zip(claimed, results, strict=True)
@@ -541,13 +543,18 @@ def _apply(
 
 
 def _finish(
-    session: Session, delivery: Delivery, outcome: DeliveryOutcome, *, error: str | None = None
+    session: Session,
+    delivery: Delivery,
+    outcome: DeliveryOutcome,
+    *,
+    error: str | None,
+    at: datetime,
 ) -> DeliveryOutcome:
     """Record a claimed delivery's outcome in its transaction; its body is let go once
     applied, and kept when it failed (GitHub's "Redeliver" or an operator may want it)."""
     if error is not None:
         log.warning("delivery %s (%s) failed: %s", delivery.delivery_id, delivery.event, error)
-    delivery.outcome, delivery.processed_at = outcome, utcnow()
+    delivery.outcome, delivery.processed_at = outcome, at
     delivery.error = error[:500] if error else None
     if outcome != DeliveryOutcome.FAILED:
         delivery.body = None
