@@ -252,7 +252,9 @@ def _apply_claimed(
         found = claim(session, delivery_id=delivery_id)
         if found is None:
             return []
-        following = claim_following(session, found.delivery) if together > 1 else []
+        following = (
+            claim_following(session, found.delivery) if together > 1 and found.company else []
+        )
         # Oldest first, the first included: one of its pull request's older deliveries that
         # another worker held (or the door had not committed) when it was claimed may be free
         # now, and is among the following.
@@ -388,6 +390,7 @@ class Claim:
 
     delivery: Delivery
     replays: bool
+    company: bool = False  # other deliveries of its pull request wait too (the oldest's claim)
 
 
 def claim(session: Session, *, delivery_id: str | None = None) -> Claim | None:
@@ -397,7 +400,7 @@ def claim(session: Session, *, delivery_id: str | None = None) -> Claim | None:
         row = session.execute(_claiming(Claiming.OLDEST), {"now": utcnow()}).first()
     else:
         row = session.execute(_claiming(Claiming.DEFERRED), {"delivery_id": delivery_id}).first()
-    return None if row is None else Claim(row[0], bool(row[1]))
+    return None if row is None else Claim(row[0], bool(row[1]), bool(row[3]))
 
 
 def _arrival(claimed: Claim) -> tuple[datetime, str]:
@@ -429,7 +432,7 @@ class Claiming(enum.Enum):
 
 
 @functools.cache
-def _claiming(which: Claiming) -> sa.Select[Delivery, bool, Repository]:
+def _claiming(which: Claiming) -> sa.Select[Delivery, bool, Repository, bool]:
     """A claim's statement, built once (they are the worker's most frequent)."""
     other = aliased(Delivery)
     replayed = (
@@ -449,11 +452,19 @@ def _claiming(which: Claiming) -> sa.Select[Delivery, bool, Repository]:
             < sa.tuple_(col(Delivery.received_at), col(Delivery.delivery_id))
         )
     )
+    # Whether other deliveries of its pull request wait too: only then are they claimed.
+    company = (
+        sa.exists()
+        .where(col(other.repository_id) == col(Delivery.repository_id))
+        .where(col(other.pull_number) == col(Delivery.pull_number))
+        .where(col(other.outcome) == DeliveryOutcome.QUEUED)
+        .where(col(other.delivery_id) != col(Delivery.delivery_id))
+    )
     # The repository it names comes with it (the applier's first read, held by the
     # transaction: see ``db``), when stored under its id.
-    query = sa.select(Delivery, replayed.label("replayed"), Repository).outerjoin(
-        Repository, col(Repository.github_id) == col(Delivery.repository_id)
-    )
+    query = sa.select(
+        Delivery, replayed.label("replayed"), Repository, company.label("company")
+    ).outerjoin(Repository, col(Repository.github_id) == col(Delivery.repository_id))
     if which is Claiming.DEFERRED:
         query = query.where(col(Delivery.delivery_id) == sa.bindparam("delivery_id")).where(
             col(Delivery.outcome) == DeliveryOutcome.DEFERRED
