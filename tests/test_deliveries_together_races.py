@@ -46,12 +46,14 @@ def push_then_approve(world) -> None:
 def test_a_batch_is_applied_oldest_first_when_an_older_delivery_joins_it(world, monkeypatch):
     """The door stamps a delivery when it arrives and commits it a moment later: the push
     (d-2) arrived first, but is committed only after this worker has claimed the approving
-    comment (d-3), as the oldest it could see, and before it claims the pull request's
-    others, so the push joins the batch. It is older: applied first, the comment approves
-    the head it was written on, the new one. (Applied before it, the comment was taken for
-    an approval of the old head.) SQLite has one writer at a time: the door waits for the
-    batch."""
+    comment (d-3), as the oldest it could see (with a later review, d-4, waiting too), and
+    before it claims the pull request's others, so the push joins the batch. It is older:
+    applied first, the comment approves the head it was written on, the new one. (Applied
+    before it, the comment was taken for an approval of the old head.) SQLite has one
+    writer at a time: the door waits for the batch."""
     push_then_approve(world)
+    review = world.review_payload(7, reviewer="dev15", state="commented", head_sha=NEW)
+    assert receive(world, "pull_request_review", review, "d-4").status == 202
 
     def push_committed(committed: bool) -> None:
         with world.session() as session:
@@ -75,7 +77,7 @@ def test_a_batch_is_applied_oldest_first_when_an_older_delivery_joins_it(world, 
         approval = session.exec(select(AuditEvent).where(AuditEvent.kind == "approval")).one()
     assert approval.detail == f"comment on {NEW[:12]}"
     assert world.pull().gate == "approved"
-    assert outcomes(applied) == [("d-2", "processed"), ("d-3", "processed")]
+    assert outcomes(applied) == [(f"d-{n}", "processed") for n in (2, 3, 4)]
     with world.session() as session:
         row = session.exec(select(CommitCheck).where(CommitCheck.head_sha == NEW)).one()
     assert row.body["conclusion"] == "success"
