@@ -227,10 +227,10 @@ def apply_together(session: Session, settings: Settings) -> list[Applied]:
     Under load a pull request's deliveries queue up together (a push, its reviews, the
     comments on it). Applied together they share the claim, the transaction, the record of
     their outcomes and the outbox: each commit's check is derived once, from where the last
-    of them left its pull requests. Each reads afresh what it decides from (``_read_afresh``). A batch that meets anything but a plain
-    application (a delivery that fails, one that waits for its pull request, a database
-    that refuses) is rolled back, and its deliveries are applied one at a time
-    (``apply_next``), each to its own outcome.
+    of them left its pull requests. Each reads afresh what it decides from (``_read_afresh``).
+    A batch that meets anything but a plain application (a delivery that fails, one that
+    waits for its pull request, a database that refuses) is rolled back, and its deliveries
+    are applied one at a time (``apply_next``), each to its own outcome.
     """
     return _apply_claimed(session, settings, delivery_id=None, together=TOGETHER)
 
@@ -266,29 +266,7 @@ def _apply_claimed(
                 delivery.delivery_id, delivery.event, DeliveryOutcome.QUEUED, delivery.received_at
             )
             claimed.append((taken, delivery.attempts))
-        results: list[Done] = []
-        for each, (taken, _tries) in zip(batch, claimed, strict=True):
-            if results:
-                _read_afresh(session, keeping=[each.delivery for each in batch])
-            # The fields bound while applying (``_bind_log``) are this delivery's only.
-            with logs.bound(delivery=taken.delivery_id, event=taken.event):
-                done = _apply(
-                    session, settings, each.delivery, replayed=each.replays, alone=len(batch) == 1
-                )
-            results.append(done)
-        touched = frozenset().union(*(done.touched for done in results))
-        if len(batch) > 1:
-            touched = _under_current_name(
-                session, touched, repository_id=found.delivery.repository_id
-            )
-        if touched:
-            outbox.commit_gates(session, touched, settings=settings, now=utcnow())
-        # Their outcomes last, written together (one statement for those alike), and at
-        # one time: they take effect together, when the transaction commits.
-        finished = utcnow()
-        for each, done in zip(batch, results, strict=True):
-            if not done.recorded:
-                _finish(session, each.delivery, done.outcome, error=done.error, at=finished)
+        results = _apply_in_order(session, settings, batch)
         return [
             dataclasses.replace(taken, outcome=done.outcome)
             for (taken, _tries), done in zip(claimed, results, strict=True)
@@ -298,20 +276,7 @@ def _apply_claimed(
         applied = db.writing(session, attempt, attempts=ATTEMPTS)
     except Exception as error:
         if len(claimed) > 1:
-            # A delivery waiting for its pull request, a payload refused or a busy database
-            # is met again alone; anything else may be met only in a batch, where its
-            # deliveries applied alone would leave no trace of it.
-            expected = isinstance(error, (NeedsPull, PayloadError, *DATABASE_STATE))
-            log.log(
-                logging.INFO if expected else logging.ERROR,
-                "%d deliveries of one pull request are applied one at a time: %s",
-                len(claimed),
-                type(error).__name__,
-                exc_info=None if expected else error,
-            )
-            return [
-                one for _ in claimed for one in _apply_claimed(session, settings, delivery_id=None)
-            ]
+            return _one_at_a_time(session, settings, len(claimed), error)
         applied = _apply_apart(session, claimed, error, deferred=delivery_id is not None)
     for one in applied:
         if one.outcome == DeliveryOutcome.QUEUED:
@@ -322,6 +287,57 @@ def _apply_claimed(
         metrics.delivery_applied(event=one.event, outcome=one.outcome, seconds=seconds)
         log.info("delivery %s (%s) applied: %s", one.delivery_id, one.event, one.outcome)
     return applied
+
+
+def _apply_in_order(session: Session, settings: Settings, batch: list[Claim]) -> list[Done]:
+    """Apply claimed deliveries in order, in the caller's transaction; then derive the checks
+    of the commits they touched, once, and record their outcomes."""
+    results: list[Done] = []
+    for each in batch:
+        if results:
+            _read_afresh(session, keeping=[claimed.delivery for claimed in batch])
+        # The fields bound while applying (``_bind_log``) are this delivery's only.
+        with logs.bound(delivery=each.delivery.delivery_id, event=each.delivery.event):
+            done = _apply(
+                session, settings, each.delivery, replayed=each.replays, alone=len(batch) == 1
+            )
+        results.append(done)
+    touched = frozenset().union(*(done.touched for done in results))
+    if len(batch) > 1:
+        touched = _under_current_name(
+            session, touched, repository_id=batch[0].delivery.repository_id
+        )
+    if touched:
+        outbox.commit_gates(session, touched, settings=settings, now=utcnow())
+    # Their outcomes last, written together (one statement for those alike), and at one
+    # time: they take effect together, when the transaction commits.
+    finished = utcnow()
+    for each, done in zip(batch, results, strict=True):
+        if not done.recorded:
+            _finish(session, each.delivery, done.outcome, error=done.error, at=finished)
+    return results
+
+
+def _one_at_a_time(
+    session: Session, settings: Settings, count: int, error: Exception
+) -> list[Applied]:
+    """A batch that raised ``error``, rolled back: apply ``count`` deliveries alone, each to
+    its own outcome (the oldest queued, as ``apply_next``: those of the batch, unless other
+    workers took some meanwhile)."""
+    # A delivery waiting for its pull request, a payload refused or a busy database is met
+    # again alone; anything else may be met only in a batch, where its deliveries applied
+    # alone would leave no trace of it.
+    expected = isinstance(error, (NeedsPull, PayloadError, *DATABASE_STATE))
+    log.log(
+        logging.INFO if expected else logging.ERROR,
+        "%d deliveries of one pull request are applied one at a time: %s",
+        count,
+        type(error).__name__,
+        exc_info=None if expected else error,
+    )
+    return [
+        one for _ in range(count) for one in _apply_claimed(session, settings, delivery_id=None)
+    ]
 
 
 def _read_afresh(session: Session, *, keeping: list[Delivery]) -> None:

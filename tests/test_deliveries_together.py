@@ -176,9 +176,9 @@ def test_a_number_no_pull_request_can_have_is_not_recorded(world):
     assert stored(world)["huge"].pull_number is None
 
 
-def test_a_batch_with_a_delivery_that_raises_is_applied_one_at_a_time(world, monkeypatch):
-    """A bug met by one delivery of the batch rolls the batch back; applied one at a time,
-    that one is kept as failed and the others are applied."""
+def a_bug_in_the_second_of_three(world: World, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Queued for PR 7: its opening, an approving comment whose application meets a bug,
+    a mentor's approval. The comment's payload."""
     world.promote()
     assert receive(world, "pull_request", opened(world, 7), "d-1").status == 202
     broken = world.events.comment(
@@ -195,6 +195,13 @@ def test_a_batch_with_a_delivery_that_raises_is_applied_one_at_a_time(world, mon
         return real(session, settings, delivery, **options)
 
     monkeypatch.setattr(deliveries, "_apply", a_bug_in_the_comment)
+    return broken
+
+
+def test_a_batch_with_a_delivery_that_raises_is_applied_one_at_a_time(world, monkeypatch):
+    """A bug met by one delivery of the batch rolls the batch back; applied one at a time,
+    that one is kept as failed and the others are applied."""
+    broken = a_bug_in_the_second_of_three(world, monkeypatch)
     applied = apply_together(world)
     assert outcomes(applied) == [("d-1", "processed"), ("d-2", "failed"), ("d-3", "processed")]
     rows = stored(world)

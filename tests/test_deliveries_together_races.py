@@ -14,7 +14,14 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select, update
 from test_deliveries import receive, stored
-from test_deliveries_together import HEAD, NEW, apply_together, opened, outcomes
+from test_deliveries_together import (
+    HEAD,
+    NEW,
+    a_bug_in_the_second_of_three,
+    apply_together,
+    opened,
+    outcomes,
+)
 from test_metrics import delta, scrape
 
 from fakegithub import default_repo_id, default_user_id
@@ -331,22 +338,7 @@ def test_a_batch_applied_one_at_a_time_counts_and_logs_each_delivery_once(
     """A batch of three meets a bug in its second delivery and is applied one at a time:
     the metrics count three deliveries (two processed, one failed), each waited once, and
     each delivery's outcome is logged once: the batch that was rolled back counts none."""
-    world.promote()
-    assert receive(world, "pull_request", opened(world, 7), "d-1").status == 202
-    broken = world.events.comment(
-        "created", number=7, sender="colesbury", body="/gatekeeper approve"
-    )
-    assert receive(world, "issue_comment", broken, "d-2").status == 202
-    review = world.review_payload(7, reviewer="colesbury", review_id=1)
-    assert receive(world, "pull_request_review", review, "d-3").status == 202
-    real = deliveries._apply
-
-    def a_bug_in_the_comment(session, settings, delivery, **options):
-        if delivery.delivery_id == "d-2":
-            raise RuntimeError("a bug")
-        return real(session, settings, delivery, **options)
-
-    monkeypatch.setattr(deliveries, "_apply", a_bug_in_the_comment)
+    a_bug_in_the_second_of_three(world, monkeypatch)
     before = scrape(world.client)
     with caplog.at_level(logging.INFO, logger="gatekeeper.deliveries"):
         applied = apply_together(world)
