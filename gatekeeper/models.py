@@ -482,8 +482,8 @@ class Delivery(SQLModel, table=True):
     retry_at: datetime | None = _when(nullable=True)
     # SHA-256 of the exact body: a signed body applied once is a replay under any other id.
     body_digest: str | None = Field(default=None, max_length=64, index=True)
-    # The pull request (or issue) it is about, when it names one: GitHub's repository id and
-    # the number. None for events about no single one (installations, check suites).
+    # GitHub's id of the repository it names, and the number of the pull request (or issue)
+    # it is about: None for an event about no single one (a check suite, an installation).
     repository_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     pull_number: int | None = None
 
