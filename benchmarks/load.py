@@ -758,10 +758,10 @@ def expected_final(
     derives each commit's check once, at the end: a batch's deliveries share one
     ``processed_at``), whichever commit the plan gives it, since a comment applied then bound
     to the only head known (a review of the old head, which changes nothing, counts as its
-    opening's waiting). Or no
-    check at all: Gatekeeper may never have known it as a head, when no delivery naming it
-    was applied before the push, or when the worker read the pull request from GitHub (which
-    shows the newest head) for a delivery it deferred, before the opening was applied.
+    opening's waiting). Or no check at all: Gatekeeper may never have known it as a head,
+    when no delivery naming it was applied before the push, or when the worker read the pull
+    request from GitHub (which shows the newest head) for a delivery it deferred, before the
+    opening was applied.
     """
     on_it = [d.change[2] for d in script if d.change is not None and d.change[1] == sha]
     if not on_it:
@@ -1155,6 +1155,12 @@ def ms(value: float) -> str:
     return f">{TIMEOUT * 1000:.0f}" if math.isinf(value) else f"{value * 1000:.1f}"
 
 
+def spread(values: list[float]) -> str:
+    """Seconds at the median, the 99th percentile and the worst: "p50 / p99 / max"."""
+    worst = max(values, default=math.nan)
+    return f"{secs(percentile(values, 0.5))} / {secs(percentile(values, 0.99))} / {secs(worst)}"
+
+
 def secs(value: float) -> str:
     if math.isnan(value):
         return "-"
@@ -1221,8 +1227,7 @@ def print_run(run: Run, *, explain: int = 0) -> None:
         f" PostgreSQL {run.idle_postgres_cpu:.0%}"
     )
     print(
-        f"  post lag p50 / p99 / max {secs(percentile(lags, 0.5))} / {secs(percentile(lags, 0.99))}"
-        f" / {secs(max(lags, default=math.nan))} s over {len(lags)} changes"
+        f"  post lag p50 / p99 / max {spread(lags)} s over {len(lags)} changes"
         f" (never posted: {sum(map(math.isinf, lags))}; a write itself takes {WRITE_LATENCY} s)"
     )
     if run.unposted or run.jobs_left or run.unapplied:
@@ -1244,19 +1249,12 @@ def print_run(run: Run, *, explain: int = 0) -> None:
         f" final check unlike the plan: {run.wrong_final} of {run.commits}"
         f" ({run.wrong_unapplied} with a delivery never applied)"
     )
-    if run.apply_waits:
-        waits = run.apply_waits
-        print(
-            f"  from stored to applied, p50 / p99 / max: {secs(percentile(waits, 0.5))}"
-            f" / {secs(percentile(waits, 0.99))} / {secs(max(waits))} s"
-        )
-    if run.post_waits:
-        waits = run.post_waits
-        print(
-            f"  from a commit's last desired check to its post, p50 / p99 / max:"
-            f" {secs(percentile(waits, 0.5))} / {secs(percentile(waits, 0.99))}"
-            f" / {secs(max(waits))} s"
-        )
+    for what, waits in (
+        ("from stored to applied", run.apply_waits),
+        ("from a commit's last desired check to its post", run.post_waits),
+    ):
+        if waits:
+            print(f"  {what}, p50 / p99 / max: {spread(waits)} s")
     kept = ", ".join(f"{k} {v}" for k, v in sorted(run.left_behind.items()))
     print(f"  commits a push left behind, by the check they show: {kept}")
     print(
