@@ -468,13 +468,16 @@ def _claiming(which: Claiming) -> sa.Select[Delivery, bool, Repository, bool]:
             < sa.tuple_(col(Delivery.received_at), col(Delivery.delivery_id))
         )
     )
-    # Whether other deliveries of its pull request wait too: only then are they claimed.
-    company = (
+    # For the oldest: whether other deliveries of its pull request wait too (only then are
+    # they claimed). The other claims have no use for it.
+    company: sa.ColumnElement[bool] = (
         sa.exists()
         .where(col(other.repository_id) == col(Delivery.repository_id))
         .where(col(other.pull_number) == col(Delivery.pull_number))
         .where(col(other.outcome) == DeliveryOutcome.QUEUED)
         .where(col(other.delivery_id) != col(Delivery.delivery_id))
+        if which is Claiming.OLDEST
+        else sa.false()
     )
     # The repository it names comes with it (the applier's first read, held by the
     # transaction: see ``db``), when stored under its id.
